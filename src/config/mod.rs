@@ -1,0 +1,3 @@
+//! TEMPORARY stub until the config helper delivers.
+pub mod types;
+pub use types::*;

@@ -1,0 +1,405 @@
+//! The training loop: one step is forward, loss, backward, clipping and
+//! update, with an event after each operation. With no hooks attached it is
+//! the same loop, so an uninstrumented run measures the same code.
+
+use super::eval::{evaluate, EvalStats};
+use super::float::{sum_sq, Float};
+use super::loss::{batch_loss, count_correct, output_delta};
+use super::network::{hidden_delta, linear, weight_grad, Network, Workspace};
+use super::optim::Optimizer;
+use crate::config::LossKind;
+use crate::data::batch::Batcher;
+use crate::monitor::hook::{Event, Flow, Hook, StepStats};
+use ndarray::{Array2, Axis};
+
+/// Tag mixed into the seed for batch shuffling.
+const SHUFFLE_STREAM: u64 = 0x5FF1_E000_0000_0004;
+
+/// Features, one-hot targets and labels of one split, already in the
+/// training precision.
+#[derive(Debug, Clone)]
+pub struct Split<F> {
+    pub x: Array2<F>,
+    pub targets: Array2<F>,
+    pub labels: Vec<usize>,
+}
+
+impl<F> Split<F> {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// What to run: validated settings the loop needs.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub steps: usize,
+    pub batch_size: usize,
+    pub loss: LossKind,
+    pub clip_grad_norm: Option<f64>,
+    pub eval_every: usize,
+    pub seed: u64,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Steps that completed (update applied).
+    pub steps_run: usize,
+    /// The step a hook stopped, if one did.
+    pub stopped_at: Option<usize>,
+    /// Loss and accuracy of the last completed step's batch.
+    pub last: Option<StepStats>,
+    /// The last test-set evaluation.
+    pub last_eval: Option<EvalStats>,
+}
+
+/// Errors the loop itself can raise (bad plans; data problems are caught
+/// before training).
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("cannot batch the training data: {0}")]
+    Batch(#[from] crate::data::DataError),
+    #[error("the network expects {expected} input features but the data has {found}")]
+    Width { expected: usize, found: usize },
+}
+
+/// Emits one event to every hook; all hooks see it even when one stops.
+fn emit<F: Float>(hooks: &mut [&mut dyn Hook<F>], step: usize, event: Event<'_, F>) -> Flow {
+    let mut flow = Flow::Continue;
+    for h in hooks.iter_mut() {
+        if h.on_event(step, &event) == Flow::Stop {
+            flow = Flow::Stop;
+        }
+    }
+    flow
+}
+
+/// Stops the step (returning from the enclosing fn) when a hook asked to.
+macro_rules! emit_or_stop {
+    ($hooks:expr, $step:expr, $event:expr) => {
+        if emit($hooks, $step, $event) == Flow::Stop {
+            return StepEnd::Stopped;
+        }
+    };
+}
+
+enum StepEnd {
+    Done(StepStats),
+    Stopped,
+}
+
+/// Trains `net` in place for `plan.steps` steps (or until a hook stops it).
+/// `progress` is called after each completed step.
+pub fn train<F: Float>(
+    net: &mut Network<F>,
+    optimizer: &mut Optimizer<F>,
+    train: &Split<F>,
+    test: Option<&Split<F>>,
+    plan: &Plan,
+    hooks: &mut [&mut dyn Hook<F>],
+    progress: &mut dyn FnMut(usize),
+) -> Result<Outcome, TrainError> {
+    if train.x.ncols() != net.input_width() {
+        return Err(TrainError::Width { expected: net.input_width(), found: train.x.ncols() });
+    }
+    let mut batcher = Batcher::new(train.len(), plan.batch_size, plan.seed ^ SHUFFLE_STREAM)?;
+    let mut ws = Workspace::new(net, plan.batch_size);
+    let mut outcome = Outcome { steps_run: 0, stopped_at: None, last: None, last_eval: None };
+    for step in 1..=plan.steps {
+        let idx = batcher.next_batch();
+        let x = train.x.select(Axis(0), idx);
+        let t = train.targets.select(Axis(0), idx);
+        let labels: Vec<usize> = idx.iter().filter_map(|&i| train.labels.get(i).copied()).collect();
+        optimizer.begin_step();
+        match run_step(net, optimizer, &mut ws, plan, step, &x, &t, &labels, hooks) {
+            StepEnd::Stopped => {
+                outcome.stopped_at = Some(step);
+                return Ok(outcome);
+            }
+            StepEnd::Done(stats) => {
+                for h in hooks.iter_mut() {
+                    h.on_step_end(step, &stats);
+                }
+                outcome.steps_run = step;
+                outcome.last = Some(stats);
+            }
+        }
+        if let Some(test) = test.filter(|t| !t.is_empty()) {
+            if step % plan.eval_every == 0 || step == plan.steps {
+                let stats = evaluate(net, plan.loss, &test.x, &test.targets, &test.labels);
+                for h in hooks.iter_mut() {
+                    h.on_eval(step, &stats);
+                }
+                outcome.last_eval = Some(stats);
+            }
+        }
+        progress(step);
+    }
+    Ok(outcome)
+}
+
+/// One step: forward, loss, backward, clip, update.
+#[allow(clippy::too_many_arguments)]
+fn run_step<F: Float>(
+    net: &mut Network<F>,
+    optimizer: &mut Optimizer<F>,
+    ws: &mut Workspace<F>,
+    plan: &Plan,
+    step: usize,
+    x: &Array2<F>,
+    t: &Array2<F>,
+    labels: &[usize],
+    hooks: &mut [&mut dyn Hook<F>],
+) -> StepEnd {
+    let n_layers = net.layers.len();
+    let Some(last) = n_layers.checked_sub(1) else {
+        return StepEnd::Stopped;
+    };
+    // Forward.
+    for l in 0..n_layers {
+        let (done, rest) = ws.act.split_at_mut(l);
+        let input = if l == 0 { x.view() } else { done[l - 1].view() };
+        let layer = &net.layers[l];
+        linear(input, layer, &mut ws.pre[l]);
+        emit_or_stop!(
+            hooks,
+            step,
+            Event::ForwardLinear {
+                layer: l + 1,
+                input,
+                weight: &layer.weight,
+                bias: &layer.bias,
+                pre: &ws.pre[l],
+            }
+        );
+        layer.activation.forward(&ws.pre[l], &mut rest[0]);
+        emit_or_stop!(
+            hooks,
+            step,
+            Event::ForwardActivation {
+                layer: l + 1,
+                activation: layer.activation,
+                pre: &ws.pre[l],
+                act: &rest[0],
+            }
+        );
+    }
+    // Loss.
+    let output = net.layers[last].activation;
+    let loss = batch_loss(plan.loss, output, &ws.pre[last], &ws.act[last], t);
+    let correct = count_correct(&ws.act[last], labels);
+    emit_or_stop!(
+        hooks,
+        step,
+        Event::Loss {
+            kind: plan.loss,
+            output,
+            pre: &ws.pre[last],
+            act: &ws.act[last],
+            targets: t,
+            loss,
+        }
+    );
+    // Backward, from the output layer down.
+    output_delta(plan.loss, output, &ws.pre[last], &ws.act[last], t, &mut ws.delta[last]);
+    emit_or_stop!(
+        hooks,
+        step,
+        Event::BackwardOutput {
+            layer: last + 1,
+            kind: plan.loss,
+            output,
+            pre: &ws.pre[last],
+            act: &ws.act[last],
+            targets: t,
+            delta: &ws.delta[last],
+        }
+    );
+    let mut grad_sq = 0.0;
+    for l in (0..n_layers).rev() {
+        if l < last {
+            let (lower, upper) = ws.delta.split_at_mut(l + 1);
+            let activation = net.layers[l].activation;
+            hidden_delta(&upper[0], &net.layers[l + 1].weight, activation, &ws.pre[l], &mut lower[l]);
+            emit_or_stop!(
+                hooks,
+                step,
+                Event::BackwardDelta {
+                    layer: l + 1,
+                    activation,
+                    delta_next: &upper[0],
+                    weight_next: &net.layers[l + 1].weight,
+                    pre: &ws.pre[l],
+                    delta: &lower[l],
+                }
+            );
+        }
+        let input = if l == 0 { x.view() } else { ws.act[l - 1].view() };
+        weight_grad(input, &ws.delta[l], &mut ws.grad_w[l], &mut ws.grad_b[l]);
+        let gw = slice_sum_sq(&ws.grad_w[l]);
+        let gb = ws.grad_b[l].as_slice().map_or(0.0, sum_sq);
+        grad_sq += gw + gb;
+        emit_or_stop!(
+            hooks,
+            step,
+            Event::WeightGrad {
+                layer: l + 1,
+                input,
+                delta: &ws.delta[l],
+                grad_w: &ws.grad_w[l],
+                grad_b: &ws.grad_b[l],
+                grad_w_norm: gw.sqrt(),
+                grad_b_norm: gb.sqrt(),
+            }
+        );
+    }
+    // Clip by the global norm, then update.
+    let clip_scale = clip_scale(plan.clip_grad_norm, grad_sq.sqrt());
+    if clip_scale < 1.0 {
+        let s = F::of(clip_scale);
+        for (gw, gb) in ws.grad_w.iter_mut().zip(ws.grad_b.iter_mut()) {
+            gw.mapv_inplace(|v| v * s);
+            gb.mapv_inplace(|v| v * s);
+        }
+    }
+    for l in 0..n_layers {
+        let layer = &mut net.layers[l];
+        let norms = optimizer.update_layer(
+            l,
+            &mut layer.weight,
+            &mut layer.bias,
+            &ws.grad_w[l],
+            &ws.grad_b[l],
+            &mut ws.update_w[l],
+            &mut ws.update_b[l],
+        );
+        emit_or_stop!(
+            hooks,
+            step,
+            Event::Update {
+                layer: l + 1,
+                weight: &layer.weight,
+                bias: &layer.bias,
+                grad_w: &ws.grad_w[l],
+                grad_b: &ws.grad_b[l],
+                update_w: &ws.update_w[l],
+                update_b: &ws.update_b[l],
+                norms,
+                clip_scale,
+            }
+        );
+    }
+    let batch = labels.len().max(1) as f64;
+    StepEnd::Done(StepStats { loss, batch_accuracy: correct as f64 / batch })
+}
+
+fn slice_sum_sq<F: Float>(a: &Array2<F>) -> f64 {
+    a.as_slice().map_or_else(|| a.iter().map(|v| v.f64() * v.f64()).sum(), sum_sq)
+}
+
+/// Factor applied to all gradients: max_norm / norm when the global norm is
+/// above the limit, else 1. A non-finite norm is left alone: the tracer has
+/// already stopped the step, and scaling NaN helps nobody.
+fn clip_scale(max_norm: Option<f64>, norm: f64) -> f64 {
+    match max_norm {
+        Some(m) if norm.is_finite() && norm > m => m / norm,
+        _ => 1.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Init, LayerConfig, OptimizerConfig};
+    use crate::data::one_hot;
+    use crate::engine::activation::Activation;
+    use ndarray::Array2;
+
+    /// A linearly separable 2-class toy problem.
+    fn toy_split() -> Split<f64> {
+        let n = 64;
+        let mut x = Array2::zeros((n, 2));
+        let mut labels = Vec::new();
+        for i in 0..n {
+            let a = i as f64 / n as f64 * 6.28;
+            let label = i % 2;
+            let r = if label == 0 { 1.0 } else { -1.0 };
+            x[[i, 0]] = r + 0.3 * a.cos();
+            x[[i, 1]] = r + 0.3 * a.sin();
+            labels.push(label);
+        }
+        Split { targets: one_hot(&labels, 2), x, labels }
+    }
+
+    fn net(act: Activation) -> Network<f64> {
+        let cfg = [
+            LayerConfig { units: 8, activation: act, init: Init::XavierUniform, bias_init: 0.0 },
+            LayerConfig { units: 2, activation: Activation::Softmax, init: Init::XavierUniform, bias_init: 0.0 },
+        ];
+        Network::init(2, &cfg, 5)
+    }
+
+    fn plan(steps: usize) -> Plan {
+        Plan { steps, batch_size: 16, loss: LossKind::CrossEntropy, clip_grad_norm: None, eval_every: 10, seed: 1 }
+    }
+
+    #[test]
+    fn training_a_separable_problem_reduces_the_loss() {
+        let data = toy_split();
+        let mut n = net(Activation::Tanh);
+        let mut opt = Optimizer::new(OptimizerConfig::Sgd, 0.5, &[(16, 8), (16, 2)]);
+        let before = evaluate(&n, LossKind::CrossEntropy, &data.x, &data.targets, &data.labels);
+        let out = train(&mut n, &mut opt, &data, Some(&data), &plan(200), &mut [], &mut |_| {}).unwrap();
+        assert_eq!(out.steps_run, 200);
+        let after = out.last_eval.unwrap();
+        assert!(after.loss < before.loss / 4.0, "{before:?} -> {after:?}");
+        assert_eq!(after.accuracy, 1.0);
+    }
+
+    #[test]
+    fn same_seed_gives_identical_weights() {
+        let data = toy_split();
+        let run = || {
+            let mut n = net(Activation::Relu);
+            let mut opt = Optimizer::new(OptimizerConfig::Momentum { momentum: 0.9 }, 0.1, &[(16, 8), (16, 2)]);
+            train(&mut n, &mut opt, &data, None, &plan(30), &mut [], &mut |_| {}).unwrap();
+            n
+        };
+        assert_eq!(run(), run());
+    }
+
+    struct StopAt(usize);
+    impl<F: Float> Hook<F> for StopAt {
+        fn on_event(&mut self, step: usize, e: &Event<'_, F>) -> Flow {
+            if step == self.0 && matches!(e, Event::BackwardOutput { .. }) {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            }
+        }
+    }
+
+    #[test]
+    fn a_hook_can_stop_training_mid_step() {
+        let data = toy_split();
+        let mut n = net(Activation::Tanh);
+        let mut opt = Optimizer::new(OptimizerConfig::Sgd, 0.1, &[(16, 8), (16, 2)]);
+        let mut stop = StopAt(7);
+        let mut hooks: [&mut dyn Hook<f64>; 1] = [&mut stop];
+        let out = train(&mut n, &mut opt, &data, None, &plan(50), &mut hooks, &mut |_| {}).unwrap();
+        assert_eq!(out.steps_run, 6);
+        assert_eq!(out.stopped_at, Some(7));
+    }
+
+    #[test]
+    fn clipping_scales_to_the_limit() {
+        assert_eq!(clip_scale(Some(5.0), 10.0), 0.5);
+        assert_eq!(clip_scale(Some(5.0), 4.0), 1.0);
+        assert_eq!(clip_scale(None, 1e9), 1.0);
+        assert_eq!(clip_scale(Some(5.0), f64::NAN), 1.0);
+    }
+}

@@ -1,0 +1,13 @@
+//! nn-doctor: finds out why a neural network does not train.
+//!
+//! Data flows one way: config -> data -> engine (emits events) -> monitor
+//! (recorders) -> diagnose -> report. Modules, in that order:
+
+/// The TOML run configuration, validated, with file:line errors.
+pub mod config;
+/// Data sets: IDX, CSV, synthetic generators, scaling and seeded batching.
+pub mod data;
+/// The network, its operations and the instrumented training loop.
+pub mod engine;
+/// Hooks that watch training: layer statistics and the non-finite tracer.
+pub mod monitor;

@@ -1,0 +1,7 @@
+//! Watching training: the hook seam, the recorded series, and the hooks that
+//! fill them (layer statistics, the non-finite origin tracer).
+
+pub mod hook;
+pub mod nonfinite;
+pub mod record;
+pub mod recorder;

@@ -1,0 +1,70 @@
+//! The recorded series of a run: what recorders produce and what diagnoses,
+//! CSV writers and plots read. Plain data, so a report can be re-rendered and
+//! a diagnosis unit-tested on a hand-made series without training anything.
+
+use crate::engine::activation::Activation;
+use serde::{Deserialize, Serialize};
+
+/// Static facts about one layer (layer numbers are 1-based everywhere).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerInfo {
+    pub layer: usize,
+    pub units: usize,
+    pub fan_in: usize,
+    pub activation: Activation,
+}
+
+/// Statistics of one layer at one recorded step: one row of metrics.csv.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerRow {
+    pub step: usize,
+    pub layer: usize,
+    pub act_min: f64,
+    pub act_max: f64,
+    pub act_mean: f64,
+    pub act_std: f64,
+    pub pre_min: f64,
+    pub pre_max: f64,
+    pub pre_mean_abs: f64,
+    /// Share of unit x sample entries whose local derivative is below 1% of
+    /// its maximum; `None` for activations that do not saturate.
+    pub saturated_frac: Option<f64>,
+    /// Share of units inactive (pre-activation <= 0) for every sample of the
+    /// batch; `None` outside the ReLU family.
+    pub dead_frac: Option<f64>,
+    pub grad_w_norm: f64,
+    pub grad_b_norm: f64,
+    pub weight_norm: f64,
+    /// ||update of W|| / ||W before the update||.
+    pub update_ratio: f64,
+    /// Non-finite entries among this layer's tensors at this step.
+    pub nonfinite: u64,
+}
+
+/// One training step: one row of loss.csv.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRow {
+    pub step: usize,
+    pub loss: f64,
+    pub batch_accuracy: f64,
+    /// Only at evaluation steps.
+    pub test_loss: Option<f64>,
+    pub test_accuracy: Option<f64>,
+}
+
+/// Everything recorded during one run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Recording {
+    pub layers: Vec<LayerInfo>,
+    /// Ordered by step, then layer.
+    pub rows: Vec<LayerRow>,
+    /// Ordered by step.
+    pub steps: Vec<StepRow>,
+}
+
+impl Recording {
+    /// The rows of one layer, in step order.
+    pub fn layer_rows(&self, layer: usize) -> impl Iterator<Item = &LayerRow> + '_ {
+        self.rows.iter().filter(move |r| r.layer == layer)
+    }
+}

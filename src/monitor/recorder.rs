@@ -1,0 +1,276 @@
+//! The layer-statistics recorder: turns events into the rows of metrics.csv
+//! and loss.csv (a [`Recording`]). It reads tensors the loop hands it and the
+//! norms the loop already computed; it never touches the network.
+
+use super::hook::{Event, Flow, Hook, StepStats};
+use super::record::{LayerInfo, LayerRow, Recording, StepRow};
+use crate::engine::activation::Activation;
+use crate::engine::eval::EvalStats;
+use crate::engine::float::all_finite;
+use crate::engine::Float;
+use ndarray::{Array1, Array2};
+
+/// Records every layer at steps 1, 1 + every, 1 + 2 every, ... and every
+/// step's loss.
+#[derive(Debug)]
+pub struct Recorder {
+    every: usize,
+    recording: Recording,
+    /// Rows of the step in progress, one per layer.
+    pending: Vec<LayerRow>,
+    active: bool,
+}
+
+impl Recorder {
+    pub fn new(layers: Vec<LayerInfo>, every: usize) -> Self {
+        Recorder {
+            every: every.max(1),
+            recording: Recording { layers, rows: Vec::new(), steps: Vec::new() },
+            pending: Vec::new(),
+            active: false,
+        }
+    }
+
+    /// Whether layer statistics are taken at `step` (step 1 always is: the
+    /// initial state is where bad initialisation shows).
+    pub fn records(&self, step: usize) -> bool {
+        (step.saturating_sub(1)) % self.every == 0
+    }
+
+    pub fn recording(&self) -> &Recording {
+        &self.recording
+    }
+
+    pub fn into_recording(self) -> Recording {
+        self.recording
+    }
+
+    fn start_step(&mut self, step: usize) {
+        self.active = self.records(step);
+        self.pending = if self.active {
+            self.recording.layers.iter().map(|l| empty_row(step, l.layer)).collect()
+        } else {
+            Vec::new()
+        };
+    }
+
+    fn row(&mut self, layer: usize) -> Option<&mut LayerRow> {
+        self.pending.get_mut(layer.checked_sub(1)?)
+    }
+}
+
+fn empty_row(step: usize, layer: usize) -> LayerRow {
+    LayerRow {
+        step,
+        layer,
+        act_min: f64::NAN,
+        act_max: f64::NAN,
+        act_mean: f64::NAN,
+        act_std: f64::NAN,
+        pre_min: f64::NAN,
+        pre_max: f64::NAN,
+        pre_mean_abs: f64::NAN,
+        saturated_frac: None,
+        dead_frac: None,
+        grad_w_norm: f64::NAN,
+        grad_b_norm: f64::NAN,
+        weight_norm: f64::NAN,
+        update_ratio: f64::NAN,
+        nonfinite: 0,
+    }
+}
+
+impl<F: Float> Hook<F> for Recorder {
+    fn on_event(&mut self, step: usize, event: &Event<'_, F>) -> Flow {
+        if let Event::ForwardLinear { layer: 1, .. } = event {
+            self.start_step(step);
+        }
+        if !self.active {
+            return Flow::Continue;
+        }
+        match *event {
+            Event::ForwardActivation { layer, activation, pre, act } => {
+                if let Some(row) = self.row(layer) {
+                    activation_stats(row, activation, pre, act);
+                }
+            }
+            Event::BackwardOutput { layer, delta, .. } | Event::BackwardDelta { layer, delta, .. } => {
+                if let Some(row) = self.row(layer) {
+                    row.nonfinite += count_nonfinite2(delta);
+                }
+            }
+            Event::WeightGrad { layer, grad_w, grad_b, grad_w_norm, grad_b_norm, .. } => {
+                if let Some(row) = self.row(layer) {
+                    row.grad_w_norm = grad_w_norm;
+                    row.grad_b_norm = grad_b_norm;
+                    if !(grad_w_norm + grad_b_norm).is_finite() {
+                        row.nonfinite += count_nonfinite2(grad_w) + count_nonfinite1(grad_b);
+                    }
+                }
+            }
+            Event::Update { layer, weight, bias, norms, .. } => {
+                if let Some(row) = self.row(layer) {
+                    row.weight_norm = norms.weight_after;
+                    row.update_ratio = ratio(norms.update_w, norms.weight_before);
+                    if !(norms.weight_after + norms.bias_after).is_finite() {
+                        row.nonfinite += count_nonfinite2(weight) + count_nonfinite1(bias);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Flow::Continue
+    }
+
+    fn on_step_end(&mut self, step: usize, stats: &StepStats) {
+        if self.active {
+            self.recording.rows.append(&mut self.pending);
+            self.active = false;
+        }
+        self.recording.steps.push(StepRow {
+            step,
+            loss: stats.loss,
+            batch_accuracy: stats.batch_accuracy,
+            test_loss: None,
+            test_accuracy: None,
+        });
+    }
+
+    fn on_eval(&mut self, step: usize, stats: &EvalStats) {
+        if let Some(row) = self.recording.steps.iter_mut().rev().find(|r| r.step == step) {
+            row.test_loss = Some(stats.loss);
+            row.test_accuracy = Some(stats.accuracy);
+        }
+    }
+}
+
+/// ||update|| / ||weight||; a zero weight with a non-zero update is an
+/// infinite ratio, nothing over nothing is 0.
+fn ratio(update: f64, weight: f64) -> f64 {
+    if weight > 0.0 {
+        update / weight
+    } else if update > 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
+    }
+}
+
+fn count_nonfinite2<F: Float>(a: &Array2<F>) -> u64 {
+    match a.as_slice() {
+        Some(s) if all_finite(s) => 0,
+        _ => a.iter().filter(|v| !v.is_finite()).count() as u64,
+    }
+}
+
+fn count_nonfinite1<F: Float>(a: &Array1<F>) -> u64 {
+    a.iter().filter(|v| !v.is_finite()).count() as u64
+}
+
+/// One pass over z and a: ranges, moments, saturated and dead shares.
+/// Non-finite entries are counted and left out of the statistics.
+fn activation_stats<F: Float>(row: &mut LayerRow, activation: Activation, pre: &Array2<F>, act: &Array2<F>) {
+    let units = pre.ncols();
+    let mut active = vec![false; units];
+    let (mut amin, mut amax, mut asum, mut asq) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0);
+    let (mut zmin, mut zmax, mut zabs) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
+    let (mut finite, mut saturated, mut nonfinite) = (0u64, 0u64, 0u64);
+    let saturating = activation.is_saturating();
+    for (zr, ar) in pre.rows().into_iter().zip(act.rows()) {
+        for ((&z, &a), on) in zr.iter().zip(ar.iter()).zip(active.iter_mut()) {
+            let (z, a) = (z.f64(), a.f64());
+            if !(z.is_finite() && a.is_finite()) {
+                nonfinite += 1;
+                continue;
+            }
+            finite += 1;
+            amin = amin.min(a);
+            amax = amax.max(a);
+            asum += a;
+            asq += a * a;
+            zmin = zmin.min(z);
+            zmax = zmax.max(z);
+            zabs += z.abs();
+            *on |= z > 0.0;
+            if saturating && activation.is_saturated(z, a) {
+                saturated += 1;
+            }
+        }
+    }
+    row.nonfinite += nonfinite;
+    if finite > 0 {
+        let n = finite as f64;
+        let mean = asum / n;
+        row.act_min = amin;
+        row.act_max = amax;
+        row.act_mean = mean;
+        row.act_std = (asq / n - mean * mean).max(0.0).sqrt();
+        row.pre_min = zmin;
+        row.pre_max = zmax;
+        row.pre_mean_abs = zabs / n;
+    }
+    if saturating {
+        row.saturated_frac = Some(if finite > 0 { saturated as f64 / finite as f64 } else { f64::NAN });
+    }
+    if activation.is_relu_family() && pre.nrows() > 0 {
+        let dead = active.iter().filter(|&&on| !on).count();
+        row.dead_frac = Some(dead as f64 / units.max(1) as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn activation_stats_by_hand() {
+        // By hand: a = [0.5, 1.0, 0.0, 2.0] -> min 0, max 2, mean 0.875,
+        // population std sqrt(mean(a^2) - mean^2) = sqrt(1.3125 - 0.765625).
+        let pre = array![[0.5, 1.0], [-3.0, 2.0]];
+        let act = array![[0.5, 1.0], [0.0, 2.0]];
+        let mut row = empty_row(1, 1);
+        activation_stats(&mut row, Activation::Relu, &pre, &act);
+        assert_eq!((row.act_min, row.act_max, row.act_mean), (0.0, 2.0, 0.875));
+        assert!((row.act_std - (1.3125f64 - 0.765625).sqrt()).abs() < 1e-12);
+        assert_eq!((row.pre_min, row.pre_max, row.pre_mean_abs), (-3.0, 2.0, 1.625));
+        assert_eq!(row.dead_frac, Some(0.0));
+        assert_eq!(row.saturated_frac, None);
+    }
+
+    #[test]
+    fn dead_units_are_inactive_for_every_sample() {
+        // Unit 2 is <= 0 in both samples, unit 1 only in one: 1 of 2 dead.
+        let pre = array![[1.0, -1.0], [-1.0, 0.0]];
+        let act = pre.mapv(|v: f64| v.max(0.0));
+        let mut row = empty_row(1, 1);
+        activation_stats(&mut row, Activation::Relu, &pre, &act);
+        assert_eq!(row.dead_frac, Some(0.5));
+    }
+
+    #[test]
+    fn saturated_share_of_sigmoid_and_nonfinite_count() {
+        // z = 51 and -8 are beyond the 5.99 bound; 0.1 is not; NaN is counted
+        // as non-finite and left out: 2 of 3 finite entries saturated.
+        let pre = array![[51.0, -8.0], [0.1, f64::NAN]];
+        let act = pre.mapv(crate::engine::activation::sigmoid);
+        let mut row = empty_row(1, 1);
+        activation_stats(&mut row, Activation::Sigmoid, &pre, &act);
+        assert_eq!(row.nonfinite, 1);
+        assert!((row.saturated_frac.unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn records_step_one_then_every_nth() {
+        let r = Recorder::new(Vec::new(), 10);
+        let recorded: Vec<usize> = (1..=25).filter(|&s| r.records(s)).collect();
+        assert_eq!(recorded, vec![1, 11, 21]);
+    }
+
+    #[test]
+    fn update_ratio_edge_cases() {
+        assert_eq!(ratio(1e-3, 1.0), 1e-3);
+        assert_eq!(ratio(0.0, 0.0), 0.0);
+        assert_eq!(ratio(1.0, 0.0), f64::INFINITY);
+    }
+}
