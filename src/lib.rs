@@ -11,3 +11,5 @@ pub mod data;
 pub mod engine;
 /// Hooks that watch training: layer statistics and the non-finite tracer.
 pub mod monitor;
+/// Rules that turn recorded series into diagnoses with evidence and fixes.
+pub mod diagnose;

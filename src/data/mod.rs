@@ -1,25 +1,388 @@
-//! TEMPORARY stub until the data helper delivers.
+//! The data module owns everything between a `[data]` table and the arrays
+//! the trainer consumes: reading IDX / CSV files or generating synthetic
+//! sets, applying `train_limit` and scaling, one-hot targets, and seeded
+//! mini-batch order. Bad input is reported as a [`DataError`] that names the
+//! file and says what was expected versus found; nothing here panics on it.
+
+pub mod batch;
+pub mod csvfile;
+pub mod idx;
+pub mod scale;
 pub mod spec;
-use ndarray::Array2;
+pub mod synthetic;
+
+use ndarray::{Array2, Axis};
+use std::path::{Path, PathBuf};
+
+/// Largest number of classes accepted from a file or config. A label of
+/// two billion would otherwise make the one-hot targets an allocation the
+/// process cannot survive, so it is refused as an invalid label instead.
+pub const MAX_CLASSES: usize = 1 << 16;
+
+/// Everything that can go wrong while loading or batching data.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct DataError(pub String);
-pub fn one_hot(labels: &[usize], classes: usize) -> Array2<f64> {
-    let mut t = Array2::zeros((labels.len(), classes));
-    for (i, &l) in labels.iter().enumerate() { t[[i, l]] = 1.0; }
-    t
+pub enum DataError {
+    /// The file could not be opened or read.
+    #[error("{}: cannot read: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not a well-formed IDX file.
+    #[error("{}: {message}", .path.display())]
+    Idx { path: PathBuf, message: String },
+    /// The file is not a usable CSV file; `line` is 1-based when known.
+    #[error("{}{}: {message}", .path.display(), line_suffix(*.line))]
+    Csv {
+        path: PathBuf,
+        line: Option<u64>,
+        message: String,
+    },
+    /// An images file and its labels file disagree on the sample count.
+    #[error(
+        "image/label count mismatch: {} has {images} images but {} has {labels} labels",
+        .images_path.display(),
+        .labels_path.display()
+    )]
+    CountMismatch {
+        images_path: PathBuf,
+        images: usize,
+        labels_path: PathBuf,
+        labels: usize,
+    },
+    /// Train and test samples have a different number of features.
+    #[error(
+        "feature width mismatch: train data {} has {train_width} features per sample but test data {} has {test_width}",
+        .train_path.display(),
+        .test_path.display()
+    )]
+    WidthMismatch {
+        train_path: PathBuf,
+        train_width: usize,
+        test_path: PathBuf,
+        test_width: usize,
+    },
+    /// A label is negative, fractional, of a non-integer type, or too large.
+    #[error("{}: invalid label: {message}", .path.display())]
+    InvalidLabel { path: PathBuf, message: String },
+    /// The synthetic generator was asked for something it cannot produce.
+    #[error("invalid synthetic data parameters: {0}")]
+    Synthetic(String),
+    /// No training samples remain (empty file or `train_limit = 0`).
+    #[error("no training samples: {0}")]
+    EmptyTrain(String),
+    /// A batcher was asked for a batch size it cannot serve.
+    #[error("batch size {batch_size} is invalid for {samples} training samples: {reason}")]
+    BatchSize {
+        batch_size: usize,
+        samples: usize,
+        reason: &'static str,
+    },
 }
-pub mod batch {
-    use rand::seq::SliceRandom; use rand::SeedableRng; use rand_chacha::ChaCha8Rng;
-    pub struct Batcher { order: Vec<usize>, pos: usize, b: usize, rng: ChaCha8Rng }
-    impl Batcher {
-        pub fn new(n: usize, b: usize, seed: u64) -> Result<Self, super::DataError> {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed); let mut order: Vec<usize> = (0..n).collect(); order.shuffle(&mut rng);
-            Ok(Batcher { order, pos: 0, b, rng })
+
+/// `":17"` for a known line, nothing otherwise.
+fn line_suffix(line: Option<u64>) -> String {
+    line.map(|l| format!(":{l}")).unwrap_or_default()
+}
+
+/// Samples as rows; labels are class indices `0..classes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    pub features: Array2<f64>,
+    pub labels: Vec<usize>,
+}
+
+impl Dataset {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Number of features per sample.
+    pub fn width(&self) -> usize {
+        self.features.ncols()
+    }
+
+    /// NaN and infinite feature values; loading keeps them so that the
+    /// diagnosis can report them instead of the loader refusing the file.
+    pub fn count_nonfinite(&self) -> usize {
+        self.features.iter().filter(|v| !v.is_finite()).count()
+    }
+
+    /// Samples per class, for class-balance checks. Labels `>= classes`
+    /// are not counted.
+    pub fn class_counts(&self, classes: usize) -> Vec<usize> {
+        let mut counts = vec![0; classes];
+        for &l in &self.labels {
+            if let Some(c) = counts.get_mut(l) {
+                *c += 1;
+            }
         }
-        pub fn next_batch(&mut self) -> &[usize] {
-            if self.pos + self.b > self.order.len() { self.order.shuffle(&mut self.rng); self.pos = 0; }
-            let s = self.pos; self.pos += self.b; &self.order[s..s + self.b]
+        counts
+    }
+
+    /// Keeps only the first `n` samples (all of them when `n >= len`).
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.len() {
+            self.features = self.features.slice(ndarray::s![..n, ..]).to_owned();
+            self.labels.truncate(n);
         }
+    }
+
+    /// The samples at `indices`, in that order. Out-of-range indices are
+    /// skipped, so a caller bug yields a short batch rather than a panic.
+    pub fn select(&self, indices: &[usize]) -> Dataset {
+        let valid: Vec<usize> = indices
+            .iter()
+            .copied()
+            .filter(|&i| i < self.len())
+            .collect();
+        Dataset {
+            features: self.features.select(Axis(0), &valid),
+            labels: valid
+                .iter()
+                .filter_map(|&i| self.labels.get(i).copied())
+                .collect(),
+        }
+    }
+}
+
+/// A loaded, limited and scaled data set, ready for training.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Data {
+    pub train: Dataset,
+    pub test: Option<Dataset>,
+    pub classes: usize,
+    /// Names of classes when the labels were strings (CSV), in index order.
+    pub class_names: Option<Vec<String>>,
+    /// One line describing where the data came from, for reports
+    /// ("idx: fixtures/.../train-images-idx3-ubyte.gz (8000 x 784), test 2000").
+    pub description: String,
+}
+
+/// Loads the data a config asks for, then applies `train_limit` (first N
+/// training samples) and finally scaling, whose statistics therefore come
+/// from exactly the samples that will be trained on.
+pub fn load(cfg: &spec::DataConfig, seed: u64) -> Result<Data, DataError> {
+    let mut data = match &cfg.spec {
+        spec::DataSpec::Idx {
+            train_images,
+            train_labels,
+            test_images,
+            test_labels,
+        } => idx::load_idx(
+            train_images,
+            train_labels,
+            test_images.as_deref(),
+            test_labels.as_deref(),
+        )?,
+        spec::DataSpec::Csv {
+            train,
+            test,
+            label_column,
+        } => csvfile::load_csv(train, test.as_deref(), label_column.as_deref())?,
+        spec::DataSpec::Synthetic {
+            generator,
+            samples,
+            classes,
+            noise,
+            test_fraction,
+        } => synthetic::generate(&synthetic::SyntheticParams {
+            generator: *generator,
+            samples: *samples,
+            classes: *classes,
+            noise: *noise,
+            test_fraction: *test_fraction,
+            seed,
+        })?,
+    };
+    apply_limit(&mut data, cfg.train_limit)?;
+    scale::apply(cfg.scale, &mut data.train, data.test.as_mut());
+    Ok(data)
+}
+
+/// Keeps the first `limit` training samples and notes it in the description.
+fn apply_limit(data: &mut Data, limit: Option<usize>) -> Result<(), DataError> {
+    let Some(n) = limit else { return Ok(()) };
+    if n == 0 {
+        return Err(DataError::EmptyTrain(format!(
+            "train_limit = 0 leaves none of the {} training samples of {}",
+            data.train.len(),
+            data.description
+        )));
+    }
+    if n < data.train.len() {
+        data.train.truncate(n);
+        data.description
+            .push_str(&format!(", train limited to the first {n}"));
+    }
+    Ok(())
+}
+
+/// One row per label with a 1 in the label's column. A label `>= classes`
+/// gives an all-zero row (loading never produces one).
+pub fn one_hot(labels: &[usize], classes: usize) -> Array2<f64> {
+    let mut out = Array2::zeros((labels.len(), classes));
+    for (mut row, &l) in out.rows_mut().into_iter().zip(labels) {
+        if let Some(v) = row.get_mut(l) {
+            *v = 1.0;
+        }
+    }
+    out
+}
+
+/// Number of classes implied by the largest label over train and test.
+pub(crate) fn classes_from_labels(train: &[usize], test: Option<&[usize]>) -> usize {
+    let max = train.iter().chain(test.unwrap_or(&[])).copied().max();
+    max.map_or(0, |m| m + 1)
+}
+
+/// Refuses an empty training set with a message naming its source.
+pub(crate) fn ensure_nonempty_train(train: &Dataset, source: &Path) -> Result<(), DataError> {
+    if train.is_empty() {
+        return Err(DataError::EmptyTrain(format!(
+            "{} contains no samples",
+            source.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn one_hot_marks_each_label() {
+        // Source of truth: the definition of one-hot encoding.
+        let m = one_hot(&[2, 0, 1], 3);
+        assert_eq!(m, array![[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
+    }
+
+    #[test]
+    fn one_hot_out_of_range_label_is_zero_row() {
+        let m = one_hot(&[5], 3);
+        assert_eq!(m, array![[0.0, 0.0, 0.0]]);
+    }
+
+    #[test]
+    fn dataset_helpers() {
+        let mut d = Dataset {
+            features: array![[1.0, f64::NAN], [f64::INFINITY, 2.0], [3.0, 4.0]],
+            labels: vec![0, 1, 1],
+        };
+        assert_eq!((d.len(), d.width(), d.is_empty()), (3, 2, false));
+        assert_eq!(d.count_nonfinite(), 2);
+        assert_eq!(d.class_counts(2), vec![1, 2]);
+        let s = d.select(&[2, 0, 9]);
+        assert_eq!(s.labels, vec![1, 0]);
+        assert_eq!(s.features.row(0).to_vec(), vec![3.0, 4.0]);
+        d.truncate(1);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d.features.nrows(), 1);
+        d.truncate(10);
+        assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn load_applies_limit_then_scale() {
+        let cfg = spec::DataConfig {
+            spec: spec::DataSpec::Synthetic {
+                generator: spec::Generator::Blobs,
+                samples: 100,
+                classes: 2,
+                noise: 0.5,
+                test_fraction: 0.2,
+            },
+            scale: spec::Scale::Standardize,
+            train_limit: Some(30),
+        };
+        let data = load(&cfg, 7).unwrap();
+        assert_eq!(data.train.len(), 30);
+        assert_eq!(data.test.as_ref().map(Dataset::len), Some(20));
+        assert!(
+            data.description.contains("first 30"),
+            "{}",
+            data.description
+        );
+        // Source of truth: standardization definition — mean of the 30
+        // kept samples is 0 after scaling.
+        for col in data.train.features.columns() {
+            let mean = col.sum() / col.len() as f64;
+            assert!(mean.abs() < 1e-9, "mean {mean}");
+        }
+    }
+
+    #[test]
+    fn load_mnist_fixture_limited_and_unit_scaled() {
+        let p = |f: &str| {
+            PathBuf::from(format!(
+                "{}/fixtures/data/mnist/{f}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+        };
+        let cfg = spec::DataConfig {
+            spec: spec::DataSpec::Idx {
+                train_images: p("train-images-idx3-ubyte.gz"),
+                train_labels: p("train-labels-idx1-ubyte.gz"),
+                test_images: Some(p("t10k-images-idx3-ubyte.gz")),
+                test_labels: Some(p("t10k-labels-idx1-ubyte.gz")),
+            },
+            scale: spec::Scale::Unit,
+            train_limit: Some(100),
+        };
+        let data = load(&cfg, 0).unwrap();
+        assert_eq!(data.train.features.dim(), (100, 784));
+        assert_eq!(data.test.as_ref().map(Dataset::len), Some(2000));
+        assert_eq!(data.classes, 10);
+        // Source of truth: uint8 pixels / 255 lie in [0, 1] and 255 occurs.
+        let max = data.train.features.iter().cloned().fold(0.0, f64::max);
+        assert_eq!(max, 1.0);
+        assert!(data.train.features.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn load_rejects_zero_limit() {
+        let cfg = spec::DataConfig {
+            spec: spec::DataSpec::Synthetic {
+                generator: spec::Generator::Xor,
+                samples: 10,
+                classes: 2,
+                noise: 0.0,
+                test_fraction: 0.0,
+            },
+            scale: spec::Scale::None,
+            train_limit: Some(0),
+        };
+        let err = load(&cfg, 1).unwrap_err();
+        assert!(matches!(err, DataError::EmptyTrain(_)), "{err}");
+    }
+
+    #[test]
+    fn error_messages_name_paths_and_lines() {
+        let e = DataError::Csv {
+            path: "a.csv".into(),
+            line: Some(17),
+            message: "expected 5 columns like the header, found 4".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "a.csv:17: expected 5 columns like the header, found 4"
+        );
+        let e = DataError::CountMismatch {
+            images_path: "ti".into(),
+            images: 8000,
+            labels_path: "tl".into(),
+            labels: 7999,
+        };
+        assert_eq!(
+            e.to_string(),
+            "image/label count mismatch: ti has 8000 images but tl has 7999 labels"
+        );
     }
 }

@@ -12,9 +12,6 @@ use crate::data::batch::Batcher;
 use crate::monitor::hook::{Event, Flow, Hook, StepStats};
 use ndarray::{Array2, Axis};
 
-/// Tag mixed into the seed for batch shuffling.
-const SHUFFLE_STREAM: u64 = 0x5FF1_E000_0000_0004;
-
 /// Features, one-hot targets and labels of one split, already in the
 /// training precision.
 #[derive(Debug, Clone)]
@@ -106,7 +103,7 @@ pub fn train<F: Float>(
     if train.x.ncols() != net.input_width() {
         return Err(TrainError::Width { expected: net.input_width(), found: train.x.ncols() });
     }
-    let mut batcher = Batcher::new(train.len(), plan.batch_size, plan.seed ^ SHUFFLE_STREAM)?;
+    let mut batcher = Batcher::new(train.len(), plan.batch_size, plan.seed)?;
     let mut ws = Workspace::new(net, plan.batch_size);
     let mut outcome = Outcome { steps_run: 0, stopped_at: None, last: None, last_eval: None };
     for step in 1..=plan.steps {

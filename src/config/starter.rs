@@ -1,0 +1,96 @@
+//! The commented starter config that `nn-doctor init` writes. It documents
+//! every key in place (the file is the reference users actually read) and
+//! trains out of the box on synthetic data, so `init` then `run` works with
+//! no downloads.
+
+/// A complete, valid config: three-class spirals, two tanh hidden layers,
+/// softmax + cross-entropy, Adam. Optional keys are shown commented out with
+/// their defaults.
+pub const STARTER: &str = r#"# nn-doctor config. Every key is documented here; commented-out lines show
+# defaults or alternatives. Layers are numbered from 1 everywhere.
+
+name = "starter"               # optional; default: this file's name without extension
+seed = 42                      # optional; default 0. Same seed, same run.
+
+# ---------------------------------------------------------------- data
+[data]                         # required
+source = "synthetic"           # required: "idx" | "csv" | "synthetic"
+
+# source = "synthetic": 2-D toy problems, generated in memory.
+generator = "spirals"          # required: "spirals" | "blobs" | "xor" | "circles"
+samples = 1000                 # default 1000, >= 2
+classes = 3                    # default 3 (2 for xor), >= 2; xor needs exactly 2
+noise = 0.1                    # default 0.1, >= 0
+test_fraction = 0.2            # default 0.2, in [0, 1); held out for evaluation
+
+# source = "idx": MNIST-style files, .gz or raw. Paths are relative to this
+# file's directory.
+# train_images = "data/mnist/train-images-idx3-ubyte.gz"   # required
+# train_labels = "data/mnist/train-labels-idx1-ubyte.gz"   # required
+# test_images = "data/mnist/t10k-images-idx3-ubyte.gz"     # optional: both test keys or neither
+# test_labels = "data/mnist/t10k-labels-idx1-ubyte.gz"
+
+# source = "csv": one sample per row with a header line; paths relative to
+# this file's directory.
+# train = "train.csv"          # required
+# test = "test.csv"            # optional
+# label_column = "label"       # optional; default: the last column
+
+# Keys of one source are an error with another source.
+
+# For any source:
+scale = "standardize"          # "none" | "unit" (divide by 255) | "standardize" (z-score);
+                               # default "none": raw values, as your own code would see them
+# train_limit = 2000           # optional, >= 1: use only the first N training samples
+
+# ---------------------------------------------------------------- model
+[model]                        # required
+dtype = "f32"                  # "f32" | "f64"; default "f32"
+
+# One [[model.layers]] table per dense layer, input to output; at least one.
+# Layer 1 is the first weight matrix. The input size comes from the data.
+[[model.layers]]
+units = 32                     # required, >= 1
+activation = "tanh"            # required: sigmoid | tanh | relu | leaky_relu | elu |
+                               # softplus | linear | softmax (last layer only)
+# init = "xavier_uniform"      # xavier_uniform | xavier_normal | he_uniform | he_normal |
+                               # normal | uniform | zeros; default he_normal for
+                               # relu/leaky_relu/elu, xavier_uniform otherwise
+# init_std = 0.01              # only with init = "normal"; default 0.01, > 0
+# init_low = -0.05             # only with init = "uniform"; default -0.05, < init_high
+# init_high = 0.05             # only with init = "uniform"; default 0.05
+# bias_init = 0.0              # default 0.0
+
+[[model.layers]]
+units = 32
+activation = "tanh"
+
+[[model.layers]]
+units = 3                      # one output per class
+activation = "softmax"
+
+# ---------------------------------------------------------------- train
+[train]                        # required
+loss = "cross_entropy"         # required: "mse" | "cross_entropy" (needs a softmax or
+                               # sigmoid last layer)
+optimizer = "adam"             # "sgd" | "momentum" | "adam"; default "sgd"
+# momentum = 0.9               # only with optimizer = "momentum"; default 0.9, in [0, 1)
+beta1 = 0.9                    # only with optimizer = "adam"; default 0.9, in [0, 1)
+beta2 = 0.999                  # only with optimizer = "adam"; default 0.999, in [0, 1)
+eps = 1e-8                     # only with optimizer = "adam"; default 1e-8, > 0
+learning_rate = 0.01           # required, > 0
+batch_size = 32                # required, >= 1
+steps = 2000                   # >= 1; or epochs = N (>= 1). One is required;
+# epochs = 50                  # steps wins when both are set
+# clip_grad_norm = 5.0         # optional, > 0: rescale gradients above this global norm
+eval_every = 100               # default 100, >= 1: steps between test-set evaluations
+
+# ---------------------------------------------------------------- monitor
+[monitor]                      # optional
+every = 1                      # default 1, >= 1: record layer statistics every N steps
+
+# ---------------------------------------------------------------- report
+[report]                       # optional
+# dir = "reports/starter"      # default: reports/<name>, relative to the working
+                               # directory (not to this file)
+"#;

@@ -1,0 +1,556 @@
+//! Turns the parsed TOML into a `types::Config`. One function per table; each
+//! lists the keys its table allows, reads them through `raw`'s typed views and
+//! enforces ranges and cross-key rules, so every rule sits next to its key.
+//!
+//! To add a table (`[gradcheck]`, `[thresholds]`): add its name to
+//! `ROOT_KEYS`, write a function like `monitor` (taking `Option<&Table>` when
+//! the table is optional) and call it from `config`.
+
+use super::locate;
+use super::raw::{Source, Table, Value};
+use super::types::{
+    Config, DType, Duration, Init, LayerConfig, LossKind, ModelConfig, MonitorConfig,
+    OptimizerConfig, ReportConfig, TrainConfig,
+};
+use super::ConfigError;
+use crate::data::spec::{DataConfig, DataSpec, Generator, Scale};
+use crate::engine::activation::Activation;
+use std::mem::discriminant;
+use std::path::{Path, PathBuf};
+use toml::de::DeTable;
+
+/// Keys allowed at the top level of the file.
+const ROOT_KEYS: &[&str] = &[
+    "name", "seed", "data", "model", "train", "monitor", "report",
+];
+
+/// Parses and validates a whole config file.
+pub(crate) fn config(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let src = Source { file: path, text };
+    let doc = DeTable::parse(text).map_err(|err| syntax_error(src, &err))?;
+    let root = Table::root(src, doc.get_ref());
+    root.deny_unknown(ROOT_KEYS)?;
+    let name = match root.opt("name", Value::non_empty_string)? {
+        Some(name) => name.to_string(),
+        None => default_name(path),
+    };
+    let seed = root.opt("seed", |v| v.integer(0))?.unwrap_or(0);
+    let data = data(&root.required_table("data")?, path)?;
+    let model = model(&root.required_table("model")?)?;
+    let train = train(&root.required_table("train")?, &model)?;
+    let monitor = monitor(root.table("monitor")?.as_ref())?;
+    let report = report(root.table("report")?.as_ref())?;
+    Ok(Config {
+        path: path.to_path_buf(),
+        source: text.to_string(),
+        name,
+        seed,
+        data,
+        model,
+        train,
+        monitor,
+        report,
+    })
+}
+
+/// A TOML syntax error, at the position the parser reports.
+/// The key is guessed from the line's text (there is no parse tree), so
+/// that syntax errors name a key too when the line has a plain one.
+fn syntax_error(src: Source<'_>, err: &toml::de::Error) -> ConfigError {
+    let span = err.span();
+    let key = span.as_ref().and_then(|span| {
+        let (line, _) = locate::line_col(src.text, span.start);
+        locate::key_at_line(src.text, line)
+    });
+    src.error(
+        span,
+        key,
+        format!("invalid TOML: {}", err.message().trim_end()),
+    )
+}
+
+/// The run's name when the file gives none: the config file's stem.
+fn default_name(path: &Path) -> String {
+    path.file_stem()
+        .and_then(|stem| stem.to_str())
+        .filter(|stem| !stem.is_empty())
+        .unwrap_or("config")
+        .to_string()
+}
+
+/// The name a value was chosen by, for messages ("optimizer is \"sgd\"").
+/// Compares variants only, so choice tables may carry default parameters.
+fn name_of<T>(choices: &[(&'static str, T)], value: &T) -> &'static str {
+    choices
+        .iter()
+        .find(|(_, choice)| discriminant(choice) == discriminant(value))
+        .map_or("?", |(name, _)| name)
+}
+
+/// Keys that only make sense for one value of a selector key (`source`,
+/// `optimizer`, `init`): the first one present for another value is an error.
+fn reject_inapplicable(
+    table: &Table<'_, '_>,
+    selector: &str,
+    current: &str,
+    owners: &[(&str, &[&str])],
+) -> Result<(), ConfigError> {
+    let misplaced = owners
+        .iter()
+        .filter(|(owner, _)| *owner != current)
+        .flat_map(|(owner, keys)| {
+            keys.iter()
+                .filter_map(|key| Some((*owner, table.get(key)?)))
+        })
+        .min_by_key(|(_, value)| value.key_start());
+    match misplaced {
+        Some((owner, value)) => Err(value.key_error(format!(
+            "applies only to {selector} = \"{owner}\"; this config has {selector} = \"{current}\""
+        ))),
+        None => Ok(()),
+    }
+}
+
+// ----- [data] -----
+
+/// Keys allowed in `[data]`, in the order the docs list them.
+const DATA_KEYS: &[&str] = &[
+    "source",
+    "train_images",
+    "train_labels",
+    "test_images",
+    "test_labels",
+    "scale",
+    "train_limit",
+    "train",
+    "test",
+    "label_column",
+    "generator",
+    "samples",
+    "classes",
+    "noise",
+    "test_fraction",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceKind {
+    Idx,
+    Csv,
+    Synthetic,
+}
+
+const SOURCES: &[(&str, SourceKind)] = &[
+    ("idx", SourceKind::Idx),
+    ("csv", SourceKind::Csv),
+    ("synthetic", SourceKind::Synthetic),
+];
+
+/// The keys that belong to one source only.
+const SOURCE_KEYS: &[(&str, &[&str])] = &[
+    (
+        "idx",
+        &["train_images", "train_labels", "test_images", "test_labels"],
+    ),
+    ("csv", &["train", "test", "label_column"]),
+    (
+        "synthetic",
+        &["generator", "samples", "classes", "noise", "test_fraction"],
+    ),
+];
+
+const SCALES: &[(&str, Scale)] = &[
+    ("none", Scale::None),
+    ("unit", Scale::Unit),
+    ("standardize", Scale::Standardize),
+];
+
+const GENERATORS: &[(&str, Generator)] = &[
+    ("spirals", Generator::Spirals),
+    ("blobs", Generator::Blobs),
+    ("xor", Generator::Xor),
+    ("circles", Generator::Circles),
+];
+
+/// `[data]`: where the samples come from and how they are scaled.
+fn data(table: &Table<'_, '_>, config_path: &Path) -> Result<DataConfig, ConfigError> {
+    table.deny_unknown(DATA_KEYS)?;
+    let kind = table.req("source", |v| v.choice(SOURCES))?;
+    reject_inapplicable(table, "source", name_of(SOURCES, &kind), SOURCE_KEYS)?;
+    let base = config_path.parent().unwrap_or(Path::new(""));
+    let spec = match kind {
+        SourceKind::Idx => idx(table, base)?,
+        SourceKind::Csv => csv(table, base)?,
+        SourceKind::Synthetic => synthetic(table)?,
+    };
+    Ok(DataConfig {
+        spec,
+        scale: table
+            .opt("scale", |v| v.choice(SCALES))?
+            .unwrap_or(Scale::None),
+        train_limit: table.opt("train_limit", |v| v.count(1))?,
+    })
+}
+
+/// A data file path; relative ones are taken from the config's directory
+/// so that a config keeps working wherever nn-doctor is started from.
+fn data_path(value: &Value<'_, '_>, base: &Path) -> Result<PathBuf, ConfigError> {
+    let path = Path::new(value.non_empty_string()?);
+    Ok(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    })
+}
+
+/// `source = "idx"`: MNIST-style image and label files.
+fn idx(table: &Table<'_, '_>, base: &Path) -> Result<DataSpec, ConfigError> {
+    let read = |v: &Value<'_, '_>| data_path(v, base);
+    let train_images = table.req("train_images", read)?;
+    let train_labels = table.req("train_labels", read)?;
+    let test_images = table.opt("test_images", read)?;
+    let test_labels = table.opt("test_labels", read)?;
+    require_pair(table, "test_images", "test_labels")?;
+    Ok(DataSpec::Idx {
+        train_images,
+        train_labels,
+        test_images,
+        test_labels,
+    })
+}
+
+/// Two keys that only make sense together: both or neither.
+fn require_pair(table: &Table<'_, '_>, a: &str, b: &str) -> Result<(), ConfigError> {
+    match (table.get(a), table.get(b)) {
+        (Some(present), None) => Err(present.key_error(format!(
+            "needs `{}` as well (give both or neither)",
+            table.key_path(b)
+        ))),
+        (None, Some(present)) => Err(present.key_error(format!(
+            "needs `{}` as well (give both or neither)",
+            table.key_path(a)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `source = "csv"`: one row per sample, with a label column.
+fn csv(table: &Table<'_, '_>, base: &Path) -> Result<DataSpec, ConfigError> {
+    let read = |v: &Value<'_, '_>| data_path(v, base);
+    Ok(DataSpec::Csv {
+        train: table.req("train", read)?,
+        test: table.opt("test", read)?,
+        label_column: table
+            .opt("label_column", Value::non_empty_string)?
+            .map(str::to_string),
+    })
+}
+
+/// `source = "synthetic"`: generated 2-D toy problems.
+fn synthetic(table: &Table<'_, '_>) -> Result<DataSpec, ConfigError> {
+    let generator = table.req("generator", |v| v.choice(GENERATORS))?;
+    Ok(DataSpec::Synthetic {
+        generator,
+        samples: table.opt("samples", |v| v.count(2))?.unwrap_or(1000),
+        classes: classes(table, generator)?,
+        noise: table.opt("noise", Value::non_negative)?.unwrap_or(0.1),
+        test_fraction: table.opt("test_fraction", Value::fraction)?.unwrap_or(0.2),
+    })
+}
+
+/// Number of classes: xor is a two-class problem by construction.
+fn classes(table: &Table<'_, '_>, generator: Generator) -> Result<usize, ConfigError> {
+    let Some(value) = table.get("classes") else {
+        return Ok(if generator == Generator::Xor { 2 } else { 3 });
+    };
+    let classes = value.count(2)?;
+    if generator == Generator::Xor && classes != 2 {
+        return Err(value.error(format!(
+            "generator \"xor\" makes exactly 2 classes, found {classes}"
+        )));
+    }
+    Ok(classes)
+}
+
+// ----- [model] -----
+
+const MODEL_KEYS: &[&str] = &["dtype", "layers"];
+
+const LAYER_KEYS: &[&str] = &[
+    "units",
+    "activation",
+    "init",
+    "init_low",
+    "init_high",
+    "init_std",
+    "bias_init",
+];
+
+const DTYPES: &[(&str, DType)] = &[("f32", DType::F32), ("f64", DType::F64)];
+
+/// Initialisers, carrying the default parameters of the parametrised ones.
+const INITS: &[(&str, Init)] = &[
+    ("xavier_uniform", Init::XavierUniform),
+    ("xavier_normal", Init::XavierNormal),
+    ("he_uniform", Init::HeUniform),
+    ("he_normal", Init::HeNormal),
+    ("normal", Init::Normal { std: 0.01 }),
+    (
+        "uniform",
+        Init::Uniform {
+            low: -0.05,
+            high: 0.05,
+        },
+    ),
+    ("zeros", Init::Zeros),
+];
+
+/// The keys that belong to one initialiser only.
+const INIT_KEYS: &[(&str, &[&str])] = &[
+    ("uniform", &["init_low", "init_high"]),
+    ("normal", &["init_std"]),
+];
+
+/// `[model]`: precision and the layer stack.
+fn model(table: &Table<'_, '_>) -> Result<ModelConfig, ConfigError> {
+    table.deny_unknown(MODEL_KEYS)?;
+    let dtype = table
+        .opt("dtype", |v| v.choice(DTYPES))?
+        .unwrap_or(DType::F32);
+    let Some(value) = table.get("layers") else {
+        return Err(table
+            .error_here("missing required key `layers`; add at least one [[model.layers]] table"));
+    };
+    let tables = value.tables()?;
+    if tables.is_empty() {
+        return Err(value.error("at least one layer is required"));
+    }
+    let layers = tables
+        .iter()
+        .enumerate()
+        .map(|(index, layer_table)| layer(layer_table, index + 1, tables.len()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ModelConfig { dtype, layers })
+}
+
+/// One `[[model.layers]]` entry; `number` is 1-based, of `count` layers.
+fn layer(table: &Table<'_, '_>, number: usize, count: usize) -> Result<LayerConfig, ConfigError> {
+    table.deny_unknown(LAYER_KEYS)?;
+    let units = table.req("units", |v| v.count(1))?;
+    let activation = table.req("activation", |v| activation(v, number, count))?;
+    Ok(LayerConfig {
+        units,
+        activation,
+        init: init(table, activation)?,
+        bias_init: table.opt("bias_init", Value::finite)?.unwrap_or(0.0),
+    })
+}
+
+/// A layer's activation; softmax normalises over the outputs, so it only
+/// makes sense on the last layer.
+fn activation(
+    value: &Value<'_, '_>,
+    number: usize,
+    count: usize,
+) -> Result<Activation, ConfigError> {
+    let choices = Activation::ALL.map(|a| (a.name(), a));
+    let activation = value.choice(&choices)?;
+    if activation == Activation::Softmax && number < count {
+        return Err(value.error(format!(
+            "softmax is only allowed on the last layer; layer {number} of {count} has it"
+        )));
+    }
+    Ok(activation)
+}
+
+/// The default initialiser suits the activation: He for the ReLU family,
+/// Xavier for the rest.
+fn default_init(activation: Activation) -> Init {
+    match activation {
+        Activation::Relu | Activation::LeakyRelu | Activation::Elu => Init::HeNormal,
+        _ => Init::XavierUniform,
+    }
+}
+
+/// A layer's weight initialiser and its parameters.
+fn init(table: &Table<'_, '_>, activation: Activation) -> Result<Init, ConfigError> {
+    let init = table
+        .opt("init", |v| v.choice(INITS))?
+        .unwrap_or_else(|| default_init(activation));
+    reject_inapplicable(table, "init", name_of(INITS, &init), INIT_KEYS)?;
+    match init {
+        Init::Normal { std } => Ok(Init::Normal {
+            std: table.opt("init_std", Value::positive)?.unwrap_or(std),
+        }),
+        Init::Uniform { low, high } => uniform(table, low, high),
+        other => Ok(other),
+    }
+}
+
+/// `init = "uniform"`: U[low, high) needs low < high.
+fn uniform(table: &Table<'_, '_>, low: f64, high: f64) -> Result<Init, ConfigError> {
+    let low = table.opt("init_low", Value::finite)?.unwrap_or(low);
+    let high = table.opt("init_high", Value::finite)?.unwrap_or(high);
+    if low < high {
+        return Ok(Init::Uniform { low, high });
+    }
+    let shown = |key: &str, value: f64| {
+        table
+            .get(key)
+            .map_or_else(|| format!("{value} by default"), |v| v.literal())
+    };
+    Err(match (table.get("init_low"), table.get("init_high")) {
+        (Some(v), _) => v.error(format!(
+            "must be less than init_high ({}), found {}",
+            shown("init_high", high),
+            v.literal()
+        )),
+        (None, Some(v)) => v.error(format!(
+            "must be greater than init_low ({}), found {}",
+            shown("init_low", low),
+            v.literal()
+        )),
+        (None, None) => table.error_here("init_low must be less than init_high"),
+    })
+}
+
+// ----- [train] -----
+
+const TRAIN_KEYS: &[&str] = &[
+    "loss",
+    "optimizer",
+    "momentum",
+    "beta1",
+    "beta2",
+    "eps",
+    "learning_rate",
+    "batch_size",
+    "steps",
+    "epochs",
+    "clip_grad_norm",
+    "eval_every",
+];
+
+const LOSSES: &[(&str, LossKind)] = &[
+    ("mse", LossKind::Mse),
+    ("cross_entropy", LossKind::CrossEntropy),
+];
+
+/// Optimizers, carrying their default hyper-parameters.
+const OPTIMIZERS: &[(&str, OptimizerConfig)] = &[
+    ("sgd", OptimizerConfig::Sgd),
+    ("momentum", OptimizerConfig::Momentum { momentum: 0.9 }),
+    (
+        "adam",
+        OptimizerConfig::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        },
+    ),
+];
+
+/// The keys that belong to one optimizer only.
+const OPTIMIZER_KEYS: &[(&str, &[&str])] = &[
+    ("momentum", &["momentum"]),
+    ("adam", &["beta1", "beta2", "eps"]),
+];
+
+/// `[train]`: loss, optimizer and schedule. Needs the model to check that
+/// the loss fits the output layer.
+fn train(table: &Table<'_, '_>, model: &ModelConfig) -> Result<TrainConfig, ConfigError> {
+    table.deny_unknown(TRAIN_KEYS)?;
+    Ok(TrainConfig {
+        loss: table.req("loss", |v| loss(v, model))?,
+        optimizer: optimizer(table)?,
+        learning_rate: table.req("learning_rate", Value::positive)?,
+        batch_size: table.req("batch_size", |v| v.count(1))?,
+        duration: duration(table)?,
+        clip_grad_norm: table.opt("clip_grad_norm", Value::positive)?,
+        eval_every: table.opt("eval_every", |v| v.count(1))?.unwrap_or(100),
+    })
+}
+
+/// The loss; cross-entropy takes logs of the outputs, so they must be
+/// probabilities (softmax, or sigmoid for independent binary outputs).
+fn loss(value: &Value<'_, '_>, model: &ModelConfig) -> Result<LossKind, ConfigError> {
+    let loss = value.choice(LOSSES)?;
+    let last = model.layers.last().map(|layer| layer.activation);
+    match last {
+        Some(activation)
+            if loss == LossKind::CrossEntropy
+                && !matches!(activation, Activation::Softmax | Activation::Sigmoid) =>
+        {
+            let count = model.layers.len();
+            Err(value.error(format!(
+                "cross_entropy needs a softmax or sigmoid last layer; layer {count} of {count} is {activation}"
+            )))
+        }
+        _ => Ok(loss),
+    }
+}
+
+/// The optimizer and its hyper-parameters (defaults from `OPTIMIZERS`).
+fn optimizer(table: &Table<'_, '_>) -> Result<OptimizerConfig, ConfigError> {
+    let optimizer = table
+        .opt("optimizer", |v| v.choice(OPTIMIZERS))?
+        .unwrap_or(OptimizerConfig::Sgd);
+    reject_inapplicable(
+        table,
+        "optimizer",
+        name_of(OPTIMIZERS, &optimizer),
+        OPTIMIZER_KEYS,
+    )?;
+    Ok(match optimizer {
+        OptimizerConfig::Sgd => OptimizerConfig::Sgd,
+        OptimizerConfig::Momentum { momentum } => OptimizerConfig::Momentum {
+            momentum: table.opt("momentum", Value::fraction)?.unwrap_or(momentum),
+        },
+        OptimizerConfig::Adam { beta1, beta2, eps } => OptimizerConfig::Adam {
+            beta1: table.opt("beta1", Value::fraction)?.unwrap_or(beta1),
+            beta2: table.opt("beta2", Value::fraction)?.unwrap_or(beta2),
+            eps: table.opt("eps", Value::positive)?.unwrap_or(eps),
+        },
+    })
+}
+
+/// Training length: `steps` wins over `epochs`; one of them is required.
+fn duration(table: &Table<'_, '_>) -> Result<Duration, ConfigError> {
+    let steps = table.opt("steps", |v| v.count(1))?;
+    let epochs = table.opt("epochs", |v| v.count(1))?;
+    match (steps, epochs) {
+        (Some(steps), _) => Ok(Duration::Steps(steps)),
+        (None, Some(epochs)) => Ok(Duration::Epochs(epochs)),
+        (None, None) => Err(table.error_here("missing required key `steps` (or `epochs`)")),
+    }
+}
+
+// ----- [monitor], [report] -----
+
+const MONITOR_KEYS: &[&str] = &["every"];
+
+/// `[monitor]` (optional): how often layer statistics are recorded.
+fn monitor(table: Option<&Table<'_, '_>>) -> Result<MonitorConfig, ConfigError> {
+    let Some(table) = table else {
+        return Ok(MonitorConfig { every: 1 });
+    };
+    table.deny_unknown(MONITOR_KEYS)?;
+    Ok(MonitorConfig {
+        every: table.opt("every", |v| v.count(1))?.unwrap_or(1),
+    })
+}
+
+const REPORT_KEYS: &[&str] = &["dir"];
+
+/// `[report]` (optional): where the report goes. The directory stays
+/// relative to the working directory, like any output path on a command line.
+fn report(table: Option<&Table<'_, '_>>) -> Result<ReportConfig, ConfigError> {
+    let Some(table) = table else {
+        return Ok(ReportConfig { dir: None });
+    };
+    table.deny_unknown(REPORT_KEYS)?;
+    Ok(ReportConfig {
+        dir: table
+            .opt("dir", Value::non_empty_string)?
+            .map(PathBuf::from),
+    })
+}

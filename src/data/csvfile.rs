@@ -1,0 +1,457 @@
+//! Reading labelled CSV files: a header row, one label column (by name,
+//! default the last), every other column a numeric feature.
+//!
+//! Non-finite values written as `nan` or `inf` are kept, because reporting
+//! them is the diagnosis's job; anything that is not a number at all is an
+//! error naming the line and column. Labels that are all non-negative
+//! integers are used as class indices; otherwise the distinct strings are
+//! sorted and numbered, and their names kept for reports.
+
+use super::{Data, DataError, Dataset, MAX_CLASSES};
+use ndarray::Array2;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+/// One file as read, before labels are turned into indices (that needs
+/// both train and test, so string labels get one shared numbering).
+struct RawCsv {
+    header: Vec<String>,
+    label_col: usize,
+    features: Array2<f64>,
+    /// Label text and its 1-based line, per row.
+    labels: Vec<(String, u64)>,
+}
+
+fn csv_err(path: &Path, line: Option<u64>, message: String) -> DataError {
+    DataError::Csv {
+        path: path.to_path_buf(),
+        line,
+        message,
+    }
+}
+
+/// Loads a train CSV and an optional test CSV sharing its header.
+pub fn load_csv(
+    train_path: &Path,
+    test_path: Option<&Path>,
+    label_column: Option<&str>,
+) -> Result<Data, DataError> {
+    let train = read_raw(train_path, label_column)?;
+    let test = match test_path {
+        Some(p) => Some((p, read_raw(p, label_column)?)),
+        None => None,
+    };
+    if let Some((p, t)) = &test {
+        check_same_header(train_path, &train, p, t)?;
+    }
+    let (train_labels, test_labels, class_names) = encode_labels(
+        (train_path, &train.labels),
+        test.as_ref().map(|(p, t)| (*p, &t.labels[..])),
+    )?;
+    let label_name = train
+        .header
+        .get(train.label_col)
+        .cloned()
+        .unwrap_or_default();
+    let train = Dataset {
+        features: train.features,
+        labels: train_labels,
+    };
+    let test = test.zip(test_labels).map(|((_, t), labels)| Dataset {
+        features: t.features,
+        labels,
+    });
+    let classes = match &class_names {
+        Some(names) => names.len(),
+        None => super::classes_from_labels(&train.labels, test.as_ref().map(|t| &t.labels[..])),
+    };
+    let description = format!(
+        "csv: {} ({} x {}, label column '{label_name}'), test {}",
+        train_path.display(),
+        train.len(),
+        train.width(),
+        test.as_ref()
+            .map_or("none".to_string(), |t| t.len().to_string())
+    );
+    Ok(Data {
+        train,
+        test,
+        classes,
+        class_names,
+        description,
+    })
+}
+
+/// Test data must have the train header exactly, so column `k` means the
+/// same feature in both.
+fn check_same_header(
+    train_path: &Path,
+    train: &RawCsv,
+    test_path: &Path,
+    test: &RawCsv,
+) -> Result<(), DataError> {
+    if test.features.ncols() != train.features.ncols() {
+        return Err(DataError::WidthMismatch {
+            train_path: train_path.to_path_buf(),
+            train_width: train.features.ncols(),
+            test_path: test_path.to_path_buf(),
+            test_width: test.features.ncols(),
+        });
+    }
+    if test.header != train.header {
+        return Err(csv_err(
+            test_path,
+            Some(1),
+            format!(
+                "header differs from the training file's: expected [{}], found [{}]",
+                train.header.join(", "),
+                test.header.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads one CSV file into features and raw label strings.
+fn read_raw(path: &Path, label_column: Option<&str>) -> Result<RawCsv, DataError> {
+    let file = File::open(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(BufReader::new(file));
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| from_csv_error(path, &e))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let label_col = find_label_column(path, &header, label_column)?;
+    let width = header.len().saturating_sub(1);
+    let mut features = Vec::new();
+    let mut labels = Vec::new();
+    for record in rdr.records() {
+        let record = record.map_err(|e| from_csv_error(path, &e))?;
+        let line = record.position().map_or(0, |p| p.line());
+        parse_row(
+            path,
+            line,
+            &header,
+            label_col,
+            &record,
+            &mut features,
+            &mut labels,
+        )?;
+    }
+    if labels.is_empty() {
+        return Err(csv_err(path, None, "no data rows after the header".into()));
+    }
+    let features = Array2::from_shape_vec((labels.len(), width), features)
+        .map_err(|e| csv_err(path, None, format!("internal shape error: {e}")))?;
+    Ok(RawCsv {
+        header,
+        label_col,
+        features,
+        labels,
+    })
+}
+
+fn from_csv_error(path: &Path, e: &csv::Error) -> DataError {
+    csv_err(path, e.position().map(|p| p.line()), e.to_string())
+}
+
+/// Index of the label column; the header must also leave at least one
+/// feature column.
+fn find_label_column(
+    path: &Path,
+    header: &[String],
+    label_column: Option<&str>,
+) -> Result<usize, DataError> {
+    if header.iter().all(String::is_empty) {
+        return Err(csv_err(
+            path,
+            Some(1),
+            "empty file: expected a header row".into(),
+        ));
+    }
+    if header.len() < 2 {
+        return Err(csv_err(
+            path,
+            Some(1),
+            format!(
+                "expected a label column and at least one feature column, found 1 column ({})",
+                header.join(", ")
+            ),
+        ));
+    }
+    let Some(name) = label_column else {
+        return Ok(header.len() - 1);
+    };
+    let mut hits = header
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.as_str() == name);
+    match (hits.next(), hits.next()) {
+        (Some((i, _)), None) => Ok(i),
+        (Some(_), Some(_)) => Err(csv_err(
+            path,
+            Some(1),
+            format!("label column '{name}' appears more than once in the header"),
+        )),
+        (None, _) => Err(csv_err(
+            path,
+            Some(1),
+            format!(
+                "label column '{name}' not found; the header has: {}",
+                header.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Appends one record's features and label, checking its width and tokens.
+fn parse_row(
+    path: &Path,
+    line: u64,
+    header: &[String],
+    label_col: usize,
+    record: &csv::StringRecord,
+    features: &mut Vec<f64>,
+    labels: &mut Vec<(String, u64)>,
+) -> Result<(), DataError> {
+    if record.len() != header.len() {
+        return Err(csv_err(
+            path,
+            Some(line),
+            format!(
+                "expected {} columns like the header, found {}",
+                header.len(),
+                record.len()
+            ),
+        ));
+    }
+    for (col, (field, name)) in record.iter().zip(header).enumerate() {
+        if col == label_col {
+            labels.push((field.to_string(), line));
+            continue;
+        }
+        // Rust's float parser accepts "nan", "inf", "-inf", "infinity".
+        let v: f64 = field.parse().map_err(|_| {
+            csv_err(
+                path,
+                Some(line),
+                format!("column '{name}': expected a number, found '{field}'"),
+            )
+        })?;
+        features.push(v);
+    }
+    Ok(())
+}
+
+/// Train labels, test labels and (for string labels) the class names.
+type Encoded = (Vec<usize>, Option<Vec<usize>>, Option<Vec<String>>);
+
+/// Turns label strings into class indices, shared between train and test.
+fn encode_labels(
+    train: (&Path, &[(String, u64)]),
+    test: Option<(&Path, &[(String, u64)])>,
+) -> Result<Encoded, DataError> {
+    let all = || train.1.iter().chain(test.map_or(&[][..], |t| t.1));
+    if all().all(|(s, _)| s.parse::<u64>().is_ok()) {
+        let tr = numeric_labels(train.0, train.1)?;
+        let te = test.map(|(p, l)| numeric_labels(p, l)).transpose()?;
+        return Ok((tr, te, None));
+    }
+    let names: BTreeMap<&str, usize> = all().map(|(s, _)| (s.as_str(), 0)).collect();
+    if names.len() > MAX_CLASSES {
+        return Err(DataError::InvalidLabel {
+            path: train.0.to_path_buf(),
+            message: format!(
+                "{} distinct label strings; at most {MAX_CLASSES} classes are supported",
+                names.len()
+            ),
+        });
+    }
+    let index: BTreeMap<&str, usize> = names.keys().enumerate().map(|(i, &s)| (s, i)).collect();
+    let lookup = |l: &[(String, u64)]| -> Vec<usize> {
+        l.iter()
+            .map(|(s, _)| index.get(s.as_str()).copied().unwrap_or(0))
+            .collect()
+    };
+    let tr = lookup(train.1);
+    let te = test.map(|(_, l)| lookup(l));
+    let class_names = index.keys().map(|s| s.to_string()).collect();
+    Ok((tr, te, Some(class_names)))
+}
+
+/// Integer labels used directly, refusing ones too large to one-hot encode.
+fn numeric_labels(path: &Path, labels: &[(String, u64)]) -> Result<Vec<usize>, DataError> {
+    labels
+        .iter()
+        .map(|(s, line)| {
+            s.parse::<usize>()
+                .ok()
+                .filter(|&v| v < MAX_CLASSES)
+                .ok_or_else(|| DataError::InvalidLabel {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "line {line}: label '{s}' is too large; expected an integer in 0..{MAX_CLASSES}"
+                    ),
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn err(dir: &tempfile::TempDir, text: &str, label: Option<&str>) -> String {
+        let p = write(dir, "bad.csv", text);
+        load_csv(&p, None, label).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn numeric_labels_last_column() {
+        // Source of truth: the literal CSV text below.
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "a.csv", "x,y,label\n1,2,0\n3.5,-4e1,2\n 5 , 6 ,1\n");
+        let d = load_csv(&p, None, None).unwrap();
+        assert_eq!(d.train.features.dim(), (3, 2));
+        assert_eq!(d.train.features.row(1).to_vec(), vec![3.5, -40.0]);
+        assert_eq!(d.train.features.row(2).to_vec(), vec![5.0, 6.0]);
+        assert_eq!(d.train.labels, vec![0, 2, 1]);
+        assert_eq!(d.classes, 3);
+        assert!(d.class_names.is_none());
+        assert!(d.test.is_none());
+        assert!(d
+            .description
+            .contains("(3 x 2, label column 'label'), test none"));
+    }
+
+    #[test]
+    fn string_labels_sorted_and_shared_with_test() {
+        let dir = tempfile::tempdir().unwrap();
+        let tr = write(
+            &dir,
+            "tr.csv",
+            "a,b,species\n1,2,virginica\n3,4,setosa\n5,6,setosa\n",
+        );
+        let te = write(
+            &dir,
+            "te.csv",
+            "a,b,species\n1,1,versicolor\n2,2,virginica\n",
+        );
+        let d = load_csv(&tr, Some(&te), None).unwrap();
+        // Source of truth: sorted distinct strings over train and test.
+        let names = vec!["setosa", "versicolor", "virginica"];
+        assert_eq!(d.class_names.as_ref().unwrap(), &names);
+        assert_eq!(d.train.labels, vec![2, 0, 0]);
+        assert_eq!(d.test.as_ref().unwrap().labels, vec![1, 2]);
+        assert_eq!(d.classes, 3);
+        assert!(d.description.ends_with("test 2"), "{}", d.description);
+    }
+
+    #[test]
+    fn mixed_or_negative_labels_are_strings() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "m.csv", "a,l\n1,-1\n2,3\n");
+        let d = load_csv(&p, None, None).unwrap();
+        assert_eq!(d.class_names.unwrap(), vec!["-1", "3"]);
+    }
+
+    #[test]
+    fn custom_label_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "c.csv", "cls,f1,f2\n1,0.5,0.25\n0,1,2\n");
+        let d = load_csv(&p, None, Some("cls")).unwrap();
+        assert_eq!(d.train.labels, vec![1, 0]);
+        assert_eq!(d.train.features.row(0).to_vec(), vec![0.5, 0.25]);
+        let msg = err(&dir, "cls,f1\n1,2\n", Some("klass"));
+        assert!(
+            msg.contains("label column 'klass' not found; the header has: cls, f1"),
+            "{msg}"
+        );
+        let msg = err(&dir, "c,c\n1,2\n", Some("c"));
+        assert!(msg.contains("more than once"), "{msg}");
+    }
+
+    #[test]
+    fn ragged_row_names_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let msg = err(&dir, "a,b,c,d,l\n1,2,3,4,0\n1,2,3,0\n", None);
+        assert!(
+            msg.ends_with("bad.csv:3: expected 5 columns like the header, found 4"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn bad_token_names_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let msg = err(&dir, "a,b,l\n1,2,0\n1,abc,1\n", None);
+        assert!(
+            msg.ends_with("bad.csv:3: column 'b': expected a number, found 'abc'"),
+            "{msg}"
+        );
+        let msg = err(&dir, "a,b,l\n1,,0\n", None);
+        assert!(msg.contains("found ''"), "{msg}");
+    }
+
+    #[test]
+    fn missing_header_or_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(err(&dir, "", None).contains("empty file"));
+        assert!(err(&dir, "a,b,l\n", None).contains("no data rows"));
+        assert!(err(&dir, "label\n1\n", None).contains("at least one feature column"));
+        let msg = load_csv(Path::new("/nope/x.csv"), None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("/nope/x.csv: cannot read"), "{msg}");
+    }
+
+    #[test]
+    fn nan_and_inf_kept_and_counted() {
+        // Source of truth: the 4 non-finite tokens written below.
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "n.csv", "a,b,l\nnan,1,0\ninf,-inf,1\n2,NaN,1\n");
+        let d = load_csv(&p, None, None).unwrap();
+        assert_eq!(d.train.count_nonfinite(), 4);
+        assert!(d.train.features[[0, 0]].is_nan());
+        assert_eq!(d.train.features[[1, 1]], f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn test_header_must_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let tr = write(&dir, "tr.csv", "a,b,l\n1,2,0\n");
+        let te = write(&dir, "te.csv", "a,l\n1,0\n");
+        let msg = load_csv(&tr, Some(&te), None).unwrap_err().to_string();
+        assert!(msg.contains("2 features per sample but test data"), "{msg}");
+        let te = write(&dir, "te2.csv", "a,c,l\n1,2,0\n");
+        let msg = load_csv(&tr, Some(&te), None).unwrap_err().to_string();
+        assert!(msg.contains("te2.csv:1: header differs"), "{msg}");
+    }
+
+    #[test]
+    fn huge_numeric_label_is_invalid() {
+        let dir = tempfile::tempdir().unwrap();
+        let msg = err(&dir, "a,l\n1,0\n2,99999999999\n", None);
+        assert!(
+            msg.contains("line 3: label '99999999999' is too large"),
+            "{msg}"
+        );
+    }
+}

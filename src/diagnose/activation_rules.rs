@@ -1,0 +1,180 @@
+//! Rules about activations: saturated sigmoid/tanh/softmax units and dead
+//! ReLUs. Both read the recorded per-layer shares and require them to hold
+//! over a window, never one step.
+
+use super::context::Context;
+use super::series::layer_series;
+use super::stats::first_sustained;
+use super::thresholds::Thresholds;
+use super::types::{Diagnosis, Severity};
+use crate::config::LossKind;
+use crate::engine::activation::Activation;
+
+/// `saturated-activations`, per layer. A saturated softmax (or sigmoid)
+/// output under cross-entropy is a confident classifier, not a problem: the
+/// loss's gradient a - t does not pass through the flat slope. Under MSE it
+/// does, so there it counts.
+pub fn saturated_activations(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
+    let depth = ctx.depth();
+    let mut out = Vec::new();
+    for info in &ctx.recording.layers {
+        let is_output = info.layer == depth;
+        if !info.activation.is_saturating() {
+            continue;
+        }
+        if is_output && ctx.preflight.loss == LossKind::CrossEntropy {
+            continue;
+        }
+        let (steps, sat) = layer_series(ctx.recording, info.layer, |r| r.saturated_frac.unwrap_or(f64::NAN));
+        let w = th.window(sat.len());
+        let Some((i, median)) = first_sustained(&sat, w, |m| m >= th.saturation_warning) else {
+            continue;
+        };
+        let severity = if first_sustained(&sat, w, |m| m >= th.saturation_error).is_some() {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        let step = steps.get(i).copied();
+        let (_, pre) = layer_series(ctx.recording, info.layer, |r| r.pre_mean_abs);
+        let pre_at = pre.get(i).copied().unwrap_or(f64::NAN);
+        let bound = match info.activation {
+            Activation::Sigmoid => "|z| > 6",
+            Activation::Tanh => "|z| > 3",
+            _ => "an output within 0.25% of 0 or 1",
+        };
+        let mut d = Diagnosis::new(
+            "saturated-activations",
+            severity,
+            format!(
+                "Layer {} ({}): {:.1}% of unit x sample entries are saturated ({bound}: slope below 1% of its maximum) from step {}; mean |pre-activation| = {:.3}. Gradients through saturated units are scaled by that tiny slope, so these weights barely learn.",
+                info.layer,
+                info.activation,
+                100.0 * median,
+                step.unwrap_or(0),
+                pre_at
+            ),
+        )
+        .at(Some(info.layer), step)
+        .with("saturated_fraction_median", median)
+        .with("window_rows", w)
+        .with("pre_activation_mean_abs", pre_at)
+        .with("threshold", th.saturation_warning);
+        if let Some(last) = sat.iter().rev().find(|v| v.is_finite()) {
+            d = d.with("saturated_fraction_last", *last);
+        }
+        let at_start = i == 0;
+        if is_output {
+            d = d
+                .suggest("Use loss = \"cross_entropy\" with the softmax/sigmoid output: its gradient (a - t) does not vanish when the output saturates.")
+                .suggest("Initialise the layer feeding this output with zero-mean weights (xavier_uniform) so the logits start near 0.");
+        } else if at_start {
+            d = d
+                .suggest("Initialise with zero-mean, fan-in-scaled weights (init = \"xavier_uniform\" for sigmoid/tanh) so pre-activations start near 0.")
+                .suggest("Scale the inputs ([data] scale = \"unit\" or \"standardize\").")
+                .suggest("Or use relu with init = \"he_normal\": it does not saturate for positive inputs.");
+        } else {
+            d = d
+                .suggest("Saturation developed during training: lower the learning rate or clip gradients (train.clip_grad_norm).")
+                .suggest("Or use relu with init = \"he_normal\".");
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// `dead-relus`: ReLU units that output 0 for every sample of the batch get
+/// no gradient and cannot recover. Leaky ReLU and ELU keep a slope below 0,
+/// so only `relu` layers are judged.
+pub fn dead_relus(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
+    let mut out = Vec::new();
+    for info in ctx.recording.layers.iter().filter(|l| l.activation == Activation::Relu) {
+        let (steps, dead) = layer_series(ctx.recording, info.layer, |r| r.dead_frac.unwrap_or(f64::NAN));
+        let w = th.window(dead.len());
+        let Some((i, median)) = first_sustained(&dead, w, |m| m >= th.dead_warning) else {
+            continue;
+        };
+        let severity = if first_sustained(&dead, w, |m| m >= th.dead_error).is_some() {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        let step = steps.get(i).copied();
+        out.push(
+            Diagnosis::new(
+                "dead-relus",
+                severity,
+                format!(
+                    "Layer {} (relu): {:.1}% of its {} units are inactive for every sample of the batch from step {}; dead units get no gradient and never recover.",
+                    info.layer,
+                    100.0 * median,
+                    info.units,
+                    step.unwrap_or(0)
+                ),
+            )
+            .at(Some(info.layer), step)
+            .with("dead_fraction_median", median)
+            .with("window_rows", w)
+            .with("threshold", th.dead_warning)
+            .suggest("Lower the learning rate: a large step can push biases so negative that units never fire again.")
+            .suggest("Use activation = \"leaky_relu\" or \"elu\", which keep a gradient below zero.")
+            .suggest("Initialise with init = \"he_normal\" and bias_init = 0.0 (or a small positive bias such as 0.01)."),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{context_from, recording};
+    use super::*;
+
+    #[test]
+    fn persistent_hidden_saturation_is_an_error() {
+        let rec = recording(&[Activation::Sigmoid, Activation::Softmax], 50, |_, layer, row| {
+            if layer == 1 {
+                row.saturated_frac = Some(1.0);
+                row.pre_mean_abs = 51.0;
+            }
+        });
+        let d = saturated_activations(&context_from(&rec, LossKind::CrossEntropy), &Thresholds::default());
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].layer, d[0].step, d[0].severity), (Some(1), Some(1), Severity::Error));
+    }
+
+    #[test]
+    fn a_single_saturated_step_is_not_reported() {
+        let rec = recording(&[Activation::Tanh, Activation::Softmax], 50, |step, layer, row| {
+            if layer == 1 {
+                row.saturated_frac = Some(if step == 20 { 1.0 } else { 0.05 });
+            }
+        });
+        assert!(saturated_activations(&context_from(&rec, LossKind::Mse), &Thresholds::default()).is_empty());
+    }
+
+    #[test]
+    fn saturated_softmax_counts_under_mse_only() {
+        let rec = recording(&[Activation::Relu, Activation::Softmax], 50, |_, layer, row| {
+            if layer == 2 {
+                row.saturated_frac = Some(0.95);
+            }
+        });
+        let th = Thresholds::default();
+        assert!(saturated_activations(&context_from(&rec, LossKind::CrossEntropy), &th).is_empty());
+        let d = saturated_activations(&context_from(&rec, LossKind::Mse), &th);
+        assert_eq!(d[0].layer, Some(2));
+        assert!(d[0].suggestions[0].contains("cross_entropy"));
+    }
+
+    #[test]
+    fn dead_relus_need_a_sustained_majority() {
+        let rec = recording(&[Activation::Relu, Activation::Softmax], 50, |step, layer, row| {
+            if layer == 1 {
+                row.dead_frac = Some(if step > 25 { 0.8 } else { 0.1 });
+            }
+        });
+        let d = dead_relus(&context_from(&rec, LossKind::CrossEntropy), &Thresholds::default());
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].severity, d[0].step), (Severity::Warning, Some(26)));
+    }
+}

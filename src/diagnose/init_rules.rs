@@ -1,0 +1,111 @@
+//! `poor-initialization`: initial weights whose scale or sign pattern pushes
+//! pre-activations far from where the activation has slope.
+
+use super::context::Context;
+use super::thresholds::Thresholds;
+use super::types::{Diagnosis, Severity};
+use crate::engine::activation::Activation;
+
+/// One diagnosis per badly initialised layer.
+pub fn poor_initialization(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
+    let depth = ctx.preflight.layers.len();
+    let mut out = Vec::new();
+    for s in &ctx.preflight.layers {
+        let hidden = s.layer < depth;
+        let shifted = s.fan_in >= 10 && s.mean.abs() > th.init_mean_shift * s.std && s.mean != 0.0;
+        let problem = if s.all_zero && hidden {
+            Some((Severity::Error, format!(
+                "Layer {} ({}) starts with all weights zero: every unit computes the same thing and receives the same gradient, so they never become different.",
+                s.layer, s.activation)))
+        } else if shifted {
+            Some((Severity::Error, format!(
+                "Layer {} ({}) starts with weights of one sign (mean {:.3}, std {:.3}): its {} inputs add up instead of cancelling, so pre-activations start far from 0.",
+                s.layer, s.activation, s.mean, s.std, s.fan_in)))
+        } else if !s.all_zero && s.gain > th.init_gain_high {
+            Some((Severity::Warning, format!(
+                "Layer {} ({}) starts with weights too large for its fan-in: mean(W^2) x fan_in = {:.3} (He init: 2, Xavier: <= 2); pre-activations grow about {:.1}x in scale.",
+                s.layer, s.activation, s.gain, s.gain.sqrt())))
+        } else if !s.all_zero && s.gain < th.init_gain_low {
+            Some((Severity::Warning, format!(
+                "Layer {} ({}) starts with weights too small for its fan-in: mean(W^2) x fan_in = {:.2e}; signals shrink about {:.1}x per layer.",
+                s.layer, s.activation, s.gain, 1.0 / s.gain.sqrt())))
+        } else {
+            None
+        };
+        let Some((severity, message)) = problem else { continue };
+        let first_rows = ctx.recording.layer_rows(s.layer).next();
+        let mut d = Diagnosis::new("poor-initialization", severity, message)
+            .at(Some(s.layer), Some(0))
+            .with("weight_mean", s.mean)
+            .with("weight_std", s.std)
+            .with("fan_in", s.fan_in)
+            .with("gain_mean_sq_times_fan_in", s.gain);
+        if let Some(r) = first_rows {
+            d = d.with("step1_pre_activation_mean_abs", r.pre_mean_abs);
+            if let Some(sat) = r.saturated_frac {
+                d = d.with("step1_saturated_fraction", sat);
+            }
+        }
+        if let (Some(expected), Some(initial)) = (ctx.preflight.expected_initial_loss, ctx.initial_loss()) {
+            d = d.with("expected_initial_loss", expected).with("initial_loss", initial);
+        }
+        let recommended = if s.activation.is_relu_family() { "he_normal" } else { "xavier_uniform" };
+        d = d.suggest(format!(
+            "Use init = \"{recommended}\" on layer {} (zero-mean, variance scaled to fan-in{}).",
+            s.layer,
+            if recommended == "he_normal" { ": 2/fan_in" } else { " and fan-out: 2/(fan_in + fan_out)" }
+        ));
+        if s.activation == Activation::Sigmoid || s.activation == Activation::Tanh {
+            d = d.suggest("Or switch the hidden activation to relu with init = \"he_normal\".");
+        }
+        out.push(d);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{context_with, preflight_with_layers};
+    use super::*;
+    use crate::diagnose::preflight::InitStats;
+
+    fn stats(layer: usize, mean: f64, std: f64, fan_in: usize) -> InitStats {
+        InitStats {
+            layer,
+            fan_in,
+            units: 10,
+            activation: Activation::Sigmoid,
+            mean,
+            std,
+            gain: (mean * mean + std * std) * fan_in as f64,
+            all_zero: mean == 0.0 && std == 0.0,
+        }
+    }
+
+    #[test]
+    fn all_positive_uniform_is_an_error() {
+        // The seed case: U[0,1) has mean 0.5 and std 1/sqrt(12) = 0.289.
+        let pf = preflight_with_layers(vec![stats(1, 0.5, 0.289, 784), stats(2, 0.0, 0.03, 1000)]);
+        let d = poor_initialization(&context_with(&pf), &Thresholds::default());
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].layer, d[0].severity), (Some(1), Severity::Error));
+    }
+
+    #[test]
+    fn xavier_scale_passes_and_huge_scale_warns() {
+        // Xavier for 784 -> 100: var = 2/884, gain = 784 * 2/884 = 1.77.
+        let ok = (2.0f64 / 884.0).sqrt();
+        let pf = preflight_with_layers(vec![stats(1, 0.0, ok, 784), stats(2, 0.0, 1.0, 100)]);
+        let d = poor_initialization(&context_with(&pf), &Thresholds::default());
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].layer, d[0].severity), (Some(2), Severity::Warning));
+    }
+
+    #[test]
+    fn zero_hidden_layer_is_an_error_but_zero_output_layer_is_fine() {
+        let pf = preflight_with_layers(vec![stats(1, 0.0, 0.0, 20), stats(2, 0.0, 0.0, 10)]);
+        let d = poor_initialization(&context_with(&pf), &Thresholds::default());
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].layer, Some(1));
+    }
+}

@@ -1,0 +1,180 @@
+//! Pre-flight facts: what the data and the freshly initialised weights look
+//! like before step 1. Computing them costs one pass over each; rules read
+//! them to name problems that exist before any training happens.
+
+use crate::config::{LossKind, OptimizerConfig};
+use crate::engine::activation::Activation;
+use crate::engine::{Float, Network};
+use ndarray::Array2;
+use serde::Serialize;
+
+/// The training inputs as the network will see them (after scaling).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InputStats {
+    pub samples: usize,
+    pub features: usize,
+    pub nonfinite: usize,
+    /// (sample, feature) of the first non-finite value.
+    pub first_nonfinite: Option<(usize, usize)>,
+    pub min: f64,
+    pub max: f64,
+    /// Root mean square over all finite entries.
+    pub rms: f64,
+    /// Largest and smallest non-zero per-feature standard deviation.
+    pub feature_std_max: f64,
+    pub feature_std_min_nonzero: f64,
+}
+
+/// The initial weights of one layer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InitStats {
+    pub layer: usize,
+    pub fan_in: usize,
+    pub units: usize,
+    pub activation: Activation,
+    pub mean: f64,
+    pub std: f64,
+    /// mean(W^2) * fan_in: the factor by which a layer scales the second
+    /// moment of its input (He init: 2).
+    pub gain: f64,
+    pub all_zero: bool,
+}
+
+/// Everything known before step 1.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Preflight {
+    pub input: InputStats,
+    pub layers: Vec<InitStats>,
+    pub classes: usize,
+    pub loss: LossKind,
+    pub learning_rate: f64,
+    pub optimizer: OptimizerConfig,
+    /// The loss an untrained network with uniform outputs would have
+    /// (ln C for softmax + cross-entropy), when it is known.
+    pub expected_initial_loss: Option<f64>,
+}
+
+/// Computes the pre-flight facts.
+pub fn preflight<F: Float>(
+    features: &Array2<f64>,
+    net: &Network<F>,
+    classes: usize,
+    loss: LossKind,
+    learning_rate: f64,
+    optimizer: OptimizerConfig,
+) -> Preflight {
+    Preflight {
+        input: input_stats(features),
+        layers: net
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| init_stats(i + 1, l.activation, &l.weight))
+            .collect(),
+        classes,
+        loss,
+        learning_rate,
+        optimizer,
+        expected_initial_loss: expected_initial_loss(loss, net.output_activation(), classes),
+    }
+}
+
+fn input_stats(x: &Array2<f64>) -> InputStats {
+    let (n, d) = x.dim();
+    let mut nonfinite = 0;
+    let mut first_nonfinite = None;
+    let (mut min, mut max, mut sq, mut count) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0usize);
+    for ((s, f), &v) in x.indexed_iter() {
+        if !v.is_finite() {
+            nonfinite += 1;
+            first_nonfinite.get_or_insert((s, f));
+            continue;
+        }
+        min = min.min(v);
+        max = max.max(v);
+        sq += v * v;
+        count += 1;
+    }
+    let stds: Vec<f64> = x
+        .columns()
+        .into_iter()
+        .map(|c| {
+            let vals: Vec<f64> = c.iter().copied().filter(|v| v.is_finite()).collect();
+            let m = vals.iter().sum::<f64>() / vals.len().max(1) as f64;
+            (vals.iter().map(|v| (v - m).powi(2)).sum::<f64>() / vals.len().max(1) as f64).sqrt()
+        })
+        .collect();
+    let nonzero = stds.iter().copied().filter(|&s| s > 1e-12);
+    InputStats {
+        samples: n,
+        features: d,
+        nonfinite,
+        first_nonfinite,
+        min,
+        max,
+        rms: if count > 0 { (sq / count as f64).sqrt() } else { f64::NAN },
+        feature_std_max: stds.iter().copied().fold(0.0, f64::max),
+        feature_std_min_nonzero: nonzero.fold(f64::INFINITY, f64::min),
+    }
+}
+
+fn init_stats<F: Float>(layer: usize, activation: Activation, w: &Array2<F>) -> InitStats {
+    let n = w.len().max(1) as f64;
+    let mean = w.iter().map(|v| v.f64()).sum::<f64>() / n;
+    let m2 = w.iter().map(|v| v.f64() * v.f64()).sum::<f64>() / n;
+    InitStats {
+        layer,
+        fan_in: w.nrows(),
+        units: w.ncols(),
+        activation,
+        mean,
+        std: (m2 - mean * mean).max(0.0).sqrt(),
+        gain: m2 * w.nrows() as f64,
+        all_zero: w.iter().all(|v| *v == F::zero()),
+    }
+}
+
+/// Loss of uniform predictions: ln C for softmax + cross-entropy,
+/// (1 - 1/C) / 2 for softmax + MSE (1/2 sum_k (1/C - t_k)^2).
+pub fn expected_initial_loss(loss: LossKind, output: Activation, classes: usize) -> Option<f64> {
+    let c = classes as f64;
+    match (loss, output) {
+        _ if classes < 2 => None,
+        (LossKind::CrossEntropy, Activation::Softmax) => Some(c.ln()),
+        (LossKind::Mse, Activation::Softmax) => Some(0.5 * (1.0 - 1.0 / c)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn input_stats_by_hand() {
+        // By hand: entries 0, 3, 4, NaN -> rms sqrt(25/3), feature stds 0 and 0.5.
+        let x = array![[0.0, 3.0], [f64::NAN, 4.0]];
+        let s = input_stats(&x);
+        assert_eq!((s.nonfinite, s.first_nonfinite), (1, Some((1, 0))));
+        assert!((s.rms - (25.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!((s.feature_std_max, s.feature_std_min_nonzero), (0.5, 0.5));
+    }
+
+    #[test]
+    fn uniform_zero_one_gain_is_fan_in_over_three() {
+        // Analytic: E[W^2] = 1/3 for U[0,1); here exactly the sample moments.
+        let w = array![[0.0, 1.0], [0.5, 0.5]];
+        let s = init_stats(1, Activation::Sigmoid, &w);
+        assert!((s.gain - 2.0 * 1.5 / 4.0).abs() < 1e-12);
+        assert!((s.mean - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn expected_losses() {
+        // ln 10 = 2.302585; MSE: (1 - 1/10)/2 = 0.45.
+        let ce = expected_initial_loss(LossKind::CrossEntropy, Activation::Softmax, 10).unwrap();
+        assert!((ce - 2.302_585_093).abs() < 1e-9);
+        assert_eq!(expected_initial_loss(LossKind::Mse, Activation::Softmax, 10), Some(0.45));
+    }
+}

@@ -1,0 +1,94 @@
+//! What a diagnosis is: a stable code, a severity, where and when it was
+//! first seen, the numbers behind it and what to do about it.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How bad a finding is; ordered so `max()` gives the worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Evidence values: numbers stay numbers in summary.json (non-finite ones
+/// become null there), text stays text.
+pub type Evidence = BTreeMap<String, serde_json::Value>;
+
+/// One finding about a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnosis {
+    pub code: &'static str,
+    pub severity: Severity,
+    /// 1-based layer, or None for the whole network or the data.
+    pub layer: Option<usize>,
+    /// First step where it was seen (0 = before training).
+    pub step: Option<usize>,
+    pub message: String,
+    pub evidence: Evidence,
+    /// Concrete fixes, most promising first.
+    pub suggestions: Vec<String>,
+}
+
+impl Diagnosis {
+    pub fn new(code: &'static str, severity: Severity, message: impl Into<String>) -> Self {
+        Diagnosis {
+            code,
+            severity,
+            layer: None,
+            step: None,
+            message: message.into(),
+            evidence: Evidence::new(),
+            suggestions: Vec::new(),
+        }
+    }
+
+    pub fn at(mut self, layer: Option<usize>, step: Option<usize>) -> Self {
+        self.layer = layer;
+        self.step = step;
+        self
+    }
+
+    /// Adds a number (or anything JSON) to the evidence.
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.evidence.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub fn suggest(mut self, s: impl Into<String>) -> Self {
+        self.suggestions.push(s.into());
+        self
+    }
+}
+
+/// Every code nn-doctor can emit today, for docs and tests.
+pub const CODES: [&str; 10] = [
+    "non-finite",
+    "non-finite-data",
+    "unscaled-inputs",
+    "poor-initialization",
+    "saturated-activations",
+    "dead-relus",
+    "vanishing-gradients",
+    "exploding-gradients",
+    "loss-plateau",
+    "loss-diverging",
+];
