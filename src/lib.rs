@@ -3,13 +3,19 @@
 //! Data flows one way: config -> data -> engine (emits events) -> monitor
 //! (recorders) -> diagnose -> report. Modules, in that order:
 
+/// The `check` command, sequencing all of the above.
+pub mod check;
 /// The TOML run configuration, validated, with file:line errors.
 pub mod config;
 /// Data sets: IDX, CSV, synthetic generators, scaling and seeded batching.
 pub mod data;
+/// Rules that turn recorded series into diagnoses with evidence and fixes.
+pub mod diagnose;
 /// The network, its operations and the instrumented training loop.
 pub mod engine;
 /// Hooks that watch training: layer statistics and the non-finite tracer.
 pub mod monitor;
-/// Rules that turn recorded series into diagnoses with evidence and fixes.
-pub mod diagnose;
+/// Short human-readable number formatting.
+pub mod numfmt;
+/// Report writers: CSV, summary.json, report.md, PNG plots, terminal text.
+pub mod report;

@@ -1,1 +1,152 @@
-fn main() {}
+//! The `nn-doctor` binary: parses arguments, runs a command, maps the result
+//! to an exit code (0 healthy, 1 a diagnosis reached --fail-on, 2 invalid
+//! input), like ripgrep's match / no match / error.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use nn_doctor::check::{self, CheckOptions, FailOn};
+use nn_doctor::config::starter::STARTER;
+use nn_doctor::report::text;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Finds out why a neural network does not train.
+#[derive(Debug, Parser)]
+#[command(name = "nn-doctor", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train the network a config describes, watch every layer at every step,
+    /// and write a diagnosed report (CSV, PNG plots, report.md, summary.json).
+    Check {
+        /// The TOML config file.
+        config: PathBuf,
+        /// Report directory (default: [report] dir, else reports/<name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Train for this many steps instead of the config's steps/epochs.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        steps: Option<u64>,
+        /// Exit 1 when a diagnosis of at least this severity is made.
+        #[arg(long, value_enum, default_value = "error")]
+        fail_on: FailOnArg,
+        /// What to print on stdout.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// No progress bar and no text summary (files are still written).
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Write a commented starter config.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "nn-doctor.toml")]
+        path: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FailOnArg {
+    Error,
+    Warning,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("nn-doctor: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Check {
+            config,
+            out,
+            steps,
+            fail_on,
+            format,
+            quiet,
+        } => {
+            let fail_on = match fail_on {
+                FailOnArg::Error => FailOn::Error,
+                FailOnArg::Warning => FailOn::Warning,
+                FailOnArg::Never => FailOn::Never,
+            };
+            let steps = steps.map(|s| usize::try_from(s).unwrap_or(usize::MAX));
+            let opts = CheckOptions {
+                config,
+                out,
+                steps,
+                fail_on,
+            };
+            let bar = (!quiet && std::io::stderr().is_terminal()).then(progress_bar);
+            let mut progress = |step: usize, total: usize| {
+                if let Some(b) = &bar {
+                    b.set_length(total as u64);
+                    b.set_position(step as u64);
+                }
+            };
+            let result = check::run(&opts, &mut progress);
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            let done = result?;
+            match format {
+                Format::Json => println!("{}", done.summary.to_json()?),
+                Format::Text if !quiet => print!(
+                    "{}",
+                    text::render(&done.summary, &done.report_dir.display().to_string())
+                ),
+                Format::Text => {}
+            }
+            Ok(u8::try_from(done.summary.exit_code).unwrap_or(1))
+        }
+        Command::Init { path, force } => {
+            if path.exists() && !force {
+                anyhow::bail!(
+                    "{}: already exists; not overwriting it (use --force)",
+                    path.display()
+                );
+            }
+            std::fs::write(&path, STARTER)
+                .with_context(|| format!("{}: cannot write", path.display()))?;
+            println!(
+                "wrote {}; run: nn-doctor check {}",
+                path.display(),
+                path.display()
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} training [{bar:40}] {pos}/{len} steps ({per_sec}, eta {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}

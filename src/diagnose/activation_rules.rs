@@ -25,7 +25,9 @@ pub fn saturated_activations(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosi
         if is_output && ctx.preflight.loss == LossKind::CrossEntropy {
             continue;
         }
-        let (steps, sat) = layer_series(ctx.recording, info.layer, |r| r.saturated_frac.unwrap_or(f64::NAN));
+        let (steps, sat) = layer_series(ctx.recording, info.layer, |r| {
+            r.saturated_frac.unwrap_or(f64::NAN)
+        });
         let w = th.window(sat.len());
         let Some((i, median)) = first_sustained(&sat, w, |m| m >= th.saturation_warning) else {
             continue;
@@ -88,8 +90,15 @@ pub fn saturated_activations(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosi
 /// so only `relu` layers are judged.
 pub fn dead_relus(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
     let mut out = Vec::new();
-    for info in ctx.recording.layers.iter().filter(|l| l.activation == Activation::Relu) {
-        let (steps, dead) = layer_series(ctx.recording, info.layer, |r| r.dead_frac.unwrap_or(f64::NAN));
+    for info in ctx
+        .recording
+        .layers
+        .iter()
+        .filter(|l| l.activation == Activation::Relu)
+    {
+        let (steps, dead) = layer_series(ctx.recording, info.layer, |r| {
+            r.dead_frac.unwrap_or(f64::NAN)
+        });
         let w = th.window(dead.len());
         let Some((i, median)) = first_sustained(&dead, w, |m| m >= th.dead_warning) else {
             continue;
@@ -131,34 +140,55 @@ mod tests {
 
     #[test]
     fn persistent_hidden_saturation_is_an_error() {
-        let rec = recording(&[Activation::Sigmoid, Activation::Softmax], 50, |_, layer, row| {
-            if layer == 1 {
-                row.saturated_frac = Some(1.0);
-                row.pre_mean_abs = 51.0;
-            }
-        });
-        let d = saturated_activations(&context_from(&rec, LossKind::CrossEntropy), &Thresholds::default());
+        let rec = recording(
+            &[Activation::Sigmoid, Activation::Softmax],
+            50,
+            |_, layer, row| {
+                if layer == 1 {
+                    row.saturated_frac = Some(1.0);
+                    row.pre_mean_abs = 51.0;
+                }
+            },
+        );
+        let d = saturated_activations(
+            &context_from(&rec, LossKind::CrossEntropy),
+            &Thresholds::default(),
+        );
         assert_eq!(d.len(), 1);
-        assert_eq!((d[0].layer, d[0].step, d[0].severity), (Some(1), Some(1), Severity::Error));
+        assert_eq!(
+            (d[0].layer, d[0].step, d[0].severity),
+            (Some(1), Some(1), Severity::Error)
+        );
     }
 
     #[test]
     fn a_single_saturated_step_is_not_reported() {
-        let rec = recording(&[Activation::Tanh, Activation::Softmax], 50, |step, layer, row| {
-            if layer == 1 {
-                row.saturated_frac = Some(if step == 20 { 1.0 } else { 0.05 });
-            }
-        });
-        assert!(saturated_activations(&context_from(&rec, LossKind::Mse), &Thresholds::default()).is_empty());
+        let rec = recording(
+            &[Activation::Tanh, Activation::Softmax],
+            50,
+            |step, layer, row| {
+                if layer == 1 {
+                    row.saturated_frac = Some(if step == 20 { 1.0 } else { 0.05 });
+                }
+            },
+        );
+        assert!(
+            saturated_activations(&context_from(&rec, LossKind::Mse), &Thresholds::default())
+                .is_empty()
+        );
     }
 
     #[test]
     fn saturated_softmax_counts_under_mse_only() {
-        let rec = recording(&[Activation::Relu, Activation::Softmax], 50, |_, layer, row| {
-            if layer == 2 {
-                row.saturated_frac = Some(0.95);
-            }
-        });
+        let rec = recording(
+            &[Activation::Relu, Activation::Softmax],
+            50,
+            |_, layer, row| {
+                if layer == 2 {
+                    row.saturated_frac = Some(0.95);
+                }
+            },
+        );
         let th = Thresholds::default();
         assert!(saturated_activations(&context_from(&rec, LossKind::CrossEntropy), &th).is_empty());
         let d = saturated_activations(&context_from(&rec, LossKind::Mse), &th);
@@ -168,12 +198,19 @@ mod tests {
 
     #[test]
     fn dead_relus_need_a_sustained_majority() {
-        let rec = recording(&[Activation::Relu, Activation::Softmax], 50, |step, layer, row| {
-            if layer == 1 {
-                row.dead_frac = Some(if step > 25 { 0.8 } else { 0.1 });
-            }
-        });
-        let d = dead_relus(&context_from(&rec, LossKind::CrossEntropy), &Thresholds::default());
+        let rec = recording(
+            &[Activation::Relu, Activation::Softmax],
+            50,
+            |step, layer, row| {
+                if layer == 1 {
+                    row.dead_frac = Some(if step > 25 { 0.8 } else { 0.1 });
+                }
+            },
+        );
+        let d = dead_relus(
+            &context_from(&rec, LossKind::CrossEntropy),
+            &Thresholds::default(),
+        );
         assert_eq!(d.len(), 1);
         assert_eq!((d[0].severity, d[0].step), (Severity::Warning, Some(26)));
     }

@@ -35,7 +35,7 @@ pub fn non_finite_data(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis>
 /// first layer's gradient dominate.
 pub fn unscaled_inputs(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     let input = &ctx.preflight.input;
-    let spread = input.feature_std_max / input.feature_std_min_nonzero;
+    let spread = input.feature_scale_max / input.feature_scale_min_nonzero;
     let too_large = input.rms > th.input_rms;
     let uneven = spread.is_finite() && spread > th.feature_scale_ratio;
     if !(too_large || uneven) {
@@ -48,8 +48,8 @@ pub fn unscaled_inputs(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> 
         )
     } else {
         format!(
-            "Feature scales differ by a factor of {spread:.3e} (per-feature std from {:.3e} to {:.3e}): the largest features dominate the first layer.",
-            input.feature_std_min_nonzero, input.feature_std_max
+            "Feature scales differ by a factor of {spread:.3e} (per-feature max |x| from {:.3e} to {:.3e}): the largest features dominate the first layer.",
+            input.feature_scale_min_nonzero, input.feature_scale_max
         )
     };
     let mut d = Diagnosis::new("unscaled-inputs", Severity::Warning, message)
@@ -57,12 +57,18 @@ pub fn unscaled_inputs(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> 
         .with("input_rms", input.rms)
         .with("input_min", input.min)
         .with("input_max", input.max)
-        .with("feature_std_ratio", spread)
+        .with("feature_scale_ratio", spread)
         .with("threshold_rms", th.input_rms);
     if input.max > 1.5 && input.min >= 0.0 && input.max <= 255.0 {
-        d = d.suggest("Set [data] scale = \"unit\" (divide by 255): the values look like raw 8-bit pixels.");
+        d = d.suggest(
+            "Set [data] scale = \"unit\" (divide by 255): the values look like raw 8-bit pixels.",
+        );
     }
-    Some(d.suggest("Set [data] scale = \"standardize\" (per-feature z-score from the training set)."))
+    Some(
+        d.suggest(
+            "Set [data] scale = \"standardize\" (per-feature z-score from the training set).",
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -89,6 +95,10 @@ mod tests {
         let pf = preflight_with_input(0.3, 0.0, 1.0, 3);
         let d = non_finite_data(&context_with(&pf), &Thresholds::default()).unwrap();
         assert_eq!(d.severity, Severity::Error);
-        assert!(non_finite_data(&context_with(&preflight_with_input(0.3, 0.0, 1.0, 0)), &Thresholds::default()).is_none());
+        assert!(non_finite_data(
+            &context_with(&preflight_with_input(0.3, 0.0, 1.0, 0)),
+            &Thresholds::default()
+        )
+        .is_none());
     }
 }

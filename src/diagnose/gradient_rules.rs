@@ -110,7 +110,10 @@ pub fn exploding_gradients(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnos
         let last = median(&g[g.len() - w..]).unwrap_or(f64::NAN);
         let growth = last / first;
         if first > 0.0 && growth.is_finite() && growth > th.exploding_growth {
-            let at = g.iter().position(|&v| v > first * th.exploding_growth.sqrt()).unwrap_or(0);
+            let at = g
+                .iter()
+                .position(|&v| v > first * th.exploding_growth.sqrt())
+                .unwrap_or(0);
             return Some(
                 Diagnosis::new(
                     "exploding-gradients",
@@ -163,19 +166,32 @@ mod tests {
     #[test]
     fn tiny_first_layer_gradient_vanishes() {
         // Layer 1 RMS 1e-22 vs layer 2 1e-4: ratio 1e-18 < 1e-3.
-        let rec = recording(&[Activation::Sigmoid, Activation::Softmax], 40, |_, layer, row| {
-            row.grad_w_norm = if layer == 1 { 1e-22 * 10.0 } else { 1e-4 * 10.0 };
-        });
-        let d = vanishing_gradients(&context_from(&rec, LossKind::Mse), &Thresholds::default()).unwrap();
+        let rec = recording(
+            &[Activation::Sigmoid, Activation::Softmax],
+            40,
+            |_, layer, row| {
+                row.grad_w_norm = if layer == 1 {
+                    1e-22 * 10.0
+                } else {
+                    1e-4 * 10.0
+                };
+            },
+        );
+        let d = vanishing_gradients(&context_from(&rec, LossKind::Mse), &Thresholds::default())
+            .unwrap();
         assert_eq!(d.layer, Some(1));
         assert!(d.suggestions[0].contains("xavier"));
     }
 
     #[test]
     fn comparable_gradients_neither_vanish_nor_explode() {
-        let rec = recording(&[Activation::Relu, Activation::Relu, Activation::Softmax], 40, |step, _, row| {
-            row.grad_w_norm = 10.0 * (1.0 + 0.1 * (step % 3) as f64);
-        });
+        let rec = recording(
+            &[Activation::Relu, Activation::Relu, Activation::Softmax],
+            40,
+            |step, _, row| {
+                row.grad_w_norm = 10.0 * (1.0 + 0.1 * (step % 3) as f64);
+            },
+        );
         let ctx = context_from(&rec, LossKind::CrossEntropy);
         assert!(vanishing_gradients(&ctx, &Thresholds::default()).is_none());
         assert!(exploding_gradients(&ctx, &Thresholds::default()).is_none());
@@ -183,10 +199,15 @@ mod tests {
 
     #[test]
     fn growing_norm_explodes() {
-        let rec = recording(&[Activation::Relu, Activation::Linear], 60, |step, _, row| {
-            row.grad_w_norm = 10f64.powf(step as f64 / 10.0);
-        });
-        let d = exploding_gradients(&context_from(&rec, LossKind::Mse), &Thresholds::default()).unwrap();
+        let rec = recording(
+            &[Activation::Relu, Activation::Linear],
+            60,
+            |step, _, row| {
+                row.grad_w_norm = 10f64.powf(step as f64 / 10.0);
+            },
+        );
+        let d = exploding_gradients(&context_from(&rec, LossKind::Mse), &Thresholds::default())
+            .unwrap();
         assert!(d.evidence["growth"].as_f64().unwrap() > 1e3);
     }
 }

@@ -32,7 +32,9 @@ pub fn poor_initialization(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis>
         } else {
             None
         };
-        let Some((severity, message)) = problem else { continue };
+        let Some((severity, message)) = problem else {
+            continue;
+        };
         let first_rows = ctx.recording.layer_rows(s.layer).next();
         let mut d = Diagnosis::new("poor-initialization", severity, message)
             .at(Some(s.layer), Some(0))
@@ -46,14 +48,26 @@ pub fn poor_initialization(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis>
                 d = d.with("step1_saturated_fraction", sat);
             }
         }
-        if let (Some(expected), Some(initial)) = (ctx.preflight.expected_initial_loss, ctx.initial_loss()) {
-            d = d.with("expected_initial_loss", expected).with("initial_loss", initial);
+        if let (Some(expected), Some(initial)) =
+            (ctx.preflight.expected_initial_loss, ctx.initial_loss())
+        {
+            d = d
+                .with("expected_initial_loss", expected)
+                .with("initial_loss", initial);
         }
-        let recommended = if s.activation.is_relu_family() { "he_normal" } else { "xavier_uniform" };
+        let recommended = if s.activation.is_relu_family() {
+            "he_normal"
+        } else {
+            "xavier_uniform"
+        };
         d = d.suggest(format!(
             "Use init = \"{recommended}\" on layer {} (zero-mean, variance scaled to fan-in{}).",
             s.layer,
-            if recommended == "he_normal" { ": 2/fan_in" } else { " and fan-out: 2/(fan_in + fan_out)" }
+            if recommended == "he_normal" {
+                ": 2/fan_in"
+            } else {
+                " and fan-out: 2/(fan_in + fan_out)"
+            }
         ));
         if s.activation == Activation::Sigmoid || s.activation == Activation::Tanh {
             d = d.suggest("Or switch the hidden activation to relu with init = \"he_normal\".");

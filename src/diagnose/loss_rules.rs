@@ -7,6 +7,7 @@ use super::series::loss_series;
 use super::stats::{median, trend, Trend};
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
+use crate::numfmt::short;
 
 /// Medians of the first and last windows of the loss, and the trend over
 /// the second half of training (where a plateau or climb shows).
@@ -16,6 +17,9 @@ struct Curve {
     window: usize,
     late: Trend,
     whole: Trend,
+    /// Trend of ln(loss): a diverging loss grows geometrically, and a line
+    /// through raw values dominated by the last few points is not significant.
+    log_whole: Option<Trend>,
 }
 
 fn curve(ctx: &Context<'_>, th: &Thresholds) -> Option<Curve> {
@@ -32,6 +36,13 @@ fn curve(ctx: &Context<'_>, th: &Thresholds) -> Option<Curve> {
         window: w,
         late: trend(&xs[half..], &loss[half..])?,
         whole: trend(&xs, &loss)?,
+        log_whole: trend(
+            &xs,
+            &loss
+                .iter()
+                .map(|l| if *l > 0.0 { l.ln() } else { f64::NAN })
+                .collect::<Vec<_>>(),
+        ),
     })
 }
 
@@ -39,7 +50,8 @@ fn curve(ctx: &Context<'_>, th: &Thresholds) -> Option<Curve> {
 pub fn loss_plateau(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     let c = curve(ctx, th)?;
     let drop = (c.first - c.last) / c.first.abs().max(f64::MIN_POSITIVE);
-    if !(drop < th.plateau_drop && c.late.p_decreasing > th.plateau_p && c.whole.p_decreasing > th.plateau_p) {
+    let flat = drop.abs() < th.plateau_drop;
+    if !(flat && c.late.p_decreasing > th.plateau_p && c.whole.p_decreasing > th.plateau_p) {
         return None;
     }
     Some(
@@ -47,8 +59,8 @@ pub fn loss_plateau(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
             "loss-plateau",
             Severity::Error,
             format!(
-                "The loss has not improved: median {:.4} over the first {} steps, {:.4} over the last {} ({:+.2}%); least-squares slope {:.3e} per step, p = {:.3} for a decrease.",
-                c.first, c.window, c.last, c.window, -100.0 * drop, c.whole.slope, c.whole.p_decreasing
+                "The loss has not improved: median {} over the first {} steps, {} over the last {} ({:+.2}%); least-squares slope {:.3e} per step, p = {:.3} for a decrease.",
+                short(c.first), c.window, short(c.last), c.window, -100.0 * drop, c.whole.slope, c.whole.p_decreasing
             ),
         )
         .at(None, Some(1))
@@ -70,7 +82,8 @@ pub fn loss_plateau(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
 /// `loss-diverging`: the loss grows over training.
 pub fn loss_diverging(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     let c = curve(ctx, th)?;
-    if !(c.last > th.diverging_growth * c.first && c.whole.p_increasing < th.diverging_p) {
+    let t = c.log_whole.unwrap_or(c.whole);
+    if !(c.last > th.diverging_growth * c.first && t.p_increasing < th.diverging_p) {
         return None;
     }
     Some(
@@ -78,16 +91,16 @@ pub fn loss_diverging(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
             "loss-diverging",
             Severity::Error,
             format!(
-                "The loss is growing: median {:.4} over the first {} steps, {:.4} over the last ({:.2}x); slope {:.3e} per step, p = {:.2e} for an increase.",
-                c.first, c.window, c.last, c.last / c.first, c.whole.slope, c.whole.p_increasing
+                "The loss is growing: median {} over the first {} steps, {} over the last ({}x); slope of ln(loss) {:.3e} per step, p = {:.2e} for an increase.",
+                short(c.first), c.window, short(c.last), short(c.last / c.first), t.slope, t.p_increasing
             ),
         )
         .at(None, Some(1))
         .with("loss_first_window", c.first)
         .with("loss_last_window", c.last)
         .with("growth", c.last / c.first)
-        .with("slope", c.whole.slope)
-        .with("p_value_increasing", c.whole.p_increasing)
+        .with("log_loss_slope", t.slope)
+        .with("p_value_increasing", t.p_increasing)
         .with("threshold_growth", th.diverging_growth)
         .with("threshold_p", th.diverging_p)
         .suggest("Lower the learning rate (try 10x lower).")
@@ -108,7 +121,9 @@ mod tests {
         let rec = recording_with_loss(300, |s| 0.9 + 0.05 * ((s * 7919 % 13) as f64 / 13.0 - 0.5));
         let d = loss_plateau(&context_from(&rec, LossKind::Mse), &Thresholds::default()).unwrap();
         assert!(d.evidence["p_value_decreasing"].as_f64().unwrap() > 0.05);
-        assert!(loss_diverging(&context_from(&rec, LossKind::Mse), &Thresholds::default()).is_none());
+        assert!(
+            loss_diverging(&context_from(&rec, LossKind::Mse), &Thresholds::default()).is_none()
+        );
     }
 
     #[test]
@@ -124,6 +139,16 @@ mod tests {
         let rec = recording_with_loss(100, |s| 1.0 + 0.05 * s as f64);
         let d = loss_diverging(&context_from(&rec, LossKind::Mse), &Thresholds::default()).unwrap();
         assert!(d.evidence["growth"].as_f64().unwrap() > 1.5);
+    }
+
+    #[test]
+    fn exploding_loss_diverges_and_is_no_plateau() {
+        // Geometric growth with a final blow-up: the raw-value line is not
+        // significant, the ln(loss) line is.
+        let rec = recording_with_loss(120, |s| 10f64.powf(s as f64 * 0.6));
+        let ctx = context_from(&rec, LossKind::Mse);
+        assert!(loss_diverging(&ctx, &Thresholds::default()).is_some());
+        assert!(loss_plateau(&ctx, &Thresholds::default()).is_none());
     }
 
     #[test]

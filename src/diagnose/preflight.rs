@@ -20,9 +20,12 @@ pub struct InputStats {
     pub max: f64,
     /// Root mean square over all finite entries.
     pub rms: f64,
-    /// Largest and smallest non-zero per-feature standard deviation.
-    pub feature_std_max: f64,
-    pub feature_std_min_nonzero: f64,
+    /// Largest and smallest non-zero per-feature magnitude (max |x| of a
+    /// feature). Magnitudes, not standard deviations: an image's border
+    /// pixels are almost always 0 and have a tiny std, yet share the scale
+    /// of every other pixel.
+    pub feature_scale_max: f64,
+    pub feature_scale_min_nonzero: f64,
 }
 
 /// The initial weights of one layer.
@@ -95,16 +98,16 @@ fn input_stats(x: &Array2<f64>) -> InputStats {
         sq += v * v;
         count += 1;
     }
-    let stds: Vec<f64> = x
+    let scales: Vec<f64> = x
         .columns()
         .into_iter()
         .map(|c| {
-            let vals: Vec<f64> = c.iter().copied().filter(|v| v.is_finite()).collect();
-            let m = vals.iter().sum::<f64>() / vals.len().max(1) as f64;
-            (vals.iter().map(|v| (v - m).powi(2)).sum::<f64>() / vals.len().max(1) as f64).sqrt()
+            c.iter()
+                .filter(|v| v.is_finite())
+                .fold(0.0f64, |m, v| m.max(v.abs()))
         })
         .collect();
-    let nonzero = stds.iter().copied().filter(|&s| s > 1e-12);
+    let nonzero = scales.iter().copied().filter(|&s| s > 0.0);
     InputStats {
         samples: n,
         features: d,
@@ -112,9 +115,13 @@ fn input_stats(x: &Array2<f64>) -> InputStats {
         first_nonfinite,
         min,
         max,
-        rms: if count > 0 { (sq / count as f64).sqrt() } else { f64::NAN },
-        feature_std_max: stds.iter().copied().fold(0.0, f64::max),
-        feature_std_min_nonzero: nonzero.fold(f64::INFINITY, f64::min),
+        rms: if count > 0 {
+            (sq / count as f64).sqrt()
+        } else {
+            f64::NAN
+        },
+        feature_scale_max: scales.iter().copied().fold(0.0, f64::max),
+        feature_scale_min_nonzero: nonzero.fold(f64::INFINITY, f64::min),
     }
 }
 
@@ -153,12 +160,16 @@ mod tests {
 
     #[test]
     fn input_stats_by_hand() {
-        // By hand: entries 0, 3, 4, NaN -> rms sqrt(25/3), feature stds 0 and 0.5.
+        // By hand: entries 0, 3, 4, NaN -> rms sqrt(25/3); feature 0's
+        // magnitude is 0 (ignored), feature 1's is 4.
         let x = array![[0.0, 3.0], [f64::NAN, 4.0]];
         let s = input_stats(&x);
         assert_eq!((s.nonfinite, s.first_nonfinite), (1, Some((1, 0))));
         assert!((s.rms - (25.0f64 / 3.0).sqrt()).abs() < 1e-12);
-        assert_eq!((s.feature_std_max, s.feature_std_min_nonzero), (0.5, 0.5));
+        assert_eq!(
+            (s.feature_scale_max, s.feature_scale_min_nonzero),
+            (4.0, 4.0)
+        );
     }
 
     #[test]
@@ -174,7 +185,10 @@ mod tests {
     fn expected_losses() {
         // ln 10 = 2.302585; MSE: (1 - 1/10)/2 = 0.45.
         let ce = expected_initial_loss(LossKind::CrossEntropy, Activation::Softmax, 10).unwrap();
-        assert!((ce - 2.302_585_093).abs() < 1e-9);
-        assert_eq!(expected_initial_loss(LossKind::Mse, Activation::Softmax, 10), Some(0.45));
+        assert!((ce - std::f64::consts::LN_10).abs() < 1e-12);
+        assert_eq!(
+            expected_initial_loss(LossKind::Mse, Activation::Softmax, 10),
+            Some(0.45)
+        );
     }
 }

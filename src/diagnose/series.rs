@@ -3,7 +3,11 @@
 use crate::monitor::record::{LayerRow, Recording};
 
 /// (steps, values) of one field of one layer, in step order.
-pub fn layer_series(rec: &Recording, layer: usize, field: impl Fn(&LayerRow) -> f64) -> (Vec<usize>, Vec<f64>) {
+pub fn layer_series(
+    rec: &Recording,
+    layer: usize,
+    field: impl Fn(&LayerRow) -> f64,
+) -> (Vec<usize>, Vec<f64>) {
     rec.layer_rows(layer).map(|r| (r.step, field(r))).unzip()
 }
 

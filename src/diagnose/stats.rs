@@ -11,13 +11,21 @@ pub fn median(values: &[f64]) -> Option<f64> {
     }
     v.sort_by(f64::total_cmp);
     let m = v.len() / 2;
-    Some(if v.len() % 2 == 0 { (v[m - 1] + v[m]) / 2.0 } else { v[m] })
+    Some(if v.len().is_multiple_of(2) {
+        (v[m - 1] + v[m]) / 2.0
+    } else {
+        v[m]
+    })
 }
 
 /// The first window of `w` consecutive points whose median satisfies `pred`:
 /// returns the onset (the first point inside that window that satisfies
 /// `pred` itself) and the window's median.
-pub fn first_sustained(values: &[f64], w: usize, pred: impl Fn(f64) -> bool) -> Option<(usize, f64)> {
+pub fn first_sustained(
+    values: &[f64],
+    w: usize,
+    pred: impl Fn(f64) -> bool,
+) -> Option<(usize, f64)> {
     let w = w.max(1);
     if values.len() < w {
         return None;
@@ -70,7 +78,10 @@ pub fn trend(xs: &[f64], ys: &[f64]) -> Option<Trend> {
     let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
     let slope = sxy / sxx;
     let intercept = my - slope * mx;
-    let sse: f64 = pts.iter().map(|p| (p.1 - intercept - slope * p.0).powi(2)).sum();
+    let sse: f64 = pts
+        .iter()
+        .map(|p| (p.1 - intercept - slope * p.0).powi(2))
+        .sum();
     let stderr = (sse / (nf - 2.0) / sxx).sqrt();
     let (p_dec, p_inc) = if stderr > 0.0 {
         let t = slope / stderr;
@@ -85,7 +96,13 @@ pub fn trend(xs: &[f64], ys: &[f64]) -> Option<Trend> {
     } else {
         (1.0, 1.0)
     };
-    Some(Trend { slope, stderr, p_decreasing: p_dec, p_increasing: p_inc, n })
+    Some(Trend {
+        slope,
+        stderr,
+        p_decreasing: p_dec,
+        p_increasing: p_inc,
+        n,
+    })
 }
 
 #[cfg(test)]

@@ -17,8 +17,8 @@ pub fn preflight(loss: LossKind, layers: Vec<InitStats>) -> Preflight {
             min: 0.0,
             max: 1.0,
             rms: 0.5,
-            feature_std_max: 0.3,
-            feature_std_min_nonzero: 0.2,
+            feature_scale_max: 1.0,
+            feature_scale_min_nonzero: 0.5,
         },
         layers,
         classes: 10,
@@ -46,22 +46,39 @@ pub fn preflight_with_layers(layers: Vec<InitStats>) -> Preflight {
 /// A context over an empty recording (for pre-flight rules).
 pub fn context_with(pf: &Preflight) -> Context<'_> {
     let rec: &'static Recording = Box::leak(Box::default());
-    Context { recording: rec, preflight: pf, nan_origin: None }
+    Context {
+        recording: rec,
+        preflight: pf,
+        nan_origin: None,
+    }
 }
 
 /// A context over `rec` with a default pre-flight for `loss`.
 pub fn context_from(rec: &Recording, loss: LossKind) -> Context<'_> {
     let pf: &'static Preflight = Box::leak(Box::new(preflight(loss, Vec::new())));
-    Context { recording: rec, preflight: pf, nan_origin: None }
+    Context {
+        recording: rec,
+        preflight: pf,
+        nan_origin: None,
+    }
 }
 
 /// A healthy-looking recording of `steps` steps (every step recorded, 10
 /// units per layer, loss decaying), then edited row by row by `edit`.
-pub fn recording(acts: &[Activation], steps: usize, edit: impl Fn(usize, usize, &mut LayerRow)) -> Recording {
+pub fn recording(
+    acts: &[Activation],
+    steps: usize,
+    edit: impl Fn(usize, usize, &mut LayerRow),
+) -> Recording {
     let layers: Vec<LayerInfo> = acts
         .iter()
         .enumerate()
-        .map(|(i, &a)| LayerInfo { layer: i + 1, units: 10, fan_in: 10, activation: a })
+        .map(|(i, &a)| LayerInfo {
+            layer: i + 1,
+            units: 10,
+            fan_in: 10,
+            activation: a,
+        })
         .collect();
     let mut rows = Vec::new();
     for step in 1..=steps {
@@ -89,14 +106,28 @@ pub fn recording(acts: &[Activation], steps: usize, edit: impl Fn(usize, usize, 
         }
     }
     let steps = (1..=steps)
-        .map(|s| StepRow { step: s, loss: 2.3 / (1.0 + s as f64 / 20.0), batch_accuracy: 0.5, test_loss: None, test_accuracy: None })
+        .map(|s| StepRow {
+            step: s,
+            loss: 2.3 / (1.0 + s as f64 / 20.0),
+            batch_accuracy: 0.5,
+            test_loss: None,
+            test_accuracy: None,
+        })
         .collect();
-    Recording { layers, rows, steps }
+    Recording {
+        layers,
+        rows,
+        steps,
+    }
 }
 
 /// A two-layer recording whose loss at step s is `loss(s)`.
 pub fn recording_with_loss(steps: usize, loss: impl Fn(usize) -> f64) -> Recording {
-    let mut rec = recording(&[Activation::Relu, Activation::Softmax], steps, |_, _, _| {});
+    let mut rec = recording(
+        &[Activation::Relu, Activation::Softmax],
+        steps,
+        |_, _, _| {},
+    );
     for s in &mut rec.steps {
         s.loss = loss(s.step);
     }

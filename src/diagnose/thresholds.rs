@@ -34,7 +34,7 @@ pub struct Thresholds {
     /// MNIST is ~0.3, standardised data 1, raw pixels ~80).
     pub input_rms: f64,
     /// unscaled-inputs: ratio of the largest to the smallest non-zero
-    /// per-feature standard deviation.
+    /// per-feature magnitude (max |x|).
     pub feature_scale_ratio: f64,
     /// poor-initialization: mean(W^2) * fan_in above this (He init gives 2,
     /// Xavier at most 2): pre-activations grow layer over layer.

@@ -199,12 +199,7 @@ impl Activation {
     ) {
         match self {
             Activation::Softmax => {
-                for ((mut o, a), g) in out
-                    .rows_mut()
-                    .into_iter()
-                    .zip(a.rows())
-                    .zip(grad_a.rows())
-                {
+                for ((mut o, a), g) in out.rows_mut().into_iter().zip(a.rows()).zip(grad_a.rows()) {
                     let dot = a.iter().zip(g).fold(F::zero(), |s, (&a, &g)| s + a * g);
                     Zip::from(&mut o)
                         .and(&a)
@@ -228,7 +223,7 @@ impl Activation {
         }
         Zip::from(delta)
             .and(z)
-            .for_each(|d, &z| *d = *d * self.derivative(z));
+            .for_each(|d, &z| *d *= self.derivative(z));
     }
 }
 

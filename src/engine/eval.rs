@@ -27,7 +27,10 @@ pub fn evaluate<F: Float>(
 ) -> EvalStats {
     let n = x.nrows();
     if n == 0 {
-        return EvalStats { loss: f64::NAN, accuracy: f64::NAN };
+        return EvalStats {
+            loss: f64::NAN,
+            accuracy: f64::NAN,
+        };
     }
     let (mut total, mut correct) = (0.0, 0usize);
     let output = net.output_activation();

@@ -68,6 +68,7 @@ pub fn sum_sq<F: Float>(xs: &[F]) -> f64 {
 pub fn all_finite<F: Float>(xs: &[F]) -> bool {
     // x - x is 0 for finite x and NaN for NaN/Inf; NaN poisons the sum.
     let mut acc = F::zero();
+    #[allow(clippy::eq_op)] // x - x is the point: 0 for finite x, NaN otherwise.
     for &x in xs {
         acc += x - x;
     }

@@ -34,7 +34,8 @@ pub fn draw_weights<R: Rng>(init: Init, fan_in: usize, fan_out: usize, rng: &mut
     };
     // Row-major order of draws is part of the determinism contract.
     let values: Vec<f64> = (0..fan_in * fan_out).map(|_| draw(rng)).collect();
-    Array2::from_shape_vec((fan_in, fan_out), values).unwrap_or_else(|_| Array2::zeros((fan_in, fan_out)))
+    Array2::from_shape_vec((fan_in, fan_out), values)
+        .unwrap_or_else(|_| Array2::zeros((fan_in, fan_out)))
 }
 
 /// The variance an init scheme aims for, for the pre-flight comparison of
@@ -74,12 +75,18 @@ mod tests {
             Init::HeUniform,
             Init::HeNormal,
             Init::Normal { std: 0.3 },
-            Init::Uniform { low: 0.0, high: 1.0 },
+            Init::Uniform {
+                low: 0.0,
+                high: 1.0,
+            },
         ] {
             let w = draw_weights(init, 400, 500, &mut rng);
             let (_, var) = moments(&w);
             let target = target_variance(init, 400, 500);
-            assert!((var / target - 1.0).abs() < 0.02, "{init:?}: {var} vs {target}");
+            assert!(
+                (var / target - 1.0).abs() < 0.02,
+                "{init:?}: {var} vs {target}"
+            );
         }
     }
 
@@ -87,7 +94,15 @@ mod tests {
     fn uniform_zero_one_has_mean_one_half() {
         // The seed case: U[0,1) has mean 1/2.
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let w = draw_weights(Init::Uniform { low: 0.0, high: 1.0 }, 300, 300, &mut rng);
+        let w = draw_weights(
+            Init::Uniform {
+                low: 0.0,
+                high: 1.0,
+            },
+            300,
+            300,
+            &mut rng,
+        );
         assert!((moments(&w).0 - 0.5).abs() < 0.01);
         assert!(w.iter().all(|&v| (0.0..1.0).contains(&v)));
     }

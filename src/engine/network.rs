@@ -72,12 +72,17 @@ impl<F: Float> Network<F> {
     }
 
     pub fn param_count(&self) -> usize {
-        self.layers.iter().map(|l| l.weight.len() + l.bias.len()).sum()
+        self.layers
+            .iter()
+            .map(|l| l.weight.len() + l.bias.len())
+            .sum()
     }
 
     /// The output activation (the last layer's).
     pub fn output_activation(&self) -> Activation {
-        self.layers.last().map_or(Activation::Linear, |l| l.activation)
+        self.layers
+            .last()
+            .map_or(Activation::Linear, |l| l.activation)
     }
 
     /// Static layer facts for recordings and reports.
@@ -132,9 +137,17 @@ impl<F: Float> Workspace<F> {
             act: per_layer(&units),
             delta: per_layer(&units),
             grad_w: per_layer(&|l| Array2::zeros(l.weight.raw_dim())),
-            grad_b: net.layers.iter().map(|l| Array1::zeros(l.bias.len())).collect(),
+            grad_b: net
+                .layers
+                .iter()
+                .map(|l| Array1::zeros(l.bias.len()))
+                .collect(),
             update_w: per_layer(&|l| Array2::zeros(l.weight.raw_dim())),
-            update_b: net.layers.iter().map(|l| Array1::zeros(l.bias.len())).collect(),
+            update_b: net
+                .layers
+                .iter()
+                .map(|l| Array1::zeros(l.bias.len()))
+                .collect(),
         }
     }
 }
@@ -177,7 +190,12 @@ mod tests {
     use ndarray::array;
 
     fn layer(units: usize, activation: Activation) -> LayerConfig {
-        LayerConfig { units, activation, init: Init::XavierUniform, bias_init: 0.1 }
+        LayerConfig {
+            units,
+            activation,
+            init: Init::XavierUniform,
+            bias_init: 0.1,
+        }
     }
 
     #[test]
@@ -198,7 +216,10 @@ mod tests {
         let cfg = [layer(5, Activation::Tanh), layer(3, Activation::Softmax)];
         let a = Network::<f32>::init(4, &cfg, 9);
         let b = Network::<f64>::init(4, &cfg, 9);
-        assert_eq!(a.cast::<f64>().layers[1].weight, b.cast::<f32>().cast::<f64>().layers[1].weight);
+        assert_eq!(
+            a.cast::<f64>().layers[1].weight,
+            b.cast::<f32>().cast::<f64>().layers[1].weight
+        );
         assert_eq!(a.param_count(), 4 * 5 + 5 + 5 * 3 + 3);
         assert_eq!(b.layers[0].bias[0], 0.1);
     }

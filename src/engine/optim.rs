@@ -231,7 +231,11 @@ mod tests {
     fn adam_first_step_moves_by_learning_rate() {
         // Analytic: with bias correction, Adam's first update is
         // -lr * g / (|g| + eps) = -lr * sign(g) (up to eps).
-        let adam = OptimizerConfig::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+        let adam = OptimizerConfig::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        };
         let (w, _) = one_step(adam, 1);
         assert!((w[[0, 0]] - 0.9).abs() < 1e-6);
         assert!((w[[1, 0]] - -2.1).abs() < 1e-6);

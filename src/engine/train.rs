@@ -101,16 +101,27 @@ pub fn train<F: Float>(
     progress: &mut dyn FnMut(usize),
 ) -> Result<Outcome, TrainError> {
     if train.x.ncols() != net.input_width() {
-        return Err(TrainError::Width { expected: net.input_width(), found: train.x.ncols() });
+        return Err(TrainError::Width {
+            expected: net.input_width(),
+            found: train.x.ncols(),
+        });
     }
     let mut batcher = Batcher::new(train.len(), plan.batch_size, plan.seed)?;
     let mut ws = Workspace::new(net, plan.batch_size);
-    let mut outcome = Outcome { steps_run: 0, stopped_at: None, last: None, last_eval: None };
+    let mut outcome = Outcome {
+        steps_run: 0,
+        stopped_at: None,
+        last: None,
+        last_eval: None,
+    };
     for step in 1..=plan.steps {
         let idx = batcher.next_batch();
         let x = train.x.select(Axis(0), idx);
         let t = train.targets.select(Axis(0), idx);
-        let labels: Vec<usize> = idx.iter().filter_map(|&i| train.labels.get(i).copied()).collect();
+        let labels: Vec<usize> = idx
+            .iter()
+            .filter_map(|&i| train.labels.get(i).copied())
+            .collect();
         optimizer.begin_step();
         match run_step(net, optimizer, &mut ws, plan, step, &x, &t, &labels, hooks) {
             StepEnd::Stopped => {
@@ -202,7 +213,14 @@ fn run_step<F: Float>(
         }
     );
     // Backward, from the output layer down.
-    output_delta(plan.loss, output, &ws.pre[last], &ws.act[last], t, &mut ws.delta[last]);
+    output_delta(
+        plan.loss,
+        output,
+        &ws.pre[last],
+        &ws.act[last],
+        t,
+        &mut ws.delta[last],
+    );
     emit_or_stop!(
         hooks,
         step,
@@ -221,7 +239,13 @@ fn run_step<F: Float>(
         if l < last {
             let (lower, upper) = ws.delta.split_at_mut(l + 1);
             let activation = net.layers[l].activation;
-            hidden_delta(&upper[0], &net.layers[l + 1].weight, activation, &ws.pre[l], &mut lower[l]);
+            hidden_delta(
+                &upper[0],
+                &net.layers[l + 1].weight,
+                activation,
+                &ws.pre[l],
+                &mut lower[l],
+            );
             emit_or_stop!(
                 hooks,
                 step,
@@ -235,7 +259,11 @@ fn run_step<F: Float>(
                 }
             );
         }
-        let input = if l == 0 { x.view() } else { ws.act[l - 1].view() };
+        let input = if l == 0 {
+            x.view()
+        } else {
+            ws.act[l - 1].view()
+        };
         weight_grad(input, &ws.delta[l], &mut ws.grad_w[l], &mut ws.grad_b[l]);
         let gw = slice_sum_sq(&ws.grad_w[l]);
         let gb = ws.grad_b[l].as_slice().map_or(0.0, sum_sq);
@@ -291,11 +319,15 @@ fn run_step<F: Float>(
         );
     }
     let batch = labels.len().max(1) as f64;
-    StepEnd::Done(StepStats { loss, batch_accuracy: correct as f64 / batch })
+    StepEnd::Done(StepStats {
+        loss,
+        batch_accuracy: correct as f64 / batch,
+    })
 }
 
 fn slice_sum_sq<F: Float>(a: &Array2<F>) -> f64 {
-    a.as_slice().map_or_else(|| a.iter().map(|v| v.f64() * v.f64()).sum(), sum_sq)
+    a.as_slice()
+        .map_or_else(|| a.iter().map(|v| v.f64() * v.f64()).sum(), sum_sq)
 }
 
 /// Factor applied to all gradients: max_norm / norm when the global norm is
@@ -322,26 +354,47 @@ mod tests {
         let mut x = Array2::zeros((n, 2));
         let mut labels = Vec::new();
         for i in 0..n {
-            let a = i as f64 / n as f64 * 6.28;
+            let a = i as f64 / n as f64 * std::f64::consts::TAU;
             let label = i % 2;
             let r = if label == 0 { 1.0 } else { -1.0 };
             x[[i, 0]] = r + 0.3 * a.cos();
             x[[i, 1]] = r + 0.3 * a.sin();
             labels.push(label);
         }
-        Split { targets: one_hot(&labels, 2), x, labels }
+        Split {
+            targets: one_hot(&labels, 2),
+            x,
+            labels,
+        }
     }
 
     fn net(act: Activation) -> Network<f64> {
         let cfg = [
-            LayerConfig { units: 8, activation: act, init: Init::XavierUniform, bias_init: 0.0 },
-            LayerConfig { units: 2, activation: Activation::Softmax, init: Init::XavierUniform, bias_init: 0.0 },
+            LayerConfig {
+                units: 8,
+                activation: act,
+                init: Init::XavierUniform,
+                bias_init: 0.0,
+            },
+            LayerConfig {
+                units: 2,
+                activation: Activation::Softmax,
+                init: Init::XavierUniform,
+                bias_init: 0.0,
+            },
         ];
         Network::init(2, &cfg, 5)
     }
 
     fn plan(steps: usize) -> Plan {
-        Plan { steps, batch_size: 16, loss: LossKind::CrossEntropy, clip_grad_norm: None, eval_every: 10, seed: 1 }
+        Plan {
+            steps,
+            batch_size: 16,
+            loss: LossKind::CrossEntropy,
+            clip_grad_norm: None,
+            eval_every: 10,
+            seed: 1,
+        }
     }
 
     #[test]
@@ -349,8 +402,23 @@ mod tests {
         let data = toy_split();
         let mut n = net(Activation::Tanh);
         let mut opt = Optimizer::new(OptimizerConfig::Sgd, 0.5, &[(16, 8), (16, 2)]);
-        let before = evaluate(&n, LossKind::CrossEntropy, &data.x, &data.targets, &data.labels);
-        let out = train(&mut n, &mut opt, &data, Some(&data), &plan(200), &mut [], &mut |_| {}).unwrap();
+        let before = evaluate(
+            &n,
+            LossKind::CrossEntropy,
+            &data.x,
+            &data.targets,
+            &data.labels,
+        );
+        let out = train(
+            &mut n,
+            &mut opt,
+            &data,
+            Some(&data),
+            &plan(200),
+            &mut [],
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!(out.steps_run, 200);
         let after = out.last_eval.unwrap();
         assert!(after.loss < before.loss / 4.0, "{before:?} -> {after:?}");
@@ -362,8 +430,21 @@ mod tests {
         let data = toy_split();
         let run = || {
             let mut n = net(Activation::Relu);
-            let mut opt = Optimizer::new(OptimizerConfig::Momentum { momentum: 0.9 }, 0.1, &[(16, 8), (16, 2)]);
-            train(&mut n, &mut opt, &data, None, &plan(30), &mut [], &mut |_| {}).unwrap();
+            let mut opt = Optimizer::new(
+                OptimizerConfig::Momentum { momentum: 0.9 },
+                0.1,
+                &[(16, 8), (16, 2)],
+            );
+            train(
+                &mut n,
+                &mut opt,
+                &data,
+                None,
+                &plan(30),
+                &mut [],
+                &mut |_| {},
+            )
+            .unwrap();
             n
         };
         assert_eq!(run(), run());
@@ -387,7 +468,16 @@ mod tests {
         let mut opt = Optimizer::new(OptimizerConfig::Sgd, 0.1, &[(16, 8), (16, 2)]);
         let mut stop = StopAt(7);
         let mut hooks: [&mut dyn Hook<f64>; 1] = [&mut stop];
-        let out = train(&mut n, &mut opt, &data, None, &plan(50), &mut hooks, &mut |_| {}).unwrap();
+        let out = train(
+            &mut n,
+            &mut opt,
+            &data,
+            None,
+            &plan(50),
+            &mut hooks,
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!(out.steps_run, 6);
         assert_eq!(out.stopped_at, Some(7));
     }

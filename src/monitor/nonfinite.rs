@@ -82,7 +82,13 @@ impl<F: Float> Hook<F> for NonFiniteTracer {
 
 fn trace<F: Float>(step: usize, event: &Event<'_, F>) -> Option<NanOrigin> {
     match *event {
-        Event::ForwardLinear { layer, input, weight, bias, pre } => {
+        Event::ForwardLinear {
+            layer,
+            input,
+            weight,
+            bias,
+            pre,
+        } => {
             if layer == 1 {
                 if let Some((s, i)) = first_nonfinite(input) {
                     return Some(input_origin(step, s, i, input[[s, i]]));
@@ -95,38 +101,112 @@ fn trace<F: Float>(step: usize, event: &Event<'_, F>) -> Option<NanOrigin> {
                 mag(format!("weight column {j}"), weight.column(j)),
                 mag(format!("bias[{j}]"), bias.slice(ndarray::s![j..=j])),
             ];
-            Some(origin(step, Some(layer), Phase::ForwardLinear, kind, "pre_activation", (s, j), pre[[s, j]], inputs))
+            Some(origin(
+                step,
+                Some(layer),
+                Phase::ForwardLinear,
+                kind,
+                "pre_activation",
+                (s, j),
+                pre[[s, j]],
+                inputs,
+            ))
         }
-        Event::ForwardActivation { layer, activation, pre, act } => {
+        Event::ForwardActivation {
+            layer,
+            activation,
+            pre,
+            act,
+        } => {
             let (s, j) = first_nonfinite(act.view())?;
-            let kind = if act[[s, j]].is_nan() { activation_nan_kind(activation) } else { "overflow" };
+            let kind = if act[[s, j]].is_nan() {
+                activation_nan_kind(activation)
+            } else {
+                "overflow"
+            };
             let inputs = vec![mag(format!("pre-activation row {s}"), pre.row(s))];
-            Some(origin(step, Some(layer), Phase::ForwardActivation, kind, "activation", (s, j), act[[s, j]], inputs))
+            Some(origin(
+                step,
+                Some(layer),
+                Phase::ForwardActivation,
+                kind,
+                "activation",
+                (s, j),
+                act[[s, j]],
+                inputs,
+            ))
         }
-        Event::Loss { kind, output, pre, act, targets, loss } => {
+        Event::Loss {
+            kind,
+            output,
+            pre,
+            act,
+            targets,
+            loss,
+        } => {
             if loss.is_finite() {
                 return None;
             }
             let s = (0..act.nrows())
-                .find(|&s| !sample_loss(kind, output, pre.row(s), act.row(s), targets.row(s)).is_finite())
+                .find(|&s| {
+                    !sample_loss(kind, output, pre.row(s), act.row(s), targets.row(s)).is_finite()
+                })
                 .unwrap_or(0);
             let what = loss_kind(kind, output, act.row(s), targets.row(s));
             let inputs = vec![
                 mag(format!("output row {s}"), act.row(s)),
                 mag(format!("pre-activation row {s}"), pre.row(s)),
             ];
-            let mut o = origin(step, None, Phase::Loss, what, "loss", (s, 0), F::of(loss), inputs);
+            let mut o = origin(
+                step,
+                None,
+                Phase::Loss,
+                what,
+                "loss",
+                (s, 0),
+                F::of(loss),
+                inputs,
+            );
             o.index = vec![s];
             o.unit = None;
             Some(o)
         }
-        Event::BackwardOutput { layer, act, targets, delta, .. } => {
+        Event::BackwardOutput {
+            layer,
+            act,
+            targets,
+            delta,
+            ..
+        } => {
             let (s, j) = first_nonfinite(delta.view())?;
-            let kind = if delta[[s, j]].is_nan() { "inf-inf" } else { "overflow" };
-            let inputs = vec![mag(format!("output row {s}"), act.row(s)), mag(format!("target row {s}"), targets.row(s))];
-            Some(origin(step, Some(layer), Phase::BackwardOutput, kind, "delta", (s, j), delta[[s, j]], inputs))
+            let kind = if delta[[s, j]].is_nan() {
+                "inf-inf"
+            } else {
+                "overflow"
+            };
+            let inputs = vec![
+                mag(format!("output row {s}"), act.row(s)),
+                mag(format!("target row {s}"), targets.row(s)),
+            ];
+            Some(origin(
+                step,
+                Some(layer),
+                Phase::BackwardOutput,
+                kind,
+                "delta",
+                (s, j),
+                delta[[s, j]],
+                inputs,
+            ))
         }
-        Event::BackwardDelta { layer, activation, delta_next, weight_next, pre, delta } => {
+        Event::BackwardDelta {
+            layer,
+            activation,
+            delta_next,
+            weight_next,
+            pre,
+            delta,
+        } => {
             let (s, j) = first_nonfinite(delta.view())?;
             let slope = activation.derivative(pre[[s, j]]);
             let mut kind = classify_dot(delta_next.row(s), weight_next.row(j), F::zero());
@@ -136,47 +216,127 @@ fn trace<F: Float>(step: usize, event: &Event<'_, F>) -> Option<NanOrigin> {
             let inputs = vec![
                 mag(format!("upstream delta row {s}"), delta_next.row(s)),
                 mag(format!("next weight row {j}"), weight_next.row(j)),
-                InputMagnitude { name: "activation slope f'(z)".into(), max_abs: slope.f64().abs() },
+                InputMagnitude {
+                    name: "activation slope f'(z)".into(),
+                    max_abs: slope.f64().abs(),
+                },
             ];
-            Some(origin(step, Some(layer), Phase::BackwardDelta, kind, "delta", (s, j), delta[[s, j]], inputs))
+            Some(origin(
+                step,
+                Some(layer),
+                Phase::BackwardDelta,
+                kind,
+                "delta",
+                (s, j),
+                delta[[s, j]],
+                inputs,
+            ))
         }
-        Event::WeightGrad { layer, input, delta, grad_w, grad_b, grad_w_norm, grad_b_norm } => {
+        Event::WeightGrad {
+            layer,
+            input,
+            delta,
+            grad_w,
+            grad_b,
+            grad_w_norm,
+            grad_b_norm,
+        } => {
             if (grad_w_norm + grad_b_norm).is_finite() && all_finite_2(grad_w) {
                 return None;
             }
             if let Some((i, j)) = first_nonfinite(grad_w.view()) {
                 let kind = classify_dot(input.column(i), delta.column(j), F::zero());
-                let inputs = vec![mag(format!("input column {i}"), input.column(i)), mag(format!("delta column {j}"), delta.column(j))];
-                let mut o = origin(step, Some(layer), Phase::BackwardWeightGrad, kind, "grad_weight", (i, j), grad_w[[i, j]], inputs);
+                let inputs = vec![
+                    mag(format!("input column {i}"), input.column(i)),
+                    mag(format!("delta column {j}"), delta.column(j)),
+                ];
+                let mut o = origin(
+                    step,
+                    Some(layer),
+                    Phase::BackwardWeightGrad,
+                    kind,
+                    "grad_weight",
+                    (i, j),
+                    grad_w[[i, j]],
+                    inputs,
+                );
                 o.sample = None;
                 o.unit = Some(j);
                 return Some(o);
             }
             let j = first_nonfinite_1(grad_b)?;
             let inputs = vec![mag(format!("delta column {j}"), delta.column(j))];
-            let mut o = origin(step, Some(layer), Phase::BackwardWeightGrad, "overflow", "grad_bias", (0, j), grad_b[j], inputs);
+            let mut o = origin(
+                step,
+                Some(layer),
+                Phase::BackwardWeightGrad,
+                "overflow",
+                "grad_bias",
+                (0, j),
+                grad_b[j],
+                inputs,
+            );
             o.index = vec![j];
             o.sample = None;
             Some(o)
         }
-        Event::Update { layer, weight, bias, grad_w, update_w, norms, .. } => {
+        Event::Update {
+            layer,
+            weight,
+            bias,
+            grad_w,
+            update_w,
+            norms,
+            ..
+        } => {
             if (norms.weight_after + norms.bias_after).is_finite() && all_finite_2(weight) {
                 return None;
             }
             if let Some((i, j)) = first_nonfinite(weight.view()) {
                 let inputs = vec![
-                    InputMagnitude { name: format!("gradient [{i}, {j}]"), max_abs: grad_w[[i, j]].f64().abs() },
-                    InputMagnitude { name: "largest weight".into(), max_abs: max_abs(weight.iter()) },
-                    InputMagnitude { name: format!("update [{i}, {j}]"), max_abs: update_w[[i, j]].f64().abs() },
+                    InputMagnitude {
+                        name: format!("gradient [{i}, {j}]"),
+                        max_abs: grad_w[[i, j]].f64().abs(),
+                    },
+                    InputMagnitude {
+                        name: "largest weight".into(),
+                        max_abs: max_abs(weight.iter()),
+                    },
+                    InputMagnitude {
+                        name: format!("update [{i}, {j}]"),
+                        max_abs: update_w[[i, j]].f64().abs(),
+                    },
                 ];
-                let kind = if weight[[i, j]].is_nan() { "inf-inf" } else { "overflow" };
-                let mut o = origin(step, Some(layer), Phase::Update, kind, "weight", (i, j), weight[[i, j]], inputs);
+                let kind = if weight[[i, j]].is_nan() {
+                    "inf-inf"
+                } else {
+                    "overflow"
+                };
+                let mut o = origin(
+                    step,
+                    Some(layer),
+                    Phase::Update,
+                    kind,
+                    "weight",
+                    (i, j),
+                    weight[[i, j]],
+                    inputs,
+                );
                 o.sample = None;
                 o.unit = Some(j);
                 return Some(o);
             }
             let j = first_nonfinite_1(bias)?;
-            let mut o = origin(step, Some(layer), Phase::Update, "overflow", "bias", (0, j), bias[j], Vec::new());
+            let mut o = origin(
+                step,
+                Some(layer),
+                Phase::Update,
+                "overflow",
+                "bias",
+                (0, j),
+                bias[j],
+                Vec::new(),
+            );
             o.index = vec![j];
             o.sample = None;
             Some(o)
@@ -278,7 +438,7 @@ fn classify_dot<F: Float>(a: ArrayView1<F>, b: ArrayView1<F>, bias: F) -> &'stat
         }
         pos |= p == F::infinity();
         neg |= p == F::neg_infinity();
-        acc = acc + p;
+        acc += p;
         if acc.is_nan() {
             return "inf-inf";
         }
@@ -299,8 +459,16 @@ fn activation_nan_kind(activation: Activation) -> &'static str {
     }
 }
 
-fn loss_kind<F: Float>(kind: LossKind, output: Activation, act: ArrayView1<F>, target: ArrayView1<F>) -> &'static str {
-    let zero_prob = act.iter().zip(target.iter()).any(|(&y, &t)| y == F::zero() && t > F::zero());
+fn loss_kind<F: Float>(
+    kind: LossKind,
+    output: Activation,
+    act: ArrayView1<F>,
+    target: ArrayView1<F>,
+) -> &'static str {
+    let zero_prob = act
+        .iter()
+        .zip(target.iter())
+        .any(|(&y, &t)| y == F::zero() && t > F::zero());
     match kind {
         LossKind::CrossEntropy if zero_prob && output != Activation::Softmax => "log of 0",
         _ => "overflow",
@@ -308,23 +476,31 @@ fn loss_kind<F: Float>(kind: LossKind, output: Activation, act: ArrayView1<F>, t
 }
 
 fn mag<F: Float>(name: String, v: ArrayView1<F>) -> InputMagnitude {
-    InputMagnitude { name, max_abs: max_abs(v.iter()) }
+    InputMagnitude {
+        name,
+        max_abs: max_abs(v.iter()),
+    }
 }
 
 /// Largest finite |x| (0 when none is finite).
 fn max_abs<'a, F: Float>(it: impl Iterator<Item = &'a F>) -> f64 {
-    it.map(|v| v.f64().abs()).filter(|v| v.is_finite()).fold(0.0, f64::max)
+    it.map(|v| v.f64().abs())
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max)
 }
 
 fn all_finite_2<F: Float>(a: &Array2<F>) -> bool {
-    a.as_slice().map_or_else(|| a.iter().all(|v| v.is_finite()), all_finite)
+    a.as_slice()
+        .map_or_else(|| a.iter().all(|v| v.is_finite()), all_finite)
 }
 
 fn first_nonfinite<F: Float>(a: ArrayView2<F>) -> Option<(usize, usize)> {
     if a.as_slice().is_some_and(all_finite) {
         return None;
     }
-    a.indexed_iter().find(|(_, v)| !v.is_finite()).map(|(ix, _)| ix)
+    a.indexed_iter()
+        .find(|(_, v)| !v.is_finite())
+        .map(|(ix, _)| ix)
 }
 
 fn first_nonfinite_1<F: Float>(a: &Array1<F>) -> Option<usize> {
@@ -357,12 +533,28 @@ mod tests {
         let weight = array![[1e20f32], [1e20]];
         let bias = array![0.0f32];
         let pre = array![[3e20f32], [f32::INFINITY]];
-        let ev = Event::ForwardLinear { layer: 2, input: input.view(), weight: &weight, bias: &bias, pre: &pre };
+        let ev = Event::ForwardLinear {
+            layer: 2,
+            input: input.view(),
+            weight: &weight,
+            bias: &bias,
+            pre: &pre,
+        };
         let o = trace(5, &ev).unwrap();
-        assert_eq!((o.step, o.layer, o.phase), (5, Some(2), Phase::ForwardLinear));
-        assert_eq!((o.kind.as_str(), o.sample, o.unit), ("overflow", Some(1), Some(0)));
+        assert_eq!(
+            (o.step, o.layer, o.phase),
+            (5, Some(2), Phase::ForwardLinear)
+        );
+        assert_eq!(
+            (o.kind.as_str(), o.sample, o.unit),
+            ("overflow", Some(1), Some(0))
+        );
         assert_eq!(o.inputs[0].max_abs, 1e20f32 as f64);
-        assert!(o.detail.contains("forward.linear of layer 2"), "{}", o.detail);
+        assert!(
+            o.detail.contains("forward.linear of layer 2"),
+            "{}",
+            o.detail
+        );
     }
 
     #[test]
@@ -387,7 +579,12 @@ mod tests {
     #[test]
     fn finite_events_pass() {
         let pre = array![[0.5f64, 1.0]];
-        let ev = Event::ForwardActivation { layer: 1, activation: Activation::Tanh, pre: &pre, act: &pre };
+        let ev = Event::ForwardActivation {
+            layer: 1,
+            activation: Activation::Tanh,
+            pre: &pre,
+            act: &pre,
+        };
         assert!(trace(1, &ev).is_none());
     }
 
@@ -397,7 +594,13 @@ mod tests {
         let weight = array![[1.0], [1.0]];
         let bias = array![0.0];
         let pre = array![[f64::NAN]];
-        let ev = Event::ForwardLinear { layer: 1, input: input.view(), weight: &weight, bias: &bias, pre: &pre };
+        let ev = Event::ForwardLinear {
+            layer: 1,
+            input: input.view(),
+            weight: &weight,
+            bias: &bias,
+            pre: &pre,
+        };
         let o = trace(1, &ev).unwrap();
         assert_eq!(o.phase, Phase::Input);
         assert_eq!(o.index, vec![0, 1]);

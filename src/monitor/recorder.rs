@@ -25,7 +25,11 @@ impl Recorder {
     pub fn new(layers: Vec<LayerInfo>, every: usize) -> Self {
         Recorder {
             every: every.max(1),
-            recording: Recording { layers, rows: Vec::new(), steps: Vec::new() },
+            recording: Recording {
+                layers,
+                rows: Vec::new(),
+                steps: Vec::new(),
+            },
             pending: Vec::new(),
             active: false,
         }
@@ -34,7 +38,7 @@ impl Recorder {
     /// Whether layer statistics are taken at `step` (step 1 always is: the
     /// initial state is where bad initialisation shows).
     pub fn records(&self, step: usize) -> bool {
-        (step.saturating_sub(1)) % self.every == 0
+        step.saturating_sub(1).is_multiple_of(self.every)
     }
 
     pub fn recording(&self) -> &Recording {
@@ -48,7 +52,11 @@ impl Recorder {
     fn start_step(&mut self, step: usize) {
         self.active = self.records(step);
         self.pending = if self.active {
-            self.recording.layers.iter().map(|l| empty_row(step, l.layer)).collect()
+            self.recording
+                .layers
+                .iter()
+                .map(|l| empty_row(step, l.layer))
+                .collect()
         } else {
             Vec::new()
         };
@@ -89,17 +97,30 @@ impl<F: Float> Hook<F> for Recorder {
             return Flow::Continue;
         }
         match *event {
-            Event::ForwardActivation { layer, activation, pre, act } => {
+            Event::ForwardActivation {
+                layer,
+                activation,
+                pre,
+                act,
+            } => {
                 if let Some(row) = self.row(layer) {
                     activation_stats(row, activation, pre, act);
                 }
             }
-            Event::BackwardOutput { layer, delta, .. } | Event::BackwardDelta { layer, delta, .. } => {
+            Event::BackwardOutput { layer, delta, .. }
+            | Event::BackwardDelta { layer, delta, .. } => {
                 if let Some(row) = self.row(layer) {
                     row.nonfinite += count_nonfinite2(delta);
                 }
             }
-            Event::WeightGrad { layer, grad_w, grad_b, grad_w_norm, grad_b_norm, .. } => {
+            Event::WeightGrad {
+                layer,
+                grad_w,
+                grad_b,
+                grad_w_norm,
+                grad_b_norm,
+                ..
+            } => {
                 if let Some(row) = self.row(layer) {
                     row.grad_w_norm = grad_w_norm;
                     row.grad_b_norm = grad_b_norm;
@@ -108,7 +129,13 @@ impl<F: Float> Hook<F> for Recorder {
                     }
                 }
             }
-            Event::Update { layer, weight, bias, norms, .. } => {
+            Event::Update {
+                layer,
+                weight,
+                bias,
+                norms,
+                ..
+            } => {
                 if let Some(row) = self.row(layer) {
                     row.weight_norm = norms.weight_after;
                     row.update_ratio = ratio(norms.update_w, norms.weight_before);
@@ -137,7 +164,13 @@ impl<F: Float> Hook<F> for Recorder {
     }
 
     fn on_eval(&mut self, step: usize, stats: &EvalStats) {
-        if let Some(row) = self.recording.steps.iter_mut().rev().find(|r| r.step == step) {
+        if let Some(row) = self
+            .recording
+            .steps
+            .iter_mut()
+            .rev()
+            .find(|r| r.step == step)
+        {
             row.test_loss = Some(stats.loss);
             row.test_accuracy = Some(stats.accuracy);
         }
@@ -169,7 +202,12 @@ fn count_nonfinite1<F: Float>(a: &Array1<F>) -> u64 {
 
 /// One pass over z and a: ranges, moments, saturated and dead shares.
 /// Non-finite entries are counted and left out of the statistics.
-fn activation_stats<F: Float>(row: &mut LayerRow, activation: Activation, pre: &Array2<F>, act: &Array2<F>) {
+fn activation_stats<F: Float>(
+    row: &mut LayerRow,
+    activation: Activation,
+    pre: &Array2<F>,
+    act: &Array2<F>,
+) {
     let units = pre.ncols();
     let mut active = vec![false; units];
     let (mut amin, mut amax, mut asum, mut asq) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0);
@@ -210,7 +248,11 @@ fn activation_stats<F: Float>(row: &mut LayerRow, activation: Activation, pre: &
         row.pre_mean_abs = zabs / n;
     }
     if saturating {
-        row.saturated_frac = Some(if finite > 0 { saturated as f64 / finite as f64 } else { f64::NAN });
+        row.saturated_frac = Some(if finite > 0 {
+            saturated as f64 / finite as f64
+        } else {
+            f64::NAN
+        });
     }
     if activation.is_relu_family() && pre.nrows() > 0 {
         let dead = active.iter().filter(|&&on| !on).count();
@@ -233,7 +275,10 @@ mod tests {
         activation_stats(&mut row, Activation::Relu, &pre, &act);
         assert_eq!((row.act_min, row.act_max, row.act_mean), (0.0, 2.0, 0.875));
         assert!((row.act_std - (1.3125f64 - 0.765625).sqrt()).abs() < 1e-12);
-        assert_eq!((row.pre_min, row.pre_max, row.pre_mean_abs), (-3.0, 2.0, 1.625));
+        assert_eq!(
+            (row.pre_min, row.pre_max, row.pre_mean_abs),
+            (-3.0, 2.0, 1.625)
+        );
         assert_eq!(row.dead_frac, Some(0.0));
         assert_eq!(row.saturated_frac, None);
     }

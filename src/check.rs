@@ -1,0 +1,348 @@
+//! The `check` command: load, pre-flight, train with recorders, diagnose and
+//! write the report. Data flows one way through it; nothing here computes
+//! numbers itself, it only sequences the modules.
+
+use crate::config::{self, Config, ConfigError, DType, Duration};
+use crate::data::{self, Data, DataError};
+use crate::diagnose::preflight::{preflight, Preflight};
+use crate::diagnose::{self, Context, Diagnosis, Severity, Thresholds};
+use crate::engine::eval::evaluate;
+use crate::engine::optim::Optimizer;
+use crate::engine::train::{train, Outcome, Plan, Split, TrainError};
+use crate::engine::{Float, Network};
+use crate::monitor::hook::Hook;
+use crate::monitor::nonfinite::{NanOrigin, NonFiniteTracer};
+use crate::monitor::record::Recording;
+use crate::monitor::recorder::Recorder;
+use crate::report::summary::{DataSummary, Final, NetworkSummary, Summary, Timing, Verdict};
+use crate::report::{self, ReportError, REPORT_FILES};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Which severity makes `check` exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Never,
+}
+
+impl FailOn {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailOn::Error => "error",
+            FailOn::Warning => "warning",
+            FailOn::Never => "never",
+        }
+    }
+
+    /// Whether a run with these diagnoses fails.
+    pub fn fails(self, worst: Option<Severity>) -> bool {
+        match (self, worst) {
+            (FailOn::Never, _) | (_, None) => false,
+            (FailOn::Error, Some(s)) => s >= Severity::Error,
+            (FailOn::Warning, Some(s)) => s >= Severity::Warning,
+        }
+    }
+}
+
+/// What the command line asked for.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    pub config: PathBuf,
+    /// Overrides `[report] dir`.
+    pub out: Option<PathBuf>,
+    /// Overrides `train.steps` / `train.epochs`.
+    pub steps: Option<usize>,
+    pub fail_on: FailOn,
+}
+
+/// A finished check: the summary and where the report went.
+#[derive(Debug, Clone)]
+pub struct CheckRun {
+    pub summary: Summary,
+    pub report_dir: PathBuf,
+}
+
+/// Why a check could not run (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Data(#[from] DataError),
+    #[error("{0}")]
+    Train(#[from] TrainError),
+    #[error("{0}")]
+    Report(#[from] ReportError),
+}
+
+/// The raw results of training, before diagnosis.
+struct Trained {
+    recording: Recording,
+    preflight: Preflight,
+    nan_origin: Option<NanOrigin>,
+    outcome: Outcome,
+    final_: Final,
+    seconds: f64,
+}
+
+/// Runs a whole check. `progress(step, total)` is called after each step.
+pub fn run(
+    opts: &CheckOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<CheckRun, CheckError> {
+    let cfg = config::load(&opts.config)?;
+    let data = data::load(&cfg.data, cfg.seed)?;
+    validate_against_data(&cfg, &data)?;
+    let steps = opts.steps.unwrap_or(match cfg.train.duration {
+        Duration::Steps(s) => s,
+        Duration::Epochs(e) => e.saturating_mul(data.train.len() / cfg.train.batch_size.max(1)),
+    });
+    let trained = match cfg.model.dtype {
+        DType::F32 => train_typed::<f32>(&cfg, &data, steps, progress)?,
+        DType::F64 => train_typed::<f64>(&cfg, &data, steps, progress)?,
+    };
+    let ctx = Context {
+        recording: &trained.recording,
+        preflight: &trained.preflight,
+        nan_origin: trained.nan_origin.as_ref(),
+    };
+    let diagnoses = diagnose::diagnose(&ctx, &Thresholds::default());
+    let report_dir = opts
+        .out
+        .clone()
+        .or_else(|| cfg.report.dir.clone())
+        .unwrap_or_else(|| Path::new("reports").join(&cfg.name));
+    let summary = summarise(&cfg, &data, opts, steps, &trained, diagnoses);
+    report::write_report(&report_dir, &summary, &trained.recording)?;
+    Ok(CheckRun {
+        summary,
+        report_dir,
+    })
+}
+
+/// Checks that need both the config and the data; errors point at the key.
+fn validate_against_data(cfg: &Config, data: &Data) -> Result<(), ConfigError> {
+    let n = data.train.len();
+    if cfg.train.batch_size > n {
+        return Err(cfg.error_at(
+            "train.batch_size",
+            format!(
+                "must not exceed the number of training samples ({n}), found {}",
+                cfg.train.batch_size
+            ),
+        ));
+    }
+    let last = cfg.model.layers.len();
+    let units = cfg.model.layers.last().map_or(0, |l| l.units);
+    if units != data.classes {
+        return Err(cfg.error_at(
+            &format!("model.layers[{last}].units"),
+            format!(
+                "the output layer must have one unit per class: the data has {} classes, found {units} units",
+                data.classes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Converts a data split to the training precision with one-hot targets.
+fn split<F: Float>(d: &data::Dataset, classes: usize) -> Split<F> {
+    Split {
+        x: d.features.mapv(F::of),
+        targets: data::one_hot(&d.labels, classes).mapv(F::of),
+        labels: d.labels.clone(),
+    }
+}
+
+fn train_typed<F: Float>(
+    cfg: &Config,
+    data: &Data,
+    steps: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Trained, TrainError> {
+    let mut net = Network::<F>::init(data.train.width(), &cfg.model.layers, cfg.seed);
+    let t = &cfg.train;
+    let pf = preflight(
+        &data.train.features,
+        &net,
+        data.classes,
+        t.loss,
+        t.learning_rate,
+        t.optimizer,
+    );
+    let mut recorder = Recorder::new(net.layer_infos(), cfg.monitor.every);
+    let mut tracer = NonFiniteTracer::new();
+    let started = Instant::now();
+    if pf.input.nonfinite > 0 {
+        // Every step would be NaN from the first: report the data instead.
+        let outcome = Outcome {
+            steps_run: 0,
+            stopped_at: None,
+            last: None,
+            last_eval: None,
+        };
+        let final_ = Final {
+            loss: None,
+            train_accuracy: None,
+            test_accuracy: None,
+            test_loss: None,
+        };
+        return Ok(Trained {
+            recording: recorder.into_recording(),
+            preflight: pf,
+            nan_origin: None,
+            outcome,
+            final_,
+            seconds: 0.0,
+        });
+    }
+    let train_split = split::<F>(&data.train, data.classes);
+    let test_split = data.test.as_ref().map(|d| split::<F>(d, data.classes));
+    let shapes: Vec<(usize, usize)> = net
+        .layers
+        .iter()
+        .map(|l| (l.weight.len(), l.bias.len()))
+        .collect();
+    let mut optimizer = Optimizer::new(t.optimizer, t.learning_rate, &shapes);
+    let plan = Plan {
+        steps,
+        batch_size: t.batch_size,
+        loss: t.loss,
+        clip_grad_norm: t.clip_grad_norm,
+        eval_every: t.eval_every,
+        seed: cfg.seed,
+    };
+    let outcome = {
+        let mut hooks: [&mut dyn Hook<F>; 2] = [&mut tracer, &mut recorder];
+        train(
+            &mut net,
+            &mut optimizer,
+            &train_split,
+            test_split.as_ref(),
+            &plan,
+            &mut hooks,
+            &mut |s| progress(s, steps),
+        )?
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let final_ = if outcome.stopped_at.is_some() {
+        Final {
+            loss: outcome.last.map(|s| s.loss).filter(|l| l.is_finite()),
+            train_accuracy: outcome.last.map(|s| s.batch_accuracy),
+            test_accuracy: outcome.last_eval.map(|e| e.accuracy),
+            test_loss: outcome.last_eval.map(|e| e.loss),
+        }
+    } else {
+        let tr = evaluate(
+            &net,
+            t.loss,
+            &train_split.x,
+            &train_split.targets,
+            &train_split.labels,
+        );
+        Final {
+            loss: Some(tr.loss).filter(|l| l.is_finite()),
+            train_accuracy: Some(tr.accuracy),
+            test_accuracy: outcome.last_eval.map(|e| e.accuracy),
+            test_loss: outcome.last_eval.map(|e| e.loss).filter(|l| l.is_finite()),
+        }
+    };
+    Ok(Trained {
+        recording: recorder.into_recording(),
+        preflight: pf,
+        nan_origin: tracer.into_origin(),
+        outcome,
+        final_,
+        seconds,
+    })
+}
+
+fn summarise(
+    cfg: &Config,
+    data: &Data,
+    opts: &CheckOptions,
+    steps: usize,
+    t: &Trained,
+    diagnoses: Vec<Diagnosis>,
+) -> Summary {
+    let worst = diagnose::worst(&diagnoses);
+    let verdict = if worst == Some(Severity::Error) {
+        Verdict::Unhealthy
+    } else {
+        Verdict::Healthy
+    };
+    let stop_reason = if let Some(o) = &t.nan_origin {
+        Some(format!(
+            "non-finite value in {} at step {}",
+            o.phase, o.step
+        ))
+    } else if t.preflight.input.nonfinite > 0 {
+        Some("non-finite values in the training data".to_string())
+    } else {
+        None
+    };
+    let samples = t.outcome.steps_run as f64 * cfg.train.batch_size as f64;
+    Summary {
+        name: cfg.name.clone(),
+        config: cfg.path.display().to_string(),
+        verdict,
+        exit_code: i32::from(opts.fail_on.fails(worst)),
+        fail_on: opts.fail_on.name().to_string(),
+        steps_run: t.outcome.steps_run,
+        steps_planned: steps,
+        stopped_early: t.outcome.steps_run < steps,
+        stop_reason,
+        final_: t.final_.clone(),
+        diagnoses,
+        nan_origin: t.nan_origin.clone(),
+        gradcheck: None,
+        data: DataSummary {
+            description: data.description.clone(),
+            train_samples: data.train.len(),
+            test_samples: data.test.as_ref().map_or(0, |d| d.len()),
+            features: data.train.width(),
+            classes: data.classes,
+        },
+        network: NetworkSummary {
+            dtype: cfg.model.dtype,
+            layers: t.recording.layers.clone(),
+            parameters: t
+                .recording
+                .layers
+                .iter()
+                .map(|l| (l.fan_in + 1) * l.units)
+                .sum(),
+            loss: cfg.train.loss,
+            optimizer: cfg.train.optimizer,
+            learning_rate: cfg.train.learning_rate,
+            batch_size: cfg.train.batch_size,
+        },
+        preflight: t.preflight.clone(),
+        timing: Timing {
+            seconds: t.seconds,
+            samples_per_second: if t.seconds > 0.0 {
+                samples / t.seconds
+            } else {
+                0.0
+            },
+        },
+        files: REPORT_FILES.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fail_on_levels() {
+        assert!(FailOn::Error.fails(Some(Severity::Error)));
+        assert!(!FailOn::Error.fails(Some(Severity::Warning)));
+        assert!(FailOn::Warning.fails(Some(Severity::Warning)));
+        assert!(!FailOn::Never.fails(Some(Severity::Error)));
+        assert!(!FailOn::Warning.fails(None));
+    }
+}

@@ -1,0 +1,157 @@
+//! metrics.csv and loss.csv. Numbers are written in Rust's shortest
+//! round-trip form (scientific outside [1e-4, 1e15)), which is exact and
+//! deterministic: the same run gives byte-identical files.
+
+use crate::monitor::record::Recording;
+use std::path::Path;
+
+/// Columns of metrics.csv, in order (documented in README.md).
+pub const METRICS_HEADER: [&str; 18] = [
+    "step",
+    "layer",
+    "activation",
+    "act_min",
+    "act_max",
+    "act_mean",
+    "act_std",
+    "pre_min",
+    "pre_max",
+    "pre_mean_abs",
+    "saturated_frac",
+    "dead_frac",
+    "grad_w_norm",
+    "grad_b_norm",
+    "weight_norm",
+    "update_ratio",
+    "nonfinite",
+    "units",
+];
+
+/// Columns of loss.csv.
+pub const LOSS_HEADER: [&str; 5] = [
+    "step",
+    "loss",
+    "batch_accuracy",
+    "test_loss",
+    "test_accuracy",
+];
+
+/// Formats a number for CSV: NaN, inf and -inf spelled out (pandas and R
+/// read them), everything else round-trip exact.
+pub fn num(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
+    } else if v == 0.0 || (1e-4..1e15).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(num).unwrap_or_default()
+}
+
+/// Writes metrics.csv: one row per recorded step and layer.
+pub fn write_metrics(rec: &Recording, path: &Path) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_path(path)?;
+    w.write_record(METRICS_HEADER)?;
+    for r in &rec.rows {
+        let info = rec.layers.iter().find(|l| l.layer == r.layer);
+        w.write_record([
+            r.step.to_string(),
+            r.layer.to_string(),
+            info.map_or(String::new(), |l| l.activation.to_string()),
+            num(r.act_min),
+            num(r.act_max),
+            num(r.act_mean),
+            num(r.act_std),
+            num(r.pre_min),
+            num(r.pre_max),
+            num(r.pre_mean_abs),
+            opt(r.saturated_frac),
+            opt(r.dead_frac),
+            num(r.grad_w_norm),
+            num(r.grad_b_norm),
+            num(r.weight_norm),
+            num(r.update_ratio),
+            r.nonfinite.to_string(),
+            info.map_or(String::new(), |l| l.units.to_string()),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Writes loss.csv: one row per completed step.
+pub fn write_loss(rec: &Recording, path: &Path) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_path(path)?;
+    w.write_record(LOSS_HEADER)?;
+    for s in &rec.steps {
+        w.write_record([
+            s.step.to_string(),
+            num(s.loss),
+            num(s.batch_accuracy),
+            opt(s.test_loss),
+            opt(s.test_accuracy),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::record::StepRow;
+
+    #[test]
+    fn numbers_round_trip_and_spell_non_finite() {
+        for v in [0.1, 7.1e-23, 1e300, -3.5, 123456.0, 5e-5] {
+            assert_eq!(num(v).parse::<f64>().unwrap(), v);
+        }
+        assert_eq!(num(7.1e-23), "7.1e-23");
+        assert_eq!(num(0.5), "0.5");
+        assert_eq!(
+            (num(f64::NAN).as_str(), num(f64::NEG_INFINITY).as_str()),
+            ("NaN", "-inf")
+        );
+    }
+
+    #[test]
+    fn loss_csv_leaves_missing_evaluations_empty() {
+        let rec = Recording {
+            steps: vec![
+                StepRow {
+                    step: 1,
+                    loss: 2.5,
+                    batch_accuracy: 0.1,
+                    test_loss: None,
+                    test_accuracy: None,
+                },
+                StepRow {
+                    step: 2,
+                    loss: 2.0,
+                    batch_accuracy: 0.2,
+                    test_loss: Some(2.1),
+                    test_accuracy: Some(0.3),
+                },
+            ],
+            ..Recording::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("loss.csv");
+        write_loss(&rec, &p).unwrap();
+        let text = std::fs::read_to_string(p).unwrap();
+        assert_eq!(
+            text,
+            "step,loss,batch_accuracy,test_loss,test_accuracy\n1,2.5,0.1,,\n2,2,0.2,2.1,0.3\n"
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! loss.png: training loss per step on the left axis (log when it spans
+//! decades) and accuracy on a 0..1 right axis — the first plot anyone opens.
+
+use super::chart::{
+    builder, draw_markers, draw_mesh, draw_nonfinite_marker, draw_note, draw_segments, Area, Dash,
+    DrawResult, DualChart,
+};
+use super::font::FONT;
+use super::legend::{draw_legend, legend_entry, Occupancy, Swatch};
+use super::series::{bounds, clamp_segments, line_segments, segment_values, Point, Scale, Segment};
+use super::PlotData;
+use plotters::prelude::*;
+
+/// Loss spanning more decades than this is drawn on a log axis.
+const LOG_DECADES: f64 = 2.0;
+/// Accuracy axis, padded so values of exactly 0 and 1 stay visible.
+const ACCURACY_RANGE: std::ops::Range<f64> = -0.02..1.02;
+/// More test evaluations than this get a line only: markers would smear.
+const MAX_MARKERS: usize = 200;
+
+const LOSS_COLOR: RGBColor = RGBColor(31, 119, 180);
+const TEST_LOSS_COLOR: RGBColor = RGBColor(0, 0, 128);
+const BATCH_ACC_COLOR: RGBColor = RGBColor(255, 160, 60);
+const TEST_ACC_COLOR: RGBColor = RGBColor(44, 160, 44);
+
+/// Log scale only when the positive, finite loss spans more than [`LOG_DECADES`].
+fn loss_scale(points: &[Point]) -> Scale {
+    match bounds(points.iter().map(|p| p.1).filter(|&v| v > 0.0)) {
+        Some((lo, hi)) if hi.log10() - lo.log10() > LOG_DECADES => Scale::Log,
+        _ => Scale::Linear,
+    }
+}
+
+/// The loss curves (train, test) in axis units, with the scale they use.
+struct LossLines {
+    scale: Scale,
+    train: Vec<Segment>,
+    test: Vec<Segment>,
+    y: std::ops::Range<f64>,
+}
+
+/// Train and test loss on one shared y range (test loss, when evaluated,
+/// must be comparable to the training curve).
+fn loss_lines(data: &PlotData) -> LossLines {
+    let steps = &data.rec.steps;
+    let train_raw: Vec<Point> = steps.iter().map(|s| (s.step as f64, s.loss)).collect();
+    let test_raw: Vec<Point> = steps
+        .iter()
+        .filter_map(|s| s.test_loss.map(|v| (s.step as f64, v)))
+        .collect();
+    let scale = loss_scale(&train_raw);
+    let mut train = line_segments(&train_raw, scale);
+    let mut test = line_segments(&test_raw, scale);
+    let y = scale.range(bounds(segment_values(&train).chain(segment_values(&test))));
+    clamp_segments(&mut train, &y);
+    clamp_segments(&mut test, &y);
+    LossLines {
+        scale,
+        train,
+        test,
+        y,
+    }
+}
+
+/// Why the loss plot is empty, if it is.
+fn loss_note(data: &PlotData, lines: &LossLines) -> Option<&'static str> {
+    if data.rec.steps.is_empty() {
+        Some("no data recorded")
+    } else if lines.train.is_empty() && lines.test.is_empty() {
+        Some("no finite loss values")
+    } else {
+        None
+    }
+}
+
+/// Draws loss.png onto `area`.
+pub(super) fn draw(area: &Area, data: &PlotData) -> DrawResult<()> {
+    let lines = loss_lines(data);
+    let mut chart = builder(area, "Training loss and accuracy")
+        .right_y_label_area_size(60)
+        .build_cartesian_2d(data.x.clone(), lines.y.clone())?
+        .set_secondary_coord(data.x.clone(), ACCURACY_RANGE);
+    let y_desc = match lines.scale {
+        Scale::Log => "loss (log scale)",
+        Scale::Linear => "loss",
+    };
+    draw_mesh(&mut chart, y_desc, lines.scale)?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("accuracy")
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .draw()?;
+    let mut occupancy = Occupancy::new(&chart);
+    draw_nonfinite_marker(&mut chart, data.nonfinite, &mut occupancy)?;
+    draw_accuracy(&mut chart, data, &mut occupancy)?;
+    let loss_style = LOSS_COLOR.stroke_width(2);
+    draw_segments(chart.plotting_area(), &lines.train, loss_style, Dash::Solid)?;
+    occupancy.add_segments(&lines.train, &lines.y);
+    legend_entry(
+        &mut chart,
+        "training loss",
+        Swatch::Line(loss_style, Dash::Solid),
+    )?;
+    if !lines.test.is_empty() {
+        let style = TEST_LOSS_COLOR.stroke_width(2);
+        draw_segments(chart.plotting_area(), &lines.test, style, Dash::Dashed)?;
+        occupancy.add_segments(&lines.test, &lines.y);
+        legend_entry(&mut chart, "test loss", Swatch::Line(style, Dash::Dashed))?;
+    }
+    if let Some(note) = loss_note(data, &lines) {
+        draw_note(&chart, note)?;
+    }
+    draw_legend(&mut chart, occupancy.best())
+}
+
+/// Batch accuracy (thin line) and test accuracy (markers + line) on the
+/// secondary axis; legend entries go on the primary chart, which owns the legend.
+fn draw_accuracy<'a, 'b: 'a>(
+    chart: &mut DualChart<'a, 'b>,
+    data: &PlotData,
+    occupancy: &mut Occupancy,
+) -> DrawResult<()> {
+    let steps = &data.rec.steps;
+    let batch: Vec<Point> = steps
+        .iter()
+        .map(|s| (s.step as f64, s.batch_accuracy))
+        .collect();
+    let test: Vec<Point> = steps
+        .iter()
+        .filter_map(|s| s.test_accuracy.map(|v| (s.step as f64, v)))
+        .collect();
+    let mut batch = line_segments(&batch, Scale::Linear);
+    let mut test = line_segments(&test, Scale::Linear);
+    clamp_segments(&mut batch, &ACCURACY_RANGE);
+    clamp_segments(&mut test, &ACCURACY_RANGE);
+    occupancy.add_segments(&batch, &ACCURACY_RANGE);
+    occupancy.add_segments(&test, &ACCURACY_RANGE);
+    let secondary = chart.secondary_plotting_area().clone();
+    if !batch.is_empty() {
+        let style = BATCH_ACC_COLOR.stroke_width(1);
+        draw_segments(&secondary, &batch, style, Dash::Solid)?;
+        legend_entry(
+            chart,
+            "batch accuracy (right axis)",
+            Swatch::Line(style, Dash::Solid),
+        )?;
+    }
+    if !test.is_empty() {
+        let style = TEST_ACC_COLOR.stroke_width(2);
+        draw_segments(&secondary, &test, style, Dash::Solid)?;
+        let points: Vec<Point> = test.iter().flatten().copied().collect();
+        if points.len() <= MAX_MARKERS {
+            draw_markers(&secondary, &points, TEST_ACC_COLOR)?;
+        }
+        legend_entry(
+            chart,
+            "test accuracy (right axis)",
+            Swatch::LineWithMarker(style),
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,414 @@
+//! Tests of the plot files: they exist, are PNGs of the right size, contain
+//! text, and survive the broken numbers the tool is used on. Recordings are
+//! hand-made by the helpers below.
+
+use super::*;
+use crate::monitor::record::{LayerInfo, StepRow};
+use chart::layer_color;
+use font::FONT;
+
+const NAMES: [&str; 5] = [
+    "loss.png",
+    "gradient_norms.png",
+    "activations.png",
+    "saturation.png",
+    "update_ratio.png",
+];
+
+fn info(layer: usize, units: usize, activation: Activation) -> LayerInfo {
+    LayerInfo {
+        layer,
+        units,
+        fan_in: 16,
+        activation,
+    }
+}
+
+/// A layer row with unremarkable values, to be adjusted by each scenario.
+fn row(step: usize, layer: usize) -> LayerRow {
+    LayerRow {
+        step,
+        layer,
+        act_min: 0.0,
+        act_max: 1.0,
+        act_mean: 0.5,
+        act_std: 0.2,
+        pre_min: -1.0,
+        pre_max: 1.0,
+        pre_mean_abs: 0.5,
+        saturated_frac: None,
+        dead_frac: None,
+        grad_w_norm: 0.1,
+        grad_b_norm: 0.01,
+        weight_norm: 1.0,
+        update_ratio: 1e-3,
+        nonfinite: 0,
+    }
+}
+
+fn step_row(step: usize, loss: f64, acc: f64) -> StepRow {
+    let eval = step.is_multiple_of(50);
+    StepRow {
+        step,
+        loss,
+        batch_accuracy: acc,
+        test_loss: eval.then_some(loss * 1.1),
+        test_accuracy: eval.then_some(acc * 0.95),
+    }
+}
+
+/// relu, relu, softmax; loss falls, accuracy rises, gradients are sane.
+fn healthy(steps: usize) -> Recording {
+    let layers = vec![
+        info(1, 64, Activation::Relu),
+        info(2, 32, Activation::Relu),
+        info(3, 10, Activation::Softmax),
+    ];
+    let mut rec = Recording {
+        layers,
+        ..Recording::default()
+    };
+    for s in 0..steps {
+        let t = s as f64;
+        let wiggle = (t * 0.37).sin() * 0.05;
+        let decay = (-t / 150.0).exp();
+        rec.steps.push(step_row(
+            s,
+            2.3 * decay + 0.08 + wiggle * decay,
+            0.95 - 0.85 * decay + wiggle * 0.3,
+        ));
+        for l in 1..=3 {
+            let mut r = row(s, l);
+            let lf = l as f64;
+            r.act_max = if l == 3 {
+                0.6 + 0.35 * (1.0 - decay)
+            } else {
+                2.0 + lf + wiggle * 4.0
+            };
+            r.act_mean = if l == 3 { 0.1 } else { 0.6 + 0.1 * lf + wiggle };
+            r.dead_frac = (l < 3).then_some(0.05 * lf + 0.02 * (1.0 - decay));
+            r.saturated_frac = (l == 3).then_some(0.3 * (1.0 - decay));
+            r.grad_w_norm = 0.5 / lf * (0.3 + decay) * (1.0 + wiggle);
+            r.update_ratio = 2e-3 * (0.2 + decay) * (1.0 + wiggle) / lf;
+            rec.rows.push(r);
+        }
+    }
+    rec
+}
+
+/// The seed case: a saturated sigmoid layer whose gradient has vanished
+/// (1e-22) below a saturated softmax; the loss doesn't move.
+fn seed_case(steps: usize) -> Recording {
+    let layers = vec![
+        info(1, 32, Activation::Sigmoid),
+        info(2, 10, Activation::Softmax),
+    ];
+    let mut rec = Recording {
+        layers,
+        ..Recording::default()
+    };
+    for s in 0..steps {
+        let t = s as f64;
+        rec.steps.push(step_row(
+            s,
+            9.21 + (t * 0.5).sin() * 0.01,
+            0.1 + (t * 0.9).sin() * 0.02,
+        ));
+        let mut r1 = row(s, 1);
+        r1.act_min = 0.0;
+        r1.act_max = 1.0;
+        r1.act_mean = 0.52;
+        r1.saturated_frac = Some(0.999 + (t * 0.3).sin() * 0.001);
+        r1.grad_w_norm = 1e-22 * (1.0 + 0.3 * (t * 0.2).sin());
+        r1.update_ratio = 1e-24;
+        let mut r2 = row(s, 2);
+        r2.act_min = 0.0;
+        r2.act_max = 1.0;
+        r2.act_mean = 0.1;
+        r2.saturated_frac = Some(0.98);
+        r2.grad_w_norm = 1e-6 * (1.0 + 0.3 * (t * 0.1).cos());
+        r2.update_ratio = 1e-8;
+        rec.rows.push(r1);
+        rec.rows.push(r2);
+    }
+    rec
+}
+
+/// A healthy start that turns to NaN at `nan_step` and stays there.
+fn nan_from(steps: usize, nan_step: usize) -> Recording {
+    let mut rec = healthy(steps);
+    let blowup = |s: usize| 10f64.powi((s as i32 - nan_step as i32 + 8).clamp(0, 300));
+    for st in &mut rec.steps {
+        if st.step >= nan_step {
+            st.loss = f64::NAN;
+            st.test_loss = st.test_loss.map(|_| f64::NAN);
+        } else if st.step + 5 >= nan_step {
+            st.loss *= blowup(st.step);
+        }
+    }
+    for r in &mut rec.rows {
+        if r.step >= nan_step {
+            r.act_min = f64::NAN;
+            r.act_max = f64::NAN;
+            r.act_mean = f64::NAN;
+            r.grad_w_norm = f64::NAN;
+            r.update_ratio = f64::INFINITY;
+            r.dead_frac = r.dead_frac.map(|_| f64::NAN);
+            r.saturated_frac = r.saturated_frac.map(|_| f64::NAN);
+        } else if r.step + 5 >= nan_step {
+            r.grad_w_norm *= blowup(r.step);
+            r.act_max *= blowup(r.step);
+        }
+    }
+    rec
+}
+
+/// Width and height from the IHDR chunk, after checking the PNG signature.
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let be =
+        |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    (be(16), be(20))
+}
+
+/// Writes the plots and checks names, order, signature and dimensions.
+fn write_and_check(rec: &Recording, nonfinite: Option<usize>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_plots(rec, dir.path(), nonfinite).unwrap();
+    let names: Vec<_> = paths
+        .iter()
+        .map(|p| p.file_name().unwrap().to_str().unwrap())
+        .collect();
+    assert_eq!(names, NAMES);
+    let layers = group_layers(rec).len();
+    for p in &paths {
+        assert_eq!(p.parent(), Some(dir.path()));
+        let expected = if p.ends_with("activations.png") {
+            (PLOT_SIZE.0, activations::height(layers))
+        } else {
+            PLOT_SIZE
+        };
+        assert_eq!(png_size(p), expected, "{}", p.display());
+    }
+    dir
+}
+
+#[test]
+fn healthy_run_writes_five_pngs_of_the_right_size() {
+    write_and_check(&healthy(600), None);
+}
+
+#[test]
+fn seed_case_renders() {
+    write_and_check(&seed_case(300), None);
+}
+
+#[test]
+fn nan_run_renders_with_marker() {
+    write_and_check(&nan_from(60, 40), Some(40));
+}
+
+#[test]
+fn title_text_is_drawn_with_the_embedded_font() {
+    assert!(font::ensure_font());
+    let (w, h) = (400u32, 120u32);
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).unwrap();
+        ChartBuilder::on(&root)
+            .caption("Gradient norms", (FONT, 30))
+            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+            .unwrap();
+        root.present().unwrap();
+    }
+    let is_dark = |p: &[u8]| p.iter().all(|&c| c < 128);
+    let row_bytes = (w * 3) as usize;
+    let title = &buf[..row_bytes * 45];
+    let below = &buf[row_bytes * 60..];
+    assert!(
+        title.chunks(3).filter(|p| is_dark(p)).count() > 100,
+        "no title text drawn"
+    );
+    assert_eq!(below.chunks(3).filter(|p| is_dark(p)).count(), 0);
+}
+
+#[test]
+fn empty_recording_renders() {
+    write_and_check(&Recording::default(), None);
+    write_and_check(&Recording::default(), Some(0));
+}
+
+#[test]
+fn layers_without_rows_render() {
+    let rec = Recording {
+        layers: healthy(1).layers,
+        ..Recording::default()
+    };
+    write_and_check(&rec, None);
+}
+
+#[test]
+fn all_nan_series_render() {
+    let mut rec = healthy(100);
+    for s in &mut rec.steps {
+        (s.loss, s.batch_accuracy) = (f64::NAN, f64::NAN);
+        s.test_accuracy = s.test_accuracy.map(|_| f64::NEG_INFINITY);
+    }
+    for r in &mut rec.rows {
+        (r.act_min, r.act_max, r.act_mean) = (f64::NAN, f64::INFINITY, f64::NAN);
+        (r.grad_w_norm, r.update_ratio) = (f64::NAN, f64::NAN);
+        r.dead_frac = r.dead_frac.map(|_| f64::NAN);
+        r.saturated_frac = r.saturated_frac.map(|_| f64::NAN);
+    }
+    write_and_check(&rec, Some(0));
+}
+
+#[test]
+fn zeros_on_log_axes_render() {
+    let mut rec = healthy(100);
+    for s in &mut rec.steps {
+        s.loss = 0.0;
+    }
+    for r in &mut rec.rows {
+        (r.grad_w_norm, r.update_ratio) = (0.0, if r.layer == 1 { 0.0 } else { -1.0 });
+    }
+    write_and_check(&rec, None);
+}
+
+#[test]
+fn extreme_magnitudes_render() {
+    let mut rec = healthy(100);
+    let extremes = [
+        1e300,
+        1e-300,
+        f64::MAX,
+        -f64::MAX,
+        f64::MIN_POSITIVE,
+        5e-324,
+        0.0,
+    ];
+    for (i, s) in rec.steps.iter_mut().enumerate() {
+        s.loss = extremes[i % extremes.len()];
+    }
+    for (i, r) in rec.rows.iter_mut().enumerate() {
+        let v = extremes[i % extremes.len()];
+        (r.act_min, r.act_max, r.act_mean) = (-v, v, v / 2.0);
+        (r.grad_w_norm, r.update_ratio) = (v, 1.0 / v);
+        r.dead_frac = Some(v);
+    }
+    write_and_check(&rec, Some(usize::MAX));
+}
+
+#[test]
+fn constant_tiny_values_render() {
+    let mut rec = healthy(50);
+    for r in &mut rec.rows {
+        (r.act_min, r.act_max, r.act_mean) = (1e-300, 1e-300, 1e-300);
+    }
+    write_and_check(&rec, None);
+}
+
+#[test]
+fn single_step_renders() {
+    write_and_check(&healthy(1), None);
+    write_and_check(&seed_case(1), Some(0));
+}
+
+#[test]
+fn long_run_renders() {
+    write_and_check(&nan_from(50_000, 45_000), Some(45_000));
+}
+
+#[test]
+fn ten_layers_get_distinct_colours_and_a_tall_activation_plot() {
+    let mut rec = Recording::default();
+    for l in 1..=10 {
+        rec.layers
+            .push(info(l, 8, Activation::ALL[l % Activation::ALL.len()]));
+        for s in 0..20 {
+            let mut r = row(s, l);
+            r.grad_w_norm = 10f64.powi(-(l as i32) * 2);
+            rec.rows.push(r);
+        }
+    }
+    write_and_check(&rec, None);
+    let colours: std::collections::HashSet<_> = (1..=10)
+        .map(|l| {
+            layer_color(l).0 as u32 * 65536
+                + layer_color(l).1 as u32 * 256
+                + layer_color(l).2 as u32
+        })
+        .collect();
+    assert_eq!(colours.len(), 10);
+    assert!(activations::height(10) > PLOT_SIZE.1);
+}
+
+#[test]
+fn rows_of_undeclared_layers_are_plotted() {
+    let mut rec = healthy(20);
+    rec.layers.truncate(1);
+    write_and_check(&rec, None);
+}
+
+#[test]
+fn missing_directory_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("does-not-exist");
+    match write_plots(&healthy(5), &missing, None) {
+        Err(PlotError::Draw { file, .. }) => assert!(file.ends_with("loss.png"), "{file}"),
+        other => panic!("expected a draw error, got {other:?}"),
+    }
+}
+
+/// Renders the three reference scenarios for a person to look at:
+/// `NN_DOCTOR_PLOT_SAMPLES=/some/dir cargo test -- --ignored render_samples`.
+#[test]
+#[ignore]
+fn render_samples() {
+    let root = PathBuf::from(std::env::var("NN_DOCTOR_PLOT_SAMPLES").unwrap());
+    let cases = [
+        ("healthy", healthy(600), None),
+        ("seed", seed_case(300), None),
+        ("nan", nan_from(60, 40), Some(40)),
+        ("empty", Recording::default(), None),
+        ("one_step", healthy(1), Some(0)),
+        ("long", nan_from(50_000, 45_000), Some(45_000)),
+        (
+            "extremes",
+            {
+                let mut r = healthy(100);
+                let extremes = [1e300, 1e-300, f64::MAX, 5e-324, 0.0, 1.0];
+                for (i, row) in r.rows.iter_mut().enumerate() {
+                    let v = extremes[(i / 3) % extremes.len()];
+                    (row.act_max, row.grad_w_norm) = (v, v);
+                }
+                r
+            },
+            None,
+        ),
+        (
+            "zeros",
+            {
+                let mut r = seed_case(50);
+                r.rows
+                    .iter_mut()
+                    .for_each(|r| (r.grad_w_norm, r.saturated_frac) = (0.0, None));
+                r
+            },
+            None,
+        ),
+    ];
+    for (name, rec, nonfinite) in cases {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        write_plots(&rec, &dir, nonfinite).unwrap();
+    }
+}

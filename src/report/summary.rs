@@ -1,0 +1,94 @@
+//! summary.json: the machine-readable result of a run. Other tools (CI, a
+//! later `report` command) read this rather than re-running anything.
+
+use crate::config::{DType, LossKind, OptimizerConfig};
+use crate::diagnose::preflight::Preflight;
+use crate::diagnose::{Diagnosis, Severity};
+use crate::monitor::nonfinite::NanOrigin;
+use crate::monitor::record::LayerInfo;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Healthy,
+    Unhealthy,
+}
+
+/// Final loss and accuracies; None when not measurable (e.g. NaN weights).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Final {
+    /// Loss on the whole training set after the last step (the last finite
+    /// batch loss when training died).
+    pub loss: Option<f64>,
+    pub train_accuracy: Option<f64>,
+    pub test_accuracy: Option<f64>,
+    pub test_loss: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DataSummary {
+    pub description: String,
+    pub train_samples: usize,
+    pub test_samples: usize,
+    pub features: usize,
+    pub classes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkSummary {
+    pub dtype: DType,
+    pub layers: Vec<LayerInfo>,
+    pub parameters: usize,
+    pub loss: LossKind,
+    pub optimizer: OptimizerConfig,
+    pub learning_rate: f64,
+    pub batch_size: usize,
+}
+
+/// Wall-clock figures (the only non-deterministic part of a report).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timing {
+    pub seconds: f64,
+    pub samples_per_second: f64,
+}
+
+/// The whole summary.json.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub name: String,
+    pub config: String,
+    pub verdict: Verdict,
+    pub exit_code: i32,
+    pub fail_on: String,
+    pub steps_run: usize,
+    pub steps_planned: usize,
+    pub stopped_early: bool,
+    pub stop_reason: Option<String>,
+    #[serde(rename = "final")]
+    pub final_: Final,
+    pub diagnoses: Vec<Diagnosis>,
+    pub nan_origin: Option<NanOrigin>,
+    /// Filled by gradient checks (a later feature); null until then.
+    pub gradcheck: Option<serde_json::Value>,
+    pub data: DataSummary,
+    pub network: NetworkSummary,
+    pub preflight: Preflight,
+    pub timing: Timing,
+    pub files: Vec<String>,
+}
+
+impl Summary {
+    /// Number of diagnoses of a severity.
+    pub fn count(&self, severity: Severity) -> usize {
+        self.diagnoses
+            .iter()
+            .filter(|d| d.severity == severity)
+            .count()
+    }
+
+    /// Pretty JSON (serde_json writes non-finite floats as null).
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
+    }
+}

@@ -1,0 +1,97 @@
+//! The one-screen summary printed on stdout after `check`.
+
+use super::summary::{Summary, Verdict};
+use crate::diagnose::Severity;
+use std::fmt::Write;
+
+/// Renders the terminal summary (no colours: it is often piped to CI logs).
+pub fn render(s: &Summary, report_dir: &str) -> String {
+    let mut t = String::new();
+    let arch: Vec<String> = std::iter::once(s.data.features.to_string())
+        .chain(
+            s.network
+                .layers
+                .iter()
+                .map(|l| format!("{} {}", l.units, l.activation)),
+        )
+        .collect();
+    let _ = writeln!(t, "nn-doctor check: {} ({})", s.name, s.config);
+    let _ = writeln!(
+        t,
+        "  network  {} | {:?} | loss {:?} | lr {} | batch {}",
+        arch.join(" -> "),
+        s.network.dtype,
+        s.network.loss,
+        s.network.learning_rate,
+        s.network.batch_size
+    );
+    let _ = writeln!(
+        t,
+        "  trained  {}/{} steps in {:.1} s ({:.0} samples/s){}",
+        s.steps_run,
+        s.steps_planned,
+        s.timing.seconds,
+        s.timing.samples_per_second,
+        s.stop_reason
+            .as_deref()
+            .map_or(String::new(), |r| format!(" — stopped: {r}"))
+    );
+    let f = &s.final_;
+    let show = |v: Option<f64>| v.map_or("n/a".to_string(), crate::numfmt::short);
+    let _ = writeln!(
+        t,
+        "  final    loss {}  train acc {}  test acc {}",
+        show(f.loss),
+        show(f.train_accuracy),
+        show(f.test_accuracy)
+    );
+    let verdict = match s.verdict {
+        Verdict::Healthy => "HEALTHY",
+        Verdict::Unhealthy => "UNHEALTHY",
+    };
+    let _ = writeln!(
+        t,
+        "verdict: {verdict} ({} error, {} warning, {} info)",
+        s.count(Severity::Error),
+        s.count(Severity::Warning),
+        s.count(Severity::Info)
+    );
+    for d in &s.diagnoses {
+        let layer = d.layer.map_or("-".to_string(), |l| format!("L{l}"));
+        let step = d.step.map_or("-".to_string(), |s| s.to_string());
+        let _ = writeln!(
+            t,
+            "  {:<7} {:<22} {:<4} step {:<6} {}",
+            d.severity.name(),
+            d.code,
+            layer,
+            step,
+            first_sentence(&d.message)
+        );
+    }
+    if let Some(fix) = s.diagnoses.first().and_then(|d| d.suggestions.first()) {
+        let _ = writeln!(t, "first fix: {fix}");
+    }
+    let _ = writeln!(t, "report: {report_dir}/report.md");
+    t
+}
+
+/// The message up to its first sentence end, so each line stays short.
+fn first_sentence(m: &str) -> &str {
+    match m.find(". ") {
+        Some(i) => &m[..=i],
+        None => m,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn first_sentence_cuts_at_a_full_stop() {
+        assert_eq!(
+            super::first_sentence("One 1.5 thing. Two."),
+            "One 1.5 thing."
+        );
+        assert_eq!(super::first_sentence("Only one"), "Only one");
+    }
+}
