@@ -67,13 +67,13 @@ pub struct CheckRun {
 /// Why a check could not run (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{0}")]
+    #[error(transparent)]
     Data(#[from] DataError),
-    #[error("{0}")]
+    #[error(transparent)]
     Train(#[from] TrainError),
-    #[error("{0}")]
+    #[error(transparent)]
     Report(#[from] ReportError),
 }
 

@@ -2,7 +2,6 @@
 //! to an exit code (0 healthy, 1 a diagnosis reached --fail-on, 2 invalid
 //! input), like ripgrep's match / no match / error.
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nn_doctor::check::{self, CheckOptions, FailOn};
@@ -72,7 +71,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("nn-doctor: error: {e:#}");
+            // Library errors already carry file, line/key and cause in their own
+            // message; printing the source chain too would repeat it.
+            eprintln!("nn-doctor: error: {e}");
             ExitCode::from(2)
         }
     }
@@ -129,8 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     path.display()
                 );
             }
-            std::fs::write(&path, STARTER)
-                .with_context(|| format!("{}: cannot write", path.display()))?;
+            std::fs::write(&path, STARTER).map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
             println!(
                 "wrote {}; run: nn-doctor check {}",
                 path.display(),

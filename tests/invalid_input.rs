@@ -1,0 +1,164 @@
+//! End-to-end: invalid configs, data files and arguments exit 2 with a
+//! message naming the file, the line or key, and what was expected; never a
+//! panic.
+
+mod common;
+use common::*;
+use std::io::Write;
+use std::path::Path;
+
+/// A small valid synthetic config body; tests replace parts of it.
+const BASE: &str = r#"name = "t"
+[data]
+source = "synthetic"
+generator = "blobs"
+samples = 50
+classes = 2
+test_fraction = 0.2
+[model]
+[[model.layers]]
+units = 4
+activation = "tanh"
+[[model.layers]]
+units = 2
+activation = "softmax"
+[train]
+loss = "cross_entropy"
+learning_rate = 0.1
+batch_size = 8
+steps = 5
+"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn check_text(text: &str) -> (std::process::Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "bad.toml", text);
+    let o = check(&cfg, &dir.path().join("out"), &[]);
+    (o, dir)
+}
+
+#[test]
+fn base_config_is_valid() {
+    let (o, _d) = check_text(BASE);
+    assert_ne!(code(&o), 2, "{}", stderr(&o));
+}
+
+#[test]
+fn missing_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = check(&dir.path().join("nope.toml"), &dir.path().join("out"), &[]);
+    assert_invalid(&o, &["nope.toml", "cannot read"]);
+}
+
+#[test]
+fn unknown_key_names_line_and_key() {
+    let (o, _d) = check_text(&BASE.replace("learning_rate = 0.1", "lerning_rate = 0.1"));
+    assert_invalid(&o, &["bad.toml:17", "lerning_rate", "unknown key"]);
+}
+
+#[test]
+fn softmax_on_a_hidden_layer() {
+    let (o, _d) = check_text(&BASE.replace("activation = \"tanh\"", "activation = \"softmax\""));
+    assert_invalid(&o, &["bad.toml:11", "model.layers[1].activation", "last layer"]);
+}
+
+#[test]
+fn zero_units() {
+    let (o, _d) = check_text(&BASE.replace("units = 4", "units = 0"));
+    assert_invalid(&o, &["bad.toml:10", "model.layers[1].units", "at least 1"]);
+}
+
+#[test]
+fn negative_learning_rate() {
+    let (o, _d) = check_text(&BASE.replace("learning_rate = 0.1", "learning_rate = -0.1"));
+    assert_invalid(&o, &["bad.toml:17", "train.learning_rate", "-0.1"]);
+}
+
+#[test]
+fn batch_size_larger_than_the_data_set() {
+    // 50 samples, 20% test: 40 training samples.
+    let (o, _d) = check_text(&BASE.replace("batch_size = 8", "batch_size = 64"));
+    assert_invalid(&o, &["bad.toml:18", "train.batch_size", "40"]);
+}
+
+#[test]
+fn output_units_must_match_classes() {
+    let (o, _d) = check_text(&BASE.replace("units = 2\nactivation = \"softmax\"", "units = 3\nactivation = \"softmax\""));
+    assert_invalid(&o, &["bad.toml:13", "model.layers[2].units", "2 classes"]);
+}
+
+/// An IDX header for `n` 2x2 uint8 images, and `bytes` data bytes.
+fn idx_images(n: u32, bytes: usize) -> Vec<u8> {
+    let mut v = vec![0, 0, 0x08, 3];
+    for d in [n, 2, 2] {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v.extend(std::iter::repeat_n(7u8, bytes));
+    v
+}
+
+fn idx_labels(n: u32) -> Vec<u8> {
+    let mut v = vec![0, 0, 0x08, 1];
+    v.extend_from_slice(&n.to_be_bytes());
+    v.extend((0..n).map(|i| (i % 2) as u8));
+    v
+}
+
+fn idx_config(dir: &Path, images: &[u8], labels: &[u8]) -> std::process::Output {
+    std::fs::File::create(dir.join("img.idx")).unwrap().write_all(images).unwrap();
+    std::fs::File::create(dir.join("lab.idx")).unwrap().write_all(labels).unwrap();
+    let text = BASE
+        .replace("source = \"synthetic\"\ngenerator = \"blobs\"\nsamples = 50\nclasses = 2\ntest_fraction = 0.2", "source = \"idx\"\ntrain_images = \"img.idx\"\ntrain_labels = \"lab.idx\"")
+        .replace("batch_size = 8", "batch_size = 2");
+    let cfg = write(dir, "idx.toml", &text);
+    check(&cfg, &dir.join("out"), &[])
+}
+
+#[test]
+fn idx_config_with_good_files_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = idx_config(dir.path(), &idx_images(10, 40), &idx_labels(10));
+    assert_ne!(code(&o), 2, "{}", stderr(&o));
+}
+
+#[test]
+fn truncated_idx_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = idx_config(dir.path(), &idx_images(10, 13), &idx_labels(10));
+    assert_invalid(&o, &["img.idx", "truncated"]);
+}
+
+#[test]
+fn image_label_count_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = idx_config(dir.path(), &idx_images(10, 40), &idx_labels(9));
+    assert_invalid(&o, &["img.idx", "lab.idx", "10", "9"]);
+}
+
+#[test]
+fn missing_data_file() {
+    let (o, _d) = check_text(&BASE.replace(
+        "source = \"synthetic\"\ngenerator = \"blobs\"\nsamples = 50\nclasses = 2\ntest_fraction = 0.2",
+        "source = \"csv\"\ntrain = \"absent.csv\"",
+    ));
+    assert_invalid(&o, &["absent.csv"]);
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    let o = run_in(&root(), &["check", "x.toml", "--fail-on", "sometimes"]);
+    assert_eq!(code(&o), 2);
+    let o = run_in(&root(), &["check", "x.toml", "--steps", "0"]);
+    assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn toml_syntax_error_names_the_line() {
+    let (o, _d) = check_text(&BASE.replace("steps = 5", "steps = = 5"));
+    assert_invalid(&o, &["bad.toml:19"]);
+}
