@@ -130,7 +130,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     path.display()
                 );
             }
-            std::fs::write(&path, STARTER).map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
+            std::fs::write(&path, STARTER)
+                .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
             println!(
                 "wrote {}; run: nn-doctor check {}",
                 path.display(),

@@ -8,7 +8,10 @@ fn init_writes_a_config_that_checks_healthy() {
     let dir = tempfile::tempdir().unwrap();
     let o = run_in(dir.path(), &["init", "start.toml"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let o = run_in(dir.path(), &["check", "start.toml", "--quiet", "--out", "rep"]);
+    let o = run_in(
+        dir.path(),
+        &["check", "start.toml", "--quiet", "--out", "rep"],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(dir.path().join("rep/summary.json").exists());
 }
@@ -19,5 +22,8 @@ fn init_refuses_to_overwrite() {
     std::fs::write(dir.path().join("nn-doctor.toml"), "keep me").unwrap();
     let o = run_in(dir.path(), &["init"]);
     assert_invalid(&o, &["nn-doctor.toml", "already exists"]);
-    assert_eq!(std::fs::read_to_string(dir.path().join("nn-doctor.toml")).unwrap(), "keep me");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("nn-doctor.toml")).unwrap(),
+        "keep me"
+    );
 }

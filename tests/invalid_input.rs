@@ -64,7 +64,10 @@ fn unknown_key_names_line_and_key() {
 #[test]
 fn softmax_on_a_hidden_layer() {
     let (o, _d) = check_text(&BASE.replace("activation = \"tanh\"", "activation = \"softmax\""));
-    assert_invalid(&o, &["bad.toml:11", "model.layers[1].activation", "last layer"]);
+    assert_invalid(
+        &o,
+        &["bad.toml:11", "model.layers[1].activation", "last layer"],
+    );
 }
 
 #[test]
@@ -88,7 +91,10 @@ fn batch_size_larger_than_the_data_set() {
 
 #[test]
 fn output_units_must_match_classes() {
-    let (o, _d) = check_text(&BASE.replace("units = 2\nactivation = \"softmax\"", "units = 3\nactivation = \"softmax\""));
+    let (o, _d) = check_text(&BASE.replace(
+        "units = 2\nactivation = \"softmax\"",
+        "units = 3\nactivation = \"softmax\"",
+    ));
     assert_invalid(&o, &["bad.toml:13", "model.layers[2].units", "2 classes"]);
 }
 
@@ -110,8 +116,14 @@ fn idx_labels(n: u32) -> Vec<u8> {
 }
 
 fn idx_config(dir: &Path, images: &[u8], labels: &[u8]) -> std::process::Output {
-    std::fs::File::create(dir.join("img.idx")).unwrap().write_all(images).unwrap();
-    std::fs::File::create(dir.join("lab.idx")).unwrap().write_all(labels).unwrap();
+    std::fs::File::create(dir.join("img.idx"))
+        .unwrap()
+        .write_all(images)
+        .unwrap();
+    std::fs::File::create(dir.join("lab.idx"))
+        .unwrap()
+        .write_all(labels)
+        .unwrap();
     let text = BASE
         .replace("source = \"synthetic\"\ngenerator = \"blobs\"\nsamples = 50\nclasses = 2\ntest_fraction = 0.2", "source = \"idx\"\ntrain_images = \"img.idx\"\ntrain_labels = \"lab.idx\"")
         .replace("batch_size = 8", "batch_size = 2");

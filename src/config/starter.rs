@@ -1,6 +1,6 @@
 //! The commented starter config that `nn-doctor init` writes. It documents
 //! every key in place (the file is the reference users actually read) and
-//! trains out of the box on synthetic data, so `init` then `run` works with
+//! trains out of the box on synthetic data, so `init` then `check` works with
 //! no downloads.
 
 /// A complete, valid config: three-class spirals, two tanh hidden layers,

@@ -179,12 +179,18 @@ impl Activation {
     }
 
     /// a = f(z) for a batch (rows are samples). Softmax subtracts each row's
-    /// maximum first, so exp never overflows.
+    /// maximum first, so exp never overflows. The match sits outside the
+    /// element loop so each arm compiles to its own tight loop.
     pub fn forward<F: Float>(self, z: &Array2<F>, a: &mut Array2<F>) {
         match self {
             Activation::Softmax => softmax_rows(z, a),
             Activation::Linear => a.assign(z),
-            _ => Zip::from(a).and(z).for_each(|a, &z| *a = self.value(z)),
+            Activation::Sigmoid => Zip::from(a).and(z).for_each(|a, &z| *a = sigmoid(z)),
+            Activation::Tanh => Zip::from(a).and(z).for_each(|a, &z| *a = z.tanh()),
+            Activation::Relu => Zip::from(a).and(z).for_each(|a, &z| *a = z.max(F::zero())),
+            Activation::LeakyRelu | Activation::Elu | Activation::Softplus => {
+                Zip::from(a).and(z).for_each(|a, &z| *a = self.value(z))
+            }
         }
     }
 
@@ -216,14 +222,37 @@ impl Activation {
     }
 
     /// Multiplies `delta` (dL/da on entry) by f'(z) in place: the hidden-layer
-    /// step of backprop. Not for softmax, which is last-layer only.
-    pub fn scale_by_derivative<F: Float>(self, z: &Array2<F>, delta: &mut Array2<F>) {
-        if self == Activation::Linear {
-            return;
+    /// step of backprop. Not for softmax, which is last-layer only. `act` is
+    /// f(z), used where it gives the slope exactly and cheaply.
+    pub fn scale_by_derivative<F: Float>(
+        self,
+        z: &Array2<F>,
+        act: &Array2<F>,
+        delta: &mut Array2<F>,
+    ) {
+        let zip = Zip::from(delta).and(z).and(act);
+        match self {
+            Activation::Linear | Activation::Softmax => {}
+            Activation::Sigmoid => zip.for_each(|d, &z, &a| *d *= sigmoid_slope(z, a)),
+            Activation::Relu => zip.for_each(|d, &z, _| {
+                if z <= F::zero() {
+                    *d = F::zero();
+                }
+            }),
+            _ => zip.for_each(|d, &z, _| *d *= self.derivative(z)),
         }
-        Zip::from(delta)
-            .and(z)
-            .for_each(|d, &z| *d *= self.derivative(z));
+    }
+}
+
+/// sigmoid'(z) from a = sigmoid(z): a(1 - a) while both factors keep full
+/// precision, the exp form in the tails where a rounds towards 0 or 1 (a
+/// sigmoid at z = 51 is 1.0, yet its slope is 7e-23, not 0).
+fn sigmoid_slope<F: Float>(z: F, a: F) -> F {
+    let lo = F::of(1e-3);
+    if a > lo && a < F::one() - lo {
+        a * (F::one() - a)
+    } else {
+        Activation::Sigmoid.derivative(z)
     }
 }
 

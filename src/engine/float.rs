@@ -78,7 +78,10 @@ pub fn all_finite<F: Float>(xs: &[F]) -> bool {
         }
     }
     #[allow(clippy::eq_op)]
-    let tail = chunks.remainder().iter().fold(F::zero(), |a, &x| a + (x - x));
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(F::zero(), |a, &x| a + (x - x));
     acc.iter().fold(tail, |a, &b| a + b) == F::zero()
 }
 

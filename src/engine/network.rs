@@ -165,10 +165,11 @@ pub fn hidden_delta<F: Float>(
     weight_next: &Array2<F>,
     activation: Activation,
     pre: &Array2<F>,
+    act: &Array2<F>,
     out: &mut Array2<F>,
 ) {
     general_mat_mul(F::one(), delta_next, &weight_next.t(), F::zero(), out);
-    activation.scale_by_derivative(pre, out);
+    activation.scale_by_derivative(pre, act, out);
 }
 
 /// backward.weight_grad: dW = input^T delta, db = column sums of delta (the

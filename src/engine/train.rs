@@ -244,6 +244,7 @@ fn run_step<F: Float>(
                 &net.layers[l + 1].weight,
                 activation,
                 &ws.pre[l],
+                &ws.act[l],
                 &mut lower[l],
             );
             emit_or_stop!(

@@ -14,7 +14,7 @@ use crate::engine::activation::Activation;
 use crate::engine::float::all_finite;
 use crate::engine::loss::sample_loss;
 use crate::engine::Float;
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+use ndarray::{Array1, ArrayView1, ArrayView2};
 use serde::Serialize;
 
 /// The largest finite magnitude among one input of the failing operation.
@@ -491,7 +491,6 @@ fn max_abs<'a, F: Float>(it: impl Iterator<Item = &'a F>) -> f64 {
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max)
 }
-
 
 fn first_nonfinite<F: Float>(a: ArrayView2<F>) -> Option<(usize, usize)> {
     if a.as_slice().is_some_and(all_finite) {

@@ -38,7 +38,13 @@ pub fn stdout(o: &Output) -> String {
 
 /// `check CONFIG --out DIR --quiet` plus extra args; returns the output.
 pub fn check(config: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["check", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"];
+    let mut args = vec![
+        "check",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
     args.extend_from_slice(extra);
     run_in(&root(), &args)
 }
