@@ -69,6 +69,7 @@ fn main() -> anyhow::Result<()> {
         clip_grad_norm: None,
         eval_every: usize::MAX,
         seed: 1,
+        flaw: None,
     };
     let run = |instrumented: bool| -> f64 {
         let mut net = Network::<f32>::init(split.x.ncols(), &cfg.model.layers, cfg.seed);

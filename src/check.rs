@@ -214,6 +214,7 @@ fn train_typed<F: Float>(
         clip_grad_norm: t.clip_grad_norm,
         eval_every: t.eval_every,
         seed: cfg.seed,
+        flaw: None,
     };
     let outcome = {
         let mut hooks: [&mut dyn Hook<F>; 2] = [&mut tracer, &mut recorder];

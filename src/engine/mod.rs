@@ -2,7 +2,9 @@
 //! operations, losses, initialisers, optimizers and the instrumented loop.
 
 pub mod activation;
+pub mod backprop;
 pub mod eval;
+pub mod flaw;
 pub mod float;
 pub mod init;
 pub mod loss;

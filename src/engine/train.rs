@@ -3,9 +3,11 @@
 //! the same loop, so an uninstrumented run measures the same code.
 
 use super::eval::{evaluate, EvalStats};
-use super::float::{sum_sq, Float};
-use super::loss::{batch_loss, count_correct, output_delta};
-use super::network::{hidden_delta, linear, weight_grad, Network, Workspace};
+use super::backprop::{backward, forward, Op};
+use super::flaw::Flaw;
+use super::float::Float;
+use super::loss::{batch_loss, count_correct};
+use super::network::{Network, Workspace};
 use super::optim::Optimizer;
 use crate::config::LossKind;
 use crate::data::batch::Batcher;
@@ -39,6 +41,8 @@ pub struct Plan {
     pub clip_grad_norm: Option<f64>,
     pub eval_every: usize,
     pub seed: u64,
+    /// A deliberate backprop mistake (tests and `--inject-bug` only).
+    pub flaw: Option<Flaw>,
 }
 
 /// How a run ended.
@@ -163,126 +167,36 @@ fn run_step<F: Float>(
     labels: &[usize],
     hooks: &mut [&mut dyn Hook<F>],
 ) -> StepEnd {
-    let n_layers = net.layers.len();
-    let Some(last) = n_layers.checked_sub(1) else {
+    let Some(last) = net.layers.len().checked_sub(1) else {
         return StepEnd::Stopped;
     };
-    // Forward.
-    for l in 0..n_layers {
-        let (done, rest) = ws.act.split_at_mut(l);
-        let input = if l == 0 { x.view() } else { done[l - 1].view() };
-        let layer = &net.layers[l];
-        linear(input, layer, &mut ws.pre[l]);
-        emit_or_stop!(
-            hooks,
-            step,
-            Event::ForwardLinear {
-                layer: l + 1,
-                input,
-                weight: &layer.weight,
-                bias: &layer.bias,
-                pre: &ws.pre[l],
-            }
-        );
-        layer.activation.forward(&ws.pre[l], &mut rest[0]);
-        emit_or_stop!(
-            hooks,
-            step,
-            Event::ForwardActivation {
-                layer: l + 1,
-                activation: layer.activation,
-                pre: &ws.pre[l],
-                act: &rest[0],
-            }
-        );
-    }
-    // Loss.
     let output = net.layers[last].activation;
-    let loss = batch_loss(plan.loss, output, &ws.pre[last], &ws.act[last], t);
-    let correct = count_correct(&ws.act[last], labels);
-    emit_or_stop!(
-        hooks,
-        step,
-        Event::Loss {
+    let (loss, correct, grad_sq) = {
+        let netr: &Network<F> = net;
+        let mut on = |op: Op, ws: &Workspace<F>| emit(hooks, step, event(op, netr, ws, x, t, plan.loss));
+        if forward(netr, ws, x, &mut on) == Flow::Stop {
+            return StepEnd::Stopped;
+        }
+        let loss = batch_loss(plan.loss, output, &ws.pre[last], &ws.act[last], t);
+        let correct = count_correct(&ws.act[last], labels);
+        let loss_event = Event::Loss {
             kind: plan.loss,
             output,
             pre: &ws.pre[last],
             act: &ws.act[last],
             targets: t,
             loss,
-        }
-    );
-    // Backward, from the output layer down.
-    output_delta(
-        plan.loss,
-        output,
-        &ws.pre[last],
-        &ws.act[last],
-        t,
-        &mut ws.delta[last],
-    );
-    emit_or_stop!(
-        hooks,
-        step,
-        Event::BackwardOutput {
-            layer: last + 1,
-            kind: plan.loss,
-            output,
-            pre: &ws.pre[last],
-            act: &ws.act[last],
-            targets: t,
-            delta: &ws.delta[last],
-        }
-    );
-    let mut grad_sq = 0.0;
-    for l in (0..n_layers).rev() {
-        if l < last {
-            let (lower, upper) = ws.delta.split_at_mut(l + 1);
-            let activation = net.layers[l].activation;
-            hidden_delta(
-                &upper[0],
-                &net.layers[l + 1].weight,
-                activation,
-                &ws.pre[l],
-                &ws.act[l],
-                &mut lower[l],
-            );
-            emit_or_stop!(
-                hooks,
-                step,
-                Event::BackwardDelta {
-                    layer: l + 1,
-                    activation,
-                    delta_next: &upper[0],
-                    weight_next: &net.layers[l + 1].weight,
-                    pre: &ws.pre[l],
-                    delta: &lower[l],
-                }
-            );
-        }
-        let input = if l == 0 {
-            x.view()
-        } else {
-            ws.act[l - 1].view()
         };
-        weight_grad(input, &ws.delta[l], &mut ws.grad_w[l], &mut ws.grad_b[l]);
-        let gw = slice_sum_sq(&ws.grad_w[l]);
-        let gb = ws.grad_b[l].as_slice().map_or(0.0, sum_sq);
-        grad_sq += gw + gb;
-        emit_or_stop!(
-            hooks,
-            step,
-            Event::WeightGrad {
-                layer: l + 1,
-                input,
-                delta: &ws.delta[l],
-                grad_w: &ws.grad_w[l],
-                grad_b: &ws.grad_b[l],
-                grad_w_norm: gw.sqrt(),
-                grad_b_norm: gb.sqrt(),
-            }
-        );
-    }
+        if emit(hooks, step, loss_event) == Flow::Stop {
+            return StepEnd::Stopped;
+        }
+        let mut on = |op: Op, ws: &Workspace<F>| emit(hooks, step, event(op, netr, ws, x, t, plan.loss));
+        let (flow, grad_sq) = backward(netr, ws, x, t, plan.loss, plan.flaw.as_ref(), &mut on);
+        if flow == Flow::Stop {
+            return StepEnd::Stopped;
+        }
+        (loss, correct, grad_sq)
+    };
     // Clip by the global norm, then update.
     let clip_scale = clip_scale(plan.clip_grad_norm, grad_sq.sqrt());
     if clip_scale < 1.0 {
@@ -292,7 +206,7 @@ fn run_step<F: Float>(
             gb.mapv_inplace(|v| v * s);
         }
     }
-    for l in 0..n_layers {
+    for l in 0..net.layers.len() {
         let layer = &mut net.layers[l];
         let norms = optimizer.update_layer(
             l,
@@ -326,9 +240,59 @@ fn run_step<F: Float>(
     })
 }
 
-fn slice_sum_sq<F: Float>(a: &Array2<F>) -> f64 {
-    a.as_slice()
-        .map_or_else(|| a.iter().map(|v| v.f64() * v.f64()).sum(), sum_sq)
+/// The hook event for a forward/backward operation, built from the
+/// workspace the operation just wrote.
+fn event<'a, F: Float>(
+    op: Op,
+    net: &'a Network<F>,
+    ws: &'a Workspace<F>,
+    x: &'a Array2<F>,
+    t: &'a Array2<F>,
+    loss: LossKind,
+) -> Event<'a, F> {
+    let input = |l: usize| if l == 0 { x.view() } else { ws.act[l - 1].view() };
+    let last = net.layers.len() - 1;
+    match op {
+        Op::ForwardLinear(l) => Event::ForwardLinear {
+            layer: l + 1,
+            input: input(l),
+            weight: &net.layers[l].weight,
+            bias: &net.layers[l].bias,
+            pre: &ws.pre[l],
+        },
+        Op::ForwardActivation(l) => Event::ForwardActivation {
+            layer: l + 1,
+            activation: net.layers[l].activation,
+            pre: &ws.pre[l],
+            act: &ws.act[l],
+        },
+        Op::BackwardOutput => Event::BackwardOutput {
+            layer: last + 1,
+            kind: loss,
+            output: net.layers[last].activation,
+            pre: &ws.pre[last],
+            act: &ws.act[last],
+            targets: t,
+            delta: &ws.delta[last],
+        },
+        Op::BackwardDelta(l) => Event::BackwardDelta {
+            layer: l + 1,
+            activation: net.layers[l].activation,
+            delta_next: &ws.delta[l + 1],
+            weight_next: &net.layers[l + 1].weight,
+            pre: &ws.pre[l],
+            delta: &ws.delta[l],
+        },
+        Op::WeightGrad { layer: l, w_sq, b_sq } => Event::WeightGrad {
+            layer: l + 1,
+            input: input(l),
+            delta: &ws.delta[l],
+            grad_w: &ws.grad_w[l],
+            grad_b: &ws.grad_b[l],
+            grad_w_norm: w_sq.sqrt(),
+            grad_b_norm: b_sq.sqrt(),
+        },
+    }
 }
 
 /// Factor applied to all gradients: max_norm / norm when the global norm is
@@ -395,6 +359,7 @@ mod tests {
             clip_grad_norm: None,
             eval_every: 10,
             seed: 1,
+            flaw: None,
         }
     }
 
