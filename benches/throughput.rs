@@ -91,7 +91,7 @@ fn main() -> anyhow::Result<()> {
                 None,
                 &plan,
                 &mut hooks,
-                &mut |_| {},
+                &mut |_, _| {},
             )
         } else {
             train(
@@ -101,7 +101,7 @@ fn main() -> anyhow::Result<()> {
                 None,
                 &plan,
                 &mut [],
-                &mut |_| {},
+                &mut |_, _| {},
             )
         };
         let secs = started.elapsed().as_secs_f64();

@@ -7,9 +7,12 @@ use crate::data::{self, Data, DataError};
 use crate::diagnose::preflight::{preflight, Preflight};
 use crate::diagnose::{self, Context, Diagnosis, Severity, Thresholds};
 use crate::engine::eval::evaluate;
+use crate::engine::flaw::Flaw;
 use crate::engine::optim::Optimizer;
 use crate::engine::train::{train, Outcome, Plan, Split, TrainError};
 use crate::engine::{Float, Network};
+use crate::gradcheck::run::Checker;
+use crate::gradcheck::types::GradcheckReport;
 use crate::monitor::hook::Hook;
 use crate::monitor::nonfinite::{NanOrigin, NonFiniteTracer};
 use crate::monitor::record::Recording;
@@ -55,6 +58,8 @@ pub struct CheckOptions {
     /// Overrides `train.steps` / `train.epochs`.
     pub steps: Option<usize>,
     pub fail_on: FailOn,
+    /// A deliberate backprop mistake (the `--inject-bug` test hook).
+    pub flaw: Option<Flaw>,
 }
 
 /// A finished check: the summary and where the report went.
@@ -85,6 +90,7 @@ struct Trained {
     outcome: Outcome,
     final_: Final,
     seconds: f64,
+    gradcheck: Option<GradcheckReport>,
 }
 
 /// Runs a whole check. `progress(step, total)` is called after each step.
@@ -92,34 +98,54 @@ pub fn run(
     opts: &CheckOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<CheckRun, CheckError> {
-    let cfg = config::load(&opts.config)?;
-    let data = data::load(&cfg.data, cfg.seed)?;
-    validate_against_data(&cfg, &data)?;
-    let steps = opts.steps.unwrap_or(match cfg.train.duration {
-        Duration::Steps(s) => s,
-        Duration::Epochs(e) => e.saturating_mul(data.train.len() / cfg.train.batch_size.max(1)),
-    });
+    let (cfg, data) = load_inputs(&opts.config)?;
+    let steps = planned_steps(&cfg, &data, opts.steps);
     let trained = match cfg.model.dtype {
-        DType::F32 => train_typed::<f32>(&cfg, &data, steps, progress)?,
-        DType::F64 => train_typed::<f64>(&cfg, &data, steps, progress)?,
+        DType::F32 => train_typed::<f32>(&cfg, &data, steps, opts.flaw, progress)?,
+        DType::F64 => train_typed::<f64>(&cfg, &data, steps, opts.flaw, progress)?,
     };
     let ctx = Context {
         recording: &trained.recording,
         preflight: &trained.preflight,
         nan_origin: trained.nan_origin.as_ref(),
+        gradcheck: trained.gradcheck.as_ref(),
     };
     let diagnoses = diagnose::diagnose(&ctx, &Thresholds::default());
-    let report_dir = opts
-        .out
-        .clone()
-        .or_else(|| cfg.report.dir.clone())
-        .unwrap_or_else(|| Path::new("reports").join(&cfg.name));
+    let report_dir = report_dir(&cfg, opts.out.as_ref());
     let summary = summarise(&cfg, &data, opts, steps, &trained, diagnoses);
-    report::write_report(&report_dir, &summary, &trained.recording)?;
+    report::write_report(
+        &report_dir,
+        &summary,
+        &trained.recording,
+        trained.gradcheck.as_ref(),
+    )?;
     Ok(CheckRun {
         summary,
         report_dir,
     })
+}
+
+/// Loads the config and its data and runs the checks that need both.
+pub fn load_inputs(path: &Path) -> Result<(Config, Data), CheckError> {
+    let cfg = config::load(path)?;
+    let data = data::load(&cfg.data, cfg.seed)?;
+    validate_against_data(&cfg, &data)?;
+    Ok((cfg, data))
+}
+
+/// Steps to train: the override, else `steps`, else `epochs` x batches.
+pub fn planned_steps(cfg: &Config, data: &Data, over: Option<usize>) -> usize {
+    over.unwrap_or(match cfg.train.duration {
+        Duration::Steps(s) => s,
+        Duration::Epochs(e) => e.saturating_mul(data.train.len() / cfg.train.batch_size.max(1)),
+    })
+}
+
+/// `--out`, else `[report] dir`, else reports/<name>.
+pub fn report_dir(cfg: &Config, out: Option<&PathBuf>) -> PathBuf {
+    out.cloned()
+        .or_else(|| cfg.report.dir.clone())
+        .unwrap_or_else(|| Path::new("reports").join(&cfg.name))
 }
 
 /// Checks that need both the config and the data; errors point at the key.
@@ -161,6 +187,7 @@ fn train_typed<F: Float>(
     cfg: &Config,
     data: &Data,
     steps: usize,
+    flaw: Option<Flaw>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Trained, TrainError> {
     let mut net = Network::<F>::init(data.train.width(), &cfg.model.layers, cfg.seed);
@@ -197,6 +224,7 @@ fn train_typed<F: Float>(
             outcome,
             final_,
             seconds: 0.0,
+            gradcheck: None,
         });
     }
     let train_split = split::<F>(&data.train, data.classes);
@@ -214,8 +242,17 @@ fn train_typed<F: Float>(
         clip_grad_norm: t.clip_grad_norm,
         eval_every: t.eval_every,
         seed: cfg.seed,
-        flaw: None,
+        flaw,
     };
+    let mut checker = Checker::new(
+        data,
+        t.loss,
+        &cfg.gradcheck,
+        &cfg.gradcheck.at,
+        cfg.seed,
+        flaw,
+    );
+    checker.at_init(&net);
     let outcome = {
         let mut hooks: [&mut dyn Hook<F>; 2] = [&mut tracer, &mut recorder];
         train(
@@ -225,10 +262,15 @@ fn train_typed<F: Float>(
             test_split.as_ref(),
             &plan,
             &mut hooks,
-            &mut |s| progress(s, steps),
+            &mut |s, n| {
+                checker.after_step(s, n);
+                progress(s, steps)
+            },
         )?
     };
-    let seconds = started.elapsed().as_secs_f64();
+    // Time spent checking gradients is not training time.
+    let seconds = started.elapsed().as_secs_f64() - checker.seconds();
+    checker.at_end(&net, outcome.stopped_at);
     let final_ = if outcome.stopped_at.is_some() {
         Final {
             loss: outcome.last.map(|s| s.loss).filter(|l| l.is_finite()),
@@ -258,6 +300,7 @@ fn train_typed<F: Float>(
         outcome,
         final_,
         seconds,
+        gradcheck: checker.ran().then(|| checker.finish()),
     })
 }
 
@@ -299,7 +342,10 @@ fn summarise(
         final_: t.final_.clone(),
         diagnoses,
         nan_origin: t.nan_origin.clone(),
-        gradcheck: None,
+        gradcheck: t
+            .gradcheck
+            .as_ref()
+            .and_then(|g| serde_json::to_value(g).ok()),
         data: DataSummary {
             description: data.description.clone(),
             train_samples: data.train.len(),

@@ -6,6 +6,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nn_doctor::check::{self, CheckOptions, FailOn};
 use nn_doctor::config::starter::STARTER;
+use nn_doctor::config::CheckPoint;
+use nn_doctor::engine::flaw::Flaw;
+use nn_doctor::gradcheck::{
+    self, catalogue, command::GradcheckOptions, output::junit_xml, output::text_table,
+};
 use nn_doctor::report::text;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -41,6 +46,31 @@ enum Command {
         /// No progress bar and no text summary (files are still written).
         #[arg(long, short)]
         quiet: bool,
+        /// Test hook: reproduce a catalogue backprop mistake, CODE@LAYER.
+        #[arg(long, hide = true, value_parser = parse_flaw)]
+        inject_bug: Option<Flaw>,
+    },
+    /// Check the engine's gradients against finite differences, tensor by
+    /// tensor, and name the known backprop mistake a wrong one matches.
+    Gradcheck {
+        /// The TOML config file.
+        config: PathBuf,
+        /// Check points (repeatable): init, end, or a step number
+        /// (default: [gradcheck] at, else init and end).
+        #[arg(long, value_parser = parse_point)]
+        at: Vec<CheckPoint>,
+        /// Also write a JUnit XML file (one test case per checked tensor).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Where gradcheck.csv goes (default: [report] dir, else reports/<name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// What to print on stdout.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Test hook: reproduce a catalogue backprop mistake, CODE@LAYER.
+        #[arg(long, hide = true, value_parser = parse_flaw)]
+        inject_bug: Option<Flaw>,
     },
     /// Write a commented starter config.
     Init {
@@ -88,6 +118,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             fail_on,
             format,
             quiet,
+            inject_bug,
         } => {
             let fail_on = match fail_on {
                 FailOnArg::Error => FailOn::Error,
@@ -100,6 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 out,
                 steps,
                 fail_on,
+                flaw: inject_bug,
             };
             let bar = (!quiet && std::io::stderr().is_terminal()).then(progress_bar);
             let mut progress = |step: usize, total: usize| {
@@ -122,6 +154,34 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 Format::Text => {}
             }
             Ok(u8::try_from(done.summary.exit_code).unwrap_or(1))
+        }
+        Command::Gradcheck {
+            config,
+            at,
+            junit,
+            out,
+            format,
+            inject_bug,
+        } => {
+            let opts = GradcheckOptions {
+                config,
+                at: (!at.is_empty()).then_some(at),
+                out,
+                flaw: inject_bug,
+            };
+            let done = gradcheck::command::run(&opts)?;
+            if let Some(path) = junit {
+                std::fs::write(&path, junit_xml(&done.report, &done.name))
+                    .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
+            }
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&done.report)?),
+                Format::Text => {
+                    print!("{}", text_table(&done.report));
+                    println!("rows: {}", done.csv.display());
+                }
+            }
+            Ok(u8::from(!done.report.passed))
         }
         Command::Init { path, force } => {
             if path.exists() && !force {
@@ -150,4 +210,41 @@ fn progress_bar() -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+/// "init", "end" or a step number.
+fn parse_point(s: &str) -> Result<CheckPoint, String> {
+    match s {
+        "init" => Ok(CheckPoint::Init),
+        "end" => Ok(CheckPoint::End),
+        _ => match s.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(CheckPoint::Step(n)),
+            _ => Err(format!(
+                "expected init, end or a step number >= 1, found {s:?}"
+            )),
+        },
+    }
+}
+
+/// "CODE@LAYER" with a catalogue code and a 1-based layer.
+fn parse_flaw(s: &str) -> Result<Flaw, String> {
+    let (code, layer) = s
+        .split_once('@')
+        .ok_or_else(|| format!("expected CODE@LAYER, found {s:?}"))?;
+    let entry = catalogue::entry(code).ok_or_else(|| {
+        let codes: Vec<&str> = catalogue::CATALOGUE.iter().map(|e| e.code).collect();
+        format!(
+            "unknown catalogue code {code:?}; expected one of {}",
+            codes.join(", ")
+        )
+    })?;
+    let layer = layer
+        .parse::<usize>()
+        .ok()
+        .filter(|&l| l >= 1)
+        .ok_or_else(|| format!("expected a layer number >= 1, found {layer:?}"))?;
+    Ok(Flaw {
+        kind: entry.kind,
+        layer,
+    })
 }

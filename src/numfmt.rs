@@ -1,7 +1,8 @@
 //! Human-readable numbers for messages and terminal output: fixed-point in
 //! the everyday range, scientific outside it, so 7e-23 and 8e74 stay short.
 
-/// Four significant-ish digits: `0.8964`, `54.14`, `7.100e-23`, `8.556e74`.
+/// Four decimals in the everyday range, four significant digits outside it:
+/// `0.8964`, `54.1360`, `7.100e-23`, `8.556e74`.
 pub fn short(v: f64) -> String {
     if !v.is_finite() {
         return if v.is_nan() {

@@ -254,6 +254,29 @@ impl<'a, 'i> Value<'a, 'i> {
             .ok_or_else(|| self.error(format!("unknown value {s:?}; expected one of {names}")))
     }
 
+    /// The elements of an array, each addressable like a key (`at[2]`,
+    /// 1-based like layers) so its errors point at the element.
+    pub fn items(&self) -> Result<Vec<Value<'a, 'i>>, ConfigError> {
+        let DeValue::Array(items) = self.node.get_ref() else {
+            return Err(self.expected("an array"));
+        };
+        Ok(items
+            .iter()
+            .enumerate()
+            .map(|(i, node)| Value {
+                src: self.src,
+                key: format!("{}[{}]", self.key, i + 1),
+                key_span: self.key_span.clone(),
+                node,
+            })
+            .collect())
+    }
+
+    /// Whether the value is a string (for keys that take a name or a number).
+    pub fn is_string(&self) -> bool {
+        matches!(self.node.get_ref(), DeValue::String(_))
+    }
+
     /// The value as an integer; `Ok(None)` if it is not an integer at all.
     fn parsed_integer(&self) -> Result<Option<i128>, ConfigError> {
         let DeValue::Integer(int) = self.node.get_ref() else {

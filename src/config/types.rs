@@ -101,6 +101,63 @@ pub struct ReportConfig {
     pub dir: Option<PathBuf>,
 }
 
+/// When a gradient check runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum CheckPoint {
+    /// Before the first step.
+    Init,
+    /// After this many steps.
+    Step(usize),
+    /// After the last step.
+    End,
+}
+
+impl std::fmt::Display for CheckPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckPoint::Init => f.write_str("init"),
+            CheckPoint::Step(s) => write!(f, "step {s}"),
+            CheckPoint::End => f.write_str("end"),
+        }
+    }
+}
+
+/// The validated `[gradcheck]` table; defaults are documented in README.md
+/// and `gradcheck::settings`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradcheckConfig {
+    pub at: Vec<CheckPoint>,
+    /// Fixed samples the loss is evaluated on.
+    pub batch: usize,
+    /// Random elements checked per tensor (the largest-|gradient| elements
+    /// are checked on top of these).
+    pub samples_per_tensor: usize,
+    /// Random unit directions per tensor.
+    pub directions: usize,
+    pub epsilon: f64,
+    pub rtol: f64,
+    pub atol: f64,
+}
+
+impl Default for GradcheckConfig {
+    /// Central differences in f64 with epsilon 1e-6 have round-off of about
+    /// 1e-16 |L| / 1e-6 = 1e-10 |L| and truncation of order 1e-12 |L'''|:
+    /// atol 1e-7 leaves a 1000x margin for losses of order 1, and rtol 1e-4
+    /// is far below the relative errors any real backprop bug produces
+    /// (CS231n: > 1e-2 means wrong) while well above f64 noise.
+    fn default() -> Self {
+        GradcheckConfig {
+            at: vec![CheckPoint::Init, CheckPoint::End],
+            batch: 16,
+            samples_per_tensor: 8,
+            directions: 2,
+            epsilon: 1e-6,
+            rtol: 1e-4,
+            atol: 1e-7,
+        }
+    }
+}
+
 /// A whole validated config file.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -117,4 +174,5 @@ pub struct Config {
     pub train: TrainConfig,
     pub monitor: MonitorConfig,
     pub report: ReportConfig,
+    pub gradcheck: GradcheckConfig,
 }

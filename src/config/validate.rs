@@ -9,8 +9,8 @@
 use super::locate;
 use super::raw::{Source, Table, Value};
 use super::types::{
-    Config, DType, Duration, Init, LayerConfig, LossKind, ModelConfig, MonitorConfig,
-    OptimizerConfig, ReportConfig, TrainConfig,
+    CheckPoint, Config, DType, Duration, GradcheckConfig, Init, LayerConfig, LossKind, ModelConfig,
+    MonitorConfig, OptimizerConfig, ReportConfig, TrainConfig,
 };
 use super::ConfigError;
 use crate::data::spec::{DataConfig, DataSpec, Generator, Scale};
@@ -21,7 +21,14 @@ use toml::de::DeTable;
 
 /// Keys allowed at the top level of the file.
 const ROOT_KEYS: &[&str] = &[
-    "name", "seed", "data", "model", "train", "monitor", "report",
+    "name",
+    "seed",
+    "data",
+    "model",
+    "train",
+    "monitor",
+    "report",
+    "gradcheck",
 ];
 
 /// Parses and validates a whole config file.
@@ -40,6 +47,7 @@ pub(crate) fn config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let train = train(&root.required_table("train")?, &model)?;
     let monitor = monitor(root.table("monitor")?.as_ref())?;
     let report = report(root.table("report")?.as_ref())?;
+    let gradcheck = gradcheck(root.table("gradcheck")?.as_ref())?;
     Ok(Config {
         path: path.to_path_buf(),
         source: text.to_string(),
@@ -50,6 +58,7 @@ pub(crate) fn config(path: &Path, text: &str) -> Result<Config, ConfigError> {
         train,
         monitor,
         report,
+        gradcheck,
     })
 }
 
@@ -553,4 +562,53 @@ fn report(table: Option<&Table<'_, '_>>) -> Result<ReportConfig, ConfigError> {
             .opt("dir", Value::non_empty_string)?
             .map(PathBuf::from),
     })
+}
+
+const GRADCHECK_KEYS: &[&str] = &[
+    "at",
+    "batch",
+    "samples_per_tensor",
+    "directions",
+    "epsilon",
+    "rtol",
+    "atol",
+];
+
+/// `[gradcheck]`: when and how finely gradients are checked.
+fn gradcheck(table: Option<&Table<'_, '_>>) -> Result<GradcheckConfig, ConfigError> {
+    let d = GradcheckConfig::default();
+    let Some(table) = table else {
+        return Ok(d);
+    };
+    table.deny_unknown(GRADCHECK_KEYS)?;
+    let at = match table.get("at") {
+        Some(v) => v
+            .items()?
+            .iter()
+            .map(check_point)
+            .collect::<Result<Vec<_>, _>>()?,
+        None => d.at,
+    };
+    Ok(GradcheckConfig {
+        at,
+        batch: table.opt("batch", |v| v.count(1))?.unwrap_or(d.batch),
+        samples_per_tensor: table
+            .opt("samples_per_tensor", |v| v.count(0))?
+            .unwrap_or(d.samples_per_tensor),
+        directions: table
+            .opt("directions", |v| v.count(0))?
+            .unwrap_or(d.directions),
+        epsilon: table.opt("epsilon", Value::positive)?.unwrap_or(d.epsilon),
+        rtol: table.opt("rtol", Value::positive)?.unwrap_or(d.rtol),
+        atol: table.opt("atol", Value::positive)?.unwrap_or(d.atol),
+    })
+}
+
+/// "init", "end", or a step number (>= 1).
+fn check_point(v: &Value<'_, '_>) -> Result<CheckPoint, ConfigError> {
+    if v.is_string() {
+        v.choice(&[("init", CheckPoint::Init), ("end", CheckPoint::End)])
+    } else {
+        v.count(1).map(CheckPoint::Step)
+    }
 }

@@ -2,6 +2,7 @@
 //! non-finite origin. Rules never re-run training.
 
 use super::preflight::Preflight;
+use crate::gradcheck::types::GradcheckReport;
 use crate::monitor::nonfinite::NanOrigin;
 use crate::monitor::record::Recording;
 
@@ -11,6 +12,7 @@ pub struct Context<'a> {
     pub recording: &'a Recording,
     pub preflight: &'a Preflight,
     pub nan_origin: Option<&'a NanOrigin>,
+    pub gradcheck: Option<&'a GradcheckReport>,
 }
 
 impl Context<'_> {

@@ -6,6 +6,7 @@
 mod activation_rules;
 pub mod context;
 mod data_rules;
+mod gradcheck_rule;
 mod gradient_rules;
 mod init_rules;
 mod loss_rules;
@@ -27,6 +28,7 @@ pub use types::{Diagnosis, Severity, CODES};
 pub fn diagnose(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
     let mut out: Vec<Diagnosis> = Vec::new();
     out.extend(nonfinite_rule::non_finite(ctx, th));
+    out.extend(gradcheck_rule::gradient_mismatch(ctx, th));
     out.extend(data_rules::non_finite_data(ctx, th));
     out.extend(data_rules::unscaled_inputs(ctx, th));
     out.extend(init_rules::poor_initialization(ctx, th));

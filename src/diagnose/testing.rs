@@ -50,6 +50,7 @@ pub fn context_with(pf: &Preflight) -> Context<'_> {
         recording: rec,
         preflight: pf,
         nan_origin: None,
+        gradcheck: None,
     }
 }
 
@@ -60,6 +61,7 @@ pub fn context_from(rec: &Recording, loss: LossKind) -> Context<'_> {
         recording: rec,
         preflight: pf,
         nan_origin: None,
+        gradcheck: None,
     }
 }
 

@@ -80,8 +80,9 @@ impl Diagnosis {
 }
 
 /// Every code nn-doctor can emit today, for docs and tests.
-pub const CODES: [&str; 10] = [
+pub const CODES: [&str; 11] = [
     "non-finite",
+    "gradient-mismatch",
     "non-finite-data",
     "unscaled-inputs",
     "poor-initialization",

@@ -22,7 +22,11 @@ pub enum Op {
     BackwardOutput,
     BackwardDelta(usize),
     /// With the squared norms of dW and db.
-    WeightGrad { layer: usize, w_sq: f64, b_sq: f64 },
+    WeightGrad {
+        layer: usize,
+        w_sq: f64,
+        b_sq: f64,
+    },
 }
 
 /// Forward pass over `x`, filling `ws.pre` and `ws.act`.
@@ -70,7 +74,14 @@ pub fn backward<F: Float>(
         let grad_a = (&ws.act[last] - targets) * inv_n;
         ws.delta[last].assign(&grad_a);
     } else {
-        output_delta(loss, output, &ws.pre[last], &ws.act[last], targets, &mut ws.delta[last]);
+        output_delta(
+            loss,
+            output,
+            &ws.pre[last],
+            &ws.act[last],
+            targets,
+            &mut ws.delta[last],
+        );
     }
     if on(Op::BackwardOutput, ws) == Flow::Stop {
         return (Flow::Stop, 0.0);
@@ -82,7 +93,15 @@ pub fn backward<F: Float>(
             let (lower, upper) = ws.delta.split_at_mut(l + 1);
             let act = net.layers[l].activation;
             let w_next = &net.layers[l + 1].weight;
-            delta_with_flaw(kind, &upper[0], w_next, act, &ws.pre[l], &ws.act[l], &mut lower[l]);
+            delta_with_flaw(
+                kind,
+                &upper[0],
+                w_next,
+                act,
+                &ws.pre[l],
+                &ws.act[l],
+                &mut lower[l],
+            );
             if on(Op::BackwardDelta(l), ws) == Flow::Stop {
                 return (Flow::Stop, grad_sq);
             }
@@ -91,7 +110,15 @@ pub fn backward<F: Float>(
         let w_sq = ws.grad_w[l].as_slice().map_or(f64::NAN, sum_sq);
         let b_sq = ws.grad_b[l].as_slice().map_or(f64::NAN, sum_sq);
         grad_sq += w_sq + b_sq;
-        if on(Op::WeightGrad { layer: l, w_sq, b_sq }, ws) == Flow::Stop {
+        if on(
+            Op::WeightGrad {
+                layer: l,
+                w_sq,
+                b_sq,
+            },
+            ws,
+        ) == Flow::Stop
+        {
             return (Flow::Stop, grad_sq);
         }
     }
@@ -114,7 +141,9 @@ fn delta_with_flaw<F: Float>(
         }
         Some(FlawKind::DerivativeAtWrongPoint) => {
             general_mat_mul(F::one(), delta_next, &weight_next.t(), F::zero(), out);
-            Zip::from(out).and(act).for_each(|d, &a| *d *= activation.derivative(a));
+            Zip::from(out)
+                .and(act)
+                .for_each(|d, &a| *d *= activation.derivative(a));
         }
         Some(FlawKind::WrongWeightsInBackprop) => {
             let (fan_in, units) = weight_next.dim();
@@ -129,8 +158,18 @@ fn delta_with_flaw<F: Float>(
 }
 
 /// dW and db of layer `l`, correct or with its flaw.
-fn grads_with_flaw<F: Float>(kind: Option<FlawKind>, l: usize, net: &Network<F>, ws: &mut Workspace<F>, x: &Array2<F>) {
-    let input: ArrayView2<F> = if l == 0 { x.view() } else { ws.act[l - 1].view() };
+fn grads_with_flaw<F: Float>(
+    kind: Option<FlawKind>,
+    l: usize,
+    net: &Network<F>,
+    ws: &mut Workspace<F>,
+    x: &Array2<F>,
+) {
+    let input: ArrayView2<F> = if l == 0 {
+        x.view()
+    } else {
+        ws.act[l - 1].view()
+    };
     match kind {
         Some(FlawKind::WrongLayerInput) => {
             let wrong = wrong_layer_input(l, net, &ws.act, &ws.pre, x).unwrap_or(input);
@@ -190,5 +229,7 @@ pub fn wrong_layer_input<'a, F: Float>(
     if l >= 1 && net.layers[l - 1].activation != Activation::Linear {
         candidates.push(pre[l - 1].view());
     }
-    candidates.into_iter().find(|c| c.ncols() == fan_in && c.nrows() == x.nrows())
+    candidates
+        .into_iter()
+        .find(|c| c.ncols() == fan_in && c.nrows() == x.nrows())
 }

@@ -2,8 +2,8 @@
 //! update, with an event after each operation. With no hooks attached it is
 //! the same loop, so an uninstrumented run measures the same code.
 
-use super::eval::{evaluate, EvalStats};
 use super::backprop::{backward, forward, Op};
+use super::eval::{evaluate, EvalStats};
 use super::flaw::Flaw;
 use super::float::Float;
 use super::loss::{batch_loss, count_correct};
@@ -94,7 +94,8 @@ enum StepEnd {
 }
 
 /// Trains `net` in place for `plan.steps` steps (or until a hook stops it).
-/// `progress` is called after each completed step.
+/// `progress` is called after each completed step with read-only access to
+/// the network (gradient checks at given steps use it).
 pub fn train<F: Float>(
     net: &mut Network<F>,
     optimizer: &mut Optimizer<F>,
@@ -102,7 +103,7 @@ pub fn train<F: Float>(
     test: Option<&Split<F>>,
     plan: &Plan,
     hooks: &mut [&mut dyn Hook<F>],
-    progress: &mut dyn FnMut(usize),
+    progress: &mut dyn FnMut(usize, &Network<F>),
 ) -> Result<Outcome, TrainError> {
     if train.x.ncols() != net.input_width() {
         return Err(TrainError::Width {
@@ -149,7 +150,7 @@ pub fn train<F: Float>(
                 outcome.last_eval = Some(stats);
             }
         }
-        progress(step);
+        progress(step, net);
     }
     Ok(outcome)
 }
@@ -173,7 +174,8 @@ fn run_step<F: Float>(
     let output = net.layers[last].activation;
     let (loss, correct, grad_sq) = {
         let netr: &Network<F> = net;
-        let mut on = |op: Op, ws: &Workspace<F>| emit(hooks, step, event(op, netr, ws, x, t, plan.loss));
+        let mut on =
+            |op: Op, ws: &Workspace<F>| emit(hooks, step, event(op, netr, ws, x, t, plan.loss));
         if forward(netr, ws, x, &mut on) == Flow::Stop {
             return StepEnd::Stopped;
         }
@@ -190,7 +192,8 @@ fn run_step<F: Float>(
         if emit(hooks, step, loss_event) == Flow::Stop {
             return StepEnd::Stopped;
         }
-        let mut on = |op: Op, ws: &Workspace<F>| emit(hooks, step, event(op, netr, ws, x, t, plan.loss));
+        let mut on =
+            |op: Op, ws: &Workspace<F>| emit(hooks, step, event(op, netr, ws, x, t, plan.loss));
         let (flow, grad_sq) = backward(netr, ws, x, t, plan.loss, plan.flaw.as_ref(), &mut on);
         if flow == Flow::Stop {
             return StepEnd::Stopped;
@@ -250,7 +253,13 @@ fn event<'a, F: Float>(
     t: &'a Array2<F>,
     loss: LossKind,
 ) -> Event<'a, F> {
-    let input = |l: usize| if l == 0 { x.view() } else { ws.act[l - 1].view() };
+    let input = |l: usize| {
+        if l == 0 {
+            x.view()
+        } else {
+            ws.act[l - 1].view()
+        }
+    };
     let last = net.layers.len() - 1;
     match op {
         Op::ForwardLinear(l) => Event::ForwardLinear {
@@ -283,7 +292,11 @@ fn event<'a, F: Float>(
             pre: &ws.pre[l],
             delta: &ws.delta[l],
         },
-        Op::WeightGrad { layer: l, w_sq, b_sq } => Event::WeightGrad {
+        Op::WeightGrad {
+            layer: l,
+            w_sq,
+            b_sq,
+        } => Event::WeightGrad {
             layer: l + 1,
             input: input(l),
             delta: &ws.delta[l],
@@ -382,7 +395,7 @@ mod tests {
             Some(&data),
             &plan(200),
             &mut [],
-            &mut |_| {},
+            &mut |_, _| {},
         )
         .unwrap();
         assert_eq!(out.steps_run, 200);
@@ -408,7 +421,7 @@ mod tests {
                 None,
                 &plan(30),
                 &mut [],
-                &mut |_| {},
+                &mut |_, _| {},
             )
             .unwrap();
             n
@@ -441,7 +454,7 @@ mod tests {
             None,
             &plan(50),
             &mut hooks,
-            &mut |_| {},
+            &mut |_, _| {},
         )
         .unwrap();
         assert_eq!(out.steps_run, 6);

@@ -7,6 +7,7 @@ pub mod plots;
 pub mod summary;
 pub mod text;
 
+use crate::gradcheck::types::GradcheckReport;
 use crate::monitor::record::Recording;
 use std::path::{Path, PathBuf};
 use summary::Summary;
@@ -55,12 +56,21 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
 
 /// Writes the whole report directory (created if needed). CSVs and the
 /// summary go first, so a failing plot never costs the numbers.
-pub fn write_report(dir: &Path, summary: &Summary, rec: &Recording) -> Result<(), ReportError> {
+pub fn write_report(
+    dir: &Path,
+    summary: &Summary,
+    rec: &Recording,
+    gradcheck: Option<&GradcheckReport>,
+) -> Result<(), ReportError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let metrics = dir.join("metrics.csv");
     csv::write_metrics(rec, &metrics).map_err(io(&metrics))?;
     let loss = dir.join("loss.csv");
     csv::write_loss(rec, &loss).map_err(io(&loss))?;
+    if let Some(g) = gradcheck {
+        let path = dir.join("gradcheck.csv");
+        crate::gradcheck::output::write_csv(g, &path).map_err(io(&path))?;
+    }
     let json = dir.join("summary.json");
     std::fs::write(&json, summary.to_json()? + "\n").map_err(io(&json))?;
     let md = dir.join("report.md");

@@ -1,0 +1,35 @@
+//! Analytic gradients of the fixed batch from the engine's own backward pass
+//! (optionally with an injected flaw), in f64.
+
+use crate::config::LossKind;
+use crate::engine::backprop::{backward, forward};
+use crate::engine::flaw::Flaw;
+use crate::engine::network::Workspace;
+use crate::engine::Network;
+use crate::monitor::hook::Flow;
+use ndarray::{Array1, Array2};
+
+/// dL/dW and dL/db of every layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gradients {
+    pub w: Vec<Array2<f64>>,
+    pub b: Vec<Array1<f64>>,
+}
+
+/// Runs the engine's forward and backward on (x, t).
+pub fn gradients(
+    net: &Network<f64>,
+    x: &Array2<f64>,
+    t: &Array2<f64>,
+    loss: LossKind,
+    flaw: Option<&Flaw>,
+) -> Gradients {
+    let mut ws = Workspace::new(net, x.nrows());
+    let mut none = |_, _: &Workspace<f64>| Flow::Continue;
+    forward(net, &mut ws, x, &mut none);
+    backward(net, &mut ws, x, t, loss, flaw, &mut none);
+    Gradients {
+        w: ws.grad_w,
+        b: ws.grad_b,
+    }
+}

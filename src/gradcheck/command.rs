@@ -1,0 +1,120 @@
+//! The `gradcheck` command: train as the config says (only as far as the
+//! check points need), check gradients at each point, write gradcheck.csv.
+
+use super::run::Checker;
+use super::types::GradcheckReport;
+use crate::check::{load_inputs, planned_steps, report_dir, CheckError};
+use crate::config::{CheckPoint, Config, DType};
+use crate::data::{self, Data};
+use crate::engine::flaw::Flaw;
+use crate::engine::optim::Optimizer;
+use crate::engine::train::{train, Plan, Split};
+use crate::engine::{Float, Network};
+use crate::monitor::hook::Hook;
+use crate::monitor::nonfinite::NonFiniteTracer;
+use std::path::PathBuf;
+
+/// What the command line asked for.
+#[derive(Debug, Clone)]
+pub struct GradcheckOptions {
+    pub config: PathBuf,
+    /// Overrides `[gradcheck] at`.
+    pub at: Option<Vec<CheckPoint>>,
+    pub out: Option<PathBuf>,
+    /// The `--inject-bug` test hook.
+    pub flaw: Option<Flaw>,
+}
+
+/// A finished gradient check.
+#[derive(Debug, Clone)]
+pub struct GradcheckRun {
+    pub report: GradcheckReport,
+    pub name: String,
+    pub csv: PathBuf,
+}
+
+pub fn run(opts: &GradcheckOptions) -> Result<GradcheckRun, CheckError> {
+    let (cfg, data) = load_inputs(&opts.config)?;
+    let points = opts.at.clone().unwrap_or_else(|| cfg.gradcheck.at.clone());
+    let report = match cfg.model.dtype {
+        DType::F32 => check_typed::<f32>(&cfg, &data, &points, opts.flaw)?,
+        DType::F64 => check_typed::<f64>(&cfg, &data, &points, opts.flaw)?,
+    };
+    let dir = report_dir(&cfg, opts.out.as_ref());
+    let csv = dir.join("gradcheck.csv");
+    let io = |source| crate::report::ReportError::Io {
+        path: csv.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    super::output::write_csv(&report, &csv).map_err(io)?;
+    Ok(GradcheckRun {
+        report,
+        name: cfg.name.clone(),
+        csv,
+    })
+}
+
+fn check_typed<F: Float>(
+    cfg: &Config,
+    data: &Data,
+    points: &[CheckPoint],
+    flaw: Option<Flaw>,
+) -> Result<GradcheckReport, CheckError> {
+    let t = &cfg.train;
+    let mut net = Network::<F>::init(data.train.width(), &cfg.model.layers, cfg.seed);
+    let mut checker = Checker::new(data, t.loss, &cfg.gradcheck, points, cfg.seed, flaw);
+    checker.at_init(&net);
+    if checker.needs_training() {
+        let planned = planned_steps(cfg, data, None);
+        let last_point = points
+            .iter()
+            .filter_map(|p| {
+                if let CheckPoint::Step(s) = p {
+                    Some(*s)
+                } else {
+                    None
+                }
+            })
+            .max();
+        let steps = if points.contains(&CheckPoint::End) {
+            planned.max(last_point.unwrap_or(0))
+        } else {
+            last_point.unwrap_or(planned)
+        };
+        let split = |d: &data::Dataset| Split::<F> {
+            x: d.features.mapv(F::of),
+            targets: data::one_hot(&d.labels, data.classes).mapv(F::of),
+            labels: d.labels.clone(),
+        };
+        let train_split = split(&data.train);
+        let shapes: Vec<(usize, usize)> = net
+            .layers
+            .iter()
+            .map(|l| (l.weight.len(), l.bias.len()))
+            .collect();
+        let mut optimizer = Optimizer::new(t.optimizer, t.learning_rate, &shapes);
+        let plan = Plan {
+            steps,
+            batch_size: t.batch_size,
+            loss: t.loss,
+            clip_grad_norm: t.clip_grad_norm,
+            eval_every: usize::MAX,
+            seed: cfg.seed,
+            flaw,
+        };
+        let mut tracer = NonFiniteTracer::new();
+        let mut hooks: [&mut dyn Hook<F>; 1] = [&mut tracer];
+        let outcome = train(
+            &mut net,
+            &mut optimizer,
+            &train_split,
+            None,
+            &plan,
+            &mut hooks,
+            &mut |s, n| checker.after_step(s, n),
+        )?;
+        checker.at_end(&net, outcome.stopped_at);
+    }
+    Ok(checker.finish())
+}
