@@ -388,12 +388,12 @@ fn syntax_errors_have_their_line() {
 fn unknown_key_at_top_level() {
     assert_message(
         &format!("seeed = 1\n{BASE}"),
-        "bad.toml:1:1: `seeed`: unknown key; expected one of: name, seed, data, model, train, monitor, report",
+        "bad.toml:1:1: `seeed`: unknown key; expected one of: name, seed, data, model, train, monitor, report, gradcheck",
     );
     assert_at(
-        &format!("{BASE}[gradcheck]\neps = 1\n"),
+        &format!("{BASE}[gradchecks]\neps = 1\n"),
         19,
-        "gradcheck",
+        "gradchecks",
         "unknown key",
     );
 }
@@ -637,7 +637,7 @@ fn softmax_on_a_hidden_layer() {
 fn missing_required_tables_and_keys() {
     let without_train = &BASE[..BASE.find("[train]").unwrap_or(0)];
     assert_message(without_train, "bad.toml: missing required table [train]");
-    assert_message(&BASE.replacen("[data]", "[dataa]", 1), "bad.toml:1:1: `dataa`: unknown key; expected one of: name, seed, data, model, train, monitor, report");
+    assert_message(&BASE.replacen("[data]", "[dataa]", 1), "bad.toml:1:1: `dataa`: unknown key; expected one of: name, seed, data, model, train, monitor, report, gradcheck");
     assert_message(
         &edit("loss = \"cross_entropy\"", ""),
         "bad.toml:14:1: `[train]`: missing required key `loss`",
@@ -946,4 +946,31 @@ fn display_drops_absent_parts() {
         ..e
     };
     assert_eq!(e.to_string(), "a.toml: must be at least 1, found 0");
+}
+
+#[test]
+fn gradcheck_table_defaults_and_values() {
+    let d = ok(BASE).gradcheck;
+    assert_eq!(d, GradcheckConfig::default());
+    assert_eq!(d.at, vec![CheckPoint::Init, CheckPoint::End]);
+    let text =
+        format!("{BASE}\n[gradcheck]\nat = [\"init\", 50, \"end\"]\nbatch = 8\nepsilon = 1e-5\n");
+    let g = ok(&text).gradcheck;
+    assert_eq!(
+        g.at,
+        vec![CheckPoint::Init, CheckPoint::Step(50), CheckPoint::End]
+    );
+    assert_eq!((g.batch, g.epsilon), (8, 1e-5));
+}
+
+#[test]
+fn gradcheck_table_errors_name_the_element() {
+    let text = format!("{BASE}\n[gradcheck]\nat = [\"init\", \"middle\"]\n");
+    let e = err(&text);
+    assert_eq!(e.key.as_deref(), Some("gradcheck.at[2]"), "{e}");
+    assert!(e.to_string().contains("\"middle\""), "{e}");
+    let e = err(&format!("{BASE}\n[gradcheck]\nrtol = -1\n"));
+    assert_eq!(e.key.as_deref(), Some("gradcheck.rtol"), "{e}");
+    let e = err(&format!("{BASE}\n[gradcheck]\nsteps = 3\n"));
+    assert!(e.to_string().contains("unknown key"), "{e}");
 }

@@ -1,0 +1,125 @@
+//! End-to-end: `nn-doctor gradcheck` on the seed network, clean and with a
+//! catalogue mistake injected through the hidden `--inject-bug` test hook.
+
+mod common;
+use common::*;
+
+fn gradcheck(args: &[&str]) -> std::process::Output {
+    let cfg = fixture("configs/seed.toml");
+    let mut all = vec!["gradcheck", cfg.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run_in(&root(), &all)
+}
+
+#[test]
+fn the_engine_passes_on_the_seed_network_and_covers_every_tensor() {
+    let out = tempfile::tempdir().unwrap();
+    let junit = out.path().join("junit.xml");
+    let o = gradcheck(&[
+        "--at",
+        "init",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(r["passed"], true);
+    assert_eq!(r["parameters"], 795_010);
+    let checks = r["checks"].as_array().unwrap();
+    // 2 layers x (weight, bias) + the whole-network direction.
+    assert_eq!(checks.len(), 5);
+    for (layer, tensor) in [(1, "weight"), (1, "bias"), (2, "weight"), (2, "bias")] {
+        assert!(checks.iter().any(|c| c["layer"] == layer
+            && c["tensor"] == tensor
+            && c["elements_checked"].as_u64().unwrap() > 0));
+    }
+    let xml = std::fs::read_to_string(junit).unwrap();
+    assert!(
+        xml.contains("<testsuite")
+            && xml.matches("<testcase").count() == 5
+            && !xml.contains("<failure")
+    );
+    let csv = std::fs::read_to_string(out.path().join("gradcheck.csv")).unwrap();
+    assert!(csv.starts_with(
+        "at,layer,tensor,kind,index,analytic,numeric,abs_error,rel_error,kink,passed"
+    ));
+}
+
+#[test]
+fn an_injected_mnist_bug_fails_and_names_layer_and_pattern() {
+    // The Haskell case: the softmax derivative left out under MSE.
+    let out = tempfile::tempdir().unwrap();
+    let junit = out.path().join("junit.xml");
+    let o = gradcheck(&[
+        "--at",
+        "init",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--inject-bug",
+        "missing-output-derivative@2",
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("FAIL")
+            && text.contains("layer 2")
+            && text.contains("missing-output-derivative"),
+        "{text}"
+    );
+    let xml = std::fs::read_to_string(junit).unwrap();
+    assert!(xml.contains("<failure") && xml.contains("missing-output-derivative"));
+}
+
+#[test]
+fn bad_inject_bug_and_at_values_exit_2() {
+    assert_eq!(code(&gradcheck(&["--inject-bug", "no-such-bug@1"])), 2);
+    assert_eq!(code(&gradcheck(&["--at", "sometime"])), 2);
+}
+
+#[test]
+fn check_with_an_injected_bug_reports_gradient_mismatch() {
+    let out = tempfile::tempdir().unwrap();
+    let o = check(
+        &fixture("configs/spirals.toml"),
+        out.path(),
+        &["--steps", "20", "--inject-bug", "sign-flipped@2"],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let s = summary(out.path());
+    assert_eq!(s["gradcheck"]["passed"], false);
+    let d = s["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "gradient-mismatch")
+        .expect("gradient-mismatch");
+    assert_eq!(d["layer"], 2);
+    assert_eq!(d["evidence"]["pattern"], "sign-flipped");
+    assert!(out.path().join("gradcheck.csv").exists());
+}
+
+#[test]
+fn healthy_check_fills_a_passing_gradcheck() {
+    let out = tempfile::tempdir().unwrap();
+    let o = check(
+        &fixture("configs/spirals.toml"),
+        out.path(),
+        &["--steps", "50"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let s = summary(out.path());
+    assert_eq!(s["gradcheck"]["passed"], true);
+    let ats: Vec<&str> = s["gradcheck"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["at"].as_str().unwrap())
+        .collect();
+    assert!(ats.contains(&"init") && ats.contains(&"end"));
+}
