@@ -104,10 +104,9 @@ pub fn check_point(
             let start = rows.len();
             for flat in pick_elements(analytic, s.samples_per_tensor, &mut rng) {
                 let d = probe.element(l, param, flat, s.epsilon);
-                let index = if cols > 0 {
-                    vec![flat / cols, flat % cols]
-                } else {
-                    vec![flat]
+                let index = match flat.checked_div(cols) {
+                    Some(row) => vec![row, flat % cols],
+                    None => vec![flat],
                 };
                 rows.push(row(
                     at,
