@@ -175,11 +175,35 @@ fn validate_against_data(cfg: &Config, data: &Data) -> Result<(), ConfigError> {
 }
 
 /// Converts a data split to the training precision with one-hot targets.
-fn split<F: Float>(d: &data::Dataset, classes: usize) -> Split<F> {
+pub fn split<F: Float>(d: &data::Dataset, classes: usize) -> Split<F> {
     Split {
         x: d.features.mapv(F::of),
         targets: data::one_hot(&d.labels, classes).mapv(F::of),
         labels: d.labels.clone(),
+    }
+}
+
+/// A fresh optimizer for `net` as `[train]` configures it.
+pub fn optimizer_for<F: Float>(cfg: &Config, net: &Network<F>) -> Optimizer<F> {
+    let shapes: Vec<(usize, usize)> = net
+        .layers
+        .iter()
+        .map(|l| (l.weight.len(), l.bias.len()))
+        .collect();
+    Optimizer::new(cfg.train.optimizer, cfg.train.learning_rate, &shapes)
+}
+
+/// The training loop's plan for `steps` steps of this config.
+pub fn plan_for(cfg: &Config, steps: usize, flaw: Option<Flaw>) -> Plan {
+    let t = &cfg.train;
+    Plan {
+        steps,
+        batch_size: t.batch_size,
+        loss: t.loss,
+        clip_grad_norm: t.clip_grad_norm,
+        eval_every: t.eval_every,
+        seed: cfg.seed,
+        flaw,
     }
 }
 
@@ -229,21 +253,8 @@ fn train_typed<F: Float>(
     }
     let train_split = split::<F>(&data.train, data.classes);
     let test_split = data.test.as_ref().map(|d| split::<F>(d, data.classes));
-    let shapes: Vec<(usize, usize)> = net
-        .layers
-        .iter()
-        .map(|l| (l.weight.len(), l.bias.len()))
-        .collect();
-    let mut optimizer = Optimizer::new(t.optimizer, t.learning_rate, &shapes);
-    let plan = Plan {
-        steps,
-        batch_size: t.batch_size,
-        loss: t.loss,
-        clip_grad_norm: t.clip_grad_norm,
-        eval_every: t.eval_every,
-        seed: cfg.seed,
-        flaw,
-    };
+    let mut optimizer = optimizer_for(cfg, &net);
+    let plan = plan_for(cfg, steps, flaw);
     let mut checker = Checker::new(
         data,
         t.loss,

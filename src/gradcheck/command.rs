@@ -3,12 +3,13 @@
 
 use super::run::Checker;
 use super::types::GradcheckReport;
-use crate::check::{load_inputs, planned_steps, report_dir, CheckError};
+use crate::check::{
+    load_inputs, optimizer_for, plan_for, planned_steps, report_dir, split, CheckError,
+};
 use crate::config::{CheckPoint, Config, DType};
-use crate::data::{self, Data};
+use crate::data::Data;
 use crate::engine::flaw::Flaw;
-use crate::engine::optim::Optimizer;
-use crate::engine::train::{train, Plan, Split};
+use crate::engine::train::{train, Plan};
 use crate::engine::{Float, Network};
 use crate::monitor::hook::Hook;
 use crate::monitor::nonfinite::NonFiniteTracer;
@@ -82,26 +83,12 @@ fn check_typed<F: Float>(
         } else {
             last_point.unwrap_or(planned)
         };
-        let split = |d: &data::Dataset| Split::<F> {
-            x: d.features.mapv(F::of),
-            targets: data::one_hot(&d.labels, data.classes).mapv(F::of),
-            labels: d.labels.clone(),
-        };
-        let train_split = split(&data.train);
-        let shapes: Vec<(usize, usize)> = net
-            .layers
-            .iter()
-            .map(|l| (l.weight.len(), l.bias.len()))
-            .collect();
-        let mut optimizer = Optimizer::new(t.optimizer, t.learning_rate, &shapes);
+        let train_split = split::<F>(&data.train, data.classes);
+        let mut optimizer = optimizer_for(cfg, &net);
+        // No test-set evaluation: only the gradients matter here.
         let plan = Plan {
-            steps,
-            batch_size: t.batch_size,
-            loss: t.loss,
-            clip_grad_norm: t.clip_grad_norm,
             eval_every: usize::MAX,
-            seed: cfg.seed,
-            flaw,
+            ..plan_for(cfg, steps, flaw)
         };
         let mut tracer = NonFiniteTracer::new();
         let mut hooks: [&mut dyn Hook<F>; 1] = [&mut tracer];
