@@ -110,7 +110,7 @@ pub fn run(
         nan_origin: trained.nan_origin.as_ref(),
         gradcheck: trained.gradcheck.as_ref(),
     };
-    let diagnoses = diagnose::diagnose(&ctx, &Thresholds::default());
+    let diagnoses = diagnose::diagnose(&ctx, &Thresholds::with_overrides(&cfg.thresholds));
     let report_dir = report_dir(&cfg, opts.out.as_ref());
     let summary = summarise(&cfg, &data, opts, steps, &trained, diagnoses);
     report::write_report(
@@ -216,14 +216,17 @@ fn train_typed<F: Float>(
 ) -> Result<Trained, TrainError> {
     let mut net = Network::<F>::init(data.train.width(), &cfg.model.layers, cfg.seed);
     let t = &cfg.train;
-    let pf = preflight(
+    let mut pf = preflight(
         &data.train.features,
+        &data.train.labels,
         &net,
         data.classes,
         t.loss,
         t.learning_rate,
         t.optimizer,
     );
+    pf.test_samples = data.test.as_ref().map_or(0, |d| d.len());
+    pf.batch_size = t.batch_size;
     let mut recorder = Recorder::new(net.layer_infos(), cfg.monitor.every);
     let mut tracer = NonFiniteTracer::new();
     let started = Instant::now();

@@ -388,7 +388,7 @@ fn syntax_errors_have_their_line() {
 fn unknown_key_at_top_level() {
     assert_message(
         &format!("seeed = 1\n{BASE}"),
-        "bad.toml:1:1: `seeed`: unknown key; expected one of: name, seed, data, model, train, monitor, report, gradcheck",
+        "bad.toml:1:1: `seeed`: unknown key; expected one of: name, seed, data, model, train, monitor, report, gradcheck, thresholds",
     );
     assert_at(
         &format!("{BASE}[gradchecks]\neps = 1\n"),
@@ -637,7 +637,7 @@ fn softmax_on_a_hidden_layer() {
 fn missing_required_tables_and_keys() {
     let without_train = &BASE[..BASE.find("[train]").unwrap_or(0)];
     assert_message(without_train, "bad.toml: missing required table [train]");
-    assert_message(&BASE.replacen("[data]", "[dataa]", 1), "bad.toml:1:1: `dataa`: unknown key; expected one of: name, seed, data, model, train, monitor, report, gradcheck");
+    assert_message(&BASE.replacen("[data]", "[dataa]", 1), "bad.toml:1:1: `dataa`: unknown key; expected one of: name, seed, data, model, train, monitor, report, gradcheck, thresholds");
     assert_message(
         &edit("loss = \"cross_entropy\"", ""),
         "bad.toml:14:1: `[train]`: missing required key `loss`",
@@ -973,4 +973,26 @@ fn gradcheck_table_errors_name_the_element() {
     assert_eq!(e.key.as_deref(), Some("gradcheck.rtol"), "{e}");
     let e = err(&format!("{BASE}\n[gradcheck]\nsteps = 3\n"));
     assert!(e.to_string().contains("unknown key"), "{e}");
+}
+
+#[test]
+fn thresholds_table_overrides_by_name() {
+    let c = ok(&format!(
+        "{BASE}\n[thresholds]\nsaturation_warning = 0.7\nwindow_max = 40\n"
+    ));
+    // In the order of `NAMES`, whatever the file order.
+    assert_eq!(
+        c.thresholds,
+        vec![
+            ("window_max".to_string(), 40.0),
+            ("saturation_warning".to_string(), 0.7)
+        ]
+    );
+    let e = err(&format!("{BASE}\n[thresholds]\nsaturation = 0.7\n"));
+    assert!(
+        e.to_string().contains("unknown key") && e.to_string().contains("saturation_warning"),
+        "{e}"
+    );
+    let e = err(&format!("{BASE}\n[thresholds]\nplateau_p = -1\n"));
+    assert_eq!(e.key.as_deref(), Some("thresholds.plateau_p"));
 }

@@ -175,4 +175,6 @@ pub struct Config {
     pub monitor: MonitorConfig,
     pub report: ReportConfig,
     pub gradcheck: GradcheckConfig,
+    /// `[thresholds]` overrides of the diagnosis thresholds, by name.
+    pub thresholds: Vec<(String, f64)>,
 }

@@ -29,6 +29,7 @@ const ROOT_KEYS: &[&str] = &[
     "monitor",
     "report",
     "gradcheck",
+    "thresholds",
 ];
 
 /// Parses and validates a whole config file.
@@ -48,6 +49,7 @@ pub(crate) fn config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let monitor = monitor(root.table("monitor")?.as_ref())?;
     let report = report(root.table("report")?.as_ref())?;
     let gradcheck = gradcheck(root.table("gradcheck")?.as_ref())?;
+    let thresholds = thresholds(root.table("thresholds")?.as_ref())?;
     Ok(Config {
         path: path.to_path_buf(),
         source: text.to_string(),
@@ -59,6 +61,7 @@ pub(crate) fn config(path: &Path, text: &str) -> Result<Config, ConfigError> {
         monitor,
         report,
         gradcheck,
+        thresholds,
     })
 }
 
@@ -611,4 +614,21 @@ fn check_point(v: &Value<'_, '_>) -> Result<CheckPoint, ConfigError> {
     } else {
         v.count(1).map(CheckPoint::Step)
     }
+}
+
+/// `[thresholds]`: overrides of the diagnosis thresholds, each a positive
+/// number named like a field of `diagnose::Thresholds`.
+fn thresholds(table: Option<&Table<'_, '_>>) -> Result<Vec<(String, f64)>, ConfigError> {
+    let Some(table) = table else {
+        return Ok(Vec::new());
+    };
+    let names = crate::diagnose::thresholds::NAMES;
+    table.deny_unknown(&names)?;
+    let mut out = Vec::new();
+    for name in names {
+        if let Some(v) = table.opt(name, Value::positive)? {
+            out.push((name.to_string(), v));
+        }
+    }
+    Ok(out)
 }

@@ -17,6 +17,7 @@ pub mod stats;
 #[cfg(test)]
 mod testing;
 pub mod thresholds;
+mod training_rules;
 pub mod types;
 
 pub use context::Context;
@@ -38,6 +39,18 @@ pub fn diagnose(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
     out.extend(gradient_rules::exploding_gradients(ctx, th));
     out.extend(loss_rules::loss_plateau(ctx, th));
     out.extend(loss_rules::loss_diverging(ctx, th));
+    out.extend(training_rules::loss_oscillating(ctx, th));
+    out.extend(training_rules::lr_too_high(ctx, th));
+    // Tiny updates are the learning rate's fault only when nothing else
+    // (saturation, vanishing gradients) already explains them.
+    if !out
+        .iter()
+        .any(|d| matches!(d.code, "saturated-activations" | "vanishing-gradients"))
+    {
+        out.extend(training_rules::lr_too_low(ctx, th));
+    }
+    out.extend(training_rules::accuracy_at_chance(ctx, th));
+    out.extend(training_rules::output_loss_mismatch(ctx, th));
     sort(&mut out);
     out
 }

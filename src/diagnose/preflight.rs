@@ -55,11 +55,21 @@ pub struct Preflight {
     /// The loss an untrained network with uniform outputs would have
     /// (ln C for softmax + cross-entropy), when it is known.
     pub expected_initial_loss: Option<f64>,
+    /// Accuracy of always guessing the most frequent training class (at
+    /// least 1/C): what "learned nothing" scores.
+    pub chance_accuracy: f64,
+    /// The output activation, for the loss/output pairing check.
+    pub output: Activation,
+    /// Samples in the test set (0 without one) and per training batch: the
+    /// sample sizes behind accuracy estimates.
+    pub test_samples: usize,
+    pub batch_size: usize,
 }
 
 /// Computes the pre-flight facts.
 pub fn preflight<F: Float>(
     features: &Array2<f64>,
+    labels: &[usize],
     net: &Network<F>,
     classes: usize,
     loss: LossKind,
@@ -79,6 +89,10 @@ pub fn preflight<F: Float>(
         learning_rate,
         optimizer,
         expected_initial_loss: expected_initial_loss(loss, net.output_activation(), classes),
+        chance_accuracy: chance_accuracy(labels, classes),
+        output: net.output_activation(),
+        test_samples: 0,
+        batch_size: 1,
     }
 }
 
@@ -141,6 +155,18 @@ fn init_stats<F: Float>(layer: usize, activation: Activation, w: &Array2<F>) -> 
     }
 }
 
+/// The majority-class rate, at least 1/C.
+pub fn chance_accuracy(labels: &[usize], classes: usize) -> f64 {
+    let mut counts = vec![0usize; classes.max(1)];
+    for &l in labels {
+        if let Some(c) = counts.get_mut(l) {
+            *c += 1;
+        }
+    }
+    let top = counts.iter().copied().max().unwrap_or(0) as f64 / labels.len().max(1) as f64;
+    top.max(1.0 / classes.max(1) as f64)
+}
+
 /// Loss of uniform predictions: ln C for softmax + cross-entropy,
 /// (1 - 1/C) / 2 for softmax + MSE (1/2 sum_k (1/C - t_k)^2).
 pub fn expected_initial_loss(loss: LossKind, output: Activation, classes: usize) -> Option<f64> {
@@ -179,6 +205,14 @@ mod tests {
         let s = init_stats(1, Activation::Sigmoid, &w);
         assert!((s.gain - 2.0 * 1.5 / 4.0).abs() < 1e-12);
         assert!((s.mean - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn chance_is_the_majority_rate_or_one_over_c() {
+        // By hand: 3 of 4 labels are class 0; with 10 balanced classes, 1/10.
+        assert_eq!(chance_accuracy(&[0, 0, 0, 1], 2), 0.75);
+        let balanced: Vec<usize> = (0..100).map(|i| i % 10).collect();
+        assert!((chance_accuracy(&balanced, 10) - 0.1).abs() < 1e-12);
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub fn preflight(loss: LossKind, layers: Vec<InitStats>) -> Preflight {
         learning_rate: 0.01,
         optimizer: OptimizerConfig::Sgd,
         expected_initial_loss: None,
+        chance_accuracy: 0.1,
+        output: Activation::Softmax,
+        test_samples: 1000,
+        batch_size: 32,
     }
 }
 

@@ -57,6 +57,22 @@ pub struct Thresholds {
     pub diverging_p: f64,
     /// Trend rules need at least this many loss values.
     pub trend_min_points: usize,
+    /// lr-too-high: a layer's median ||dW||/||W|| above this (100x the
+    /// ~1e-3 rule of thumb, CS231n) while the loss does not improve.
+    pub update_ratio_high: f64,
+    /// lr-too-low: every layer's median ||dW||/||W|| below this (100x under
+    /// the rule of thumb) while the loss barely moves.
+    pub update_ratio_low: f64,
+    /// lr-too-low: relative loss drop over the run below this.
+    pub slow_drop: f64,
+    /// loss-oscillating: median |ln L(t) - ln L(t-1)| over the second half
+    /// above this (ln 2.5: consecutive losses typically differ 2.5x)...
+    pub oscillation_log_step: f64,
+    /// ...while the late loss stays above this share of the early loss.
+    pub oscillation_progress: f64,
+    /// accuracy-at-chance: accuracy within this many standard errors of the
+    /// majority-class rate counts as chance.
+    pub chance_sigmas: f64,
 }
 
 impl Default for Thresholds {
@@ -82,6 +98,12 @@ impl Default for Thresholds {
             diverging_growth: 1.5,
             diverging_p: 0.01,
             trend_min_points: 20,
+            update_ratio_high: 1e-1,
+            update_ratio_low: 1e-5,
+            slow_drop: 0.1,
+            oscillation_log_step: 2.5f64.ln(),
+            oscillation_progress: 0.5,
+            chance_sigmas: 3.0,
         }
     }
 }
@@ -91,5 +113,91 @@ impl Thresholds {
     pub fn window(&self, n: usize) -> usize {
         let w = (n as f64 * self.window_share).round() as usize;
         w.clamp(self.window_min, self.window_max).min(n.max(1))
+    }
+}
+
+/// Names accepted in a config's `[thresholds]` table: the field names.
+pub const NAMES: [&str; 26] = [
+    "window_share",
+    "window_min",
+    "window_max",
+    "saturation_warning",
+    "saturation_error",
+    "dead_warning",
+    "dead_error",
+    "vanishing_ratio",
+    "exploding_ratio",
+    "exploding_growth",
+    "input_rms",
+    "feature_scale_ratio",
+    "init_gain_high",
+    "init_gain_low",
+    "init_mean_shift",
+    "plateau_drop",
+    "plateau_p",
+    "diverging_growth",
+    "diverging_p",
+    "trend_min_points",
+    "update_ratio_high",
+    "update_ratio_low",
+    "slow_drop",
+    "oscillation_log_step",
+    "oscillation_progress",
+    "chance_sigmas",
+];
+
+impl Thresholds {
+    /// The defaults with a config's `[thresholds]` overrides applied. Names
+    /// were validated against [`NAMES`] when the config was read; counts are
+    /// rounded.
+    pub fn with_overrides(overrides: &[(String, f64)]) -> Self {
+        let mut t = Thresholds::default();
+        for (name, v) in overrides {
+            let v = *v;
+            let count = v.round().max(0.0) as usize;
+            match name.as_str() {
+                "window_share" => t.window_share = v,
+                "window_min" => t.window_min = count,
+                "window_max" => t.window_max = count,
+                "saturation_warning" => t.saturation_warning = v,
+                "saturation_error" => t.saturation_error = v,
+                "dead_warning" => t.dead_warning = v,
+                "dead_error" => t.dead_error = v,
+                "vanishing_ratio" => t.vanishing_ratio = v,
+                "exploding_ratio" => t.exploding_ratio = v,
+                "exploding_growth" => t.exploding_growth = v,
+                "input_rms" => t.input_rms = v,
+                "feature_scale_ratio" => t.feature_scale_ratio = v,
+                "init_gain_high" => t.init_gain_high = v,
+                "init_gain_low" => t.init_gain_low = v,
+                "init_mean_shift" => t.init_mean_shift = v,
+                "plateau_drop" => t.plateau_drop = v,
+                "plateau_p" => t.plateau_p = v,
+                "diverging_growth" => t.diverging_growth = v,
+                "diverging_p" => t.diverging_p = v,
+                "trend_min_points" => t.trend_min_points = count,
+                "update_ratio_high" => t.update_ratio_high = v,
+                "update_ratio_low" => t.update_ratio_low = v,
+                "slow_drop" => t.slow_drop = v,
+                "oscillation_log_step" => t.oscillation_log_step = v,
+                "oscillation_progress" => t.oscillation_progress = v,
+                "chance_sigmas" => t.chance_sigmas = v,
+                _ => {}
+            }
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_overrides_its_field() {
+        for name in NAMES {
+            let changed = Thresholds::with_overrides(&[(name.to_string(), 7.0)]);
+            assert_ne!(changed, Thresholds::default(), "{name} overrides nothing");
+        }
     }
 }

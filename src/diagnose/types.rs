@@ -80,16 +80,21 @@ impl Diagnosis {
 }
 
 /// Every code nn-doctor can emit today, for docs and tests.
-pub const CODES: [&str; 11] = [
+pub const CODES: [&str; 16] = [
     "non-finite",
     "gradient-mismatch",
     "non-finite-data",
     "unscaled-inputs",
+    "output-loss-mismatch",
     "poor-initialization",
     "saturated-activations",
     "dead-relus",
     "vanishing-gradients",
     "exploding-gradients",
-    "loss-plateau",
+    "lr-too-high",
+    "lr-too-low",
     "loss-diverging",
+    "loss-oscillating",
+    "loss-plateau",
+    "accuracy-at-chance",
 ];

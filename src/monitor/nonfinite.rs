@@ -288,7 +288,9 @@ fn trace<F: Float>(step: usize, event: &Event<'_, F>) -> Option<NanOrigin> {
             weight,
             bias,
             grad_w,
+            grad_b,
             update_w,
+            update_b,
             norms,
             ..
         } => {
@@ -330,6 +332,20 @@ fn trace<F: Float>(step: usize, event: &Event<'_, F>) -> Option<NanOrigin> {
                 return Some(o);
             }
             let j = first_nonfinite_1(bias)?;
+            let inputs = vec![
+                InputMagnitude {
+                    name: format!("gradient [{j}]"),
+                    max_abs: grad_b.get(j).map_or(f64::NAN, |g| g.f64().abs()),
+                },
+                InputMagnitude {
+                    name: "largest bias".into(),
+                    max_abs: max_abs(bias.iter()),
+                },
+                InputMagnitude {
+                    name: format!("update [{j}]"),
+                    max_abs: update_b.get(j).map_or(f64::NAN, |u| u.f64().abs()),
+                },
+            ];
             let mut o = origin(
                 step,
                 Some(layer),
@@ -338,7 +354,7 @@ fn trace<F: Float>(step: usize, event: &Event<'_, F>) -> Option<NanOrigin> {
                 "bias",
                 (0, j),
                 bias[j],
-                Vec::new(),
+                inputs,
             );
             o.index = vec![j];
             o.sample = None;
