@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nn_doctor::check::{self, CheckOptions, FailOn};
 use nn_doctor::config::starter::STARTER;
 use nn_doctor::config::CheckPoint;
+use nn_doctor::diagnose::explain;
 use nn_doctor::engine::flaw::Flaw;
 use nn_doctor::gradcheck::{
     self, catalogue, command::GradcheckOptions, output::junit_xml, output::text_table,
@@ -71,6 +72,11 @@ enum Command {
         /// Test hook: reproduce a catalogue backprop mistake, CODE@LAYER.
         #[arg(long, hide = true, value_parser = parse_flaw)]
         inject_bug: Option<Flaw>,
+    },
+    /// Explain a diagnosis code (or list all codes).
+    Explain {
+        /// A code such as saturated-activations.
+        code: Option<String>,
     },
     /// Write a commented starter config.
     Init {
@@ -183,6 +189,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(u8::from(!done.report.passed))
         }
+        Command::Explain { code: None } => {
+            print!("{}", explain::list());
+            Ok(0)
+        }
+        Command::Explain { code: Some(code) } => match explain::explain(&code) {
+            Some(e) => {
+                print!("{}", explain::render(e));
+                Ok(0)
+            }
+            None => {
+                anyhow::bail!("unknown diagnosis code {code:?}; `nn-doctor explain` lists them")
+            }
+        },
         Command::Init { path, force } => {
             if path.exists() && !force {
                 anyhow::bail!(

@@ -6,6 +6,7 @@
 mod activation_rules;
 pub mod context;
 mod data_rules;
+pub mod explain;
 mod gradcheck_rule;
 mod gradient_rules;
 mod init_rules;

@@ -1,0 +1,200 @@
+//! `nn-doctor explain CODE`: what a diagnosis means, why it happens, how to
+//! fix it and where to see it. One entry per code in [`CODES`]; a test keeps
+//! them in step.
+
+use super::types::CODES;
+
+/// The explanation of one code.
+#[derive(Debug, Clone, Copy)]
+pub struct Explanation {
+    pub code: &'static str,
+    pub title: &'static str,
+    pub meaning: &'static str,
+    pub why: &'static str,
+    pub fix: &'static str,
+    pub look: &'static str,
+}
+
+pub const EXPLANATIONS: [Explanation; 16] = [
+    Explanation {
+        code: "non-finite",
+        title: "a NaN or Inf appeared during training",
+        meaning: "An operation produced NaN or Inf from finite inputs. nn-doctor names that operation (phase, layer, element), the kind (overflow, inf-inf, 0*inf, ...) and the largest input magnitudes, then stops training.",
+        why: "Values grew past the float range: too high a learning rate, exploding gradients, unscaled inputs, or a numerically naive formula (softmax without subtracting the max, log of a probability that underflowed to 0).",
+        fix: "Lower the learning rate, clip gradients (train.clip_grad_norm), scale the inputs, use fan-in-scaled init. Use f64 only to confirm the diagnosis, not as the fix.",
+        look: "gradient_norms.png and update_ratio.png climb before the red 'first non-finite' line; activations.png shows ranges widening.",
+    },
+    Explanation {
+        code: "gradient-mismatch",
+        title: "analytic gradients disagree with finite differences",
+        meaning: "The backward pass computes gradients that central finite differences of the loss contradict. The first wrong tensor (nearest the output) and its worst element are named, with the known backprop mistake it matches when one does.",
+        why: "A bug in backward: a missing derivative (e.g. softmax under MSE), a transposed or wrongly-scaled gradient, the wrong layer's activations. No tuning fixes wrong gradients.",
+        fix: "Fix the named mistake; `nn-doctor verify-trace` on a dumped step of your own implementation names the first wrong tensor.",
+        look: "gradcheck.csv lists every comparison; the JUnit file marks the failing tensors.",
+    },
+    Explanation {
+        code: "non-finite-data",
+        title: "the training data contains NaN or Inf",
+        meaning: "Some input features are NaN or Inf; every forward pass through them is NaN, so training is not started.",
+        why: "Missing values in a CSV, a division by zero in preprocessing, a corrupted file.",
+        fix: "Drop or impute the affected samples; check custom normalisation for a zero standard deviation.",
+        look: "summary.json: evidence first_sample / first_feature.",
+    },
+    Explanation {
+        code: "unscaled-inputs",
+        title: "inputs are far from unit scale",
+        meaning: "The input features have an RMS well above 1 (raw pixels: ~80), or feature magnitudes differ by orders of magnitude.",
+        why: "Large inputs make first-layer pre-activations large: sigmoid/tanh saturate immediately, and the first layer's gradient dominates the others.",
+        fix: "[data] scale = \"unit\" for 8-bit pixels, or \"standardize\" for mixed features.",
+        look: "activations.png: layer 1's pre-activation range (also in metrics.csv, pre_min/pre_max).",
+    },
+    Explanation {
+        code: "output-loss-mismatch",
+        title: "softmax or sigmoid outputs trained with MSE",
+        meaning: "The loss's gradient is multiplied by the output activation's slope, which vanishes when the output saturates.",
+        why: "With MSE, a confidently wrong output (saturated) gets almost no gradient: it learns slowest exactly when it is most wrong. Cross-entropy's gradient is a - t, independent of saturation.",
+        fix: "train.loss = \"cross_entropy\".",
+        look: "saturation.png: the output layer's saturated share; loss.png: a slow or stalled loss.",
+    },
+    Explanation {
+        code: "poor-initialization",
+        title: "initial weights are the wrong scale or sign",
+        meaning: "A layer's initial weights are all of one sign, all zero (hidden layer), or far too large or small for its fan-in (mean(W^2) x fan_in far from 1-2).",
+        why: "Same-sign weights make fan_in terms add up instead of cancelling (the MNIST case: U[0,1) weights give pre-activations near +54); zero weights keep units identical forever; the wrong scale grows or shrinks signals layer by layer.",
+        fix: "init = \"xavier_uniform\" for sigmoid/tanh/softmax, \"he_normal\" for relu-family layers; biases 0.",
+        look: "activations.png at step 1; summary.json evidence: weight mean/std and gain.",
+    },
+    Explanation {
+        code: "saturated-activations",
+        title: "sigmoid/tanh/softmax units sit where their slope is ~0",
+        meaning: "Over a window of recorded steps, most unit x sample entries have a local slope below 1% of the maximum (|z| > 6 for sigmoid, > 3 for tanh).",
+        why: "Large pre-activations from bad initialisation, unscaled inputs or a too-high learning rate. Gradients through a saturated unit are multiplied by that tiny slope, so the layers below stop learning.",
+        fix: "Zero-mean fan-in-scaled init, scaled inputs; relu with he_normal in hidden layers; cross-entropy for softmax/sigmoid outputs.",
+        look: "saturation.png (solid lines near 1), activations.png (band pinned at 0 or 1).",
+    },
+    Explanation {
+        code: "dead-relus",
+        title: "ReLU units output 0 for every sample",
+        meaning: "Over a window of recorded steps, most units of a relu layer are inactive (z <= 0) for the whole batch.",
+        why: "A large update pushed weights/biases so that the units never fire again; dead units get zero gradient and cannot recover.",
+        fix: "Lower the learning rate; leaky_relu or elu; he_normal init with small or zero biases.",
+        look: "saturation.png (dashed lines near 1), gradient_norms.png (the layer's norm collapsing).",
+    },
+    Explanation {
+        code: "vanishing-gradients",
+        title: "lower layers get almost no gradient",
+        meaning: "A layer's RMS weight gradient stays below 1e-3 of the output layer's over a window of recorded steps.",
+        why: "Each layer multiplies the gradient by its weights and activation slopes; saturated units or small weights shrink it geometrically with depth.",
+        fix: "Keep units out of saturation (init, input scale), relu + he_normal, fewer layers, Adam.",
+        look: "gradient_norms.png: the lower layers' lines far below the top layer's.",
+    },
+    Explanation {
+        code: "exploding-gradients",
+        title: "gradients grow across layers or over time",
+        meaning: "A lower layer's RMS gradient is over 100x the output layer's, the global gradient norm grew over 1000x during training, or an overflow was born in backward or the update.",
+        why: "Weights with gain above 1 multiply gradients layer by layer; a too-high learning rate makes each step bigger than the last.",
+        fix: "Clip gradients (train.clip_grad_norm), lower the learning rate, fan-in-scaled init.",
+        look: "gradient_norms.png climbing; update_ratio.png far above the 1e-3 line.",
+    },
+    Explanation {
+        code: "lr-too-high",
+        title: "updates are far too large and the loss does not improve",
+        meaning: "A layer's median update/weight ratio is above 1e-1 (100x the ~1e-3 rule of thumb) while the loss makes no progress, or the run overflowed.",
+        why: "Steps overshoot the minimum: the loss bounces or climbs instead of descending.",
+        fix: "Lower the learning rate (the suggestion gives a factor), clip gradients, or Adam with 1e-3.",
+        look: "update_ratio.png far above the dashed 1e-3 line; loss.png noisy or rising.",
+    },
+    Explanation {
+        code: "lr-too-low",
+        title: "updates are far too small and the loss barely moves",
+        meaning: "Every layer's median update/weight ratio is below 1e-5 (100x under the rule of thumb) and the loss dropped less than 10%, with no saturation or vanishing gradient to blame.",
+        why: "The steps are too small to make progress within the training budget.",
+        fix: "Raise the learning rate (the suggestion gives a factor) or use Adam.",
+        look: "update_ratio.png far below the dashed 1e-3 line; loss.png almost flat but sloping down.",
+    },
+    Explanation {
+        code: "loss-diverging",
+        title: "the loss grows",
+        meaning: "The last window's median loss is above 1.5x the first window's and ln(loss) rises significantly (least-squares slope, Student-t p < 0.01).",
+        why: "Too high a learning rate, exploding gradients, or a gradient with the wrong sign.",
+        fix: "Lower the learning rate, clip gradients, run gradcheck.",
+        look: "loss.png rising (log axis).",
+    },
+    Explanation {
+        code: "loss-oscillating",
+        title: "the loss jumps back and forth",
+        meaning: "In the second half of training consecutive losses differ by a median factor above 2.5 while the loss stays near its starting level.",
+        why: "The optimizer overshoots across a valley: the learning rate is too high for the curvature, or batches are too small and noisy.",
+        fix: "Lower the learning rate, larger batches, Adam with 1e-3.",
+        look: "loss.png: a thick saw-tooth band with no downward trend.",
+    },
+    Explanation {
+        code: "loss-plateau",
+        title: "the loss does not improve",
+        meaning: "The loss changed by less than 1% between the first and last windows and its least-squares slope is not significantly negative (p > 0.05).",
+        why: "Nothing is learned: saturated units, vanishing or wrong gradients, a learning rate far too small, or dead units.",
+        fix: "Fix the other diagnoses first; run gradcheck; then try a larger learning rate or Adam.",
+        look: "loss.png flat; check gradient_norms.png and saturation.png for the cause.",
+    },
+    Explanation {
+        code: "accuracy-at-chance",
+        title: "accuracy is not above always guessing the majority class",
+        meaning: "The final test accuracy (or the recent batch accuracy without a test set) is within 3 standard errors of the majority-class rate.",
+        why: "The network learned nothing usable: see the other diagnoses; or the labels do not belong to the inputs.",
+        fix: "Fix the errors above; check the data loading and label alignment.",
+        look: "loss.png: the accuracy lines stay at the chance level.",
+    },
+];
+
+/// The explanation of `code`.
+pub fn explain(code: &str) -> Option<&'static Explanation> {
+    EXPLANATIONS.iter().find(|e| e.code == code)
+}
+
+/// The text `nn-doctor explain CODE` prints.
+pub fn render(e: &Explanation) -> String {
+    format!(
+        "{}: {}\n\nWhat it means\n  {}\n\nWhy it happens\n  {}\n\nHow to fix it\n  {}\n\nWhere to look\n  {}\n",
+        e.code, e.title, e.meaning, e.why, e.fix, e.look
+    )
+}
+
+/// The list `nn-doctor explain` prints.
+pub fn list() -> String {
+    let mut s = String::from("Diagnosis codes (nn-doctor explain CODE for details):\n");
+    for code in CODES {
+        let title = explain(code).map_or("", |e| e.title);
+        s.push_str(&format!("  {code:<22} {title}\n"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_exactly_one_explanation() {
+        for code in CODES {
+            assert_eq!(
+                EXPLANATIONS.iter().filter(|e| e.code == code).count(),
+                1,
+                "{code}"
+            );
+        }
+        assert_eq!(EXPLANATIONS.len(), CODES.len());
+    }
+
+    #[test]
+    fn render_has_every_section() {
+        let text = render(explain("saturated-activations").unwrap());
+        for section in [
+            "What it means",
+            "Why it happens",
+            "How to fix it",
+            "Where to look",
+        ] {
+            assert!(text.contains(section));
+        }
+    }
+}
