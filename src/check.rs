@@ -60,6 +60,8 @@ pub struct CheckOptions {
     pub fail_on: FailOn,
     /// A deliberate backprop mistake (the `--inject-bug` test hook).
     pub flaw: Option<Flaw>,
+    /// Derive candidate fixes from the diagnoses and verify each by training.
+    pub try_fixes: bool,
 }
 
 /// A finished check: the summary and where the report went.
@@ -113,16 +115,22 @@ pub fn run(
     let diagnoses = diagnose::diagnose(&ctx, &Thresholds::with_overrides(&cfg.thresholds));
     let report_dir = report_dir(&cfg, opts.out.as_ref());
     let summary = summarise(&cfg, &data, opts, steps, &trained, diagnoses);
-    report::write_report(
-        &report_dir,
-        &summary,
-        &trained.recording,
-        trained.gradcheck.as_ref(),
-    )?;
-    Ok(CheckRun {
+    let gradcheck = trained.gradcheck.as_ref();
+    report::write_report(&report_dir, &summary, &trained.recording, gradcheck)?;
+    let mut done = CheckRun {
         summary,
         report_dir,
-    })
+    };
+    if opts.try_fixes && done.summary.verdict == Verdict::Unhealthy {
+        done.summary.fixes = crate::fixes::try_fixes(&cfg, &done, steps);
+        report::write_report(
+            &done.report_dir,
+            &done.summary,
+            &trained.recording,
+            gradcheck,
+        )?;
+    }
+    Ok(done)
 }
 
 /// Loads the config and its data and runs the checks that need both.
@@ -391,6 +399,7 @@ fn summarise(
             },
         },
         files: REPORT_FILES.iter().map(|s| s.to_string()).collect(),
+        fixes: Vec::new(),
     }
 }
 

@@ -13,6 +13,8 @@ pub mod data;
 pub mod diagnose;
 /// The network, its operations and the instrumented training loop.
 pub mod engine;
+/// `check --try-fixes`: candidate configs from the suggestions, verified by training.
+pub mod fixes;
 /// Gradient checks against finite differences and the backprop-bug catalogue.
 pub mod gradcheck;
 /// Hooks that watch training: layer statistics and the non-finite tracer.

@@ -50,6 +50,10 @@ enum Command {
         /// Test hook: reproduce a catalogue backprop mistake, CODE@LAYER.
         #[arg(long, hide = true, value_parser = parse_flaw)]
         inject_bug: Option<Flaw>,
+        /// When unhealthy, derive candidate fixes from the suggestions and
+        /// verify each with a short training run (nothing is applied).
+        #[arg(long)]
+        try_fixes: bool,
     },
     /// Check the engine's gradients against finite differences, tensor by
     /// tensor, and name the known backprop mistake a wrong one matches.
@@ -125,6 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             format,
             quiet,
             inject_bug,
+            try_fixes,
         } => {
             let fail_on = match fail_on {
                 FailOnArg::Error => FailOn::Error,
@@ -138,6 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 steps,
                 fail_on,
                 flaw: inject_bug,
+                try_fixes,
             };
             let bar = (!quiet && std::io::stderr().is_terminal()).then(progress_bar);
             let mut progress = |step: usize, total: usize| {

@@ -72,6 +72,7 @@ pub fn render(s: &Summary) -> String {
             }
         }
     }
+    fixes(&mut md, s);
     let _ = writeln!(md, "## Plots\n");
     for (file, what) in [
         ("loss.png", "Loss and accuracy"),
@@ -141,6 +142,42 @@ fn run_facts(md: &mut String, s: &Summary) {
         fmt_opt(f.train_accuracy),
         fmt_opt(f.test_accuracy)
     );
+}
+
+/// The `--try-fixes` table: each candidate, what it changed and what it
+/// achieved on the same budget.
+fn fixes(md: &mut String, s: &Summary) {
+    if s.fixes.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## Verified fixes (`--try-fixes`)\n");
+    let _ = writeln!(
+        md,
+        "Each candidate was trained for the same {} steps; nothing was applied to your config.\n",
+        s.fixes[0].steps
+    );
+    let _ = writeln!(md, "| candidate | changes | errors left | loss before → after | test accuracy before → after | config |\n|---|---|---|---|---|---|");
+    for f in &s.fixes {
+        let left = if f.cleared_errors {
+            "none ✔".to_string()
+        } else {
+            f.errors_after.join(", ")
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} → {} | {} → {} | [{}]({}) |",
+            f.name,
+            f.changes.join("; "),
+            left,
+            fmt_opt(f.loss_before),
+            fmt_opt(f.loss_after),
+            fmt_opt(f.test_accuracy_before),
+            fmt_opt(f.test_accuracy_after),
+            f.config,
+            f.config
+        );
+    }
+    md.push('\n');
 }
 
 fn fmt_opt(v: Option<f64>) -> String {

@@ -76,6 +76,8 @@ pub struct Summary {
     pub preflight: Preflight,
     pub timing: Timing,
     pub files: Vec<String>,
+    /// `--try-fixes` results (empty unless asked for).
+    pub fixes: Vec<crate::fixes::FixResult>,
 }
 
 impl Summary {

@@ -72,6 +72,22 @@ pub fn render(s: &Summary, report_dir: &str) -> String {
     if let Some(fix) = s.diagnoses.first().and_then(|d| d.suggestions.first()) {
         let _ = writeln!(t, "first fix: {fix}");
     }
+    for f in &s.fixes {
+        let verdict = if f.cleared_errors {
+            "clears all errors".to_string()
+        } else {
+            format!("leaves {}", f.errors_after.join(", "))
+        };
+        let _ = writeln!(
+            t,
+            "  fix {:<14} {verdict}; loss {} -> {}, test acc {} -> {}",
+            f.name,
+            show(f.loss_before),
+            show(f.loss_after),
+            show(f.test_accuracy_before),
+            show(f.test_accuracy_after)
+        );
+    }
     let _ = writeln!(t, "report: {report_dir}/report.md");
     t
 }

@@ -1,0 +1,326 @@
+//! `check --try-fixes`: turns the suggestions of an unhealthy run into
+//! candidate configs, trains each for the same short budget, and reports
+//! which clear the error diagnoses and how much the loss improves. Nothing
+//! is applied silently: every candidate is written next to the report as a
+//! config the user can read and run.
+
+use crate::check::{self, CheckOptions, FailOn};
+use crate::config::{Config, LossKind};
+use crate::data::spec::DataSpec;
+use crate::diagnose::{Diagnosis, Severity};
+use crate::engine::activation::Activation;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use toml::{Table, Value};
+
+/// Longest budget a candidate trains for, in steps.
+pub const MAX_BUDGET: usize = 1000;
+
+/// One candidate and what it achieved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FixResult {
+    pub name: String,
+    pub changes: Vec<String>,
+    /// The candidate config, relative to the report directory.
+    pub config: String,
+    pub steps: usize,
+    pub errors_before: Vec<String>,
+    pub errors_after: Vec<String>,
+    /// No error diagnosis left.
+    pub cleared_errors: bool,
+    pub loss_before: Option<f64>,
+    pub loss_after: Option<f64>,
+    /// (before - after) / before.
+    pub loss_improvement: Option<f64>,
+    pub test_accuracy_before: Option<f64>,
+    pub test_accuracy_after: Option<f64>,
+}
+
+/// A change to the config's TOML, derived from the diagnoses.
+struct Fix {
+    name: &'static str,
+    changes: Vec<String>,
+    apply: Box<dyn Fn(&mut Table)>,
+}
+
+fn has(diagnoses: &[Diagnosis], codes: &[&str]) -> bool {
+    diagnoses.iter().any(|d| codes.contains(&d.code))
+}
+
+fn layers_mut(t: &mut Table) -> Vec<&mut Table> {
+    t.get_mut("model")
+        .and_then(Value::as_table_mut)
+        .and_then(|m| m.get_mut("layers"))
+        .and_then(Value::as_array_mut)
+        .map(|a| a.iter_mut().filter_map(Value::as_table_mut).collect())
+        .unwrap_or_default()
+}
+
+fn set(t: &mut Table, table: &str, key: &str, v: Value) {
+    if let Some(tab) = t
+        .entry(table)
+        .or_insert_with(|| Value::Table(Table::new()))
+        .as_table_mut()
+    {
+        tab.insert(key.to_string(), v);
+    }
+}
+
+fn set_init(layer: &mut Table, init: &str) {
+    layer.insert("init".into(), Value::String(init.into()));
+    for k in ["init_low", "init_high", "init_std"] {
+        layer.remove(k);
+    }
+    layer.insert("bias_init".into(), Value::Float(0.0));
+}
+
+/// The candidate fixes the diagnoses call for, plus all of them combined.
+fn candidates(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min: f64) -> Vec<Fix> {
+    let mut fixes = single_fixes(cfg, diagnoses, input_max, input_min);
+    if fixes.len() > 1 {
+        // Boxed edits do not clone: build a second set to chain. relu-he
+        // comes after fan-in-init, so it wins where both apply.
+        let parts = single_fixes(cfg, diagnoses, input_max, input_min);
+        let names: Vec<&str> = parts.iter().map(|f| f.name).collect();
+        let changes: Vec<String> = std::iter::once(format!("all of: {}", names.join(", ")))
+            .chain(parts.iter().flat_map(|f| f.changes.clone()))
+            .collect();
+        fixes.push(Fix {
+            name: "combined",
+            changes,
+            apply: Box::new(move |t| parts.iter().for_each(|p| (p.apply)(t))),
+        });
+    }
+    fixes
+}
+
+/// Each fix the diagnoses call for, on its own.
+fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min: f64) -> Vec<Fix> {
+    let mut fixes = Vec::new();
+    let hidden_saturating = cfg
+        .model
+        .layers
+        .iter()
+        .rev()
+        .skip(1)
+        .any(|l| matches!(l.activation, Activation::Sigmoid | Activation::Tanh));
+    let bounded_output = matches!(
+        cfg.model.layers.last().map(|l| l.activation),
+        Some(Activation::Softmax | Activation::Sigmoid)
+    );
+    let init_trouble = has(
+        diagnoses,
+        &[
+            "poor-initialization",
+            "saturated-activations",
+            "vanishing-gradients",
+            "exploding-gradients",
+        ],
+    );
+    if init_trouble {
+        fixes.push(Fix {
+            name: "fan-in-init",
+            changes: vec![
+                "init = xavier_uniform (he_normal for relu-family layers), bias_init = 0".into(),
+            ],
+            apply: Box::new(|t| {
+                for l in layers_mut(t) {
+                    let relu = matches!(
+                        l.get("activation").and_then(Value::as_str),
+                        Some("relu" | "leaky_relu" | "elu")
+                    );
+                    set_init(l, if relu { "he_normal" } else { "xavier_uniform" });
+                }
+            }),
+        });
+    }
+    if init_trouble && hidden_saturating {
+        fixes.push(Fix {
+            name: "relu-he",
+            changes: vec!["hidden sigmoid/tanh layers -> relu with init = he_normal; output layer init = xavier_uniform".into()],
+            apply: Box::new(|t| {
+                let mut layers = layers_mut(t);
+                let n = layers.len();
+                for (i, l) in layers.iter_mut().enumerate() {
+                    if i + 1 < n {
+                        l.insert("activation".into(), Value::String("relu".into()));
+                        set_init(l, "he_normal");
+                    } else {
+                        set_init(l, "xavier_uniform");
+                    }
+                }
+            }),
+        });
+    }
+    if cfg.train.loss == LossKind::Mse
+        && bounded_output
+        && has(
+            diagnoses,
+            &[
+                "output-loss-mismatch",
+                "saturated-activations",
+                "loss-plateau",
+            ],
+        )
+    {
+        fixes.push(Fix {
+            name: "cross-entropy",
+            changes: vec!["loss = cross_entropy".into()],
+            apply: Box::new(|t| set(t, "train", "loss", Value::String("cross_entropy".into()))),
+        });
+    }
+    if has(diagnoses, &["unscaled-inputs"]) {
+        let scale = if input_min >= 0.0 && input_max <= 255.0 {
+            "unit"
+        } else {
+            "standardize"
+        };
+        fixes.push(Fix {
+            name: "scale-inputs",
+            changes: vec![format!("[data] scale = {scale}")],
+            apply: Box::new(move |t| set(t, "data", "scale", Value::String(scale.into()))),
+        });
+    }
+    let lr = cfg.train.learning_rate;
+    if has(
+        diagnoses,
+        &[
+            "lr-too-high",
+            "loss-diverging",
+            "loss-oscillating",
+            "exploding-gradients",
+            "non-finite",
+            "dead-relus",
+        ],
+    ) {
+        fixes.push(Fix {
+            name: "lower-lr",
+            changes: vec![format!("learning_rate = {} (10x lower)", lr / 10.0)],
+            apply: Box::new(move |t| set(t, "train", "learning_rate", Value::Float(lr / 10.0))),
+        });
+    } else if has(diagnoses, &["lr-too-low"]) {
+        fixes.push(Fix {
+            name: "higher-lr",
+            changes: vec![format!("learning_rate = {} (10x higher)", lr * 10.0)],
+            apply: Box::new(move |t| set(t, "train", "learning_rate", Value::Float(lr * 10.0))),
+        });
+    }
+    if has(
+        diagnoses,
+        &["exploding-gradients", "non-finite", "loss-diverging"],
+    ) {
+        fixes.push(Fix {
+            name: "clip-gradients",
+            changes: vec!["clip_grad_norm = 1.0".into()],
+            apply: Box::new(|t| set(t, "train", "clip_grad_norm", Value::Float(1.0))),
+        });
+    }
+    fixes
+}
+
+/// The original config as a TOML table with data paths made absolute (the
+/// candidate lives in the report directory, not beside the original).
+fn base_table(cfg: &Config) -> Option<Table> {
+    let mut t: Table = toml::from_str(&cfg.source).ok()?;
+    let absolute = |p: &Path| {
+        Value::String(
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.to_path_buf())
+                .display()
+                .to_string(),
+        )
+    };
+    match &cfg.data.spec {
+        DataSpec::Idx {
+            train_images,
+            train_labels,
+            test_images,
+            test_labels,
+        } => {
+            set(&mut t, "data", "train_images", absolute(train_images));
+            set(&mut t, "data", "train_labels", absolute(train_labels));
+            if let (Some(i), Some(l)) = (test_images, test_labels) {
+                set(&mut t, "data", "test_images", absolute(i));
+                set(&mut t, "data", "test_labels", absolute(l));
+            }
+        }
+        DataSpec::Csv { train, test, .. } => {
+            set(&mut t, "data", "train", absolute(train));
+            if let Some(p) = test {
+                set(&mut t, "data", "test", absolute(p));
+            }
+        }
+        DataSpec::Synthetic { .. } => {}
+    }
+    t.remove("report");
+    Some(t)
+}
+
+fn errors(d: &[Diagnosis]) -> Vec<String> {
+    d.iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| d.code.to_string())
+        .collect()
+}
+
+/// Runs every candidate the diagnoses call for; writes `fixes/<name>.toml`
+/// and `fixes/<name>/` (a full report) under `report_dir`.
+pub fn try_fixes(cfg: &Config, before: &check::CheckRun, steps: usize) -> Vec<FixResult> {
+    let s = &before.summary;
+    let Some(base) = base_table(cfg) else {
+        return Vec::new();
+    };
+    let dir = before.report_dir.join("fixes");
+    if std::fs::create_dir_all(&dir).is_err() {
+        return Vec::new();
+    }
+    let budget = steps.clamp(1, MAX_BUDGET);
+    let pf = &s.preflight.input;
+    let mut out = Vec::new();
+    for fix in candidates(cfg, &s.diagnoses, pf.max, pf.min) {
+        let mut t = base.clone();
+        (fix.apply)(&mut t);
+        t.insert(
+            "name".into(),
+            Value::String(format!("{}-{}", cfg.name, fix.name)),
+        );
+        let path: PathBuf = dir.join(format!("{}.toml", fix.name));
+        let header = format!("# Candidate fix \"{}\" for {} (written by nn-doctor check --try-fixes)\n# Changes: {}\n", fix.name, cfg.path.display(), fix.changes.join("; "));
+        let Ok(text) = toml::to_string(&t) else {
+            continue;
+        };
+        if std::fs::write(&path, header + &text).is_err() {
+            continue;
+        }
+        let opts = CheckOptions {
+            config: path,
+            out: Some(dir.join(fix.name)),
+            steps: Some(budget),
+            fail_on: FailOn::Never,
+            flaw: None,
+            try_fixes: false,
+        };
+        let Ok(after) = check::run(&opts, &mut |_, _| {}) else {
+            continue;
+        };
+        let a = &after.summary;
+        let (lb, la) = (s.final_.loss, a.final_.loss);
+        out.push(FixResult {
+            name: fix.name.to_string(),
+            changes: fix.changes,
+            config: format!("fixes/{}.toml", fix.name),
+            steps: budget,
+            errors_before: errors(&s.diagnoses),
+            errors_after: errors(&a.diagnoses),
+            cleared_errors: errors(&a.diagnoses).is_empty(),
+            loss_before: lb,
+            loss_after: la,
+            loss_improvement: lb
+                .zip(la)
+                .map(|(b, a)| (b - a) / b.abs().max(f64::MIN_POSITIVE)),
+            test_accuracy_before: s.final_.test_accuracy,
+            test_accuracy_after: a.final_.test_accuracy,
+        });
+    }
+    out
+}
