@@ -32,11 +32,16 @@ pub fn saturated_activations(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosi
         let Some((i, median)) = first_sustained(&sat, w, |m| m >= th.saturation_warning) else {
             continue;
         };
-        let severity = if first_sustained(&sat, w, |m| m >= th.saturation_error).is_some() {
+        let mut severity = if first_sustained(&sat, w, |m| m >= th.saturation_error).is_some() {
             Severity::Error
         } else {
             Severity::Warning
         };
+        // Saturation that develops while the loss falls by more than half
+        // is the network sharpening its decisions, not a failure: info.
+        if i > 0 && loss_halved(ctx, th) {
+            severity = Severity::Info;
+        }
         let step = steps.get(i).copied();
         let (_, pre) = layer_series(ctx.recording, info.layer, |r| r.pre_mean_abs);
         let pre_at = pre.get(i).copied().unwrap_or(f64::NAN);
@@ -83,6 +88,22 @@ pub fn saturated_activations(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosi
         out.push(d);
     }
     out
+}
+
+/// Whether the loss's last window is under half its first window.
+fn loss_halved(ctx: &Context<'_>, th: &Thresholds) -> bool {
+    let loss: Vec<f64> = ctx.recording.steps.iter().map(|s| s.loss).collect();
+    let w = th.window(loss.len());
+    if loss.len() < 2 * w {
+        return false;
+    }
+    match (
+        super::stats::median(&loss[..w]),
+        super::stats::median(&loss[loss.len() - w..]),
+    ) {
+        (Some(first), Some(last)) => last < 0.5 * first,
+        _ => false,
+    }
 }
 
 /// `dead-relus`: ReLU units that output 0 for every sample of the batch get

@@ -123,7 +123,7 @@ pub const EXPLANATIONS: [Explanation; 16] = [
     Explanation {
         code: "loss-oscillating",
         title: "the loss jumps back and forth",
-        meaning: "In the second half of training consecutive losses differ by a median factor above 2.5 while the loss stays near its starting level.",
+        meaning: "In the second half of training consecutive losses differ by a median factor above 1.5, with no trend, while the loss stays at or above half its first value.",
         why: "The optimizer overshoots across a valley: the learning rate is too high for the curvature, or batches are too small and noisy.",
         fix: "Lower the learning rate, larger batches, Adam with 1e-3.",
         look: "loss.png: a thick saw-tooth band with no downward trend.",

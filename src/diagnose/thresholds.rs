@@ -66,7 +66,8 @@ pub struct Thresholds {
     /// lr-too-low: relative loss drop over the run below this.
     pub slow_drop: f64,
     /// loss-oscillating: median |ln L(t) - ln L(t-1)| over the second half
-    /// above this (ln 2.5: consecutive losses typically differ 2.5x)...
+    /// above this (ln 1.5: consecutive losses typically differ 1.5x; healthy
+    /// batch noise can too, which is why no-progress is also required)...
     pub oscillation_log_step: f64,
     /// ...while the late loss stays above this share of the early loss.
     pub oscillation_progress: f64,
@@ -101,7 +102,7 @@ impl Default for Thresholds {
             update_ratio_high: 1e-1,
             update_ratio_low: 1e-5,
             slow_drop: 0.1,
-            oscillation_log_step: 2.5f64.ln(),
+            oscillation_log_step: 1.5f64.ln(),
             oscillation_progress: 0.5,
             chance_sigmas: 3.0,
         }

@@ -15,13 +15,22 @@ use crate::numfmt::short;
 /// Median update/weight ratio per layer over the second half of the
 /// recorded rows: (layer, median).
 fn late_update_ratios(ctx: &Context<'_>) -> Vec<(usize, f64)> {
+    update_ratios(ctx, |r| &r[r.len() / 2..])
+}
+
+/// Median update/weight ratio per layer over the first persistence window
+/// (a learning rate that kills ReLUs shows only there).
+fn early_update_ratios(ctx: &Context<'_>, th: &Thresholds) -> Vec<(usize, f64)> {
+    update_ratios(ctx, |r| &r[..th.window(r.len()).min(r.len())])
+}
+
+fn update_ratios(ctx: &Context<'_>, part: impl Fn(&[f64]) -> &[f64]) -> Vec<(usize, f64)> {
     ctx.recording
         .layers
         .iter()
         .filter_map(|l| {
             let (_, r) = layer_series(ctx.recording, l.layer, |row| row.update_ratio);
-            let half = r.len() / 2;
-            median(&r[half..]).map(|m| (l.layer, m))
+            median(part(&r)).map(|m| (l.layer, m))
         })
         .collect()
 }
@@ -50,6 +59,7 @@ fn progress(ctx: &Context<'_>, th: &Thresholds) -> Option<(f64, f64)> {
 pub fn lr_too_high(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     let (layer, ratio) = late_update_ratios(ctx)
         .into_iter()
+        .chain(early_update_ratios(ctx, th))
         .max_by(|a, b| a.1.total_cmp(&b.1))?;
     if !(ratio > th.update_ratio_high) {
         return None;
@@ -87,13 +97,25 @@ pub fn lr_too_high(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
 pub fn lr_too_low(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     let ratios = late_update_ratios(ctx);
     let max = ratios.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
+    // Large early steps (a learning rate that killed the units) rule out
+    // "too low", whatever the dead network does later.
+    let early_max = ctx
+        .recording
+        .rows
+        .iter()
+        .filter(|r| r.step <= th.window(ctx.recording.steps.len()))
+        .map(|r| r.update_ratio)
+        .fold(0.0f64, f64::max);
+    if early_max > th.update_ratio_high {
+        return None;
+    }
     // Exactly zero updates mean no gradient at all (dead units), not a small
     // learning rate; a run that blew up had no small steps either.
     if ratios.is_empty() || !(max > 0.0 && max < th.update_ratio_low) || ctx.nan_origin.is_some() {
         return None;
     }
     let (drop, _) = progress(ctx, th)?;
-    if !(0.0..th.slow_drop).contains(&drop.max(0.0)) || drop < -th.plateau_drop {
+    if !(-th.plateau_drop..th.slow_drop).contains(&drop) {
         return None;
     }
     let lr = ctx.preflight.learning_rate;
@@ -133,13 +155,19 @@ pub fn loss_oscillating(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis>
         .map(|w| (w[1].ln() - w[0].ln()).abs())
         .collect();
     let jump = median(&jumps)?;
-    let w = th.window(loss.len());
-    let first = median(&loss[..w])?;
+    let first = ctx.initial_loss()?;
     let late_median = median(late)?;
-    // Near its start: neither real progress nor a climb (that is divergence).
-    let near_start =
-        late_median > th.oscillation_progress * first && late_median < th.diverging_growth * first;
-    if !(jump > th.oscillation_log_step && near_start) {
+    // No trend either way in ln(loss) over the second half (a climb is
+    // divergence, a fall is progress), and no real progress since step 1.
+    let (steps, _) = loss_series(ctx.recording);
+    let xs: Vec<f64> = steps[half..].iter().map(|&s| s as f64).collect();
+    let logs: Vec<f64> = late
+        .iter()
+        .map(|l| if *l > 0.0 { l.ln() } else { f64::NAN })
+        .collect();
+    let flat = trend(&xs, &logs)
+        .is_some_and(|t| t.p_increasing > th.diverging_p && t.p_decreasing > th.plateau_p);
+    if !(jump > th.oscillation_log_step && flat && late_median > th.oscillation_progress * first) {
         return None;
     }
     Some(
@@ -147,7 +175,7 @@ pub fn loss_oscillating(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis>
             "loss-oscillating",
             Severity::Error,
             format!(
-                "The loss jumps by a median factor of {} between consecutive steps in the second half of training and stays near its start (median {} vs {} early): the optimizer overshoots back and forth.",
+                "The loss jumps by a median factor of {} between consecutive steps in the second half of training with no trend, and has not improved on its first value (median {} vs {} at step 1): the optimizer overshoots back and forth.",
                 short(jump.exp()),
                 short(late_median),
                 short(first)
@@ -156,7 +184,7 @@ pub fn loss_oscillating(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis>
         .at(None, Some(half + 1))
         .with("median_step_factor", jump.exp())
         .with("late_loss_median", late_median)
-        .with("early_loss_median", first)
+        .with("initial_loss", first)
         .with("threshold_factor", th.oscillation_log_step.exp())
         .suggest("Lower the learning rate (try 3x-10x lower).")
         .suggest("Use a larger batch_size to reduce gradient noise, or optimizer = \"adam\" with learning_rate = 0.001."),

@@ -20,7 +20,8 @@ pub fn batch_loss<F: Float>(
     let total: f64 = (0..act.nrows())
         .map(|s| sample_loss(kind, output, pre.row(s), act.row(s), targets.row(s)))
         .sum();
-    total / n
+    // + 0.0 turns the -0.0 a perfectly fitted cross-entropy sums to into 0.
+    total / n + 0.0
 }
 
 /// The loss of one sample (before averaging over the batch).
