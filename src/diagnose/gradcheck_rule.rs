@@ -47,3 +47,60 @@ pub fn gradient_mismatch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosi
             .suggest("No learning-rate or initialisation change can fix wrong gradients: fix them first."),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{context_from, recording};
+    use super::*;
+    use crate::config::LossKind;
+    use crate::engine::activation::Activation;
+    use crate::gradcheck::types::{Finding, GradcheckReport, PatternMatch, TensorKind};
+
+    fn report(passed: bool) -> GradcheckReport {
+        GradcheckReport {
+            passed,
+            max_rel_error: if passed { 1e-9 } else { 1.9 },
+            tensors: Vec::new(),
+            rows: Vec::new(),
+            first_wrong: (!passed).then(|| Finding {
+                at: "init".into(),
+                layer: Some(2),
+                tensor: TensorKind::Weight,
+                index: vec![3, 1],
+                analytic: 0.2,
+                numeric: -0.1,
+                rel_error: 1.5,
+                pattern: Some(PatternMatch {
+                    code: "sign-flipped".into(),
+                    explanation: "the gradient has the wrong sign".into(),
+                    factor: Some(-1.0),
+                }),
+                message: "analytic and finite-difference gradients disagree".into(),
+            }),
+            parameters: 100,
+            seconds: 0.1,
+            epsilon: 1e-6,
+            rtol: 1e-4,
+            atol: 1e-7,
+        }
+    }
+
+    #[test]
+    fn a_failed_check_names_layer_tensor_and_pattern() {
+        let rec = recording(&[Activation::Tanh, Activation::Softmax], 5, |_, _, _| {});
+        let mut ctx = context_from(&rec, LossKind::CrossEntropy);
+        let ok = report(true);
+        ctx.gradcheck = Some(&ok);
+        assert!(gradient_mismatch(&ctx, &Thresholds::default()).is_none());
+        let bad = report(false);
+        ctx.gradcheck = Some(&bad);
+        let d = gradient_mismatch(&ctx, &Thresholds::default()).unwrap();
+        assert_eq!((d.layer, d.severity), (Some(2), Severity::Error));
+        assert_eq!(d.evidence["pattern"], "sign-flipped");
+        assert!(
+            d.message.contains("Layer 2 weight") && d.message.contains("sign-flipped"),
+            "{}",
+            d.message
+        );
+    }
+}

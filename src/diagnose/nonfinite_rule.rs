@@ -30,3 +30,43 @@ pub fn non_finite(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis> {
     };
     Some(d)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{context_from, recording};
+    use super::*;
+    use crate::config::LossKind;
+    use crate::engine::activation::Activation;
+    use crate::monitor::nonfinite::{InputMagnitude, NanOrigin};
+
+    #[test]
+    fn the_traced_origin_becomes_the_evidence() {
+        let rec = recording(&[Activation::Relu, Activation::Linear], 5, |_, _, _| {});
+        let origin = NanOrigin {
+            step: 4,
+            layer: Some(1),
+            phase: Phase::BackwardDelta,
+            kind: "0*inf".into(),
+            tensor: "delta".into(),
+            index: vec![0, 3],
+            sample: Some(0),
+            unit: Some(3),
+            value: "NaN".into(),
+            inputs: vec![InputMagnitude {
+                name: "upstream delta row 0".into(),
+                max_abs: 3e38,
+            }],
+            detail: "step 4: backward.delta of layer 1 produced NaN".into(),
+        };
+        let mut ctx = context_from(&rec, LossKind::Mse);
+        assert!(non_finite(&ctx, &Thresholds::default()).is_none());
+        ctx.nan_origin = Some(&origin);
+        let d = non_finite(&ctx, &Thresholds::default()).unwrap();
+        assert_eq!(
+            (d.layer, d.step, d.severity),
+            (Some(1), Some(4), Severity::Error)
+        );
+        assert_eq!(d.evidence["kind"], "0*inf");
+        assert!(d.suggestions[0].contains("learning rate"));
+    }
+}
