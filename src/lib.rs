@@ -23,3 +23,5 @@ pub mod monitor;
 pub mod numfmt;
 /// Report writers: CSV, summary.json, report.md, PNG plots, terminal text.
 pub mod report;
+/// verify-trace: checks a training step dumped by another implementation.
+pub mod trace;

@@ -82,6 +82,18 @@ enum Command {
         /// A code such as saturated-activations.
         code: Option<String>,
     },
+    /// Verify one training step dumped by another implementation (a trace
+    /// directory with trace.toml) and name the first divergent tensor.
+    VerifyTrace {
+        /// The trace directory (holding trace.toml).
+        dir: PathBuf,
+        /// What to print on stdout.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Also write a JUnit XML file (one test case per compared tensor).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
     /// Write a commented starter config.
     Init {
         /// Where to write it.
@@ -208,6 +220,20 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 anyhow::bail!("unknown diagnosis code {code:?}; `nn-doctor explain` lists them")
             }
         },
+        Command::VerifyTrace { dir, format, junit } => {
+            let report = nn_doctor::trace::verify(&dir)?;
+            if let Some(path) = junit {
+                std::fs::write(&path, nn_doctor::trace::junit_xml(&report))
+                    .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
+            }
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                Format::Text => print!("{}", nn_doctor::trace::render(&report)),
+            }
+            Ok(u8::from(
+                report.verdict == nn_doctor::trace::Verdict::Mismatch,
+            ))
+        }
         Command::Init { path, force } => {
             if path.exists() && !force {
                 anyhow::bail!(

@@ -192,12 +192,12 @@ fn kink_note(t: &TensorResult, rows: &[&CheckRow]) -> Option<String> {
 
 /// Escapes an attribute value. Tabs and newlines become character
 /// references, since parsers turn raw ones into spaces in attributes.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     escape(s, true)
 }
 
 /// Escapes element text, keeping newlines raw so CI log views show lines.
-fn esc_text(s: &str) -> String {
+pub(crate) fn esc_text(s: &str) -> String {
     escape(s, false)
 }
 

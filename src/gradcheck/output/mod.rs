@@ -12,6 +12,8 @@ mod table;
 
 pub use csv_file::{write_csv, CSV_HEADER};
 pub use junit::junit_xml;
+/// Shared with `verify-trace`'s JUnit report.
+pub(crate) use junit::{esc, esc_text};
 pub use table::text_table;
 
 use super::types::{PatternMatch, TensorKind};

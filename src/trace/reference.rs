@@ -1,0 +1,60 @@
+//! Our independent recompute of the step, in f64, with the engine's one
+//! forward/backward implementation: every intermediate tensor in the
+//! engine's conventions (in_out weights, mean reduction, MSE with 1/2).
+//! With a [`Flaw`] it predicts what a known mistake would have produced.
+
+use crate::config::LossKind;
+use crate::engine::backprop::{backward, forward};
+use crate::engine::flaw::Flaw;
+use crate::engine::loss::batch_loss;
+use crate::engine::network::{Network, Workspace};
+use crate::monitor::hook::Flow;
+use ndarray::{Array1, Array2};
+
+/// Every tensor of one step (index i is layer i + 1).
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub pre: Vec<Array2<f64>>,
+    pub act: Vec<Array2<f64>>,
+    pub delta: Vec<Array2<f64>>,
+    pub grad_w: Vec<Array2<f64>>,
+    pub grad_b: Vec<Array1<f64>>,
+    pub loss: f64,
+}
+
+/// Forward with `net`, backward with `back_net` (default `net`): a flaw
+/// that misreads a weight's memory is reproduced by handing the backward
+/// pass the misread matrix while the forward pass keeps the true one.
+pub fn step(
+    net: &Network<f64>,
+    back_net: Option<&Network<f64>>,
+    x: &Array2<f64>,
+    t: &Array2<f64>,
+    loss: LossKind,
+    flaw: Option<&Flaw>,
+) -> Step {
+    let mut ws = Workspace::new(net, x.nrows());
+    let mut go_on = |_, _: &Workspace<f64>| Flow::Continue;
+    forward(net, &mut ws, x, &mut go_on);
+    let value = match (ws.pre.last(), ws.act.last()) {
+        (Some(z), Some(a)) => batch_loss(loss, net.output_activation(), z, a, t),
+        _ => f64::NAN,
+    };
+    backward(
+        back_net.unwrap_or(net),
+        &mut ws,
+        x,
+        t,
+        loss,
+        flaw,
+        &mut go_on,
+    );
+    Step {
+        pre: ws.pre,
+        act: ws.act,
+        delta: ws.delta,
+        grad_w: ws.grad_w,
+        grad_b: ws.grad_b,
+        loss: value,
+    }
+}
