@@ -61,7 +61,7 @@ pub fn lr_too_high(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
         .into_iter()
         .chain(early_update_ratios(ctx, th))
         .max_by(|a, b| a.1.total_cmp(&b.1))?;
-    if !(ratio > th.update_ratio_high) {
+    if ratio.is_nan() || ratio <= th.update_ratio_high {
         return None;
     }
     let stuck = match progress(ctx, th) {
@@ -216,7 +216,7 @@ pub fn accuracy_at_chance(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosi
     };
     let se = (chance * (1.0 - chance) / n.max(1) as f64).sqrt();
     let bound = chance + th.chance_sigmas * se;
-    if !(acc < bound) {
+    if acc.is_nan() || acc >= bound {
         return None;
     }
     Some(
