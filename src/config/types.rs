@@ -112,6 +112,16 @@ pub enum CheckPoint {
     End,
 }
 
+impl CheckPoint {
+    /// The step number of a `Step` point.
+    pub fn step(self) -> Option<usize> {
+        match self {
+            CheckPoint::Step(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for CheckPoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -68,16 +68,7 @@ fn check_typed<F: Float>(
     checker.at_init(&net);
     if checker.needs_training() {
         let planned = planned_steps(cfg, data, None);
-        let last_point = points
-            .iter()
-            .filter_map(|p| {
-                if let CheckPoint::Step(s) = p {
-                    Some(*s)
-                } else {
-                    None
-                }
-            })
-            .max();
+        let last_point = points.iter().filter_map(|p| p.step()).max();
         let steps = if points.contains(&CheckPoint::End) {
             planned.max(last_point.unwrap_or(0))
         } else {

@@ -55,16 +55,7 @@ impl Checker {
             .iter()
             .filter_map(|&i| data.train.labels.get(i).copied())
             .collect();
-        let mut steps: Vec<usize> = points
-            .iter()
-            .filter_map(|p| {
-                if let CheckPoint::Step(s) = p {
-                    Some(*s)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let mut steps: Vec<usize> = points.iter().filter_map(|p| p.step()).collect();
         steps.sort_unstable();
         steps.dedup();
         Checker {

@@ -103,19 +103,11 @@ pub fn render(s: &Summary) -> String {
 }
 
 fn run_facts(md: &mut String, s: &Summary) {
-    let arch: Vec<String> = std::iter::once(s.data.features.to_string())
-        .chain(
-            s.network
-                .layers
-                .iter()
-                .map(|l| format!("{} {}", l.units, l.activation)),
-        )
-        .collect();
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(
         md,
         "| network | {} ({} parameters, {:?}) |",
-        arch.join(" → "),
+        s.architecture(" → "),
         s.network.parameters,
         s.network.dtype
     );

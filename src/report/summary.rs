@@ -89,6 +89,19 @@ impl Summary {
             .count()
     }
 
+    /// "784 -> 1000 sigmoid -> 10 softmax", joined by `sep`.
+    pub fn architecture(&self, sep: &str) -> String {
+        std::iter::once(self.data.features.to_string())
+            .chain(
+                self.network
+                    .layers
+                    .iter()
+                    .map(|l| format!("{} {}", l.units, l.activation)),
+            )
+            .collect::<Vec<_>>()
+            .join(sep)
+    }
+
     /// Pretty JSON (serde_json writes non-finite floats as null).
     pub fn to_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string_pretty(self)

@@ -7,19 +7,11 @@ use std::fmt::Write;
 /// Renders the terminal summary (no colours: it is often piped to CI logs).
 pub fn render(s: &Summary, report_dir: &str) -> String {
     let mut t = String::new();
-    let arch: Vec<String> = std::iter::once(s.data.features.to_string())
-        .chain(
-            s.network
-                .layers
-                .iter()
-                .map(|l| format!("{} {}", l.units, l.activation)),
-        )
-        .collect();
     let _ = writeln!(t, "nn-doctor check: {} ({})", s.name, s.config);
     let _ = writeln!(
         t,
         "  network  {} | {:?} | loss {:?} | lr {} | batch {}",
-        arch.join(" -> "),
+        s.architecture(" -> "),
         s.network.dtype,
         s.network.loss,
         s.network.learning_rate,
