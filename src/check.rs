@@ -112,9 +112,10 @@ pub fn run(
         nan_origin: trained.nan_origin.as_ref(),
         gradcheck: trained.gradcheck.as_ref(),
     };
-    let diagnoses = diagnose::diagnose(&ctx, &Thresholds::with_overrides(&cfg.thresholds));
+    let thresholds = Thresholds::with_overrides(&cfg.thresholds);
+    let diagnoses = diagnose::diagnose(&ctx, &thresholds);
     let report_dir = report_dir(&cfg, opts.out.as_ref());
-    let summary = summarise(&cfg, &data, opts, steps, &trained, diagnoses);
+    let summary = summarise(&cfg, &data, opts, steps, &trained, (diagnoses, thresholds));
     let gradcheck = trained.gradcheck.as_ref();
     report::write_report(&report_dir, &summary, &trained.recording, gradcheck)?;
     let mut done = CheckRun {
@@ -332,7 +333,7 @@ fn summarise(
     opts: &CheckOptions,
     steps: usize,
     t: &Trained,
-    diagnoses: Vec<Diagnosis>,
+    (diagnoses, thresholds): (Vec<Diagnosis>, Thresholds),
 ) -> Summary {
     let worst = diagnose::worst(&diagnoses);
     let verdict = if worst == Some(Severity::Error) {
@@ -352,8 +353,14 @@ fn summarise(
     };
     let samples = t.outcome.steps_run as f64 * cfg.train.batch_size as f64;
     Summary {
+        schema_version: crate::report::summary::SCHEMA_VERSION,
+        tool: env!("CARGO_PKG_NAME").to_string(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
         name: cfg.name.clone(),
         config: cfg.path.display().to_string(),
+        config_digest: crate::report::summary::config_digest(&cfg.path),
+        seed: cfg.seed,
+        thresholds,
         verdict,
         exit_code: i32::from(opts.fail_on.fails(worst)),
         fail_on: opts.fail_on.name().to_string(),

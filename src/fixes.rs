@@ -34,6 +34,19 @@ pub struct FixResult {
     pub loss_improvement: Option<f64>,
     pub test_accuracy_before: Option<f64>,
     pub test_accuracy_after: Option<f64>,
+    /// The loss functions of the run and of the candidate: losses are only
+    /// comparable within one (reports say so when they differ).
+    pub loss_function_before: LossKind,
+    pub loss_function_after: LossKind,
+    /// `errors_after` with the layer of each, so a report can say which.
+    pub errors_left: Vec<ErrorAt>,
+}
+
+/// An error diagnosis code and its layer (None: the whole network).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorAt {
+    pub code: String,
+    pub layer: Option<usize>,
 }
 
 /// A change to the config's TOML, derived from the diagnoses.
@@ -320,6 +333,17 @@ pub fn try_fixes(cfg: &Config, before: &check::CheckRun, steps: usize) -> Vec<Fi
                 .map(|(b, a)| (b - a) / b.abs().max(f64::MIN_POSITIVE)),
             test_accuracy_before: s.final_.test_accuracy,
             test_accuracy_after: a.final_.test_accuracy,
+            loss_function_before: s.network.loss,
+            loss_function_after: a.network.loss,
+            errors_left: a
+                .diagnoses
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .map(|d| ErrorAt {
+                    code: d.code.to_string(),
+                    layer: d.layer,
+                })
+                .collect(),
         });
     }
     out

@@ -70,6 +70,38 @@ pub enum OptimizerConfig {
     Adam { beta1: f64, beta2: f64, eps: f64 },
 }
 
+impl std::fmt::Display for DType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DType::F32 => "f32",
+            DType::F64 => "f64",
+        })
+    }
+}
+
+impl std::fmt::Display for LossKind {
+    /// The name a person reads in a report ("cross-entropy", "MSE").
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LossKind::Mse => "MSE",
+            LossKind::CrossEntropy => "cross-entropy",
+        })
+    }
+}
+
+impl std::fmt::Display for OptimizerConfig {
+    /// "SGD", "momentum 0.9", "Adam (beta1 0.9, beta2 0.999, eps 1e-8)".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OptimizerConfig::Sgd => f.write_str("SGD"),
+            OptimizerConfig::Momentum { momentum } => write!(f, "momentum {momentum}"),
+            OptimizerConfig::Adam { beta1, beta2, eps } => {
+                write!(f, "Adam (beta1 {beta1}, beta2 {beta2}, eps {eps:e})")
+            }
+        }
+    }
+}
+
 /// How long to train: `steps` wins when both were given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Duration {

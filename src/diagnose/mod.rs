@@ -13,10 +13,10 @@ mod init_rules;
 mod loss_rules;
 mod nonfinite_rule;
 pub mod preflight;
-mod series;
+pub mod series;
 pub mod stats;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod thresholds;
 mod training_rules;
 pub mod types;

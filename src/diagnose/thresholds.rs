@@ -3,8 +3,9 @@
 //! (AUTOTRAINER), so each is a field a later `[thresholds]` table can
 //! override; the defaults are chosen to be quiet on healthy networks.
 
-/// The numbers the rules compare against.
-#[derive(Debug, Clone, PartialEq)]
+/// The numbers the rules compare against (in summary.json, so a report
+/// re-rendered later draws the same threshold lines).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Thresholds {
     /// Trend and persistence windows span this share of the recorded rows...
     pub window_share: f64,

@@ -1,26 +1,11 @@
 //! report.md: the verdict, the most important diagnosis with its evidence
 //! and fixes first, then the rest, each next to the plot that shows it.
 
+use super::names;
+use super::plots::{plot_for, PLOTS};
 use super::summary::{Summary, Verdict};
 use crate::diagnose::{Diagnosis, Severity};
 use std::fmt::Write;
-
-/// The plot that shows a diagnosis best.
-pub fn plot_for(code: &str) -> Option<(&'static str, &'static str)> {
-    match code {
-        "saturated-activations" | "dead-relus" => {
-            Some(("saturation.png", "saturated and dead fractions per layer"))
-        }
-        "vanishing-gradients" | "exploding-gradients" | "non-finite" => {
-            Some(("gradient_norms.png", "gradient norms per layer (log scale)"))
-        }
-        "poor-initialization" | "unscaled-inputs" => {
-            Some(("activations.png", "activation ranges per layer"))
-        }
-        "loss-plateau" | "loss-diverging" => Some(("loss.png", "loss and accuracy")),
-        _ => None,
-    }
-}
 
 /// Renders report.md.
 pub fn render(s: &Summary) -> String {
@@ -46,13 +31,17 @@ pub fn render(s: &Summary) -> String {
         let _ = writeln!(md, "| step | layer | phase | kind | tensor | index | value |\n|---|---|---|---|---|---|---|");
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {:?} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
             o.step,
             o.layer.map_or("-".into(), |l| l.to_string()),
             o.phase,
             o.kind,
             o.tensor,
-            o.index,
+            o.index
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             o.value
         );
     }
@@ -72,48 +61,148 @@ pub fn render(s: &Summary) -> String {
             }
         }
     }
+    gradcheck(&mut md, s);
     fixes(&mut md, s);
     let _ = writeln!(md, "## Plots\n");
-    for (file, what) in [
-        ("loss.png", "Loss and accuracy"),
-        (
-            "gradient_norms.png",
-            "Weight-gradient L2 norm per layer (log scale)",
-        ),
-        (
-            "activations.png",
-            "Activation range (min..max band, mean line) per layer",
-        ),
-        (
-            "saturation.png",
-            "Saturated (solid) and dead (dashed) fractions per layer",
-        ),
-        (
-            "update_ratio.png",
-            "Update/weight norm ratio per layer (log scale; guide at 1e-3)",
-        ),
-    ] {
+    for (file, what) in PLOTS {
         let _ = writeln!(md, "### {what}\n\n![{what}]({file})\n");
     }
     let _ = writeln!(md, "## Files\n");
-    for f in &s.files {
-        let _ = writeln!(md, "- [{f}]({f})");
+    for (f, what) in run_files(s) {
+        let _ = writeln!(md, "- [{f}]({f}) — {what}");
     }
     md
+}
+
+/// Every file of the run directory with what it holds: the summary's list,
+/// gradcheck.csv when checks ran, and each `--try-fixes` candidate.
+pub fn run_files(s: &Summary) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = s
+        .files
+        .iter()
+        .map(|f| (f.clone(), describe_file(f).to_string()))
+        .collect();
+    if s.gradcheck.is_some() && !s.files.iter().any(|f| f == "gradcheck.csv") {
+        out.push((
+            "gradcheck.csv".into(),
+            describe_file("gradcheck.csv").into(),
+        ));
+    }
+    for f in &s.fixes {
+        out.push((
+            f.config.clone(),
+            format!("candidate config of fix `{}`", f.name),
+        ));
+        let dir = f.config.trim_end_matches(".toml");
+        out.push((
+            format!("{dir}/report.md"),
+            format!("full report of fix `{}`", f.name),
+        ));
+    }
+    out
+}
+
+/// One line on what a report file holds.
+fn describe_file(f: &str) -> &'static str {
+    match f {
+        "report.md" => "this report",
+        "index.html" => "this report as a web page",
+        "summary.json" => "machine-readable summary (schema/summary.schema.json)",
+        "metrics.csv" => "per step and layer statistics",
+        "loss.csv" => "per step loss and accuracy",
+        "gradcheck.csv" => "every gradient-check comparison",
+        _ => PLOTS
+            .iter()
+            .find(|(file, _)| *file == f)
+            .map_or("", |(_, what)| *what),
+    }
+}
+
+/// The gradient-check verdict and one row per checked tensor.
+fn gradcheck(md: &mut String, s: &Summary) {
+    let Some(g) = &s.gradcheck else {
+        return;
+    };
+    let _ = writeln!(md, "## Gradient check\n");
+    let _ = writeln!(md, "{}\n", gradcheck_verdict(g));
+    let rows = gradcheck_rows(g);
+    if !rows.is_empty() {
+        let _ = writeln!(
+            md,
+            "| at | layer | tensor | status | max relative error | kinks |\n|---|---|---|---|---|---|"
+        );
+        for r in rows {
+            let _ = writeln!(md, "| {} |", r.join(" | "));
+        }
+        md.push('\n');
+    }
+}
+
+/// One sentence: passed, or the first wrong tensor.
+pub fn gradcheck_verdict(g: &serde_json::Value) -> String {
+    let first_wrong = g["first_wrong"]["message"].as_str();
+    let status = g["status"].as_str().or(g["verdict"].as_str());
+    match (g["passed"].as_bool(), first_wrong) {
+        (_, Some(m)) => format!("**Gradient check: FAILED.** {m}"),
+        (_, None) if status.is_some() => {
+            format!("**Gradient check: {}.**", status.unwrap_or_default())
+        }
+        (Some(true), None) => format!(
+            "**Gradient check: passed** — analytic and finite-difference gradients agree (largest relative error {}).",
+            g["max_rel_error"]
+                .as_f64()
+                .map_or("n/a".into(), crate::numfmt::short)
+        ),
+        (Some(false), None) => "**Gradient check: FAILED.**".to_string(),
+        (None, None) => "**Gradient check: no result.**".to_string(),
+    }
+}
+
+/// (at, layer, tensor, status, max rel error, kinks) per checked tensor.
+pub fn gradcheck_rows(g: &serde_json::Value) -> Vec<[String; 6]> {
+    let Some(checks) = g["checks"].as_array() else {
+        return Vec::new();
+    };
+    checks
+        .iter()
+        .map(|c| {
+            let text = |k: &str| c[k].as_str().unwrap_or("").to_string();
+            let status = c["status"].as_str().map_or_else(
+                || match c["passed"].as_bool() {
+                    Some(true) => "pass".to_string(),
+                    Some(false) => "FAIL".to_string(),
+                    None => "n/a".to_string(),
+                },
+                str::to_string,
+            );
+            [
+                text("at"),
+                c["layer"]
+                    .as_u64()
+                    .map_or("network".into(), |l| l.to_string()),
+                text("tensor"),
+                status,
+                c["max_rel_error"]
+                    .as_f64()
+                    .map_or("n/a".into(), |v| format!("{v:.2e}")),
+                c["kinks"].as_u64().unwrap_or(0).to_string(),
+            ]
+        })
+        .collect()
 }
 
 fn run_facts(md: &mut String, s: &Summary) {
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(
         md,
-        "| network | {} ({} parameters, {:?}) |",
+        "| network | {} ({} parameters, {}) |",
         s.architecture(" → "),
         s.network.parameters,
         s.network.dtype
     );
     let _ = writeln!(
         md,
-        "| training | loss {:?}, optimizer {:?}, learning rate {}, batch {} |",
+        "| training | loss {}, optimizer {}, learning rate {}, batch {} |",
         s.network.loss, s.network.optimizer, s.network.learning_rate, s.network.batch_size
     );
     let _ = writeln!(md, "| data | {} |", s.data.description);
@@ -127,6 +216,15 @@ fn run_facts(md: &mut String, s: &Summary) {
         s.steps_run, s.steps_planned
     );
     let f = &s.final_;
+    let _ = writeln!(
+        md,
+        "| run | seed {}, config digest `{}`, {} {} (summary schema {}) |",
+        s.seed,
+        s.config_digest.as_deref().unwrap_or("unreadable"),
+        s.tool,
+        s.tool_version,
+        s.schema_version
+    );
     let _ = writeln!(
         md,
         "| final | loss {}, train accuracy {}, test accuracy {} |\n",
@@ -148,21 +246,21 @@ fn fixes(md: &mut String, s: &Summary) {
         "Each candidate was trained for the same {} steps; nothing was applied to your config.\n",
         s.fixes[0].steps
     );
-    let _ = writeln!(md, "| candidate | changes | errors left | loss before → after | test accuracy before → after | config |\n|---|---|---|---|---|---|");
+    let _ = writeln!(md, "Losses are compared only within one loss function: a candidate that changes the loss function reports both values without a comparison.\n");
+    let _ = writeln!(md, "| candidate | changes | outcome | loss before → after | test accuracy before → after | config |\n|---|---|---|---|---|---|");
     for f in &s.fixes {
-        let left = if f.cleared_errors {
-            "none ✔".to_string()
+        let outcome = if f.cleared_errors {
+            "clears all errors ✔".to_string()
         } else {
-            f.errors_after.join(", ")
+            names::fix_outcome(f)
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} → {} | {} → {} | [{}]({}) |",
+            "| {} | {} | {} | {} | {} → {} | [{}]({}) |",
             f.name,
             f.changes.join("; "),
-            left,
-            fmt_opt(f.loss_before),
-            fmt_opt(f.loss_after),
+            outcome,
+            names::fix_loss(f, "→"),
             fmt_opt(f.test_accuracy_before),
             fmt_opt(f.test_accuracy_after),
             f.config,
@@ -177,19 +275,9 @@ fn fmt_opt(v: Option<f64>) -> String {
 }
 
 fn diagnosis(md: &mut String, d: &Diagnosis) {
-    let layer = d.layer.map_or("network".into(), |l| format!("layer {l}"));
-    let step = d.step.map_or("-".into(), |s| {
-        if s == 0 {
-            "before training".into()
-        } else {
-            format!("step {s}")
-        }
-    });
-    let _ = writeln!(
-        md,
-        "**{}** · {layer} · first seen {step}\n\n{}\n",
-        d.severity, d.message
-    );
+    let layer = names::layer_label(d.layer);
+    let seen = names::first_seen(d.step).map_or(String::new(), |s| format!(" · {s}"));
+    let _ = writeln!(md, "**{}** · {layer}{seen}\n\n{}\n", d.severity, d.message);
     if !d.evidence.is_empty() {
         let _ = writeln!(md, "| evidence | value |\n|---|---|");
         for (k, v) in &d.evidence {
@@ -204,9 +292,23 @@ fn diagnosis(md: &mut String, d: &Diagnosis) {
         }
         md.push('\n');
     }
-    if let Some((file, what)) = plot_for(d.code) {
-        let _ = writeln!(md, "See [{file}]({file}) ({what}).\n");
+    if let Some(look) = where_to_look(d) {
+        let _ = writeln!(md, "{look}\n");
     }
+}
+
+/// "See saturation.png, panel layer 1, at the dashed line marking step 1."
+pub fn where_to_look(d: &Diagnosis) -> Option<String> {
+    let file = plot_for(d)?;
+    let place = match d.layer {
+        Some(l) => format!("layer {l}"),
+        None => "the whole network".to_string(),
+    };
+    let mark = match d.step {
+        Some(s) => format!(", where a dashed line marks step {s}"),
+        None => String::new(),
+    };
+    Some(format!("Look at [{file}]({file}) — {place}{mark}."))
 }
 
 fn evidence_value(v: &serde_json::Value) -> String {
@@ -243,9 +345,35 @@ mod tests {
     #[test]
     fn every_code_with_a_plot_names_a_written_file() {
         for code in crate::diagnose::CODES {
-            if let Some((file, _)) = plot_for(code) {
-                assert!(super::super::PLOT_FILES.contains(&file), "{code}: {file}");
+            for layer in [None, Some(1)] {
+                let d = Diagnosis::new(code, Severity::Error, "").at(layer, Some(1));
+                if let Some(file) = plot_for(&d) {
+                    assert!(super::super::PLOT_FILES.contains(&file), "{code}: {file}");
+                }
             }
         }
+    }
+
+    #[test]
+    fn where_to_look_names_plot_layer_and_step() {
+        let d = Diagnosis::new("vanishing-gradients", Severity::Error, "").at(Some(1), Some(3));
+        assert_eq!(
+            where_to_look(&d).unwrap(),
+            "Look at [gradient_ratio.png](gradient_ratio.png) — layer 1, where a dashed line marks step 3."
+        );
+    }
+
+    #[test]
+    fn gradcheck_rows_read_status_or_passed() {
+        let g = json!({"passed": true, "max_rel_error": 1e-5, "first_wrong": null,
+            "checks": [{"at": "init", "layer": 1, "tensor": "weight", "passed": true,
+                        "max_rel_error": 1e-5, "kinks": 0},
+                       {"at": "end", "layer": null, "tensor": "network", "status": "inconclusive",
+                        "max_rel_error": 0.0, "kinks": 2}]});
+        let rows = gradcheck_rows(&g);
+        assert_eq!(rows[0][3], "pass");
+        assert_eq!(rows[1][1], "network");
+        assert_eq!(rows[1][3], "inconclusive");
+        assert!(gradcheck_verdict(&g).contains("passed"));
     }
 }

@@ -2,7 +2,9 @@
 //! the summary and the recording only, so a report can be re-rendered later.
 
 pub mod csv;
+pub mod html;
 pub mod markdown;
+pub mod names;
 pub mod plots;
 pub mod summary;
 pub mod text;
@@ -13,25 +15,30 @@ use std::path::{Path, PathBuf};
 use summary::Summary;
 
 /// The PNG files `plots::write_plots` writes, in its order.
-pub const PLOT_FILES: [&str; 5] = [
+pub const PLOT_FILES: [&str; 7] = [
     "loss.png",
-    "gradient_norms.png",
-    "activations.png",
+    "pre_activations.png",
+    "gradient_ratio.png",
     "saturation.png",
     "update_ratio.png",
+    "gradient_norms.png",
+    "activations.png",
 ];
 
 /// Every file of a report directory, for summary.json's `files`.
-pub const REPORT_FILES: [&str; 9] = [
+pub const REPORT_FILES: [&str; 12] = [
     "report.md",
+    "index.html",
     "summary.json",
     "metrics.csv",
     "loss.csv",
     "loss.png",
-    "gradient_norms.png",
-    "activations.png",
+    "pre_activations.png",
+    "gradient_ratio.png",
     "saturation.png",
     "update_ratio.png",
+    "gradient_norms.png",
+    "activations.png",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +82,18 @@ pub fn write_report(
     std::fs::write(&json, summary.to_json()? + "\n").map_err(io(&json))?;
     let md = dir.join("report.md");
     std::fs::write(&md, markdown::render(summary)).map_err(io(&md))?;
-    let nan_step = summary.nan_origin.as_ref().map(|o| o.step);
-    plots::write_plots(rec, dir, nan_step)?;
+    let html = dir.join("index.html");
+    std::fs::write(&html, html::render(summary)).map_err(io(&html))?;
+    plots::write_plots(rec, dir, &plot_options(summary))?;
     Ok(())
+}
+
+/// What the plots mark for this run: the first non-finite step, each
+/// diagnosis where first seen, and the gradient thresholds in effect.
+pub fn plot_options(summary: &Summary) -> plots::PlotOptions {
+    let mut opts = plots::PlotOptions::new(summary.nan_origin.as_ref().map(|o| o.step))
+        .with_diagnoses(&summary.diagnoses);
+    opts.vanishing_ratio = summary.thresholds.vanishing_ratio;
+    opts.exploding_ratio = summary.thresholds.exploding_ratio;
+    opts
 }

@@ -53,11 +53,29 @@ pub struct Timing {
     pub samples_per_second: f64,
 }
 
+/// Version of summary.json's layout and of the metrics.csv / loss.csv
+/// columns. Adding a field or appending a CSV column keeps it; renaming,
+/// removing or changing the meaning of one bumps it.
+pub const SCHEMA_VERSION: u32 = 1;
+
 /// The whole summary.json.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
+    /// [`SCHEMA_VERSION`] of the program that wrote the file.
+    pub schema_version: u32,
+    /// "nn-doctor".
+    pub tool: String,
+    /// The writing program's version (Cargo package version).
+    pub tool_version: String,
     pub name: String,
     pub config: String,
+    /// "sha256:<hex>" of the config file's bytes, so two runs can be told
+    /// apart or matched without diffing configs; None if it could not be read.
+    pub config_digest: Option<String>,
+    /// The config's seed: with the digest it pins down the metrics exactly.
+    pub seed: u64,
+    /// The diagnosis thresholds in effect (defaults plus `[thresholds]`).
+    pub thresholds: crate::diagnose::Thresholds,
     pub verdict: Verdict,
     pub exit_code: i32,
     pub fail_on: String,
@@ -78,6 +96,19 @@ pub struct Summary {
     pub files: Vec<String>,
     /// `--try-fixes` results (empty unless asked for).
     pub fixes: Vec<crate::fixes::FixResult>,
+}
+
+/// "sha256:<hex>" of `bytes`.
+pub fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(bytes);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// The digest of the config file at `path`, None if it can't be read.
+pub fn config_digest(path: &std::path::Path) -> Option<String> {
+    std::fs::read(path).ok().map(|b| digest(&b))
 }
 
 impl Summary {
@@ -105,5 +136,104 @@ impl Summary {
     /// Pretty JSON (serde_json writes non-finite floats as null).
     pub fn to_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string_pretty(self)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::engine::activation::Activation;
+
+    /// A small unhealthy summary for renderer tests (values are made up;
+    /// nothing here is checked against a computation).
+    pub(crate) fn example() -> Summary {
+        let layer = |layer, units, fan_in, activation| LayerInfo {
+            layer,
+            units,
+            fan_in,
+            activation,
+        };
+        Summary {
+            schema_version: SCHEMA_VERSION,
+            tool: "nn-doctor".into(),
+            tool_version: "0.0.0".into(),
+            name: "example <&>".into(),
+            config: "example.toml".into(),
+            config_digest: Some(digest(b"")),
+            seed: 7,
+            thresholds: crate::diagnose::Thresholds::default(),
+            verdict: Verdict::Unhealthy,
+            exit_code: 1,
+            fail_on: "error".into(),
+            steps_run: 10,
+            steps_planned: 10,
+            stopped_early: false,
+            stop_reason: None,
+            final_: Final {
+                loss: Some(0.9),
+                train_accuracy: Some(0.1),
+                test_accuracy: None,
+                test_loss: None,
+            },
+            diagnoses: vec![Diagnosis::new(
+                "vanishing-gradients",
+                Severity::Error,
+                "Layer 1 receives a tiny gradient.",
+            )
+            .at(Some(1), Some(1))
+            .with("ratio_to_output_layer_median", 1e-11)
+            .suggest("Use relu.")],
+            nan_origin: None,
+            gradcheck: None,
+            data: DataSummary {
+                description: "synthetic".into(),
+                train_samples: 10,
+                test_samples: 0,
+                features: 4,
+                classes: 2,
+            },
+            network: NetworkSummary {
+                dtype: DType::F64,
+                layers: vec![
+                    layer(1, 8, 4, Activation::Sigmoid),
+                    layer(2, 2, 8, Activation::Softmax),
+                ],
+                parameters: 58,
+                loss: LossKind::Mse,
+                optimizer: OptimizerConfig::Momentum { momentum: 0.9 },
+                learning_rate: 0.1,
+                batch_size: 5,
+            },
+            preflight: crate::diagnose::testing::preflight(LossKind::Mse, Vec::new()),
+            timing: Timing {
+                seconds: 1.0,
+                samples_per_second: 50.0,
+            },
+            files: crate::report::REPORT_FILES
+                .iter()
+                .map(|f| f.to_string())
+                .collect(),
+            fixes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn text_names_are_human_readable() {
+        let md = crate::report::markdown::render(&example());
+        for name in ["momentum 0.9", "MSE", "f64"] {
+            assert!(md.contains(name), "{name} missing");
+        }
+        for debug in ["Momentum {", "Mse", "F64", "first seen -"] {
+            assert!(!md.contains(debug), "{debug} leaked");
+        }
+    }
+
+    #[test]
+    fn digest_matches_the_sha256_test_vector() {
+        // FIPS 180-2, appendix B.1: SHA-256("abc").
+        assert_eq!(
+            super::digest(b"abc"),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -10,10 +10,11 @@ pub fn render(s: &Summary, report_dir: &str) -> String {
     let _ = writeln!(t, "nn-doctor check: {} ({})", s.name, s.config);
     let _ = writeln!(
         t,
-        "  network  {} | {:?} | loss {:?} | lr {} | batch {}",
+        "  network  {} | {} | loss {} | {} | lr {} | batch {}",
         s.architecture(" -> "),
         s.network.dtype,
         s.network.loss,
+        s.network.optimizer,
         s.network.learning_rate,
         s.network.batch_size
     );
@@ -50,10 +51,10 @@ pub fn render(s: &Summary, report_dir: &str) -> String {
     );
     for d in &s.diagnoses {
         let layer = d.layer.map_or("-".to_string(), |l| format!("L{l}"));
-        let step = d.step.map_or("-".to_string(), |s| s.to_string());
+        let step = d.step.map_or(String::new(), |s| format!("step {s}"));
         let _ = writeln!(
             t,
-            "  {:<7} {:<22} {:<4} step {:<6} {}",
+            "  {:<7} {:<22} {:<4} {:<11} {}",
             d.severity.name(),
             d.code,
             layer,
@@ -65,17 +66,12 @@ pub fn render(s: &Summary, report_dir: &str) -> String {
         let _ = writeln!(t, "first fix: {fix}");
     }
     for f in &s.fixes {
-        let verdict = if f.cleared_errors {
-            "clears all errors".to_string()
-        } else {
-            format!("leaves {}", f.errors_after.join(", "))
-        };
         let _ = writeln!(
             t,
-            "  fix {:<14} {verdict}; loss {} -> {}, test acc {} -> {}",
+            "  fix {:<14} {}; loss {}, test acc {} -> {}",
             f.name,
-            show(f.loss_before),
-            show(f.loss_after),
+            super::names::fix_outcome(f),
+            super::names::fix_loss(f, "->"),
             show(f.test_accuracy_before),
             show(f.test_accuracy_after)
         );

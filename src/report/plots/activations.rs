@@ -1,15 +1,20 @@
 //! activations.png: one panel per layer, stacked, each showing the act_min ..
-//! act_max band and the act_mean line — where saturation (pinned at 0/1),
-//! dying units and blow-ups are seen directly.
+//! act_max band and the act_mean line — where dying units and blow-ups are
+//! seen directly (a symmetric-log axis when values span decades, so growth
+//! over many steps is not flattened). A softmax's mean is always 1/C and is
+//! not drawn.
 
 use super::chart::{
-    build_chart, draw_nonfinite_marker, draw_note, draw_segments, Area, Axes, Dash, DrawResult,
-    Plot,
+    build_chart, draw_note, draw_segments, draw_step_marks, Area, Axes, Dash, DrawResult, Plot,
+    Ticks,
 };
 use super::font::FONT;
-use super::legend::{draw_legend, legend_entry, Occupancy, Swatch};
-use super::series::{band_segments, bounds, line_segments, segment_values, BandPoint, Scale};
+use super::legend::{self, Legend, Swatch};
+use super::series::{
+    band_segments, bounds, clamp_segments, line_segments, segment_values, BandPoint, Scale,
+};
 use super::{LayerSeries, PlotData, PLOT_SIZE};
+use crate::engine::activation::Activation;
 use plotters::prelude::*;
 
 /// Height of one layer's panel.
@@ -29,7 +34,7 @@ pub(crate) fn height(layers: usize) -> u32 {
 pub(super) fn draw(area: &Area, data: &PlotData) -> DrawResult<()> {
     let body = area.titled("Activations per layer", (FONT, 26))?;
     if data.layers.is_empty() {
-        return draw_empty_panel(&body, data);
+        return draw_empty_panel(&body, data, "activations.png", "activation");
     }
     let panels = body.split_evenly((data.layers.len(), 1));
     for (panel, layer) in panels.iter().zip(&data.layers) {
@@ -39,22 +44,26 @@ pub(super) fn draw(area: &Area, data: &PlotData) -> DrawResult<()> {
 }
 
 /// The placeholder panel of a recording without layers.
-fn draw_empty_panel(area: &Area, data: &PlotData) -> DrawResult<()> {
+pub(super) fn draw_empty_panel(
+    area: &Area,
+    data: &PlotData,
+    file: &str,
+    y_desc: &str,
+) -> DrawResult<()> {
+    let (chart_area, legend_area) = legend::split(area);
+    let y = 0.0..1.0;
     let axes = Axes {
-        title: "activation range",
-        y_desc: "activation",
+        title: "no layers",
+        y_desc,
         x: data.x.clone(),
-        y: 0.0..1.0,
-        scale: Scale::Linear,
+        ticks: Ticks::for_scale(Scale::Linear, &y),
+        y,
     };
-    let mut chart = build_chart(area, &axes)?;
+    let mut chart = build_chart(&chart_area, &axes)?;
     draw_note(&chart, "no data recorded")?;
-    let mut occupancy = Occupancy::new(&chart);
-    draw_nonfinite_marker(&mut chart, data.nonfinite, &mut occupancy)?;
-    if data.nonfinite.is_some() {
-        draw_legend(&mut chart, occupancy.best())?;
-    }
-    Ok(())
+    let mut legend = Legend::default();
+    draw_step_marks(&mut chart, &data.step_marks(file, None), &mut legend)?;
+    legend.draw(&legend_area)
 }
 
 /// One layer's band and mean line.
@@ -64,41 +73,57 @@ fn draw_panel(area: &Area, layer: &LayerSeries, data: &PlotData) -> DrawResult<(
         .iter()
         .map(|r| (r.step as f64, r.act_min, r.act_max))
         .collect();
-    let band = band_segments(&band_raw);
-    let mean = line_segments(&layer.points(|r| r.act_mean), Scale::Linear);
+    let all: Vec<f64> = band_raw.iter().flat_map(|p| [p.1, p.2]).collect();
+    let scale = Scale::for_signed(&all);
+    let band = band_segments(&band_raw, scale);
+    let softmax = layer.activation == Some(Activation::Softmax);
+    let mut mean = if softmax {
+        Vec::new()
+    } else {
+        line_segments(&layer.points(|r| r.act_mean), scale)
+    };
     let band_values = band.iter().flatten().flat_map(|p| [p.1, p.2]);
-    let y = Scale::Linear.range(bounds(band_values.chain(segment_values(&mean))));
-    let title = format!("{}: activation range", layer.label());
+    let y = scale.range(bounds(band_values.chain(segment_values(&mean))));
+    clamp_segments(&mut mean, &y);
+    let title = match scale {
+        Scale::SymLog { .. } => {
+            format!("{}: activation range (symmetric log scale)", layer.label())
+        }
+        _ => format!("{}: activation range", layer.label()),
+    };
+    let (chart_area, legend_area) = legend::split(area);
     let axes = Axes {
         title: &title,
         y_desc: "activation",
         x: data.x.clone(),
+        ticks: Ticks::for_scale(scale, &y),
         y,
-        scale: Scale::Linear,
     };
-    let mut chart = build_chart(area, &axes)?;
-    let mut occupancy = Occupancy::new(&chart);
-    draw_nonfinite_marker(&mut chart, data.nonfinite, &mut occupancy)?;
-    occupancy.add_points(
-        band.iter()
-            .flatten()
-            .flat_map(|&(x, lo, hi)| [(x, lo), (x, (lo + hi) / 2.0), (x, hi)]),
-    );
+    let mut chart = build_chart(&chart_area, &axes)?;
+    let mut legend = Legend::default();
     let color = layer.color();
     for seg in &band {
         draw_band(chart.plotting_area(), seg, color)?;
     }
-    legend_entry(&mut chart, "min .. max", Swatch::Band(color))?;
+    legend.add("min .. max", Swatch::Band(color));
     let style = color.stroke_width(2);
-    draw_segments(chart.plotting_area(), &mean, style, Dash::Solid)?;
-    occupancy.add_points(mean.iter().flatten().copied());
-    legend_entry(&mut chart, "mean", Swatch::Line(style, Dash::Solid))?;
+    if softmax {
+        legend.add(
+            "mean not drawn: a softmax's mean is always 1/classes",
+            Swatch::Band(RGBColor(255, 255, 255)),
+        );
+    } else {
+        draw_segments(chart.plotting_area(), &mean, style, Dash::Solid)?;
+        legend.add("mean", Swatch::Line(style, Dash::Solid));
+    }
+    let marks = data.step_marks("activations.png", Some(layer.layer));
+    draw_step_marks(&mut chart, &marks, &mut legend)?;
     if layer.rows.is_empty() {
         draw_note(&chart, "no data recorded")?;
     } else if band.is_empty() && mean.is_empty() {
         draw_note(&chart, "no finite values")?;
     }
-    draw_legend(&mut chart, occupancy.best())
+    legend.draw(&legend_area)
 }
 
 /// A shaded band between the low and high edges; a single step becomes a

@@ -3,8 +3,8 @@
 //! these so all five look alike and share the same defences against bad data.
 
 use super::font::FONT;
-use super::legend::{legend_entry, Occupancy, Swatch};
-use super::series::{linear_tick, log_tick, step_tick, Point, Scale, Segment};
+use super::legend::{Legend, Swatch};
+use super::series::{step_tick, LogAxis, Point, Scale, Segment};
 use plotters::chart::DualCoordChartContext;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
@@ -53,13 +53,36 @@ pub(crate) fn layer_color(layer: usize) -> RGBColor {
     PALETTE[layer.saturating_sub(1) % PALETTE.len()]
 }
 
-/// Title, y label and ranges of one chart.
+/// How the y axis is ticked and labelled.
+pub(crate) struct Ticks {
+    pub fmt: Box<dyn Fn(&f64) -> String>,
+    /// Only whole axis units get ticks (decades on log and symlog axes).
+    pub whole: bool,
+}
+
+impl Ticks {
+    pub(crate) fn for_scale(scale: Scale, range: &Range<f64>) -> Ticks {
+        Ticks {
+            fmt: scale.tick_formatter(range),
+            whole: !matches!(scale, Scale::Linear),
+        }
+    }
+
+    pub(crate) fn log(axis: &LogAxis) -> Ticks {
+        Ticks {
+            fmt: axis.tick_formatter(),
+            whole: true,
+        }
+    }
+}
+
+/// Title, y label, ranges and tick labels of one chart.
 pub(crate) struct Axes<'t> {
     pub title: &'t str,
     pub y_desc: &'t str,
     pub x: Range<f64>,
     pub y: Range<f64>,
-    pub scale: Scale,
+    pub ticks: Ticks,
 }
 
 /// A chart builder with the common caption and margins; callers that need a
@@ -69,7 +92,7 @@ pub(crate) fn builder<'a, 'b>(
     title: &str,
 ) -> ChartBuilder<'a, 'a, BitMapBackend<'b>> {
     let mut b = ChartBuilder::on(area);
-    b.caption(title, (FONT, 22))
+    b.caption(title, (FONT, 20))
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(75);
@@ -79,23 +102,20 @@ pub(crate) fn builder<'a, 'b>(
 /// A single-axis chart with its mesh already drawn.
 pub(crate) fn build_chart<'a, 'b>(area: &'a Area<'b>, axes: &Axes) -> DrawResult<Chart<'a, 'b>> {
     let mut chart = builder(area, axes.title).build_cartesian_2d(axes.x.clone(), axes.y.clone())?;
-    draw_mesh(&mut chart, axes.y_desc, axes.scale)?;
+    draw_mesh(&mut chart, axes.y_desc, &axes.ticks)?;
     Ok(chart)
 }
 
-/// Grid, ticks and axis labels; log axes label their ticks as powers of ten.
+/// Grid, ticks and axis labels.
 pub(crate) fn draw_mesh<'a, 'b: 'a>(
     chart: &mut Chart<'a, 'b>,
     y_desc: &str,
-    scale: Scale,
+    ticks: &Ticks,
 ) -> DrawResult<()> {
-    let y_fmt: &dyn Fn(&f64) -> String = match scale {
-        Scale::Linear => &linear_tick,
-        Scale::Log => &log_tick,
-    };
-    let y_labels = match scale {
-        Scale::Linear => MAX_LABELS,
-        Scale::Log => whole_label_count(&chart.y_range()),
+    let y_labels = if ticks.whole {
+        whole_label_count(&chart.y_range())
+    } else {
+        MAX_LABELS
     };
     let x_labels = whole_label_count(&chart.x_range());
     chart
@@ -107,7 +127,7 @@ pub(crate) fn draw_mesh<'a, 'b: 'a>(
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
         .x_label_formatter(&step_tick)
-        .y_label_formatter(y_fmt)
+        .y_label_formatter(&ticks.fmt)
         .light_line_style(RGBColor(238, 238, 238))
         .bold_line_style(RGBColor(215, 215, 215))
         .draw()
@@ -176,37 +196,58 @@ pub(crate) fn draw_note(chart: &Chart, text: &str) -> DrawResult<()> {
         .draw(&Text::new(text.to_string(), centre, style))
 }
 
-/// The red vertical line at the first non-finite step, labelled at its top
-/// (on the side with more room) and in the legend: the most important
-/// landmark when a run blew up. The label is recorded in `occupancy` so the
-/// legend avoids it.
-pub(crate) fn draw_nonfinite_marker<'a, 'b: 'a>(
+/// A vertical line at a step: the first non-finite value (red, solid) or
+/// the step where a diagnosis was first seen (dashed), labelled at the top.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StepMark {
+    pub step: usize,
+    pub label: String,
+    pub alarm: bool,
+}
+
+/// Colour of diagnosis markers: dark magenta, apart from every layer colour.
+const MARK: RGBColor = RGBColor(150, 0, 120);
+
+/// Draws every mark as a vertical line and adds it to the legend; the
+/// non-finite mark also gets its label hanging from the top (on the side
+/// with more room), as the one landmark that must be read in place.
+pub(crate) fn draw_step_marks<'a, 'b: 'a>(
     chart: &mut Chart<'a, 'b>,
-    step: Option<usize>,
-    occupancy: &mut Occupancy,
+    marks: &[StepMark],
+    legend: &mut Legend,
 ) -> DrawResult<()> {
-    let Some(step) = step else {
-        return Ok(());
-    };
-    let (x, y) = (step as f64, chart.y_range());
-    let style = ALARM.stroke_width(2);
+    let (xr, y) = (chart.x_range(), chart.y_range());
     let plot = chart.plotting_area();
-    plot.draw(&PathElement::new(vec![(x, y.start), (x, y.end)], style))?;
-    let label = format!("first non-finite (step {step})");
-    let on_left = occupancy.x_fraction(x) > 0.5;
-    let (anchor, dx) = if on_left {
-        (HPos::Right, -5)
-    } else {
-        (HPos::Left, 5)
-    };
-    let text_style = TextStyle::from((FONT, 13).into_font())
-        .color(&ALARM)
-        .pos(Pos::new(anchor, VPos::Top));
-    let (text_w, text_h) = plot.estimate_text_size(&label, &text_style)?;
-    plot.draw(&(EmptyElement::at((x, y.end)) + Text::new(label.clone(), (dx, 5), text_style)))?;
-    occupancy.add_label_box(x, (text_w, text_h), on_left);
-    occupancy.add_vertical_line(x);
-    legend_entry(chart, &label, Swatch::Line(style, Dash::Solid))
+    for (i, mark) in marks.iter().enumerate() {
+        let x = mark.step as f64;
+        let (color, dash) = if mark.alarm {
+            (ALARM, Dash::Solid)
+        } else {
+            (MARK, Dash::Dashed)
+        };
+        let style = color.stroke_width(2);
+        draw_segments(plot, &[vec![(x, y.start), (x, y.end)]], style, dash)?;
+        legend.add(mark.label.clone(), Swatch::Line(style, dash));
+        if !mark.alarm {
+            // Named in the legend only: a label in the data area covers data.
+            continue;
+        }
+        let span = xr.end - xr.start;
+        let on_left = span > 0.0 && (x - xr.start) / span > 0.6;
+        let (anchor, dx) = if on_left {
+            (HPos::Right, -5)
+        } else {
+            (HPos::Left, 5)
+        };
+        let text_style = TextStyle::from((FONT, 13).into_font())
+            .color(&color)
+            .pos(Pos::new(anchor, VPos::Top));
+        let dy = 5 + 16 * i32::try_from(i).unwrap_or(0);
+        plot.draw(
+            &(EmptyElement::at((x, y.end)) + Text::new(mark.label.clone(), (dx, dy), text_style)),
+        )?;
+    }
+    Ok(())
 }
 
 /// A horizontal dashed guide across the whole chart at axis value `y`.
@@ -214,10 +255,38 @@ pub(crate) fn draw_guide<'a, 'b: 'a>(
     chart: &mut Chart<'a, 'b>,
     y: f64,
     label: &str,
+    legend: &mut Legend,
 ) -> DrawResult<()> {
     let x = chart.x_range();
     let style = MUTED.stroke_width(1);
     let seg = vec![(x.start, y), (x.end, y)];
     draw_segments(chart.plotting_area(), &[seg], style, Dash::Dashed)?;
-    legend_entry(chart, label, Swatch::Line(style, Dash::Dashed))
+    legend.add(label, Swatch::Line(style, Dash::Dashed));
+    Ok(())
+}
+
+/// On a log axis with a zero row: a dotted separator between the row and the
+/// positive decades, so the "0" row is not read as one more decade.
+pub(crate) fn draw_zero_row<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    axis: &LogAxis,
+    legend: &mut Legend,
+) -> DrawResult<()> {
+    let Some(zero) = axis.zero else {
+        return Ok(());
+    };
+    let x = chart.x_range();
+    let y = (zero + axis.positive_start) / 2.0;
+    let style = RGBColor(170, 170, 170).stroke_width(1);
+    chart.plotting_area().draw(&DashedPathElement::new(
+        vec![(x.start, y), (x.end, y)],
+        2,
+        4,
+        style,
+    ))?;
+    legend.add(
+        "exact zeros: bottom row \"0\"",
+        Swatch::Line(style, Dash::Dashed),
+    );
+    Ok(())
 }

@@ -1,110 +1,245 @@
-//! The per-layer time-series plots: gradient_norms.png and update_ratio.png
+//! The per-layer time-series plots: gradient_ratio.png (the quantity the
+//! vanishing/exploding rules judge), gradient_norms.png and update_ratio.png
 //! (log axes, where vanishing and exploding show as decades apart) and
-//! saturation.png (fractions in [0, 1]).
+//! saturation.png (fractions in [0, 1]). Layers whose lines would lie on top
+//! of each other get one panel each (small multiples), so none is hidden.
 
 use super::chart::{
-    build_chart, draw_guide, draw_nonfinite_marker, draw_note, draw_segments, Area, Axes, Dash,
-    DrawResult,
+    build_chart, draw_guide, draw_note, draw_segments, draw_step_marks, draw_zero_row, Area, Axes,
+    Dash, DrawResult, Ticks,
 };
-use super::legend::{draw_legend, legend_entry, Occupancy, Swatch};
+use super::font::FONT;
+use super::legend::{self, Legend, Swatch};
 use super::series::{
-    bounds, clamp_segments, line_segments, log_empty_reason, segment_values, Scale, Segment,
+    any_coincide, clamp_segments, line_segments, log_empty_reason, LogAxis, Point, Scale, Segment,
 };
-use super::{LayerSeries, PlotData};
-use crate::monitor::record::LayerRow;
+use super::{LayerSeries, PlotData, PlotOptions, PLOT_SIZE};
+use crate::diagnose::series::grad_rms;
 use plotters::prelude::*;
 
 /// Saturation axis, padded so fractions of exactly 0 and 1 stay visible.
 const FRACTION_RANGE: std::ops::Range<f64> = -0.02..1.02;
 /// The usual healthy ||dW||/||W|| per step.
 const UPDATE_RATIO_GUIDE: f64 = 1e-3;
+/// Height of one layer's panel in a small-multiples image.
+const PANEL_HEIGHT: u32 = 230;
+/// Height of the figure title above the panels.
+const TITLE_HEIGHT: u32 = 50;
+/// Lines closer than this share of the axis (median over common steps) count
+/// as lying on top of each other.
+const COINCIDE_SHARE: f64 = 0.03;
 
 /// What a per-layer log plot shows.
-struct LogPlot<'t> {
-    title: &'t str,
-    y_desc: &'t str,
-    value: fn(&LayerRow) -> f64,
-    /// A horizontal reference line: (value, legend label).
-    guide: Option<(f64, &'t str)>,
+pub(super) struct LogPlot {
+    file: &'static str,
+    title: &'static str,
+    y_desc: &'static str,
+    /// The series of one layer (the whole data is passed for ratios).
+    value: fn(&PlotData, &LayerSeries) -> Vec<Point>,
+    /// Layers not drawn (the output layer of a ratio to itself).
+    skip_output: bool,
+    /// Horizontal reference lines: (value, legend label).
+    guides: Vec<(f64, String)>,
 }
 
-/// Draws gradient_norms.png onto `area`.
-pub(super) fn draw_gradient_norms(area: &Area, data: &PlotData) -> DrawResult<()> {
-    let spec = LogPlot {
+/// gradient_norms.png: the raw L2 norms.
+pub(super) fn gradient_norms() -> LogPlot {
+    LogPlot {
+        file: "gradient_norms.png",
         title: "Weight-gradient L2 norm per layer",
         y_desc: "||dL/dW|| (log scale)",
-        value: |r| r.grad_w_norm,
-        guide: None,
-    };
-    draw_log_layers(area, data, &spec)
+        value: |_, l| l.points(|r| r.grad_w_norm),
+        skip_output: false,
+        guides: Vec::new(),
+    }
 }
 
-/// Draws update_ratio.png onto `area`.
-pub(super) fn draw_update_ratio(area: &Area, data: &PlotData) -> DrawResult<()> {
-    let spec = LogPlot {
+/// update_ratio.png.
+pub(super) fn update_ratio() -> LogPlot {
+    LogPlot {
+        file: "update_ratio.png",
         title: "Relative weight update ||dW|| / ||W|| per layer",
         y_desc: "||dW|| / ||W|| (log scale)",
-        value: |r| r.update_ratio,
-        guide: Some((UPDATE_RATIO_GUIDE, "1e-3 (rule of thumb)")),
-    };
-    draw_log_layers(area, data, &spec)
+        value: |_, l| l.points(|r| r.update_ratio),
+        skip_output: false,
+        guides: vec![(UPDATE_RATIO_GUIDE, "1e-3 (rule of thumb)".into())],
+    }
 }
 
-/// One layer's log-axis line, or why it has none.
+/// gradient_ratio.png: each layer's RMS weight gradient divided by the
+/// output layer's at the same recorded step — exactly the series
+/// `vanishing-gradients` and `exploding-gradients` take window medians of —
+/// with their thresholds drawn.
+pub(super) fn gradient_ratio(opts: &PlotOptions) -> LogPlot {
+    LogPlot {
+        file: "gradient_ratio.png",
+        title: "RMS weight gradient relative to the output layer",
+        y_desc: "RMS(dL/dW) / output layer's (log scale)",
+        value: ratio_points,
+        skip_output: true,
+        guides: vec![
+            (
+                opts.exploding_ratio,
+                format!(
+                    "exploding above {}",
+                    super::series::format_number(opts.exploding_ratio)
+                ),
+            ),
+            (1.0, "output layer (= 1)".into()),
+            (
+                opts.vanishing_ratio,
+                format!(
+                    "vanishing below {}",
+                    super::series::format_number(opts.vanishing_ratio)
+                ),
+            ),
+        ],
+    }
+}
+
+/// The per-step ratio the gradient rules use (diagnose::gradient_rules).
+fn ratio_points(data: &PlotData, layer: &LayerSeries) -> Vec<Point> {
+    let depth = data.rec.layers.len();
+    let (steps, low) = grad_rms(data.rec, layer.layer);
+    let (_, top) = grad_rms(data.rec, depth);
+    steps
+        .iter()
+        .zip(low.iter().zip(&top))
+        .map(|(&s, (&a, &b))| (s as f64, if b > 0.0 { a / b } else { f64::NAN }))
+        .collect()
+}
+
+/// One layer's line in axis units, or why it has none.
 struct LayerLine<'d, 'r> {
     layer: &'d LayerSeries<'r>,
     segments: Vec<Segment>,
     empty_reason: Option<&'static str>,
 }
 
-/// One line per layer on a shared log axis.
-fn draw_log_layers(area: &Area, data: &PlotData, spec: &LogPlot) -> DrawResult<()> {
-    let mut lines: Vec<LayerLine> = data
+/// The lines of a log plot on one shared axis (shared across panels too,
+/// so panel heights compare).
+fn log_lines<'d, 'r>(data: &'d PlotData<'r>, spec: &LogPlot) -> (LogAxis, Vec<LayerLine<'d, 'r>>) {
+    let output = data.rec.layers.len();
+    let raw: Vec<(&LayerSeries, Vec<Point>)> = data
         .layers
         .iter()
-        .map(|layer| {
-            let raw = layer.points(spec.value);
-            let values: Vec<f64> = raw.iter().map(|p| p.1).collect();
+        .filter(|l| !(spec.skip_output && l.layer == output))
+        .map(|l| (l, (spec.value)(data, l)))
+        .collect();
+    let values: Vec<f64> = raw
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|p| p.1))
+        .collect();
+    let guides: Vec<f64> = spec.guides.iter().map(|g| g.0.log10()).collect();
+    let axis = LogAxis::new(&values, &guides);
+    let lines = raw
+        .into_iter()
+        .map(|(layer, points)| {
+            let values: Vec<f64> = points.iter().map(|p| p.1).collect();
             LayerLine {
                 layer,
-                segments: line_segments(&raw, Scale::Log),
-                empty_reason: log_empty_reason(&values),
+                segments: axis.segments(&points),
+                empty_reason: log_empty_reason(&values).filter(|r| *r != "all zero"),
             }
         })
         .collect();
-    let guide = spec.guide.map(|(v, label)| (v.log10(), label));
-    let data_values = lines.iter().flat_map(|l| segment_values(&l.segments));
-    let y = Scale::Log.range(bounds(data_values.chain(guide.map(|g| g.0))));
-    for line in &mut lines {
-        clamp_segments(&mut line.segments, &y);
+    (axis, lines)
+}
+
+/// Panels needed: one per layer when lines coincide, else one.
+fn log_panels(data: &PlotData, spec: &LogPlot) -> usize {
+    let (axis, lines) = log_lines(data, spec);
+    let segs: Vec<Vec<Segment>> = lines.iter().map(|l| l.segments.clone()).collect();
+    let tol = (axis.range.end - axis.range.start) * COINCIDE_SHARE;
+    if lines.len() > 1 && any_coincide(&segs, tol) {
+        lines.len()
+    } else {
+        1
     }
+}
+
+/// Image size of a log plot.
+pub(super) fn size(data: &PlotData, spec: &LogPlot) -> (u32, u32) {
+    panels_size(log_panels(data, spec))
+}
+
+fn panels_size(panels: usize) -> (u32, u32) {
+    if panels <= 1 {
+        return PLOT_SIZE;
+    }
+    let n = u32::try_from(panels).unwrap_or(u32::MAX);
+    let h = TITLE_HEIGHT
+        .saturating_add(PANEL_HEIGHT.saturating_mul(n))
+        .max(PLOT_SIZE.1);
+    (PLOT_SIZE.0, h)
+}
+
+/// Draws a per-layer log plot: one chart, or one panel per layer.
+pub(super) fn draw_log_layers(area: &Area, data: &PlotData, spec: &LogPlot) -> DrawResult<()> {
+    let (axis, lines) = log_lines(data, spec);
+    if log_panels(data, spec) <= 1 {
+        return draw_log_panel(area, data, spec, &axis, &lines, spec.title, None);
+    }
+    let body = area.titled(spec.title, (FONT, 24))?;
+    let panels = body.split_evenly((lines.len(), 1));
+    for (panel, line) in panels.iter().zip(&lines) {
+        let title = line.layer.label();
+        let one = std::slice::from_ref(line);
+        draw_log_panel(
+            panel,
+            data,
+            spec,
+            &axis,
+            one,
+            &title,
+            Some(line.layer.layer),
+        )?;
+    }
+    Ok(())
+}
+
+/// One log chart with its legend column.
+fn draw_log_panel(
+    area: &Area,
+    data: &PlotData,
+    spec: &LogPlot,
+    axis: &LogAxis,
+    lines: &[LayerLine],
+    title: &str,
+    layer: Option<usize>,
+) -> DrawResult<()> {
+    let (chart_area, legend_area) = legend::split(area);
     let axes = Axes {
-        title: spec.title,
+        title,
         y_desc: spec.y_desc,
         x: data.x.clone(),
-        y: y.clone(),
-        scale: Scale::Log,
+        y: axis.range.clone(),
+        ticks: Ticks::log(axis),
     };
-    let mut chart = build_chart(area, &axes)?;
-    let mut occupancy = Occupancy::new(&chart);
-    draw_nonfinite_marker(&mut chart, data.nonfinite, &mut occupancy)?;
-    if let Some((g, label)) = guide.filter(|g| y.contains(&g.0)) {
-        draw_guide(&mut chart, g, label)?;
+    let mut chart = build_chart(&chart_area, &axes)?;
+    let mut legend = Legend::default();
+    for (v, label) in &spec.guides {
+        let g = v.log10();
+        if axis.range.contains(&g) && g >= axis.positive_start {
+            draw_guide(&mut chart, g, label, &mut legend)?;
+        }
     }
-    for line in &lines {
+    draw_zero_row(&mut chart, axis, &mut legend)?;
+    for line in lines {
         let style = line.layer.color().stroke_width(2);
         draw_segments(chart.plotting_area(), &line.segments, style, Dash::Solid)?;
-        occupancy.add_segments(&line.segments, &y);
         let label = match line.empty_reason {
             Some(reason) => format!("{}: {reason}", line.layer.label()),
             None => line.layer.label(),
         };
-        legend_entry(&mut chart, &label, Swatch::Line(style, Dash::Solid))?;
+        legend.add(label, Swatch::Line(style, Dash::Solid));
     }
-    if let Some(note) = log_plot_note(&lines) {
+    let marks = data.step_marks(spec.file, layer);
+    draw_step_marks(&mut chart, &marks, &mut legend)?;
+    if let Some(note) = log_plot_note(lines) {
         draw_note(&chart, note)?;
     }
-    draw_legend(&mut chart, occupancy.best())
+    legend.draw(&legend_area)
 }
 
 /// Why a log plot shows no line at all, if it doesn't.
@@ -120,47 +255,112 @@ fn log_plot_note(lines: &[LayerLine]) -> Option<&'static str> {
     }
 }
 
+/// A layer's saturated and dead fractions, whichever apply.
+type Fractions<'d, 'r> = (&'d LayerSeries<'r>, Vec<(Vec<Segment>, Dash, &'static str)>);
+
+fn fraction_lines<'d, 'r>(data: &'d PlotData<'r>) -> Vec<Fractions<'d, 'r>> {
+    data.layers
+        .iter()
+        .map(|layer| {
+            let kinds = [
+                (
+                    layer.optional_points(|r| r.saturated_frac),
+                    Dash::Solid,
+                    "saturated",
+                ),
+                (layer.optional_points(|r| r.dead_frac), Dash::Dashed, "dead"),
+            ];
+            let lines = kinds
+                .into_iter()
+                .filter_map(|(points, dash, what)| {
+                    let mut segments = line_segments(&points?, Scale::Linear);
+                    clamp_segments(&mut segments, &FRACTION_RANGE);
+                    Some((segments, dash, what))
+                })
+                .collect();
+            (layer, lines)
+        })
+        .filter(|(_, lines): &(_, Vec<_>)| !lines.is_empty())
+        .collect()
+}
+
+/// Panels of saturation.png: one per layer with a fraction when any two
+/// layers' lines coincide (the seed's layer 1 hid under layer 2).
+fn saturation_panels(data: &PlotData) -> usize {
+    let lines = fraction_lines(data);
+    let segs: Vec<Vec<Segment>> = lines
+        .iter()
+        .flat_map(|(_, l)| l.iter().map(|(s, _, _)| s.clone()))
+        .collect();
+    let span = FRACTION_RANGE.end - FRACTION_RANGE.start;
+    if segs.len() > 1 && any_coincide(&segs, span * COINCIDE_SHARE) {
+        lines.len()
+    } else {
+        1
+    }
+}
+
+/// Image size of saturation.png.
+pub(super) fn saturation_size(data: &PlotData) -> (u32, u32) {
+    panels_size(saturation_panels(data))
+}
+
+/// Image size of saturation.png with `panels` panels.
+#[cfg(test)]
+pub(super) fn saturation_size_for(panels: usize) -> (u32, u32) {
+    panels_size(panels)
+}
+
 /// Draws saturation.png onto `area`: saturated share solid, dead share dashed.
 pub(super) fn draw_saturation(area: &Area, data: &PlotData) -> DrawResult<()> {
+    const TITLE: &str = "Saturated (solid) and dead (dashed) units per layer";
+    let lines = fraction_lines(data);
+    if saturation_panels(data) <= 1 {
+        return draw_fraction_panel(area, data, &lines, TITLE, None);
+    }
+    let body = area.titled(TITLE, (FONT, 24))?;
+    let panels = body.split_evenly((lines.len(), 1));
+    for (panel, line) in panels.iter().zip(&lines) {
+        let title = line.0.label();
+        let one = std::slice::from_ref(line);
+        draw_fraction_panel(panel, data, one, &title, Some(line.0.layer))?;
+    }
+    Ok(())
+}
+
+fn draw_fraction_panel(
+    area: &Area,
+    data: &PlotData,
+    lines: &[Fractions],
+    title: &str,
+    layer: Option<usize>,
+) -> DrawResult<()> {
+    let (chart_area, legend_area) = legend::split(area);
     let axes = Axes {
-        title: "Saturated (solid) and dead (dashed) units per layer",
+        title,
         y_desc: "fraction",
         x: data.x.clone(),
         y: FRACTION_RANGE,
-        scale: Scale::Linear,
+        ticks: Ticks::for_scale(Scale::Linear, &FRACTION_RANGE),
     };
-    let mut chart = build_chart(area, &axes)?;
-    let mut occupancy = Occupancy::new(&chart);
-    draw_nonfinite_marker(&mut chart, data.nonfinite, &mut occupancy)?;
-    let mut drawn_any = false;
-    for layer in &data.layers {
-        let fractions = [
-            (
-                layer.optional_points(|r| r.saturated_frac),
-                Dash::Solid,
-                "saturated",
-            ),
-            (layer.optional_points(|r| r.dead_frac), Dash::Dashed, "dead"),
-        ];
-        for (points, dash, what) in fractions {
-            let Some(points) = points else { continue };
-            let mut segments = line_segments(&points, Scale::Linear);
-            clamp_segments(&mut segments, &FRACTION_RANGE);
-            let style = layer.color().stroke_width(2);
-            draw_segments(chart.plotting_area(), &segments, style, dash)?;
-            occupancy.add_segments(&segments, &FRACTION_RANGE);
-            let label = format!("{} {what}", layer.label());
-            legend_entry(&mut chart, &label, Swatch::Line(style, dash))?;
-            drawn_any = true;
+    let mut chart = build_chart(&chart_area, &axes)?;
+    let mut legend = Legend::default();
+    for (series, kinds) in lines {
+        let style = series.color().stroke_width(2);
+        for (segments, dash, what) in kinds {
+            draw_segments(chart.plotting_area(), segments, style, *dash)?;
+            legend.add(
+                format!("{} {what}", series.label()),
+                Swatch::Line(style, *dash),
+            );
         }
     }
+    let marks = data.step_marks("saturation.png", layer);
+    draw_step_marks(&mut chart, &marks, &mut legend)?;
     if data.rec.rows.is_empty() {
         draw_note(&chart, "no data recorded")?;
-    } else if !drawn_any {
+    } else if lines.is_empty() {
         draw_note(&chart, "no saturating or ReLU-family layers")?;
     }
-    if drawn_any || data.nonfinite.is_some() {
-        draw_legend(&mut chart, occupancy.best())?;
-    }
-    Ok(())
+    legend.draw(&legend_area)
 }

@@ -1,13 +1,19 @@
-//! Legends: entries declared apart from the (segmented) data, and a placement
-//! that puts the box in the corner with the least data under it, so the
-//! legend never hides the curve that shows the problem.
+//! Legends: entries are collected while a chart is drawn and then set in a
+//! column to the right of the data area, so a legend never covers the curve
+//! that shows the problem (a spike, a marker line, a collapsed layer).
 
-use super::chart::{Chart, Dash, DrawResult};
+use super::chart::{Area, Dash, DrawResult};
 use super::font::FONT;
-use super::series::{Point, Segment};
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
-use std::ops::Range;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+/// Width of the legend column beside every chart.
+pub(crate) const LEGEND_WIDTH: u32 = 250;
+/// Vertical distance between entries.
+const ROW: i32 = 20;
+/// Longest label in characters before it is wrapped onto a second line.
+const WRAP: usize = 30;
 
 /// What a legend entry shows next to its label.
 #[derive(Debug, Clone, Copy)]
@@ -17,152 +23,92 @@ pub(crate) enum Swatch {
     Band(RGBColor),
 }
 
-/// Adds a legend entry without data: lines are drawn segment by segment, so
-/// the legend is declared once on an empty series instead.
-pub(crate) fn legend_entry<'a, 'b: 'a>(
-    chart: &mut Chart<'a, 'b>,
-    label: &str,
-    swatch: Swatch,
-) -> DrawResult<()> {
-    let anno = chart.draw_series(std::iter::empty::<PathElement<Point>>())?;
-    anno.label(label);
+/// The entries of one chart's legend, in drawing order.
+#[derive(Default)]
+pub(crate) struct Legend {
+    entries: Vec<(String, Swatch)>,
+}
+
+impl Legend {
+    pub(crate) fn add(&mut self, label: impl Into<String>, swatch: Swatch) {
+        let label = label.into();
+        if !self.entries.iter().any(|(l, _)| *l == label) {
+            self.entries.push((label, swatch));
+        }
+    }
+
+    /// Draws the entries top-down into `area` (the legend column), starting
+    /// level with the top of the data area below the caption.
+    pub(crate) fn draw(&self, area: &Area) -> DrawResult<()> {
+        let style = TextStyle::from((FONT, 14).into_font())
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        let mut y = 52;
+        for (label, swatch) in &self.entries {
+            draw_swatch(area, (6, y), *swatch)?;
+            for line in wrap(label) {
+                area.draw(&Text::new(line, (36, y), style.clone()))?;
+                y += ROW - 3;
+            }
+            y += 3;
+        }
+        Ok(())
+    }
+}
+
+/// Splits a long label at spaces into lines of at most [`WRAP`] characters.
+fn wrap(label: &str) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in label.split(' ') {
+        match lines.last_mut() {
+            Some(l) if l.chars().count() + 1 + word.chars().count() <= WRAP => {
+                l.push(' ');
+                l.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
+
+fn draw_swatch(area: &Area, (x, y): (i32, i32), swatch: Swatch) -> DrawResult<()> {
     match swatch {
         Swatch::Line(style, Dash::Solid) => {
-            anno.legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], style))
+            area.draw(&PathElement::new(vec![(x, y), (x + 24, y)], style))
         }
-        Swatch::Line(style, Dash::Dashed) => anno
-            .legend(move |(x, y)| DashedPathElement::new(vec![(x, y), (x + 22, y)], 5, 3, style)),
-        Swatch::LineWithMarker(style) => anno.legend(move |(x, y)| {
-            EmptyElement::at((x, y))
-                + PathElement::new(vec![(0, 0), (22, 0)], style)
-                + Circle::new((11, 0), 4, style.color.filled())
-        }),
-        Swatch::Band(color) => anno.legend(move |(x, y)| {
-            Rectangle::new([(x, y - 5), (x + 22, y + 5)], color.mix(0.3).filled())
-        }),
-    };
-    Ok(())
-}
-
-/// Draws the legend box at `position`.
-pub(crate) fn draw_legend<'a, 'b: 'a>(
-    chart: &mut Chart<'a, 'b>,
-    position: SeriesLabelPosition,
-) -> DrawResult<()> {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(160, 160, 160))
-        .label_font((FONT, 14))
-        .draw()
-}
-
-/// Candidate legend places, in order of preference, with the region of the
-/// plot (x and y as fractions of the data area) each one covers.
-const CORNERS: [(SeriesLabelPosition, Range<f64>, Range<f64>); 5] = [
-    (SeriesLabelPosition::UpperRight, 0.65..1.01, 0.68..1.01),
-    (SeriesLabelPosition::LowerRight, 0.65..1.01, -0.01..0.32),
-    (SeriesLabelPosition::UpperLeft, -0.01..0.35, 0.68..1.01),
-    (SeriesLabelPosition::LowerLeft, -0.01..0.35, -0.01..0.32),
-    (SeriesLabelPosition::MiddleRight, 0.65..1.01, 0.34..0.66),
-];
-
-/// Weight of a drawn label: it must never be covered, so it outweighs data.
-const LABEL_WEIGHT: usize = 1_000_000;
-
-/// How much is drawn in each legend corner of one chart.
-pub(crate) struct Occupancy {
-    x: Range<f64>,
-    y: Range<f64>,
-    /// Pixel size of the data area, to place text boxes.
-    pixels: (u32, u32),
-    counts: [usize; CORNERS.len()],
-}
-
-impl Occupancy {
-    /// An empty tally for `chart`'s primary axes.
-    pub(crate) fn new(chart: &Chart) -> Self {
-        Self {
-            x: chart.x_range(),
-            y: chart.y_range(),
-            pixels: chart.plotting_area().dim_in_pixel(),
-            counts: [0; CORNERS.len()],
+        Swatch::Line(style, Dash::Dashed) => area.draw(&DashedPathElement::new(
+            vec![(x, y), (x + 24, y)],
+            5,
+            3,
+            style,
+        )),
+        Swatch::LineWithMarker(style) => {
+            area.draw(&PathElement::new(vec![(x, y), (x + 24, y)], style))?;
+            area.draw(&Circle::new((x + 12, y), 4, style.color.filled()))
         }
-    }
-
-    /// Where `x` sits across the data area, 0 = left edge, 1 = right edge.
-    pub(crate) fn x_fraction(&self, x: f64) -> f64 {
-        fraction(x, &self.x)
-    }
-
-    /// Counts the points of `segments`, whose y values are in `y_range`
-    /// (a secondary axis passes its own range).
-    pub(crate) fn add_segments(&mut self, segments: &[Segment], y_range: &Range<f64>) {
-        for &(x, y) in segments.iter().flatten() {
-            self.add_fraction(fraction(x, &self.x), fraction(y, y_range), 1);
-        }
-    }
-
-    /// Counts points given in primary-axis units.
-    pub(crate) fn add_points(&mut self, points: impl IntoIterator<Item = Point>) {
-        for (x, y) in points {
-            self.add_fraction(fraction(x, &self.x), fraction(y, &self.y), 1);
-        }
-    }
-
-    /// Marks the box of a label hanging from the top of the plot at `x`,
-    /// extending left or right by its pixel width.
-    pub(crate) fn add_label_box(&mut self, x: f64, (w, h): (u32, u32), to_left: bool) {
-        let fx = fraction(x, &self.x);
-        let fw = f64::from(w) / f64::from(self.pixels.0.max(1));
-        let fh = f64::from(h + 5) / f64::from(self.pixels.1.max(1));
-        let (left, right) = if to_left {
-            (fx - fw, fx)
-        } else {
-            (fx, fx + fw)
-        };
-        for fx in [left, (left + right) / 2.0, right] {
-            for fy in [1.0, 1.0 - fh] {
-                self.add_fraction(fx, fy, LABEL_WEIGHT);
-            }
-        }
-    }
-
-    /// Marks a vertical marker line at `x`: the legend shouldn't hide it either.
-    pub(crate) fn add_vertical_line(&mut self, x: f64) {
-        let fx = fraction(x, &self.x);
-        for i in 0..=10 {
-            self.add_fraction(fx, f64::from(i) / 10.0, LABEL_WEIGHT);
-        }
-    }
-
-    fn add_fraction(&mut self, fx: f64, fy: f64, weight: usize) {
-        for (count, (_, xs, ys)) in self.counts.iter_mut().zip(CORNERS.iter()) {
-            if xs.contains(&fx) && ys.contains(&fy) {
-                *count = count.saturating_add(weight);
-            }
-        }
-    }
-
-    /// The emptiest corner; ties go to the earlier (conventional) one.
-    pub(crate) fn best(&self) -> SeriesLabelPosition {
-        let mut best = 0;
-        for (i, &c) in self.counts.iter().enumerate() {
-            if c < self.counts[best] {
-                best = i;
-            }
-        }
-        CORNERS[best].0.clone()
+        Swatch::Band(color) => area.draw(&Rectangle::new(
+            [(x, y - 5), (x + 24, y + 5)],
+            color.mix(0.3).filled(),
+        )),
     }
 }
 
-/// Position of `v` within `range` as a fraction (0 at start, 1 at end).
-fn fraction(v: f64, range: &Range<f64>) -> f64 {
-    let span = range.end - range.start;
-    if span > 0.0 && span.is_finite() {
-        (v - range.start) / span
-    } else {
-        0.5
+/// Splits an image (or panel) into the chart area and the legend column.
+pub(crate) fn split<'b>(area: &Area<'b>) -> (Area<'b>, Area<'b>) {
+    let (w, _) = area.dim_in_pixel();
+    let chart_w = w.saturating_sub(LEGEND_WIDTH).max(w / 2);
+    area.split_horizontally(chart_w)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_labels_wrap_at_spaces() {
+        let lines = super::wrap("saturated-activations L1 first seen (step 1)");
+        assert!(lines.iter().all(|l| l.chars().count() <= super::WRAP));
+        assert_eq!(
+            lines.join(" "),
+            "saturated-activations L1 first seen (step 1)"
+        );
     }
 }

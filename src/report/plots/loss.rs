@@ -1,13 +1,17 @@
 //! loss.png: training loss per step on the left axis (log when it spans
-//! decades) and accuracy on a 0..1 right axis — the first plot anyone opens.
+//! decades) — the raw batch losses faint, their exponential moving average
+//! bold, because a batch-20 loss is a band of noise — and accuracy on a 0..1
+//! right axis. The first plot anyone opens.
 
 use super::chart::{
-    builder, draw_markers, draw_mesh, draw_nonfinite_marker, draw_note, draw_segments, Area, Dash,
-    DrawResult, DualChart,
+    builder, draw_markers, draw_mesh, draw_note, draw_segments, draw_step_marks, Area, Dash,
+    DrawResult, DualChart, Ticks,
 };
 use super::font::FONT;
-use super::legend::{draw_legend, legend_entry, Occupancy, Swatch};
-use super::series::{bounds, clamp_segments, line_segments, segment_values, Point, Scale, Segment};
+use super::legend::{self, Legend, Swatch};
+use super::series::{
+    bounds, clamp_segments, ema, line_segments, segment_values, Point, Scale, Segment,
+};
 use super::PlotData;
 use plotters::prelude::*;
 
@@ -19,6 +23,8 @@ const ACCURACY_RANGE: std::ops::Range<f64> = -0.02..1.02;
 const MAX_MARKERS: usize = 200;
 
 const LOSS_COLOR: RGBColor = RGBColor(31, 119, 180);
+/// The raw batch losses behind the smoothed line.
+const RAW_LOSS_COLOR: RGBColor = RGBColor(160, 196, 226);
 const TEST_LOSS_COLOR: RGBColor = RGBColor(0, 0, 128);
 const BATCH_ACC_COLOR: RGBColor = RGBColor(255, 160, 60);
 const TEST_ACC_COLOR: RGBColor = RGBColor(44, 160, 44);
@@ -35,8 +41,17 @@ fn loss_scale(points: &[Point]) -> Scale {
 struct LossLines {
     scale: Scale,
     train: Vec<Segment>,
+    smooth: Vec<Segment>,
+    /// The EMA span in steps, for the legend.
+    span: f64,
     test: Vec<Segment>,
     y: std::ops::Range<f64>,
+}
+
+/// EMA span: a twentieth of the run, at least 5 and at most 200 steps —
+/// long enough to average batch noise, short enough to keep a divergence.
+fn smoothing_span(steps: usize) -> f64 {
+    (steps as f64 / 20.0).clamp(5.0, 200.0).round()
 }
 
 /// Train and test loss on one shared y range (test loss, when evaluated,
@@ -49,14 +64,19 @@ fn loss_lines(data: &PlotData) -> LossLines {
         .filter_map(|s| s.test_loss.map(|v| (s.step as f64, v)))
         .collect();
     let scale = loss_scale(&train_raw);
+    let span = smoothing_span(train_raw.len());
     let mut train = line_segments(&train_raw, scale);
+    let mut smooth = line_segments(&ema(&train_raw, span), scale);
     let mut test = line_segments(&test_raw, scale);
     let y = scale.range(bounds(segment_values(&train).chain(segment_values(&test))));
     clamp_segments(&mut train, &y);
+    clamp_segments(&mut smooth, &y);
     clamp_segments(&mut test, &y);
     LossLines {
         scale,
         train,
+        smooth,
+        span,
         test,
         y,
     }
@@ -76,42 +96,52 @@ fn loss_note(data: &PlotData, lines: &LossLines) -> Option<&'static str> {
 /// Draws loss.png onto `area`.
 pub(super) fn draw(area: &Area, data: &PlotData) -> DrawResult<()> {
     let lines = loss_lines(data);
-    let mut chart = builder(area, "Training loss and accuracy")
+    let (chart_area, legend_area) = legend::split(area);
+    let mut chart = builder(&chart_area, "Training loss and accuracy")
         .right_y_label_area_size(60)
         .build_cartesian_2d(data.x.clone(), lines.y.clone())?
         .set_secondary_coord(data.x.clone(), ACCURACY_RANGE);
     let y_desc = match lines.scale {
         Scale::Log => "loss (log scale)",
-        Scale::Linear => "loss",
+        _ => "loss",
     };
-    draw_mesh(&mut chart, y_desc, lines.scale)?;
+    draw_mesh(&mut chart, y_desc, &Ticks::for_scale(lines.scale, &lines.y))?;
     chart
         .configure_secondary_axes()
         .y_desc("accuracy")
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
         .draw()?;
-    let mut occupancy = Occupancy::new(&chart);
-    draw_nonfinite_marker(&mut chart, data.nonfinite, &mut occupancy)?;
-    draw_accuracy(&mut chart, data, &mut occupancy)?;
+    let mut legend = Legend::default();
+    draw_accuracy(&mut chart, data, &mut legend)?;
+    let raw_style = RAW_LOSS_COLOR.stroke_width(1);
+    draw_segments(chart.plotting_area(), &lines.train, raw_style, Dash::Solid)?;
+    legend.add(
+        "training loss (each batch)",
+        Swatch::Line(raw_style, Dash::Solid),
+    );
     let loss_style = LOSS_COLOR.stroke_width(2);
-    draw_segments(chart.plotting_area(), &lines.train, loss_style, Dash::Solid)?;
-    occupancy.add_segments(&lines.train, &lines.y);
-    legend_entry(
-        &mut chart,
-        "training loss",
-        Swatch::Line(loss_style, Dash::Solid),
+    draw_segments(
+        chart.plotting_area(),
+        &lines.smooth,
+        loss_style,
+        Dash::Solid,
     )?;
+    legend.add(
+        format!("training loss, smoothed (EMA over {} steps)", lines.span),
+        Swatch::Line(loss_style, Dash::Solid),
+    );
     if !lines.test.is_empty() {
         let style = TEST_LOSS_COLOR.stroke_width(2);
         draw_segments(chart.plotting_area(), &lines.test, style, Dash::Dashed)?;
-        occupancy.add_segments(&lines.test, &lines.y);
-        legend_entry(&mut chart, "test loss", Swatch::Line(style, Dash::Dashed))?;
+        legend.add("test loss", Swatch::Line(style, Dash::Dashed));
     }
+    let marks = data.step_marks("loss.png", None);
+    draw_step_marks(&mut chart, &marks, &mut legend)?;
     if let Some(note) = loss_note(data, &lines) {
         draw_note(&chart, note)?;
     }
-    draw_legend(&mut chart, occupancy.best())
+    legend.draw(&legend_area)
 }
 
 /// Batch accuracy (thin line) and test accuracy (markers + line) on the
@@ -119,7 +149,7 @@ pub(super) fn draw(area: &Area, data: &PlotData) -> DrawResult<()> {
 fn draw_accuracy<'a, 'b: 'a>(
     chart: &mut DualChart<'a, 'b>,
     data: &PlotData,
-    occupancy: &mut Occupancy,
+    legend: &mut Legend,
 ) -> DrawResult<()> {
     let steps = &data.rec.steps;
     let batch: Vec<Point> = steps
@@ -134,17 +164,14 @@ fn draw_accuracy<'a, 'b: 'a>(
     let mut test = line_segments(&test, Scale::Linear);
     clamp_segments(&mut batch, &ACCURACY_RANGE);
     clamp_segments(&mut test, &ACCURACY_RANGE);
-    occupancy.add_segments(&batch, &ACCURACY_RANGE);
-    occupancy.add_segments(&test, &ACCURACY_RANGE);
     let secondary = chart.secondary_plotting_area().clone();
     if !batch.is_empty() {
         let style = BATCH_ACC_COLOR.stroke_width(1);
         draw_segments(&secondary, &batch, style, Dash::Solid)?;
-        legend_entry(
-            chart,
+        legend.add(
             "batch accuracy (right axis)",
             Swatch::Line(style, Dash::Solid),
-        )?;
+        );
     }
     if !test.is_empty() {
         let style = TEST_ACC_COLOR.stroke_width(2);
@@ -153,11 +180,7 @@ fn draw_accuracy<'a, 'b: 'a>(
         if points.len() <= MAX_MARKERS {
             draw_markers(&secondary, &points, TEST_ACC_COLOR)?;
         }
-        legend_entry(
-            chart,
-            "test accuracy (right axis)",
-            Swatch::LineWithMarker(style),
-        )?;
+        legend.add("test accuracy (right axis)", Swatch::LineWithMarker(style));
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
-//! PNG plots of a run's recorded statistics: loss/accuracy, gradient norms,
+//! PNG plots of a run's recorded statistics: loss/accuracy, pre-activation
+//! magnitudes, gradients relative to the output layer, gradient norms,
 //! activation ranges, saturation and update ratios — the pictures a person
 //! reads to see why a network doesn't train. Owns the public entry point
-//! [`write_plots`], the error type and the per-layer grouping of the data.
+//! [`write_plots`], the catalogue of plots ([`PLOTS`], [`plot_for`]), the
+//! error type and the per-layer grouping of the data.
 //!
 //! The plots are made for broken runs: NaN, infinities, zeros on log axes,
 //! empty or huge recordings all render (with a note) instead of failing.
@@ -12,13 +14,15 @@ mod font;
 mod layers;
 mod legend;
 mod loss;
+mod preact;
 mod series;
 #[cfg(test)]
 mod tests;
 
+use crate::diagnose::Diagnosis;
 use crate::engine::activation::Activation;
 use crate::monitor::record::{LayerRow, Recording};
-use chart::{Area, DrawResult};
+use chart::{Area, DrawResult, StepMark};
 use plotters::prelude::*;
 use plotters::style::RGBColor;
 use series::Point;
@@ -28,6 +32,54 @@ use std::path::{Path, PathBuf};
 
 /// Size of every single-chart image.
 pub const PLOT_SIZE: (u32, u32) = (1000, 600);
+
+/// Every plot, in the order the reports show them, with what it shows.
+pub const PLOTS: [(&str, &str); 7] = [
+    ("loss.png", "Loss (raw and smoothed) and accuracy"),
+    (
+        "pre_activations.png",
+        "Pre-activation magnitude |z| per layer (mean and max, log scale) against the saturation bound",
+    ),
+    (
+        "gradient_ratio.png",
+        "RMS weight gradient per layer relative to the output layer (what vanishing/exploding-gradients judge)",
+    ),
+    (
+        "saturation.png",
+        "Saturated (solid) and dead (dashed) fractions per layer",
+    ),
+    (
+        "update_ratio.png",
+        "Update/weight norm ratio per layer (log scale; guide at 1e-3)",
+    ),
+    (
+        "gradient_norms.png",
+        "Weight-gradient L2 norm per layer (log scale)",
+    ),
+    (
+        "activations.png",
+        "Activation range (min..max band, mean line) per layer",
+    ),
+];
+
+/// The plot that shows the quantity a diagnosis judged, if one does.
+pub fn plot_for(d: &Diagnosis) -> Option<&'static str> {
+    match d.code {
+        "saturated-activations" | "dead-relus" => Some("saturation.png"),
+        "vanishing-gradients" => Some("gradient_ratio.png"),
+        // The global-norm variant has no layer: the norms themselves show it.
+        "exploding-gradients" if d.layer.is_some() => Some("gradient_ratio.png"),
+        "exploding-gradients" | "non-finite" => Some("gradient_norms.png"),
+        "poor-initialization" | "unscaled-inputs" | "output-loss-mismatch" => {
+            Some("pre_activations.png")
+        }
+        "lr-too-high" | "lr-too-low" => Some("update_ratio.png"),
+        "loss-plateau" | "loss-diverging" | "loss-oscillating" | "accuracy-at-chance" => {
+            Some("loss.png")
+        }
+        _ => None,
+    }
+}
 
 /// Why the plots could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -40,37 +92,102 @@ pub enum PlotError {
     Draw { file: String, message: String },
 }
 
-/// Writes loss.png, gradient_norms.png, activations.png, saturation.png and
-/// update_ratio.png into `dir` (which must exist) and returns their paths in
-/// that order.
-///
-/// `first_nonfinite_step`: the step where training first produced NaN/Inf,
-/// if it did; every plot marks it with a red vertical line.
+/// What the plots mark besides the recorded series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotOptions {
+    /// The step where training first produced NaN/Inf, if it did; every
+    /// plot marks it with a red vertical line.
+    pub first_nonfinite_step: Option<usize>,
+    /// Diagnoses to mark where first seen, each in the plot [`plot_for`] names.
+    pub marks: Vec<DiagnosisMark>,
+    /// vanishing-gradients / exploding-gradients thresholds (ratio to the
+    /// output layer's RMS gradient), drawn on gradient_ratio.png.
+    pub vanishing_ratio: f64,
+    pub exploding_ratio: f64,
+}
+
+/// One diagnosis' first-seen step, to be marked in its plot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiagnosisMark {
+    pub file: &'static str,
+    pub layer: Option<usize>,
+    pub step: usize,
+    pub code: String,
+}
+
+impl PlotOptions {
+    /// Options with default thresholds and no diagnoses.
+    pub fn new(first_nonfinite_step: Option<usize>) -> Self {
+        let th = crate::diagnose::Thresholds::default();
+        PlotOptions {
+            first_nonfinite_step,
+            marks: Vec::new(),
+            vanishing_ratio: th.vanishing_ratio,
+            exploding_ratio: th.exploding_ratio,
+        }
+    }
+
+    /// Marks every diagnosis that has a step and a plot.
+    pub fn with_diagnoses(mut self, diagnoses: &[Diagnosis]) -> Self {
+        self.marks = diagnoses
+            .iter()
+            .filter_map(|d| {
+                Some(DiagnosisMark {
+                    file: plot_for(d)?,
+                    layer: d.layer,
+                    step: d.step?,
+                    code: d.code.to_string(),
+                })
+            })
+            .collect();
+        self
+    }
+}
+
+/// Writes every plot of [`PLOTS`] into `dir` (which must exist) and returns
+/// their paths in that order.
 pub fn write_plots(
     rec: &Recording,
     dir: &Path,
-    first_nonfinite_step: Option<usize>,
+    opts: &PlotOptions,
 ) -> Result<Vec<PathBuf>, PlotError> {
     if !font::ensure_font() {
         return Err(PlotError::Font);
     }
-    let ctx = PlotData::new(rec, first_nonfinite_step);
-    let act_size = (PLOT_SIZE.0, activations::height(ctx.layers.len()));
-    Ok(vec![
-        render(&dir.join("loss.png"), PLOT_SIZE, |a| loss::draw(a, &ctx))?,
-        render(&dir.join("gradient_norms.png"), PLOT_SIZE, |a| {
-            layers::draw_gradient_norms(a, &ctx)
-        })?,
-        render(&dir.join("activations.png"), act_size, |a| {
-            activations::draw(a, &ctx)
-        })?,
-        render(&dir.join("saturation.png"), PLOT_SIZE, |a| {
-            layers::draw_saturation(a, &ctx)
-        })?,
-        render(&dir.join("update_ratio.png"), PLOT_SIZE, |a| {
-            layers::draw_update_ratio(a, &ctx)
-        })?,
-    ])
+    let ctx = PlotData::new(rec, opts);
+    let stacked = (PLOT_SIZE.0, activations::height(ctx.layers.len()));
+    let mut out = Vec::new();
+    for (file, _) in PLOTS {
+        let path = dir.join(file);
+        let written = match file {
+            "loss.png" => render(&path, PLOT_SIZE, |a| loss::draw(a, &ctx)),
+            "pre_activations.png" => render(&path, stacked, |a| preact::draw(a, &ctx)),
+            "gradient_ratio.png" => {
+                let spec = layers::gradient_ratio(opts);
+                render(&path, layers::size(&ctx, &spec), |a| {
+                    layers::draw_log_layers(a, &ctx, &spec)
+                })
+            }
+            "saturation.png" => render(&path, layers::saturation_size(&ctx), |a| {
+                layers::draw_saturation(a, &ctx)
+            }),
+            "update_ratio.png" => {
+                let spec = layers::update_ratio();
+                render(&path, layers::size(&ctx, &spec), |a| {
+                    layers::draw_log_layers(a, &ctx, &spec)
+                })
+            }
+            "gradient_norms.png" => {
+                let spec = layers::gradient_norms();
+                render(&path, layers::size(&ctx, &spec), |a| {
+                    layers::draw_log_layers(a, &ctx, &spec)
+                })
+            }
+            _ => render(&path, stacked, |a| activations::draw(a, &ctx)),
+        };
+        out.push(written?);
+    }
+    Ok(out)
 }
 
 /// Draws one image with `draw` and saves it, naming the file in any error.
@@ -98,16 +215,51 @@ pub(crate) struct PlotData<'r> {
     pub layers: Vec<LayerSeries<'r>>,
     pub x: Range<f64>,
     pub nonfinite: Option<usize>,
+    marks: Vec<DiagnosisMark>,
 }
 
 impl<'r> PlotData<'r> {
-    fn new(rec: &'r Recording, nonfinite: Option<usize>) -> Self {
+    fn new(rec: &'r Recording, opts: &PlotOptions) -> Self {
+        let marked = opts
+            .marks
+            .iter()
+            .map(|m| m.step)
+            .chain(opts.first_nonfinite_step);
         Self {
             rec,
             layers: group_layers(rec),
-            x: step_range(rec, nonfinite),
-            nonfinite,
+            x: step_range(rec, marked),
+            nonfinite: opts.first_nonfinite_step,
+            marks: opts.marks.clone(),
         }
+    }
+
+    /// The vertical marks of `file` (or of its panel for `layer`): the
+    /// non-finite step first, then each diagnosis judged on this plot.
+    pub fn step_marks(&self, file: &str, layer: Option<usize>) -> Vec<StepMark> {
+        let alarm = self.nonfinite.map(|step| StepMark {
+            step,
+            label: format!("first non-finite (step {step})"),
+            alarm: true,
+        });
+        let diagnoses = self
+            .marks
+            .iter()
+            .filter(|m| {
+                m.file == file && (layer.is_none() || m.layer.is_none() || m.layer == layer)
+            })
+            .map(|m| StepMark {
+                step: m.step,
+                label: format!(
+                    "{} first seen (step {})",
+                    crate::report::names::code_at(&m.code, m.layer),
+                    m.step
+                ),
+                alarm: false,
+            });
+        let mut marks: Vec<StepMark> = alarm.into_iter().chain(diagnoses).collect();
+        marks.dedup_by(|a, b| a.label == b.label);
+        marks
     }
 }
 
@@ -176,14 +328,14 @@ fn group_layers(rec: &Recording) -> Vec<LayerSeries<'_>> {
     by_layer.into_values().collect()
 }
 
-/// The x range covering every recorded step and the non-finite marker.
-fn step_range(rec: &Recording, nonfinite: Option<usize>) -> Range<f64> {
+/// The x range covering every recorded step and every marked step.
+fn step_range(rec: &Recording, marked: impl Iterator<Item = usize>) -> Range<f64> {
     let steps = rec
         .steps
         .iter()
         .map(|s| s.step)
         .chain(rec.rows.iter().map(|r| r.step))
-        .chain(nonfinite)
+        .chain(marked)
         .map(|s| s as f64);
     match series::bounds(steps) {
         None => 0.0..1.0,

@@ -24,10 +24,16 @@ pub(crate) type BandPoint = (f64, f64, f64);
 /// How values map onto the y axis. Log axes are drawn as a linear axis over
 /// log10(value), which keeps full control over ranges that plotters' own log
 /// coordinates handle poorly (hundreds of decades, zeros).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Scale {
     Linear,
     Log,
+    /// Signed values spanning decades: linear within ±c, then one axis unit
+    /// per decade (axis 1 = c, 2 = 10c, -3 = -100c), so both a 0..1 start and
+    /// a 1e37 blow-up stay readable.
+    SymLog {
+        c: f64,
+    },
 }
 
 impl Scale {
@@ -36,17 +42,194 @@ impl Scale {
         match self {
             Scale::Linear if v.is_finite() => v.clamp(-LINEAR_LIMIT, LINEAR_LIMIT),
             Scale::Log if v.is_finite() && v > 0.0 => v.log10(),
+            Scale::SymLog { c } if v.is_finite() => {
+                let r = v.abs() / c;
+                if r <= 1.0 {
+                    v / c
+                } else {
+                    v.signum() * (1.0 + r.log10())
+                }
+            }
             _ => f64::NAN,
+        }
+    }
+
+    /// The value at axis coordinate `u` (the inverse of [`Scale::to_axis`]).
+    pub(crate) fn value_at(self, u: f64) -> f64 {
+        match self {
+            Scale::Linear => u,
+            Scale::Log => 10f64.powf(u),
+            Scale::SymLog { c } if u.abs() <= 1.0 => u * c,
+            Scale::SymLog { c } => u.signum() * c * 10f64.powf(u.abs() - 1.0),
         }
     }
 
     /// The y range that shows `bounds` (axis units) on this scale.
     pub(crate) fn range(self, bounds: Option<(f64, f64)>) -> Range<f64> {
         match self {
-            Scale::Linear => linear_range(bounds),
+            Scale::Linear | Scale::SymLog { .. } => linear_range(bounds),
             Scale::Log => log_range(bounds),
         }
     }
+
+    /// Linear, or symmetric-log when the magnitudes span more than three
+    /// decades above their typical level (a blow-up a linear axis would
+    /// flatten into a line at zero); the typical level is the median
+    /// magnitude, rounded down to a power of ten, and becomes the linear part.
+    pub(crate) fn for_signed(values: &[f64]) -> Scale {
+        let mut mags: Vec<f64> = values
+            .iter()
+            .filter(|v| v.is_finite())
+            .map(|v| v.abs())
+            .collect();
+        if mags.is_empty() {
+            return Scale::Linear;
+        }
+        mags.sort_by(f64::total_cmp);
+        let typical = mags[mags.len() / 2];
+        let largest = mags[mags.len() - 1];
+        let c = if typical > 0.0 {
+            10f64.powf(typical.log10().floor())
+        } else {
+            1.0
+        };
+        if largest / c > 1e3 && c.is_finite() && c > 0.0 {
+            Scale::SymLog { c }
+        } else {
+            Scale::Linear
+        }
+    }
+
+    /// The tick-label formatter for an axis of this scale spanning `range`.
+    pub(crate) fn tick_formatter(self, range: &Range<f64>) -> Box<dyn Fn(&f64) -> String> {
+        let span = range.end - range.start;
+        match self {
+            Scale::Linear => Box::new(move |v| linear_tick_label(*v, span)),
+            Scale::Log => Box::new(log_tick),
+            Scale::SymLog { .. } => Box::new(move |u| {
+                if u.abs() < 1e-9 {
+                    "0".to_string()
+                } else {
+                    format_number(self.value_at(*u))
+                }
+            }),
+        }
+    }
+}
+
+/// A log axis that can also show exact zeros: they are drawn on a row of
+/// their own at `zero`, one decade below the smallest positive value and
+/// labelled "0", instead of vanishing as gaps (a gradient that is exactly 0
+/// is the clearest evidence of dead units).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LogAxis {
+    pub range: Range<f64>,
+    /// Axis coordinate of the zero row, if any value is exactly zero.
+    pub zero: Option<f64>,
+    /// Where the positive decades begin (the zero row lies below it).
+    pub positive_start: f64,
+}
+
+impl LogAxis {
+    /// The axis for `values` (raw) plus `guides` (already log10).
+    pub(crate) fn new(values: &[f64], guides: &[f64]) -> LogAxis {
+        let logs = values
+            .iter()
+            .filter(|v| v.is_finite() && **v > 0.0)
+            .map(|v| v.log10())
+            .chain(guides.iter().copied());
+        let r = Scale::Log.range(bounds(logs));
+        if values.contains(&0.0) {
+            let zero = r.start - 1.0;
+            LogAxis {
+                range: (zero - 0.3)..r.end,
+                zero: Some(zero),
+                positive_start: r.start,
+            }
+        } else {
+            LogAxis {
+                positive_start: r.start,
+                range: r,
+                zero: None,
+            }
+        }
+    }
+
+    /// A value series as unbroken runs in axis units: zeros on the zero row,
+    /// negative and non-finite values as gaps, everything clamped into range.
+    pub(crate) fn segments(&self, points: &[Point]) -> Vec<Segment> {
+        let axis: Vec<Point> = points
+            .iter()
+            .map(|&(x, v)| match self.zero {
+                Some(z) if v == 0.0 => (x, z),
+                _ => (x, Scale::Log.to_axis(v)),
+            })
+            .collect();
+        let mut segs = downsample(&axis, MAX_POINTS, |p| p.1.is_finite(), push_extremes);
+        clamp_segments(&mut segs, &self.range);
+        segs
+    }
+
+    /// Tick labels: powers of ten, "0" on the zero row, nothing in the gap.
+    pub(crate) fn tick_formatter(&self) -> Box<dyn Fn(&f64) -> String> {
+        let (zero, start) = (self.zero, self.positive_start);
+        Box::new(move |e| match zero {
+            Some(z) if (e - z).abs() < 1e-6 => "0".to_string(),
+            Some(_) if *e < start - 1e-6 => String::new(),
+            _ => log_tick(e),
+        })
+    }
+}
+
+/// Exponential moving average with bias correction (as TensorBoard's
+/// smoothing): the first values are not dragged towards 0. `span` is the
+/// usual EMA span, alpha = 2 / (span + 1). Non-finite values are skipped
+/// (they stay gaps in the result) without resetting the average.
+pub(crate) fn ema(points: &[Point], span: f64) -> Vec<Point> {
+    let alpha = 2.0 / (span.max(1.0) + 1.0);
+    let (mut avg, mut weight) = (0.0, 0.0);
+    points
+        .iter()
+        .map(|&(x, v)| {
+            if !v.is_finite() {
+                return (x, f64::NAN);
+            }
+            avg = (1.0 - alpha) * avg + alpha * v;
+            weight = (1.0 - alpha) * weight + alpha;
+            (x, avg / weight)
+        })
+        .collect()
+}
+
+/// Whether any two series lie on top of each other: at their common steps
+/// the median distance (axis units) is below `tolerance`. Such layers are
+/// drawn as small multiples, one panel each, so none hides another.
+pub(crate) fn any_coincide(series: &[Vec<Segment>], tolerance: f64) -> bool {
+    let maps: Vec<std::collections::BTreeMap<u64, f64>> = series
+        .iter()
+        .map(|segs| {
+            segs.iter()
+                .flatten()
+                .map(|p| (p.0.to_bits(), p.1))
+                .collect()
+        })
+        .collect();
+    for (i, a) in maps.iter().enumerate() {
+        for b in &maps[i + 1..] {
+            let mut d: Vec<f64> = a
+                .iter()
+                .filter_map(|(x, ya)| b.get(x).map(|yb| (ya - yb).abs()))
+                .collect();
+            if d.is_empty() {
+                continue;
+            }
+            d.sort_by(f64::total_cmp);
+            if d[d.len() / 2] < tolerance {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// A value series as unbroken finite runs, downsampled to about [`MAX_POINTS`].
@@ -57,11 +240,11 @@ pub(crate) fn line_segments(points: &[Point], scale: Scale) -> Vec<Segment> {
 
 /// A min..max band as unbroken finite runs; downsampling widens each bucket to
 /// its envelope, so no excursion disappears.
-pub(crate) fn band_segments(points: &[BandPoint]) -> Vec<Vec<BandPoint>> {
+pub(crate) fn band_segments(points: &[BandPoint], scale: Scale) -> Vec<Vec<BandPoint>> {
     let axis: Vec<BandPoint> = points
         .iter()
         .map(|&(x, a, b)| {
-            let (a, b) = (Scale::Linear.to_axis(a), Scale::Linear.to_axis(b));
+            let (a, b) = (scale.to_axis(a), scale.to_axis(b));
             if a.is_finite() && b.is_finite() {
                 (x, a.min(b), a.max(b))
             } else {
@@ -228,9 +411,33 @@ pub(crate) fn log_empty_reason(values: &[f64]) -> Option<&'static str> {
     }
 }
 
-/// Tick label on a linear value axis.
-pub(crate) fn linear_tick(v: &f64) -> String {
-    format_number(*v)
+/// Tick label on a linear value axis spanning `span`: as many digits as the
+/// tick spacing needs (0.99975 next to 0.9997, not "1, 1, 0.9999, 0.9999"),
+/// and a tick within rounding error of zero reads "0" (not "4.72e21" on an
+/// axis reaching 1e37).
+pub(crate) fn linear_tick_label(v: f64, span: f64) -> String {
+    let span = if span.is_finite() && span > 0.0 {
+        span
+    } else {
+        v.abs().max(1.0)
+    };
+    if v.abs() <= span * 1e-9 {
+        return "0".to_string();
+    }
+    // plotters spaces at most MAX_LABELS ticks over the axis.
+    let spacing_exp = (span / 10.0).log10().floor();
+    let magnitude = v.abs();
+    if (1e-3..1e5).contains(&magnitude) {
+        let decimals = (1.0 - spacing_exp).clamp(0.0, 15.0) as usize;
+        trim_zeros(&format!("{v:.decimals$}")).to_string()
+    } else {
+        let digits = (magnitude.log10().floor() - spacing_exp + 1.0).clamp(1.0, 15.0) as usize;
+        let s = format!("{v:.digits$e}");
+        match s.split_once('e') {
+            Some((mantissa, exp)) => format!("{}e{exp}", trim_zeros(mantissa)),
+            None => s,
+        }
+    }
 }
 
 /// Tick label on a log axis (the tick sits at log10 of the value).
@@ -337,7 +544,7 @@ mod tests {
         let pts: Vec<BandPoint> = (0..10_000)
             .map(|i| (i as f64, if i == 777 { -50.0 } else { 0.0 }, 1.0))
             .collect();
-        let segs = band_segments(&pts);
+        let segs = band_segments(&pts, Scale::Linear);
         assert!(segs.iter().flatten().any(|p| p.1 == -50.0));
         assert!(segs.iter().map(Vec::len).sum::<usize>() <= MAX_POINTS);
     }
@@ -374,11 +581,76 @@ mod tests {
     }
 
     #[test]
+    fn linear_ticks_are_distinct_and_zero_is_zero() {
+        // The seed case's activations.png axis: 0.9997 .. 1.0 (issue 12).
+        let span = 0.0003;
+        let ticks = [0.99970, 0.99975, 0.99980, 0.99985, 0.99990, 0.99995, 1.0];
+        let labels: Vec<String> = ticks.iter().map(|&t| linear_tick_label(t, span)).collect();
+        let unique: std::collections::HashSet<&String> = labels.iter().collect();
+        assert_eq!(unique.len(), ticks.len(), "{labels:?}");
+        assert_eq!(labels[1], "0.99975");
+        // xor: an axis to 8e37 put a tick at 4.72e21 (float error around 0).
+        assert_eq!(linear_tick_label(4.72e21, 1.2e38), "0");
+        assert_eq!(linear_tick_label(2e37, 1.2e38), "2e37");
+        assert_eq!(linear_tick_label(0.5, 1.0), "0.5");
+    }
+
+    #[test]
+    fn symlog_round_trips_and_orders() {
+        let s = Scale::SymLog { c: 1.0 };
+        for v in [-1e37, -20.0, -0.5, 0.0, 0.3, 1.0, 7.0, 5e21] {
+            let back = s.value_at(s.to_axis(v));
+            assert!((back - v).abs() <= 1e-9 * v.abs().max(1.0), "{v} -> {back}");
+        }
+        assert_eq!(s.to_axis(10.0), 2.0);
+        assert!(matches!(
+            Scale::for_signed(&[0.5, 0.6, 0.7, 1e37]),
+            Scale::SymLog { .. }
+        ));
+        assert_eq!(Scale::for_signed(&[0.0, 0.5, 1.0]), Scale::Linear);
+    }
+
+    #[test]
+    fn log_axis_puts_zeros_on_their_own_row() {
+        let axis = LogAxis::new(&[0.0, 1e-3, 1e-1], &[]);
+        let zero = axis.zero.unwrap();
+        assert!(zero < axis.positive_start && axis.range.contains(&zero));
+        let segs = axis.segments(&[(0.0, 1e-1), (1.0, 0.0), (2.0, 0.0)]);
+        assert_eq!(segs.len(), 1, "zeros continue the line: {segs:?}");
+        assert_eq!(segs[0][1].1, zero);
+        let fmt = axis.tick_formatter();
+        assert_eq!(fmt(&zero), "0");
+        assert_eq!(fmt(&-1.0), "1e-1");
+        assert_eq!(LogAxis::new(&[1.0, 10.0], &[]).zero, None);
+    }
+
+    #[test]
+    fn ema_is_unbiased_and_skips_gaps() {
+        // A constant series smooths to itself from the first point on.
+        let flat: Vec<Point> = (0..5).map(|i| (i as f64, 2.0)).collect();
+        assert!(ema(&flat, 10.0).iter().all(|p| (p.1 - 2.0).abs() < 1e-12));
+        let gap = ema(&[(0.0, 1.0), (1.0, f64::NAN), (2.0, 1.0)], 3.0);
+        assert!(gap[1].1.is_nan() && (gap[2].1 - 1.0).abs() < 1e-12);
+        // alpha = 0.5 for span 3: 0, then (0.5*0 + 0.5*4) / 0.75 = 2.6667.
+        let step = ema(&[(0.0, 0.0), (1.0, 4.0)], 3.0);
+        assert!((step[1].1 - 8.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn coinciding_lines_are_detected() {
+        let a = vec![vec![(0.0, 0.99), (1.0, 1.0)]];
+        let b = vec![vec![(0.0, 0.98), (1.0, 1.0)]];
+        let c = vec![vec![(0.0, 0.1), (1.0, 0.2)]];
+        assert!(any_coincide(&[a.clone(), b], 0.03));
+        assert!(!any_coincide(&[a, c], 0.03));
+    }
+
+    #[test]
     fn tick_labels() {
         assert_eq!(log_tick(&-22.0), "1e-22");
-        assert_eq!(linear_tick(&0.25), "0.25");
-        assert_eq!(linear_tick(&1e300), "1e300");
-        assert_eq!(linear_tick(&1.5e-7), "1.5e-7");
+        assert_eq!(format_number(0.25), "0.25");
+        assert_eq!(format_number(1e300), "1e300");
+        assert_eq!(format_number(1.5e-7), "1.5e-7");
         assert_eq!(step_tick(&20000.0), "20000");
     }
 }

@@ -7,13 +7,7 @@ use crate::monitor::record::{LayerInfo, StepRow};
 use chart::layer_color;
 use font::FONT;
 
-const NAMES: [&str; 5] = [
-    "loss.png",
-    "gradient_norms.png",
-    "activations.png",
-    "saturation.png",
-    "update_ratio.png",
-];
+const NAMES: [&str; 7] = crate::report::PLOT_FILES;
 
 fn info(layer: usize, units: usize, activation: Activation) -> LayerInfo {
     LayerInfo {
@@ -181,7 +175,7 @@ fn png_size(path: &Path) -> (u32, u32) {
 /// Writes the plots and checks names, order, signature and dimensions.
 fn write_and_check(rec: &Recording, nonfinite: Option<usize>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let paths = write_plots(rec, dir.path(), nonfinite).unwrap();
+    let paths = write_plots(rec, dir.path(), &PlotOptions::new(nonfinite)).unwrap();
     let names: Vec<_> = paths
         .iter()
         .map(|p| p.file_name().unwrap().to_str().unwrap())
@@ -190,12 +184,14 @@ fn write_and_check(rec: &Recording, nonfinite: Option<usize>) -> tempfile::TempD
     let layers = group_layers(rec).len();
     for p in &paths {
         assert_eq!(p.parent(), Some(dir.path()));
-        let expected = if p.ends_with("activations.png") {
-            (PLOT_SIZE.0, activations::height(layers))
+        let (w, h) = png_size(p);
+        assert_eq!(w, PLOT_SIZE.0, "{}", p.display());
+        if p.ends_with("activations.png") || p.ends_with("pre_activations.png") {
+            assert_eq!(h, activations::height(layers), "{}", p.display());
         } else {
-            PLOT_SIZE
-        };
-        assert_eq!(png_size(p), expected, "{}", p.display());
+            // One chart, or one panel per layer (small multiples).
+            assert!(h >= PLOT_SIZE.1, "{}", p.display());
+        }
     }
     dir
 }
@@ -213,6 +209,54 @@ fn seed_case_renders() {
 #[test]
 fn nan_run_renders_with_marker() {
     write_and_check(&nan_from(60, 40), Some(40));
+}
+
+#[test]
+fn coinciding_layers_get_one_panel_each() {
+    // seed_case: saturated shares 0.999 and 0.98 lie on top of each other
+    // (issue 12: seed saturation.png hid layer 1 under layer 2).
+    let dir = write_and_check(&seed_case(300), None);
+    let (_, h) = png_size(&dir.path().join("saturation.png"));
+    assert_eq!(h, layers::saturation_size_for(2).1);
+    // healthy: dead shares 0.05 and 0.1 and saturation 0..0.3 stay apart.
+    let dir = write_and_check(&healthy(600), None);
+    assert_eq!(png_size(&dir.path().join("saturation.png")), PLOT_SIZE);
+}
+
+#[test]
+fn diagnoses_are_marked_in_their_plot_and_layer_panel() {
+    let rec = seed_case(50);
+    let d = |code: &'static str, layer, step| {
+        crate::diagnose::Diagnosis::new(code, crate::diagnose::Severity::Error, String::new())
+            .at(layer, Some(step))
+    };
+    let diagnoses = [
+        d("vanishing-gradients", Some(1), 3),
+        d("saturated-activations", Some(2), 1),
+        d("loss-plateau", None, 1),
+    ];
+    let opts = PlotOptions::new(Some(40)).with_diagnoses(&diagnoses);
+    let data = PlotData::new(&rec, &opts);
+    let labels = |file, layer| -> Vec<String> {
+        data.step_marks(file, layer)
+            .into_iter()
+            .map(|m| m.label)
+            .collect()
+    };
+    assert_eq!(
+        labels("gradient_ratio.png", None),
+        [
+            "first non-finite (step 40)",
+            "vanishing-gradients L1 first seen (step 3)"
+        ]
+    );
+    assert_eq!(labels("saturation.png", Some(1)).len(), 1);
+    assert_eq!(
+        labels("saturation.png", Some(2))[1],
+        "saturated-activations L2 first seen (step 1)"
+    );
+    assert_eq!(labels("loss.png", None).len(), 2);
+    write_plots(&rec, tempfile::tempdir().unwrap().path(), &opts).unwrap();
 }
 
 #[test]
@@ -362,7 +406,7 @@ fn rows_of_undeclared_layers_are_plotted() {
 fn missing_directory_is_an_error_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("does-not-exist");
-    match write_plots(&healthy(5), &missing, None) {
+    match write_plots(&healthy(5), &missing, &PlotOptions::new(None)) {
         Err(PlotError::Draw { file, .. }) => assert!(file.ends_with("loss.png"), "{file}"),
         other => panic!("expected a draw error, got {other:?}"),
     }
@@ -409,6 +453,6 @@ fn render_samples() {
     for (name, rec, nonfinite) in cases {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).unwrap();
-        write_plots(&rec, &dir, nonfinite).unwrap();
+        write_plots(&rec, &dir, &PlotOptions::new(nonfinite)).unwrap();
     }
 }

@@ -1,0 +1,132 @@
+//! Human-readable phrases shared by the terminal summary, report.md and
+//! index.html, so the three say the same thing the same way and none of them
+//! leaks Rust debug formatting.
+
+use crate::diagnose::Diagnosis;
+use crate::fixes::FixResult;
+
+/// "layer 2" or "network" (a diagnosis about no single layer).
+pub fn layer_label(layer: Option<usize>) -> String {
+    layer.map_or("network".into(), |l| format!("layer {l}"))
+}
+
+/// "first seen before training" / "first seen at step 12", or None when
+/// the diagnosis has no step (e.g. a judgement on the final accuracy).
+pub fn first_seen(step: Option<usize>) -> Option<String> {
+    step.map(|s| {
+        if s == 0 {
+            "first seen before training".to_string()
+        } else {
+            format!("first seen at step {s}")
+        }
+    })
+}
+
+/// "poor-initialization L1", or the bare code for a network-wide one.
+pub fn code_at(code: &str, layer: Option<usize>) -> String {
+    match layer {
+        Some(l) => format!("{code} L{l}"),
+        None => code.to_string(),
+    }
+}
+
+/// A diagnosis as "code L1".
+pub fn diagnosis_at(d: &Diagnosis) -> String {
+    code_at(d.code, d.layer)
+}
+
+/// "clears all errors" or "leaves saturated-activations L1, loss-plateau".
+pub fn fix_outcome(f: &FixResult) -> String {
+    if f.cleared_errors {
+        return "clears all errors".to_string();
+    }
+    let left: Vec<String> = if f.errors_left.is_empty() {
+        f.errors_after.clone()
+    } else {
+        f.errors_left
+            .iter()
+            .map(|e| code_at(&e.code, e.layer))
+            .collect()
+    };
+    format!("leaves {}", left.join(", "))
+}
+
+/// The loss change of a fix, "0.878 -> 0.2741" when both are in the same
+/// loss function; otherwise both values with their functions named and no
+/// arrow, because an MSE and a cross-entropy value cannot be compared.
+pub fn fix_loss(f: &FixResult, arrow: &str) -> String {
+    let show = |v: Option<f64>| v.map_or("n/a".to_string(), crate::numfmt::short);
+    if f.loss_function_before == f.loss_function_after {
+        format!("{} {arrow} {}", show(f.loss_before), show(f.loss_after))
+    } else {
+        format!(
+            "{} ({}), now {} ({}): not comparable",
+            show(f.loss_before),
+            f.loss_function_before,
+            show(f.loss_after),
+            f.loss_function_after
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LossKind;
+    use crate::fixes::ErrorAt;
+
+    fn fix(before: LossKind, after: LossKind) -> FixResult {
+        FixResult {
+            name: "cross-entropy".into(),
+            changes: vec![],
+            config: "fixes/cross-entropy.toml".into(),
+            steps: 10,
+            errors_before: vec!["poor-initialization".into(); 2],
+            errors_after: vec!["poor-initialization".into(); 2],
+            cleared_errors: false,
+            loss_before: Some(0.878),
+            loss_after: Some(14.245),
+            loss_improvement: None,
+            test_accuracy_before: None,
+            test_accuracy_after: None,
+            loss_function_before: before,
+            loss_function_after: after,
+            errors_left: vec![
+                ErrorAt {
+                    code: "poor-initialization".into(),
+                    layer: Some(1),
+                },
+                ErrorAt {
+                    code: "poor-initialization".into(),
+                    layer: Some(2),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn losses_of_different_functions_are_not_compared() {
+        let f = fix(LossKind::Mse, LossKind::CrossEntropy);
+        let s = fix_loss(&f, "->");
+        assert!(!s.contains("->"), "{s}");
+        assert!(s.contains("(MSE)") && s.contains("(cross-entropy)"), "{s}");
+        let same = fix(LossKind::Mse, LossKind::Mse);
+        assert_eq!(fix_loss(&same, "->"), "0.8780 -> 14.2450");
+    }
+
+    #[test]
+    fn leftover_codes_name_their_layer() {
+        let f = fix(LossKind::Mse, LossKind::Mse);
+        assert_eq!(
+            fix_outcome(&f),
+            "leaves poor-initialization L1, poor-initialization L2"
+        );
+    }
+
+    #[test]
+    fn steps_read_as_words() {
+        assert_eq!(first_seen(None), None);
+        assert_eq!(first_seen(Some(0)).unwrap(), "first seen before training");
+        assert_eq!(layer_label(None), "network");
+    }
+}
