@@ -29,7 +29,7 @@ h3{font-size:1.05rem;margin:0 0 .3rem}\
 .meta{color:#555;font-size:.9rem}\
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}\
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}\
-th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}\
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
 th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}\
 img{max-width:100%;height:auto;border:1px solid #e2e2e2;background:#fff}\
 figure{margin:1rem 0}figcaption{color:#555;font-size:.9rem}\
