@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod schema;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -15,13 +17,23 @@ pub fn fixture(rel: &str) -> PathBuf {
     root().join("fixtures").join(rel)
 }
 
-/// Runs `nn-doctor args...` with `cwd` as working directory.
+/// Runs `nn-doctor args...` with `cwd` as working directory. After a
+/// `check ... --out DIR`, every summary.json under DIR is validated against
+/// schema/summary.schema.json, so each summary the suite writes is checked.
 pub fn run_in(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nn-doctor"))
+    let o = Command::new(env!("CARGO_BIN_EXE_nn-doctor"))
         .args(args)
         .current_dir(cwd)
         .output()
-        .expect("the binary runs")
+        .expect("the binary runs");
+    if args.first() == Some(&"check") {
+        if let Some(i) = args.iter().position(|a| *a == "--out") {
+            if let Some(out) = args.get(i + 1) {
+                schema::validate_summaries_under(&cwd.join(out));
+            }
+        }
+    }
+    o
 }
 
 pub fn code(o: &Output) -> i32 {
