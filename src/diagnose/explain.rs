@@ -46,7 +46,7 @@ pub const EXPLANATIONS: [Explanation; 16] = [
         meaning: "The input features have an RMS well above 1 (raw pixels: ~80), or feature magnitudes differ by orders of magnitude.",
         why: "Large inputs make first-layer pre-activations large: sigmoid/tanh saturate immediately, and the first layer's gradient dominates the others.",
         fix: "[data] scale = \"unit\" for 8-bit pixels, or \"standardize\" for mixed features.",
-        look: "activations.png: layer 1's pre-activation range (also in metrics.csv, pre_min/pre_max).",
+        look: "pre_activations.png: layer 1's mean and max |z| (also in metrics.csv, pre_min/pre_max/pre_mean_abs).",
     },
     Explanation {
         code: "output-loss-mismatch",
@@ -62,7 +62,7 @@ pub const EXPLANATIONS: [Explanation; 16] = [
         meaning: "A layer's initial weights are all of one sign, all zero (hidden layer), or far too large or small for its fan-in (mean(W^2) x fan_in far from 1-2).",
         why: "Same-sign weights make fan_in terms add up instead of cancelling (the MNIST case: U[0,1) weights give pre-activations near +54); zero weights keep units identical forever; the wrong scale grows or shrinks signals layer by layer.",
         fix: "init = \"xavier_uniform\" for sigmoid/tanh/softmax, \"he_normal\" for relu-family layers; biases 0.",
-        look: "activations.png at step 1; summary.json evidence: weight mean/std and gain.",
+        look: "pre_activations.png from step 1 (|z| far from 0, above the dashed saturation bound); summary.json evidence: weight mean/std and gain.",
     },
     Explanation {
         code: "saturated-activations",
@@ -70,7 +70,7 @@ pub const EXPLANATIONS: [Explanation; 16] = [
         meaning: "Over a window of recorded steps, most unit x sample entries have a local slope below 1% of the maximum (|z| > 6 for sigmoid, > 3 for tanh).",
         why: "Large pre-activations from bad initialisation, unscaled inputs or a too-high learning rate. Gradients through a saturated unit are multiplied by that tiny slope, so the layers below stop learning.",
         fix: "Zero-mean fan-in-scaled init, scaled inputs; relu with he_normal in hidden layers; cross-entropy for softmax/sigmoid outputs.",
-        look: "saturation.png (solid lines near 1), activations.png (band pinned at 0 or 1).",
+        look: "saturation.png (solid lines near 1); pre_activations.png (mean |z| above the dashed saturation bound).",
     },
     Explanation {
         code: "dead-relus",
@@ -78,7 +78,7 @@ pub const EXPLANATIONS: [Explanation; 16] = [
         meaning: "Over a window of recorded steps, most units of a relu layer are inactive (z <= 0) for the whole batch.",
         why: "A large update pushed weights/biases so that the units never fire again; dead units get zero gradient and cannot recover.",
         fix: "Lower the learning rate; leaky_relu or elu; he_normal init with small or zero biases.",
-        look: "saturation.png (dashed lines near 1), gradient_norms.png (the layer's norm collapsing).",
+        look: "saturation.png (dashed lines near 1), gradient_norms.png (the layer's norm on the bottom \"0\" row).",
     },
     Explanation {
         code: "vanishing-gradients",
@@ -86,7 +86,7 @@ pub const EXPLANATIONS: [Explanation; 16] = [
         meaning: "A layer's RMS weight gradient stays below 1e-3 of the output layer's over a window of recorded steps.",
         why: "Each layer multiplies the gradient by its weights and activation slopes; saturated units or small weights shrink it geometrically with depth.",
         fix: "Keep units out of saturation (init, input scale), relu + he_normal, fewer layers, Adam.",
-        look: "gradient_norms.png: the lower layers' lines far below the top layer's.",
+        look: "gradient_ratio.png: the layer's line below the dashed vanishing threshold (RMS gradient relative to the output layer).",
     },
     Explanation {
         code: "exploding-gradients",
@@ -94,7 +94,7 @@ pub const EXPLANATIONS: [Explanation; 16] = [
         meaning: "A lower layer's RMS gradient is over 100x the output layer's, the global gradient norm grew over 1000x during training, or an overflow was born in backward or the update.",
         why: "Weights with gain above 1 multiply gradients layer by layer; a too-high learning rate makes each step bigger than the last.",
         fix: "Clip gradients (train.clip_grad_norm), lower the learning rate, fan-in-scaled init.",
-        look: "gradient_norms.png climbing; update_ratio.png far above the 1e-3 line.",
+        look: "gradient_ratio.png above the dashed exploding threshold, or gradient_norms.png climbing; update_ratio.png far above the 1e-3 line.",
     },
     Explanation {
         code: "lr-too-high",

@@ -30,7 +30,7 @@ h3{font-size:1.05rem;margin:0 0 .3rem}\
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}\
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}\
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
-th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}\
+th{background:#f0f0f0;white-space:nowrap;overflow-wrap:normal}td.num{text-align:right;font-variant-numeric:tabular-nums}\
 img{max-width:100%;height:auto;border:1px solid #e2e2e2;background:#fff}\
 figure{margin:1rem 0}figcaption{color:#555;font-size:.9rem}\
 code{font-size:.9em;background:#f0f0f0;padding:0 .2rem;border-radius:3px;word-break:break-word}\
