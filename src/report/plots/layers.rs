@@ -40,6 +40,8 @@ pub(super) struct LogPlot {
     skip_output: bool,
     /// Horizontal reference lines: (value, legend label).
     guides: Vec<(f64, String)>,
+    /// A legend line on what the plot cannot show, if anything.
+    caveat: fn(&PlotData) -> Option<String>,
 }
 
 /// gradient_norms.png: the raw L2 norms.
@@ -51,6 +53,7 @@ pub(super) fn gradient_norms() -> LogPlot {
         value: |_, l| l.points(|r| r.grad_w_norm),
         skip_output: false,
         guides: Vec::new(),
+        caveat: |_| None,
     }
 }
 
@@ -63,6 +66,7 @@ pub(super) fn update_ratio() -> LogPlot {
         value: |_, l| l.points(|r| r.update_ratio),
         skip_output: false,
         guides: vec![(UPDATE_RATIO_GUIDE, "1e-3 (rule of thumb)".into())],
+        caveat: |_| None,
     }
 }
 
@@ -94,7 +98,18 @@ pub(super) fn gradient_ratio(opts: &PlotOptions) -> LogPlot {
                 ),
             ),
         ],
+        caveat: ratio_caveat,
     }
+}
+
+/// Steps where the ratio is undefined because the output layer's gradient
+/// is 0 or non-finite (e.g. every unit below it dead): gaps, not zeros.
+fn ratio_caveat(data: &PlotData) -> Option<String> {
+    let (_, top) = grad_rms(data.rec, data.rec.layers.len());
+    let undefined = top.iter().filter(|v| !(v.is_finite() && **v > 0.0)).count();
+    (undefined > 0).then(|| {
+        format!("no ratio at {undefined} recorded steps: the output layer's gradient is 0 or non-finite there")
+    })
 }
 
 /// The per-step ratio the gradient rules use (diagnose::gradient_rules).
@@ -236,6 +251,9 @@ fn draw_log_panel(
     }
     let marks = data.step_marks(spec.file, layer);
     draw_step_marks(&mut chart, &marks, &mut legend)?;
+    if let Some(caveat) = (spec.caveat)(data) {
+        legend.add(caveat, Swatch::Band(WHITE));
+    }
     if let Some(note) = log_plot_note(lines) {
         draw_note(&chart, note)?;
     }

@@ -67,8 +67,11 @@ pub fn plot_for(d: &Diagnosis) -> Option<&'static str> {
     match d.code {
         "saturated-activations" | "dead-relus" => Some("saturation.png"),
         "vanishing-gradients" => Some("gradient_ratio.png"),
-        // The global-norm variant has no layer: the norms themselves show it.
-        "exploding-gradients" if d.layer.is_some() => Some("gradient_ratio.png"),
+        // Only the layer-ratio variant is judged on the ratio; the global-norm
+        // growth and the overflow variants show in the norms themselves.
+        "exploding-gradients" if d.evidence.contains_key("ratio_to_output_layer_median") => {
+            Some("gradient_ratio.png")
+        }
         "exploding-gradients" | "non-finite" => Some("gradient_norms.png"),
         "poor-initialization" | "unscaled-inputs" | "output-loss-mismatch" => {
             Some("pre_activations.png")
