@@ -244,7 +244,13 @@ fn diagnosis(h: &mut String, d: &Diagnosis) {
         }
         let _ = write!(h, "</ol>");
     }
-    if let (Some(file), Some(look)) = (plot_for(d), where_to_look(d)) {
+    if d.code == "gradient-mismatch" {
+        let _ = write!(
+            h,
+            "<p class=\"meta\"><a href=\"#gradient-check\">See the gradient-check table</a> and \
+             <a href=\"gradcheck.csv\">gradcheck.csv</a>.</p>"
+        );
+    } else if let (Some(file), Some(look)) = (plot_for(d), where_to_look(d)) {
         let text = look.replace(&format!("[{file}]({file})"), file);
         let _ = write!(
             h,
@@ -261,7 +267,11 @@ fn gradcheck(h: &mut String, s: &Summary) {
         return;
     };
     let verdict = gradcheck_verdict(g).replace("**", "");
-    let _ = writeln!(h, "<h2>Gradient check</h2>\n<p>{}</p>", esc(&verdict));
+    let _ = writeln!(
+        h,
+        "<h2 id=\"gradient-check\">Gradient check</h2>\n<p>{}</p>",
+        esc(&verdict)
+    );
     let rows = gradcheck_rows(g);
     if rows.is_empty() {
         return;

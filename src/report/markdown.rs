@@ -182,9 +182,13 @@ pub fn gradcheck_rows(g: &serde_json::Value) -> Vec<[String; 6]> {
                     .map_or("network".into(), |l| l.to_string()),
                 text("tensor"),
                 status,
-                c["max_rel_error"]
-                    .as_f64()
-                    .map_or("n/a".into(), |v| format!("{v:.2e}")),
+                c["max_rel_error"].as_f64().map_or("n/a".into(), |v| {
+                    if v == 0.0 {
+                        "0".to_string()
+                    } else {
+                        format!("{v:.2e}")
+                    }
+                }),
                 c["kinks"].as_u64().unwrap_or(0).to_string(),
             ]
         })
@@ -299,6 +303,11 @@ fn diagnosis(md: &mut String, d: &Diagnosis) {
 
 /// "See saturation.png, panel layer 1, at the dashed line marking step 1."
 pub fn where_to_look(d: &Diagnosis) -> Option<String> {
+    if d.code == "gradient-mismatch" {
+        return Some(
+            "Look at the gradient-check table below and [gradcheck.csv](gradcheck.csv).".into(),
+        );
+    }
     let file = plot_for(d)?;
     let place = match d.layer {
         Some(l) => format!("layer {l}"),
