@@ -1,23 +1,28 @@
-//! Gradient checks: the engine's analytic gradients against central finite
-//! differences of the training loss, in f64, on a fixed batch. Every tensor
-//! is covered by element checks (random elements plus the largest gradients)
-//! and random-direction checks, plus one direction over the whole network;
-//! a failure names the tensor nearest the output that is wrong and the known
-//! backprop mistake it matches.
+//! Gradient checks: a backward pass's analytic gradients against central
+//! finite differences of the training loss, in f64, on a fixed batch. Every
+//! tensor is covered by element checks (random elements plus the largest
+//! gradients) and random-direction checks, plus one direction over the whole
+//! network. A comparison counts only when it resolves (the difference can
+//! see the gradient, no kink): a tensor without one is inconclusive, never a
+//! pass, and is checked again, with the same backward code, at a
+//! well-conditioned probe state. A failure names the tensor nearest the
+//! output that is wrong and the known backprop mistake it matches.
 
 pub mod analytic;
 pub mod catalogue;
 pub mod command;
+pub mod conditioned;
 mod matcher;
 pub mod output;
 pub mod probe;
+pub mod resolution;
 pub mod run;
 pub mod types;
 
 use crate::config::{GradcheckConfig, LossKind};
 use crate::engine::flaw::Flaw;
 use crate::engine::Network;
-use analytic::gradients;
+use analytic::{gradients, Gradients};
 use catalogue::Arch;
 use ndarray::{Array1, Array2};
 use probe::{Param, Probe};
@@ -25,7 +30,11 @@ use rand::seq::index::sample;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use types::{CheckKind, CheckRow, Finding, GradcheckReport, TensorKind, TensorResult};
+use resolution::Resolution;
+use types::{
+    CheckKind, CheckRow, Finding, GradcheckReport, RowStatus, State, Status, TensorKind,
+    TensorResult,
+};
 
 /// Largest-|gradient| elements checked per tensor on top of the random
 /// ones: where a wrong formula shows most.
@@ -42,23 +51,46 @@ pub struct Batch<'a> {
     pub loss: LossKind,
 }
 
+/// The backward code under test: analytic gradients of the loss of any
+/// network of the checked architecture on any batch. It is a function of
+/// the state, not a fixed tensor, so the same code can be checked at the
+/// probe state when the requested point cannot resolve it.
+pub trait Backward {
+    fn gradients(
+        &self,
+        net: &Network<f64>,
+        x: &Array2<f64>,
+        t: &Array2<f64>,
+        loss: LossKind,
+    ) -> Gradients;
+}
+
+/// The engine's own backward pass, optionally with an injected catalogue
+/// flaw (tests and `--inject-bug`): the flaw is in the code, so it is
+/// applied at the probe state too.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EngineBackward<'a> {
+    pub flaw: Option<&'a Flaw>,
+}
+
+impl Backward for EngineBackward<'_> {
+    fn gradients(
+        &self,
+        net: &Network<f64>,
+        x: &Array2<f64>,
+        t: &Array2<f64>,
+        loss: LossKind,
+    ) -> Gradients {
+        gradients(net, x, t, loss, self.flaw)
+    }
+}
+
 /// The checks of one check point.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointResult {
     pub rows: Vec<CheckRow>,
     pub tensors: Vec<TensorResult>,
     pub first_wrong: Option<Finding>,
-}
-
-/// |a - n| <= atol + rtol max(|a|, |n|) + round-off; anything non-finite
-/// fails. The round-off term, 100 x machine epsilon x |L| / epsilon, is what
-/// a central difference of a loss of size |L| cannot resolve: negligible for
-/// losses of order 1, but it keeps checks of blown-up networks (|L| ~ 1e10,
-/// the last finite state before a NaN) from false alarms.
-pub fn close(a: f64, n: f64, loss: f64, s: &GradcheckConfig) -> bool {
-    let err = (a - n).abs();
-    let roundoff = 100.0 * f64::EPSILON * loss.abs() / s.epsilon;
-    err.is_finite() && err <= s.atol + roundoff + s.rtol * a.abs().max(n.abs())
 }
 
 fn rel_error(a: f64, n: f64) -> f64 {
@@ -82,8 +114,9 @@ pub fn arch(net: &Network<f64>, loss: LossKind, batch: usize) -> Arch {
     }
 }
 
-/// Checks every tensor of `net` at one check point. `flaw` injects a known
-/// mistake into the analytic side (tests and `--inject-bug` only).
+/// Checks every tensor of `net` at one check point with the engine's
+/// backward pass. `flaw` injects a known mistake into the analytic side
+/// (tests and `--inject-bug` only).
 pub fn check_point(
     net: &Network<f64>,
     batch: Batch<'_>,
@@ -92,21 +125,130 @@ pub fn check_point(
     flaw: Option<&Flaw>,
     seed: u64,
 ) -> PointResult {
-    let g = gradients(net, batch.x, batch.t, batch.loss, flaw);
-    let mut probe = Probe::new(net, batch.x, batch.t, batch.loss);
-    let base_loss = probe.base_loss();
-    let s = &GradcheckConfig {
-        atol: s.atol + 100.0 * f64::EPSILON * base_loss.abs() / s.epsilon,
-        ..s.clone()
+    check_point_with(net, batch, s, at, &EngineBackward { flaw }, seed)
+}
+
+/// Which tensor: 0-based layer (None for the whole-network direction) and
+/// kind.
+type Slot = (Option<usize>, TensorKind);
+
+/// The checks of one state, with what naming a failure there needs.
+struct StateChecks {
+    net: Network<f64>,
+    x: Array2<f64>,
+    g: Gradients,
+    rows: Vec<CheckRow>,
+    tensors: Vec<TensorResult>,
+}
+
+/// Checks every tensor of `net` at one check point with any backward code.
+/// Tensors the point cannot resolve are checked again at the probe state
+/// ([`conditioned::probe_state`]) and carry `verified_at = probe`.
+pub fn check_point_with(
+    net: &Network<f64>,
+    batch: Batch<'_>,
+    s: &GradcheckConfig,
+    at: &str,
+    backward: &dyn Backward,
+    seed: u64,
+) -> PointResult {
+    let point = check_state(
+        net,
+        batch.x,
+        batch,
+        s,
+        at,
+        State::Point,
+        backward,
+        seed,
+        None,
+    );
+    let undecided: Vec<Slot> = point
+        .tensors
+        .iter()
+        .filter(|t| t.status == Status::Inconclusive)
+        .map(|t| (t.layer, t.tensor))
+        .collect();
+    let probe = (!undecided.is_empty()).then(|| {
+        let (pnet, px) = conditioned::probe_state(net, batch.x, seed);
+        check_state(
+            &pnet,
+            &px,
+            batch,
+            s,
+            at,
+            State::Probe,
+            backward,
+            seed,
+            Some(&undecided),
+        )
+    });
+    let mut tensors = point.tensors.clone();
+    let mut rows = point.rows.clone();
+    if let Some(p) = &probe {
+        for t in &mut tensors {
+            if let Some(pt) = p
+                .tensors
+                .iter()
+                .find(|pt| pt.layer == t.layer && pt.tensor == t.tensor)
+            {
+                let reason = t.reason.take();
+                *t = TensorResult {
+                    reason,
+                    ..pt.clone()
+                };
+            }
+        }
+        rows.extend(p.rows.iter().cloned());
+    }
+    let first_wrong = first_wrong(&tensors, &point, probe.as_ref(), batch);
+    PointResult {
+        rows,
+        tensors,
+        first_wrong,
+    }
+}
+
+/// The checks of one state; `only` restricts them to some tensors (the
+/// probe re-checks only what the point could not resolve).
+#[allow(clippy::too_many_arguments)]
+fn check_state(
+    net: &Network<f64>,
+    x: &Array2<f64>,
+    batch: Batch<'_>,
+    s: &GradcheckConfig,
+    at: &str,
+    state: State,
+    backward: &dyn Backward,
+    seed: u64,
+    only: Option<&[Slot]>,
+) -> StateChecks {
+    let g = backward.gradients(net, x, batch.t, batch.loss);
+    let mut probe = Probe::new(net, x, batch.t, batch.loss);
+    let res = Resolution::new(probe.base_loss(), s);
+    let wanted = |slot: Slot| only.is_none_or(|o| o.contains(&slot));
+    // One stream per state, so the point's choices do not depend on
+    // whether a probe follows.
+    let stream = match state {
+        State::Point => 0,
+        State::Probe => 1,
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ CHECK_STREAM);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ CHECK_STREAM ^ stream);
     let mut rows = Vec::new();
     let mut tensors = Vec::new();
+    let ctx = RowContext {
+        at,
+        state,
+        res: &res,
+    };
     for l in 0..net.layers.len() {
         for (param, kind) in [
             (Param::Weight, TensorKind::Weight),
             (Param::Bias, TensorKind::Bias),
         ] {
+            if !wanted((Some(l + 1), kind)) {
+                continue;
+            }
             let (analytic, cols) = match param {
                 Param::Weight => (g.w[l].as_slice().unwrap_or(&[]), g.w[l].ncols()),
                 Param::Bias => (g.b[l].as_slice().unwrap_or(&[]), 0),
@@ -118,72 +260,78 @@ pub fn check_point(
                     Some(row) => vec![row, flat % cols],
                     None => vec![flat],
                 };
-                rows.push(row(
-                    at,
+                rows.push(ctx.row(
                     Some(l + 1),
                     kind,
                     CheckKind::Element,
                     index,
                     analytic[flat],
-                    d.numeric,
-                    d.kink,
-                    s,
+                    d,
                 ));
             }
             for k in 0..s.directions {
                 let dir = unit_direction(&[analytic.len()], &mut rng).remove(0);
                 let a = dir.iter().zip(analytic).map(|(d, g)| d * g).sum();
-                let d = probe.direction(&[(l, param, dir)], s.epsilon);
-                rows.push(row(
-                    at,
-                    Some(l + 1),
-                    kind,
-                    CheckKind::Direction,
-                    vec![k],
-                    a,
-                    d.numeric,
-                    d.kink,
-                    s,
-                ));
+                let d = probe.tensor_direction(l, param, &dir, s.epsilon);
+                rows.push(ctx.row(Some(l + 1), kind, CheckKind::Direction, vec![k], a, d));
             }
-            tensors.push(summarise(at, Some(l + 1), kind, &rows[start..], s));
+            tensors.push(summarise(at, state, Some(l + 1), kind, &rows[start..]));
         }
     }
-    let start = rows.len();
-    rows.push(network_direction(&mut probe, &g, at, &mut rng, s));
-    tensors.push(summarise(at, None, TensorKind::Network, &rows[start..], s));
-    let first_wrong = first_wrong(net, batch, &g, &rows, &tensors);
-    PointResult {
+    if wanted((None, TensorKind::Network)) {
+        let start = rows.len();
+        rows.push(network_direction(&mut probe, &g, &ctx, &mut rng, s));
+        tensors.push(summarise(
+            at,
+            state,
+            None,
+            TensorKind::Network,
+            &rows[start..],
+        ));
+    }
+    StateChecks {
+        net: net.clone(),
+        x: x.clone(),
+        g,
         rows,
         tensors,
-        first_wrong,
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn row(
-    at: &str,
-    layer: Option<usize>,
-    tensor: TensorKind,
-    kind: CheckKind,
-    index: Vec<usize>,
-    analytic: f64,
-    numeric: f64,
-    kink: bool,
-    s: &GradcheckConfig,
-) -> CheckRow {
-    CheckRow {
-        at: at.to_string(),
-        layer,
-        tensor,
-        kind,
-        index,
-        analytic,
-        numeric,
-        abs_error: (analytic - numeric).abs(),
-        rel_error: rel_error(analytic, numeric),
-        kink,
-        passed: close(analytic, numeric, 0.0, s),
+/// What every row of one state shares.
+struct RowContext<'a> {
+    at: &'a str,
+    state: State,
+    res: &'a Resolution,
+}
+
+impl RowContext<'_> {
+    fn row(
+        &self,
+        layer: Option<usize>,
+        tensor: TensorKind,
+        kind: CheckKind,
+        index: Vec<usize>,
+        analytic: f64,
+        d: probe::Difference,
+    ) -> CheckRow {
+        let status = self.res.status(analytic, d.numeric, d.kink);
+        CheckRow {
+            at: self.at.to_string(),
+            layer,
+            tensor,
+            kind,
+            index,
+            analytic,
+            numeric: d.numeric,
+            abs_error: (analytic - d.numeric).abs(),
+            rel_error: rel_error(analytic, d.numeric),
+            kink: d.kink,
+            passed: status == RowStatus::Pass,
+            resolved: matches!(status, RowStatus::Pass | RowStatus::Fail),
+            status,
+            state: self.state,
+        }
     }
 }
 
@@ -226,8 +374,8 @@ fn unit_direction(lens: &[usize], rng: &mut ChaCha8Rng) -> Vec<Array1<f64>> {
 
 fn network_direction(
     probe: &mut Probe<'_>,
-    g: &analytic::Gradients,
-    at: &str,
+    g: &Gradients,
+    ctx: &RowContext<'_>,
     rng: &mut ChaCha8Rng,
     s: &GradcheckConfig,
 ) -> CheckRow {
@@ -251,31 +399,41 @@ fn network_direction(
         dir.push((l, p, d));
     }
     let d = probe.direction(&dir, s.epsilon);
-    row(
-        at,
+    ctx.row(
         None,
         TensorKind::Network,
         CheckKind::Direction,
         vec![0],
         analytic,
-        d.numeric,
-        d.kink,
-        s,
+        d,
     )
 }
 
+/// The verdict on one tensor in one state: fail if any resolved row
+/// fails, pass if at least one resolved and none failed, else inconclusive
+/// with the reason.
 fn summarise(
     at: &str,
+    state: State,
     layer: Option<usize>,
     tensor: TensorKind,
     rows: &[CheckRow],
-    s: &GradcheckConfig,
 ) -> TensorResult {
-    let counted = rows.iter().filter(|r| !r.kink);
-    // Relative error is noise where both values are below atol (a saturated
-    // unit's 1e-22 against a round-off 1e-11): those rows pass on atol and
-    // would otherwise report a meaningless 1.0.
-    let meaningful = |r: &&CheckRow| r.analytic.abs().max(r.numeric.abs()) > s.atol || !r.passed;
+    let resolved: Vec<&CheckRow> = rows.iter().filter(|r| r.resolved).collect();
+    let status = if resolved.iter().any(|r| r.status == RowStatus::Fail) {
+        Status::Fail
+    } else if resolved.is_empty() {
+        Status::Inconclusive
+    } else {
+        Status::Pass
+    };
+    let reason = (status == Status::Inconclusive).then(|| {
+        if !rows.is_empty() && rows.iter().all(|r| r.status == RowStatus::Kink) {
+            "all-kinks".to_string()
+        } else {
+            "below-resolution".to_string()
+        }
+    });
     TensorResult {
         at: at.to_string(),
         layer,
@@ -286,38 +444,43 @@ fn summarise(
             .filter(|r| r.kind == CheckKind::Direction)
             .count(),
         kinks: rows.iter().filter(|r| r.kink).count(),
-        max_rel_error: counted
-            .clone()
-            .filter(meaningful)
-            .map(|r| r.rel_error)
-            .fold(0.0, f64::max),
-        passed: counted.clone().all(|r| r.passed),
+        resolved: resolved.len(),
+        max_rel_error: resolved.iter().map(|r| r.rel_error).fold(0.0, f64::max),
+        status,
+        reason,
+        verified_at: (status != Status::Inconclusive).then_some(state),
+        passed: status == Status::Pass,
     }
 }
 
 /// The failing tensor nearest the output (a wrong delta makes every layer
-/// below it wrong too), its worst row and the mistake it matches.
+/// below it wrong too), its worst row and the mistake it matches, named
+/// on the state where it failed.
 fn first_wrong(
-    net: &Network<f64>,
-    batch: Batch<'_>,
-    g: &analytic::Gradients,
-    rows: &[CheckRow],
     tensors: &[TensorResult],
+    point: &StateChecks,
+    probe: Option<&StateChecks>,
+    batch: Batch<'_>,
 ) -> Option<Finding> {
-    let failing = |t: &&TensorResult| !t.passed;
+    let failing = |t: &&TensorResult| t.status == Status::Fail;
     let bad = tensors
         .iter()
         .filter(failing)
         .filter(|t| t.tensor != TensorKind::Network)
         .max_by_key(|t| (t.layer, t.tensor == TensorKind::Weight))
         .or_else(|| tensors.iter().find(failing))?;
-    let of_tensor: Vec<&CheckRow> = rows
+    let state = match (bad.verified_at, probe) {
+        (Some(State::Probe), Some(p)) => p,
+        _ => point,
+    };
+    let of_tensor: Vec<&CheckRow> = state
+        .rows
         .iter()
         .filter(|r| r.layer == bad.layer && r.tensor == bad.tensor)
         .collect();
     let worst = of_tensor
         .iter()
-        .filter(|r| !r.kink && !r.passed)
+        .filter(|r| r.status == RowStatus::Fail)
         .max_by(|a, b| {
             a.rel_error
                 .total_cmp(&b.rel_error)
@@ -326,15 +489,25 @@ fn first_wrong(
     let pattern = bad.layer.and_then(|layer| {
         let l = layer - 1;
         let (param, observed) = match bad.tensor {
-            TensorKind::Bias => (Param::Bias, g.b[l].as_slice().unwrap_or(&[])),
-            _ => (Param::Weight, g.w[l].as_slice().unwrap_or(&[])),
+            TensorKind::Bias => (Param::Bias, state.g.b[l].as_slice().unwrap_or(&[])),
+            _ => (Param::Weight, state.g.w[l].as_slice().unwrap_or(&[])),
         };
-        let arch = arch(net, batch.loss, batch.x.nrows());
-        matcher::match_catalogue(net, batch.x, batch.t, batch.loss, &arch, l, param, observed)
-            .or_else(|| matcher::constant_factor(&of_tensor))
+        let arch = arch(&state.net, batch.loss, state.x.nrows());
+        let sample = matcher::Sample {
+            net: &state.net,
+            x: &state.x,
+            t: batch.t,
+            loss: batch.loss,
+        };
+        matcher::match_catalogue(&sample, &arch, l, param, observed)
+            .or_else(|| matcher::constant_factor(&sample, l, param, observed))
     });
+    let place = match bad.verified_at {
+        Some(State::Probe) => " at the probe state",
+        _ => "",
+    };
     let message = format!(
-        "analytic and finite-difference gradients disagree (worst {} {:?}: analytic {}, numeric {}, rel error {:.2e})",
+        "analytic and finite-difference gradients disagree{place} (worst {} {:?}: analytic {}, numeric {}, rel error {:.2e})",
         worst.kind.name(),
         worst.index,
         crate::numfmt::short(worst.analytic),
@@ -362,6 +535,8 @@ pub fn assemble(
     s: &GradcheckConfig,
 ) -> GradcheckReport {
     let mut report = GradcheckReport {
+        status: Status::Pass,
+        counts: types::Counts::default(),
         passed: true,
         max_rel_error: 0.0,
         tensors: Vec::new(),
@@ -374,7 +549,6 @@ pub fn assemble(
         atol: s.atol,
     };
     for p in points {
-        report.passed &= p.tensors.iter().all(|t| t.passed);
         report.max_rel_error = p
             .tensors
             .iter()
@@ -386,5 +560,15 @@ pub fn assemble(
         report.tensors.extend(p.tensors);
         report.rows.extend(p.rows);
     }
+    report.counts = types::Counts::of(&report.tensors);
+    // Worst verdict wins: any failure fails, else anything undecided keeps
+    // the run from passing.
+    report.status = report
+        .tensors
+        .iter()
+        .map(|t| t.status)
+        .max()
+        .unwrap_or(Status::Inconclusive);
+    report.passed = report.status == Status::Pass;
     report
 }
