@@ -56,7 +56,9 @@ pub fn match_catalogue(
             layer: layer + 1,
         };
         let candidate = engine_tensor(s, Some(&flaw), layer, param);
-        if candidate.is_some_and(|c| same(&c, observed)) {
+        let reproduced = candidate.is_some_and(|c| same(&c, observed))
+            || close_variant(s, entry.kind, layer, param).is_some_and(|c| same(&c, observed));
+        if reproduced {
             let factor = match entry.kind {
                 FlawKind::SignFlipped => Some(-1.0),
                 FlawKind::BatchSumNotMean => Some(s.x.nrows() as f64),
@@ -70,6 +72,22 @@ pub fn match_catalogue(
         }
     }
     None
+}
+
+/// Other common spellings of an entry that are reproduced exactly from the
+/// correct gradient: the bias gradient reduced over every axis (`sum(delta)`
+/// without an axis, broadcast to each unit) is the same wrong-axis mistake
+/// as the injector's per-sample sums.
+fn close_variant(s: &Sample<'_>, kind: FlawKind, layer: usize, param: Param) -> Option<Vec<f64>> {
+    match (kind, param) {
+        (FlawKind::BiasGradientWrongAxis, Param::Bias) => {
+            let truth = engine_tensor(s, None, layer, param)?;
+            // sum_j db_j = sum over samples and units of delta.
+            let total: f64 = truth.iter().sum();
+            Some(vec![total; truth.len()])
+        }
+        _ => None,
+    }
 }
 
 fn same(a: &[f64], b: &[f64]) -> bool {
