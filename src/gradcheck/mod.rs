@@ -31,6 +31,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use resolution::Resolution;
+use std::borrow::Cow;
 use types::{
     CheckKind, CheckRow, Finding, GradcheckReport, RowStatus, State, Status, TensorKind,
     TensorResult,
@@ -132,10 +133,11 @@ pub fn check_point(
 /// kind.
 type Slot = (Option<usize>, TensorKind);
 
-/// The checks of one state, with what naming a failure there needs.
-struct StateChecks {
-    net: Network<f64>,
-    x: Array2<f64>,
+/// The checks of one state, with what naming a failure there needs (the
+/// point's network and batch are borrowed, the probe's owned).
+struct StateChecks<'a> {
+    net: Cow<'a, Network<f64>>,
+    x: Cow<'a, Array2<f64>>,
     g: Gradients,
     rows: Vec<CheckRow>,
     tensors: Vec<TensorResult>,
@@ -153,8 +155,8 @@ pub fn check_point_with(
     seed: u64,
 ) -> PointResult {
     let point = check_state(
-        net,
-        batch.x,
+        Cow::Borrowed(net),
+        Cow::Borrowed(batch.x),
         batch,
         s,
         at,
@@ -172,8 +174,8 @@ pub fn check_point_with(
     let probe = (!undecided.is_empty()).then(|| {
         let (pnet, px) = conditioned::probe_state(net, batch.x, seed);
         check_state(
-            &pnet,
-            &px,
+            Cow::Owned(pnet),
+            Cow::Owned(px),
             batch,
             s,
             at,
@@ -212,9 +214,9 @@ pub fn check_point_with(
 /// The checks of one state; `only` restricts them to some tensors (the
 /// probe re-checks only what the point could not resolve).
 #[allow(clippy::too_many_arguments)]
-fn check_state(
-    net: &Network<f64>,
-    x: &Array2<f64>,
+fn check_state<'a>(
+    net: Cow<'a, Network<f64>>,
+    x: Cow<'a, Array2<f64>>,
     batch: Batch<'_>,
     s: &GradcheckConfig,
     at: &str,
@@ -222,9 +224,9 @@ fn check_state(
     backward: &dyn Backward,
     seed: u64,
     only: Option<&[Slot]>,
-) -> StateChecks {
-    let g = backward.gradients(net, x, batch.t, batch.loss);
-    let mut probe = Probe::new(net, x, batch.t, batch.loss);
+) -> StateChecks<'a> {
+    let g = backward.gradients(&net, &x, batch.t, batch.loss);
+    let mut probe = Probe::new(&net, &x, batch.t, batch.loss);
     let res = Resolution::new(probe.base_loss(), s);
     let wanted = |slot: Slot| only.is_none_or(|o| o.contains(&slot));
     // One stream per state, so the point's choices do not depend on
@@ -289,9 +291,10 @@ fn check_state(
             &rows[start..],
         ));
     }
+    drop(probe);
     StateChecks {
-        net: net.clone(),
-        x: x.clone(),
+        net,
+        x,
         g,
         rows,
         tensors,
@@ -343,17 +346,27 @@ fn pick_elements(g: &[f64], random: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
         return (0..n).collect();
     }
     let mut picked: Vec<usize> = sample(rng, n, random).into_vec();
-    let mut order: Vec<usize> = (0..n).collect();
-    let largest = LARGEST_PER_TENSOR.min(n);
-    order.select_nth_unstable_by(largest.saturating_sub(1), |&a, &b| {
-        g[b].abs().total_cmp(&g[a].abs())
-    });
-    for &i in &order[..largest] {
+    for i in largest(g, LARGEST_PER_TENSOR) {
         if !picked.contains(&i) {
             picked.push(i);
         }
     }
     picked
+}
+
+/// Indices of the `k` largest |g| (NaN counts as largest, ties go to the
+/// lower index), in one pass without sorting a 16-million-entry tensor.
+fn largest(g: &[f64], k: usize) -> Vec<usize> {
+    let mut top: Vec<usize> = Vec::with_capacity(k + 1);
+    for (i, v) in g.iter().enumerate() {
+        let bigger = |&j: &usize| v.abs().total_cmp(&g[j].abs()).is_gt();
+        if top.len() < k || top.last().is_some_and(bigger) {
+            let at = top.iter().position(bigger).unwrap_or(top.len());
+            top.insert(at, i);
+            top.truncate(k);
+        }
+    }
+    top
 }
 
 /// Gaussian vectors of the given lengths, normalised together to unit
@@ -458,8 +471,8 @@ fn summarise(
 /// on the state where it failed.
 fn first_wrong(
     tensors: &[TensorResult],
-    point: &StateChecks,
-    probe: Option<&StateChecks>,
+    point: &StateChecks<'_>,
+    probe: Option<&StateChecks<'_>>,
     batch: Batch<'_>,
 ) -> Option<Finding> {
     let failing = |t: &&TensorResult| t.status == Status::Fail;
@@ -571,4 +584,18 @@ pub fn assemble(
         .unwrap_or(Status::Inconclusive);
     report.passed = report.status == Status::Pass;
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Truth: the values written out, sorted by hand.
+    #[test]
+    fn largest_picks_the_biggest_magnitudes() {
+        let g = [0.1, -5.0, 3.0, 0.0, -3.0, 7.0, f64::NAN];
+        assert_eq!(largest(&g, 4), vec![6, 5, 1, 2]);
+        assert_eq!(largest(&g[..3], 4), vec![1, 2, 0]);
+        assert!(largest(&g, 0).is_empty());
+    }
 }
