@@ -1,5 +1,5 @@
 //! Seconds per gradient-check point (the default check: batch 16, 8 random
-//! + 4 largest elements and 2 directions per tensor, 1 network direction,
+//! and 4 largest elements and 2 directions per tensor, 1 network direction,
 //! plus the probe-state re-check of unresolved tensors) on:
 //! - the seed network (784-1000-10, U[0,1) weights: saturated, so layer 1
 //!   is re-checked at the probe state),

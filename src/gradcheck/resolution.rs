@@ -13,7 +13,7 @@ use crate::config::GradcheckConfig;
 
 /// Round-off of one loss evaluation in units of eps_machine |L|: a
 /// conservative bound for losses summed over a batch of tens of samples
-/// (measured noise of the seed network's differences is below 10 ulps).
+/// and classes (the same factor the previous pass rule used).
 pub const ROUNDOFF_ULPS: f64 = 100.0;
 
 /// How far above the floor a value must be to resolve. At 10x, a resolved
