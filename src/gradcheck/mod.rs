@@ -590,6 +590,85 @@ pub fn assemble(
 mod tests {
     use super::*;
 
+    fn row(status: RowStatus, rel: f64) -> CheckRow {
+        CheckRow {
+            at: "init".into(),
+            layer: Some(1),
+            tensor: TensorKind::Weight,
+            kind: CheckKind::Element,
+            index: vec![0, 0],
+            analytic: 1.0,
+            numeric: 1.0,
+            abs_error: 0.0,
+            rel_error: rel,
+            kink: status == RowStatus::Kink,
+            passed: status == RowStatus::Pass,
+            resolved: matches!(status, RowStatus::Pass | RowStatus::Fail),
+            status,
+            state: State::Point,
+        }
+    }
+
+    fn verdict(rows: &[CheckRow]) -> TensorResult {
+        summarise("init", State::Point, Some(1), TensorKind::Weight, rows)
+    }
+
+    /// Truth: the rule: no resolved row is never a pass, the
+    /// reason says why, and max rel error ignores unresolved rows (the
+    /// issue's rel_error 1.0 of a 1e-22 against 0).
+    #[test]
+    fn verdicts_follow_the_resolved_rows_only() {
+        use RowStatus::*;
+        let t = verdict(&[row(BelowResolution, 1.0), row(Kink, 1.0)]);
+        assert_eq!(
+            (t.status, t.reason.as_deref()),
+            (Status::Inconclusive, Some("below-resolution"))
+        );
+        assert!(!t.passed && t.verified_at.is_none() && t.resolved == 0);
+        assert_eq!(t.max_rel_error, 0.0);
+        let t = verdict(&[row(Kink, 0.5), row(Kink, 1.0)]);
+        assert_eq!(t.reason.as_deref(), Some("all-kinks"));
+        assert_eq!(verdict(&[]).status, Status::Inconclusive);
+        let t = verdict(&[row(Pass, 1e-8), row(BelowResolution, 1.0)]);
+        assert_eq!(
+            (t.status, t.resolved, t.max_rel_error),
+            (Status::Pass, 1, 1e-8)
+        );
+        assert_eq!(t.verified_at, Some(State::Point));
+        let t = verdict(&[row(Pass, 1e-8), row(Fail, 0.7), row(Kink, 2.0)]);
+        assert_eq!((t.status, t.max_rel_error), (Status::Fail, 0.7));
+    }
+
+    /// Truth: the worst verdict wins for the run, and an inconclusive run
+    /// is not passed.
+    #[test]
+    fn a_run_passes_only_when_every_tensor_passed() {
+        use RowStatus::*;
+        let point = |rows: Vec<CheckRow>| PointResult {
+            tensors: vec![verdict(&rows)],
+            rows,
+            first_wrong: None,
+        };
+        let s = GradcheckConfig::default();
+        let r = assemble(
+            vec![point(vec![row(Pass, 0.0)]), point(vec![row(Kink, 0.0)])],
+            1,
+            0.0,
+            &s,
+        );
+        assert_eq!((r.status, r.passed), (Status::Inconclusive, false));
+        assert_eq!((r.counts.pass, r.counts.inconclusive), (1, 1));
+        let r = assemble(
+            vec![point(vec![row(Fail, 0.5)]), point(vec![row(Kink, 0.0)])],
+            1,
+            0.0,
+            &s,
+        );
+        assert_eq!(r.status, Status::Fail);
+        let r = assemble(vec![point(vec![row(Pass, 0.0)])], 1, 0.0, &s);
+        assert!(r.passed);
+    }
+
     /// Truth: the values written out, sorted by hand.
     #[test]
     fn largest_picks_the_biggest_magnitudes() {
