@@ -215,3 +215,77 @@ fn check_no_gradcheck_skips_the_checks() {
     assert!(s["gradcheck"].is_null(), "{}", s["gradcheck"]);
     assert!(!out.path().join("gradcheck.csv").exists());
 }
+
+/// Issue 8: every hidden ReLU on its kink (zero weights and biases). At the
+/// requested point layer 1 is inconclusive (all-kinks), never a pass; the
+/// probe state then decides it: pass for the engine, fail with the bug.
+#[test]
+fn relus_on_their_kinks_are_inconclusive_then_decided_at_the_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("kinks.toml");
+    std::fs::write(
+        &cfg,
+        r#"name = "kinks"
+seed = 3
+
+[data]
+source = "synthetic"
+generator = "spirals"
+samples = 200
+classes = 3
+noise = 0.05
+
+[model]
+dtype = "f64"
+
+[[model.layers]]
+units = 16
+activation = "relu"
+init = "zeros"
+bias_init = 0.0
+
+[[model.layers]]
+units = 3
+activation = "softmax"
+init = "xavier_uniform"
+
+[train]
+loss = "cross_entropy"
+optimizer = "sgd"
+learning_rate = 0.1
+batch_size = 16
+steps = 10
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    for (bug, code_expected, result) in [
+        (None, 0, "PASS at probe (point: all-kinks)"),
+        (
+            Some("sign-flipped@1"),
+            1,
+            "FAIL at probe (point: all-kinks)",
+        ),
+    ] {
+        let mut args = vec![
+            "gradcheck",
+            cfg.to_str().unwrap(),
+            "--at",
+            "init",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if let Some(b) = bug {
+            args.extend(["--inject-bug", b]);
+        }
+        let o = run_in(&root(), &args);
+        assert_eq!(code(&o), code_expected, "{}{}", stdout(&o), stderr(&o));
+        let text = stdout(&o);
+        let layer1: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("init      1"))
+            .collect();
+        assert_eq!(layer1.len(), 2, "{text}");
+        assert!(layer1.iter().all(|l| l.ends_with(result)), "{text}");
+    }
+}
