@@ -1,16 +1,80 @@
-//! Time of the default gradient check against parameter count, on
-//! 784-H-10 sigmoid/softmax networks (H up to the seed network's 1000) and
-//! the seed network itself, batch 16, in f64.
+//! Seconds per gradient-check point (the default check: batch 16, 8 random
+//! and 4 largest elements and 2 directions per tensor, 1 network direction,
+//! plus the probe-state re-check of unresolved tensors) on:
+//! - the seed network (784-1000-10, U[0,1) weights: saturated, so layer 1
+//!   is re-checked at the probe state),
+//! - 784-H-10 xavier networks against parameter count,
+//! - the 784-4096-4096-10 network,
+//!
+//! and, side by side in the same run, the cost of one element check by the
+//! column/rank-one update the checker uses against the textbook way (move
+//! the parameter, re-run every layer from the perturbed one up).
 //!
 //! Run: `cargo bench --bench gradcheck`
 
-use ndarray::Array2;
+use ndarray::{Array1, Array2};
 use nn_doctor::config::{GradcheckConfig, Init, LayerConfig, LossKind};
 use nn_doctor::data::one_hot;
 use nn_doctor::engine::activation::Activation;
 use nn_doctor::engine::Network;
+use nn_doctor::gradcheck::probe::{Param, Probe};
+use nn_doctor::gradcheck::types::{State, Status};
 use nn_doctor::gradcheck::{check_point, Batch};
 use std::time::Instant;
+
+fn layer(units: usize, activation: Activation, init: Init) -> LayerConfig {
+    LayerConfig {
+        units,
+        activation,
+        init,
+        bias_init: 0.0,
+    }
+}
+
+/// CPU seconds of this process (user + system, all threads) from
+/// /proc/self/stat: on a machine shared with other jobs, wall time measures
+/// the neighbours too. 0 where /proc is not available.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the ')'.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Mean wall and CPU seconds per check point over `runs` (after one
+/// warm-up), and the number of tensors the probe state decided.
+fn time_point(
+    net: &Network<f64>,
+    batch: Batch<'_>,
+    s: &GradcheckConfig,
+    runs: u64,
+) -> (f64, f64, usize) {
+    check_point(net, batch, s, "warm-up", None, 1);
+    let cpu = cpu_seconds();
+    let started = Instant::now();
+    let mut probe = 0;
+    for k in 0..runs {
+        let r = check_point(net, batch, s, "bench", None, k);
+        assert!(r.tensors.iter().all(|t| t.status == Status::Pass));
+        probe = r
+            .tensors
+            .iter()
+            .filter(|t| t.verified_at == Some(State::Probe))
+            .count();
+    }
+    (
+        started.elapsed().as_secs_f64() / runs as f64,
+        (cpu_seconds() - cpu) / runs as f64,
+        probe,
+    )
+}
 
 fn main() {
     let s = GradcheckConfig::default();
@@ -19,44 +83,95 @@ fn main() {
     });
     let labels: Vec<usize> = (0..s.batch).map(|i| i % 10).collect();
     let t = one_hot(&labels, 10);
-    println!("default gradcheck (batch {}, {} random + 4 largest elements and {} directions per tensor, 1 network direction)", s.batch, s.samples_per_tensor, s.directions);
+    let batch = Batch {
+        x: &x,
+        t: &t,
+        loss: LossKind::Mse,
+    };
     println!(
-        "{:>10} {:>12} {:>10} {:>14}",
-        "hidden", "parameters", "seconds", "us/parameter"
+        "default gradcheck (batch {}, {} random + 4 largest elements and {} directions per tensor, 1 network direction)",
+        s.batch, s.samples_per_tensor, s.directions
     );
-    for hidden in [10, 100, 300, 1000, 2000] {
-        let layers = [
-            LayerConfig {
-                units: hidden,
-                activation: Activation::Sigmoid,
-                init: Init::XavierUniform,
-                bias_init: 0.0,
-            },
-            LayerConfig {
-                units: 10,
-                activation: Activation::Softmax,
-                init: Init::XavierUniform,
-                bias_init: 0.0,
-            },
-        ];
-        let net = Network::<f64>::init(784, &layers, 1);
-        let batch = Batch {
-            x: &x,
-            t: &t,
-            loss: LossKind::Mse,
-        };
-        check_point(&net, batch, &s, "warm-up", None, 1);
-        let runs = 3;
-        let started = Instant::now();
-        for k in 0..runs {
-            let r = check_point(&net, batch, &s, "bench", None, k);
-            assert!(r.tensors.iter().all(|t| t.passed));
-        }
-        let secs = started.elapsed().as_secs_f64() / runs as f64;
+    println!(
+        "{:<30} {:>11} {:>10} {:>10} {:>13} {:>6}",
+        "network", "parameters", "wall s/pt", "cpu s/pt", "wall us/param", "probe"
+    );
+    let row = |name: &str, net: &Network<f64>, runs: u64| {
+        let (secs, cpu, probe) = time_point(net, batch, &s, runs);
         let p = net.param_count();
         println!(
-            "{hidden:>10} {p:>12} {secs:>10.3} {:>14.4}",
+            "{name:<30} {p:>11} {secs:>10.3} {cpu:>10.3} {:>13.4} {probe:>6}",
             secs * 1e6 / p as f64
         );
+    };
+    let u01 = Init::Uniform {
+        low: 0.0,
+        high: 1.0,
+    };
+    let seed = Network::<f64>::init(
+        784,
+        &[
+            layer(1000, Activation::Sigmoid, u01),
+            layer(10, Activation::Softmax, u01),
+        ],
+        42,
+    );
+    row("seed 784-1000-10 (saturated)", &seed, 3);
+    for hidden in [10, 100, 300, 1000, 2000] {
+        let net = Network::<f64>::init(
+            784,
+            &[
+                layer(hidden, Activation::Sigmoid, Init::XavierUniform),
+                layer(10, Activation::Softmax, Init::XavierUniform),
+            ],
+            1,
+        );
+        row(&format!("784-{hidden}-10 xavier"), &net, 3);
     }
+    let wide = Network::<f64>::init(
+        784,
+        &[
+            layer(4096, Activation::Relu, Init::HeNormal),
+            layer(4096, Activation::Relu, Init::HeNormal),
+            layer(10, Activation::Softmax, Init::XavierUniform),
+        ],
+        1,
+    );
+    row("784-4096-4096-10 relu", &wide, 1);
+
+    // One layer-1 weight element of the 4096-wide network: the checker's
+    // column update against moving the parameter and re-running layers 1-3.
+    // Median over repetitions: robust to the neighbours' load.
+    let mut probe = Probe::new(&wide, &x, &t, LossKind::Mse);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let fast = median(
+        (0..200)
+            .map(|k| {
+                let started = Instant::now();
+                probe.element(0, Param::Weight, k * 4099, 1e-6);
+                started.elapsed().as_secs_f64()
+            })
+            .collect(),
+    );
+    let len = wide.layers[0].weight.len();
+    let slow = median(
+        (0..15)
+            .map(|k| {
+                let mut e = Array1::zeros(len);
+                e[k * 4099] = 1.0;
+                let started = Instant::now();
+                probe.direction(&[(0, Param::Weight, e)], 1e-6);
+                started.elapsed().as_secs_f64()
+            })
+            .collect(),
+    );
+    println!(
+        "784-4096-4096-10, one layer-1 element (median): column update {:.2} ms, re-run from layer 1 {:.2} ms ({:.0}x)",
+        fast * 1e3,
+        slow * 1e3,
+        slow / fast
+    );
 }

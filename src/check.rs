@@ -62,6 +62,11 @@ pub struct CheckOptions {
     pub flaw: Option<Flaw>,
     /// Derive candidate fixes from the diagnoses and verify each by training.
     pub try_fixes: bool,
+    /// Skip the gradient checks (`--no-gradcheck`); summary.json's
+    /// `gradcheck` is then null.
+    pub no_gradcheck: bool,
+    /// Told when a gradient check point starts and ends (terminal progress).
+    pub gradcheck_notify: Option<fn(&str)>,
 }
 
 /// A finished check: the summary and where the report went.
@@ -103,8 +108,8 @@ pub fn run(
     let (cfg, data) = load_inputs(&opts.config)?;
     let steps = planned_steps(&cfg, &data, opts.steps);
     let trained = match cfg.model.dtype {
-        DType::F32 => train_typed::<f32>(&cfg, &data, steps, opts.flaw, progress)?,
-        DType::F64 => train_typed::<f64>(&cfg, &data, steps, opts.flaw, progress)?,
+        DType::F32 => train_typed::<f32>(&cfg, &data, steps, opts, progress)?,
+        DType::F64 => train_typed::<f64>(&cfg, &data, steps, opts, progress)?,
     };
     let ctx = Context {
         recording: &trained.recording,
@@ -220,9 +225,10 @@ fn train_typed<F: Float>(
     cfg: &Config,
     data: &Data,
     steps: usize,
-    flaw: Option<Flaw>,
+    opts: &CheckOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Trained, TrainError> {
+    let flaw = opts.flaw;
     let mut net = Network::<F>::init(data.train.width(), &cfg.model.layers, cfg.seed);
     let t = &cfg.train;
     let mut pf = preflight(
@@ -267,14 +273,13 @@ fn train_typed<F: Float>(
     let test_split = data.test.as_ref().map(|d| split::<F>(d, data.classes));
     let mut optimizer = optimizer_for(cfg, &net);
     let plan = plan_for(cfg, steps, flaw);
-    let mut checker = Checker::new(
-        data,
-        t.loss,
-        &cfg.gradcheck,
-        &cfg.gradcheck.at,
-        cfg.seed,
-        flaw,
-    );
+    let points = if opts.no_gradcheck {
+        &[][..]
+    } else {
+        &cfg.gradcheck.at[..]
+    };
+    let mut checker = Checker::new(data, t.loss, &cfg.gradcheck, points, cfg.seed, flaw)
+        .with_notify(opts.gradcheck_notify);
     checker.at_init(&net);
     let outcome = {
         let mut hooks: [&mut dyn Hook<F>; 2] = [&mut tracer, &mut recorder];

@@ -312,6 +312,8 @@ pub fn try_fixes(cfg: &Config, before: &check::CheckRun, steps: usize) -> Vec<Fi
             fail_on: FailOn::Never,
             flaw: None,
             try_fixes: false,
+            no_gradcheck: false,
+            gradcheck_notify: None,
         };
         let Ok(after) = check::run(&opts, &mut |_, _| {}) else {
             continue;

@@ -54,6 +54,9 @@ enum Command {
         /// verify each with a short training run (nothing is applied).
         #[arg(long)]
         try_fixes: bool,
+        /// Skip the gradient checks (same as `[gradcheck] at = []`).
+        #[arg(long)]
+        no_gradcheck: bool,
     },
     /// Check the engine's gradients against finite differences, tensor by
     /// tensor, and name the known backprop mistake a wrong one matches.
@@ -142,6 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             quiet,
             inject_bug,
             try_fixes,
+            no_gradcheck,
         } => {
             let fail_on = match fail_on {
                 FailOnArg::Error => FailOn::Error,
@@ -156,8 +160,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 fail_on,
                 flaw: inject_bug,
                 try_fixes,
+                no_gradcheck,
+                gradcheck_notify: (!quiet && std::io::stderr().is_terminal())
+                    .then_some(notify as fn(&str)),
             };
             let bar = (!quiet && std::io::stderr().is_terminal()).then(progress_bar);
+            if let Some(b) = &bar {
+                let _ = BAR.set(b.clone());
+            }
             let mut progress = |step: usize, total: usize| {
                 if let Some(b) = &bar {
                     b.set_length(total as u64);
@@ -192,6 +202,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 at: (!at.is_empty()).then_some(at),
                 out,
                 flaw: inject_bug,
+                notify: std::io::stderr()
+                    .is_terminal()
+                    .then_some(notify as fn(&str)),
             };
             let done = gradcheck::command::run(&opts)?;
             if let Some(path) = junit {
@@ -205,6 +218,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     println!("rows: {}", done.csv.display());
                 }
             }
+            // Only a pass exits 0: an inconclusive check proved nothing.
             Ok(u8::from(!done.report.passed))
         }
         Command::Explain { code: None } => {
@@ -250,6 +264,17 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             );
             Ok(0)
         }
+    }
+}
+
+/// The training progress bar, so gradient-check messages print above it.
+static BAR: std::sync::OnceLock<ProgressBar> = std::sync::OnceLock::new();
+
+/// Terminal progress of the gradient checks (stderr, above the bar).
+fn notify(message: &str) {
+    match BAR.get() {
+        Some(bar) => bar.println(message),
+        None => eprintln!("{message}"),
     }
 }
 

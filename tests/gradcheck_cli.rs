@@ -115,6 +115,14 @@ fn healthy_check_fills_a_passing_gradcheck() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let s = summary(out.path());
     assert_eq!(s["gradcheck"]["passed"], true);
+    assert_eq!(s["gradcheck"]["status"], "pass");
+    let counts = &s["gradcheck"]["counts"];
+    let n = s["gradcheck"]["checks"].as_array().unwrap().len() as u64;
+    assert_eq!(counts["pass"].as_u64().unwrap(), n);
+    for c in s["gradcheck"]["checks"].as_array().unwrap() {
+        assert_eq!(c["status"], "pass");
+        assert!(c["resolved"].as_u64().unwrap() > 0, "{c}");
+    }
     let ats: Vec<&str> = s["gradcheck"]["checks"]
         .as_array()
         .unwrap()
@@ -122,4 +130,162 @@ fn healthy_check_fills_a_passing_gradcheck() {
         .map(|c| c["at"].as_str().unwrap())
         .collect();
     assert!(ats.contains(&"init") && ats.contains(&"end"));
+}
+
+/// Issue 8: the three commands that printed PASS on the seed network
+/// (layer-1 gradients below what a finite difference resolves) now fail at
+/// layer 1, decided at the probe state, and name the mistake.
+#[test]
+fn the_issue_8_commands_fail_on_the_seed_network() {
+    for (bug, tensor) in [
+        ("sign-flipped", "weight"),
+        ("transposed-weight-gradient", "weight"),
+        ("bias-gradient-wrong-axis", "bias"),
+    ] {
+        let out = tempfile::tempdir().unwrap();
+        let flaw = format!("{bug}@1");
+        let o = gradcheck(&[
+            "--at",
+            "init",
+            "--out",
+            out.path().to_str().unwrap(),
+            "--inject-bug",
+            &flaw,
+        ]);
+        assert_eq!(code(&o), 1, "{bug}: {}", stdout(&o));
+        let text = stdout(&o);
+        assert!(
+            text.contains(&format!("first wrong: layer 1 {tensor} at init"))
+                && text.contains(&format!("matches: {bug}"))
+                && text.contains("FAIL at probe (point: below-resolution)")
+                && text.contains("over resolved rows"),
+            "{text}"
+        );
+        let csv = std::fs::read_to_string(out.path().join("gradcheck.csv")).unwrap();
+        assert!(csv.starts_with("at,layer,tensor,kind,index,analytic,numeric,abs_error,rel_error,kink,passed,resolved,status,state\n"));
+        // The rows that used to "pass on atol" are below resolution, not passes.
+        let layer1_point: Vec<&str> = csv
+            .lines()
+            .filter(|l| l.starts_with("init,1,") && l.ends_with(",point"))
+            .collect();
+        assert!(!layer1_point.is_empty());
+        assert!(layer1_point
+            .iter()
+            .all(|l| l.ends_with("false,false,below-resolution,point")));
+    }
+}
+
+#[test]
+fn json_carries_status_counts_and_the_probe_state() {
+    let out = tempfile::tempdir().unwrap();
+    let o = gradcheck(&[
+        "--at",
+        "init",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(r["status"], "pass");
+    assert_eq!(r["counts"]["pass"], 5);
+    assert_eq!(r["counts"]["inconclusive"], 0);
+    assert_eq!(r["counts"]["resolved_at_probe"], 2);
+    let layer1 = &r["checks"][0];
+    assert_eq!(layer1["layer"], 1);
+    assert_eq!(layer1["status"], "pass");
+    assert_eq!(layer1["verified_at"], "probe");
+    assert_eq!(layer1["reason"], "below-resolution");
+    assert!(layer1["resolved"].as_u64().unwrap() > 0);
+    let layer2 = &r["checks"][2];
+    assert_eq!(layer2["verified_at"], "point");
+}
+
+#[test]
+fn check_no_gradcheck_skips_the_checks() {
+    let out = tempfile::tempdir().unwrap();
+    let o = check(
+        &fixture("configs/spirals.toml"),
+        out.path(),
+        &["--steps", "20", "--no-gradcheck"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let s = summary(out.path());
+    assert!(s["gradcheck"].is_null(), "{}", s["gradcheck"]);
+    assert!(!out.path().join("gradcheck.csv").exists());
+}
+
+/// Issue 8: every hidden ReLU on its kink (zero weights and biases). At the
+/// requested point layer 1 is inconclusive (all-kinks), never a pass; the
+/// probe state then decides it: pass for the engine, fail with the bug.
+#[test]
+fn relus_on_their_kinks_are_inconclusive_then_decided_at_the_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("kinks.toml");
+    std::fs::write(
+        &cfg,
+        r#"name = "kinks"
+seed = 3
+
+[data]
+source = "synthetic"
+generator = "spirals"
+samples = 200
+classes = 3
+noise = 0.05
+
+[model]
+dtype = "f64"
+
+[[model.layers]]
+units = 16
+activation = "relu"
+init = "zeros"
+bias_init = 0.0
+
+[[model.layers]]
+units = 3
+activation = "softmax"
+init = "xavier_uniform"
+
+[train]
+loss = "cross_entropy"
+optimizer = "sgd"
+learning_rate = 0.1
+batch_size = 16
+steps = 10
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    for (bug, code_expected, result) in [
+        (None, 0, "PASS at probe (point: all-kinks)"),
+        (
+            Some("sign-flipped@1"),
+            1,
+            "FAIL at probe (point: all-kinks)",
+        ),
+    ] {
+        let mut args = vec![
+            "gradcheck",
+            cfg.to_str().unwrap(),
+            "--at",
+            "init",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if let Some(b) = bug {
+            args.extend(["--inject-bug", b]);
+        }
+        let o = run_in(&root(), &args);
+        assert_eq!(code(&o), code_expected, "{}{}", stdout(&o), stderr(&o));
+        let text = stdout(&o);
+        let layer1: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("init      1"))
+            .collect();
+        assert_eq!(layer1.len(), 2, "{text}");
+        assert!(layer1.iter().all(|l| l.ends_with(result)), "{text}");
+    }
 }

@@ -146,9 +146,145 @@ pub const EXPLANATIONS: [Explanation; 16] = [
     },
 ];
 
-/// The explanation of `code`.
+/// Codes that gradcheck and verify-trace print beside the diagnoses: the
+/// backprop mistakes they name and why a check can be inconclusive.
+pub const CHECK_CODES: [Explanation; 16] = [
+    Explanation {
+        code: "missing-output-derivative",
+        title: "the output delta lacks the output activation's Jacobian",
+        meaning: "The output layer's delta is dL/dy, not dL/dz: the derivative of the output activation (softmax, sigmoid) was left out, typically softmax + MSE with the softmax derivative 'set to 1'.",
+        why: "Softmax + cross-entropy cancel to (a - t), so people drop the Jacobian; under MSE it does not cancel.",
+        fix: "Multiply dL/dy by the Jacobian (softmax: a * (g - sum(g * a)) per row), or use cross-entropy.",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace's report names the tensor.",
+    },
+    Explanation {
+        code: "missing-activation-derivative",
+        title: "a hidden delta is not multiplied by f'(z)",
+        meaning: "A hidden layer's delta is delta_next W_next^T without the factor f'(z) of its activation.",
+        why: "The chain rule's activation factor was forgotten, or the derivative function returns 1.",
+        fix: "delta_l = (delta_{l+1} W_{l+1}^T) * f'(z_l).",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace's report names the tensor.",
+    },
+    Explanation {
+        code: "derivative-at-wrong-point",
+        title: "f' is evaluated at the activation instead of the pre-activation",
+        meaning: "The activation derivative is computed as f'(a) with a = f(z) already applied (sigmoid'(sigmoid(z))).",
+        why: "Derivative helpers written in terms of a (sigmoid: a(1 - a)) get called with z, or ones written in z get called with a.",
+        fix: "Evaluate f' at z, or use the a-form (sigmoid a(1 - a), tanh 1 - a^2) with a, never both.",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace's report names the tensor.",
+    },
+    Explanation {
+        code: "wrong-weights-in-backprop",
+        title: "the delta goes back through wrongly laid-out weights",
+        meaning: "The delta is propagated through the next layer's weight matrix read in the wrong layout (reshaped instead of transposed).",
+        why: "A reshape to the needed shape silently succeeds where a transpose was meant.",
+        fix: "Propagate through W_next transposed (W.T), not a reshape.",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace's report names the tensor.",
+    },
+    Explanation {
+        code: "transposed-weight-gradient",
+        title: "the weight gradient is stored transposed",
+        meaning: "The weight gradient was computed as delta^T x ([units, fan_in]) and stored into the [fan_in, units] buffer without transposing.",
+        why: "Layout conventions differ between libraries (x @ W vs W x); a flat copy hides the mismatch.",
+        fix: "Build the gradient in the weights' own layout: input^T delta for x @ W.",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace's report names the tensor.",
+    },
+    Explanation {
+        code: "wrong-layer-input",
+        title: "the weight gradient uses the wrong layer's input",
+        meaning: "A layer's weight gradient is built from another tensor than its own input: its own output, the network input, activations two layers down, or the pre-activations z instead of the activations a.",
+        why: "Off-by-one indices into the list of cached activations, or caching z where a was meant.",
+        fix: "grad_W_l = a_{l-1}^T delta_l, with a_0 = x.",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace's report names the tensor.",
+    },
+    Explanation {
+        code: "bias-gradient-wrong-axis",
+        title: "the bias gradient sums over the wrong axis",
+        meaning: "The bias gradient is not delta summed over the samples of the batch: it was summed over the units, or over everything (sum(delta) without an axis, broadcast to each unit).",
+        why: "A reduction without an explicit axis.",
+        fix: "grad_b = delta.sum(axis=0): one value per unit.",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace's report names the tensor.",
+    },
+    Explanation {
+        code: "sign-flipped",
+        title: "the gradient has the wrong sign",
+        meaning: "The analytic gradient is minus the true one, so the update climbs the loss.",
+        why: "An error written as target - output, or a sign lost in the loss derivative.",
+        fix: "The output delta is (y - t) (times the Jacobian); the update subtracts the gradient.",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace's report names the tensor.",
+    },
+    Explanation {
+        code: "batch-sum-not-mean",
+        title: "the gradient is summed over the batch although the loss is a mean",
+        meaning: "The gradient is too large by the batch size: the 1/batch of the mean loss is missing from the backward pass.",
+        why: "The loss divides by the batch size, the backward pass does not (or the other way round).",
+        fix: "Divide the output delta by the batch size, or declare the loss a sum.",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace's report names the tensor.",
+    },
+    Explanation {
+        code: "constant-factor",
+        title: "the gradient is off by a constant factor",
+        meaning: "Every element of the tensor is the true gradient times one constant (given as the factor).",
+        why: "A missing or extra constant: the 1/2 of MSE, the 1/batch of the mean, a learning rate folded into the gradient.",
+        fix: "Find the constant from the factor (2, 0.5, the batch size, the learning rate) and remove it.",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace's report names the tensor.",
+    },
+    Explanation {
+        code: "non-finite-forward",
+        title: "a forward tensor of the trace is NaN or Inf",
+        meaning: "verify-trace found a NaN or Inf in an activation or pre-activation of the dumped step.",
+        why: "exp overflow in a naive softmax, unscaled inputs, exploding weights.",
+        fix: "Compute softmax as exp(z - max z) / sum; scale inputs; use fan-in-scaled init.",
+        look: "verify-trace's report: the first tensor with a non-finite value and its index.",
+    },
+    Explanation {
+        code: "non-finite-backward",
+        title: "a backward tensor of the trace is NaN or Inf",
+        meaning: "verify-trace found a NaN or Inf in a delta or gradient while the forward pass was finite.",
+        why: "Division by zero or log(0) in a loss derivative, an exp that overflows in backward.",
+        fix: "Compute loss derivatives from the pre-activations; avoid dividing by probabilities that can be 0.",
+        look: "verify-trace's report: the first non-finite backward tensor.",
+    },
+    Explanation {
+        code: "wrong-layout",
+        title: "a trace tensor is stored in the other weight layout",
+        meaning: "A weight-shaped tensor matches the reference once transposed: it was saved as [out, in] where [in, out] was declared, or the reverse.",
+        why: "PyTorch stores Linear weights [out, in]; x @ W code uses [in, out].",
+        fix: "Declare weight_layout in trace.toml, or transpose before saving.",
+        look: "verify-trace's report: the tensor and both layouts.",
+    },
+    Explanation {
+        code: "shape-mismatch",
+        title: "a trace tensor has the wrong shape",
+        meaning: "A tensor in the trace does not have the shape the trace format gives it, and no transpose fixes it.",
+        why: "Saving the wrong array, a missing batch axis, a flattened tensor.",
+        fix: "Save activations and deltas as [batch, units], gradients with their parameter's shape, bias gradients as [units].",
+        look: "verify-trace's report: expected and found shapes.",
+    },
+    Explanation {
+        code: "below-resolution",
+        title: "gradcheck inconclusive: the gradients are below what finite differences resolve",
+        meaning: "Every comparison of a tensor had |analytic| and |numeric| below 10x the central difference's noise floor (atol + 100 eps_machine |L| / epsilon), so none could pass or fail. The tensor is not a pass; gradcheck re-checks the same backward code at the probe state (weights redrawn with unit gain, inputs standardised, fixed seed) and reports which state decided it.",
+        why: "Saturated units (slopes of 1e-22), a tiny initialisation, or a huge loss make the gradients smaller than the round-off of a difference of losses.",
+        fix: "Nothing to fix in the check: read the probe state's verdict. The network itself is probably saturated: see saturated-activations and vanishing-gradients.",
+        look: "gradcheck.csv: rows with status below-resolution (state point) and the probe rows (state probe); the table's 'at probe (point: below-resolution)'.",
+    },
+    Explanation {
+        code: "all-kinks",
+        title: "gradcheck inconclusive: every comparison crossed a ReLU kink",
+        meaning: "Every perturbation of the tensor flipped the sign of some ReLU-family pre-activation, where the loss has no derivative, so no comparison counts. The same backward code is re-checked at the probe state.",
+        why: "ReLU inputs sitting exactly on 0 (zero weights and biases, dead units with zero input).",
+        fix: "Nothing to fix in the check: read the probe state's verdict; zero-initialised ReLU layers are themselves a problem (poor-initialization).",
+        look: "gradcheck.csv: rows with status kink; the JUnit file marks the tensor skipped with the reason.",
+    },
+];
+
+/// The explanation of `code` (a diagnosis or a check code).
 pub fn explain(code: &str) -> Option<&'static Explanation> {
-    EXPLANATIONS.iter().find(|e| e.code == code)
+    EXPLANATIONS
+        .iter()
+        .chain(CHECK_CODES.iter())
+        .find(|e| e.code == code)
 }
 
 /// The text `nn-doctor explain CODE` prints.
@@ -165,6 +301,10 @@ pub fn list() -> String {
     for code in CODES {
         let title = explain(code).map_or("", |e| e.title);
         s.push_str(&format!("  {code:<22} {title}\n"));
+    }
+    s.push_str("\nGradient-check and verify-trace codes:\n");
+    for e in &CHECK_CODES {
+        s.push_str(&format!("  {:<29} {}\n", e.code, e.title));
     }
     s
 }
@@ -183,6 +323,30 @@ mod tests {
             );
         }
         assert_eq!(EXPLANATIONS.len(), CODES.len());
+    }
+
+    /// Truth: the codes gradcheck (catalogue, constant-factor, the
+    /// inconclusive reasons) and verify-trace (its own patterns) print.
+    #[test]
+    fn every_check_code_is_explained() {
+        let mut codes: Vec<&str> = crate::gradcheck::catalogue::CATALOGUE
+            .iter()
+            .map(|e| e.code)
+            .collect();
+        codes.extend([
+            "constant-factor",
+            "non-finite-forward",
+            "non-finite-backward",
+            "wrong-layout",
+            "shape-mismatch",
+            "below-resolution",
+            "all-kinks",
+        ]);
+        for code in codes {
+            assert!(explain(code).is_some(), "{code}");
+            assert_eq!(CHECK_CODES.iter().filter(|e| e.code == code).count(), 1);
+        }
+        assert!(list().contains("bias-gradient-wrong-axis"));
     }
 
     #[test]

@@ -58,6 +58,12 @@ mod tests {
 
     fn report(passed: bool) -> GradcheckReport {
         GradcheckReport {
+            status: if passed {
+                crate::gradcheck::types::Status::Pass
+            } else {
+                crate::gradcheck::types::Status::Fail
+            },
+            counts: Default::default(),
             passed,
             max_rel_error: if passed { 1e-9 } else { 1.9 },
             tensors: Vec::new(),

@@ -24,6 +24,8 @@ pub struct GradcheckOptions {
     pub out: Option<PathBuf>,
     /// The `--inject-bug` test hook.
     pub flaw: Option<Flaw>,
+    /// Told when each check point starts and ends (terminal progress).
+    pub notify: Option<fn(&str)>,
 }
 
 /// A finished gradient check.
@@ -38,8 +40,8 @@ pub fn run(opts: &GradcheckOptions) -> Result<GradcheckRun, CheckError> {
     let (cfg, data) = load_inputs(&opts.config)?;
     let points = opts.at.clone().unwrap_or_else(|| cfg.gradcheck.at.clone());
     let report = match cfg.model.dtype {
-        DType::F32 => check_typed::<f32>(&cfg, &data, &points, opts.flaw)?,
-        DType::F64 => check_typed::<f64>(&cfg, &data, &points, opts.flaw)?,
+        DType::F32 => check_typed::<f32>(&cfg, &data, &points, opts)?,
+        DType::F64 => check_typed::<f64>(&cfg, &data, &points, opts)?,
     };
     let dir = report_dir(&cfg, opts.out.as_ref());
     let csv = dir.join("gradcheck.csv");
@@ -60,11 +62,13 @@ fn check_typed<F: Float>(
     cfg: &Config,
     data: &Data,
     points: &[CheckPoint],
-    flaw: Option<Flaw>,
+    opts: &GradcheckOptions,
 ) -> Result<GradcheckReport, CheckError> {
     let t = &cfg.train;
+    let flaw = opts.flaw;
     let mut net = Network::<F>::init(data.train.width(), &cfg.model.layers, cfg.seed);
-    let mut checker = Checker::new(data, t.loss, &cfg.gradcheck, points, cfg.seed, flaw);
+    let mut checker =
+        Checker::new(data, t.loss, &cfg.gradcheck, points, cfg.seed, flaw).with_notify(opts.notify);
     checker.at_init(&net);
     if checker.needs_training() {
         let planned = planned_steps(cfg, data, None);

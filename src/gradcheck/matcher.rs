@@ -1,11 +1,14 @@
 //! Names the mistake behind a wrong gradient tensor: the catalogue entry
-//! whose transformation of the correct backward pass reproduces the tensor
-//! exactly, or else a constant factor between it and the numeric gradient.
+//! whose transformation of the correct backward pass reproduces the whole
+//! tensor, or else a constant factor times the correct tensor. A name is
+//! only given when it reproduces every element: a bug written differently
+//! from the catalogue's form stays unnamed (caught, but not named) rather
+//! than misnamed.
 
 use super::analytic::gradients;
 use super::catalogue::{applicable, Arch};
 use super::probe::Param;
-use super::types::{CheckRow, PatternMatch};
+use super::types::PatternMatch;
 use crate::config::LossKind;
 use crate::engine::flaw::{Flaw, FlawKind};
 use crate::engine::Network;
@@ -15,14 +18,33 @@ use ndarray::Array2;
 /// computations of the same formula, so they agree to rounding).
 const SAME: f64 = 1e-9;
 
+/// The state a wrong tensor was found at.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample<'a> {
+    pub net: &'a Network<f64>,
+    pub x: &'a Array2<f64>,
+    pub t: &'a Array2<f64>,
+    pub loss: LossKind,
+}
+
+/// The engine's `param` gradient of 0-based `layer`, with `flaw` if any.
+fn engine_tensor(
+    s: &Sample<'_>,
+    flaw: Option<&Flaw>,
+    layer: usize,
+    param: Param,
+) -> Option<Vec<f64>> {
+    let g = gradients(s.net, s.x, s.t, s.loss, flaw);
+    match param {
+        Param::Weight => g.w.get(layer)?.as_slice().map(<[f64]>::to_vec),
+        Param::Bias => g.b.get(layer)?.as_slice().map(<[f64]>::to_vec),
+    }
+}
+
 /// The catalogue entry at 0-based `layer` whose flaw makes the clean backward
 /// produce `observed` for `param`.
-#[allow(clippy::too_many_arguments)]
 pub fn match_catalogue(
-    net: &Network<f64>,
-    x: &Array2<f64>,
-    t: &Array2<f64>,
-    loss: LossKind,
+    s: &Sample<'_>,
     arch: &Arch,
     layer: usize,
     param: Param,
@@ -33,21 +55,13 @@ pub fn match_catalogue(
             kind: entry.kind,
             layer: layer + 1,
         };
-        let g = gradients(net, x, t, loss, Some(&flaw));
-        let candidate = match param {
-            Param::Weight => {
-                g.w.get(layer)
-                    .and_then(|w| w.as_slice().map(<[f64]>::to_vec))
-            }
-            Param::Bias => {
-                g.b.get(layer)
-                    .and_then(|b| b.as_slice().map(<[f64]>::to_vec))
-            }
-        };
-        if candidate.is_some_and(|c| same(&c, observed)) {
+        let candidate = engine_tensor(s, Some(&flaw), layer, param);
+        let reproduced = candidate.is_some_and(|c| same(&c, observed))
+            || close_variant(s, entry.kind, layer, param).is_some_and(|c| same(&c, observed));
+        if reproduced {
             let factor = match entry.kind {
                 FlawKind::SignFlipped => Some(-1.0),
-                FlawKind::BatchSumNotMean => Some(x.nrows() as f64),
+                FlawKind::BatchSumNotMean => Some(s.x.nrows() as f64),
                 _ => None,
             };
             return Some(PatternMatch {
@@ -60,6 +74,22 @@ pub fn match_catalogue(
     None
 }
 
+/// Other common spellings of an entry that are reproduced exactly from the
+/// correct gradient: the bias gradient reduced over every axis (`sum(delta)`
+/// without an axis, broadcast to each unit) is the same wrong-axis mistake
+/// as the injector's per-sample sums.
+fn close_variant(s: &Sample<'_>, kind: FlawKind, layer: usize, param: Param) -> Option<Vec<f64>> {
+    match (kind, param) {
+        (FlawKind::BiasGradientWrongAxis, Param::Bias) => {
+            let truth = engine_tensor(s, None, layer, param)?;
+            // sum_j db_j = sum over samples and units of delta.
+            let total: f64 = truth.iter().sum();
+            Some(vec![total; truth.len()])
+        }
+        _ => None,
+    }
+}
+
 fn same(a: &[f64], b: &[f64]) -> bool {
     let scale = a.iter().chain(b).fold(0.0f64, |m, v| m.max(v.abs()));
     a.len() == b.len()
@@ -68,23 +98,25 @@ fn same(a: &[f64], b: &[f64]) -> bool {
             .all(|(x, y)| (x - y).abs() <= SAME * scale + 1e-300)
 }
 
-/// A constant ratio analytic / numeric over the checked rows of one tensor
-/// (at least two rows with clear numeric values, all agreeing to 1e-4).
-pub fn constant_factor(rows: &[&CheckRow]) -> Option<PatternMatch> {
-    let scale = rows.iter().fold(0.0f64, |m, r| m.max(r.numeric.abs()));
-    let ratios: Vec<f64> = rows
-        .iter()
-        .filter(|r| !r.kink && r.numeric.abs() > 1e-6 * scale && r.numeric.abs() > 1e-12)
-        .map(|r| r.analytic / r.numeric)
-        .collect();
-    let first = *ratios.first()?;
-    let consistent = ratios.len() >= 2
-        && ratios
-            .iter()
-            .all(|r| (r - first).abs() <= 1e-4 * first.abs());
-    (consistent && (first - 1.0).abs() > 1e-3).then(|| PatternMatch {
+/// `observed` = c x the correct tensor for one constant c != 1, over every
+/// element (c fitted by least squares, then checked element by element).
+pub fn constant_factor(
+    s: &Sample<'_>,
+    layer: usize,
+    param: Param,
+    observed: &[f64],
+) -> Option<PatternMatch> {
+    let truth = engine_tensor(s, None, layer, param)?;
+    let gg: f64 = truth.iter().map(|v| v * v).sum();
+    if gg == 0.0 || !gg.is_finite() {
+        return None;
+    }
+    let c = truth.iter().zip(observed).map(|(g, o)| g * o).sum::<f64>() / gg;
+    let scaled: Vec<f64> = truth.iter().map(|g| c * g).collect();
+    let distinct = (c - 1.0).abs() > 1e-3 && c.is_finite();
+    (distinct && same(&scaled, observed)).then(|| PatternMatch {
         code: "constant-factor".to_string(),
-        explanation: format!("the analytic gradient is the true gradient times {first:.6}"),
-        factor: Some(first),
+        explanation: format!("the analytic gradient is the true gradient times {c:.6}"),
+        factor: Some(c),
     })
 }

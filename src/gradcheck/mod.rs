@@ -1,23 +1,30 @@
-//! Gradient checks: the engine's analytic gradients against central finite
-//! differences of the training loss, in f64, on a fixed batch. Every tensor
-//! is covered by element checks (random elements plus the largest gradients)
-//! and random-direction checks, plus one direction over the whole network;
-//! a failure names the tensor nearest the output that is wrong and the known
-//! backprop mistake it matches.
+//! Gradient checks: a backward pass's analytic gradients against central
+//! finite differences of the training loss, in f64, on a fixed batch. Every
+//! tensor is covered by element checks (random elements plus the largest
+//! gradients) and random-direction checks, plus one direction over the whole
+//! network. A comparison counts only when it resolves (the difference can
+//! see the gradient, no kink): a tensor without one is inconclusive, never a
+//! pass, and is checked again, with the same backward code, at a
+//! well-conditioned probe state. A failure names the tensor nearest the
+//! output that is wrong and the known backprop mistake it matches.
 
 pub mod analytic;
 pub mod catalogue;
 pub mod command;
+pub mod conditioned;
+mod finding;
 mod matcher;
 pub mod output;
 pub mod probe;
+pub mod resolution;
 pub mod run;
 pub mod types;
+pub mod verdict;
 
 use crate::config::{GradcheckConfig, LossKind};
 use crate::engine::flaw::Flaw;
 use crate::engine::Network;
-use analytic::gradients;
+use analytic::{gradients, Gradients};
 use catalogue::Arch;
 use ndarray::{Array1, Array2};
 use probe::{Param, Probe};
@@ -25,7 +32,9 @@ use rand::seq::index::sample;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use types::{CheckKind, CheckRow, Finding, GradcheckReport, TensorKind, TensorResult};
+use resolution::Resolution;
+use std::borrow::Cow;
+use types::{CheckKind, CheckRow, Finding, RowStatus, State, Status, TensorKind, TensorResult};
 
 /// Largest-|gradient| elements checked per tensor on top of the random
 /// ones: where a wrong formula shows most.
@@ -42,23 +51,46 @@ pub struct Batch<'a> {
     pub loss: LossKind,
 }
 
+/// The backward code under test: analytic gradients of the loss of any
+/// network of the checked architecture on any batch. It is a function of
+/// the state, not a fixed tensor, so the same code can be checked at the
+/// probe state when the requested point cannot resolve it.
+pub trait Backward {
+    fn gradients(
+        &self,
+        net: &Network<f64>,
+        x: &Array2<f64>,
+        t: &Array2<f64>,
+        loss: LossKind,
+    ) -> Gradients;
+}
+
+/// The engine's own backward pass, optionally with an injected catalogue
+/// flaw (tests and `--inject-bug`): the flaw is in the code, so it is
+/// applied at the probe state too.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EngineBackward<'a> {
+    pub flaw: Option<&'a Flaw>,
+}
+
+impl Backward for EngineBackward<'_> {
+    fn gradients(
+        &self,
+        net: &Network<f64>,
+        x: &Array2<f64>,
+        t: &Array2<f64>,
+        loss: LossKind,
+    ) -> Gradients {
+        gradients(net, x, t, loss, self.flaw)
+    }
+}
+
 /// The checks of one check point.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointResult {
     pub rows: Vec<CheckRow>,
     pub tensors: Vec<TensorResult>,
     pub first_wrong: Option<Finding>,
-}
-
-/// |a - n| <= atol + rtol max(|a|, |n|) + round-off; anything non-finite
-/// fails. The round-off term, 100 x machine epsilon x |L| / epsilon, is what
-/// a central difference of a loss of size |L| cannot resolve: negligible for
-/// losses of order 1, but it keeps checks of blown-up networks (|L| ~ 1e10,
-/// the last finite state before a NaN) from false alarms.
-pub fn close(a: f64, n: f64, loss: f64, s: &GradcheckConfig) -> bool {
-    let err = (a - n).abs();
-    let roundoff = 100.0 * f64::EPSILON * loss.abs() / s.epsilon;
-    err.is_finite() && err <= s.atol + roundoff + s.rtol * a.abs().max(n.abs())
 }
 
 fn rel_error(a: f64, n: f64) -> f64 {
@@ -82,8 +114,9 @@ pub fn arch(net: &Network<f64>, loss: LossKind, batch: usize) -> Arch {
     }
 }
 
-/// Checks every tensor of `net` at one check point. `flaw` injects a known
-/// mistake into the analytic side (tests and `--inject-bug` only).
+/// Checks every tensor of `net` at one check point with the engine's
+/// backward pass. `flaw` injects a known mistake into the analytic side
+/// (tests and `--inject-bug` only).
 pub fn check_point(
     net: &Network<f64>,
     batch: Batch<'_>,
@@ -92,21 +125,134 @@ pub fn check_point(
     flaw: Option<&Flaw>,
     seed: u64,
 ) -> PointResult {
-    let g = gradients(net, batch.x, batch.t, batch.loss, flaw);
-    let mut probe = Probe::new(net, batch.x, batch.t, batch.loss);
-    let base_loss = probe.base_loss();
-    let s = &GradcheckConfig {
-        atol: s.atol + 100.0 * f64::EPSILON * base_loss.abs() / s.epsilon,
-        ..s.clone()
+    check_point_with(net, batch, s, at, &EngineBackward { flaw }, seed)
+}
+
+/// Which tensor: 0-based layer (None for the whole-network direction) and
+/// kind.
+type Slot = (Option<usize>, TensorKind);
+
+/// The checks of one state, with what naming a failure there needs (the
+/// point's network and batch are borrowed, the probe's owned).
+struct StateChecks<'a> {
+    net: Cow<'a, Network<f64>>,
+    x: Cow<'a, Array2<f64>>,
+    g: Gradients,
+    rows: Vec<CheckRow>,
+    tensors: Vec<TensorResult>,
+}
+
+pub use verdict::assemble;
+use verdict::summarise;
+
+/// Checks every tensor of `net` at one check point with any backward code.
+/// Tensors the point cannot resolve are checked again at the probe state
+/// ([`conditioned::probe_state`]) and carry `verified_at = probe`.
+pub fn check_point_with(
+    net: &Network<f64>,
+    batch: Batch<'_>,
+    s: &GradcheckConfig,
+    at: &str,
+    backward: &dyn Backward,
+    seed: u64,
+) -> PointResult {
+    let point = check_state(
+        Cow::Borrowed(net),
+        Cow::Borrowed(batch.x),
+        batch,
+        s,
+        at,
+        State::Point,
+        backward,
+        seed,
+        None,
+    );
+    let undecided: Vec<Slot> = point
+        .tensors
+        .iter()
+        .filter(|t| t.status == Status::Inconclusive)
+        .map(|t| (t.layer, t.tensor))
+        .collect();
+    let probe = (!undecided.is_empty()).then(|| {
+        let (pnet, px) = conditioned::probe_state(net, batch.x, seed);
+        check_state(
+            Cow::Owned(pnet),
+            Cow::Owned(px),
+            batch,
+            s,
+            at,
+            State::Probe,
+            backward,
+            seed,
+            Some(&undecided),
+        )
+    });
+    let mut tensors = point.tensors.clone();
+    let mut rows = point.rows.clone();
+    if let Some(p) = &probe {
+        for t in &mut tensors {
+            if let Some(pt) = p
+                .tensors
+                .iter()
+                .find(|pt| pt.layer == t.layer && pt.tensor == t.tensor)
+            {
+                let reason = t.reason.take();
+                *t = TensorResult {
+                    reason,
+                    ..pt.clone()
+                };
+            }
+        }
+        rows.extend(p.rows.iter().cloned());
+    }
+    let first_wrong = finding::first_wrong(&tensors, &point, probe.as_ref(), batch);
+    PointResult {
+        rows,
+        tensors,
+        first_wrong,
+    }
+}
+
+/// The checks of one state; `only` restricts them to some tensors (the
+/// probe re-checks only what the point could not resolve).
+#[allow(clippy::too_many_arguments)]
+fn check_state<'a>(
+    net: Cow<'a, Network<f64>>,
+    x: Cow<'a, Array2<f64>>,
+    batch: Batch<'_>,
+    s: &GradcheckConfig,
+    at: &str,
+    state: State,
+    backward: &dyn Backward,
+    seed: u64,
+    only: Option<&[Slot]>,
+) -> StateChecks<'a> {
+    let g = backward.gradients(&net, &x, batch.t, batch.loss);
+    let mut probe = Probe::new(&net, &x, batch.t, batch.loss);
+    let res = Resolution::new(probe.base_loss(), s);
+    let wanted = |slot: Slot| only.is_none_or(|o| o.contains(&slot));
+    // One stream per state, so the point's choices do not depend on
+    // whether a probe follows.
+    let stream = match state {
+        State::Point => 0,
+        State::Probe => 1,
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ CHECK_STREAM);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ CHECK_STREAM ^ stream);
     let mut rows = Vec::new();
     let mut tensors = Vec::new();
+    let ctx = RowContext {
+        at,
+        state,
+        res: &res,
+    };
     for l in 0..net.layers.len() {
         for (param, kind) in [
             (Param::Weight, TensorKind::Weight),
             (Param::Bias, TensorKind::Bias),
         ] {
+            if !wanted((Some(l + 1), kind)) {
+                continue;
+            }
             let (analytic, cols) = match param {
                 Param::Weight => (g.w[l].as_slice().unwrap_or(&[]), g.w[l].ncols()),
                 Param::Bias => (g.b[l].as_slice().unwrap_or(&[]), 0),
@@ -118,72 +264,79 @@ pub fn check_point(
                     Some(row) => vec![row, flat % cols],
                     None => vec![flat],
                 };
-                rows.push(row(
-                    at,
+                rows.push(ctx.row(
                     Some(l + 1),
                     kind,
                     CheckKind::Element,
                     index,
                     analytic[flat],
-                    d.numeric,
-                    d.kink,
-                    s,
+                    d,
                 ));
             }
             for k in 0..s.directions {
                 let dir = unit_direction(&[analytic.len()], &mut rng).remove(0);
                 let a = dir.iter().zip(analytic).map(|(d, g)| d * g).sum();
-                let d = probe.direction(&[(l, param, dir)], s.epsilon);
-                rows.push(row(
-                    at,
-                    Some(l + 1),
-                    kind,
-                    CheckKind::Direction,
-                    vec![k],
-                    a,
-                    d.numeric,
-                    d.kink,
-                    s,
-                ));
+                let d = probe.tensor_direction(l, param, &dir, s.epsilon);
+                rows.push(ctx.row(Some(l + 1), kind, CheckKind::Direction, vec![k], a, d));
             }
-            tensors.push(summarise(at, Some(l + 1), kind, &rows[start..], s));
+            tensors.push(summarise(at, state, Some(l + 1), kind, &rows[start..]));
         }
     }
-    let start = rows.len();
-    rows.push(network_direction(&mut probe, &g, at, &mut rng, s));
-    tensors.push(summarise(at, None, TensorKind::Network, &rows[start..], s));
-    let first_wrong = first_wrong(net, batch, &g, &rows, &tensors);
-    PointResult {
+    if wanted((None, TensorKind::Network)) {
+        let start = rows.len();
+        rows.push(network_direction(&mut probe, &g, &ctx, &mut rng, s));
+        tensors.push(summarise(
+            at,
+            state,
+            None,
+            TensorKind::Network,
+            &rows[start..],
+        ));
+    }
+    drop(probe);
+    StateChecks {
+        net,
+        x,
+        g,
         rows,
         tensors,
-        first_wrong,
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn row(
-    at: &str,
-    layer: Option<usize>,
-    tensor: TensorKind,
-    kind: CheckKind,
-    index: Vec<usize>,
-    analytic: f64,
-    numeric: f64,
-    kink: bool,
-    s: &GradcheckConfig,
-) -> CheckRow {
-    CheckRow {
-        at: at.to_string(),
-        layer,
-        tensor,
-        kind,
-        index,
-        analytic,
-        numeric,
-        abs_error: (analytic - numeric).abs(),
-        rel_error: rel_error(analytic, numeric),
-        kink,
-        passed: close(analytic, numeric, 0.0, s),
+/// What every row of one state shares.
+struct RowContext<'a> {
+    at: &'a str,
+    state: State,
+    res: &'a Resolution,
+}
+
+impl RowContext<'_> {
+    fn row(
+        &self,
+        layer: Option<usize>,
+        tensor: TensorKind,
+        kind: CheckKind,
+        index: Vec<usize>,
+        analytic: f64,
+        d: probe::Difference,
+    ) -> CheckRow {
+        let status = self.res.status(analytic, d.numeric, d.kink);
+        CheckRow {
+            at: self.at.to_string(),
+            layer,
+            tensor,
+            kind,
+            index,
+            analytic,
+            numeric: d.numeric,
+            abs_error: (analytic - d.numeric).abs(),
+            rel_error: rel_error(analytic, d.numeric),
+            kink: d.kink,
+            passed: status == RowStatus::Pass,
+            resolved: matches!(status, RowStatus::Pass | RowStatus::Fail),
+            status,
+            state: self.state,
+        }
     }
 }
 
@@ -195,17 +348,27 @@ fn pick_elements(g: &[f64], random: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
         return (0..n).collect();
     }
     let mut picked: Vec<usize> = sample(rng, n, random).into_vec();
-    let mut order: Vec<usize> = (0..n).collect();
-    let largest = LARGEST_PER_TENSOR.min(n);
-    order.select_nth_unstable_by(largest.saturating_sub(1), |&a, &b| {
-        g[b].abs().total_cmp(&g[a].abs())
-    });
-    for &i in &order[..largest] {
+    for i in largest(g, LARGEST_PER_TENSOR) {
         if !picked.contains(&i) {
             picked.push(i);
         }
     }
     picked
+}
+
+/// Indices of the `k` largest |g| (NaN counts as largest, ties go to the
+/// lower index), in one pass without sorting a 16-million-entry tensor.
+fn largest(g: &[f64], k: usize) -> Vec<usize> {
+    let mut top: Vec<usize> = Vec::with_capacity(k + 1);
+    for (i, v) in g.iter().enumerate() {
+        let bigger = |&j: &usize| v.abs().total_cmp(&g[j].abs()).is_gt();
+        if top.len() < k || top.last().is_some_and(bigger) {
+            let at = top.iter().position(bigger).unwrap_or(top.len());
+            top.insert(at, i);
+            top.truncate(k);
+        }
+    }
+    top
 }
 
 /// Gaussian vectors of the given lengths, normalised together to unit
@@ -226,8 +389,8 @@ fn unit_direction(lens: &[usize], rng: &mut ChaCha8Rng) -> Vec<Array1<f64>> {
 
 fn network_direction(
     probe: &mut Probe<'_>,
-    g: &analytic::Gradients,
-    at: &str,
+    g: &Gradients,
+    ctx: &RowContext<'_>,
     rng: &mut ChaCha8Rng,
     s: &GradcheckConfig,
 ) -> CheckRow {
@@ -251,140 +414,26 @@ fn network_direction(
         dir.push((l, p, d));
     }
     let d = probe.direction(&dir, s.epsilon);
-    row(
-        at,
+    ctx.row(
         None,
         TensorKind::Network,
         CheckKind::Direction,
         vec![0],
         analytic,
-        d.numeric,
-        d.kink,
-        s,
+        d,
     )
 }
 
-fn summarise(
-    at: &str,
-    layer: Option<usize>,
-    tensor: TensorKind,
-    rows: &[CheckRow],
-    s: &GradcheckConfig,
-) -> TensorResult {
-    let counted = rows.iter().filter(|r| !r.kink);
-    // Relative error is noise where both values are below atol (a saturated
-    // unit's 1e-22 against a round-off 1e-11): those rows pass on atol and
-    // would otherwise report a meaningless 1.0.
-    let meaningful = |r: &&CheckRow| r.analytic.abs().max(r.numeric.abs()) > s.atol || !r.passed;
-    TensorResult {
-        at: at.to_string(),
-        layer,
-        tensor,
-        elements_checked: rows.iter().filter(|r| r.kind == CheckKind::Element).count(),
-        directions_checked: rows
-            .iter()
-            .filter(|r| r.kind == CheckKind::Direction)
-            .count(),
-        kinks: rows.iter().filter(|r| r.kink).count(),
-        max_rel_error: counted
-            .clone()
-            .filter(meaningful)
-            .map(|r| r.rel_error)
-            .fold(0.0, f64::max),
-        passed: counted.clone().all(|r| r.passed),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The failing tensor nearest the output (a wrong delta makes every layer
-/// below it wrong too), its worst row and the mistake it matches.
-fn first_wrong(
-    net: &Network<f64>,
-    batch: Batch<'_>,
-    g: &analytic::Gradients,
-    rows: &[CheckRow],
-    tensors: &[TensorResult],
-) -> Option<Finding> {
-    let failing = |t: &&TensorResult| !t.passed;
-    let bad = tensors
-        .iter()
-        .filter(failing)
-        .filter(|t| t.tensor != TensorKind::Network)
-        .max_by_key(|t| (t.layer, t.tensor == TensorKind::Weight))
-        .or_else(|| tensors.iter().find(failing))?;
-    let of_tensor: Vec<&CheckRow> = rows
-        .iter()
-        .filter(|r| r.layer == bad.layer && r.tensor == bad.tensor)
-        .collect();
-    let worst = of_tensor
-        .iter()
-        .filter(|r| !r.kink && !r.passed)
-        .max_by(|a, b| {
-            a.rel_error
-                .total_cmp(&b.rel_error)
-                .then(a.abs_error.total_cmp(&b.abs_error))
-        })?;
-    let pattern = bad.layer.and_then(|layer| {
-        let l = layer - 1;
-        let (param, observed) = match bad.tensor {
-            TensorKind::Bias => (Param::Bias, g.b[l].as_slice().unwrap_or(&[])),
-            _ => (Param::Weight, g.w[l].as_slice().unwrap_or(&[])),
-        };
-        let arch = arch(net, batch.loss, batch.x.nrows());
-        matcher::match_catalogue(net, batch.x, batch.t, batch.loss, &arch, l, param, observed)
-            .or_else(|| matcher::constant_factor(&of_tensor))
-    });
-    let message = format!(
-        "analytic and finite-difference gradients disagree (worst {} {:?}: analytic {}, numeric {}, rel error {:.2e})",
-        worst.kind.name(),
-        worst.index,
-        crate::numfmt::short(worst.analytic),
-        crate::numfmt::short(worst.numeric),
-        worst.rel_error
-    );
-    Some(Finding {
-        at: bad.at.clone(),
-        layer: bad.layer,
-        tensor: bad.tensor,
-        index: worst.index.clone(),
-        analytic: worst.analytic,
-        numeric: worst.numeric,
-        rel_error: worst.rel_error,
-        pattern,
-        message,
-    })
-}
-
-/// Joins the check points of one run into a report.
-pub fn assemble(
-    points: Vec<PointResult>,
-    parameters: usize,
-    seconds: f64,
-    s: &GradcheckConfig,
-) -> GradcheckReport {
-    let mut report = GradcheckReport {
-        passed: true,
-        max_rel_error: 0.0,
-        tensors: Vec::new(),
-        rows: Vec::new(),
-        first_wrong: None,
-        parameters,
-        seconds,
-        epsilon: s.epsilon,
-        rtol: s.rtol,
-        atol: s.atol,
-    };
-    for p in points {
-        report.passed &= p.tensors.iter().all(|t| t.passed);
-        report.max_rel_error = p
-            .tensors
-            .iter()
-            .map(|t| t.max_rel_error)
-            .fold(report.max_rel_error, f64::max);
-        if report.first_wrong.is_none() {
-            report.first_wrong = p.first_wrong;
-        }
-        report.tensors.extend(p.tensors);
-        report.rows.extend(p.rows);
+    /// Truth: the values written out, sorted by hand.
+    #[test]
+    fn largest_picks_the_biggest_magnitudes() {
+        let g = [0.1, -5.0, 3.0, 0.0, -3.0, 7.0, f64::NAN];
+        assert_eq!(largest(&g, 4), vec![6, 5, 1, 2]);
+        assert_eq!(largest(&g[..3], 4), vec![1, 2, 0]);
+        assert!(largest(&g, 0).is_empty());
     }
-    report
 }

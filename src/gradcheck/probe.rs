@@ -1,16 +1,20 @@
 //! Central differences of the training loss. The probe owns an f64 copy of
-//! the network, perturbs parameters in place and restores them exactly, and
-//! re-runs the forward pass only from the perturbed layer up (the layers
-//! below see the same input, so their cached activations are reused). It
+//! the network and caches the base pass. A perturbation of one tensor
+//! changes that layer's pre-activations by an amount computed directly
+//! (eps times the input column for a weight element, eps times input D for
+//! a direction), and only the layers above are re-run; one element moves
+//! one column, which stays a rank-one update of the next layer. It
 //! also reports kinks: a perturbation that flips the sign of any ReLU-family
 //! pre-activation, where the loss is not differentiable and a finite
 //! difference is not evidence against the analytic gradient.
 
 use crate::config::LossKind;
+use crate::engine::activation::Activation;
 use crate::engine::loss::batch_loss;
 use crate::engine::network::linear;
 use crate::engine::Network;
-use ndarray::{Array1, Array2};
+use ndarray::{concatenate, s, Array1, Array2, ArrayView2, Axis};
+use std::borrow::Cow;
 
 /// Which parameter tensor of a layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +25,9 @@ pub enum Param {
 
 /// A loss evaluator with cached base activations.
 pub struct Probe<'a> {
-    net: Network<f64>,
+    /// Borrowed until a whole-network direction moves parameters (then
+    /// copied once): a 20-million-parameter network is not cloned per check.
+    net: Cow<'a, Network<f64>>,
     x: &'a Array2<f64>,
     t: &'a Array2<f64>,
     loss: LossKind,
@@ -37,18 +43,30 @@ pub struct Difference {
 }
 
 impl<'a> Probe<'a> {
-    pub fn new(net: &Network<f64>, x: &'a Array2<f64>, t: &'a Array2<f64>, loss: LossKind) -> Self {
+    pub fn new(
+        net: &'a Network<f64>,
+        x: &'a Array2<f64>,
+        t: &'a Array2<f64>,
+        loss: LossKind,
+    ) -> Self {
         let mut probe = Probe {
-            net: net.clone(),
+            net: Cow::Borrowed(net),
             x,
             t,
             loss,
             base_pre: Vec::new(),
             base_act: Vec::new(),
         };
-        let (pre, act) = probe.forward_from(0);
-        probe.base_pre = pre;
-        probe.base_act = act;
+        let mut input = x.clone();
+        for layer in &probe.net.layers {
+            let mut z = Array2::zeros((input.nrows(), layer.weight.ncols()));
+            linear(input.view(), layer, &mut z);
+            let mut a = Array2::zeros(z.raw_dim());
+            layer.activation.forward(&z, &mut a);
+            probe.base_pre.push(z);
+            input = a.clone();
+            probe.base_act.push(a);
+        }
         probe
     }
 
@@ -64,96 +82,199 @@ impl<'a> Probe<'a> {
         )
     }
 
-    /// Pre-activations and activations of layers `from..` (earlier entries
-    /// are the cached base ones).
-    fn forward_from(&self, from: usize) -> (Vec<Array2<f64>>, Vec<Array2<f64>>) {
-        let mut pre: Vec<Array2<f64>> = self.base_pre.iter().take(from).cloned().collect();
-        let mut act: Vec<Array2<f64>> = self.base_act.iter().take(from).cloned().collect();
-        for (l, layer) in self.net.layers.iter().enumerate().skip(from) {
-            let input = if l == 0 {
-                self.x.view()
-            } else {
-                act[l - 1].view()
-            };
-            let mut z = Array2::zeros((input.nrows(), layer.weight.ncols()));
-            linear(input, layer, &mut z);
-            let mut a = Array2::zeros(z.raw_dim());
-            layer.activation.forward(&z, &mut a);
-            pre.push(z);
-            act.push(a);
+    /// The input of 0-based layer `l` in the base pass.
+    fn input_of(&self, l: usize) -> ArrayView2<'_, f64> {
+        if l == 0 {
+            self.x.view()
+        } else {
+            self.base_act[l - 1].view()
         }
-        (pre, act)
     }
 
-    /// Loss evaluated from layer `from` up, and whether any ReLU-family
-    /// pre-activation changed sign against the base pass.
-    fn eval_from(&self, from: usize) -> (f64, bool) {
+    /// Whether a ReLU-family layer's pre-activations changed sign against
+    /// the base pass.
+    fn kinked(&self, l: usize, z: ArrayView2<'_, f64>, base: ArrayView2<'_, f64>) -> bool {
+        self.net.layers[l].activation.is_relu_family()
+            && z.iter()
+                .zip(base.iter())
+                .any(|(&a, &b)| (a > 0.0) != (b > 0.0))
+    }
+
+    /// The loss when layer `l`'s pre-activations are `z` and everything
+    /// above follows, and whether any ReLU-family pre-activation from `l`
+    /// up changed sign.
+    fn eval_pre(&self, from: usize, mut z: Array2<f64>) -> (f64, bool) {
         let mut kink = false;
-        let mut input = if from == 0 {
-            self.x.clone()
-        } else {
-            self.base_act[from - 1].clone()
+        let last = self.net.layers.len() - 1;
+        for l in from..=last {
+            let layer = &self.net.layers[l];
+            kink |= self.kinked(l, z.view(), self.base_pre[l].view());
+            let mut a = Array2::zeros(z.raw_dim());
+            layer.activation.forward(&z, &mut a);
+            if l == last {
+                let loss = batch_loss(self.loss, layer.activation, &z, &a, self.t);
+                return (loss, kink);
+            }
+            let next = &self.net.layers[l + 1];
+            let mut z_next = Array2::zeros((a.nrows(), next.weight.ncols()));
+            linear(a.view(), next, &mut z_next);
+            z = z_next;
+        }
+        (f64::NAN, kink)
+    }
+
+    /// The losses of two perturbations evaluated together: `zp` and `zm`
+    /// are layer `from`'s pre-activations under +eps and -eps. Both halves
+    /// go through each layer as one stacked batch, so every weight matrix
+    /// above is multiplied (and packed) once per pair, not twice.
+    fn eval_pair(&self, from: usize, zp: Array2<f64>, zm: Array2<f64>) -> [(f64, bool); 2] {
+        let n = zp.nrows();
+        let last = self.net.layers.len() - 1;
+        let mut kinks = [false, false];
+        let mut z = match concatenate(Axis(0), &[zp.view(), zm.view()]) {
+            Ok(z) => z,
+            Err(_) => return [(f64::NAN, false); 2],
         };
-        let mut last_pre = Array2::zeros((0, 0));
-        for (l, layer) in self.net.layers.iter().enumerate().skip(from) {
-            let mut z = Array2::zeros((input.nrows(), layer.weight.ncols()));
-            linear(input.view(), layer, &mut z);
-            if layer.activation.is_relu_family() {
-                kink |= z
-                    .iter()
-                    .zip(self.base_pre[l].iter())
-                    .any(|(&a, &b)| (a > 0.0) != (b > 0.0));
+        for l in from..=last {
+            let layer = &self.net.layers[l];
+            for (h, kink) in kinks.iter_mut().enumerate() {
+                let half = z.slice(s![h * n..(h + 1) * n, ..]);
+                *kink |= self.kinked(l, half, self.base_pre[l].view());
             }
             let mut a = Array2::zeros(z.raw_dim());
             layer.activation.forward(&z, &mut a);
-            input = a;
-            last_pre = z;
+            if l == last {
+                let loss = |h: usize| {
+                    let rows = s![h * n..(h + 1) * n, ..];
+                    batch_loss(
+                        self.loss,
+                        layer.activation,
+                        &z.slice(rows).to_owned(),
+                        &a.slice(rows).to_owned(),
+                        self.t,
+                    )
+                };
+                return [(loss(0), kinks[0]), (loss(1), kinks[1])];
+            }
+            let next = &self.net.layers[l + 1];
+            let mut z_next = Array2::zeros((a.nrows(), next.weight.ncols()));
+            linear(a.view(), next, &mut z_next);
+            z = z_next;
         }
-        (
-            batch_loss(
-                self.loss,
-                self.net.output_activation(),
-                &last_pre,
-                &input,
-                self.t,
-            ),
-            kink,
-        )
+        [(f64::NAN, kinks[0]), (f64::NAN, kinks[1])]
+    }
+
+    /// Where a change of column `j` of layer `l`'s pre-activations by `dz`
+    /// first needs a full layer: below an element-wise hidden activation
+    /// it stays a rank-one update of the next layer's pre-activations, so
+    /// an element check costs O(batch x width) before the first matrix
+    /// product. Returns (layer, its pre-activations, kink in layer l).
+    fn column_change(&self, l: usize, j: usize, dz: &Array1<f64>) -> (usize, Array2<f64>, bool) {
+        let layer = &self.net.layers[l];
+        let last = self.net.layers.len() - 1;
+        let mut z = self.base_pre[l].clone();
+        let mut col = z.column_mut(j);
+        col += dz;
+        if l == last || layer.activation == Activation::Softmax {
+            return (l, z, false);
+        }
+        let kink = self.kinked(
+            l,
+            z.column(j).insert_axis(Axis(1)),
+            self.base_pre[l].column(j).insert_axis(Axis(1)),
+        );
+        let w_row = self.net.layers[l + 1].weight.row(j);
+        let mut z_next = self.base_pre[l + 1].clone();
+        for ((mut row, &zi), &ai) in z_next
+            .rows_mut()
+            .into_iter()
+            .zip(z.column(j))
+            .zip(self.base_act[l].column(j))
+        {
+            let d = layer.activation.value(zi) - ai;
+            if d != 0.0 {
+                row.scaled_add(d, &w_row);
+            }
+        }
+        (l + 1, z_next, kink)
+    }
+
+    /// (L(p + eps e_i) - L(p - eps e_i)) / 2 eps for one element of the
+    /// 0-based `layer`'s tensor (flat row-major index). Only the
+    /// pre-activations the element feeds are recomputed.
+    pub fn element(&mut self, layer: usize, param: Param, flat: usize, eps: f64) -> Difference {
+        let Some(l) = self.net.layers.get(layer) else {
+            return NAN_DIFFERENCE;
+        };
+        let units = l.weight.ncols();
+        let (j, dz) = match param {
+            Param::Weight if flat < l.weight.len() => {
+                let (i, j) = (flat / units, flat % units);
+                (j, self.input_of(layer).column(i).to_owned())
+            }
+            Param::Bias if flat < units => (flat, Array1::ones(self.x.nrows())),
+            _ => return NAN_DIFFERENCE,
+        };
+        // The perturbed parameter is exactly p +- eps, so the change of z is
+        // exactly +-eps times its multiplier.
+        let (from, zp, k1) = self.column_change(layer, j, &(&dz * eps));
+        let (_, zm, k2) = self.column_change(layer, j, &(&dz * -eps));
+        let [(plus, k3), (minus, k4)] = self.eval_pair(from, zp, zm);
+        Difference {
+            numeric: (plus - minus) / (2.0 * eps),
+            kink: k1 || k2 || k3 || k4,
+        }
+    }
+
+    /// The central difference along a unit direction within one tensor
+    /// (flat, row-major): z moves by +-eps times input D (or the broadcast
+    /// d of a bias), computed once.
+    pub fn tensor_direction(
+        &mut self,
+        layer: usize,
+        param: Param,
+        dir: &Array1<f64>,
+        eps: f64,
+    ) -> Difference {
+        let Some(l) = self.net.layers.get(layer) else {
+            return NAN_DIFFERENCE;
+        };
+        let shape = l.weight.raw_dim();
+        let dz = match param {
+            Param::Weight => match dir.view().into_shape_with_order(shape) {
+                Ok(d) => self.input_of(layer).dot(&d),
+                Err(_) => return NAN_DIFFERENCE,
+            },
+            Param::Bias => {
+                let mut dz = Array2::zeros(self.base_pre[layer].raw_dim());
+                dz += &dir.view().insert_axis(Axis(0));
+                dz
+            }
+        };
+        let base = &self.base_pre[layer];
+        let [(plus, k1), (minus, k2)] =
+            self.eval_pair(layer, base + &(&dz * eps), base - &(&dz * eps));
+        Difference {
+            numeric: (plus - minus) / (2.0 * eps),
+            kink: k1 || k2,
+        }
     }
 
     fn tensor_mut(&mut self, layer: usize, param: Param) -> Option<&mut [f64]> {
-        let l = self.net.layers.get_mut(layer)?;
+        let l = self.net.to_mut().layers.get_mut(layer)?;
         match param {
             Param::Weight => l.weight.as_slice_mut(),
             Param::Bias => l.bias.as_slice_mut(),
         }
     }
 
-    /// (L(p + eps e_i) - L(p - eps e_i)) / 2 eps for one element of the
-    /// 0-based `layer`'s tensor (flat row-major index).
-    pub fn element(&mut self, layer: usize, param: Param, flat: usize, eps: f64) -> Difference {
-        let Some(original) = self
-            .tensor_mut(layer, param)
-            .and_then(|t| t.get(flat).copied())
-        else {
-            return Difference {
-                numeric: f64::NAN,
-                kink: false,
-            };
-        };
-        let at = |probe: &mut Self, value: f64| {
-            if let Some(v) = probe.tensor_mut(layer, param).and_then(|t| t.get_mut(flat)) {
-                *v = value;
-            }
-            probe.eval_from(layer)
-        };
-        let (plus, k1) = at(self, original + eps);
-        let (minus, k2) = at(self, original - eps);
-        at(self, original);
-        Difference {
-            numeric: (plus - minus) / (2.0 * eps),
-            kink: k1 || k2,
-        }
+    /// The loss with the current (perturbed) parameters from layer `from`
+    /// up.
+    fn eval_params_from(&self, from: usize) -> (f64, bool) {
+        let layer = &self.net.layers[from];
+        let mut z = Array2::zeros(self.base_pre[from].raw_dim());
+        linear(self.input_of(from), layer, &mut z);
+        self.eval_pre(from, z)
     }
 
     /// The central difference along a direction given per (layer, param)
@@ -178,9 +299,9 @@ impl<'a> Probe<'a> {
             }
         };
         shift(self, eps);
-        let (plus, k1) = self.eval_from(from);
+        let (plus, k1) = self.eval_params_from(from);
         shift(self, -eps);
-        let (minus, k2) = self.eval_from(from);
+        let (minus, k2) = self.eval_params_from(from);
         for ((l, p, _), orig) in dir.iter().zip(&saved) {
             if let Some(t) = self.tensor_mut(*l, *p) {
                 t.copy_from_slice(orig);
@@ -192,6 +313,12 @@ impl<'a> Probe<'a> {
         }
     }
 }
+
+/// What an out-of-range request yields: a NaN fails visibly.
+const NAN_DIFFERENCE: Difference = Difference {
+    numeric: f64::NAN,
+    kink: false,
+};
 
 #[cfg(test)]
 mod tests {
@@ -232,7 +359,51 @@ mod tests {
         let b = p.element(0, Param::Weight, 3, 1e-4);
         assert!((a.numeric - b.numeric).abs() < 1e-7, "{a:?} {b:?}");
         assert!(!a.kink);
-        assert_eq!(p.net, n, "parameters restored exactly");
+        assert_eq!(*p.net, n, "parameters restored exactly");
+    }
+
+    /// Truth: the generic path, which moves the parameters themselves and
+    /// re-runs every layer from the perturbed one (the textbook central
+    /// difference); the column/rank-one shortcuts compute the same function.
+    #[test]
+    fn shortcuts_agree_with_moving_the_parameters() {
+        let x = array![[0.5, -1.0], [0.2, 0.3], [-0.7, 0.9]];
+        let t = array![[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]];
+        for act in [Activation::Tanh, Activation::Elu, Activation::Softmax] {
+            let mut n = net(act);
+            n.layers.push(n.layers[1].clone());
+            n.layers[1].activation = Activation::Sigmoid;
+            n.layers[1].weight = array![[0.3, -0.2], [0.5, 0.1]];
+            n.layers[0].weight = array![[0.3, -0.2, 0.4], [0.5, 0.1, -0.6]];
+            n.layers[1].weight = array![[0.3, -0.2], [0.5, 0.1], [-0.4, 0.8]];
+            n.layers[1].bias = array![0.1, -0.1];
+            n.layers[2].weight = array![[0.7, -0.3], [0.2, 0.9]];
+            let mut p = Probe::new(&n, &x, &t, LossKind::Mse);
+            for l in 0..3 {
+                for param in [Param::Weight, Param::Bias] {
+                    let len = match param {
+                        Param::Weight => n.layers[l].weight.len(),
+                        Param::Bias => n.layers[l].bias.len(),
+                    };
+                    for flat in 0..len {
+                        let mut e = Array1::zeros(len);
+                        e[flat] = 1.0;
+                        let fast = p.element(l, param, flat, 1e-5).numeric;
+                        let slow = p.direction(&[(l, param, e.clone())], 1e-5).numeric;
+                        assert!(
+                            (fast - slow).abs() < 1e-8,
+                            "{act:?} {l} {param:?} {flat}: {fast} {slow}"
+                        );
+                        let dir = p.tensor_direction(l, param, &e, 1e-5).numeric;
+                        assert!(
+                            (dir - slow).abs() < 1e-8,
+                            "{act:?} {l} {param:?} {flat}: {dir} {slow}"
+                        );
+                    }
+                }
+            }
+            assert_eq!(*p.net, n, "parameters restored exactly");
+        }
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub struct Checker {
     results: Vec<PointResult>,
     seconds: f64,
     parameters: usize,
+    /// Told when a check point starts and ends (terminal progress).
+    notify: Option<fn(&str)>,
+    /// False for `at = []` (and `check --no-gradcheck`): no checks at all,
+    /// not even on the last finite weights.
+    enabled: bool,
 }
 
 impl Checker {
@@ -71,7 +76,17 @@ impl Checker {
             results: Vec::new(),
             seconds: 0.0,
             parameters: 0,
+            notify: None,
+            enabled: !points.is_empty(),
         }
+    }
+
+    /// Reports each check point's start and verdict to `notify` (the
+    /// binary prints them on a terminal: a check of a large network takes
+    /// seconds).
+    pub fn with_notify(mut self, notify: Option<fn(&str)>) -> Self {
+        self.notify = notify;
+        self
     }
 
     /// Whether any check needs the network trained.
@@ -83,6 +98,12 @@ impl Checker {
         let started = Instant::now();
         let net64 = net.cast::<f64>();
         self.parameters = net64.param_count();
+        if let Some(notify) = self.notify {
+            notify(&format!(
+                "gradcheck at {at}: checking {} parameters ...",
+                self.parameters
+            ));
+        }
         let batch = Batch {
             x: &self.x,
             t: &self.t,
@@ -97,7 +118,21 @@ impl Checker {
             self.flaw.as_ref(),
             seed,
         ));
-        self.seconds += started.elapsed().as_secs_f64();
+        let took = started.elapsed().as_secs_f64();
+        self.seconds += took;
+        if let (Some(notify), Some(done)) = (self.notify, self.results.last()) {
+            let worst = done.tensors.iter().map(|t| t.status).max();
+            let probe = done
+                .tensors
+                .iter()
+                .filter(|t| t.verified_at == Some(super::types::State::Probe))
+                .count();
+            notify(&format!(
+                "gradcheck at {at}: {} ({} tensors, {probe} decided at the probe state) in {took:.2} s",
+                worst.map_or("nothing checked", |s| s.name()),
+                done.tensors.len()
+            ));
+        }
     }
 
     /// Before training.
@@ -116,11 +151,12 @@ impl Checker {
 
     /// After training: at the end, or, when a non-finite value stopped it at
     /// `stopped_at`, on the last finite weights (skipped if the update that
-    /// failed already wrote NaN into them).
+    /// failed already wrote NaN into them, or when no check point was asked
+    /// for at all).
     pub fn at_end<F: Float>(&mut self, net: &Network<F>, stopped_at: Option<usize>) {
         match stopped_at {
             None if self.end => self.run(net, "end"),
-            Some(step) if all_weights_finite(net) => {
+            Some(step) if self.enabled && all_weights_finite(net) => {
                 self.run(net, &format!("last-finite (step {})", step - 1))
             }
             _ => {}

@@ -41,6 +41,69 @@ impl CheckKind {
     }
 }
 
+/// What one comparison shows. Only a resolved row (the finite difference
+/// can see the gradient and no kink was crossed) is evidence either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RowStatus {
+    Pass,
+    Fail,
+    /// Both values are below the central difference's noise floor: the
+    /// difference cannot tell a right gradient from a wrong one.
+    BelowResolution,
+    /// The perturbation flipped a ReLU-family pre-activation.
+    Kink,
+}
+
+impl RowStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            RowStatus::Pass => "pass",
+            RowStatus::Fail => "fail",
+            RowStatus::BelowResolution => "below-resolution",
+            RowStatus::Kink => "kink",
+        }
+    }
+}
+
+/// The verdict on one tensor: a pass needs at least one resolved row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Inconclusive,
+    Fail,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// Where a row was evaluated: the requested check point, or the
+/// well-conditioned probe state the same code is re-checked at when the
+/// point could not resolve a tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Point,
+    Probe,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Point => "point",
+            State::Probe => "probe",
+        }
+    }
+}
+
 /// One comparison of analytic and numeric derivative: a row of gradcheck.csv.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CheckRow {
@@ -61,7 +124,13 @@ pub struct CheckRow {
     /// The ±epsilon perturbation flipped the sign of a ReLU-family
     /// pre-activation: not counted as a failure.
     pub kink: bool,
+    /// Resolved and within tolerance: evidence the gradient is right.
     pub passed: bool,
+    /// The finite difference can see this gradient (above the noise floor,
+    /// no kink): only resolved rows count.
+    pub resolved: bool,
+    pub status: RowStatus,
+    pub state: State,
 }
 
 /// The verdict for one (check point, layer, tensor): what summary.json lists.
@@ -73,7 +142,18 @@ pub struct TensorResult {
     pub elements_checked: usize,
     pub directions_checked: usize,
     pub kinks: usize,
+    /// Rows that resolved in the state that gave the verdict.
+    pub resolved: usize,
+    /// Max relative error over resolved rows only (0 when none resolved).
     pub max_rel_error: f64,
+    pub status: Status,
+    /// Why the requested point could not decide ("below-resolution",
+    /// "all-kinks"); kept when the probe state then decided.
+    pub reason: Option<String>,
+    /// The state whose rows gave the verdict: "point" or "probe" (None when
+    /// neither resolved a row).
+    pub verified_at: Option<State>,
+    /// `status == pass`.
     pub passed: bool,
 }
 
@@ -102,10 +182,43 @@ pub struct Finding {
     pub message: String,
 }
 
+/// How many tensor verdicts of each kind a run produced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub pass: usize,
+    pub fail: usize,
+    pub inconclusive: usize,
+    /// Tensors the requested point could not resolve that the probe state
+    /// then decided.
+    pub resolved_at_probe: usize,
+}
+
+impl Counts {
+    pub fn of(tensors: &[TensorResult]) -> Self {
+        let mut c = Counts::default();
+        for t in tensors {
+            match t.status {
+                Status::Pass => c.pass += 1,
+                Status::Fail => c.fail += 1,
+                Status::Inconclusive => c.inconclusive += 1,
+            }
+            if t.verified_at == Some(State::Probe) {
+                c.resolved_at_probe += 1;
+            }
+        }
+        c
+    }
+}
+
 /// Everything one gradcheck run produced.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GradcheckReport {
+    /// Pass only when every tensor passed (inconclusive is not a pass).
+    pub status: Status,
+    pub counts: Counts,
+    /// `status == pass`.
     pub passed: bool,
+    /// Over resolved rows only.
     pub max_rel_error: f64,
     /// Serialised as `checks` in summary.json.
     #[serde(rename = "checks")]

@@ -2,7 +2,8 @@
 //! output tests.
 
 use crate::gradcheck::types::{
-    CheckKind, CheckRow, Finding, GradcheckReport, PatternMatch, TensorKind, TensorResult,
+    CheckKind, CheckRow, Counts, Finding, GradcheckReport, PatternMatch, RowStatus, State, Status,
+    TensorKind, TensorResult,
 };
 
 pub fn tensor(layer: Option<usize>, tensor: TensorKind, rel: f64, passed: bool) -> TensorResult {
@@ -14,7 +15,11 @@ pub fn tensor(layer: Option<usize>, tensor: TensorKind, rel: f64, passed: bool) 
         elements_checked: if element { 12 } else { 0 },
         directions_checked: if element { 2 } else { 4 },
         kinks: 0,
+        resolved: if element { 14 } else { 4 },
         max_rel_error: rel,
+        status: if passed { Status::Pass } else { Status::Fail },
+        reason: None,
+        verified_at: Some(State::Point),
         passed,
     }
 }
@@ -34,13 +39,77 @@ pub fn row(layer: usize, tensor: TensorKind, index: Vec<usize>, a: f64, n: f64) 
         rel_error: rel,
         kink: false,
         passed: rel < 1e-5,
+        resolved: true,
+        status: if rel < 1e-5 {
+            RowStatus::Pass
+        } else {
+            RowStatus::Fail
+        },
+        state: State::Point,
     }
+}
+
+fn report_of(tensors: Vec<TensorResult>, rows: Vec<CheckRow>) -> GradcheckReport {
+    let status = tensors
+        .iter()
+        .map(|t| t.status)
+        .max()
+        .unwrap_or(Status::Inconclusive);
+    GradcheckReport {
+        status,
+        counts: Counts::of(&tensors),
+        passed: status == Status::Pass,
+        max_rel_error: tensors.iter().map(|t| t.max_rel_error).fold(0.0, f64::max),
+        tensors,
+        rows,
+        first_wrong: None,
+        parameters: 795_010,
+        seconds: 0.414,
+        epsilon: 1e-6,
+        rtol: 1e-5,
+        atol: 1e-8,
+    }
+}
+
+/// The seed issue's case after the fix: layer 1 weight below resolution at
+/// the point and passing at the probe state, layer 1 bias inconclusive
+/// everywhere (every check on a kink), layer 2 weight passing at the point.
+pub fn undecided() -> GradcheckReport {
+    let mut probe_weight = tensor(Some(1), TensorKind::Weight, 2.0e-7, true);
+    probe_weight.reason = Some("below-resolution".into());
+    probe_weight.verified_at = Some(State::Probe);
+    let mut bias = tensor(Some(1), TensorKind::Bias, 0.0, false);
+    bias.status = Status::Inconclusive;
+    bias.passed = false;
+    bias.resolved = 0;
+    bias.kinks = 14;
+    bias.reason = Some("all-kinks".into());
+    bias.verified_at = None;
+    let mut below = row(1, TensorKind::Weight, vec![3, 4], 4.5e-22, 0.0);
+    below.resolved = false;
+    below.passed = false;
+    below.status = RowStatus::BelowResolution;
+    let mut at_probe = row(1, TensorKind::Weight, vec![3, 4], 0.25, 0.25);
+    at_probe.state = State::Probe;
+    report_of(
+        vec![
+            probe_weight,
+            bias,
+            tensor(Some(2), TensorKind::Weight, 3.0e-8, true),
+        ],
+        vec![below, at_probe],
+    )
 }
 
 /// Three passing tensors: layer 1 weight and bias, and the network
 /// direction.
 pub fn passing() -> GradcheckReport {
     GradcheckReport {
+        status: Status::Pass,
+        counts: Counts {
+            pass: 3,
+            ..Counts::default()
+        },
         passed: true,
         max_rel_error: 3.2e-9,
         tensors: vec![
@@ -65,8 +134,16 @@ pub fn failing() -> GradcheckReport {
     bias.kinks = 1;
     let mut kink = row(1, TensorKind::Bias, vec![7], 1.0, 0.5);
     kink.kink = true;
-    kink.passed = true;
+    kink.passed = false;
+    kink.resolved = false;
+    kink.status = RowStatus::Kink;
     GradcheckReport {
+        status: Status::Fail,
+        counts: Counts {
+            pass: 1,
+            fail: 2,
+            ..Counts::default()
+        },
         passed: false,
         max_rel_error: 0.5,
         tensors: vec![

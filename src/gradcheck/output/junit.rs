@@ -3,18 +3,29 @@
 //! the numbers that show it.
 
 use super::{index_label, matches_line, sci, short, tensor_label};
-use crate::gradcheck::types::{CheckRow, Finding, GradcheckReport, TensorResult};
+use crate::gradcheck::types::{
+    CheckRow, Finding, GradcheckReport, RowStatus, State, Status, TensorResult,
+};
 use std::fmt::Write;
 
 /// Renders the report as a JUnit `<testsuite>` document. `suite_name`
 /// (usually the config name) is appended to the suite name so reports of
 /// several configs stay apart in CI; pass "" for none.
 pub fn junit_xml(report: &GradcheckReport, suite_name: &str) -> String {
-    let failures = report.tensors.iter().filter(|t| !t.passed).count();
+    let failures = report
+        .tensors
+        .iter()
+        .filter(|t| t.status == Status::Fail)
+        .count();
+    let skipped = report
+        .tensors
+        .iter()
+        .filter(|t| t.status == Status::Inconclusive)
+        .count();
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         x,
-        "<testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{}\">",
+        "<testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\">",
         esc(&suite_title(suite_name)),
         report.tensors.len(),
         seconds(report.seconds)
@@ -48,7 +59,8 @@ fn properties(x: &mut String, r: &GradcheckReport) {
         ("epsilon", sci(r.epsilon)),
         ("rtol", sci(r.rtol)),
         ("atol", sci(r.atol)),
-        ("max_rel_error", sci(r.max_rel_error)),
+        ("max_rel_error_resolved", sci(r.max_rel_error)),
+        ("status", r.status.name().to_string()),
     ];
     for (name, value) in props {
         let _ = writeln!(
@@ -68,28 +80,58 @@ fn testcase(x: &mut String, report: &GradcheckReport, t: &TensorResult) {
         esc(&tensor_label(t.layer, t.tensor))
     );
     let rows = rows_of(report, t);
-    let kinks = kink_note(t, &rows);
-    if t.passed && kinks.is_none() {
+    let notes: Vec<String> = [probe_note(t), kink_note(t, &rows)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if t.status == Status::Pass && notes.is_empty() {
         x.push_str("/>\n");
         return;
     }
     x.push_str(">\n");
-    if !t.passed {
-        failure(x, report, t, &rows);
+    match t.status {
+        Status::Fail => failure(x, report, t, &rows),
+        Status::Inconclusive => {
+            let reason = t.reason.as_deref().unwrap_or("below-resolution");
+            let _ = writeln!(
+                x,
+                "    <skipped message=\"{}\"/>",
+                esc(&format!(
+                    "inconclusive ({reason}): no comparison resolved at the check point or the probe state"
+                ))
+            );
+        }
+        Status::Pass => {}
     }
-    if let Some(note) = kinks {
-        let _ = writeln!(x, "    <system-out>{}</system-out>", esc_text(&note));
+    if !notes.is_empty() {
+        let _ = writeln!(
+            x,
+            "    <system-out>{}</system-out>",
+            esc_text(&notes.join("\n"))
+        );
     }
     x.push_str("  </testcase>\n");
 }
 
-/// The comparisons belonging to one tensor result.
+/// The comparisons behind one tensor verdict (those of the state that
+/// decided it; every state's when none did).
 fn rows_of<'a>(report: &'a GradcheckReport, t: &TensorResult) -> Vec<&'a CheckRow> {
     report
         .rows
         .iter()
         .filter(|r| r.at == t.at && r.layer == t.layer && r.tensor == t.tensor)
+        .filter(|r| t.verified_at.is_none_or(|s| s == r.state))
         .collect()
+}
+
+/// Why a verdict comes from the probe state rather than the check point.
+fn probe_note(t: &TensorResult) -> Option<String> {
+    (t.verified_at == Some(State::Probe)).then(|| {
+        format!(
+            "verified at the probe state: the check point was inconclusive ({})",
+            t.reason.as_deref().unwrap_or("below-resolution")
+        )
+    })
 }
 
 fn failure(x: &mut String, report: &GradcheckReport, t: &TensorResult, rows: &[&CheckRow]) {
@@ -152,7 +194,7 @@ fn worst_row<'a>(rows: &[&'a CheckRow]) -> Option<&'a CheckRow> {
     };
     rows.iter()
         .copied()
-        .filter(|r| !r.passed && !r.kink)
+        .filter(|r| r.status == RowStatus::Fail)
         .max_by(|a, b| key(a).total_cmp(&key(b)))
 }
 
@@ -295,6 +337,28 @@ mod tests {
             .contains("classname=\"gradcheck.step &lt;1&gt; &amp; &quot;2&quot; &apos;x&apos;\""));
         assert!(xml.contains("a&lt;b &amp;&amp; c&gt;&quot;d&quot; &apos;e&apos;\nline"));
         assert!(xml.contains("message=\"layer 2 weight at step &lt;1&gt;"));
+        check_well_formed(&xml).unwrap();
+    }
+
+    /// Truth: the issue's rule: an inconclusive tensor is a skipped test
+    /// case carrying its reason, never a passed one; a probe-decided one
+    /// says so.
+    #[test]
+    fn inconclusive_is_skipped_with_the_reason() {
+        let xml = junit_xml(&super::super::fixtures::undecided(), "");
+        assert!(xml.contains("tests=\"3\" failures=\"0\" errors=\"0\" skipped=\"1\""));
+        let bias = xml.split("name=\"layer 1 bias\"").nth(1).unwrap();
+        let bias = bias.split("</testcase>").next().unwrap();
+        assert!(
+            bias.contains("<skipped message=\"inconclusive (all-kinks)"),
+            "{bias}"
+        );
+        let weight = xml.split("name=\"layer 1 weight\"").nth(1).unwrap();
+        let weight = weight.split("</testcase>").next().unwrap();
+        assert!(weight.contains(
+            "verified at the probe state: the check point was inconclusive (below-resolution)"
+        ));
+        assert!(!weight.contains("<skipped") && !weight.contains("<failure"));
         check_well_formed(&xml).unwrap();
     }
 

@@ -4,10 +4,12 @@
 //! logs.
 
 use super::{index_label, matches_line, sci, short, tensor_label};
-use crate::gradcheck::types::{Finding, GradcheckReport, TensorResult};
+use crate::gradcheck::types::{Finding, GradcheckReport, State, Status, TensorResult};
 use std::fmt::Write;
 
 /// Renders the table, verdict and first finding, each line ending in '\n'.
+/// The numbers of a tensor come from the state that decided it (the probe
+/// state when the check point could not resolve it).
 pub fn text_table(report: &GradcheckReport) -> String {
     let at_width = report
         .tensors
@@ -19,8 +21,8 @@ pub fn text_table(report: &GradcheckReport) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "{:<at_width$}  {:>5}  {:<7}  {:>8}  {:>10}  {:>5}  {:>13}  result",
-        "at", "layer", "tensor", "elements", "directions", "kinks", "max rel error"
+        "{:<at_width$}  {:>5}  {:<7}  {:>8}  {:>10}  {:>5}  {:>8}  {:>13}  result",
+        "at", "layer", "tensor", "elements", "directions", "kinks", "resolved", "max rel error"
     );
     for r in &report.tensors {
         t.push_str(&tensor_line(r, at_width));
@@ -35,8 +37,13 @@ pub fn text_table(report: &GradcheckReport) -> String {
 fn tensor_line(r: &TensorResult, at_width: usize) -> String {
     // Pad by characters, not bytes, so non-ASCII check points line up.
     let pad = at_width.saturating_sub(r.at.chars().count());
+    let rel = if r.resolved > 0 {
+        sci(r.max_rel_error)
+    } else {
+        "-".to_string()
+    };
     format!(
-        "{}{:pad$}  {:>5}  {:<7}  {:>8}  {:>10}  {:>5}  {:>13}  {}\n",
+        "{}{:pad$}  {:>5}  {:<7}  {:>8}  {:>10}  {:>5}  {:>8}  {:>13}  {}\n",
         r.at,
         "",
         r.layer.map_or("-".to_string(), |l| l.to_string()),
@@ -44,22 +51,43 @@ fn tensor_line(r: &TensorResult, at_width: usize) -> String {
         r.elements_checked,
         r.directions_checked,
         r.kinks,
-        sci(r.max_rel_error),
-        if r.passed { "PASS" } else { "FAIL" }
+        r.resolved,
+        rel,
+        result(r)
     )
+}
+
+/// "PASS", "FAIL", "PASS at probe (point: below-resolution)" or
+/// "INCONCLUSIVE (all-kinks)".
+fn result(r: &TensorResult) -> String {
+    let word = r.status.name().to_uppercase();
+    let reason = r.reason.as_deref().unwrap_or("below-resolution");
+    match (r.status, r.verified_at) {
+        (Status::Inconclusive, _) => format!("{word} ({reason})"),
+        (_, Some(State::Probe)) => format!("{word} at probe (point: {reason})"),
+        _ => word,
+    }
 }
 
 fn verdict_line(r: &GradcheckReport) -> String {
     let n = r.tensors.len();
     let tensors = if n == 1 { "tensor" } else { "tensors" };
-    let count = if r.passed {
-        format!("PASS ({n} {tensors}")
+    let c = &r.counts;
+    let count = match r.status {
+        Status::Pass => format!("PASS ({n} {tensors}"),
+        Status::Fail => format!("FAIL ({} of {n} {tensors} wrong", c.fail),
+        Status::Inconclusive => format!(
+            "INCONCLUSIVE ({} of {n} {tensors} unresolved at the point and the probe state",
+            c.inconclusive
+        ),
+    };
+    let probe = if c.resolved_at_probe > 0 {
+        format!(", {} decided at the probe state", c.resolved_at_probe)
     } else {
-        let failed = r.tensors.iter().filter(|t| !t.passed).count();
-        format!("FAIL ({failed} of {n} {tensors} wrong")
+        String::new()
     };
     format!(
-        "gradcheck: {count}, max rel error {}, {:.2} s, {} parameters)\n",
+        "gradcheck: {count}{probe}, max rel error {} over resolved rows, {:.2} s, {} parameters)\n",
         sci(r.max_rel_error),
         r.seconds,
         grouped(r.parameters)
@@ -105,11 +133,11 @@ mod tests {
     #[test]
     fn pass_layout() {
         let expected = "\
-at    layer  tensor   elements  directions  kinks  max rel error  result
-init      1  weight         12           2      0        3.20e-9  PASS
-init      1  bias           12           2      0       1.50e-10  PASS
-init      -  network         0           4      0        2.00e-9  PASS
-gradcheck: PASS (3 tensors, max rel error 3.20e-9, 0.41 s, 795,010 parameters)
+at    layer  tensor   elements  directions  kinks  resolved  max rel error  result
+init      1  weight         12           2      0        14        3.20e-9  PASS
+init      1  bias           12           2      0        14       1.50e-10  PASS
+init      -  network         0           4      0         4        2.00e-9  PASS
+gradcheck: PASS (3 tensors, max rel error 3.20e-9 over resolved rows, 0.41 s, 795,010 parameters)
 ";
         assert_eq!(text_table(&passing()), expected);
     }
@@ -119,11 +147,11 @@ gradcheck: PASS (3 tensors, max rel error 3.20e-9, 0.41 s, 795,010 parameters)
     #[test]
     fn fail_layout_with_pattern() {
         let expected = "\
-at    layer  tensor   elements  directions  kinks  max rel error  result
-init      2  weight         12           2      0        5.00e-1  FAIL
-init      1  bias           12           2      1        1.00e-9  PASS
-init      -  network         0           4      0        2.50e-1  FAIL
-gradcheck: FAIL (2 of 3 tensors wrong, max rel error 5.00e-1, 1.50 s, 1,234 parameters)
+at    layer  tensor   elements  directions  kinks  resolved  max rel error  result
+init      2  weight         12           2      0        14        5.00e-1  FAIL
+init      1  bias           12           2      1        14        1.00e-9  PASS
+init      -  network         0           4      0         4        2.50e-1  FAIL
+gradcheck: FAIL (2 of 3 tensors wrong, max rel error 5.00e-1 over resolved rows, 1.50 s, 1,234 parameters)
 first wrong: layer 2 weight at init: layer 2 weight is wrong at init
   worst index 12:3: analytic 0.5000, numeric 0.2500, rel error 5.00e-1
   matches: constant-factor — analytic = factor x numeric (factor 2.000)
@@ -148,6 +176,22 @@ first wrong: layer 2 weight at init: layer 2 weight is wrong at init
         assert!(text_table(&r).ends_with(
             "\n  matches: missing-output-derivative — the activation derivative is not applied\n"
         ));
+    }
+
+    /// Truth: the issue's rule, laid out by hand: a tensor decided at the
+    /// probe says so with the point's reason, one with no resolved row is
+    /// INCONCLUSIVE with its reason and no max rel error, and the run is
+    /// not a pass.
+    #[test]
+    fn inconclusive_and_probe_layout() {
+        let expected = "\
+at    layer  tensor   elements  directions  kinks  resolved  max rel error  result
+init      1  weight         12           2      0        14        2.00e-7  PASS at probe (point: below-resolution)
+init      1  bias           12           2     14         0              -  INCONCLUSIVE (all-kinks)
+init      2  weight         12           2      0        14        3.00e-8  PASS
+gradcheck: INCONCLUSIVE (1 of 3 tensors unresolved at the point and the probe state, 1 decided at the probe state, max rel error 2.00e-7 over resolved rows, 0.41 s, 795,010 parameters)
+";
+        assert_eq!(text_table(&super::super::fixtures::undecided()), expected);
     }
 
     /// Truth: long check-point names widen the first column for every line.
