@@ -18,6 +18,7 @@ use crate::monitor::nonfinite::{NanOrigin, NonFiniteTracer};
 use crate::monitor::record::Recording;
 use crate::monitor::recorder::Recorder;
 use crate::report::summary::{DataSummary, Final, NetworkSummary, Summary, Timing, Verdict};
+use crate::report::write::ReportDir;
 use crate::report::{self, ReportError, REPORT_FILES};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -100,8 +101,15 @@ pub fn run(
     opts: &CheckOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<CheckRun, CheckError> {
-    let (cfg, data) = load_inputs(&opts.config)?;
+    let cfg = config::load(&opts.config)?;
+    // The report directory is checked, locked and staged before any data is
+    // read, so an unwritable or busy --out fails in a second, not after training.
+    let report_dir = report_dir(&cfg, opts.out.as_ref());
+    refuse_input_inside(&cfg, &report_dir)?;
+    let out = ReportDir::open(&report_dir)?;
+    let data = load_data(&cfg)?;
     let steps = planned_steps(&cfg, &data, opts.steps);
+    memory_guard(&cfg, &data, steps)?;
     let trained = match cfg.model.dtype {
         DType::F32 => train_typed::<f32>(&cfg, &data, steps, opts.flaw, progress)?,
         DType::F64 => train_typed::<f64>(&cfg, &data, steps, opts.flaw, progress)?,
@@ -113,22 +121,16 @@ pub fn run(
         gradcheck: trained.gradcheck.as_ref(),
     };
     let diagnoses = diagnose::diagnose(&ctx, &Thresholds::with_overrides(&cfg.thresholds));
-    let report_dir = report_dir(&cfg, opts.out.as_ref());
     let summary = summarise(&cfg, &data, opts, steps, &trained, diagnoses);
     let gradcheck = trained.gradcheck.as_ref();
-    report::write_report(&report_dir, &summary, &trained.recording, gradcheck)?;
+    report::write_report_in(&out, &summary, &trained.recording, gradcheck)?;
     let mut done = CheckRun {
         summary,
         report_dir,
     };
-    if opts.try_fixes && done.summary.verdict == Verdict::Unhealthy {
+    if opts.try_fixes && done.summary.verdict == Verdict::Unhealthy && !done.summary.interrupted {
         done.summary.fixes = crate::fixes::try_fixes(&cfg, &done, steps);
-        report::write_report(
-            &done.report_dir,
-            &done.summary,
-            &trained.recording,
-            gradcheck,
-        )?;
+        report::write_report_in(&out, &done.summary, &trained.recording, gradcheck)?;
     }
     Ok(done)
 }
@@ -136,9 +138,73 @@ pub fn run(
 /// Loads the config and its data and runs the checks that need both.
 pub fn load_inputs(path: &Path) -> Result<(Config, Data), CheckError> {
     let cfg = config::load(path)?;
-    let data = data::load(&cfg.data, cfg.seed)?;
-    validate_against_data(&cfg, &data)?;
+    let data = load_data(&cfg)?;
     Ok((cfg, data))
+}
+
+/// Loads a config's data and runs the checks that need both, including the
+/// memory estimate of network, optimizer and data (`run` adds the recorder
+/// for its steps).
+fn load_data(cfg: &Config) -> Result<Data, CheckError> {
+    let data = data::load(&cfg.data, cfg.seed)?;
+    validate_against_data(cfg, &data)?;
+    memory_guard(cfg, &data, 0)?;
+    Ok(data)
+}
+
+/// Refuses a report directory that holds one of the run's inputs: a report
+/// file could overwrite it (`train = "loss.csv"` with `--out .`) and
+/// removing a previous report's files could delete it.
+fn refuse_input_inside(cfg: &Config, dir: &Path) -> Result<(), ConfigError> {
+    let mut inputs: Vec<(&str, &Path)> = vec![("config", cfg.path.as_path())];
+    match &cfg.data.spec {
+        data::spec::DataSpec::Idx {
+            train_images,
+            train_labels,
+            test_images,
+            test_labels,
+        } => {
+            inputs.push(("data.train_images", train_images));
+            inputs.push(("data.train_labels", train_labels));
+            inputs.extend(test_images.as_deref().map(|p| ("data.test_images", p)));
+            inputs.extend(test_labels.as_deref().map(|p| ("data.test_labels", p)));
+        }
+        data::spec::DataSpec::Csv { train, test, .. } => {
+            inputs.push(("data.train", train));
+            inputs.extend(test.as_deref().map(|p| ("data.test", p)));
+        }
+        data::spec::DataSpec::Synthetic { .. } => {}
+    }
+    for (key, path) in inputs {
+        if crate::report::write::is_within(path, dir) {
+            let message = format!(
+                "the report directory {} contains this input ({}); report files could overwrite it: choose another --out or [report] dir",
+                dir.display(),
+                path.display()
+            );
+            return Err(if key == "config" {
+                ConfigError::new(&cfg.path, &cfg.source, None, None, message)
+            } else {
+                cfg.error_at(key, message)
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses (exit 2) a run whose estimated memory exceeds the limit, before
+/// the network is allocated; `steps` sizes the recorder (0: none).
+pub fn memory_guard(cfg: &Config, data: &Data, steps: usize) -> Result<(), ConfigError> {
+    let test = data.test.as_ref().map_or(0, |d| d.len());
+    let est = crate::guard::estimate(
+        cfg,
+        data.train.width(),
+        data.train.len(),
+        test,
+        data.classes,
+        steps,
+    );
+    crate::guard::check(cfg, &est, crate::guard::memory_limit())
 }
 
 /// Steps to train: the override, else `steps`, else `epochs` x batches.
@@ -340,7 +406,13 @@ fn summarise(
     } else {
         Verdict::Healthy
     };
-    let stop_reason = if let Some(o) = &t.nan_origin {
+    let interrupted = crate::interrupt::requested() && t.outcome.steps_run < steps;
+    let stop_reason = if interrupted {
+        Some(format!(
+            "interrupted (SIGINT/SIGTERM) after step {}",
+            t.outcome.steps_run
+        ))
+    } else if let Some(o) = &t.nan_origin {
         Some(format!(
             "non-finite value in {} at step {}",
             o.phase, o.step
@@ -360,6 +432,7 @@ fn summarise(
         steps_run: t.outcome.steps_run,
         steps_planned: steps,
         stopped_early: t.outcome.steps_run < steps,
+        interrupted,
         stop_reason,
         final_: t.final_.clone(),
         diagnoses,

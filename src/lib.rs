@@ -17,6 +17,10 @@ pub mod engine;
 pub mod fixes;
 /// Gradient checks against finite differences and the backprop-bug catalogue.
 pub mod gradcheck;
+/// Resource guards: the memory estimate checked before allocating.
+pub mod guard;
+/// Ctrl-C / SIGTERM: a stop flag polled at step boundaries.
+pub mod interrupt;
 /// Hooks that watch training: layer statistics and the non-finite tracer.
 pub mod monitor;
 /// Short human-readable number formatting.

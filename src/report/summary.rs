@@ -64,6 +64,9 @@ pub struct Summary {
     pub steps_run: usize,
     pub steps_planned: usize,
     pub stopped_early: bool,
+    /// True when SIGINT/SIGTERM ended training early: the report covers the
+    /// steps that ran (exit code 130).
+    pub interrupted: bool,
     pub stop_reason: Option<String>,
     #[serde(rename = "final")]
     pub final_: Final,

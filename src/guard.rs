@@ -1,0 +1,241 @@
+//! Resource guards: before anything large is allocated, estimate what a run
+//! needs and refuse (exit 2, naming the estimate and the limit) when it does
+//! not fit, instead of aborting in the allocator or meeting the OOM killer.
+//!
+//! The limit is the memory the system reports available (MemAvailable in
+//! /proc/meminfo), or `--max-memory`. It is process-wide because it is a
+//! property of the machine the command runs on, set once by the binary.
+
+use crate::config::{Config, ConfigError, DType, Duration, OptimizerConfig};
+use crate::monitor::record::{LayerRow, StepRow};
+use std::sync::OnceLock;
+
+/// `--max-memory`, when given.
+static LIMIT: OnceLock<u64> = OnceLock::new();
+
+/// Sets the memory limit for this process (the binary calls it once).
+pub fn set_memory_limit(bytes: Option<u64>) {
+    if let Some(b) = bytes {
+        let _ = LIMIT.set(b);
+    }
+}
+
+/// The limit in bytes and where it came from; None when nothing is known.
+pub fn memory_limit() -> Option<(u64, &'static str)> {
+    if let Some(&b) = LIMIT.get() {
+        return Some((b, "--max-memory"));
+    }
+    available_memory().map(|b| (b, "memory available (MemAvailable in /proc/meminfo)"))
+}
+
+/// MemAvailable from /proc/meminfo, in bytes.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_meminfo(&text)
+}
+
+fn parse_meminfo(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
+}
+
+/// A run's estimated peak memory, by part (bytes, as f64 so that absurd
+/// configs cannot overflow the arithmetic).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryEstimate {
+    /// Weights, gradients and update buffers.
+    pub parameters: f64,
+    /// Optimizer state (momentum, Adam moments).
+    pub optimizer: f64,
+    /// Pre-activations, activations and deltas for one batch, plus the
+    /// chunked evaluation.
+    pub activations: f64,
+    /// The data set as loaded plus its copy in the training precision.
+    pub data: f64,
+    /// The recorder's rows for every recorded step.
+    pub recorder: f64,
+}
+
+impl MemoryEstimate {
+    pub fn total(&self) -> f64 {
+        self.parameters + self.optimizer + self.activations + self.data + self.recorder
+    }
+}
+
+/// Rows evaluated at once by `engine::eval` (kept in step with its CHUNK).
+const EVAL_CHUNK: f64 = 512.0;
+
+/// Estimates the memory of training `cfg` for `steps` steps on data with
+/// `train`/`test` samples of `width` features and `classes` classes.
+pub fn estimate(
+    cfg: &Config,
+    width: usize,
+    train: usize,
+    test: usize,
+    classes: usize,
+    steps: usize,
+) -> MemoryEstimate {
+    let w = match cfg.model.dtype {
+        DType::F32 => 4.0,
+        DType::F64 => 8.0,
+    };
+    let mut fan_in = width as f64;
+    let (mut params, mut units_sum, mut units_max) = (0.0, 0.0, 0.0f64);
+    for l in &cfg.model.layers {
+        let units = l.units as f64;
+        params += (fan_in + 1.0) * units;
+        units_sum += units;
+        units_max = units_max.max(units);
+        fan_in = units;
+    }
+    let states = match cfg.train.optimizer {
+        OptimizerConfig::Sgd => 0.0,
+        OptimizerConfig::Momentum { .. } => 1.0,
+        OptimizerConfig::Adam { .. } => 2.0,
+    };
+    let batch = cfg.train.batch_size as f64;
+    let samples = (train + test) as f64;
+    let recorded = steps as f64 / cfg.monitor.every.max(1) as f64;
+    let layers = cfg.model.layers.len() as f64;
+    MemoryEstimate {
+        parameters: 3.0 * params * w,
+        optimizer: states * params * w,
+        activations: 3.0 * batch * units_sum * w + 2.0 * EVAL_CHUNK * units_max * w,
+        data: samples * (width as f64 * (8.0 + w) + classes as f64 * w + 8.0),
+        recorder: recorded * layers * std::mem::size_of::<LayerRow>() as f64
+            + steps as f64 * std::mem::size_of::<StepRow>() as f64,
+    }
+}
+
+/// Refuses a run whose estimate exceeds `limit`; the error points at the
+/// widest layer, the usual culprit, and spells out the parts.
+pub fn check(
+    cfg: &Config,
+    est: &MemoryEstimate,
+    limit: Option<(u64, &str)>,
+) -> Result<(), ConfigError> {
+    let Some((limit, source)) = limit else {
+        return Ok(());
+    };
+    if est.total() <= limit as f64 {
+        return Ok(());
+    }
+    let widest = cfg
+        .model
+        .layers
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, l)| l.units)
+        .map_or(1, |(i, _)| i + 1);
+    let key = if est.recorder > est.total() / 2.0 {
+        match cfg.train.duration {
+            Duration::Steps(_) => "train.steps".to_string(),
+            Duration::Epochs(_) => "train.epochs".to_string(),
+        }
+    } else {
+        format!("model.layers[{widest}].units")
+    };
+    Err(cfg.error_at(
+        &key,
+        format!(
+            "this run needs an estimated {} of memory (parameters {}, optimizer state {}, \
+             activations {}, data {}, recorder {}), more than the limit of {} ({source}); \
+             use smaller layers, fewer steps or a larger [monitor] every, or raise --max-memory",
+            bytes(est.total()),
+            bytes(est.parameters),
+            bytes(est.optimizer),
+            bytes(est.activations),
+            bytes(est.data),
+            bytes(est.recorder),
+            bytes(limit as f64),
+        ),
+    ))
+}
+
+/// "627.2 GB": decimal units, as `free -h` and `df -H` print them.
+pub fn bytes(b: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = b;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < UNITS.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(layers: &str, steps: u64) -> Config {
+        let text = format!(
+            "[data]\nsource = \"synthetic\"\ngenerator = \"blobs\"\nclasses = 2\nsamples = 10\nfeatures = 2\n\
+             [model]\n{layers}\n[train]\nloss = \"cross_entropy\"\noptimizer = \"adam\"\n\
+             learning_rate = 0.01\nbatch_size = 4\nsteps = {steps}\n"
+        );
+        crate::config::parse(std::path::Path::new("t.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn parameters_follow_the_layer_sizes() {
+        // 784 -> 1000 -> 10 in f32: (785*1000 + 1001*10) = 795,010 parameters,
+        // times weights + gradients + updates (3) and Adam's two moments (2).
+        let c = cfg(
+            "[[model.layers]]\nunits = 1000\nactivation = \"sigmoid\"\n\
+             [[model.layers]]\nunits = 10\nactivation = \"softmax\"",
+            100,
+        );
+        let e = estimate(&c, 784, 60_000, 10_000, 10, 100);
+        assert_eq!(e.parameters, 3.0 * 795_010.0 * 4.0);
+        assert_eq!(e.optimizer, 2.0 * 795_010.0 * 4.0);
+        assert!(check(&c, &e, Some((8 << 30, "test"))).is_ok());
+    }
+
+    #[test]
+    fn a_huge_layer_is_refused_naming_the_estimate() {
+        let c = cfg(
+            "[[model.layers]]\nunits = 100000000\nactivation = \"relu\"\n\
+             [[model.layers]]\nunits = 2\nactivation = \"softmax\"",
+            10,
+        );
+        let e = estimate(&c, 784, 100, 0, 2, 10);
+        let err = check(&c, &e, Some((16 << 30, "test")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("model.layers[1].units"), "{err}");
+        assert!(err.contains("needs an estimated"), "{err}");
+        assert!(err.contains("17.2 GB (test)"), "{err}");
+    }
+
+    #[test]
+    fn a_huge_step_count_blames_the_steps() {
+        let c = cfg(
+            "[[model.layers]]\nunits = 2\nactivation = \"softmax\"",
+            1_000_000_000_000,
+        );
+        let e = estimate(&c, 2, 10, 0, 2, 1_000_000_000_000);
+        let err = check(&c, &e, Some((16 << 30, "test")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("train.steps"), "{err}");
+    }
+
+    #[test]
+    fn meminfo_is_read_in_kib() {
+        let text = "MemTotal: 100 kB\nMemAvailable:    2048 kB\n";
+        assert_eq!(parse_meminfo(text), Some(2048 * 1024));
+        assert_eq!(parse_meminfo("MemTotal: 1 kB\n"), None);
+    }
+
+    #[test]
+    fn byte_counts_read_like_df() {
+        assert_eq!(bytes(512.0), "512 B");
+        assert_eq!(bytes(627_200_000_000.0), "627.2 GB");
+    }
+}

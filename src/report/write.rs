@@ -1,0 +1,289 @@
+//! Safe writing of a report directory. A run:
+//!
+//! 1. [`ReportDir::open`] creates the directory, takes an exclusive lock on
+//!    `.nn-doctor.lock` inside it for the whole run (a second run into the
+//!    same directory fails at once) and creates a private staging directory
+//!    — all before any data is loaded, so an unwritable `--out` costs nothing.
+//! 2. The reporters write every file into the staging directory, which this
+//!    run created itself, so no path in it can be a planted symlink.
+//! 3. [`ReportDir::commit`] renames each file into place (a rename replaces
+//!    a symlink at the destination instead of writing through it), removes
+//!    the files the previous report listed that this one does not, and
+//!    renames summary.json last: a summary.json beside the files means the
+//!    report is complete and `files` lists exactly what belongs to it.
+
+use super::ReportError;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+/// The lock file's name (kept after the run; deleting a lock file races).
+pub const LOCK_FILE: &str = ".nn-doctor.lock";
+/// Where a run stages its files before renaming them into place.
+const STAGING_DIR: &str = ".nn-doctor-staging";
+/// The marker written last.
+pub const SUMMARY: &str = "summary.json";
+/// Every name a report may own. Removal of a previous run's files is
+/// limited to these, whatever its summary.json says.
+pub const OWNED_NAMES: [&str; 11] = [
+    "report.md",
+    "summary.json",
+    "metrics.csv",
+    "loss.csv",
+    "loss.png",
+    "gradient_norms.png",
+    "activations.png",
+    "saturation.png",
+    "update_ratio.png",
+    "gradcheck.csv",
+    "fixes",
+];
+
+/// A locked report directory with its staging area; dropping it removes the
+/// staging directory and releases the lock.
+#[derive(Debug)]
+pub struct ReportDir {
+    dir: PathBuf,
+    staging: PathBuf,
+    _lock: File,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
+    move |source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl ReportDir {
+    /// Creates `dir` if needed, locks it and prepares the staging area.
+    pub fn open(dir: &Path) -> Result<Self, ReportError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = open_no_follow(&lock_path).map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(ReportError::Locked {
+                    dir: dir.to_path_buf(),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        }
+        let staging = dir.join(STAGING_DIR);
+        // We hold the lock, so a staging directory left here is a crashed
+        // run's; remove it (never following a symlink) and start afresh.
+        remove_entry(&staging).map_err(io(&staging))?;
+        std::fs::create_dir(&staging).map_err(io(&staging))?;
+        Ok(ReportDir {
+            dir: dir.to_path_buf(),
+            staging,
+            _lock: lock,
+        })
+    }
+
+    /// The report directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where reporters write this run's files.
+    pub fn staging(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Moves the staged `files` into place, summary.json last, after
+    /// removing what the previous report listed and this one does not.
+    /// Names in `files` that were not staged (e.g. `fixes`, written in
+    /// place by `--try-fixes`) are kept, not moved.
+    pub fn commit(&self, files: &[String]) -> Result<(), ReportError> {
+        let summary = self.dir.join(SUMMARY);
+        let previous = previous_files(&summary);
+        // First withdraw the old marker: from here until the new one is in
+        // place the directory holds no summary.json claiming completeness.
+        remove_entry(&summary).map_err(io(&summary))?;
+        for name in previous.iter().filter(|n| !files.contains(n)) {
+            let path = self.dir.join(name);
+            remove_entry(&path).map_err(io(&path))?;
+        }
+        for name in files.iter().filter(|n| n.as_str() != SUMMARY) {
+            let from = self.staging.join(name);
+            if std::fs::symlink_metadata(&from).is_ok() {
+                let to = self.dir.join(name);
+                std::fs::rename(&from, &to).map_err(io(&to))?;
+            }
+        }
+        let from = self.staging.join(SUMMARY);
+        std::fs::rename(&from, &summary).map_err(io(&summary))?;
+        sync_dir(&self.dir);
+        Ok(())
+    }
+}
+
+impl Drop for ReportDir {
+    fn drop(&mut self) {
+        let _ = remove_entry(&self.staging);
+    }
+}
+
+/// Opens (creating) a file without following a symlink at `path`.
+fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// The report names a previous summary.json listed, limited to names a
+/// report owns: a doctored `files` list cannot make us delete anything else.
+fn previous_files(summary: &Path) -> Vec<String> {
+    let Ok(meta) = std::fs::symlink_metadata(summary) else {
+        return Vec::new();
+    };
+    if !meta.is_file() || meta.len() > 64 << 20 {
+        return Vec::new();
+    }
+    let Ok(text) = std::fs::read_to_string(summary) else {
+        return Vec::new();
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Vec::new();
+    };
+    json.get("files")
+        .and_then(|f| f.as_array())
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.as_str())
+                .filter(|n| OWNED_NAMES.contains(n))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes a file, a symlink (not its target) or a directory tree; a
+/// missing entry is fine.
+fn remove_entry(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+    }
+}
+
+/// Makes the renames durable where the platform allows (best effort: a
+/// failure here loses nothing that is not already on disk).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Whether `inner` is `outer` or lies below it (both made absolute and
+/// resolved where they exist), to refuse a report directory that holds an
+/// input of the run.
+pub fn is_within(inner: &Path, outer: &Path) -> bool {
+    let (Ok(i), Ok(o)) = (std::fs::canonicalize(inner), resolve(outer)) else {
+        return false;
+    };
+    i.starts_with(o)
+}
+
+/// Canonical form of a path that may not exist yet: its deepest existing
+/// ancestor canonicalised, with the rest appended.
+fn resolve(path: &Path) -> std::io::Result<PathBuf> {
+    let abs = std::path::absolute(path)?;
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    while std::fs::symlink_metadata(existing).is_err() {
+        let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) else {
+            break;
+        };
+        rest.push(name.to_os_string());
+        existing = parent;
+    }
+    let mut out = std::fs::canonicalize(existing)?;
+    out.extend(rest.iter().rev());
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(d: &ReportDir, name: &str, text: &str) {
+        std::fs::write(d.staging().join(name), text).unwrap();
+    }
+
+    #[test]
+    fn commit_replaces_a_symlink_instead_of_writing_through_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let target = tmp.path().join("elsewhere.txt");
+        std::fs::write(&target, "precious").unwrap();
+        std::os::unix::fs::symlink(&target, out.join("summary.json")).unwrap();
+        let d = ReportDir::open(&out).unwrap();
+        stage(&d, "summary.json", "{}");
+        d.commit(&["summary.json".into()]).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+        assert_eq!(
+            std::fs::read_to_string(out.join("summary.json")).unwrap(),
+            "{}"
+        );
+    }
+
+    #[test]
+    fn a_second_lock_on_the_same_directory_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = ReportDir::open(tmp.path()).unwrap();
+        let err = ReportDir::open(tmp.path()).unwrap_err();
+        assert!(matches!(err, ReportError::Locked { .. }), "{err}");
+        drop(first);
+        assert!(ReportDir::open(tmp.path()).is_ok());
+    }
+
+    #[test]
+    fn stale_files_of_the_previous_report_go_and_nothing_else() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path();
+        std::fs::write(
+            out.join("summary.json"),
+            r#"{"files": ["summary.json", "gradcheck.csv", "notes.txt", "../x"]}"#,
+        )
+        .unwrap();
+        for f in ["gradcheck.csv", "notes.txt"] {
+            std::fs::write(out.join(f), "old").unwrap();
+        }
+        let d = ReportDir::open(out).unwrap();
+        stage(&d, "summary.json", "{}");
+        stage(&d, "loss.csv", "new");
+        d.commit(&["summary.json".into(), "loss.csv".into()])
+            .unwrap();
+        drop(d);
+        assert!(
+            !out.join("gradcheck.csv").exists(),
+            "listed and not rewritten"
+        );
+        assert!(out.join("notes.txt").exists(), "not a report name: kept");
+        assert_eq!(
+            std::fs::read_to_string(out.join("loss.csv")).unwrap(),
+            "new"
+        );
+        assert!(!out.join(STAGING_DIR).exists());
+    }
+
+    #[test]
+    fn within_resolves_paths_that_do_not_exist_yet() {
+        let tmp = tempfile::tempdir().unwrap();
+        let input = tmp.path().join("train.csv");
+        std::fs::write(&input, "x").unwrap();
+        assert!(is_within(&input, tmp.path()));
+        assert!(!is_within(&input, &tmp.path().join("new/out")));
+    }
+}
