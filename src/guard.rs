@@ -175,7 +175,7 @@ mod tests {
 
     fn cfg(layers: &str, steps: u64) -> Config {
         let text = format!(
-            "[data]\nsource = \"synthetic\"\ngenerator = \"blobs\"\nclasses = 2\nsamples = 10\nfeatures = 2\n\
+            "[data]\nsource = \"synthetic\"\ngenerator = \"blobs\"\nclasses = 2\nsamples = 10\n\
              [model]\n{layers}\n[train]\nloss = \"cross_entropy\"\noptimizer = \"adam\"\n\
              learning_rate = 0.01\nbatch_size = 4\nsteps = {steps}\n"
         );

@@ -19,6 +19,8 @@ pub mod fixes;
 pub mod gradcheck;
 /// Resource guards: the memory estimate checked before allocating.
 pub mod guard;
+/// Opening input files safely: regular files only, bounded reads.
+pub mod input;
 /// Ctrl-C / SIGTERM: a stop flag polled at step boundaries.
 pub mod interrupt;
 /// Hooks that watch training: layer statistics and the non-finite tracer.

@@ -298,7 +298,7 @@ impl<'a, 'i> Value<'a, 'i> {
         };
         match u64::try_from(parsed) {
             Ok(n) if n >= min => Ok(n),
-            _ if parsed > 0 => Err(self.error(format!(
+            _ if parsed > i128::from(u64::MAX) => Err(self.error(format!(
                 "too large: {} (at most {})",
                 self.literal(),
                 u64::MAX

@@ -89,8 +89,10 @@ pub struct LayerSpec {
 impl TraceSpec {
     /// Reads and validates `path`; errors name the file and line.
     pub fn read(path: &Path) -> Result<Self, TraceError> {
-        let text = std::fs::read_to_string(path)
+        let bytes = crate::input::read_bounded(path, crate::input::MAX_TEXT_FILE)
             .map_err(|e| TraceError::file(path, format!("cannot read: {e}")))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| TraceError::file(path, "cannot read: not UTF-8 text"))?;
         let spec: TraceSpec = toml::from_str(&text).map_err(|e| {
             let at = e
                 .span()
