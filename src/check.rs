@@ -121,16 +121,16 @@ pub fn run(
         gradcheck: trained.gradcheck.as_ref(),
     };
     let diagnoses = diagnose::diagnose(&ctx, &Thresholds::with_overrides(&cfg.thresholds));
-    let summary = summarise(&cfg, &data, opts, steps, &trained, diagnoses);
+    let mut summary = summarise(&cfg, &data, opts, steps, &trained, diagnoses);
     let gradcheck = trained.gradcheck.as_ref();
-    report::write_report_in(&out, &summary, &trained.recording, gradcheck)?;
+    report::write_report_in(&out, &mut summary, &trained.recording, gradcheck)?;
     let mut done = CheckRun {
         summary,
         report_dir,
     };
     if opts.try_fixes && done.summary.verdict == Verdict::Unhealthy && !done.summary.interrupted {
         done.summary.fixes = crate::fixes::try_fixes(&cfg, &done, steps);
-        report::write_report_in(&out, &done.summary, &trained.recording, gradcheck)?;
+        report::write_report_in(&out, &mut done.summary, &trained.recording, gradcheck)?;
     }
     Ok(done)
 }

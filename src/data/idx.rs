@@ -143,7 +143,26 @@ pub fn read_idx_rows(path: &Path, max_rows: Option<usize>) -> Result<(IdxArray, 
         path: path.to_path_buf(),
         source,
     };
-    let mut file = BufReader::new(crate::input::open_regular(path).map_err(io_err)?);
+    let file = BufReader::new(crate::input::open_regular(path).map_err(io_err)?);
+    read_stream(path, file, max_rows)
+}
+
+/// Parses the bytes of an IDX file (raw or gzip) read from `path`, which
+/// only names it in errors: the fuzz harness's entry point.
+pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray, DataError> {
+    read_stream(path, bytes, None).map(|(arr, _)| arr)
+}
+
+/// Detects gzip by content and parses the stream.
+fn read_stream(
+    path: &Path,
+    mut file: impl Read,
+    max_rows: Option<usize>,
+) -> Result<(IdxArray, usize), DataError> {
+    let io_err = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut magic = [0u8; 2];
     let got = read_up_to(&mut file, &mut magic).map_err(io_err)?;
     let prefix = io::Cursor::new(magic.get(..got).unwrap_or(&[]).to_vec());

@@ -64,7 +64,8 @@ pub fn write_report(
     rec: &Recording,
     gradcheck: Option<&GradcheckReport>,
 ) -> Result<(), ReportError> {
-    write_report_in(&write::ReportDir::open(dir)?, summary, rec, gradcheck)
+    let mut summary = summary.clone();
+    write_report_in(&write::ReportDir::open(dir)?, &mut summary, rec, gradcheck)
 }
 
 /// Writes a report into a directory this run has locked: every file is
@@ -72,9 +73,10 @@ pub fn write_report(
 /// what this run wrote (plus `fixes` when `--try-fixes` reported
 /// candidates written there). A failing plot never costs the numbers: the CSVs, report.md
 /// and summary.json are still committed, then the plot error is returned.
+/// `summary.files` is set to the list written.
 pub fn write_report_in(
     out: &write::ReportDir,
-    summary: &Summary,
+    summary: &mut Summary,
     rec: &Recording,
     gradcheck: Option<&GradcheckReport>,
 ) -> Result<(), ReportError> {
@@ -89,7 +91,6 @@ pub fn write_report_in(
     }
     let nan_step = summary.nan_origin.as_ref().map(|o| o.step);
     let plotted = plots::write_plots(rec, dir, nan_step);
-    let mut summary = summary.clone();
     summary.files = REPORT_FILES
         .iter()
         .copied()
@@ -99,7 +100,7 @@ pub fn write_report_in(
         .map(str::to_string)
         .collect();
     let md = dir.join("report.md");
-    std::fs::write(&md, markdown::render(&summary)).map_err(io(&md))?;
+    std::fs::write(&md, markdown::render(summary)).map_err(io(&md))?;
     let json = dir.join(write::SUMMARY);
     std::fs::write(&json, summary.to_json()? + "\n").map_err(io(&json))?;
     out.commit(&summary.files)?;

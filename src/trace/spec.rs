@@ -93,11 +93,17 @@ impl TraceSpec {
             .map_err(|e| TraceError::file(path, format!("cannot read: {e}")))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| TraceError::file(path, "cannot read: not UTF-8 text"))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates the text of a trace.toml read from `path` (the
+    /// path only names the file in errors).
+    pub fn parse(path: &Path, text: &str) -> Result<Self, TraceError> {
         let spec: TraceSpec = toml::from_str(&text).map_err(|e| {
             let at = e
                 .span()
                 .map(|s| {
-                    let (line, col) = line_col(&text, s.start);
+                    let (line, col) = line_col(text, s.start);
                     format!("line {line}, column {col}: ")
                 })
                 .unwrap_or_default();
