@@ -152,9 +152,9 @@ fn load_data(cfg: &Config) -> Result<Data, CheckError> {
     Ok(data)
 }
 
-/// Refuses a report directory that holds one of the run's inputs: a report
-/// file could overwrite it (`train = "loss.csv"` with `--out .`) and
-/// removing a previous report's files could delete it.
+/// Refuses a report directory that directly holds one of the run's inputs:
+/// a report file could overwrite it (`train = "loss.csv"` with `--out .`)
+/// and removing a previous report's files could delete it.
 fn refuse_input_inside(cfg: &Config, dir: &Path) -> Result<(), ConfigError> {
     let mut inputs: Vec<(&str, &Path)> = vec![("config", cfg.path.as_path())];
     match &cfg.data.spec {
@@ -176,7 +176,7 @@ fn refuse_input_inside(cfg: &Config, dir: &Path) -> Result<(), ConfigError> {
         data::spec::DataSpec::Synthetic { .. } => {}
     }
     for (key, path) in inputs {
-        if crate::report::write::is_within(path, dir) {
+        if crate::report::write::holds(dir, path) {
             let message = format!(
                 "the report directory {} contains this input ({}); report files could overwrite it: choose another --out or [report] dir",
                 dir.display(),

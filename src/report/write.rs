@@ -184,31 +184,37 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Whether `inner` is `outer` or lies below it (both made absolute and
-/// resolved where they exist), to refuse a report directory that holds an
-/// input of the run.
-pub fn is_within(inner: &Path, outer: &Path) -> bool {
-    let (Ok(i), Ok(o)) = (std::fs::canonicalize(inner), resolve(outer)) else {
+/// Whether report directory `dir` holds `input` where a report writes or
+/// removes files: directly in it, or below its `fixes/` (paths made
+/// absolute and resolved where they exist). Inputs in other subdirectories
+/// are safe: a report never touches them.
+pub fn holds(dir: &Path, input: &Path) -> bool {
+    let (Ok(i), Ok(d)) = (std::fs::canonicalize(input), resolve(dir)) else {
         return false;
     };
-    i.starts_with(o)
+    i.parent() == Some(d.as_path()) || i.starts_with(d.join("fixes"))
 }
 
-/// Canonical form of a path that may not exist yet: its deepest existing
-/// ancestor canonicalised, with the rest appended.
+/// Canonical form of a path that may not exist yet: resolved component by
+/// component, symlinks followed where they exist, `..` applied as the
+/// kernel would.
 fn resolve(path: &Path) -> std::io::Result<PathBuf> {
-    let abs = std::path::absolute(path)?;
-    let mut existing = abs.as_path();
-    let mut rest = Vec::new();
-    while std::fs::symlink_metadata(existing).is_err() {
-        let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) else {
-            break;
-        };
-        rest.push(name.to_os_string());
-        existing = parent;
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in std::path::absolute(path)?.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => {
+                out.push(other);
+                if let Ok(real) = std::fs::canonicalize(&out) {
+                    out = real;
+                }
+            }
+        }
     }
-    let mut out = std::fs::canonicalize(existing)?;
-    out.extend(rest.iter().rev());
     Ok(out)
 }
 
@@ -279,11 +285,16 @@ mod tests {
     }
 
     #[test]
-    fn within_resolves_paths_that_do_not_exist_yet() {
+    fn holds_resolves_paths_that_do_not_exist_yet() {
         let tmp = tempfile::tempdir().unwrap();
         let input = tmp.path().join("train.csv");
         std::fs::write(&input, "x").unwrap();
-        assert!(is_within(&input, tmp.path()));
-        assert!(!is_within(&input, &tmp.path().join("new/out")));
+        assert!(holds(tmp.path(), &input));
+        assert!(holds(&tmp.path().join("sub/.."), &input));
+        assert!(!holds(&tmp.path().join("new/out"), &input));
+        std::fs::create_dir(tmp.path().join("data")).unwrap();
+        let deeper = tmp.path().join("data/t.csv");
+        std::fs::write(&deeper, "x").unwrap();
+        assert!(!holds(tmp.path(), &deeper), "a report never writes into data/");
     }
 }
