@@ -3,6 +3,7 @@
 //! fuzz` (README, Reliability); crashers it finds are kept below.
 
 #[path = "../fuzz/harness.rs"]
+#[allow(dead_code)] // the example reads what this test does not
 mod harness;
 
 #[test]

@@ -415,7 +415,7 @@ fn an_npy_shape_whose_product_overflows_is_an_error() {
         .unwrap();
     let mut header =
         "{'descr': '<f8', 'fortran_order': True, 'shape': (4294967296, 4294967297), }".to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');

@@ -99,7 +99,7 @@ impl TraceSpec {
     /// Parses and validates the text of a trace.toml read from `path` (the
     /// path only names the file in errors).
     pub fn parse(path: &Path, text: &str) -> Result<Self, TraceError> {
-        let spec: TraceSpec = toml::from_str(&text).map_err(|e| {
+        let spec: TraceSpec = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()
                 .map(|s| {
