@@ -295,6 +295,9 @@ mod tests {
         std::fs::create_dir(tmp.path().join("data")).unwrap();
         let deeper = tmp.path().join("data/t.csv");
         std::fs::write(&deeper, "x").unwrap();
-        assert!(!holds(tmp.path(), &deeper), "a report never writes into data/");
+        assert!(
+            !holds(tmp.path(), &deeper),
+            "a report never writes into data/"
+        );
     }
 }
