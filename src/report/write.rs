@@ -119,6 +119,18 @@ impl ReportDir {
     }
 }
 
+impl ReportDir {
+    /// Moves one staged file into place on its own (commands that write a
+    /// single file, such as `gradcheck`, and leave the report's summary.json
+    /// alone).
+    pub fn commit_file(&self, name: &str) -> Result<PathBuf, ReportError> {
+        let to = self.dir.join(name);
+        std::fs::rename(self.staging.join(name), &to).map_err(io(&to))?;
+        sync_dir(&self.dir);
+        Ok(to)
+    }
+}
+
 impl Drop for ReportDir {
     fn drop(&mut self) {
         let _ = remove_entry(&self.staging);
