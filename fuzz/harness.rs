@@ -196,7 +196,8 @@ fn hash(s: &str) -> u64 {
 fn mutate(rng: &mut ChaCha8Rng, v: &mut Vec<u8>, target: &Target) {
     let len = v.len();
     let pos = |rng: &mut ChaCha8Rng, extra: usize| rng.random_range(0..len + extra);
-    match rng.random_range(0..9) {
+    match rng.random_range(0..10) {
+        8 if len > 0 => replace_number(rng, v),
         0 if len > 0 => {
             let i = pos(rng, 0);
             v[i] ^= 1 << rng.random_range(0..8);
@@ -268,6 +269,38 @@ fn mutate(rng: &mut ChaCha8Rng, v: &mut Vec<u8>, target: &Target) {
         }
     }
     v.truncate(1 << 20);
+}
+
+/// Sizes that overflow a product, a u32, an i64 or a usize.
+const INTERESTING_NUMBERS: &[&str] = &[
+    "0",
+    "1",
+    "2",
+    "65536",
+    "4294967295",
+    "4294967296",
+    "9223372036854775807",
+    "9223372036854775808",
+    "18446744073709551615",
+    "18446744073709551616",
+    "99999999999",
+];
+
+/// Replaces one run of ASCII digits (a size, a count, a dimension) with an
+/// interesting number: text formats hide their sizes in decimal.
+fn replace_number(rng: &mut ChaCha8Rng, v: &mut Vec<u8>) {
+    let starts: Vec<usize> = (0..v.len())
+        .filter(|&i| v[i].is_ascii_digit() && (i == 0 || !v[i - 1].is_ascii_digit()))
+        .collect();
+    if starts.is_empty() {
+        return;
+    }
+    let a = starts[rng.random_range(0..starts.len())];
+    let b = (a..v.len())
+        .find(|&i| !v[i].is_ascii_digit())
+        .unwrap_or(v.len());
+    let n = INTERESTING_NUMBERS[rng.random_range(0..INTERESTING_NUMBERS.len())];
+    v.splice(a..b, n.bytes());
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -68,7 +68,11 @@ fn refuse_points_beyond_the_run(
     points: &[CheckPoint],
 ) -> Result<(), CheckError> {
     let planned = planned_steps(cfg, data, None);
-    match points.iter().filter_map(|p| p.step()).find(|&s| s > planned) {
+    match points
+        .iter()
+        .filter_map(|p| p.step())
+        .find(|&s| s > planned)
+    {
         Some(step) => Err(CheckError::Config(crate::config::ConfigError::new(
             &cfg.path,
             &cfg.source,
