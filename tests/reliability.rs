@@ -67,35 +67,42 @@ fn assert_complete(out: &Path) -> serde_json::Value {
     s
 }
 
-#[test]
-fn sigint_mid_training_writes_the_whole_report_and_exits_130() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    let mut child = bin()
-        .args([
-            "check",
-            fixture("configs/healthy.toml").to_str().unwrap(),
-            "--steps",
-            "1000000",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+/// Starts `check CONFIG --out OUT extra...`, waits until it has locked its
+/// report directory and trained a little, sends `signal`, and returns its
+/// output (stdout captured).
+fn interrupted_check(
+    config: &Path,
+    out: &Path,
+    extra: &[&str],
+    signal: i32,
+) -> std::process::Output {
+    let child = bin()
+        .arg("check")
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     wait_for(&out.join(".nn-doctor.lock"));
     // Let training get going (no timing is asserted: a signal before the
     // first step must give the same complete, interrupted report).
     std::thread::sleep(Duration::from_millis(1500));
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn sigint_mid_training_writes_the_whole_report_and_exits_130() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let cfg = fixture("configs/healthy.toml");
+    let o = interrupted_check(&cfg, &out, &["--steps", "1000000", "--quiet"], libc::SIGINT);
+    assert_eq!(o.status.code(), Some(130));
     let s = assert_complete(&out);
     assert_eq!(s["interrupted"], true);
     assert_eq!(s["stopped_early"], true);
@@ -105,6 +112,22 @@ fn sigint_mid_training_writes_the_whole_report_and_exits_130() {
     // metrics.csv is whole: header plus complete rows only.
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert!(csv.ends_with('\n'));
+}
+
+#[test]
+fn sigterm_prints_the_summary_of_what_ran() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let cfg = synthetic_config(tmp.path(), "term", "64", "100000000");
+    let o = interrupted_check(&cfg, &out, &["--format", "json"], libc::SIGTERM);
+    assert_eq!(o.status.code(), Some(130));
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(printed["interrupted"], true);
+    assert_eq!(
+        printed,
+        assert_complete(&out),
+        "stdout and summary.json agree"
+    );
 }
 
 #[test]
