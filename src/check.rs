@@ -130,6 +130,8 @@ pub fn run(
     };
     if opts.try_fixes && done.summary.verdict == Verdict::Unhealthy && !done.summary.interrupted {
         done.summary.fixes = crate::fixes::try_fixes(&cfg, &done, steps);
+        // Ctrl-C during the candidates: `fixes` holds the finished ones.
+        done.summary.interrupted = crate::interrupt::requested();
         report::write_report_in(&out, &mut done.summary, &trained.recording, gradcheck)?;
     }
     Ok(done)

@@ -131,6 +131,49 @@ fn sigterm_prints_the_summary_of_what_ran() {
 }
 
 #[test]
+fn sigint_during_try_fixes_reports_the_finished_candidates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let child = bin()
+        .args([
+            "check",
+            fixture("configs/seed.toml").to_str().unwrap(),
+            "--try-fixes",
+            "--fail-on",
+            "never",
+            "--format",
+            "json",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // fixes/ appears when the candidates start (the unhealthy seed case
+    // always has some).
+    wait_for(&out.join("fixes"));
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130));
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = assert_complete(&out);
+    assert_eq!(printed, s, "stdout and summary.json agree");
+    assert_eq!(s["interrupted"], true);
+    assert_eq!(
+        s["steps_run"], s["steps_planned"],
+        "the run itself finished"
+    );
+    for f in s["fixes"].as_array().unwrap() {
+        let config = f["config"].as_str().unwrap();
+        assert!(out.join(config).is_file(), "{config}");
+    }
+}
+
+#[test]
 fn a_symlink_at_a_report_path_is_replaced_not_written_through() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
