@@ -19,7 +19,7 @@ fn main() {
     let only = args.get(3);
     // Keep what a mutant may allocate small: the readers must refuse big
     // declared sizes against this limit rather than try them.
-    nn_doctor::guard::set_memory_limit(Some(512 << 20));
+    nn_doctor::limits::set_memory_limit(Some(512 << 20));
     harness::quiet_panics();
     let scratch = harness::Scratch::new();
     let crash_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/crashes");

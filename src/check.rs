@@ -105,7 +105,7 @@ pub fn run(
     // The report directory is checked, locked and staged before any data is
     // read, so an unwritable or busy --out fails in a second, not after training.
     let report_dir = report_dir(&cfg, opts.out.as_ref());
-    refuse_input_inside(&cfg, &report_dir)?;
+    crate::report::write::refuse_inputs_inside(&cfg, &report_dir)?;
     let out = ReportDir::open(&report_dir)?;
     let data = load_data(&cfg)?;
     let steps = planned_steps(&cfg, &data, opts.steps);
@@ -154,44 +154,12 @@ fn load_data(cfg: &Config) -> Result<Data, CheckError> {
     Ok(data)
 }
 
-/// Refuses a report directory that directly holds one of the run's inputs:
-/// a report file could overwrite it (`train = "loss.csv"` with `--out .`)
-/// and removing a previous report's files could delete it.
-fn refuse_input_inside(cfg: &Config, dir: &Path) -> Result<(), ConfigError> {
-    let mut inputs: Vec<(&str, &Path)> = vec![("config", cfg.path.as_path())];
-    match &cfg.data.spec {
-        data::spec::DataSpec::Idx {
-            train_images,
-            train_labels,
-            test_images,
-            test_labels,
-        } => {
-            inputs.push(("data.train_images", train_images));
-            inputs.push(("data.train_labels", train_labels));
-            inputs.extend(test_images.as_deref().map(|p| ("data.test_images", p)));
-            inputs.extend(test_labels.as_deref().map(|p| ("data.test_labels", p)));
-        }
-        data::spec::DataSpec::Csv { train, test, .. } => {
-            inputs.push(("data.train", train));
-            inputs.extend(test.as_deref().map(|p| ("data.test", p)));
-        }
-        data::spec::DataSpec::Synthetic { .. } => {}
-    }
-    for (key, path) in inputs {
-        if crate::report::write::holds(dir, path) {
-            let message = format!(
-                "the report directory {} contains this input ({}); report files could overwrite it: choose another --out or [report] dir",
-                dir.display(),
-                path.display()
-            );
-            return Err(if key == "config" {
-                ConfigError::new(&cfg.path, &cfg.source, None, None, message)
-            } else {
-                cfg.error_at(key, message)
-            });
-        }
-    }
-    Ok(())
+/// Steps to train: the override, else `steps`, else `epochs` x batches.
+pub fn planned_steps(cfg: &Config, data: &Data, over: Option<usize>) -> usize {
+    over.unwrap_or(match cfg.train.duration {
+        Duration::Steps(s) => s,
+        Duration::Epochs(e) => e.saturating_mul(data.train.len() / cfg.train.batch_size.max(1)),
+    })
 }
 
 /// Refuses (exit 2) a run whose estimated memory exceeds the limit, before
@@ -206,15 +174,7 @@ pub fn memory_guard(cfg: &Config, data: &Data, steps: usize) -> Result<(), Confi
         data.classes,
         steps,
     );
-    crate::guard::check(cfg, &est, crate::guard::memory_limit())
-}
-
-/// Steps to train: the override, else `steps`, else `epochs` x batches.
-pub fn planned_steps(cfg: &Config, data: &Data, over: Option<usize>) -> usize {
-    over.unwrap_or(match cfg.train.duration {
-        Duration::Steps(s) => s,
-        Duration::Epochs(e) => e.saturating_mul(data.train.len() / cfg.train.batch_size.max(1)),
-    })
+    crate::guard::check(cfg, &est, crate::limits::memory_limit())
 }
 
 /// `--out`, else `[report] dir`, else reports/<name>.

@@ -23,6 +23,8 @@ pub mod guard;
 pub mod input;
 /// Ctrl-C / SIGTERM: a stop flag polled at step boundaries.
 pub mod interrupt;
+/// The process's memory limit (MemAvailable or --max-memory).
+pub mod limits;
 /// Hooks that watch training: layer statistics and the non-finite tracer.
 pub mod monitor;
 /// Short human-readable number formatting.

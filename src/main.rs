@@ -132,7 +132,7 @@ fn main() -> ExitCode {
     if let Err(e) = nn_doctor::interrupt::install() {
         warn(&format!("cannot install the Ctrl-C handler: {e}"));
     }
-    nn_doctor::guard::set_memory_limit(cli.max_memory);
+    nn_doctor::limits::set_memory_limit(cli.max_memory);
     let mut printed = String::new();
     let code = match run(cli, &mut printed) {
         Ok(code) => code,

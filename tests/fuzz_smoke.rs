@@ -8,7 +8,7 @@ mod harness;
 
 #[test]
 fn seeded_mutants_never_panic_any_reader() {
-    nn_doctor::guard::set_memory_limit(Some(512 << 20));
+    nn_doctor::limits::set_memory_limit(Some(512 << 20));
     harness::quiet_panics();
     let scratch = harness::Scratch::new();
     for t in harness::targets() {
@@ -33,7 +33,7 @@ fn seeded_mutants_never_panic_any_reader() {
 /// `<reader>-<what>.bin`, replayed through its reader.
 #[test]
 fn fuzz_regressions_do_not_panic() {
-    nn_doctor::guard::set_memory_limit(Some(512 << 20));
+    nn_doctor::limits::set_memory_limit(Some(512 << 20));
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
     let targets = harness::targets();
     let scratch = harness::Scratch::new();

@@ -178,7 +178,7 @@ fn read_raw(
 /// at least 2 bytes of text) could exceed the memory limit. With a row
 /// limit only the rows read count, so the file size alone does not decide.
 fn check_text_size(path: &Path, file: &File, max_rows: Option<usize>) -> Result<(), DataError> {
-    let Some((limit, source)) = crate::guard::memory_limit() else {
+    let Some((limit, source)) = crate::limits::memory_limit() else {
         return Ok(());
     };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -190,8 +190,8 @@ fn check_text_size(path: &Path, file: &File, max_rows: Option<usize>) -> Result<
             format!(
                 "{len} bytes of CSV may parse to {}, more than the limit of {} ({source}); \
                  set [data] train_limit or raise --max-memory",
-                crate::guard::bytes(parsed),
-                crate::guard::bytes(limit as f64)
+                crate::limits::bytes(parsed),
+                crate::limits::bytes(limit as f64)
             ),
         ));
     }

@@ -219,7 +219,7 @@ fn parse(
 /// limit before reading it, so a small gzip file declaring 600M images is
 /// an error rather than gigabytes of zeros.
 fn check_decoded_size(path: &Path, header: &Header) -> Result<(), DataError> {
-    let Some((limit, source)) = crate::guard::memory_limit() else {
+    let Some((limit, source)) = crate::limits::memory_limit() else {
         return Ok(());
     };
     let decoded = (header.data_bytes / header.dtype.size()) as f64 * 8.0;
@@ -230,8 +230,8 @@ fn check_decoded_size(path: &Path, header: &Header) -> Result<(), DataError> {
                 "header declares {}; decoded that needs {}, more than the limit of {} ({source}); \
                  set [data] train_limit to read fewer samples, or raise --max-memory",
                 header.describe(),
-                crate::guard::bytes(decoded),
-                crate::guard::bytes(limit as f64)
+                crate::limits::bytes(decoded),
+                crate::limits::bytes(limit as f64)
             ),
         ));
     }

@@ -13,6 +13,8 @@
 //!    report is complete and `files` lists exactly what belongs to it.
 
 use super::ReportError;
+use crate::config::{Config, ConfigError};
+use crate::data::spec::DataSpec;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -194,6 +196,46 @@ fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
+}
+
+/// Refuses a report directory that directly holds one of the run's inputs:
+/// a report file could overwrite it (`train = "loss.csv"` with `--out .`)
+/// and removing a previous report's files could delete it.
+pub fn refuse_inputs_inside(cfg: &Config, dir: &Path) -> Result<(), ConfigError> {
+    let mut inputs: Vec<(&str, &Path)> = vec![("config", cfg.path.as_path())];
+    match &cfg.data.spec {
+        DataSpec::Idx {
+            train_images,
+            train_labels,
+            test_images,
+            test_labels,
+        } => {
+            inputs.push(("data.train_images", train_images));
+            inputs.push(("data.train_labels", train_labels));
+            inputs.extend(test_images.as_deref().map(|p| ("data.test_images", p)));
+            inputs.extend(test_labels.as_deref().map(|p| ("data.test_labels", p)));
+        }
+        DataSpec::Csv { train, test, .. } => {
+            inputs.push(("data.train", train));
+            inputs.extend(test.as_deref().map(|p| ("data.test", p)));
+        }
+        DataSpec::Synthetic { .. } => {}
+    }
+    for (key, path) in inputs {
+        if holds(dir, path) {
+            let message = format!(
+                "the report directory {} contains this input ({}); report files could overwrite it: choose another --out or [report] dir",
+                dir.display(),
+                path.display()
+            );
+            return Err(if key == "config" {
+                ConfigError::new(&cfg.path, &cfg.source, None, None, message)
+            } else {
+                cfg.error_at(key, message)
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Whether report directory `dir` holds `input` where a report writes or
