@@ -18,6 +18,7 @@ use crate::monitor::nonfinite::{NanOrigin, NonFiniteTracer};
 use crate::monitor::record::Recording;
 use crate::monitor::recorder::Recorder;
 use crate::report::summary::{DataSummary, Final, NetworkSummary, Summary, Timing, Verdict};
+use crate::report::write::ReportDir;
 use crate::report::{self, ReportError, REPORT_FILES};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -105,8 +106,15 @@ pub fn run(
     opts: &CheckOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<CheckRun, CheckError> {
-    let (cfg, data) = load_inputs(&opts.config)?;
+    let cfg = config::load(&opts.config)?;
+    // The report directory is checked, locked and staged before any data is
+    // read, so an unwritable or busy --out fails in a second, not after training.
+    let report_dir = report_dir(&cfg, opts.out.as_ref());
+    crate::report::write::refuse_inputs_inside(&cfg, &report_dir)?;
+    let out = ReportDir::open(&report_dir)?;
+    let data = load_data(&cfg)?;
     let steps = planned_steps(&cfg, &data, opts.steps);
+    memory_guard(&cfg, &data, steps)?;
     let trained = match cfg.model.dtype {
         DType::F32 => train_typed::<f32>(&cfg, &data, steps, opts, progress)?,
         DType::F64 => train_typed::<f64>(&cfg, &data, steps, opts, progress)?,
@@ -119,22 +127,18 @@ pub fn run(
     };
     let thresholds = Thresholds::with_overrides(&cfg.thresholds);
     let diagnoses = diagnose::diagnose(&ctx, &thresholds);
-    let report_dir = report_dir(&cfg, opts.out.as_ref());
-    let summary = summarise(&cfg, &data, opts, steps, &trained, (diagnoses, thresholds));
+    let mut summary = summarise(&cfg, &data, opts, steps, &trained, (diagnoses, thresholds));
     let gradcheck = trained.gradcheck.as_ref();
-    report::write_report(&report_dir, &summary, &trained.recording, gradcheck)?;
+    report::write_report_in(&out, &mut summary, &trained.recording, gradcheck)?;
     let mut done = CheckRun {
         summary,
         report_dir,
     };
-    if opts.try_fixes && done.summary.verdict == Verdict::Unhealthy {
+    if opts.try_fixes && done.summary.verdict == Verdict::Unhealthy && !done.summary.interrupted {
         done.summary.fixes = crate::fixes::try_fixes(&cfg, &done, steps);
-        report::write_report(
-            &done.report_dir,
-            &done.summary,
-            &trained.recording,
-            gradcheck,
-        )?;
+        // Ctrl-C during the candidates: `fixes` holds the finished ones.
+        done.summary.interrupted = crate::interrupt::requested();
+        report::write_report_in(&out, &mut done.summary, &trained.recording, gradcheck)?;
     }
     Ok(done)
 }
@@ -142,9 +146,18 @@ pub fn run(
 /// Loads the config and its data and runs the checks that need both.
 pub fn load_inputs(path: &Path) -> Result<(Config, Data), CheckError> {
     let cfg = config::load(path)?;
-    let data = data::load(&cfg.data, cfg.seed)?;
-    validate_against_data(&cfg, &data)?;
+    let data = load_data(&cfg)?;
     Ok((cfg, data))
+}
+
+/// Loads a config's data and runs the checks that need both, including the
+/// memory estimate of network, optimizer and data (`run` adds the recorder
+/// for its steps).
+fn load_data(cfg: &Config) -> Result<Data, CheckError> {
+    let data = data::load(&cfg.data, cfg.seed)?;
+    validate_against_data(cfg, &data)?;
+    memory_guard(cfg, &data, 0)?;
+    Ok(data)
 }
 
 /// Steps to train: the override, else `steps`, else `epochs` x batches.
@@ -153,6 +166,21 @@ pub fn planned_steps(cfg: &Config, data: &Data, over: Option<usize>) -> usize {
         Duration::Steps(s) => s,
         Duration::Epochs(e) => e.saturating_mul(data.train.len() / cfg.train.batch_size.max(1)),
     })
+}
+
+/// Refuses (exit 2) a run whose estimated memory exceeds the limit, before
+/// the network is allocated; `steps` sizes the recorder (0: none).
+pub fn memory_guard(cfg: &Config, data: &Data, steps: usize) -> Result<(), ConfigError> {
+    let test = data.test.as_ref().map_or(0, |d| d.len());
+    let est = crate::guard::estimate(
+        cfg,
+        data.train.width(),
+        data.train.len(),
+        test,
+        data.classes,
+        steps,
+    );
+    crate::guard::check(cfg, &est, crate::limits::memory_limit())
 }
 
 /// `--out`, else `[report] dir`, else reports/<name>.
@@ -346,7 +374,13 @@ fn summarise(
     } else {
         Verdict::Healthy
     };
-    let stop_reason = if let Some(o) = &t.nan_origin {
+    let interrupted = crate::interrupt::requested() && t.outcome.steps_run < steps;
+    let stop_reason = if interrupted {
+        Some(format!(
+            "interrupted (SIGINT/SIGTERM) after step {}",
+            t.outcome.steps_run
+        ))
+    } else if let Some(o) = &t.nan_origin {
         Some(format!(
             "non-finite value in {} at step {}",
             o.phase, o.step
@@ -372,6 +406,7 @@ fn summarise(
         steps_run: t.outcome.steps_run,
         steps_planned: steps,
         stopped_early: t.outcome.steps_run < steps,
+        interrupted,
         stop_reason,
         final_: t.final_.clone(),
         diagnoses,

@@ -318,6 +318,10 @@ pub fn try_fixes(cfg: &Config, before: &check::CheckRun, steps: usize) -> Vec<Fi
         let Ok(after) = check::run(&opts, &mut |_, _| {}) else {
             continue;
         };
+        if after.summary.interrupted {
+            // Ctrl-C: report the candidates that finished, not a cut-short one.
+            break;
+        }
         let a = &after.summary;
         let (lb, la) = (s.final_.loss, a.final_.loss);
         out.push(FixResult {

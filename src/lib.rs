@@ -17,6 +17,14 @@ pub mod engine;
 pub mod fixes;
 /// Gradient checks against finite differences and the backprop-bug catalogue.
 pub mod gradcheck;
+/// Resource guards: the memory estimate checked before allocating.
+pub mod guard;
+/// Opening input files safely: regular files only, bounded reads.
+pub mod input;
+/// Ctrl-C / SIGTERM: a stop flag polled at step boundaries.
+pub mod interrupt;
+/// The process's memory limit (MemAvailable or --max-memory).
+pub mod limits;
 /// Hooks that watch training: layer statistics and the non-finite tracer.
 pub mod monitor;
 /// Short human-readable number formatting.

@@ -1,6 +1,11 @@
 //! The `nn-doctor` binary: parses arguments, runs a command, maps the result
 //! to an exit code (0 healthy, 1 a diagnosis reached --fail-on, 2 invalid
-//! input), like ripgrep's match / no match / error.
+//! input or an I/O error, 130 interrupted by SIGINT/SIGTERM), like ripgrep's
+//! match / no match / error.
+//!
+//! Everything a command prints on stdout is collected and written once at the
+//! end, so a closed pipe (`| head -1`) or a full disk is one error handled
+//! here instead of a panic inside `println!`.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,6 +28,10 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Refuse a run whose estimated memory exceeds this many bytes (suffixes
+    /// K, M, G, T; default: the memory the system reports available).
+    #[arg(long, global = true, value_parser = parse_bytes)]
+    max_memory: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,18 +132,57 @@ enum Format {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
+    if let Err(e) = nn_doctor::interrupt::install() {
+        warn(&format!("cannot install the Ctrl-C handler: {e}"));
+    }
+    nn_doctor::limits::set_memory_limit(cli.max_memory);
+    let mut printed = String::new();
+    let code = match run(cli, &mut printed) {
+        Ok(code) => code,
         Err(e) => {
             // Library errors already carry file, line/key and cause in their own
             // message; printing the source chain too would repeat it.
-            eprintln!("nn-doctor: error: {e}");
-            ExitCode::from(2)
+            warn(&format!("error: {e}"));
+            2
+        }
+    };
+    // An interrupted command still printed its (partial) result above.
+    let code = if nn_doctor::interrupt::requested() {
+        nn_doctor::interrupt::EXIT_INTERRUPTED
+    } else {
+        code
+    };
+    ExitCode::from(write_stdout(&printed, code))
+}
+
+/// Writes the collected stdout. A closed pipe (`| head -1`) is not an error:
+/// the reader wanted no more, and the report files are already complete, so
+/// the command's own code stands. Any other write error (a full disk) is
+/// reported on stderr with exit code 2.
+fn write_stdout(text: &str, code: u8) -> u8 {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => code,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
+        Err(e) => {
+            warn(&format!("error: cannot write to standard output: {e}"));
+            2
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<u8> {
+/// A message on stderr; a closed stderr is ignored (nowhere left to report).
+fn warn(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "nn-doctor: {message}");
+}
+
+fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
+    use std::fmt::Write;
     match cli.command {
         Command::Check {
             config,
@@ -180,11 +228,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             let done = result?;
             match format {
-                Format::Json => println!("{}", done.summary.to_json()?),
-                Format::Text if !quiet => print!(
-                    "{}",
-                    text::render(&done.summary, &done.report_dir.display().to_string())
-                ),
+                Format::Json => writeln!(printed, "{}", done.summary.to_json()?)?,
+                Format::Text if !quiet => printed.push_str(&text::render(
+                    &done.summary,
+                    &done.report_dir.display().to_string(),
+                )),
                 Format::Text => {}
             }
             Ok(u8::try_from(done.summary.exit_code).unwrap_or(1))
@@ -212,22 +260,24 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
             }
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&done.report)?),
+                Format::Json => {
+                    writeln!(printed, "{}", serde_json::to_string_pretty(&done.report)?)?
+                }
                 Format::Text => {
-                    print!("{}", text_table(&done.report));
-                    println!("rows: {}", done.csv.display());
+                    printed.push_str(&text_table(&done.report));
+                    writeln!(printed, "rows: {}", done.csv.display())?;
                 }
             }
             // Only a pass exits 0: an inconclusive check proved nothing.
             Ok(u8::from(!done.report.passed))
         }
         Command::Explain { code: None } => {
-            print!("{}", explain::list());
+            printed.push_str(&explain::list());
             Ok(0)
         }
         Command::Explain { code: Some(code) } => match explain::explain(&code) {
             Some(e) => {
-                print!("{}", explain::render(e));
+                printed.push_str(&explain::render(e));
                 Ok(0)
             }
             None => {
@@ -241,8 +291,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
             }
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-                Format::Text => print!("{}", nn_doctor::trace::render(&report)),
+                Format::Json => writeln!(printed, "{}", serde_json::to_string_pretty(&report)?)?,
+                Format::Text => printed.push_str(&nn_doctor::trace::render(&report)),
             }
             Ok(u8::from(
                 report.verdict == nn_doctor::trace::Verdict::Mismatch,
@@ -257,11 +307,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             std::fs::write(&path, STARTER)
                 .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
-            println!(
+            writeln!(
+                printed,
                 "wrote {}; run: nn-doctor check {}",
                 path.display(),
                 path.display()
-            );
+            )?;
             Ok(0)
         }
     }
@@ -286,6 +337,29 @@ fn progress_bar() -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+/// A byte count with an optional K/M/G/T suffix (powers of 1024).
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("expected a size such as 2G or 500M, found {s:?}")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("expected a size such as 2G or 500M, found {s:?}"))
 }
 
 /// "init", "end" or a step number.

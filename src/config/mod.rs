@@ -20,7 +20,14 @@ use std::path::{Path, PathBuf};
 
 /// Reads and validates a config file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|err| ConfigError::io(path, &err))?;
+    let bytes = crate::input::read_bounded(path, crate::input::MAX_TEXT_FILE)
+        .map_err(|err| ConfigError::io(path, &err))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        ConfigError::io(
+            path,
+            &std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+        )
+    })?;
     parse(path, &text)
 }
 

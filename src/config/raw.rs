@@ -298,8 +298,23 @@ impl<'a, 'i> Value<'a, 'i> {
         };
         match u64::try_from(parsed) {
             Ok(n) if n >= min => Ok(n),
+            _ if parsed > i128::from(u64::MAX) => Err(self.error(format!(
+                "too large: {} (at most {})",
+                self.literal(),
+                u64::MAX
+            ))),
             _ => Err(self.error(format!("must be at least {min}, found {}", self.literal()))),
         }
+    }
+
+    /// A count in `min..=max`: sizes that allocate or loop that many times
+    /// get a cap, so a typo cannot ask for 10^19 of anything.
+    pub fn count_in(&self, min: usize, max: usize) -> Result<usize, ConfigError> {
+        let n = self.count(min)?;
+        if n > max {
+            return Err(self.error(format!("too large: {} (at most {max})", self.literal())));
+        }
+        Ok(n)
     }
 
     /// A count (sizes, steps) of at least `min`.

@@ -38,7 +38,7 @@ pub(crate) fn config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let doc = DeTable::parse(text).map_err(|err| syntax_error(src, &err))?;
     let root = Table::root(src, doc.get_ref());
     root.deny_unknown(ROOT_KEYS)?;
-    let name = match root.opt("name", Value::non_empty_string)? {
+    let name = match root.opt("name", run_name)? {
         Some(name) => name.to_string(),
         None => default_name(path),
     };
@@ -79,6 +79,22 @@ fn syntax_error(src: Source<'_>, err: &toml::de::Error) -> ConfigError {
         key,
         format!("invalid TOML: {}", err.message().trim_end()),
     )
+}
+
+/// `name`: a label that becomes one directory under reports/, so it may
+/// not be a path (no separators, no leading dot, no control characters).
+fn run_name<'a>(v: &Value<'a, '_>) -> Result<&'a str, ConfigError> {
+    let s = v.non_empty_string()?;
+    let bad = s.starts_with('.')
+        || s.len() > 200
+        || s.chars().any(|c| matches!(c, '/' | '\\') || c.is_control());
+    if bad {
+        return Err(v.error(format!(
+            "a name is a label, not a path: use letters, digits, '-', '_' or spaces, \
+             not starting with '.' and at most 200 bytes; found {s:?}"
+        )));
+    }
+    Ok(s)
 }
 
 /// The run's name when the file gives none: the config file's stem.
@@ -336,6 +352,12 @@ fn model(table: &Table<'_, '_>) -> Result<ModelConfig, ConfigError> {
     if tables.is_empty() {
         return Err(value.error("at least one layer is required"));
     }
+    if tables.len() > MAX_LAYERS {
+        return Err(value.error(format!(
+            "too many layers: {} (at most {MAX_LAYERS})",
+            tables.len()
+        )));
+    }
     let layers = tables
         .iter()
         .enumerate()
@@ -344,10 +366,19 @@ fn model(table: &Table<'_, '_>) -> Result<ModelConfig, ConfigError> {
     Ok(ModelConfig { dtype, layers })
 }
 
+/// Caps on counts that size allocations or loops. They are far above any
+/// real MLP; the memory estimate (`guard`) decides what actually fits.
+pub const MAX_LAYERS: usize = 1000;
+/// Units of one layer (a billion; see MAX_LAYERS).
+pub const MAX_UNITS: usize = 1_000_000_000;
+/// `[gradcheck] directions` and `samples_per_tensor`: each costs two forward
+/// passes, so more than this would run for hours with no gain in power.
+pub const MAX_GRADCHECK_COUNT: usize = 10_000;
+
 /// One `[[model.layers]]` entry; `number` is 1-based, of `count` layers.
 fn layer(table: &Table<'_, '_>, number: usize, count: usize) -> Result<LayerConfig, ConfigError> {
     table.deny_unknown(LAYER_KEYS)?;
-    let units = table.req("units", |v| v.count(1))?;
+    let units = table.req("units", |v| v.count_in(1, MAX_UNITS))?;
     let activation = table.req("activation", |v| activation(v, number, count))?;
     Ok(LayerConfig {
         units,
@@ -596,10 +627,10 @@ fn gradcheck(table: Option<&Table<'_, '_>>) -> Result<GradcheckConfig, ConfigErr
         at,
         batch: table.opt("batch", |v| v.count(1))?.unwrap_or(d.batch),
         samples_per_tensor: table
-            .opt("samples_per_tensor", |v| v.count(0))?
+            .opt("samples_per_tensor", |v| v.count_in(0, MAX_GRADCHECK_COUNT))?
             .unwrap_or(d.samples_per_tensor),
         directions: table
-            .opt("directions", |v| v.count(0))?
+            .opt("directions", |v| v.count_in(0, MAX_GRADCHECK_COUNT))?
             .unwrap_or(d.directions),
         epsilon: table.opt("epsilon", Value::positive)?.unwrap_or(d.epsilon),
         rtol: table.opt("rtol", Value::positive)?.unwrap_or(d.rtol),

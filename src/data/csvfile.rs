@@ -37,10 +37,11 @@ pub fn load_csv(
     train_path: &Path,
     test_path: Option<&Path>,
     label_column: Option<&str>,
+    train_limit: Option<usize>,
 ) -> Result<Data, DataError> {
-    let train = read_raw(train_path, label_column)?;
+    let train = read_raw(train_path, label_column, train_limit)?;
     let test = match test_path {
-        Some(p) => Some((p, read_raw(p, label_column)?)),
+        Some(p) => Some((p, read_raw(p, label_column, None)?)),
         None => None,
     };
     if let Some((p, t)) = &test {
@@ -67,7 +68,7 @@ pub fn load_csv(
         Some(names) => names.len(),
         None => super::classes_from_labels(&train.labels, test.as_ref().map(|t| &t.labels[..])),
     };
-    let description = format!(
+    let mut description = format!(
         "csv: {} ({} x {}, label column '{label_name}'), test {}",
         train_path.display(),
         train.len(),
@@ -75,6 +76,10 @@ pub fn load_csv(
         test.as_ref()
             .map_or("none".to_string(), |t| t.len().to_string())
     );
+    if train_limit == Some(train.len()) {
+        // Reading stopped there; worded as `apply_limit` words it.
+        description.push_str(&format!(", train limited to the first {}", train.len()));
+    }
     Ok(Data {
         train,
         test,
@@ -114,12 +119,19 @@ fn check_same_header(
     Ok(())
 }
 
-/// Reads one CSV file into features and raw label strings.
-fn read_raw(path: &Path, label_column: Option<&str>) -> Result<RawCsv, DataError> {
-    let file = File::open(path).map_err(|source| DataError::Io {
+/// Reads one CSV file into features and raw label strings, stopping after
+/// `max_rows` data rows (the `train_limit`), so the rest is never parsed.
+fn read_raw(
+    path: &Path,
+    label_column: Option<&str>,
+    max_rows: Option<usize>,
+) -> Result<RawCsv, DataError> {
+    let io_err = |source| DataError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let file = crate::input::open_regular(path).map_err(io_err)?;
+    check_text_size(path, &file, max_rows)?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -132,10 +144,11 @@ fn read_raw(path: &Path, label_column: Option<&str>) -> Result<RawCsv, DataError
         .map(str::to_string)
         .collect();
     let label_col = find_label_column(path, &header, label_column)?;
+    refuse_numeric_header(path, &header, label_col)?;
     let width = header.len().saturating_sub(1);
     let mut features = Vec::new();
     let mut labels = Vec::new();
-    for record in rdr.records() {
+    for record in rdr.records().take(max_rows.unwrap_or(usize::MAX)) {
         let record = record.map_err(|e| from_csv_error(path, &e))?;
         let line = record.position().map_or(0, |p| p.line());
         parse_row(
@@ -159,6 +172,57 @@ fn read_raw(path: &Path, label_column: Option<&str>) -> Result<RawCsv, DataError
         features,
         labels,
     })
+}
+
+/// Refuses a file whose parsed form (8 bytes per value, each value taking
+/// at least 2 bytes of text) could exceed the memory limit. With a row
+/// limit only the rows read count, so the file size alone does not decide.
+fn check_text_size(path: &Path, file: &File, max_rows: Option<usize>) -> Result<(), DataError> {
+    let Some((limit, source)) = crate::limits::memory_limit() else {
+        return Ok(());
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let parsed = len as f64 * 4.0;
+    if max_rows.is_none() && parsed > limit as f64 {
+        return Err(csv_err(
+            path,
+            None,
+            format!(
+                "{len} bytes of CSV may parse to {}, more than the limit of {} ({source}); \
+                 set [data] train_limit or raise --max-memory",
+                crate::limits::bytes(parsed),
+                crate::limits::bytes(limit as f64)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The first row must name the columns. When every feature column's name
+/// is a number, the file most likely has no header and its first sample
+/// would silently become the column names.
+fn refuse_numeric_header(
+    path: &Path,
+    header: &[String],
+    label_col: usize,
+) -> Result<(), DataError> {
+    let numeric = header
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != label_col)
+        .all(|(_, h)| h.parse::<f64>().is_ok());
+    if numeric {
+        return Err(csv_err(
+            path,
+            Some(1),
+            format!(
+                "the first row looks like data, not a header (all feature columns are numbers: {}); \
+                 add a header row naming the columns",
+                header.join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn from_csv_error(path: &Path, e: &csv::Error) -> DataError {
@@ -267,6 +331,7 @@ fn encode_labels(
         let te = test.map(|(p, l)| numeric_labels(p, l)).transpose()?;
         return Ok((tr, te, None));
     }
+    refuse_numeric_looking_strings(train.0, all())?;
     let names: BTreeMap<&str, usize> = all().map(|(s, _)| (s.as_str(), 0)).collect();
     if names.len() > MAX_CLASSES {
         return Err(DataError::InvalidLabel {
@@ -287,6 +352,31 @@ fn encode_labels(
     let te = test.map(|(_, l)| lookup(l));
     let class_names = index.keys().map(|s| s.to_string()).collect();
     Ok((tr, te, Some(class_names)))
+}
+
+/// String labels are numbered by sorting, so "1.0" beside "1", or "-1",
+/// would become unrelated classes. When any label is a number but not all
+/// are class indices, refuse and show both kinds.
+fn refuse_numeric_looking_strings<'a>(
+    path: &Path,
+    mut labels: impl Iterator<Item = &'a (String, u64)> + Clone,
+) -> Result<(), DataError> {
+    let Some((odd, odd_line)) = labels
+        .clone()
+        .find(|(s, _)| s.parse::<f64>().is_ok() && s.parse::<u64>().is_err())
+    else {
+        return Ok(());
+    };
+    let other = labels
+        .find(|(s, _)| s != odd)
+        .map_or(String::new(), |(s, l)| format!(" beside '{s}' (line {l})"));
+    Err(DataError::InvalidLabel {
+        path: path.to_path_buf(),
+        message: format!(
+            "label '{odd}' (line {odd_line}) is a number but not a class index{other}; \
+             numeric labels must be integers 0, 1, 2, ... (or use names such as 'cat')"
+        ),
+    })
 }
 
 /// Integer labels used directly, refusing ones too large to one-hot encode.
@@ -320,7 +410,7 @@ mod tests {
 
     fn err(dir: &tempfile::TempDir, text: &str, label: Option<&str>) -> String {
         let p = write(dir, "bad.csv", text);
-        load_csv(&p, None, label).unwrap_err().to_string()
+        load_csv(&p, None, label, None).unwrap_err().to_string()
     }
 
     #[test]
@@ -328,7 +418,7 @@ mod tests {
         // Source of truth: the literal CSV text below.
         let dir = tempfile::tempdir().unwrap();
         let p = write(&dir, "a.csv", "x,y,label\n1,2,0\n3.5,-4e1,2\n 5 , 6 ,1\n");
-        let d = load_csv(&p, None, None).unwrap();
+        let d = load_csv(&p, None, None, None).unwrap();
         assert_eq!(d.train.features.dim(), (3, 2));
         assert_eq!(d.train.features.row(1).to_vec(), vec![3.5, -40.0]);
         assert_eq!(d.train.features.row(2).to_vec(), vec![5.0, 6.0]);
@@ -354,7 +444,7 @@ mod tests {
             "te.csv",
             "a,b,species\n1,1,versicolor\n2,2,virginica\n",
         );
-        let d = load_csv(&tr, Some(&te), None).unwrap();
+        let d = load_csv(&tr, Some(&te), None, None).unwrap();
         // Source of truth: sorted distinct strings over train and test.
         let names = vec!["setosa", "versicolor", "virginica"];
         assert_eq!(d.class_names.as_ref().unwrap(), &names);
@@ -365,18 +455,56 @@ mod tests {
     }
 
     #[test]
-    fn mixed_or_negative_labels_are_strings() {
+    fn numeric_looking_labels_that_are_not_indices_are_refused() {
+        // Issue 11: "-1" or "1.0" beside "1" would silently become unrelated
+        // string classes.
         let dir = tempfile::tempdir().unwrap();
-        let p = write(&dir, "m.csv", "a,l\n1,-1\n2,3\n");
-        let d = load_csv(&p, None, None).unwrap();
-        assert_eq!(d.class_names.unwrap(), vec!["-1", "3"]);
+        let msg = err(&dir, "a,l\n1,-1\n2,3\n", None);
+        assert!(
+            msg.contains(
+                "label '-1' (line 2) is a number but not a class index beside '3' (line 3)"
+            ),
+            "{msg}"
+        );
+        let msg = err(&dir, "a,l\n1,1\n2,1.0\n", None);
+        assert!(msg.contains("label '1.0' (line 3)"), "{msg}");
+        assert!(msg.contains("beside '1' (line 2)"), "{msg}");
+        // Names that are not numbers stay string classes.
+        let p = write(&dir, "m.csv", "a,l\n1,cat\n2,dog\n");
+        let d = load_csv(&p, None, None, None).unwrap();
+        assert_eq!(d.class_names.unwrap(), vec!["cat", "dog"]);
+    }
+
+    #[test]
+    fn a_first_row_of_numbers_is_not_a_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let msg = err(&dir, "0.5,1.5,0\n2,3,1\n", None);
+        assert!(
+            msg.contains("bad.csv:1: the first row looks like data"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn train_limit_stops_reading() {
+        // The third row is not valid CSV data: with a limit of 2 it is never parsed.
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "l.csv", "x,l\n1,0\n2,1\noops,9\n");
+        let d = load_csv(&p, None, None, Some(2)).unwrap();
+        assert_eq!(d.train.labels, vec![0, 1]);
+        assert!(
+            d.description.ends_with("train limited to the first 2"),
+            "{}",
+            d.description
+        );
+        assert!(load_csv(&p, None, None, None).is_err());
     }
 
     #[test]
     fn custom_label_column() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(&dir, "c.csv", "cls,f1,f2\n1,0.5,0.25\n0,1,2\n");
-        let d = load_csv(&p, None, Some("cls")).unwrap();
+        let d = load_csv(&p, None, Some("cls"), None).unwrap();
         assert_eq!(d.train.labels, vec![1, 0]);
         assert_eq!(d.train.features.row(0).to_vec(), vec![0.5, 0.25]);
         let msg = err(&dir, "cls,f1\n1,2\n", Some("klass"));
@@ -416,7 +544,7 @@ mod tests {
         assert!(err(&dir, "", None).contains("empty file"));
         assert!(err(&dir, "a,b,l\n", None).contains("no data rows"));
         assert!(err(&dir, "label\n1\n", None).contains("at least one feature column"));
-        let msg = load_csv(Path::new("/nope/x.csv"), None, None)
+        let msg = load_csv(Path::new("/nope/x.csv"), None, None, None)
             .unwrap_err()
             .to_string();
         assert!(msg.starts_with("/nope/x.csv: cannot read"), "{msg}");
@@ -427,7 +555,7 @@ mod tests {
         // Source of truth: the 4 non-finite tokens written below.
         let dir = tempfile::tempdir().unwrap();
         let p = write(&dir, "n.csv", "a,b,l\nnan,1,0\ninf,-inf,1\n2,NaN,1\n");
-        let d = load_csv(&p, None, None).unwrap();
+        let d = load_csv(&p, None, None, None).unwrap();
         assert_eq!(d.train.count_nonfinite(), 4);
         assert!(d.train.features[[0, 0]].is_nan());
         assert_eq!(d.train.features[[1, 1]], f64::NEG_INFINITY);
@@ -438,10 +566,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tr = write(&dir, "tr.csv", "a,b,l\n1,2,0\n");
         let te = write(&dir, "te.csv", "a,l\n1,0\n");
-        let msg = load_csv(&tr, Some(&te), None).unwrap_err().to_string();
+        let msg = load_csv(&tr, Some(&te), None, None)
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("2 features per sample but test data"), "{msg}");
         let te = write(&dir, "te2.csv", "a,c,l\n1,2,0\n");
-        let msg = load_csv(&tr, Some(&te), None).unwrap_err().to_string();
+        let msg = load_csv(&tr, Some(&te), None, None)
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("te2.csv:1: header differs"), "{msg}");
     }
 

@@ -11,7 +11,6 @@ use super::{DataError, Dataset, MAX_CLASSES};
 use flate2::read::MultiGzDecoder;
 use ndarray::Array2;
 use std::fmt;
-use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
@@ -132,24 +131,56 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Reads and validates one IDX file, gzip-compressed or raw (detected by
 /// content, not by extension).
 pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
+    read_idx_rows(path, None).map(|(arr, _)| arr)
+}
+
+/// Reads at most `max_rows` entries along the first dimension (all when
+/// None) and returns them with the count the header declares. Reading stops
+/// there: a `train_limit` of 1000 on a file declaring 600M images reads
+/// 1000 of them, and what is read must fit the memory limit.
+pub fn read_idx_rows(path: &Path, max_rows: Option<usize>) -> Result<(IdxArray, usize), DataError> {
     let io_err = |source| DataError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = BufReader::new(File::open(path).map_err(io_err)?);
+    let file = BufReader::new(crate::input::open_regular(path).map_err(io_err)?);
+    read_stream(path, file, max_rows)
+}
+
+/// Parses the bytes of an IDX file (raw or gzip) read from `path`, which
+/// only names it in errors: the fuzz harness's entry point.
+pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray, DataError> {
+    read_stream(path, bytes, None).map(|(arr, _)| arr)
+}
+
+/// Detects gzip by content and parses the stream.
+fn read_stream(
+    path: &Path,
+    mut file: impl Read,
+    max_rows: Option<usize>,
+) -> Result<(IdxArray, usize), DataError> {
+    let io_err = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut magic = [0u8; 2];
     let got = read_up_to(&mut file, &mut magic).map_err(io_err)?;
     let prefix = io::Cursor::new(magic.get(..got).unwrap_or(&[]).to_vec());
     if got == 2 && magic == GZIP_MAGIC {
         let decoder = MultiGzDecoder::new(prefix.chain(file));
-        parse(path, decoder, true)
+        parse(path, decoder, true, max_rows)
     } else {
-        parse(path, prefix.chain(file), false)
+        parse(path, prefix.chain(file), false, max_rows)
     }
 }
 
 /// Parses an IDX stream; `gz` only changes how read errors are worded.
-fn parse(path: &Path, mut r: impl Read, gz: bool) -> Result<IdxArray, DataError> {
+fn parse(
+    path: &Path,
+    mut r: impl Read,
+    gz: bool,
+    max_rows: Option<usize>,
+) -> Result<(IdxArray, usize), DataError> {
     let read_err = |e: io::Error| {
         if gz {
             idx_err(path, format!("corrupt gzip data: {e}"))
@@ -160,17 +191,51 @@ fn parse(path: &Path, mut r: impl Read, gz: bool) -> Result<IdxArray, DataError>
             }
         }
     };
-    let header = read_header(path, &mut r, read_err)?;
-    let bytes = read_data(path, &mut r, &header, read_err)?;
+    let mut header = read_header(path, &mut r, read_err)?;
+    let declared = header.dims.first().copied().unwrap_or(0);
+    let limited = max_rows.filter(|&m| m < declared);
+    if let Some(rows) = limited {
+        // Cannot overflow: fewer rows than the product that already fitted.
+        header.data_bytes = header.data_bytes / declared * rows;
+        if let Some(d) = header.dims.first_mut() {
+            *d = rows;
+        }
+    }
+    check_decoded_size(path, &header)?;
+    let bytes = read_data(path, &mut r, &header, read_err, limited.is_none())?;
     let data = bytes
         .chunks_exact(header.dtype.size())
         .map(|c| header.dtype.decode(c))
         .collect();
-    Ok(IdxArray {
+    let arr = IdxArray {
         dims: header.dims,
         dtype: header.dtype,
         data,
-    })
+    };
+    Ok((arr, declared))
+}
+
+/// Refuses data whose decoded form (f64 per element) exceeds the memory
+/// limit before reading it, so a small gzip file declaring 600M images is
+/// an error rather than gigabytes of zeros.
+fn check_decoded_size(path: &Path, header: &Header) -> Result<(), DataError> {
+    let Some((limit, source)) = crate::limits::memory_limit() else {
+        return Ok(());
+    };
+    let decoded = (header.data_bytes / header.dtype.size()) as f64 * 8.0;
+    if decoded > limit as f64 {
+        return Err(idx_err(
+            path,
+            format!(
+                "header declares {}; decoded that needs {}, more than the limit of {} ({source}); \
+                 set [data] train_limit to read fewer samples, or raise --max-memory",
+                header.describe(),
+                crate::limits::bytes(decoded),
+                crate::limits::bytes(limit as f64)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn idx_err(path: &Path, message: String) -> DataError {
@@ -275,6 +340,7 @@ fn read_data(
     r: &mut impl Read,
     header: &Header,
     read_err: impl Fn(io::Error) -> DataError,
+    check_trailing: bool,
 ) -> Result<Vec<u8>, DataError> {
     // Never trust the header for the allocation size: a lying header on a
     // tiny file must not reserve gigabytes.
@@ -293,6 +359,9 @@ fn read_data(
                 bytes.len()
             ),
         ));
+    }
+    if !check_trailing {
+        return Ok(bytes);
     }
     let trailing = io::copy(r, &mut io::sink()).map_err(&read_err)?;
     if trailing > 0 {
@@ -325,7 +394,15 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// An images file as a `[samples, features]` matrix.
 pub fn read_images(path: &Path) -> Result<Array2<f64>, DataError> {
-    let arr = read_idx(path)?;
+    read_images_rows(path, None).map(|(a, _)| a)
+}
+
+/// At most `max_rows` images, with the count the header declares.
+fn read_images_rows(
+    path: &Path,
+    max_rows: Option<usize>,
+) -> Result<(Array2<f64>, usize), DataError> {
+    let (arr, declared) = read_idx_rows(path, max_rows)?;
     let Some((&n, rest)) = arr.dims.split_first().filter(|_| arr.dims.len() >= 2) else {
         return Err(idx_err(
             path,
@@ -338,12 +415,21 @@ pub fn read_images(path: &Path) -> Result<Array2<f64>, DataError> {
     // Cannot overflow: the product of all dims already fitted.
     let width = rest.iter().product();
     Array2::from_shape_vec((n, width), arr.data)
+        .map(|a| (a, declared))
         .map_err(|e| idx_err(path, format!("cannot shape data as {n} x {width}: {e}")))
 }
 
 /// A labels file as class indices.
 pub fn read_labels(path: &Path) -> Result<Vec<usize>, DataError> {
-    let arr = read_idx(path)?;
+    read_labels_rows(path, None).map(|(l, _)| l)
+}
+
+/// At most `max_rows` labels, with the count the header declares.
+fn read_labels_rows(
+    path: &Path,
+    max_rows: Option<usize>,
+) -> Result<(Vec<usize>, usize), DataError> {
+    let (arr, declared) = read_idx_rows(path, max_rows)?;
     if arr.dims.len() != 1 {
         return Err(idx_err(
             path,
@@ -359,11 +445,13 @@ pub fn read_labels(path: &Path) -> Result<Vec<usize>, DataError> {
             message: format!("labels must have an integer type, found {}", arr.dtype),
         });
     }
-    arr.data
+    let labels = arr
+        .data
         .iter()
         .enumerate()
         .map(|(i, &v)| label_index(path, i, v))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((labels, declared))
 }
 
 /// Checks one label value (already integral) is in `0..MAX_CLASSES`.
@@ -378,21 +466,28 @@ fn label_index(path: &Path, i: usize, v: f64) -> Result<usize, DataError> {
 }
 
 /// Reads an images/labels pair and checks the counts agree.
-fn read_pair(images: &Path, labels: &Path) -> Result<Dataset, DataError> {
-    let features = read_images(images)?;
-    let labels_v = read_labels(labels)?;
-    if features.nrows() != labels_v.len() {
+/// At most `max_rows` samples are read; the counts compared are the ones
+/// the headers declare.
+fn read_pair(
+    images: &Path,
+    labels: &Path,
+    max_rows: Option<usize>,
+) -> Result<(Dataset, usize), DataError> {
+    let (features, n_images) = read_images_rows(images, max_rows)?;
+    let (labels_v, n_labels) = read_labels_rows(labels, max_rows)?;
+    if n_images != n_labels {
         return Err(DataError::CountMismatch {
             images_path: images.to_path_buf(),
-            images: features.nrows(),
+            images: n_images,
             labels_path: labels.to_path_buf(),
-            labels: labels_v.len(),
+            labels: n_labels,
         });
     }
-    Ok(Dataset {
+    let set = Dataset {
         features,
         labels: labels_v,
-    })
+    };
+    Ok((set, n_images))
 }
 
 /// Loads train (and optionally test) IDX pairs into [`super::Data`].
@@ -403,11 +498,12 @@ pub fn load_idx(
     train_labels: &Path,
     test_images: Option<&Path>,
     test_labels: Option<&Path>,
+    train_limit: Option<usize>,
 ) -> Result<super::Data, DataError> {
-    let train = read_pair(train_images, train_labels)?;
+    let (train, declared) = read_pair(train_images, train_labels, train_limit)?;
     super::ensure_nonempty_train(&train, train_images)?;
     let test = match (test_images, test_labels) {
-        (Some(ti), Some(tl)) => Some((ti, read_pair(ti, tl)?)),
+        (Some(ti), Some(tl)) => Some((ti, read_pair(ti, tl, None)?.0)),
         (None, None) => None,
         (Some(p), None) | (None, Some(p)) => {
             return Err(idx_err(
@@ -429,14 +525,18 @@ pub fn load_idx(
     }
     let test = test.map(|(_, t)| t);
     let classes = super::classes_from_labels(&train.labels, test.as_ref().map(|t| &t.labels[..]));
-    let description = format!(
+    let mut description = format!(
         "idx: {} ({} x {}), test {}",
         train_images.display(),
-        train.len(),
+        declared,
         train.width(),
         test.as_ref()
             .map_or("none".to_string(), |t| t.len().to_string())
     );
+    if train.len() < declared {
+        // Worded as `apply_limit` words it for the other sources.
+        description.push_str(&format!(", train limited to the first {}", train.len()));
+    }
     Ok(super::Data {
         train,
         test,
@@ -595,7 +695,13 @@ mod tests {
             0, 0, 0x0E, 2, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0xFF, 0xFF,
         ];
         let p = write(&dir, "lying", &raw);
-        assert!(err_text(read_idx(&p)).contains("but only 0 follow"));
+        let msg = err_text(read_idx(&p));
+        // Refused by the memory limit (2.25 PB decoded) before reading, or,
+        // where no limit is known, reported as truncated.
+        assert!(
+            msg.contains("more than the limit") || msg.contains("but only 0 follow"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -642,25 +748,25 @@ mod tests {
             "lab3",
             &idx_bytes(IdxType::U8, &[3], &[0.0, 1.0, 4.0]),
         );
-        let msg = err_text(load_idx(&img, &lab2, None, None));
+        let msg = err_text(load_idx(&img, &lab2, None, None, None));
         assert!(msg.contains("img has 3 images but"), "{msg}");
         assert!(msg.contains("lab2 has 2 labels"), "{msg}");
         let wide = write(&dir, "wide", &idx_bytes(IdxType::U8, &[3, 5], &[1.0; 15]));
-        let msg = err_text(load_idx(&img, &lab3, Some(&wide), Some(&lab3)));
+        let msg = err_text(load_idx(&img, &lab3, Some(&wide), Some(&lab3), None));
         assert!(msg.contains("4 features per sample but test data"), "{msg}");
         assert!(msg.contains("has 5"), "{msg}");
-        let msg = err_text(load_idx(&img, &lab3, Some(&img), Some(&lab2)));
+        let msg = err_text(load_idx(&img, &lab3, Some(&img), Some(&lab2), None));
         assert!(msg.contains("count mismatch"), "{msg}");
-        let msg = err_text(load_idx(&img, &lab3, Some(&img), None));
+        let msg = err_text(load_idx(&img, &lab3, Some(&img), None, None));
         assert!(msg.contains("both test_images and test_labels"), "{msg}");
-        let data = load_idx(&img, &lab3, None, None).unwrap();
+        let data = load_idx(&img, &lab3, None, None, None).unwrap();
         // Source of truth: largest label written (4) + 1.
         assert_eq!(data.classes, 5);
         assert!(data.test.is_none());
         let empty = write(&dir, "empty", &idx_bytes(IdxType::U8, &[0, 2], &[]));
         let nolab = write(&dir, "nolab", &idx_bytes(IdxType::U8, &[0], &[]));
         assert!(matches!(
-            load_idx(&empty, &nolab, None, None),
+            load_idx(&empty, &nolab, None, None, None),
             Err(DataError::EmptyTrain(_))
         ));
     }
@@ -688,6 +794,7 @@ mod tests {
             &p("train-labels-idx1-ubyte.gz"),
             Some(&p("t10k-images-idx3-ubyte.gz")),
             Some(&p("t10k-labels-idx1-ubyte.gz")),
+            None,
         )
         .unwrap();
         // Source of truth: fixtures/data/mnist/README.md (shapes, uint8).

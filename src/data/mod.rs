@@ -179,12 +179,18 @@ pub fn load(cfg: &spec::DataConfig, seed: u64) -> Result<Data, DataError> {
             train_labels,
             test_images.as_deref(),
             test_labels.as_deref(),
+            cfg.train_limit.filter(|&n| n > 0),
         )?,
         spec::DataSpec::Csv {
             train,
             test,
             label_column,
-        } => csvfile::load_csv(train, test.as_deref(), label_column.as_deref())?,
+        } => csvfile::load_csv(
+            train,
+            test.as_deref(),
+            label_column.as_deref(),
+            cfg.train_limit.filter(|&n| n > 0),
+        )?,
         spec::DataSpec::Synthetic {
             generator,
             samples,
@@ -201,8 +207,79 @@ pub fn load(cfg: &spec::DataConfig, seed: u64) -> Result<Data, DataError> {
         })?,
     };
     apply_limit(&mut data, cfg.train_limit)?;
+    if let Some(path) = labels_path(&cfg.spec) {
+        check_classes(&data, path)?;
+    }
     scale::apply(cfg.scale, &mut data.train, data.test.as_mut());
     Ok(data)
+}
+
+/// The file the training labels come from (synthetic data has none).
+fn labels_path(spec: &spec::DataSpec) -> Option<&Path> {
+    match spec {
+        spec::DataSpec::Idx { train_labels, .. } => Some(train_labels),
+        spec::DataSpec::Csv { train, .. } => Some(train),
+        spec::DataSpec::Synthetic { .. } => None,
+    }
+}
+
+/// Labels are class indices 0..classes: every class needs training samples.
+/// A single class leaves nothing to learn; a class only the test set has
+/// can never be predicted; a class no split has (labels 1..K leave class 0
+/// empty) makes an output unit that nothing trains, and a run that looks
+/// healthy.
+fn check_classes(data: &Data, path: &Path) -> Result<(), DataError> {
+    let mut train_counts = vec![0usize; data.classes];
+    for &l in &data.train.labels {
+        if let Some(c) = train_counts.get_mut(l) {
+            *c += 1;
+        }
+    }
+    let bad = |message: String| DataError::InvalidLabel {
+        path: path.to_path_buf(),
+        message,
+    };
+    let present: Vec<usize> = (0..data.classes).filter(|&c| train_counts[c] > 0).collect();
+    if present.len() < 2 {
+        return Err(bad(format!(
+            "the training data holds a single class ({}): there is nothing to tell apart; \
+             check the label column and train_limit",
+            class_name(data, present.first().copied().unwrap_or(0))
+        )));
+    }
+    let absent: Vec<usize> = (0..data.classes)
+        .filter(|&c| train_counts[c] == 0)
+        .collect();
+    if absent.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = absent.iter().map(|&c| class_name(data, c)).collect();
+    let in_test = data
+        .test
+        .as_ref()
+        .is_some_and(|t| t.labels.iter().any(|l| absent.contains(l)));
+    Err(bad(if in_test {
+        format!(
+            "the test data has classes the training data lacks: {}; the network cannot learn them \
+             (a larger train_limit or a stratified split helps)",
+            names.join(", ")
+        )
+    } else {
+        format!(
+            "labels are class indices 0..{}, but class {} has no samples; number classes from 0 \
+             without gaps (labels 1..K: subtract 1)",
+            data.classes - 1,
+            names.join(", ")
+        )
+    }))
+}
+
+/// A class's name for messages: its label string, else its index.
+fn class_name(data: &Data, c: usize) -> String {
+    data.class_names
+        .as_ref()
+        .and_then(|n| n.get(c))
+        .map_or_else(|| c.to_string(), |n| format!("'{n}'"))
 }
 
 /// Keeps the first `limit` training samples and notes it in the description.

@@ -120,6 +120,10 @@ pub fn train<F: Float>(
         last_eval: None,
     };
     for step in 1..=plan.steps {
+        if crate::interrupt::requested() {
+            // Ctrl-C: end at this step boundary; the caller reports what ran.
+            break;
+        }
         let idx = batcher.next_batch();
         let x = train.x.select(Axis(0), idx);
         let t = train.targets.select(Axis(0), idx);

@@ -39,23 +39,54 @@ pub struct GradcheckRun {
 pub fn run(opts: &GradcheckOptions) -> Result<GradcheckRun, CheckError> {
     let (cfg, data) = load_inputs(&opts.config)?;
     let points = opts.at.clone().unwrap_or_else(|| cfg.gradcheck.at.clone());
+    refuse_points_beyond_the_run(&cfg, &data, &points)?;
     let report = match cfg.model.dtype {
         DType::F32 => check_typed::<f32>(&cfg, &data, &points, opts)?,
         DType::F64 => check_typed::<f64>(&cfg, &data, &points, opts)?,
     };
     let dir = report_dir(&cfg, opts.out.as_ref());
-    let csv = dir.join("gradcheck.csv");
-    let io = |source| crate::report::ReportError::Io {
-        path: csv.clone(),
-        source,
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    super::output::write_csv(&report, &csv).map_err(io)?;
+    // Locked, staged and renamed into place like a check report (issue 11).
+    let out = crate::report::write::ReportDir::open(&dir)?;
+    let staged = out.staging().join("gradcheck.csv");
+    super::output::write_csv(&report, &staged).map_err(|source| {
+        crate::report::ReportError::Io {
+            path: staged.clone(),
+            source,
+        }
+    })?;
+    let csv = out.commit_file("gradcheck.csv")?;
     Ok(GradcheckRun {
         report,
         name: cfg.name.clone(),
         csv,
     })
+}
+
+/// A check point past the steps the config trains would train that far
+/// (`--at 100000000000` ran for ever): refuse it, naming the run's length.
+fn refuse_points_beyond_the_run(
+    cfg: &Config,
+    data: &Data,
+    points: &[CheckPoint],
+) -> Result<(), CheckError> {
+    let planned = planned_steps(cfg, data, None);
+    match points
+        .iter()
+        .filter_map(|p| p.step())
+        .find(|&s| s > planned)
+    {
+        Some(step) => Err(CheckError::Config(crate::config::ConfigError::new(
+            &cfg.path,
+            &cfg.source,
+            None,
+            Some("gradcheck.at".into()),
+            format!(
+                "check point step {step} is beyond the {planned} steps this config trains; \
+                 use a step in 1..={planned}, or end"
+            ),
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn check_typed<F: Float>(

@@ -15,6 +15,11 @@ use ndarray::{Array1, Array2};
 #[derive(Debug)]
 pub struct Recorder {
     every: usize,
+    /// Loss rows are kept at steps 1, 1 + loss_every, ... (1 until thinned).
+    loss_every: usize,
+    /// Row caps (issue 11): past them the series are thinned, so memory stays
+    /// bounded for any step count.
+    max_rows: usize,
     recording: Recording,
     /// Rows of the step in progress, one per layer.
     pending: Vec<LayerRow>,
@@ -25,6 +30,8 @@ impl Recorder {
     pub fn new(layers: Vec<LayerInfo>, every: usize) -> Self {
         Recorder {
             every: every.max(1),
+            loss_every: 1,
+            max_rows: MAX_ROWS,
             recording: Recording {
                 layers,
                 rows: Vec::new(),
@@ -65,7 +72,38 @@ impl Recorder {
     fn row(&mut self, layer: usize) -> Option<&mut LayerRow> {
         self.pending.get_mut(layer.checked_sub(1)?)
     }
+
+    /// Lowers the row caps (tests).
+    pub fn with_max_rows(mut self, max_rows: usize) -> Self {
+        self.max_rows = max_rows.max(2);
+        self
+    }
+
+    /// Keeps each series under `max_rows`: when one passes it, its interval
+    /// doubles and the rows off the new grid (steps 1, 1 + 2k every, ...)
+    /// are dropped. A run shorter than the cap is untouched, so reports of
+    /// ordinary runs stay byte-identical; a billion-step run keeps an evenly
+    /// thinned series instead of running out of memory.
+    fn thin(&mut self) {
+        if self.recording.rows.len() > self.max_rows {
+            self.every = self.every.saturating_mul(2);
+            let every = self.every;
+            self.recording
+                .rows
+                .retain(|r| r.step.saturating_sub(1).is_multiple_of(every));
+        }
+        if self.recording.steps.len() > self.max_rows {
+            self.loss_every = self.loss_every.saturating_mul(2);
+            let every = self.loss_every;
+            self.recording
+                .steps
+                .retain(|r| r.step.saturating_sub(1).is_multiple_of(every));
+        }
+    }
 }
+
+/// Rows of each series kept in memory (about 150 MB of layer rows).
+pub const MAX_ROWS: usize = 1 << 20;
 
 fn empty_row(step: usize, layer: usize) -> LayerRow {
     LayerRow {
@@ -154,13 +192,16 @@ impl<F: Float> Hook<F> for Recorder {
             self.recording.rows.append(&mut self.pending);
             self.active = false;
         }
-        self.recording.steps.push(StepRow {
-            step,
-            loss: stats.loss,
-            batch_accuracy: stats.batch_accuracy,
-            test_loss: None,
-            test_accuracy: None,
-        });
+        if step.saturating_sub(1).is_multiple_of(self.loss_every) {
+            self.recording.steps.push(StepRow {
+                step,
+                loss: stats.loss,
+                batch_accuracy: stats.batch_accuracy,
+                test_loss: None,
+                test_accuracy: None,
+            });
+        }
+        self.thin();
     }
 
     fn on_eval(&mut self, step: usize, stats: &EvalStats) {
@@ -473,5 +514,33 @@ mod tests {
         assert_eq!(ratio(1e-3, 1.0), 1e-3);
         assert_eq!(ratio(0.0, 0.0), 0.0);
         assert_eq!(ratio(1.0, 0.0), f64::INFINITY);
+    }
+
+    #[test]
+    fn long_runs_are_thinned_to_a_bounded_grid() {
+        // Issue 11: memory must stay bounded for any step count. With a cap
+        // of 8 rows, 1 layer recorded every step: after 20 steps the grid
+        // has doubled until at most 8 rows remain, all on steps 1 + k*every.
+        let info = vec![LayerInfo {
+            layer: 1,
+            units: 1,
+            fan_in: 1,
+            activation: Activation::Relu,
+        }];
+        let mut r = Recorder::new(info, 1).with_max_rows(8);
+        let stats = StepStats {
+            loss: 1.0,
+            batch_accuracy: 0.5,
+        };
+        for step in 1..=20 {
+            r.start_step(step);
+            Hook::<f64>::on_step_end(&mut r, step, &stats);
+        }
+        let rec = r.into_recording();
+        let steps: Vec<usize> = rec.rows.iter().map(|x| x.step).collect();
+        // Doubling at 9 rows (every 2) then at 9 again... ends on every 4.
+        assert_eq!(steps, vec![1, 5, 9, 13, 17]);
+        let loss: Vec<usize> = rec.steps.iter().map(|x| x.step).collect();
+        assert_eq!(loss, vec![1, 5, 9, 13, 17]);
     }
 }

@@ -8,6 +8,7 @@ pub mod names;
 pub mod plots;
 pub mod summary;
 pub mod text;
+pub mod write;
 
 use crate::gradcheck::types::GradcheckReport;
 use crate::monitor::record::Recording;
@@ -52,6 +53,8 @@ pub enum ReportError {
     Plot(#[from] plots::PlotError),
     #[error("cannot serialise summary.json: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("{}: another nn-doctor run is writing this report directory (it holds {}); wait for it or choose another --out", .dir.display(), write::LOCK_FILE)]
+    Locked { dir: PathBuf },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
@@ -61,15 +64,30 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
     }
 }
 
-/// Writes the whole report directory (created if needed). CSVs and the
-/// summary go first, so a failing plot never costs the numbers.
+/// Writes the whole report directory (created and locked for the call).
 pub fn write_report(
     dir: &Path,
     summary: &Summary,
     rec: &Recording,
     gradcheck: Option<&GradcheckReport>,
 ) -> Result<(), ReportError> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut summary = summary.clone();
+    write_report_in(&write::ReportDir::open(dir)?, &mut summary, rec, gradcheck)
+}
+
+/// Writes a report into a directory this run has locked: every file is
+/// staged and renamed into place, summary.json last, with `files` set to
+/// what this run wrote (plus `fixes` when `--try-fixes` reported
+/// candidates written there). A failing plot never costs the numbers: the CSVs, report.md
+/// and summary.json are still committed, then the plot error is returned.
+/// `summary.files` is set to the list written.
+pub fn write_report_in(
+    out: &write::ReportDir,
+    summary: &mut Summary,
+    rec: &Recording,
+    gradcheck: Option<&GradcheckReport>,
+) -> Result<(), ReportError> {
+    let dir = out.staging();
     let metrics = dir.join("metrics.csv");
     csv::write_metrics(rec, &metrics).map_err(io(&metrics))?;
     let loss = dir.join("loss.csv");
@@ -78,13 +96,25 @@ pub fn write_report(
         let path = dir.join("gradcheck.csv");
         crate::gradcheck::output::write_csv(g, &path).map_err(io(&path))?;
     }
-    let json = dir.join("summary.json");
-    std::fs::write(&json, summary.to_json()? + "\n").map_err(io(&json))?;
+    let plotted = plots::write_plots(rec, dir, &plot_options(summary));
+    summary.files = REPORT_FILES
+        .iter()
+        .copied()
+        .chain(gradcheck.map(|_| "gradcheck.csv"))
+        .filter(|f| {
+            matches!(*f, "report.md" | "summary.json" | "index.html") || dir.join(f).is_file()
+        })
+        .chain((!summary.fixes.is_empty()).then_some("fixes"))
+        .map(str::to_string)
+        .collect();
     let md = dir.join("report.md");
     std::fs::write(&md, markdown::render(summary)).map_err(io(&md))?;
     let html = dir.join("index.html");
     std::fs::write(&html, html::render(summary)).map_err(io(&html))?;
-    plots::write_plots(rec, dir, &plot_options(summary))?;
+    let json = dir.join(write::SUMMARY);
+    std::fs::write(&json, summary.to_json()? + "\n").map_err(io(&json))?;
+    out.commit(&summary.files)?;
+    plotted?;
     Ok(())
 }
 

@@ -82,6 +82,10 @@ pub struct Summary {
     pub steps_run: usize,
     pub steps_planned: usize,
     pub stopped_early: bool,
+    /// True when SIGINT/SIGTERM cut the run short (exit code 130): training
+    /// ended early and the report covers the steps that ran, or `--try-fixes`
+    /// stopped and `fixes` lists the candidates that finished.
+    pub interrupted: bool,
     pub stop_reason: Option<String>,
     #[serde(rename = "final")]
     pub final_: Final,

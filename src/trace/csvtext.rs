@@ -24,9 +24,9 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<RawTensor, TraceError> {
                 TraceError::file(
                     path,
                     format!(
-                        "line {line_no}, column {}: {:?} is not a number",
+                        "line {line_no}, column {}: {} is not a number",
                         k + 1,
-                        field.trim()
+                        quote_short(field.trim())
                     ),
                 )
             })?;
@@ -47,6 +47,20 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<RawTensor, TraceError> {
     }
     let (cols, _) = cols.ok_or_else(|| TraceError::file(path, "empty file: no values"))?;
     RawTensor::new(vec![rows, cols], data, Dtype::Text).map_err(|m| TraceError::file(path, m))
+}
+
+/// The field quoted when it is short and plain (a typo worth showing), else
+/// only its length: an error must not quote lines of a file that is not a
+/// tensor at all.
+fn quote_short(field: &str) -> String {
+    let plain = field
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-' | '_'));
+    if plain && field.len() <= 24 {
+        format!("{field:?}")
+    } else {
+        format!("a field of {} characters", field.chars().count())
+    }
 }
 
 /// A number, or nan / inf / -inf in any case (NumPy writes `nan`, `inf`).

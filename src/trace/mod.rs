@@ -9,7 +9,7 @@ pub mod advice;
 pub mod compare;
 pub mod confirm;
 pub mod convert;
-mod csvtext;
+pub mod csvtext;
 pub mod error;
 pub mod junit;
 pub mod load;

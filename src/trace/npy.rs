@@ -33,11 +33,24 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<RawTensor, TraceError> {
         .get(start..start.saturating_add(header_len))
         .ok_or_else(|| bad("truncated .npy header".into()))?;
     let header = std::str::from_utf8(header).map_err(|_| bad("header is not text".into()))?;
-    let h = Header::parse(header).map_err(|m| bad(format!("bad .npy header ({m}): {header}")))?;
+    let h = Header::parse(header).map_err(|m| {
+        // The header is the file's own text: show a bounded, printable part.
+        let shown: String = header
+            .chars()
+            .take(120)
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        bad(format!("bad .npy header ({m}): {shown}"))
+    })?;
     let (dtype, size) = dtype(&h.descr).map_err(bad)?;
-    let count = h.shape.iter().product::<usize>();
-    let data = &bytes[start + header_len..];
-    let need = count.saturating_mul(size);
+    // Checked: a shape like (2**40, 2**40) must be an error, not a wrapped
+    // product that then indexes out of bounds.
+    let need = h
+        .shape
+        .iter()
+        .try_fold(size, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| bad(format!("shape {:?} is impossibly large", h.shape)))?;
+    let data = bytes.get(start + header_len..).unwrap_or(&[]);
     if data.len() < need {
         return Err(bad(format!(
             "truncated: shape {:?} of {} needs {need} bytes of data, the file has {}",
@@ -46,7 +59,9 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<RawTensor, TraceError> {
             data.len()
         )));
     }
-    let mut values: Vec<f64> = data[..need]
+    let mut values: Vec<f64> = data
+        .get(..need)
+        .unwrap_or(&[])
         .chunks_exact(size)
         .map(|c| decode(dtype, c))
         .collect();
@@ -143,7 +158,7 @@ fn fortran_to_c(v: &[f64], rows: usize, cols: usize) -> Vec<f64> {
     let mut out = Vec::with_capacity(v.len());
     for r in 0..rows {
         for c in 0..cols {
-            out.push(v[c * rows + r]);
+            out.push(v.get(c * rows + r).copied().unwrap_or(f64::NAN));
         }
     }
     out

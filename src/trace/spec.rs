@@ -89,13 +89,21 @@ pub struct LayerSpec {
 impl TraceSpec {
     /// Reads and validates `path`; errors name the file and line.
     pub fn read(path: &Path) -> Result<Self, TraceError> {
-        let text = std::fs::read_to_string(path)
+        let bytes = crate::input::read_bounded(path, crate::input::MAX_TEXT_FILE)
             .map_err(|e| TraceError::file(path, format!("cannot read: {e}")))?;
-        let spec: TraceSpec = toml::from_str(&text).map_err(|e| {
+        let text = String::from_utf8(bytes)
+            .map_err(|_| TraceError::file(path, "cannot read: not UTF-8 text"))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates the text of a trace.toml read from `path` (the
+    /// path only names the file in errors).
+    pub fn parse(path: &Path, text: &str) -> Result<Self, TraceError> {
+        let spec: TraceSpec = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()
                 .map(|s| {
-                    let (line, col) = line_col(&text, s.start);
+                    let (line, col) = line_col(text, s.start);
                     format!("line {line}, column {col}: ")
                 })
                 .unwrap_or_default();

@@ -69,12 +69,29 @@ impl RawTensor {
 /// Reads `dir/rel` as `.npy` or `.csv` (by extension).
 pub fn read(dir: &Path, rel: &str) -> Result<RawTensor, TraceError> {
     let path = dir.join(rel);
+    // A trace names files inside its own directory; anything else (an
+    // absolute path, `..`) could make verify-trace read and quote any file.
+    let inside = Path::new(rel)
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !inside || rel.is_empty() {
+        return Err(TraceError::file(
+            &path,
+            "tensor files must be relative paths inside the trace directory (no absolute paths, no `..`)",
+        ));
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    let bytes =
-        std::fs::read(&path).map_err(|e| TraceError::file(&path, format!("cannot read: {e}")))?;
+    if !matches!(ext.as_deref(), Some("npy" | "csv")) {
+        return Err(TraceError::file(
+            &path,
+            "unknown tensor file type; expected .npy or .csv",
+        ));
+    }
+    let bytes = crate::input::read_bounded(&path, crate::input::MAX_TRACE_FILE)
+        .map_err(|e| TraceError::file(&path, format!("cannot read: {e}")))?;
     match ext.as_deref() {
         Some("npy") => npy::parse(&path, &bytes),
         Some("csv") => csvtext::parse(&path, &bytes),

@@ -1,0 +1,357 @@
+//! Safe writing of a report directory. A run:
+//!
+//! 1. [`ReportDir::open`] creates the directory, takes an exclusive lock on
+//!    `.nn-doctor.lock` inside it for the whole run (a second run into the
+//!    same directory fails at once) and creates a private staging directory
+//!    — all before any data is loaded, so an unwritable `--out` costs nothing.
+//! 2. The reporters write every file into the staging directory, which this
+//!    run created itself, so no path in it can be a planted symlink.
+//! 3. [`ReportDir::commit`] renames each file into place (a rename replaces
+//!    a symlink at the destination instead of writing through it), removes
+//!    the files the previous report listed that this one does not, and
+//!    renames summary.json last: a summary.json beside the files means the
+//!    report is complete and `files` lists exactly what belongs to it.
+
+use super::ReportError;
+use crate::config::{Config, ConfigError};
+use crate::data::spec::DataSpec;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+/// The lock file's name (kept after the run; deleting a lock file races).
+pub const LOCK_FILE: &str = ".nn-doctor.lock";
+/// Where a run stages its files before renaming them into place.
+const STAGING_DIR: &str = ".nn-doctor-staging";
+/// The marker written last.
+pub const SUMMARY: &str = "summary.json";
+/// Every name a report may own. Removal of a previous run's files is
+/// limited to these, whatever its summary.json says.
+pub const OWNED_NAMES: [&str; 11] = [
+    "report.md",
+    "summary.json",
+    "metrics.csv",
+    "loss.csv",
+    "loss.png",
+    "gradient_norms.png",
+    "activations.png",
+    "saturation.png",
+    "update_ratio.png",
+    "gradcheck.csv",
+    "fixes",
+];
+
+/// A locked report directory with its staging area; dropping it removes the
+/// staging directory and releases the lock.
+#[derive(Debug)]
+pub struct ReportDir {
+    dir: PathBuf,
+    staging: PathBuf,
+    _lock: File,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
+    move |source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl ReportDir {
+    /// Creates `dir` if needed, locks it and prepares the staging area.
+    pub fn open(dir: &Path) -> Result<Self, ReportError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = open_no_follow(&lock_path).map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(ReportError::Locked {
+                    dir: dir.to_path_buf(),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        }
+        let staging = dir.join(STAGING_DIR);
+        // We hold the lock, so a staging directory left here is a crashed
+        // run's; remove it (never following a symlink) and start afresh.
+        remove_entry(&staging).map_err(io(&staging))?;
+        std::fs::create_dir(&staging).map_err(io(&staging))?;
+        Ok(ReportDir {
+            dir: dir.to_path_buf(),
+            staging,
+            _lock: lock,
+        })
+    }
+
+    /// The report directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where reporters write this run's files.
+    pub fn staging(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Moves the staged `files` into place, summary.json last, after
+    /// removing what the previous report listed and this one does not.
+    /// Names in `files` that were not staged (e.g. `fixes`, written in
+    /// place by `--try-fixes`) are kept, not moved.
+    pub fn commit(&self, files: &[String]) -> Result<(), ReportError> {
+        let summary = self.dir.join(SUMMARY);
+        let previous = previous_files(&summary);
+        // First withdraw the old marker: from here until the new one is in
+        // place the directory holds no summary.json claiming completeness.
+        remove_entry(&summary).map_err(io(&summary))?;
+        for name in previous.iter().filter(|n| !files.contains(n)) {
+            let path = self.dir.join(name);
+            remove_entry(&path).map_err(io(&path))?;
+        }
+        for name in files.iter().filter(|n| n.as_str() != SUMMARY) {
+            let from = self.staging.join(name);
+            if std::fs::symlink_metadata(&from).is_ok() {
+                let to = self.dir.join(name);
+                std::fs::rename(&from, &to).map_err(io(&to))?;
+            }
+        }
+        let from = self.staging.join(SUMMARY);
+        std::fs::rename(&from, &summary).map_err(io(&summary))?;
+        sync_dir(&self.dir);
+        Ok(())
+    }
+}
+
+impl ReportDir {
+    /// Moves one staged file into place on its own (commands that write a
+    /// single file, such as `gradcheck`, and leave the report's summary.json
+    /// alone).
+    pub fn commit_file(&self, name: &str) -> Result<PathBuf, ReportError> {
+        let to = self.dir.join(name);
+        std::fs::rename(self.staging.join(name), &to).map_err(io(&to))?;
+        sync_dir(&self.dir);
+        Ok(to)
+    }
+}
+
+impl Drop for ReportDir {
+    fn drop(&mut self) {
+        let _ = remove_entry(&self.staging);
+    }
+}
+
+/// Opens (creating) a file without following a symlink at `path`.
+fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// The report names a previous summary.json listed, limited to names a
+/// report owns: a doctored `files` list cannot make us delete anything else.
+fn previous_files(summary: &Path) -> Vec<String> {
+    let Ok(meta) = std::fs::symlink_metadata(summary) else {
+        return Vec::new();
+    };
+    if !meta.is_file() || meta.len() > 64 << 20 {
+        return Vec::new();
+    }
+    let Ok(text) = std::fs::read_to_string(summary) else {
+        return Vec::new();
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Vec::new();
+    };
+    json.get("files")
+        .and_then(|f| f.as_array())
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.as_str())
+                .filter(|n| OWNED_NAMES.contains(n))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes a file, a symlink (not its target) or a directory tree; a
+/// missing entry is fine.
+fn remove_entry(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+    }
+}
+
+/// Makes the renames durable where the platform allows (best effort: a
+/// failure here loses nothing that is not already on disk).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Refuses a report directory that directly holds one of the run's inputs:
+/// a report file could overwrite it (`train = "loss.csv"` with `--out .`)
+/// and removing a previous report's files could delete it.
+pub fn refuse_inputs_inside(cfg: &Config, dir: &Path) -> Result<(), ConfigError> {
+    let mut inputs: Vec<(&str, &Path)> = vec![("config", cfg.path.as_path())];
+    match &cfg.data.spec {
+        DataSpec::Idx {
+            train_images,
+            train_labels,
+            test_images,
+            test_labels,
+        } => {
+            inputs.push(("data.train_images", train_images));
+            inputs.push(("data.train_labels", train_labels));
+            inputs.extend(test_images.as_deref().map(|p| ("data.test_images", p)));
+            inputs.extend(test_labels.as_deref().map(|p| ("data.test_labels", p)));
+        }
+        DataSpec::Csv { train, test, .. } => {
+            inputs.push(("data.train", train));
+            inputs.extend(test.as_deref().map(|p| ("data.test", p)));
+        }
+        DataSpec::Synthetic { .. } => {}
+    }
+    for (key, path) in inputs {
+        if holds(dir, path) {
+            let message = format!(
+                "the report directory {} contains this input ({}); report files could overwrite it: choose another --out or [report] dir",
+                dir.display(),
+                path.display()
+            );
+            return Err(if key == "config" {
+                ConfigError::new(&cfg.path, &cfg.source, None, None, message)
+            } else {
+                cfg.error_at(key, message)
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether report directory `dir` holds `input` where a report writes or
+/// removes files: directly in it, or below its `fixes/` (paths made
+/// absolute and resolved where they exist). Inputs in other subdirectories
+/// are safe: a report never touches them.
+pub fn holds(dir: &Path, input: &Path) -> bool {
+    let (Ok(i), Ok(d)) = (std::fs::canonicalize(input), resolve(dir)) else {
+        return false;
+    };
+    i.parent() == Some(d.as_path()) || i.starts_with(d.join("fixes"))
+}
+
+/// Canonical form of a path that may not exist yet: resolved component by
+/// component, symlinks followed where they exist, `..` applied as the
+/// kernel would.
+fn resolve(path: &Path) -> std::io::Result<PathBuf> {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in std::path::absolute(path)?.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => {
+                out.push(other);
+                if let Ok(real) = std::fs::canonicalize(&out) {
+                    out = real;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(d: &ReportDir, name: &str, text: &str) {
+        std::fs::write(d.staging().join(name), text).unwrap();
+    }
+
+    #[test]
+    fn commit_replaces_a_symlink_instead_of_writing_through_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let target = tmp.path().join("elsewhere.txt");
+        std::fs::write(&target, "precious").unwrap();
+        std::os::unix::fs::symlink(&target, out.join("summary.json")).unwrap();
+        let d = ReportDir::open(&out).unwrap();
+        stage(&d, "summary.json", "{}");
+        d.commit(&["summary.json".into()]).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+        assert_eq!(
+            std::fs::read_to_string(out.join("summary.json")).unwrap(),
+            "{}"
+        );
+    }
+
+    #[test]
+    fn a_second_lock_on_the_same_directory_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = ReportDir::open(tmp.path()).unwrap();
+        let err = ReportDir::open(tmp.path()).unwrap_err();
+        assert!(matches!(err, ReportError::Locked { .. }), "{err}");
+        drop(first);
+        assert!(ReportDir::open(tmp.path()).is_ok());
+    }
+
+    #[test]
+    fn stale_files_of_the_previous_report_go_and_nothing_else() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path();
+        std::fs::write(
+            out.join("summary.json"),
+            r#"{"files": ["summary.json", "gradcheck.csv", "notes.txt", "../x"]}"#,
+        )
+        .unwrap();
+        for f in ["gradcheck.csv", "notes.txt"] {
+            std::fs::write(out.join(f), "old").unwrap();
+        }
+        let d = ReportDir::open(out).unwrap();
+        stage(&d, "summary.json", "{}");
+        stage(&d, "loss.csv", "new");
+        d.commit(&["summary.json".into(), "loss.csv".into()])
+            .unwrap();
+        drop(d);
+        assert!(
+            !out.join("gradcheck.csv").exists(),
+            "listed and not rewritten"
+        );
+        assert!(out.join("notes.txt").exists(), "not a report name: kept");
+        assert_eq!(
+            std::fs::read_to_string(out.join("loss.csv")).unwrap(),
+            "new"
+        );
+        assert!(!out.join(STAGING_DIR).exists());
+    }
+
+    #[test]
+    fn holds_resolves_paths_that_do_not_exist_yet() {
+        let tmp = tempfile::tempdir().unwrap();
+        let input = tmp.path().join("train.csv");
+        std::fs::write(&input, "x").unwrap();
+        assert!(holds(tmp.path(), &input));
+        assert!(holds(&tmp.path().join("sub/.."), &input));
+        assert!(!holds(&tmp.path().join("new/out"), &input));
+        std::fs::create_dir(tmp.path().join("data")).unwrap();
+        let deeper = tmp.path().join("data/t.csv");
+        std::fs::write(&deeper, "x").unwrap();
+        assert!(
+            !holds(tmp.path(), &deeper),
+            "a report never writes into data/"
+        );
+    }
+}
