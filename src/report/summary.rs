@@ -172,6 +172,7 @@ pub(crate) mod tests {
             steps_run: 10,
             steps_planned: 10,
             stopped_early: false,
+            interrupted: false,
             stop_reason: None,
             final_: Final {
                 loss: Some(0.9),
