@@ -38,7 +38,8 @@ fn seed_report_reads_as_text_and_points_at_plots() {
     }
     assert!(md.contains("loss MSE, optimizer SGD"), "run facts");
     assert!(
-        md.contains("**Gradient check: passed**"),
+        md.contains("**Gradient check: passed**")
+            && md.contains("verified at the well-conditioned probe state"),
         "gradcheck verdict"
     );
     for f in [

@@ -138,22 +138,38 @@ fn gradcheck(md: &mut String, s: &Summary) {
     }
 }
 
-/// One sentence: passed, or the first wrong tensor.
+/// One sentence: passed, inconclusive, or the first wrong tensor. A pass
+/// says how many tensors were only resolvable at the probe state, so a
+/// reader knows which verdicts came from the well-conditioned re-check.
 pub fn gradcheck_verdict(g: &serde_json::Value) -> String {
     let first_wrong = g["first_wrong"]["message"].as_str();
-    let status = g["status"].as_str().or(g["verdict"].as_str());
-    match (g["passed"].as_bool(), first_wrong) {
+    let status = g["status"]
+        .as_str()
+        .or(g["verdict"].as_str())
+        .or(match g["passed"].as_bool() {
+            Some(true) => Some("pass"),
+            Some(false) => Some("fail"),
+            None => None,
+        });
+    let count = |k: &str| g["counts"][k].as_u64().unwrap_or(0);
+    let at_probe = match count("resolved_at_probe") {
+        0 => String::new(),
+        n => format!("; {n} tensor(s) could not be resolved at the requested point and were verified at the well-conditioned probe state"),
+    };
+    let max_rel = g["max_rel_error"]
+        .as_f64()
+        .map_or("n/a".into(), crate::numfmt::short);
+    match (status, first_wrong) {
         (_, Some(m)) => format!("**Gradient check: FAILED.** {m}"),
-        (_, None) if status.is_some() => {
-            format!("**Gradient check: {}.**", status.unwrap_or_default())
-        }
-        (Some(true), None) => format!(
-            "**Gradient check: passed** — analytic and finite-difference gradients agree (largest relative error {}).",
-            g["max_rel_error"]
-                .as_f64()
-                .map_or("n/a".into(), crate::numfmt::short)
+        (Some("pass"), None) => format!(
+            "**Gradient check: passed** — analytic and finite-difference gradients agree (largest relative error over resolved comparisons {max_rel}{at_probe})."
         ),
-        (Some(false), None) => "**Gradient check: FAILED.**".to_string(),
+        (Some("inconclusive"), None) => format!(
+            "**Gradient check: inconclusive** — {} tensor(s) could not be resolved by finite differences even at the probe state (see the reason per tensor); nothing failed, but they were not verified.",
+            count("inconclusive")
+        ),
+        (Some("fail"), None) => "**Gradient check: FAILED.**".to_string(),
+        (Some(other), None) => format!("**Gradient check: {other}.**"),
         (None, None) => "**Gradient check: no result.**".to_string(),
     }
 }
@@ -175,6 +191,12 @@ pub fn gradcheck_rows(g: &serde_json::Value) -> Vec<[String; 6]> {
                 },
                 str::to_string,
             );
+            let status = match (c["verified_at"].as_str(), c["reason"].as_str()) {
+                (Some("probe"), Some(reason)) => format!("{status} at probe (point: {reason})"),
+                (Some("probe"), None) => format!("{status} at probe"),
+                (_, Some(reason)) if status == "inconclusive" => format!("{status} ({reason})"),
+                _ => status,
+            };
             [
                 text("at"),
                 c["layer"]
