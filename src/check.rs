@@ -13,8 +13,11 @@ use crate::engine::train::{train, Outcome, Plan, Split, TrainError};
 use crate::engine::{Float, Network};
 use crate::gradcheck::run::Checker;
 use crate::gradcheck::types::GradcheckReport;
-use crate::monitor::hook::Hook;
+use crate::diagnose::certainty::StopRule;
+use crate::monitor::hook::{Flow, Hook};
+use std::cell::{Cell, RefCell};
 use crate::monitor::nonfinite::{NanOrigin, NonFiniteTracer};
+use crate::monitor::probe::Prober;
 use crate::monitor::record::Recording;
 use crate::monitor::recorder::Recorder;
 use crate::report::summary::{DataSummary, Final, NetworkSummary, Summary, Timing, Verdict};
@@ -62,6 +65,10 @@ pub struct CheckOptions {
     pub flaw: Option<Flaw>,
     /// Derive candidate fixes from the diagnoses and verify each by training.
     pub try_fixes: bool,
+    /// Overrides the config's `seed`.
+    pub seed: Option<u64>,
+    /// End training once every error diagnosis is certain.
+    pub stop_when_diagnosed: bool,
 }
 
 /// A finished check: the summary and where the report went.
@@ -93,6 +100,8 @@ struct Trained {
     final_: Final,
     seconds: f64,
     gradcheck: Option<GradcheckReport>,
+    /// The step after which `--stop-when-diagnosed` ended training.
+    stopped_by_diagnosis: Option<usize>,
 }
 
 /// Runs a whole check. `progress(step, total)` is called after each step.
@@ -100,11 +109,11 @@ pub fn run(
     opts: &CheckOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<CheckRun, CheckError> {
-    let (cfg, data) = load_inputs(&opts.config)?;
+    let (cfg, data) = load_inputs_seeded(&opts.config, opts.seed)?;
     let steps = planned_steps(&cfg, &data, opts.steps);
     let trained = match cfg.model.dtype {
-        DType::F32 => train_typed::<f32>(&cfg, &data, steps, opts.flaw, progress)?,
-        DType::F64 => train_typed::<f64>(&cfg, &data, steps, opts.flaw, progress)?,
+        DType::F32 => train_typed::<f32>(&cfg, &data, steps, opts, progress)?,
+        DType::F64 => train_typed::<f64>(&cfg, &data, steps, opts, progress)?,
     };
     let ctx = Context {
         recording: &trained.recording,
@@ -112,7 +121,9 @@ pub fn run(
         nan_origin: trained.nan_origin.as_ref(),
         gradcheck: trained.gradcheck.as_ref(),
     };
-    let diagnoses = diagnose::diagnose(&ctx, &Thresholds::with_overrides(&cfg.thresholds));
+    let th = Thresholds::with_overrides(&cfg.thresholds);
+    let mut diagnoses = diagnose::diagnose(&ctx, &th);
+    diagnose::certainty::set_certain_at(&ctx, &th, &mut diagnoses);
     let report_dir = report_dir(&cfg, opts.out.as_ref());
     let summary = summarise(&cfg, &data, opts, steps, &trained, diagnoses);
     let gradcheck = trained.gradcheck.as_ref();
@@ -135,7 +146,15 @@ pub fn run(
 
 /// Loads the config and its data and runs the checks that need both.
 pub fn load_inputs(path: &Path) -> Result<(Config, Data), CheckError> {
-    let cfg = config::load(path)?;
+    load_inputs_seeded(path, None)
+}
+
+/// [`load_inputs`] with the config's seed replaced (`check --seed`).
+pub fn load_inputs_seeded(path: &Path, seed: Option<u64>) -> Result<(Config, Data), CheckError> {
+    let mut cfg = config::load(path)?;
+    if let Some(s) = seed {
+        cfg.seed = s;
+    }
     let data = data::load(&cfg.data, cfg.seed)?;
     validate_against_data(&cfg, &data)?;
     Ok((cfg, data))
@@ -219,9 +238,10 @@ fn train_typed<F: Float>(
     cfg: &Config,
     data: &Data,
     steps: usize,
-    flaw: Option<Flaw>,
+    opts: &CheckOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Trained, TrainError> {
+    let flaw = opts.flaw;
     let mut net = Network::<F>::init(data.train.width(), &cfg.model.layers, cfg.seed);
     let t = &cfg.train;
     let mut pf = preflight(
@@ -234,8 +254,11 @@ fn train_typed<F: Float>(
         t.optimizer,
     );
     pf.test_samples = data.test.as_ref().map_or(0, |d| d.len());
+    pf.test_class_counts = data.test.as_ref().map_or(Vec::new(), |d| {
+        crate::diagnose::preflight::class_counts(&d.labels, data.classes)
+    });
     pf.batch_size = t.batch_size;
-    let mut recorder = Recorder::new(net.layer_infos(), cfg.monitor.every);
+    let recorder = Recorder::new(net.layer_infos(), cfg.monitor.every);
     let mut tracer = NonFiniteTracer::new();
     let started = Instant::now();
     if pf.input.nonfinite > 0 {
@@ -260,6 +283,7 @@ fn train_typed<F: Float>(
             final_,
             seconds: 0.0,
             gradcheck: None,
+            stopped_by_diagnosis: None,
         });
     }
     let train_split = split::<F>(&data.train, data.classes);
@@ -275,8 +299,25 @@ fn train_typed<F: Float>(
         flaw,
     );
     checker.at_init(&net);
+    let mut prober = Prober::new(
+        &train_split.x,
+        &train_split.targets,
+        t.loss,
+        cfg.monitor.every,
+        steps,
+    );
+    // `--stop-when-diagnosed`: the recorder is shared so the prefix can be
+    // diagnosed between steps; a flag hook ends training at the next event.
+    let shared = RefCell::new(recorder);
+    let stop = Cell::new(false);
+    let mut stopped_by_diagnosis = None;
+    let th = Thresholds::with_overrides(&cfg.thresholds);
+    let checkpoints = crate::diagnose::certainty::checkpoints(steps);
+    let mut stop_rule = StopRule::default();
     let outcome = {
-        let mut hooks: [&mut dyn Hook<F>; 2] = [&mut tracer, &mut recorder];
+        let mut flag = StopFlag(&stop);
+        let mut rec_hook = SharedRecorder(&shared);
+        let mut hooks: [&mut dyn Hook<F>; 3] = [&mut flag, &mut tracer, &mut rec_hook];
         train(
             &mut net,
             &mut optimizer,
@@ -286,14 +327,35 @@ fn train_typed<F: Float>(
             &mut hooks,
             &mut |s, n| {
                 checker.after_step(s, n);
+                prober.after_step(s, n);
+                if opts.stop_when_diagnosed
+                    && s < steps
+                    && s >= th.trend_min_points
+                    && checkpoints.binary_search(&s).is_ok()
+                {
+                    let mut rec = shared.borrow().recording().clone();
+                    rec.probes = prober.probes_so_far().to_vec();
+                    let ctx = Context {
+                        recording: &rec,
+                        preflight: &pf,
+                        nan_origin: None,
+                        gradcheck: None,
+                    };
+                    let errors = crate::diagnose::certainty::errors_at(&ctx, &th, s);
+                    if stop_rule.certain(errors) {
+                        stop.set(true);
+                        stopped_by_diagnosis = Some(s);
+                    }
+                }
                 progress(s, steps)
             },
         )?
     };
-    // Time spent checking gradients is not training time.
-    let seconds = started.elapsed().as_secs_f64() - checker.seconds();
+    let recorder = shared.into_inner();
+    // Time spent checking gradients or probing is not training time.
+    let seconds = started.elapsed().as_secs_f64() - checker.seconds() - prober.seconds();
     checker.at_end(&net, outcome.stopped_at);
-    let final_ = if outcome.stopped_at.is_some() {
+    let final_ = if outcome.stopped_at.is_some() && stopped_by_diagnosis.is_none() {
         Final {
             loss: outcome.last.map(|s| s.loss).filter(|l| l.is_finite()),
             train_accuracy: outcome.last.map(|s| s.batch_accuracy),
@@ -316,14 +378,43 @@ fn train_typed<F: Float>(
         }
     };
     Ok(Trained {
-        recording: recorder.into_recording(),
+        recording: recorder.into_recording_with(prober.into_probes()),
         preflight: pf,
         nan_origin: tracer.into_origin(),
         outcome,
         final_,
         seconds,
         gradcheck: checker.ran().then(|| checker.finish()),
+        stopped_by_diagnosis,
     })
+}
+
+/// Ends training at the next event once set (`--stop-when-diagnosed`).
+struct StopFlag<'a>(&'a Cell<bool>);
+
+impl<F: Float> Hook<F> for StopFlag<'_> {
+    fn on_event(&mut self, _step: usize, _event: &crate::monitor::hook::Event<'_, F>) -> Flow {
+        if self.0.get() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+/// The recorder behind a RefCell, so the prefix can be read between steps.
+struct SharedRecorder<'a>(&'a RefCell<Recorder>);
+
+impl<F: Float> Hook<F> for SharedRecorder<'_> {
+    fn on_event(&mut self, step: usize, event: &crate::monitor::hook::Event<'_, F>) -> Flow {
+        self.0.borrow_mut().on_event(step, event)
+    }
+    fn on_step_end(&mut self, step: usize, stats: &crate::monitor::hook::StepStats) {
+        Hook::<F>::on_step_end(&mut *self.0.borrow_mut(), step, stats)
+    }
+    fn on_eval(&mut self, step: usize, stats: &crate::engine::eval::EvalStats) {
+        Hook::<F>::on_eval(&mut *self.0.borrow_mut(), step, stats)
+    }
 }
 
 fn summarise(
@@ -347,6 +438,10 @@ fn summarise(
         ))
     } else if t.preflight.input.nonfinite > 0 {
         Some("non-finite values in the training data".to_string())
+    } else if let Some(s) = t.stopped_by_diagnosis {
+        Some(format!(
+            "--stop-when-diagnosed: every error diagnosis was certain at step {s}"
+        ))
     } else {
         None
     };

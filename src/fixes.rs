@@ -299,6 +299,8 @@ pub fn try_fixes(cfg: &Config, before: &check::CheckRun, steps: usize) -> Vec<Fi
             fail_on: FailOn::Never,
             flaw: None,
             try_fixes: false,
+            seed: Some(cfg.seed),
+            stop_when_diagnosed: false,
         };
         let Ok(after) = check::run(&opts, &mut |_, _| {}) else {
             continue;

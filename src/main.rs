@@ -54,6 +54,14 @@ enum Command {
         /// verify each with a short training run (nothing is applied).
         #[arg(long)]
         try_fixes: bool,
+        /// Train with this seed instead of the config's `seed` (data
+        /// generation, initialisation and batch order all follow it).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// End training once every error diagnosis is certain (its rule has
+        /// fired and held); the full report is still written.
+        #[arg(long)]
+        stop_when_diagnosed: bool,
     },
     /// Check the engine's gradients against finite differences, tensor by
     /// tensor, and name the known backprop mistake a wrong one matches.
@@ -142,6 +150,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             quiet,
             inject_bug,
             try_fixes,
+            seed,
+            stop_when_diagnosed,
         } => {
             let fail_on = match fail_on {
                 FailOnArg::Error => FailOn::Error,
@@ -156,6 +166,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 fail_on,
                 flaw: inject_bug,
                 try_fixes,
+                seed,
+                stop_when_diagnosed,
             };
             let bar = (!quiet && std::io::stderr().is_terminal()).then(progress_bar);
             let mut progress = |step: usize, total: usize| {

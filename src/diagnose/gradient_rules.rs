@@ -79,10 +79,23 @@ pub fn vanishing_gradients(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnos
 /// non-finite value born in backward or the update from overflow.
 pub fn exploding_gradients(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     let depth = ctx.depth();
-    for layer in 1..depth {
+    // Growth across depth needs depth: a layer at least two below the
+    // output, and the layer above it also above the output's gradient. A
+    // large per-weight ratio between a 2-input first layer and the output
+    // alone is neither growth across depth nor over time.
+    for layer in 1..depth.saturating_sub(1) {
         let (steps, r) = ratios(ctx, layer);
+        let (_, above) = ratios(ctx, layer + 1);
         let w = th.window(r.len());
-        if let Some((i, med)) = first_sustained(&r, w, |m| m > th.exploding_ratio) {
+        let chain = |i: usize| {
+            above
+                .get(i..(i + w).min(above.len()))
+                .and_then(median)
+                .is_some_and(|m| m > 1.0)
+        };
+        if let Some((i, med)) = first_sustained(&r, w, |m| m > th.exploding_ratio)
+            .filter(|(i, _)| chain(i.saturating_sub(w - 1).min(*i)))
+        {
             let step = steps.get(i).copied();
             return Some(
                 Diagnosis::new(

@@ -30,6 +30,8 @@ pub fn preflight(loss: LossKind, layers: Vec<InitStats>) -> Preflight {
         output: Activation::Softmax,
         test_samples: 1000,
         batch_size: 32,
+        class_counts: vec![100; 10],
+        test_class_counts: vec![100; 10],
     }
 }
 
@@ -124,6 +126,7 @@ pub fn recording(
         layers,
         rows,
         steps,
+        probes: Vec::new(),
     }
 }
 
