@@ -4,6 +4,7 @@
 
 use crate::config::{self, Config, ConfigError, DType, Duration};
 use crate::data::{self, Data, DataError};
+use crate::diagnose::certainty::StopRule;
 use crate::diagnose::preflight::{preflight, Preflight};
 use crate::diagnose::{self, Context, Diagnosis, Severity, Thresholds};
 use crate::engine::eval::evaluate;
@@ -13,15 +14,15 @@ use crate::engine::train::{train, Outcome, Plan, Split, TrainError};
 use crate::engine::{Float, Network};
 use crate::gradcheck::run::Checker;
 use crate::gradcheck::types::GradcheckReport;
-use crate::diagnose::certainty::StopRule;
+use crate::monitor::confusion::{confusion, Confusion};
 use crate::monitor::hook::{Flow, Hook};
-use std::cell::{Cell, RefCell};
 use crate::monitor::nonfinite::{NanOrigin, NonFiniteTracer};
 use crate::monitor::probe::Prober;
 use crate::monitor::record::Recording;
 use crate::monitor::recorder::Recorder;
 use crate::report::summary::{DataSummary, Final, NetworkSummary, Summary, Timing, Verdict};
 use crate::report::{self, ReportError, REPORT_FILES};
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -102,6 +103,7 @@ struct Trained {
     gradcheck: Option<GradcheckReport>,
     /// The step after which `--stop-when-diagnosed` ended training.
     stopped_by_diagnosis: Option<usize>,
+    confusion: Option<Confusion>,
 }
 
 /// Runs a whole check. `progress(step, total)` is called after each step.
@@ -284,6 +286,7 @@ fn train_typed<F: Float>(
             seconds: 0.0,
             gradcheck: None,
             stopped_by_diagnosis: None,
+            confusion: None,
         });
     }
     let train_split = split::<F>(&data.train, data.classes);
@@ -355,7 +358,18 @@ fn train_typed<F: Float>(
     // Time spent checking gradients or probing is not training time.
     let seconds = started.elapsed().as_secs_f64() - checker.seconds() - prober.seconds();
     checker.at_end(&net, outcome.stopped_at);
-    let final_ = if outcome.stopped_at.is_some() && stopped_by_diagnosis.is_none() {
+    let blew_up = outcome.stopped_at.is_some() && stopped_by_diagnosis.is_none();
+    let confusion = (!blew_up).then(|| match &test_split {
+        Some(t) if !t.is_empty() => confusion(&net, &t.x, &t.labels, data.classes, "test"),
+        _ => confusion(
+            &net,
+            &train_split.x,
+            &train_split.labels,
+            data.classes,
+            "train",
+        ),
+    });
+    let final_ = if blew_up {
         Final {
             loss: outcome.last.map(|s| s.loss).filter(|l| l.is_finite()),
             train_accuracy: outcome.last.map(|s| s.batch_accuracy),
@@ -386,6 +400,7 @@ fn train_typed<F: Float>(
         seconds,
         gradcheck: checker.ran().then(|| checker.finish()),
         stopped_by_diagnosis,
+        confusion,
     })
 }
 
@@ -438,12 +453,10 @@ fn summarise(
         ))
     } else if t.preflight.input.nonfinite > 0 {
         Some("non-finite values in the training data".to_string())
-    } else if let Some(s) = t.stopped_by_diagnosis {
-        Some(format!(
-            "--stop-when-diagnosed: every error diagnosis was certain at step {s}"
-        ))
     } else {
-        None
+        t.stopped_by_diagnosis.map(|s| {
+            format!("--stop-when-diagnosed: every error diagnosis was certain at step {s}")
+        })
     };
     let samples = t.outcome.steps_run as f64 * cfg.train.batch_size as f64;
     Summary {
@@ -493,8 +506,13 @@ fn summarise(
                 0.0
             },
         },
-        files: REPORT_FILES.iter().map(|s| s.to_string()).collect(),
+        files: REPORT_FILES
+            .iter()
+            .map(|s| s.to_string())
+            .chain(t.confusion.as_ref().map(|_| "confusion.png".to_string()))
+            .collect(),
         fixes: Vec::new(),
+        confusion: t.confusion.clone(),
     }
 }
 

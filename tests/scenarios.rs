@@ -119,7 +119,8 @@ fn run_one(s: &Scenario, seed: u64) -> RunResult {
         if codes.contains(m.as_str()) {
             r.found += 1;
         } else {
-            r.problems.push(format!("{tag}: missed {m} (got {codes:?})"));
+            r.problems
+                .push(format!("{tag}: missed {m} (got {codes:?})"));
         }
     }
     for c in &codes {
@@ -139,8 +140,9 @@ fn run_one(s: &Scenario, seed: u64) -> RunResult {
     if let Some(h) = &s.headline {
         let first = got.first().map_or("", |g| g.0.as_str());
         if first != h {
-            r.problems
-                .push(format!("{tag}: headline {first}, expected {h} (got {codes:?})"));
+            r.problems.push(format!(
+                "{tag}: headline {first}, expected {h} (got {codes:?})"
+            ));
         }
     }
     if let Some(fix) = &s.first_fix {
@@ -149,8 +151,9 @@ fn run_one(s: &Scenario, seed: u64) -> RunResult {
             .and_then(|d| d["suggestions"][0].as_str())
             .unwrap_or("");
         if !first.contains(fix.as_str()) {
-            r.problems
-                .push(format!("{tag}: first fix {first:?} does not contain {fix:?}"));
+            r.problems.push(format!(
+                "{tag}: first fix {first:?} does not contain {fix:?}"
+            ));
         }
     }
     let steps = summary["steps_run"].as_f64().unwrap_or(0.0);
@@ -231,7 +234,11 @@ fn scenario_corpus_has_full_recall_and_no_false_alarms_on_calibration_seeds() {
         assert!(n >= 2, "{code} is expected by only {n} scenario(s)");
     }
     // A scenario named for a learning rate that is too high must show it.
-    for s in e.scenario.iter().filter(|s| s.config.starts_with("lr_high")) {
+    for s in e
+        .scenario
+        .iter()
+        .filter(|s| s.config.starts_with("lr_high"))
+    {
         assert!(s.must.iter().any(|m| m == "lr-too-high"), "{}", s.config);
     }
     let s = score(&CALIBRATION_SEEDS);

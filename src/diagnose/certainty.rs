@@ -18,9 +18,24 @@ pub const CHECKPOINTS: usize = 50;
 pub fn prefix(rec: &Recording, step: usize) -> Recording {
     Recording {
         layers: rec.layers.clone(),
-        rows: rec.rows.iter().filter(|r| r.step <= step).cloned().collect(),
-        steps: rec.steps.iter().filter(|s| s.step <= step).cloned().collect(),
-        probes: rec.probes.iter().filter(|p| p.step <= step).cloned().collect(),
+        rows: rec
+            .rows
+            .iter()
+            .filter(|r| r.step <= step)
+            .cloned()
+            .collect(),
+        steps: rec
+            .steps
+            .iter()
+            .filter(|s| s.step <= step)
+            .cloned()
+            .collect(),
+        probes: rec
+            .probes
+            .iter()
+            .filter(|p| p.step <= step)
+            .cloned()
+            .collect(),
     }
 }
 
@@ -59,7 +74,10 @@ pub fn set_certain_at(ctx: &Context<'_>, th: &Thresholds, diagnoses: &mut [Diagn
     }
     let points = checkpoints(last);
     let sets: Vec<BTreeSet<&str>> = points.iter().map(|&s| errors_at(ctx, th, s)).collect();
-    for d in diagnoses.iter_mut().filter(|d| d.severity == Severity::Error) {
+    for d in diagnoses
+        .iter_mut()
+        .filter(|d| d.severity == Severity::Error)
+    {
         // Walk back from the end while the code holds.
         let mut from = None;
         for (i, set) in sets.iter().enumerate().rev() {
@@ -101,7 +119,8 @@ mod tests {
     fn a_plateau_from_the_start_is_certain_early() {
         // A flat loss: the plateau rule fires as soon as it has enough
         // points (trend_min_points = 20) and holds to the end.
-        let mut rec = recording_with_loss(400, |s| 2.3 + 0.01 * ((s * 7919 % 13) as f64 / 13.0 - 0.5));
+        let mut rec =
+            recording_with_loss(400, |s| 2.3 + 0.01 * ((s * 7919 % 13) as f64 / 13.0 - 0.5));
         rec.steps.last_mut().unwrap().test_accuracy = Some(0.1);
         let ctx = context_from(&rec, LossKind::CrossEntropy);
         let th = Thresholds::default();

@@ -180,11 +180,16 @@ mod tests {
         for s in &mut rec.steps {
             if s.step % 50 == 0 {
                 let x = s.step as f64;
-                s.test_loss = Some(0.8 + 0.5 * ((x - 200.0) / 800.0).max(0.0) - 0.3 * (-(x / 100.0)).exp());
+                s.test_loss =
+                    Some(0.8 + 0.5 * ((x - 200.0) / 800.0).max(0.0) - 0.3 * (-(x / 100.0)).exp());
                 s.test_accuracy = Some(0.75);
             }
         }
-        let d = overfitting(&context_from(&rec, LossKind::CrossEntropy), &Thresholds::default()).unwrap();
+        let d = overfitting(
+            &context_from(&rec, LossKind::CrossEntropy),
+            &Thresholds::default(),
+        )
+        .unwrap();
         assert_eq!(d.severity, Severity::Warning);
         // The same run with a test loss that keeps falling is not.
         for s in &mut rec.steps {
@@ -192,7 +197,11 @@ mod tests {
                 *l = 0.8 * (-(s.step as f64) / 500.0).exp() + 0.1;
             }
         }
-        assert!(overfitting(&context_from(&rec, LossKind::CrossEntropy), &Thresholds::default()).is_none());
+        assert!(overfitting(
+            &context_from(&rec, LossKind::CrossEntropy),
+            &Thresholds::default()
+        )
+        .is_none());
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub fn trained_well(ctx: &Context<'_>, th: &Thresholds) -> Option<TrainedWell> {
     }
     let steps = &ctx.recording.steps;
     let drop = overall_drop(ctx, th)?;
-    if !(drop > th.trained_well_drop) {
+    if drop <= th.trained_well_drop || drop.is_nan() {
         return None;
     }
     let pf = ctx.preflight;
@@ -166,7 +166,8 @@ pub fn apply(ctx: &Context<'_>, th: &Thresholds, diagnoses: &mut [Diagnosis]) {
 pub fn tidy_suggestions(diagnoses: &mut [Diagnosis]) {
     let Some(first_error) = diagnoses.iter().position(|d| d.severity == Severity::Error) else {
         for d in diagnoses.iter_mut() {
-            d.suggestions.retain(|s| !s.starts_with("Fix the errors above first"));
+            d.suggestions
+                .retain(|s| !s.starts_with("Fix the errors above first"));
         }
         return;
     };
@@ -197,7 +198,10 @@ mod tests {
         let mut d = vec![warning("unscaled-inputs"), warning("non-finite")];
         apply(&ctx, &Thresholds::default(), &mut d);
         assert_eq!(d[0].severity, Severity::Info);
-        assert!(d[0].evidence["severity_reason"].as_str().unwrap().contains("trained well"));
+        assert!(d[0].evidence["severity_reason"]
+            .as_str()
+            .unwrap()
+            .contains("trained well"));
         assert_eq!(d[1].severity, Severity::Warning);
     }
 

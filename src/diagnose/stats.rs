@@ -209,7 +209,7 @@ mod tests {
         // first differences of +-2 plus the slope; their MAD is 2, so the
         // estimate is 1.4826 * 2 / sqrt 2 = 2.0967 (not 1: alternation is
         // the worst case, perfectly anti-correlated noise).
-        let v: Vec<f64> = (0..40)
+        let v: Vec<f64> = (0..41)
             .map(|i| 0.01 * i as f64 + if i % 2 == 0 { 1.0 } else { -1.0 })
             .collect();
         let n = step_noise(&v).unwrap();
@@ -220,12 +220,13 @@ mod tests {
     fn change_is_scaled_by_noise() {
         // The same 5% fall is significant on a quiet series and not on a
         // noisy one.
+        let u = super::super::testing::uniform_noise(100, 1);
         let quiet: Vec<f64> = (0..100)
-            .map(|i| 1.0 - 0.0005 * i as f64 + 0.001 * ((i * 7919 % 13) as f64 / 13.0 - 0.5))
+            .map(|i| 1.0 - 0.0005 * i as f64 + 0.001 * u[i])
             .collect();
         assert!(change(&quiet, 20).unwrap().z > 3.0);
         let noisy: Vec<f64> = (0..100)
-            .map(|i| 1.0 - 0.0005 * i as f64 + 0.5 * ((i * 7919 % 13) as f64 / 13.0 - 0.5))
+            .map(|i| 1.0 - 0.0005 * i as f64 + 0.5 * u[i])
             .collect();
         let c = change(&noisy, 20).unwrap();
         assert!(c.z.abs() < 3.0, "{c:?}");

@@ -192,11 +192,36 @@ impl Thresholds {
     /// itself.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         let pairs: [(&str, f64, &str, f64); 5] = [
-            ("window_min", self.window_min as f64, "window_max", self.window_max as f64),
-            ("loss_window_min", self.loss_window_min as f64, "loss_window_max", self.loss_window_max as f64),
-            ("saturation_warning", self.saturation_warning, "saturation_error", self.saturation_error),
-            ("dead_warning", self.dead_warning, "dead_error", self.dead_error),
-            ("init_gain_low", self.init_gain_low, "init_gain_high", self.init_gain_high),
+            (
+                "window_min",
+                self.window_min as f64,
+                "window_max",
+                self.window_max as f64,
+            ),
+            (
+                "loss_window_min",
+                self.loss_window_min as f64,
+                "loss_window_max",
+                self.loss_window_max as f64,
+            ),
+            (
+                "saturation_warning",
+                self.saturation_warning,
+                "saturation_error",
+                self.saturation_error,
+            ),
+            (
+                "dead_warning",
+                self.dead_warning,
+                "dead_error",
+                self.dead_error,
+            ),
+            (
+                "init_gain_low",
+                self.init_gain_low,
+                "init_gain_high",
+                self.init_gain_high,
+            ),
         ];
         for (lo, a, hi, b) in pairs {
             if a > b {

@@ -4,9 +4,9 @@
 //! not fit its output activation.
 
 use super::context::Context;
-use super::series::{layer_series, loss_series};
 use super::loss_rules::{curve, overall_drop, progressed};
 use super::preflight::chance_from_counts;
+use super::series::{layer_series, loss_series};
 use super::stats::{median, trend, Change};
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
@@ -100,8 +100,7 @@ pub fn lr_too_high(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     let cause = early.is_some_and(|e| e.1 > th.update_ratio_cause);
     let stuck = match overall_drop(ctx, th) {
         Some(drop) if ctx.recording.steps.len() >= th.trend_min_points => {
-            drop < th.trained_well_drop
-                && late_p_decreasing(ctx).is_none_or(|p| p > th.plateau_p)
+            drop < th.trained_well_drop && late_p_decreasing(ctx).is_none_or(|p| p > th.plateau_p)
         }
         _ => ctx.nan_origin.is_some(),
     };
@@ -255,9 +254,6 @@ pub fn loss_oscillating(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis>
     let t = trend(&xs, &logs)?;
     let falling = t.p_decreasing < th.plateau_p;
     let diverging = t.p_increasing < th.diverging_p && late_median > th.diverging_growth * first;
-    if std::env::var_os("I9DBG").is_some() {
-        eprintln!("OSC jump {:.3} expected {:?} ratio {:?} falling {falling} diverging {diverging} late/first {:.3}", jump.exp(), expected.map(f64::exp), expected.map(|e| jump / e), late_median / first);
-    }
     if !(jump > th.oscillation_log_step
         && beyond_noise
         && !falling

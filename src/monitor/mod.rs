@@ -2,6 +2,7 @@
 //! fill them (layer statistics, the non-finite origin tracer) and the
 //! fixed probe batch.
 
+pub mod confusion;
 pub mod hook;
 pub mod nonfinite;
 pub mod probe;

@@ -126,7 +126,11 @@ pub fn probe<F: Float>(
     Probe {
         step,
         loss_mean: if losses.is_empty() { f64::NAN } else { mean },
-        loss_std: if losses.len() > 1 { var.sqrt() } else { f64::NAN },
+        loss_std: if losses.len() > 1 {
+            var.sqrt()
+        } else {
+            f64::NAN
+        },
         layers,
     }
 }
@@ -214,7 +218,7 @@ mod tests {
         let t = Array2::<f64>::zeros((10, 2));
         let p = Prober::new(&x, &t, LossKind::Mse, 1, 600);
         let n = (1..=600).filter(|&s| p.probes(s)).count();
-        assert!(n <= MAX_PROBES && n >= MAX_PROBES / 2, "{n}");
+        assert!((MAX_PROBES / 2..=MAX_PROBES).contains(&n), "{n}");
         assert!(p.probes(1));
         assert_eq!(Prober::new(&x, &t, LossKind::Mse, 1, 30).every, 1);
     }

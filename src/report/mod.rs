@@ -77,5 +77,8 @@ pub fn write_report(
     std::fs::write(&md, markdown::render(summary)).map_err(io(&md))?;
     let nan_step = summary.nan_origin.as_ref().map(|o| o.step);
     plots::write_plots(rec, dir, nan_step)?;
+    if let Some(c) = &summary.confusion {
+        plots::confusion::write(c, &dir.join("confusion.png"))?;
+    }
     Ok(())
 }

@@ -8,6 +8,7 @@
 
 mod activations;
 mod chart;
+pub mod confusion;
 mod font;
 mod layers;
 mod legend;
