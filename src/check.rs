@@ -126,6 +126,7 @@ pub fn run(
     let th = Thresholds::with_overrides(&cfg.thresholds);
     let mut diagnoses = diagnose::diagnose(&ctx, &th);
     diagnose::certainty::set_certain_at(&ctx, &th, &mut diagnoses);
+    crate::fixes::drop_noop_suggestions(&cfg, &mut diagnoses);
     let report_dir = report_dir(&cfg, opts.out.as_ref());
     let summary = summarise(&cfg, &data, opts, steps, &trained, diagnoses);
     let gradcheck = trained.gradcheck.as_ref();
@@ -136,6 +137,13 @@ pub fn run(
     };
     if opts.try_fixes && done.summary.verdict == Verdict::Unhealthy {
         done.summary.fixes = crate::fixes::try_fixes(&cfg, &done, steps);
+        done.summary.headline_fix = crate::fixes::best(&done.summary.fixes).map(|f| {
+            format!(
+                "{} (verified by --try-fixes: clears {})",
+                f.changes.join("; "),
+                f.clears.join(", ")
+            )
+        });
         report::write_report(
             &done.report_dir,
             &done.summary,
@@ -512,6 +520,7 @@ fn summarise(
             .chain(t.confusion.as_ref().map(|_| "confusion.png".to_string()))
             .collect(),
         fixes: Vec::new(),
+        headline_fix: None,
         confusion: t.confusion.clone(),
     }
 }

@@ -87,12 +87,16 @@ fn early_spike(ctx: &Context<'_>, th: &Thresholds) -> Option<(usize, f64, f64)> 
 /// updates far above 1e-3 of the weights come with a loss that does not
 /// improve (or a run that overflowed with such updates).
 pub fn lr_too_high(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
-    let early = early_update_ratios(ctx, th)
+    // The cause test looks at the very first recorded steps (median of
+    // `loss_spike_window` rows): a rate that kills the units shows only
+    // there, before the dead layers stop moving.
+    let early = update_ratios(ctx, |r| &r[..th.loss_spike_window.max(1).min(r.len())])
         .into_iter()
         .filter(|r| !r.1.is_nan())
         .max_by(|a, b| a.1.total_cmp(&b.1));
     let (layer, ratio) = late_update_ratios(ctx)
         .into_iter()
+        .chain(early_update_ratios(ctx, th))
         .chain(early)
         .filter(|r| !r.1.is_nan())
         .max_by(|a, b| a.1.total_cmp(&b.1))?;
@@ -146,8 +150,7 @@ pub fn lr_too_high(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     }
     Some(
         d.suggest(format!(
-            "Lower the learning rate about {}x (to ~{}).",
-            short(factor),
+            "Lower the learning rate about {factor:.0}x (to ~{}).",
             short(lr / factor)
         ))
         .suggest("Clip gradients (train.clip_grad_norm) or use optimizer = \"adam\" with learning_rate = 0.001."),

@@ -148,21 +148,34 @@ fn fixes(md: &mut String, s: &Summary) {
         "Each candidate was trained for the same {} steps; nothing was applied to your config.\n",
         s.fixes[0].steps
     );
-    let _ = writeln!(md, "| candidate | changes | errors left | loss before → after | test accuracy before → after | config |\n|---|---|---|---|---|---|");
+    if let Some(h) = &s.headline_fix {
+        let _ = writeln!(md, "**Best verified fix:** {h}\n");
+    }
+    let _ = writeln!(md, "| candidate | changes | clears | leaves | introduces | loss before → after | test accuracy before → after | config |\n|---|---|---|---|---|---|---|---|");
     for f in &s.fixes {
-        let left = if f.cleared_errors {
-            "none ✔".to_string()
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        // Losses of different loss functions are not comparable.
+        let loss_after = if f.same_loss_function {
+            fmt_opt(f.loss_after)
         } else {
-            f.errors_after.join(", ")
+            format!("{} (other loss function)", fmt_opt(f.loss_after))
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} → {} | {} → {} | [{}]({}) |",
+            "| {} | {} | {} | {} | {} | {} → {} | {} → {} | [{}]({}) |",
             f.name,
             f.changes.join("; "),
-            left,
+            list(&f.clears),
+            list(&f.leaves),
+            list(&f.introduces),
             fmt_opt(f.loss_before),
-            fmt_opt(f.loss_after),
+            loss_after,
             fmt_opt(f.test_accuracy_before),
             fmt_opt(f.test_accuracy_after),
             f.config,

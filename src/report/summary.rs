@@ -78,6 +78,9 @@ pub struct Summary {
     pub files: Vec<String>,
     /// `--try-fixes` results (empty unless asked for).
     pub fixes: Vec<crate::fixes::FixResult>,
+    /// After `--try-fixes`: the verified best candidate's changes (what
+    /// clears the most problems), which heads the advice.
+    pub headline_fix: Option<String>,
     /// The final network's confusion matrix and per-class accuracy on the
     /// test set (else the training set); null when training blew up.
     pub confusion: Option<crate::monitor::confusion::Confusion>,

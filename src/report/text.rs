@@ -61,15 +61,22 @@ pub fn render(s: &Summary, report_dir: &str) -> String {
             first_sentence(&d.message)
         );
     }
-    if let Some(fix) = s.diagnoses.first().and_then(|d| d.suggestions.first()) {
+    let first = s.headline_fix.as_ref().or_else(|| {
+        s.diagnoses
+            .iter()
+            .find(|d| d.severity >= crate::diagnose::Severity::Warning)
+            .and_then(|d| d.suggestions.first())
+    });
+    if let Some(fix) = first {
         let _ = writeln!(t, "first fix: {fix}");
     }
     for f in &s.fixes {
-        let verdict = if f.cleared_errors {
-            "clears all errors".to_string()
-        } else {
-            format!("leaves {}", f.errors_after.join(", "))
-        };
+        let verdict = format!(
+            "clears [{}], leaves [{}], introduces [{}]",
+            f.clears.join(", "),
+            f.leaves.join(", "),
+            f.introduces.join(", ")
+        );
         let _ = writeln!(
             t,
             "  fix {:<14} {verdict}; loss {} -> {}, test acc {} -> {}",
