@@ -79,10 +79,15 @@ pub fn render(s: &Summary, report_dir: &str) -> String {
         );
         let _ = writeln!(
             t,
-            "  fix {:<14} {verdict}; loss {} -> {}, test acc {} -> {}",
+            "  fix {:<14} {verdict}; loss {} -> {}{}, test acc {} -> {}",
             f.name,
             show(f.loss_before),
             show(f.loss_after),
+            if f.same_loss_function {
+                ""
+            } else {
+                " (other loss function)"
+            },
             show(f.test_accuracy_before),
             show(f.test_accuracy_after)
         );
