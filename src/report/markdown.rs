@@ -17,7 +17,9 @@ pub fn plot_for(code: &str) -> Option<(&'static str, &'static str)> {
         "poor-initialization" | "unscaled-inputs" => {
             Some(("activations.png", "activation ranges per layer"))
         }
-        "loss-plateau" | "loss-diverging" => Some(("loss.png", "loss and accuracy")),
+        "loss-plateau" | "loss-diverging" | "overfitting" => {
+            Some(("loss.png", "loss and accuracy"))
+        }
         _ => None,
     }
 }
@@ -94,6 +96,20 @@ pub fn render(s: &Summary) -> String {
         ),
     ] {
         let _ = writeln!(md, "### {what}\n\n![{what}]({file})\n");
+    }
+    if let Some(c) = &s.confusion {
+        let acc: Vec<String> = c
+            .per_class_accuracy
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{i}: {}", fmt_opt(*a)))
+            .collect();
+        let _ = writeln!(
+            md,
+            "### Confusion matrix ({} set)\n\nPer-class accuracy: {}.\n\n![Confusion matrix](confusion.png)\n",
+            c.set,
+            acc.join(", ")
+        );
     }
     let _ = writeln!(md, "## Files\n");
     for f in &s.files {
