@@ -102,7 +102,7 @@ fn shrinking_stack(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
             }
         })
         .product();
-    if !(product < th.init_gain_low) {
+    if product >= th.init_gain_low || product.is_nan() {
         return None;
     }
     let last = hidden.last()?;

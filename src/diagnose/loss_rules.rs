@@ -66,8 +66,13 @@ pub(super) fn overall_drop(ctx: &Context<'_>, th: &Thresholds) -> Option<f64> {
 pub fn loss_plateau(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     let cv = curve(ctx, th)?;
     let c = cv.change;
-    // A growing loss is divergence's to report.
-    if progressed(&c, th) || c.last > th.diverging_growth * c.first {
+    // A growing loss is divergence's to report. And absence of evidence is
+    // not evidence of a plateau: the noise must also rule out a meaningful
+    // fall (the drop's upper confidence bound, drop_z standard errors up,
+    // stays under `slow_drop`); otherwise the run is too short or too noisy
+    // to say, and nothing is claimed.
+    let upper = c.relative_drop + th.drop_z * c.se / c.first.abs().max(f64::MIN_POSITIVE);
+    if progressed(&c, th) || c.last > th.diverging_growth * c.first || upper >= th.slow_drop {
         return None;
     }
     let why = if c.z < -th.drop_z {
@@ -96,6 +101,7 @@ pub fn loss_plateau(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
         .with("relative_drop", c.relative_drop)
         .with("drop_z", c.z)
         .with("step_noise", c.noise)
+        .with("relative_drop_upper_bound", upper)
         .with("slope", cv.whole.slope)
         .with("p_value_decreasing", cv.whole.p_decreasing)
         .with("threshold_z", th.drop_z)
@@ -203,6 +209,17 @@ mod tests {
         // Falls 0.6% over the run with no noise: real, but negligible.
         let rec = recording_with_loss(300, |s| 1.0 - 0.006 * s as f64 / 300.0);
         assert!(loss_plateau(&context_from(&rec, LossKind::Mse), &Thresholds::default()).is_some());
+    }
+
+    #[test]
+    fn a_short_noisy_run_is_not_called_a_plateau() {
+        // 50 steps falling 13% under noise of 0.1: neither a significant
+        // fall nor evidence of flatness (the upper bound of the drop is far
+        // above 10%): inconclusive, so no plateau.
+        let u = super::super::testing::uniform_noise(51, 3);
+        let rec = recording_with_loss(50, |s| 1.0 - 0.0026 * s as f64 + 0.35 * u[s]);
+        let ctx = context_from(&rec, LossKind::CrossEntropy);
+        assert!(loss_plateau(&ctx, &Thresholds::default()).is_none());
     }
 
     #[test]

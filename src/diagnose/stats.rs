@@ -72,6 +72,8 @@ pub struct Change {
     pub z: f64,
     /// The step-to-step noise the standard error came from.
     pub noise: f64,
+    /// The standard error of first - last.
+    pub se: f64,
 }
 
 /// [`Change`] over windows of `w` values (None with fewer than 2w values).
@@ -99,6 +101,7 @@ pub fn change(values: &[f64], w: usize) -> Option<Change> {
         relative_drop: diff / first.abs().max(f64::MIN_POSITIVE),
         z,
         noise,
+        se,
     })
 }
 

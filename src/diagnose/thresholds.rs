@@ -63,7 +63,9 @@ pub struct Thresholds {
     /// lr-too-low: every layer's median ||dW||/||W|| below this (100x under
     /// the rule of thumb) while the loss barely moves.
     pub update_ratio_low: f64,
-    /// lr-too-low: relative loss drop over the run below this.
+    /// lr-too-low: relative loss drop over the run below this; also the
+    /// fall a loss-plateau must rule out (the drop's upper confidence bound
+    /// stays below it).
     pub slow_drop: f64,
     /// loss-oscillating: median |ln L(t) - ln L(t-1)| over the second half
     /// above this (ln 1.5: consecutive losses typically differ 1.5x; healthy
