@@ -4,6 +4,7 @@
 
 use crate::config::{self, Config, ConfigError, DType, Duration};
 use crate::data::{self, Data, DataError};
+use crate::diagnose::certainty::StopRule;
 use crate::diagnose::preflight::{preflight, Preflight};
 use crate::diagnose::{self, Context, Diagnosis, Severity, Thresholds};
 use crate::engine::eval::evaluate;
@@ -13,13 +14,16 @@ use crate::engine::train::{train, Outcome, Plan, Split, TrainError};
 use crate::engine::{Float, Network};
 use crate::gradcheck::run::Checker;
 use crate::gradcheck::types::GradcheckReport;
-use crate::monitor::hook::Hook;
+use crate::monitor::confusion::{confusion, Confusion};
+use crate::monitor::hook::{Flow, Hook};
 use crate::monitor::nonfinite::{NanOrigin, NonFiniteTracer};
+use crate::monitor::probe::Prober;
 use crate::monitor::record::Recording;
 use crate::monitor::recorder::Recorder;
 use crate::report::summary::{DataSummary, Final, NetworkSummary, Summary, Timing, Verdict};
 use crate::report::write::ReportDir;
 use crate::report::{self, ReportError, REPORT_FILES};
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -68,6 +72,10 @@ pub struct CheckOptions {
     pub no_gradcheck: bool,
     /// Told when a gradient check point starts and ends (terminal progress).
     pub gradcheck_notify: Option<fn(&str)>,
+    /// Overrides the config's `seed`.
+    pub seed: Option<u64>,
+    /// End training once every error diagnosis is certain.
+    pub stop_when_diagnosed: bool,
 }
 
 /// A finished check: the summary and where the report went.
@@ -99,6 +107,9 @@ struct Trained {
     final_: Final,
     seconds: f64,
     gradcheck: Option<GradcheckReport>,
+    /// The step after which `--stop-when-diagnosed` ended training.
+    stopped_by_diagnosis: Option<usize>,
+    confusion: Option<Confusion>,
 }
 
 /// Runs a whole check. `progress(step, total)` is called after each step.
@@ -106,7 +117,10 @@ pub fn run(
     opts: &CheckOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<CheckRun, CheckError> {
-    let cfg = config::load(&opts.config)?;
+    let mut cfg = config::load(&opts.config)?;
+    if let Some(s) = opts.seed {
+        cfg.seed = s;
+    }
     // The report directory is checked, locked and staged before any data is
     // read, so an unwritable or busy --out fails in a second, not after training.
     let report_dir = report_dir(&cfg, opts.out.as_ref());
@@ -126,7 +140,9 @@ pub fn run(
         gradcheck: trained.gradcheck.as_ref(),
     };
     let thresholds = Thresholds::with_overrides(&cfg.thresholds);
-    let diagnoses = diagnose::diagnose(&ctx, &thresholds);
+    let mut diagnoses = diagnose::diagnose(&ctx, &thresholds);
+    diagnose::certainty::set_certain_at(&ctx, &thresholds, &mut diagnoses);
+    crate::fixes::drop_noop_suggestions(&cfg, &mut diagnoses);
     let mut summary = summarise(&cfg, &data, opts, steps, &trained, (diagnoses, thresholds));
     let gradcheck = trained.gradcheck.as_ref();
     report::write_report_in(&out, &mut summary, &trained.recording, gradcheck)?;
@@ -138,6 +154,13 @@ pub fn run(
         done.summary.fixes = crate::fixes::try_fixes(&cfg, &done, steps);
         // Ctrl-C during the candidates: `fixes` holds the finished ones.
         done.summary.interrupted = crate::interrupt::requested();
+        done.summary.headline_fix = crate::fixes::best(&done.summary.fixes).map(|f| {
+            format!(
+                "{} (verified by --try-fixes: clears {})",
+                f.changes.join("; "),
+                f.clears.join(", ")
+            )
+        });
         report::write_report_in(&out, &mut done.summary, &trained.recording, gradcheck)?;
     }
     Ok(done)
@@ -145,7 +168,15 @@ pub fn run(
 
 /// Loads the config and its data and runs the checks that need both.
 pub fn load_inputs(path: &Path) -> Result<(Config, Data), CheckError> {
-    let cfg = config::load(path)?;
+    load_inputs_seeded(path, None)
+}
+
+/// [`load_inputs`] with the config's seed replaced (`check --seed`).
+pub fn load_inputs_seeded(path: &Path, seed: Option<u64>) -> Result<(Config, Data), CheckError> {
+    let mut cfg = config::load(path)?;
+    if let Some(s) = seed {
+        cfg.seed = s;
+    }
     let data = load_data(&cfg)?;
     Ok((cfg, data))
 }
@@ -269,8 +300,11 @@ fn train_typed<F: Float>(
         t.optimizer,
     );
     pf.test_samples = data.test.as_ref().map_or(0, |d| d.len());
+    pf.test_class_counts = data.test.as_ref().map_or(Vec::new(), |d| {
+        crate::diagnose::preflight::class_counts(&d.labels, data.classes)
+    });
     pf.batch_size = t.batch_size;
-    let mut recorder = Recorder::new(net.layer_infos(), cfg.monitor.every);
+    let recorder = Recorder::new(net.layer_infos(), cfg.monitor.every);
     let mut tracer = NonFiniteTracer::new();
     let started = Instant::now();
     if pf.input.nonfinite > 0 {
@@ -295,6 +329,8 @@ fn train_typed<F: Float>(
             final_,
             seconds: 0.0,
             gradcheck: None,
+            stopped_by_diagnosis: None,
+            confusion: None,
         });
     }
     let train_split = split::<F>(&data.train, data.classes);
@@ -309,8 +345,25 @@ fn train_typed<F: Float>(
     let mut checker = Checker::new(data, t.loss, &cfg.gradcheck, points, cfg.seed, flaw)
         .with_notify(opts.gradcheck_notify);
     checker.at_init(&net);
+    let mut prober = Prober::new(
+        &train_split.x,
+        &train_split.targets,
+        t.loss,
+        cfg.monitor.every,
+        steps,
+    );
+    // `--stop-when-diagnosed`: the recorder is shared so the prefix can be
+    // diagnosed between steps; a flag hook ends training at the next event.
+    let shared = RefCell::new(recorder);
+    let stop = Cell::new(false);
+    let mut stopped_by_diagnosis = None;
+    let th = Thresholds::with_overrides(&cfg.thresholds);
+    let checkpoints = crate::diagnose::certainty::checkpoints(steps);
+    let mut stop_rule = StopRule::default();
     let outcome = {
-        let mut hooks: [&mut dyn Hook<F>; 2] = [&mut tracer, &mut recorder];
+        let mut flag = StopFlag(&stop);
+        let mut rec_hook = SharedRecorder(&shared);
+        let mut hooks: [&mut dyn Hook<F>; 3] = [&mut flag, &mut tracer, &mut rec_hook];
         train(
             &mut net,
             &mut optimizer,
@@ -320,14 +373,46 @@ fn train_typed<F: Float>(
             &mut hooks,
             &mut |s, n| {
                 checker.after_step(s, n);
+                prober.after_step(s, n);
+                if opts.stop_when_diagnosed
+                    && s < steps
+                    && s >= th.trend_min_points
+                    && checkpoints.binary_search(&s).is_ok()
+                {
+                    let mut rec = shared.borrow().recording().clone();
+                    rec.probes = prober.probes_so_far().to_vec();
+                    let ctx = Context {
+                        recording: &rec,
+                        preflight: &pf,
+                        nan_origin: None,
+                        gradcheck: None,
+                    };
+                    let errors = crate::diagnose::certainty::errors_at(&ctx, &th, s);
+                    if stop_rule.certain(errors) {
+                        stop.set(true);
+                        stopped_by_diagnosis = Some(s);
+                    }
+                }
                 progress(s, steps)
             },
         )?
     };
-    // Time spent checking gradients is not training time.
-    let seconds = started.elapsed().as_secs_f64() - checker.seconds();
+    let recorder = shared.into_inner();
+    // Time spent checking gradients or probing is not training time.
+    let seconds = started.elapsed().as_secs_f64() - checker.seconds() - prober.seconds();
     checker.at_end(&net, outcome.stopped_at);
-    let final_ = if outcome.stopped_at.is_some() {
+    let blew_up = outcome.stopped_at.is_some() && stopped_by_diagnosis.is_none();
+    let confusion = (!blew_up).then(|| match &test_split {
+        Some(t) if !t.is_empty() => confusion(&net, &t.x, &t.labels, data.classes, "test"),
+        _ => confusion(
+            &net,
+            &train_split.x,
+            &train_split.labels,
+            data.classes,
+            "train",
+        ),
+    });
+    let final_ = if blew_up {
         Final {
             loss: outcome.last.map(|s| s.loss).filter(|l| l.is_finite()),
             train_accuracy: outcome.last.map(|s| s.batch_accuracy),
@@ -350,14 +435,44 @@ fn train_typed<F: Float>(
         }
     };
     Ok(Trained {
-        recording: recorder.into_recording(),
+        recording: recorder.into_recording_with(prober.into_probes()),
         preflight: pf,
         nan_origin: tracer.into_origin(),
         outcome,
         final_,
         seconds,
         gradcheck: checker.ran().then(|| checker.finish()),
+        stopped_by_diagnosis,
+        confusion,
     })
+}
+
+/// Ends training at the next event once set (`--stop-when-diagnosed`).
+struct StopFlag<'a>(&'a Cell<bool>);
+
+impl<F: Float> Hook<F> for StopFlag<'_> {
+    fn on_event(&mut self, _step: usize, _event: &crate::monitor::hook::Event<'_, F>) -> Flow {
+        if self.0.get() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+/// The recorder behind a RefCell, so the prefix can be read between steps.
+struct SharedRecorder<'a>(&'a RefCell<Recorder>);
+
+impl<F: Float> Hook<F> for SharedRecorder<'_> {
+    fn on_event(&mut self, step: usize, event: &crate::monitor::hook::Event<'_, F>) -> Flow {
+        self.0.borrow_mut().on_event(step, event)
+    }
+    fn on_step_end(&mut self, step: usize, stats: &crate::monitor::hook::StepStats) {
+        Hook::<F>::on_step_end(&mut *self.0.borrow_mut(), step, stats)
+    }
+    fn on_eval(&mut self, step: usize, stats: &crate::engine::eval::EvalStats) {
+        Hook::<F>::on_eval(&mut *self.0.borrow_mut(), step, stats)
+    }
 }
 
 fn summarise(
@@ -388,7 +503,9 @@ fn summarise(
     } else if t.preflight.input.nonfinite > 0 {
         Some("non-finite values in the training data".to_string())
     } else {
-        None
+        t.stopped_by_diagnosis.map(|s| {
+            format!("--stop-when-diagnosed: every error diagnosis was certain at step {s}")
+        })
     };
     let samples = t.outcome.steps_run as f64 * cfg.train.batch_size as f64;
     Summary {
@@ -445,8 +562,14 @@ fn summarise(
                 0.0
             },
         },
-        files: REPORT_FILES.iter().map(|s| s.to_string()).collect(),
+        files: REPORT_FILES
+            .iter()
+            .map(|s| s.to_string())
+            .chain(t.confusion.as_ref().map(|_| "confusion.png".to_string()))
+            .collect(),
         fixes: Vec::new(),
+        headline_fix: None,
+        confusion: t.confusion.clone(),
     }
 }
 

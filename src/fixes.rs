@@ -34,6 +34,14 @@ pub struct FixResult {
     pub loss_improvement: Option<f64>,
     pub test_accuracy_before: Option<f64>,
     pub test_accuracy_after: Option<f64>,
+    /// Error and warning codes of the original run this candidate no longer
+    /// has, those it still has, and new ones it brings.
+    pub clears: Vec<String>,
+    pub leaves: Vec<String>,
+    pub introduces: Vec<String>,
+    /// Whether the losses are comparable: the candidate trains with the
+    /// same loss function (cross-entropy and MSE values are not).
+    pub same_loss_function: bool,
     /// The loss functions of the run and of the candidate: losses are only
     /// comparable within one (reports say so when they differ).
     pub loss_function_before: LossKind,
@@ -269,6 +277,82 @@ fn base_table(cfg: &Config) -> Option<Table> {
     Some(t)
 }
 
+/// Error and warning codes (what a fix should clear).
+fn serious(d: &[Diagnosis]) -> std::collections::BTreeSet<String> {
+    d.iter()
+        .filter(|d| d.severity >= Severity::Warning)
+        .map(|d| d.code.to_string())
+        .collect()
+}
+
+/// Whether a candidate's text describes the same training as `cfg` (model,
+/// training settings, scaling): parsed, so `init = "xavier_uniform"` equals
+/// an absent key whose default it is.
+fn same_setup(cfg: &Config, path: &Path, text: &str) -> bool {
+    match crate::config::parse(path, text) {
+        Ok(c) => {
+            c.model == cfg.model
+                && c.train == cfg.train
+                && c.data.scale == cfg.data.scale
+                && c.data.train_limit == cfg.data.train_limit
+        }
+        Err(_) => false,
+    }
+}
+
+/// The verified best candidate: it clears the most error and warning codes
+/// of the original run, then introduces the fewest, then is the smallest
+/// change (a single fix before the combination), then reaches the best test
+/// accuracy. None when no candidate cleared anything.
+pub fn best(fixes: &[FixResult]) -> Option<&FixResult> {
+    fixes
+        .iter()
+        .filter(|f| !f.clears.is_empty())
+        .max_by(|a, b| {
+            (a.cleared_errors, a.clears.len())
+                .cmp(&(b.cleared_errors, b.clears.len()))
+                .then(b.introduces.len().cmp(&a.introduces.len()))
+                .then(b.changes.len().cmp(&a.changes.len()))
+                .then(
+                    a.test_accuracy_after
+                        .unwrap_or(f64::NEG_INFINITY)
+                        .total_cmp(&b.test_accuracy_after.unwrap_or(f64::NEG_INFINITY)),
+                )
+        })
+}
+
+/// Drops suggestions that name the setting the config already has (they
+/// would change nothing): `init = "X"` when every layer it applies to
+/// already uses X, `loss = "cross_entropy"`, `scale = "unit"` or
+/// `"standardize"`, and `optimizer = "adam"` at `learning_rate = 0.001`.
+pub fn drop_noop_suggestions(cfg: &Config, diagnoses: &mut [Diagnosis]) {
+    use crate::config::{Init, OptimizerConfig};
+    use crate::data::spec::Scale;
+    let layers = &cfg.model.layers;
+    let hidden = &layers[..layers.len().saturating_sub(1)];
+    let all_init = |init: Init, relu: bool| {
+        hidden
+            .iter()
+            .filter(|l| l.activation.is_relu_family() == relu)
+            .all(|l| l.init == init)
+    };
+    let noop = |s: &str| {
+        (s.contains("init = \"xavier_uniform\"") && all_init(Init::XavierUniform, false))
+            || (s.contains("init = \"he_normal\"")
+                && !s.contains("activation")
+                && all_init(Init::HeNormal, true))
+            || (s.contains("loss = \"cross_entropy\"") && cfg.train.loss == LossKind::CrossEntropy)
+            || (s.contains("scale = \"unit\"") && cfg.data.scale == Scale::Unit)
+            || (s.contains("scale = \"standardize\"") && cfg.data.scale == Scale::Standardize)
+            || (s.contains("optimizer = \"adam\"")
+                && matches!(cfg.train.optimizer, OptimizerConfig::Adam { .. })
+                && (cfg.train.learning_rate - 0.001).abs() < 1e-12)
+    };
+    for d in diagnoses.iter_mut() {
+        d.suggestions.retain(|s| !noop(s));
+    }
+}
+
 fn errors(d: &[Diagnosis]) -> Vec<String> {
     d.iter()
         .filter(|d| d.severity == Severity::Error)
@@ -302,6 +386,11 @@ pub fn try_fixes(cfg: &Config, before: &check::CheckRun, steps: usize) -> Vec<Fi
         let Ok(text) = toml::to_string(&t) else {
             continue;
         };
+        // A candidate identical to the config would train the same network
+        // again: it is not a fix, so it is not trained.
+        if same_setup(cfg, &path, &text) {
+            continue;
+        }
         if std::fs::write(&path, header + &text).is_err() {
             continue;
         }
@@ -314,6 +403,8 @@ pub fn try_fixes(cfg: &Config, before: &check::CheckRun, steps: usize) -> Vec<Fi
             try_fixes: false,
             no_gradcheck: false,
             gradcheck_notify: None,
+            seed: Some(cfg.seed),
+            stop_when_diagnosed: false,
         };
         let Ok(after) = check::run(&opts, &mut |_, _| {}) else {
             continue;
@@ -324,6 +415,9 @@ pub fn try_fixes(cfg: &Config, before: &check::CheckRun, steps: usize) -> Vec<Fi
         }
         let a = &after.summary;
         let (lb, la) = (s.final_.loss, a.final_.loss);
+        let same_loss = a.network.loss == s.network.loss;
+        let before_codes = serious(&s.diagnoses);
+        let after_codes = serious(&a.diagnoses);
         out.push(FixResult {
             name: fix.name.to_string(),
             changes: fix.changes,
@@ -336,6 +430,7 @@ pub fn try_fixes(cfg: &Config, before: &check::CheckRun, steps: usize) -> Vec<Fi
             loss_after: la,
             loss_improvement: lb
                 .zip(la)
+                .filter(|_| same_loss)
                 .map(|(b, a)| (b - a) / b.abs().max(f64::MIN_POSITIVE)),
             test_accuracy_before: s.final_.test_accuracy,
             test_accuracy_after: a.final_.test_accuracy,
@@ -350,6 +445,10 @@ pub fn try_fixes(cfg: &Config, before: &check::CheckRun, steps: usize) -> Vec<Fi
                     layer: d.layer,
                 })
                 .collect(),
+            clears: before_codes.difference(&after_codes).cloned().collect(),
+            leaves: before_codes.intersection(&after_codes).cloned().collect(),
+            introduces: after_codes.difference(&before_codes).cloned().collect(),
+            same_loss_function: same_loss,
         });
     }
     out

@@ -66,6 +66,14 @@ enum Command {
         /// Skip the gradient checks (same as `[gradcheck] at = []`).
         #[arg(long)]
         no_gradcheck: bool,
+        /// Train with this seed instead of the config's `seed` (data
+        /// generation, initialisation and batch order all follow it).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// End training once every error diagnosis is certain (its rule has
+        /// fired and held); the full report is still written.
+        #[arg(long)]
+        stop_when_diagnosed: bool,
     },
     /// Check the engine's gradients against finite differences, tensor by
     /// tensor, and name the known backprop mistake a wrong one matches.
@@ -194,6 +202,8 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
             inject_bug,
             try_fixes,
             no_gradcheck,
+            seed,
+            stop_when_diagnosed,
         } => {
             let fail_on = match fail_on {
                 FailOnArg::Error => FailOn::Error,
@@ -211,6 +221,8 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
                 no_gradcheck,
                 gradcheck_notify: (!quiet && std::io::stderr().is_terminal())
                     .then_some(notify as fn(&str)),
+                seed,
+                stop_when_diagnosed,
             };
             let bar = (!quiet && std::io::stderr().is_terminal()).then(progress_bar);
             if let Some(b) = &bar {

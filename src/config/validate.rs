@@ -661,5 +661,11 @@ fn thresholds(table: Option<&Table<'_, '_>>) -> Result<Vec<(String, f64)>, Confi
             out.push((name.to_string(), v));
         }
     }
+    if let Err((name, msg)) = crate::diagnose::Thresholds::with_overrides(&out).validate() {
+        return Err(match table.get(name) {
+            Some(v) => v.error(msg),
+            None => table.error_here(msg),
+        });
+    }
     Ok(out)
 }

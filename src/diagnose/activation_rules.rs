@@ -3,7 +3,7 @@
 //! over a window, never one step.
 
 use super::context::Context;
-use super::series::layer_series;
+use super::series::{share_series, ShareSource};
 use super::stats::first_sustained;
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
@@ -25,9 +25,12 @@ pub fn saturated_activations(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosi
         if is_output && ctx.preflight.loss == LossKind::CrossEntropy {
             continue;
         }
-        let (steps, sat) = layer_series(ctx.recording, info.layer, |r| {
-            r.saturated_frac.unwrap_or(f64::NAN)
-        });
+        let (steps, sat, source) = share_series(
+            ctx.recording,
+            info.layer,
+            |p| p.saturated_frac,
+            |r| r.saturated_frac,
+        );
         let w = th.window(sat.len());
         let Some((i, median)) = first_sustained(&sat, w, |m| m >= th.saturation_warning) else {
             continue;
@@ -42,9 +45,17 @@ pub fn saturated_activations(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosi
         if i > 0 && loss_halved(ctx, th) {
             severity = Severity::Info;
         }
+        let over = match source {
+            ShareSource::Probe => "the fixed probe batch",
+            ShareSource::Batch => "the training batches",
+        };
         let step = steps.get(i).copied();
-        let (_, pre) = layer_series(ctx.recording, info.layer, |r| r.pre_mean_abs);
-        let pre_at = pre.get(i).copied().unwrap_or(f64::NAN);
+        // The training batch's pre-activations at the onset step.
+        let pre_at = ctx
+            .recording
+            .layer_rows(info.layer)
+            .find(|r| r.step >= step.unwrap_or(0))
+            .map_or(f64::NAN, |r| r.pre_mean_abs);
         let bound = match info.activation {
             Activation::Sigmoid => "|z| > 6",
             Activation::Tanh => "|z| > 3",
@@ -54,7 +65,7 @@ pub fn saturated_activations(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosi
             "saturated-activations",
             severity,
             format!(
-                "Layer {} ({}): {:.1}% of unit x sample entries are saturated ({bound}: slope below 1% of its maximum) from step {}; mean |pre-activation| = {:.3}. Gradients through saturated units are scaled by that tiny slope, so these weights barely learn.",
+                "Layer {} ({}): {:.1}% of unit x sample entries on {over} are saturated ({bound}: slope below 1% of its maximum) from step {}; mean |pre-activation| = {:.3}. Gradients through saturated units are scaled by that tiny slope, so these weights barely learn.",
                 info.layer,
                 info.activation,
                 100.0 * median,
@@ -90,20 +101,10 @@ pub fn saturated_activations(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosi
     out
 }
 
-/// Whether the loss's last window is under half its first window.
+/// Whether the loss's last window is under `1 - trained_well_drop` of its
+/// first window (half, by default).
 fn loss_halved(ctx: &Context<'_>, th: &Thresholds) -> bool {
-    let loss: Vec<f64> = ctx.recording.steps.iter().map(|s| s.loss).collect();
-    let w = th.window(loss.len());
-    if loss.len() < 2 * w {
-        return false;
-    }
-    match (
-        super::stats::median(&loss[..w]),
-        super::stats::median(&loss[loss.len() - w..]),
-    ) {
-        (Some(first), Some(last)) => last < 0.5 * first,
-        _ => false,
-    }
+    super::loss_rules::overall_drop(ctx, th).is_some_and(|d| d > th.trained_well_drop)
 }
 
 /// `dead-relus`: ReLU units that output 0 for every sample of the batch get
@@ -117,9 +118,8 @@ pub fn dead_relus(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
         .iter()
         .filter(|l| l.activation == Activation::Relu)
     {
-        let (steps, dead) = layer_series(ctx.recording, info.layer, |r| {
-            r.dead_frac.unwrap_or(f64::NAN)
-        });
+        let (steps, dead, source) =
+            share_series(ctx.recording, info.layer, |p| p.dead_frac, |r| r.dead_frac);
         let w = th.window(dead.len());
         let Some((i, median)) = first_sustained(&dead, w, |m| m >= th.dead_warning) else {
             continue;
@@ -130,12 +130,19 @@ pub fn dead_relus(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
             Severity::Warning
         };
         let step = steps.get(i).copied();
+        let over = match source {
+            ShareSource::Probe => format!(
+                "every one of the {} fixed probe samples",
+                crate::monitor::probe::PROBE_SAMPLES.min(ctx.preflight.input.samples)
+            ),
+            ShareSource::Batch => "every sample of the batch".to_string(),
+        };
         out.push(
             Diagnosis::new(
                 "dead-relus",
                 severity,
                 format!(
-                    "Layer {} (relu): {:.1}% of its {} units are inactive for every sample of the batch from step {}; dead units get no gradient and never recover.",
+                    "Layer {} (relu): {:.1}% of its {} units are inactive for {over} from step {}; dead units get no gradient and never recover.",
                     info.layer,
                     100.0 * median,
                     info.units,

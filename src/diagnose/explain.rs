@@ -15,7 +15,7 @@ pub struct Explanation {
     pub look: &'static str,
 }
 
-pub const EXPLANATIONS: [Explanation; 16] = [
+pub const EXPLANATIONS: [Explanation; 18] = [
     Explanation {
         code: "non-finite",
         title: "a NaN or Inf appeared during training",
@@ -143,6 +143,22 @@ pub const EXPLANATIONS: [Explanation; 16] = [
         why: "The network learned nothing usable: see the other diagnoses; or the labels do not belong to the inputs.",
         fix: "Fix the errors above; check the data loading and label alignment.",
         look: "loss.png: the accuracy lines stay at the chance level.",
+    },
+    Explanation {
+        code: "overfitting",
+        title: "the test loss rises while the training loss falls",
+        meaning: "After its minimum, the test loss climbed by more than 10% with a significant upward trend while the training loss kept falling beyond its noise; the generalisation gap (training vs test accuracy) is in the evidence.",
+        why: "The network has more capacity than the data constrains: it memorises the training samples (their noise included) instead of the pattern.",
+        fix: "Stop at the step where the test loss was lowest, use more data, or a smaller network. Evaluate often enough (train.eval_every) to see the turn.",
+        look: "loss.png: the test loss turns upward while the training loss keeps falling; confusion.png for which classes suffer.",
+    },
+    Explanation {
+        code: "class-imbalance",
+        title: "one class dominates the training set",
+        meaning: "The majority class's share is far above 1/C (by default at least halfway from 1/C to 1), and accuracy is near that share: always predicting the majority class scores about as well as the network does. With accuracy well above it, the finding is info.",
+        why: "The cheapest way to lower the loss on imbalanced data is to predict the majority class; minority classes get few gradient contributions.",
+        fix: "Balance the training set (oversample minority classes, undersample the majority) and judge by per-class accuracy, not overall accuracy.",
+        look: "confusion.png: one column (the majority class) collects the predictions; summary.json per_class_accuracy.",
     },
 ];
 

@@ -4,7 +4,7 @@
 //! large layer is not favoured by its size.
 
 use super::context::Context;
-use super::series::{global_grad_norm, grad_rms};
+use super::series::{global_grad_norm, grad_rms, share_series};
 use super::stats::{first_sustained, median};
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
@@ -54,12 +54,24 @@ pub fn vanishing_gradients(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnos
         .with("output_grad_rms_median", median(&top).unwrap_or(f64::NAN))
         .with("window_rows", w)
         .with("threshold", th.vanishing_ratio);
+        // "Keep units out of saturation" only when they are measured
+        // saturated: a deep tanh stack with tiny weights vanishes with no
+        // saturation at all, and the fix there is the init.
         let saturating = ctx
             .recording
             .layers
             .iter()
             .filter(|l| l.layer >= layer && l.layer < depth)
-            .any(|l| l.activation.is_saturating());
+            .filter(|l| l.activation.is_saturating())
+            .any(|l| {
+                let (_, sat, _) = share_series(
+                    ctx.recording,
+                    l.layer,
+                    |p| p.saturated_frac,
+                    |r| r.saturated_frac,
+                );
+                median(&sat).is_some_and(|m| m >= th.saturation_warning)
+            });
         if saturating {
             d = d
                 .suggest("Keep sigmoid/tanh units out of saturation: zero-mean, fan-in-scaled init (init = \"xavier_uniform\") and scaled inputs.")
@@ -79,10 +91,23 @@ pub fn vanishing_gradients(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnos
 /// non-finite value born in backward or the update from overflow.
 pub fn exploding_gradients(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     let depth = ctx.depth();
-    for layer in 1..depth {
+    // Growth across depth needs depth: a layer at least two below the
+    // output, and the layer above it also above the output's gradient. A
+    // large per-weight ratio between a 2-input first layer and the output
+    // alone is neither growth across depth nor over time.
+    for layer in 1..depth.saturating_sub(1) {
         let (steps, r) = ratios(ctx, layer);
+        let (_, above) = ratios(ctx, layer + 1);
         let w = th.window(r.len());
-        if let Some((i, med)) = first_sustained(&r, w, |m| m > th.exploding_ratio) {
+        let chain = |i: usize| {
+            above
+                .get(i..(i + w).min(above.len()))
+                .and_then(median)
+                .is_some_and(|m| m > 1.0)
+        };
+        if let Some((i, med)) = first_sustained(&r, w, |m| m > th.exploding_ratio)
+            .filter(|(i, _)| chain(i.saturating_sub(w - 1).min(*i)))
+        {
             let step = steps.get(i).copied();
             return Some(
                 Diagnosis::new(

@@ -74,7 +74,56 @@ pub fn poor_initialization(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis>
         }
         out.push(d);
     }
+    if out.is_empty() {
+        out.extend(shrinking_stack(ctx, th));
+    }
     out
+}
+
+/// Layers that each pass the per-layer test can still, stacked, shrink the
+/// signal to nothing: four tanh layers of 64 units initialised in ±0.05
+/// each have mean(W^2) x fan_in = 0.05 and together 6e-6. The product of
+/// the hidden layers' gains (halved for the relu family, which zeroes half
+/// its inputs: He init's 2 preserves the scale) below `init_gain_low` is a
+/// warning at the last hidden layer.
+fn shrinking_stack(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
+    let layers = &ctx.preflight.layers;
+    let hidden = &layers[..layers.len().saturating_sub(1)];
+    if hidden.len() < 2 || hidden.iter().any(|l| l.all_zero) {
+        return None;
+    }
+    let product: f64 = hidden
+        .iter()
+        .map(|l| {
+            if l.activation.is_relu_family() {
+                l.gain / 2.0
+            } else {
+                l.gain
+            }
+        })
+        .product();
+    if product >= th.init_gain_low || product.is_nan() {
+        return None;
+    }
+    let last = hidden.last()?;
+    Some(
+        Diagnosis::new(
+            "poor-initialization",
+            Severity::Warning,
+            format!(
+                "Layers 1-{} together start by shrinking the signal's scale by a factor of {:.2e} (product of mean(W^2) x fan_in per layer, halved for relu): each layer passes on its own, but the stack leaves almost nothing for layer {} and almost no gradient for layer 1.",
+                last.layer,
+                product,
+                last.layer + 1
+            ),
+        )
+        .at(Some(last.layer), Some(0))
+        .with("gain_product", product)
+        .with("layers", hidden.len())
+        .with("threshold", th.init_gain_low)
+        .suggest("Use init = \"xavier_uniform\" (tanh/sigmoid) or \"he_normal\" (relu) in every hidden layer: each then keeps the scale (gain ~1).")
+        .suggest("Or use fewer layers."),
+    )
 }
 
 #[cfg(test)]
@@ -121,5 +170,21 @@ mod tests {
         let d = poor_initialization(&context_with(&pf), &Thresholds::default());
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].layer, Some(1));
+    }
+
+    #[test]
+    fn a_stack_of_small_layers_shrinks_the_signal() {
+        // Source of truth: U(-0.05, 0.05) has mean(W^2) = 0.05^2 / 3, so a
+        // 64-input tanh layer has gain 64 * 8.33e-4 = 0.0533: each passes
+        // the per-layer 0.01 floor, three stacked give 1.5e-4.
+        let std = 0.05 / 3f64.sqrt();
+        let mut layers: Vec<InitStats> = (1..=4).map(|l| stats(l, 0.0, std, 64)).collect();
+        for l in &mut layers {
+            l.activation = Activation::Tanh;
+        }
+        let pf = preflight_with_layers(layers);
+        let d = poor_initialization(&context_with(&pf), &Thresholds::default());
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!((d[0].layer, d[0].severity), (Some(3), Severity::Warning));
     }
 }

@@ -64,6 +64,11 @@ pub struct Preflight {
     /// sample sizes behind accuracy estimates.
     pub test_samples: usize,
     pub batch_size: usize,
+    /// Samples per class in the training set (index = label).
+    pub class_counts: Vec<usize>,
+    /// Samples per class in the test set (empty without one): chance on the
+    /// test set comes from its own labels, not the training set's.
+    pub test_class_counts: Vec<usize>,
 }
 
 /// Computes the pre-flight facts.
@@ -93,6 +98,8 @@ pub fn preflight<F: Float>(
         output: net.output_activation(),
         test_samples: 0,
         batch_size: 1,
+        class_counts: class_counts(labels, classes),
+        test_class_counts: Vec::new(),
     }
 }
 
@@ -157,14 +164,25 @@ fn init_stats<F: Float>(layer: usize, activation: Activation, w: &Array2<F>) -> 
 
 /// The majority-class rate, at least 1/C.
 pub fn chance_accuracy(labels: &[usize], classes: usize) -> f64 {
+    chance_from_counts(&class_counts(labels, classes))
+}
+
+/// Samples per class (labels out of range are not counted).
+pub fn class_counts(labels: &[usize], classes: usize) -> Vec<usize> {
     let mut counts = vec![0usize; classes.max(1)];
     for &l in labels {
         if let Some(c) = counts.get_mut(l) {
             *c += 1;
         }
     }
-    let top = counts.iter().copied().max().unwrap_or(0) as f64 / labels.len().max(1) as f64;
-    top.max(1.0 / classes.max(1) as f64)
+    counts
+}
+
+/// The majority share of `counts`, at least 1/C.
+pub fn chance_from_counts(counts: &[usize]) -> f64 {
+    let total: usize = counts.iter().sum();
+    let top = counts.iter().copied().max().unwrap_or(0) as f64 / total.max(1) as f64;
+    top.max(1.0 / counts.len().max(1) as f64)
 }
 
 /// Loss of uniform predictions: ln C for softmax + cross-entropy,

@@ -1,6 +1,6 @@
 //! Pulls per-layer and per-step series out of a recording for the rules.
 
-use crate::monitor::record::{LayerRow, Recording};
+use crate::monitor::record::{LayerRow, ProbeLayer, Recording};
 
 /// (steps, values) of one field of one layer, in step order.
 pub fn layer_series(
@@ -37,4 +37,29 @@ pub fn global_grad_norm(rec: &Recording) -> (Vec<usize>, Vec<f64>) {
 /// (steps, losses) of every completed step.
 pub fn loss_series(rec: &Recording) -> (Vec<usize>, Vec<f64>) {
     rec.steps.iter().map(|s| (s.step, s.loss)).unzip()
+}
+
+/// Where a share series came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareSource {
+    /// The fixed probe batch: independent of the batch size.
+    Probe,
+    /// The training batches (runs without probes, e.g. hand-made series).
+    Batch,
+}
+
+/// A layer's dead or saturated share per recorded step: from the probe batch
+/// when it ran at least 3 times, else from the training batches.
+pub fn share_series(
+    rec: &Recording,
+    layer: usize,
+    probe: impl Fn(&ProbeLayer) -> Option<f64>,
+    batch: impl Fn(&LayerRow) -> Option<f64>,
+) -> (Vec<usize>, Vec<f64>, ShareSource) {
+    let (steps, values) = rec.probe_series(layer, probe);
+    if values.len() >= 3 {
+        return (steps, values, ShareSource::Probe);
+    }
+    let (steps, values) = layer_series(rec, layer, |r| batch(r).unwrap_or(f64::NAN));
+    (steps, values, ShareSource::Batch)
 }

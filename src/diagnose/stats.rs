@@ -41,6 +41,70 @@ pub fn first_sustained(
     })
 }
 
+/// Robust standard deviation of the step-to-step noise of a series:
+/// 1.4826 x the median absolute deviation of its first differences, over
+/// sqrt 2 (a difference of two independent noises has twice the variance).
+/// Differencing removes a slow trend, the median ignores rare spikes.
+pub fn step_noise(values: &[f64]) -> Option<f64> {
+    let d: Vec<f64> = values
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|x| x.is_finite())
+        .collect();
+    let m = median(&d)?;
+    let dev: Vec<f64> = d.iter().map(|x| (x - m).abs()).collect();
+    Some(1.4826 * median(&dev)? / std::f64::consts::SQRT_2)
+}
+
+/// The change of a series from its first to its last window, judged
+/// against its own noise.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Change {
+    /// Medians of the first and last `window` values.
+    pub first: f64,
+    pub last: f64,
+    pub window: usize,
+    /// (first - last) / |first|: positive when the series fell.
+    pub relative_drop: f64,
+    /// first - last in standard errors of a difference of two window
+    /// medians (a median's standard error is sqrt(pi/2) sigma / sqrt(n)):
+    /// above +z the fall is real, below -z the rise is.
+    pub z: f64,
+    /// The step-to-step noise the standard error came from.
+    pub noise: f64,
+    /// The standard error of first - last.
+    pub se: f64,
+}
+
+/// [`Change`] over windows of `w` values (None with fewer than 2w values).
+pub fn change(values: &[f64], w: usize) -> Option<Change> {
+    let w = w.max(1);
+    if values.len() < 2 * w {
+        return None;
+    }
+    let first = median(&values[..w])?;
+    let last = median(&values[values.len() - w..])?;
+    let noise = step_noise(values)?;
+    let se = (std::f64::consts::PI / 2.0).sqrt() * noise * (2.0 / w as f64).sqrt();
+    let diff = first - last;
+    let z = if se > 0.0 {
+        diff / se
+    } else if diff == 0.0 {
+        0.0
+    } else {
+        diff.signum() * f64::INFINITY
+    };
+    Some(Change {
+        first,
+        last,
+        window: w,
+        relative_drop: diff / first.abs().max(f64::MIN_POSITIVE),
+        z,
+        noise,
+        se,
+    })
+}
+
 /// A least-squares line through (x, y) and the significance of its slope.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Trend {
@@ -140,6 +204,36 @@ mod tests {
         assert!((t.stderr - 0.017_840_225).abs() < 1e-8, "{t:?}");
         assert!((t.p_decreasing / 9.867_337e-5 - 1.0).abs() < 1e-4, "{t:?}");
         assert!(t.p_increasing > 0.999);
+    }
+
+    #[test]
+    fn step_noise_recovers_a_known_sigma() {
+        // Source of truth: the definition. Alternating +-1 around a line has
+        // first differences of +-2 plus the slope; their MAD is 2, so the
+        // estimate is 1.4826 * 2 / sqrt 2 = 2.0967 (not 1: alternation is
+        // the worst case, perfectly anti-correlated noise).
+        let v: Vec<f64> = (0..41)
+            .map(|i| 0.01 * i as f64 + if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let n = step_noise(&v).unwrap();
+        assert!((n - 1.4826 * 2.0 / 2f64.sqrt()).abs() < 1e-9, "{n}");
+    }
+
+    #[test]
+    fn change_is_scaled_by_noise() {
+        // The same 5% fall is significant on a quiet series and not on a
+        // noisy one.
+        let u = super::super::testing::uniform_noise(100, 1);
+        let quiet: Vec<f64> = (0..100)
+            .map(|i| 1.0 - 0.0005 * i as f64 + 0.001 * u[i])
+            .collect();
+        assert!(change(&quiet, 20).unwrap().z > 3.0);
+        let noisy: Vec<f64> = (0..100)
+            .map(|i| 1.0 - 0.0005 * i as f64 + 0.5 * u[i])
+            .collect();
+        let c = change(&noisy, 20).unwrap();
+        assert!(c.z.abs() < 3.0, "{c:?}");
+        assert!(change(&noisy[..30], 20).is_none());
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub fn preflight(loss: LossKind, layers: Vec<InitStats>) -> Preflight {
         output: Activation::Softmax,
         test_samples: 1000,
         batch_size: 32,
+        class_counts: vec![100; 10],
+        test_class_counts: vec![100; 10],
     }
 }
 
@@ -124,6 +126,7 @@ pub fn recording(
         layers,
         rows,
         steps,
+        probes: Vec::new(),
     }
 }
 
@@ -138,4 +141,21 @@ pub fn recording_with_loss(steps: usize, loss: impl Fn(usize) -> f64) -> Recordi
         s.loss = loss(s.step);
     }
     rec
+}
+
+/// Deterministic uniform noise in [-0.5, 0.5): Knuth's MMIX linear
+/// congruential generator, top 53 bits. Unlike `i * k % m` it has no
+/// constant first differences, so robust noise estimates see real spread.
+pub fn uniform_noise(n: usize, seed: u64) -> Vec<f64> {
+    let mut x = seed
+        .wrapping_mul(2862933555777941757)
+        .wrapping_add(3037000493);
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        })
+        .collect()
 }

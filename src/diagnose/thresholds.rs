@@ -64,7 +64,9 @@ pub struct Thresholds {
     /// lr-too-low: every layer's median ||dW||/||W|| below this (100x under
     /// the rule of thumb) while the loss barely moves.
     pub update_ratio_low: f64,
-    /// lr-too-low: relative loss drop over the run below this.
+    /// lr-too-low: relative loss drop over the run below this; also the
+    /// fall a loss-plateau must rule out (the drop's upper confidence bound
+    /// stays below it).
     pub slow_drop: f64,
     /// loss-oscillating: median |ln L(t) - ln L(t-1)| over the second half
     /// above this (ln 1.5: consecutive losses typically differ 1.5x; healthy
@@ -75,6 +77,52 @@ pub struct Thresholds {
     /// accuracy-at-chance: accuracy within this many standard errors of the
     /// majority-class rate counts as chance.
     pub chance_sigmas: f64,
+    /// Loss-curve tests compare the medians of the first and last windows of
+    /// this share of the steps (longer than the persistence window: a median
+    /// of more batch losses is less noisy)...
+    pub loss_window_share: f64,
+    /// ...but at least this many steps...
+    pub loss_window_min: usize,
+    /// ...and at most this many.
+    pub loss_window_max: usize,
+    /// A change of the loss between the first and last windows counts as
+    /// real when it exceeds this many standard errors of the difference of
+    /// two window medians, the standard error coming from the measured
+    /// step-to-step noise (1.4826 MAD of first differences / sqrt 2). Three
+    /// standard errors: a one-sided false-alarm rate of about 0.1% per test
+    /// on pure noise.
+    pub drop_z: f64,
+    /// "Trained well": the loss fell by more than this share from the first
+    /// to the last window (and accuracy is above chance). Pre-flight and
+    /// symptom findings on such a run are info, not warnings.
+    pub trained_well_drop: f64,
+    /// lr-too-high is named whatever else follows when a layer's median
+    /// update/weight ratio over the first window exceeds this: a step larger
+    /// than the weights themselves replaces them (1000x the ~1e-3 rule of
+    /// thumb, CS231n).
+    pub update_ratio_cause: f64,
+    /// lr-too-high: a loss that climbs above this multiple of its first value
+    /// in the early share of training (`loss_spike_share`) spiked.
+    pub loss_spike_factor: f64,
+    /// The early share of training in which a spike counts.
+    pub loss_spike_share: f64,
+    /// A spike is judged on running medians of this many batch losses: the
+    /// median of 5 per-sample losses exceeds 10x their mean only if 3 of 5
+    /// do, which even a batch of one almost never gives.
+    pub loss_spike_window: usize,
+    /// loss-oscillating: the median consecutive jump of ln(loss) must exceed
+    /// this multiple of the jump that batch sampling alone gives at this
+    /// batch size (from the probe batch's per-sample loss spread).
+    pub oscillation_noise_factor: f64,
+    /// overfitting: the test loss ends this share above its minimum...
+    pub overfit_rise: f64,
+    /// ...with a rise after the minimum significant at this p-value...
+    pub overfit_p: f64,
+    /// ...measured on at least this many evaluations.
+    pub overfit_min_evals: usize,
+    /// class-imbalance: the majority class's share exceeds 1/C by at least
+    /// this share of the way from 1/C to 1 (two classes: 75%; ten: 55%).
+    pub imbalance_excess: f64,
 }
 
 impl Default for Thresholds {
@@ -106,6 +154,20 @@ impl Default for Thresholds {
             oscillation_log_step: 1.5f64.ln(),
             oscillation_progress: 0.5,
             chance_sigmas: 3.0,
+            loss_window_share: 0.2,
+            loss_window_min: 5,
+            loss_window_max: 200,
+            drop_z: 3.0,
+            trained_well_drop: 0.5,
+            update_ratio_cause: 1.0,
+            loss_spike_factor: 10.0,
+            loss_spike_share: 0.2,
+            loss_spike_window: 5,
+            oscillation_noise_factor: 2.0,
+            overfit_rise: 0.1,
+            overfit_p: 0.01,
+            overfit_min_evals: 6,
+            imbalance_excess: 0.5,
         }
     }
 }
@@ -114,12 +176,97 @@ impl Thresholds {
     /// The persistence window for a series of `n` recorded rows.
     pub fn window(&self, n: usize) -> usize {
         let w = (n as f64 * self.window_share).round() as usize;
-        w.clamp(self.window_min, self.window_max).min(n.max(1))
+        w.max(self.window_min).min(self.window_max).min(n.max(1))
+    }
+
+    /// The window of the loss-curve tests for `n` steps (at most half of
+    /// them, so the first and last windows never overlap).
+    pub fn loss_window(&self, n: usize) -> usize {
+        let w = (n as f64 * self.loss_window_share).round() as usize;
+        w.max(self.loss_window_min)
+            .min(self.loss_window_max)
+            .min(n / 2)
+            .max(1)
+    }
+
+    /// Cross-field checks of a `[thresholds]` table: (the key to blame,
+    /// what was expected). Ranges that one field alone cannot violate are
+    /// checked here so a config can never make a rule panic or contradict
+    /// itself.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let pairs: [(&str, f64, &str, f64); 5] = [
+            (
+                "window_min",
+                self.window_min as f64,
+                "window_max",
+                self.window_max as f64,
+            ),
+            (
+                "loss_window_min",
+                self.loss_window_min as f64,
+                "loss_window_max",
+                self.loss_window_max as f64,
+            ),
+            (
+                "saturation_warning",
+                self.saturation_warning,
+                "saturation_error",
+                self.saturation_error,
+            ),
+            (
+                "dead_warning",
+                self.dead_warning,
+                "dead_error",
+                self.dead_error,
+            ),
+            (
+                "init_gain_low",
+                self.init_gain_low,
+                "init_gain_high",
+                self.init_gain_high,
+            ),
+        ];
+        for (lo, a, hi, b) in pairs {
+            if a > b {
+                return Err((lo, format!("must not exceed {hi} ({b}), found {a}")));
+            }
+        }
+        let shares: [(&'static str, f64); 12] = [
+            ("window_share", self.window_share),
+            ("loss_window_share", self.loss_window_share),
+            ("loss_spike_share", self.loss_spike_share),
+            ("saturation_warning", self.saturation_warning),
+            ("saturation_error", self.saturation_error),
+            ("dead_warning", self.dead_warning),
+            ("dead_error", self.dead_error),
+            ("plateau_p", self.plateau_p),
+            ("diverging_p", self.diverging_p),
+            ("overfit_p", self.overfit_p),
+            ("trained_well_drop", self.trained_well_drop),
+            ("imbalance_excess", self.imbalance_excess),
+        ];
+        for (name, v) in shares {
+            if !(v > 0.0 && v <= 1.0) {
+                return Err((name, format!("must be a share in (0, 1], found {v}")));
+            }
+        }
+        let counts: [(&'static str, usize, usize); 4] = [
+            ("window_min", self.window_min, 1),
+            ("loss_window_min", self.loss_window_min, 1),
+            ("trend_min_points", self.trend_min_points, 3),
+            ("overfit_min_evals", self.overfit_min_evals, 3),
+        ];
+        for (name, v, min) in counts {
+            if v < min {
+                return Err((name, format!("must be at least {min}, found {v}")));
+            }
+        }
+        Ok(())
     }
 }
 
 /// Names accepted in a config's `[thresholds]` table: the field names.
-pub const NAMES: [&str; 26] = [
+pub const NAMES: [&str; 40] = [
     "window_share",
     "window_min",
     "window_max",
@@ -146,6 +293,20 @@ pub const NAMES: [&str; 26] = [
     "oscillation_log_step",
     "oscillation_progress",
     "chance_sigmas",
+    "loss_window_share",
+    "loss_window_min",
+    "loss_window_max",
+    "drop_z",
+    "trained_well_drop",
+    "update_ratio_cause",
+    "loss_spike_factor",
+    "loss_spike_share",
+    "loss_spike_window",
+    "oscillation_noise_factor",
+    "overfit_rise",
+    "overfit_p",
+    "overfit_min_evals",
+    "imbalance_excess",
 ];
 
 impl Thresholds {
@@ -184,6 +345,20 @@ impl Thresholds {
                 "oscillation_log_step" => t.oscillation_log_step = v,
                 "oscillation_progress" => t.oscillation_progress = v,
                 "chance_sigmas" => t.chance_sigmas = v,
+                "loss_window_share" => t.loss_window_share = v,
+                "loss_window_min" => t.loss_window_min = count,
+                "loss_window_max" => t.loss_window_max = count,
+                "drop_z" => t.drop_z = v,
+                "trained_well_drop" => t.trained_well_drop = v,
+                "update_ratio_cause" => t.update_ratio_cause = v,
+                "loss_spike_factor" => t.loss_spike_factor = v,
+                "loss_spike_share" => t.loss_spike_share = v,
+                "loss_spike_window" => t.loss_spike_window = count,
+                "oscillation_noise_factor" => t.oscillation_noise_factor = v,
+                "overfit_rise" => t.overfit_rise = v,
+                "overfit_p" => t.overfit_p = v,
+                "overfit_min_evals" => t.overfit_min_evals = count,
+                "imbalance_excess" => t.imbalance_excess = v,
                 _ => {}
             }
         }
@@ -201,5 +376,21 @@ mod tests {
             let changed = Thresholds::with_overrides(&[(name.to_string(), 7.0)]);
             assert_ne!(changed, Thresholds::default(), "{name} overrides nothing");
         }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(Thresholds::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn window_min_above_window_max_is_rejected_not_a_panic() {
+        // Regression (issue 9): window_min = 30 panicked in clamp.
+        let t = Thresholds::with_overrides(&[("window_min".into(), 30.0)]);
+        let (key, msg) = t.validate().unwrap_err();
+        assert_eq!(key, "window_min");
+        assert!(msg.contains("window_max"), "{msg}");
+        // And window() itself never panics on such a table.
+        assert_eq!(t.window(100), 20);
     }
 }

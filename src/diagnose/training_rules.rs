@@ -4,8 +4,10 @@
 //! not fit its output activation.
 
 use super::context::Context;
+use super::loss_rules::{curve, overall_drop, progressed};
+use super::preflight::chance_from_counts;
 use super::series::{layer_series, loss_series};
-use super::stats::{median, trend};
+use super::stats::{median, trend, Change};
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
 use crate::config::LossKind;
@@ -35,58 +37,122 @@ fn update_ratios(ctx: &Context<'_>, part: impl Fn(&[f64]) -> &[f64]) -> Vec<(usi
         .collect()
 }
 
-/// (relative drop first->last window, p-value of a decrease over the second
-/// half) of the loss, when there are enough steps to judge.
-fn progress(ctx: &Context<'_>, th: &Thresholds) -> Option<(f64, f64)> {
-    let (steps, loss) = loss_series(ctx.recording);
-    if loss.len() < th.trend_min_points {
-        return None;
-    }
-    let w = th.window(loss.len());
-    let first = median(&loss[..w])?;
-    let last = median(&loss[loss.len() - w..])?;
-    let half = loss.len() / 2;
-    let xs: Vec<f64> = steps.iter().map(|&s| s as f64).collect();
-    let late = trend(&xs[half..], &loss[half..])?;
-    Some((
-        (first - last) / first.abs().max(f64::MIN_POSITIVE),
-        late.p_decreasing,
-    ))
+/// The loss curve's change and whether it progressed, when there are
+/// enough steps to judge.
+fn progress(ctx: &Context<'_>, th: &Thresholds) -> Option<(Change, bool)> {
+    let c = curve(ctx, th)?.change;
+    Some((c, progressed(&c, th)))
 }
 
-/// `lr-too-high`: updates far above 1e-3 of the weights and a loss that does
-/// not improve (or a run that overflowed with such updates).
+/// p-value of a decrease of the loss over the second half of training.
+fn late_p_decreasing(ctx: &Context<'_>) -> Option<f64> {
+    let (steps, loss) = loss_series(ctx.recording);
+    let half = loss.len() / 2;
+    let xs: Vec<f64> = steps[half..].iter().map(|&s| s as f64).collect();
+    trend(&xs, &loss[half..]).map(|t| t.p_decreasing)
+}
+
+/// An early spike: within the first `loss_spike_share` of the steps, the
+/// loss goes non-finite, or a running median of `loss_spike_window` batch
+/// losses (so one unlucky small batch is no spike) exceeds
+/// `loss_spike_factor` times the initial level: the first batch's loss, or
+/// the loss of uniform outputs (ln C) when that is higher (a batch of one
+/// can start far below it). Returns (step, loss, initial level).
+fn early_spike(ctx: &Context<'_>, th: &Thresholds) -> Option<(usize, f64, f64)> {
+    let steps = &ctx.recording.steps;
+    let first = steps.first()?.loss;
+    if !(first.is_finite() && first > 0.0) {
+        return None;
+    }
+    let level = first.max(ctx.preflight.expected_initial_loss.unwrap_or(0.0));
+    let n = ((steps.len() as f64 * th.loss_spike_share).ceil() as usize).max(2);
+    let early = &steps[..n.min(steps.len())];
+    if let Some(s) = early.iter().find(|s| !s.loss.is_finite()) {
+        return Some((s.step, f64::INFINITY, level));
+    }
+    let w = th.loss_spike_window.max(1);
+    let (step, peak) = early
+        .windows(w.min(early.len()))
+        .filter_map(|win| {
+            let losses: Vec<f64> = win.iter().map(|s| s.loss).collect();
+            Some((win.last()?.step, median(&losses)?))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    (peak > th.loss_spike_factor * level).then_some((step, peak, level))
+}
+
+/// `lr-too-high`: named as a cause whenever an early update is larger than
+/// the weights (ratio above `update_ratio_cause`) or the loss spikes early,
+/// whatever follows (dead units, overflow, a plateau); otherwise when
+/// updates far above 1e-3 of the weights come with a loss that does not
+/// improve (or a run that overflowed with such updates).
 pub fn lr_too_high(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
+    // The cause test looks at the very first recorded steps (median of
+    // `loss_spike_window` rows): a rate that kills the units shows only
+    // there, before the dead layers stop moving.
+    let early = update_ratios(ctx, |r| &r[..th.loss_spike_window.max(1).min(r.len())])
+        .into_iter()
+        .filter(|r| !r.1.is_nan())
+        .max_by(|a, b| a.1.total_cmp(&b.1));
     let (layer, ratio) = late_update_ratios(ctx)
         .into_iter()
         .chain(early_update_ratios(ctx, th))
+        .chain(early)
+        .filter(|r| !r.1.is_nan())
         .max_by(|a, b| a.1.total_cmp(&b.1))?;
-    if ratio.is_nan() || ratio <= th.update_ratio_high {
-        return None;
-    }
-    let stuck = match progress(ctx, th) {
-        Some((drop, p)) => drop < th.plateau_drop.max(0.5) && p > th.plateau_p,
-        None => ctx.nan_origin.is_some(),
+    let spike = early_spike(ctx, th);
+    let cause = early.is_some_and(|e| e.1 > th.update_ratio_cause);
+    let stuck = match overall_drop(ctx, th) {
+        Some(drop) if ctx.recording.steps.len() >= th.trend_min_points => {
+            drop < th.trained_well_drop && late_p_decreasing(ctx).is_none_or(|p| p > th.plateau_p)
+        }
+        _ => ctx.nan_origin.is_some(),
     };
-    if !(stuck || ctx.nan_origin.is_some()) {
+    let symptom = ratio > th.update_ratio_high && (stuck || ctx.nan_origin.is_some());
+    if !(cause || spike.is_some() || symptom) {
         return None;
     }
     let lr = ctx.preflight.learning_rate;
+    let factor = (ratio / 1e-3).sqrt().max(10.0).round();
+    let mut why = format!(
+        "layer {layer}'s updates are {} of its weights per step (median), {}x the ~1e-3 rule of thumb",
+        short(ratio),
+        short(ratio / 1e-3)
+    );
+    if let Some((s, peak, first)) = spike {
+        why = format!(
+            "the loss spiked to {} by step {s} (running median), {}x its initial level {}; {why}",
+            short(peak),
+            short(peak / first),
+            short(first)
+        );
+    }
+    let tail = if cause || spike.is_some() {
+        "the steps overshoot from the start, and what follows (dead units, overflow, no progress) is their consequence"
+    } else {
+        "and the loss is not improving"
+    };
+    let mut d = Diagnosis::new(
+        "lr-too-high",
+        Severity::Error,
+        format!("Learning rate {lr} is too high: {why}; {tail}."),
+    )
+    .at(Some(layer), spike.map(|s| s.0).or(Some(1)))
+    .with("update_ratio_median", ratio)
+    .with("learning_rate", lr)
+    .with("threshold", th.update_ratio_high)
+    .with("threshold_cause", th.update_ratio_cause);
+    if let Some((s, peak, first)) = spike {
+        d = d
+            .with("spike_step", s)
+            .with("spike_loss", peak)
+            .with("first_loss", first);
+    }
     Some(
-        Diagnosis::new(
-            "lr-too-high",
-            Severity::Error,
-            format!(
-                "Layer {layer}'s updates are {} of its weights per step (median, second half), {}x the ~1e-3 rule of thumb, and the loss is not improving: learning rate {lr} is too high.",
-                short(ratio),
-                short(ratio / 1e-3)
-            ),
-        )
-        .at(Some(layer), None)
-        .with("update_ratio_median", ratio)
-        .with("learning_rate", lr)
-        .with("threshold", th.update_ratio_high)
-        .suggest(format!("Lower the learning rate about {}x (to ~{}).", short((ratio / 1e-3).sqrt().max(10.0).round()), short(lr / (ratio / 1e-3).sqrt().max(10.0))))
+        d.suggest(format!(
+            "Lower the learning rate about {factor:.0}x (to ~{}).",
+            short(lr / factor)
+        ))
         .suggest("Clip gradients (train.clip_grad_norm) or use optimizer = \"adam\" with learning_rate = 0.001."),
     )
 }
@@ -114,10 +180,13 @@ pub fn lr_too_low(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     if ratios.is_empty() || !(max > 0.0 && max < th.update_ratio_low) || ctx.nan_origin.is_some() {
         return None;
     }
-    let (drop, _) = progress(ctx, th)?;
-    if !(-th.plateau_drop..th.slow_drop).contains(&drop) {
+    // "Barely moves": no real progress, or less than `slow_drop`, and no
+    // real rise either.
+    let (c, progressed) = progress(ctx, th)?;
+    if (progressed && c.relative_drop >= th.slow_drop) || c.z < -th.drop_z {
         return None;
     }
+    let drop = c.relative_drop;
     let lr = ctx.preflight.learning_rate;
     let factor = (1e-3 / max.max(1e-12)).sqrt().min(1e3);
     Some(
@@ -125,14 +194,16 @@ pub fn lr_too_low(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
             "lr-too-low",
             Severity::Warning,
             format!(
-                "Every layer's updates are below {} of its weights per step (largest median {}), far under the ~1e-3 rule of thumb, and the loss dropped only {:.1}%: learning rate {lr} is too low.",
+                "Every layer's updates are below {} of its weights per step (largest median {}), far under the ~1e-3 rule of thumb, and the loss moved only {:+.1}% ({:.1} standard errors of its noise): learning rate {lr} is too low.",
                 short(th.update_ratio_low),
                 short(max),
-                100.0 * drop
+                -100.0 * drop,
+                c.z
             ),
         )
         .with("update_ratio_max_median", max)
         .with("relative_loss_drop", drop)
+        .with("drop_z", c.z)
         .with("learning_rate", lr)
         .with("threshold", th.update_ratio_low)
         .suggest(format!("Raise the learning rate about {}x (to ~{}).", short(factor.round()), short(lr * factor)))
@@ -140,10 +211,29 @@ pub fn lr_too_low(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     )
 }
 
-/// `loss-oscillating`: consecutive losses jump by large factors and the
-/// loss makes no real progress.
+/// The median |ln L(t) - ln L(t-1)| that batch sampling alone gives at this
+/// batch size: two independent batch means of per-sample losses with
+/// coefficient of variation CV differ by a normal with standard deviation
+/// sqrt(2) CV / sqrt(B) in ln, whose median absolute value is 0.6745 times
+/// that. CV comes from the probe batch over the second half of training.
+fn expected_jump(ctx: &Context<'_>, from_step: usize) -> Option<f64> {
+    let cvs: Vec<f64> = ctx
+        .recording
+        .probes
+        .iter()
+        .filter(|p| p.step >= from_step && p.loss_mean > 0.0)
+        .map(|p| p.loss_std / p.loss_mean)
+        .collect();
+    let cv = median(&cvs)?;
+    let b = ctx.preflight.batch_size.max(1) as f64;
+    Some(0.6745 * std::f64::consts::SQRT_2 * cv / b.sqrt())
+}
+
+/// `loss-oscillating`: consecutive losses jump by large factors, far more
+/// than batch sampling explains at this batch size, and the loss makes no
+/// real progress (a slight drift is allowed; a real climb is divergence).
 pub fn loss_oscillating(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
-    let (_, loss) = loss_series(ctx.recording);
+    let (steps, loss) = loss_series(ctx.recording);
     if loss.len() < th.trend_min_points {
         return None;
     }
@@ -157,50 +247,74 @@ pub fn loss_oscillating(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis>
     let jump = median(&jumps)?;
     let first = ctx.initial_loss()?;
     let late_median = median(late)?;
-    // No trend either way in ln(loss) over the second half (a climb is
-    // divergence, a fall is progress), and no real progress since step 1.
-    let (steps, _) = loss_series(ctx.recording);
+    let expected = expected_jump(ctx, steps.get(half).copied().unwrap_or(0));
+    let beyond_noise = expected.is_none_or(|e| jump > th.oscillation_noise_factor * e);
     let xs: Vec<f64> = steps[half..].iter().map(|&s| s as f64).collect();
     let logs: Vec<f64> = late
         .iter()
         .map(|l| if *l > 0.0 { l.ln() } else { f64::NAN })
         .collect();
-    let flat = trend(&xs, &logs)
-        .is_some_and(|t| t.p_increasing > th.diverging_p && t.p_decreasing > th.plateau_p);
-    if !(jump > th.oscillation_log_step && flat && late_median > th.oscillation_progress * first) {
+    let t = trend(&xs, &logs)?;
+    let falling = t.p_decreasing < th.plateau_p;
+    let diverging = t.p_increasing < th.diverging_p && late_median > th.diverging_growth * first;
+    if !(jump > th.oscillation_log_step
+        && beyond_noise
+        && !falling
+        && !diverging
+        && late_median > th.oscillation_progress * first)
+    {
         return None;
     }
-    Some(
-        Diagnosis::new(
-            "loss-oscillating",
-            Severity::Error,
-            format!(
-                "The loss jumps by a median factor of {} between consecutive steps in the second half of training with no trend, and has not improved on its first value (median {} vs {} at step 1): the optimizer overshoots back and forth.",
-                short(jump.exp()),
-                short(late_median),
-                short(first)
-            ),
+    let noise_note = expected.map_or(String::new(), |e| {
+        format!(
+            " (batch sampling at batch size {} explains a factor of about {})",
+            ctx.preflight.batch_size,
+            short(e.exp())
         )
-        .at(None, Some(half + 1))
-        .with("median_step_factor", jump.exp())
-        .with("late_loss_median", late_median)
-        .with("initial_loss", first)
-        .with("threshold_factor", th.oscillation_log_step.exp())
-        .suggest("Lower the learning rate (try 3x-10x lower).")
-        .suggest("Use a larger batch_size to reduce gradient noise, or optimizer = \"adam\" with learning_rate = 0.001."),
+    });
+    let mut d = Diagnosis::new(
+        "loss-oscillating",
+        Severity::Error,
+        format!(
+            "The loss jumps by a median factor of {} between consecutive steps in the second half of training{noise_note}, and has not improved on its first value (median {} vs {} at step 1): the optimizer overshoots back and forth.",
+            short(jump.exp()),
+            short(late_median),
+            short(first)
+        ),
+    )
+    .at(None, Some(half + 1))
+    .with("median_step_factor", jump.exp())
+    .with("late_loss_median", late_median)
+    .with("initial_loss", first)
+    .with("threshold_factor", th.oscillation_log_step.exp());
+    if let Some(e) = expected {
+        d = d.with("expected_step_factor_from_batch_noise", e.exp());
+    }
+    Some(
+        d.suggest("Lower the learning rate (try 3x-10x lower).")
+            .suggest("Use a larger batch_size to reduce gradient noise, or optimizer = \"adam\" with learning_rate = 0.001."),
     )
 }
 
 /// `accuracy-at-chance`: after training, accuracy is not significantly
-/// above always guessing the most frequent class.
+/// above always guessing the most frequent class of the set it was
+/// measured on. When that set is too small for the test to decide (its
+/// bound reaches 1), it says so as info instead of firing.
 pub fn accuracy_at_chance(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     let steps = &ctx.recording.steps;
     if steps.len() < th.trend_min_points {
         return None;
     }
-    let chance = ctx.preflight.chance_accuracy;
-    let (acc, n, what) = match steps.iter().rev().find_map(|s| s.test_accuracy) {
-        Some(a) if ctx.preflight.test_samples > 0 => (a, ctx.preflight.test_samples, "test"),
+    let pf = ctx.preflight;
+    let (acc, n, what, chance) = match steps.iter().rev().find_map(|s| s.test_accuracy) {
+        Some(a) if pf.test_samples > 0 => {
+            let chance = if pf.test_class_counts.iter().sum::<usize>() > 0 {
+                chance_from_counts(&pf.test_class_counts)
+            } else {
+                pf.chance_accuracy
+            };
+            (a, pf.test_samples, "test", chance)
+        }
         _ => {
             let w = th.window(steps.len());
             let recent: Vec<f64> = steps[steps.len() - w..]
@@ -209,14 +323,38 @@ pub fn accuracy_at_chance(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosi
                 .collect();
             (
                 recent.iter().sum::<f64>() / w as f64,
-                w * ctx.preflight.batch_size.max(1),
+                w * pf.batch_size.max(1),
                 "recent batch",
+                pf.chance_accuracy,
             )
         }
     };
     let se = (chance * (1.0 - chance) / n.max(1) as f64).sqrt();
     let bound = chance + th.chance_sigmas * se;
-    if acc.is_nan() || acc >= bound {
+    if acc.is_nan() {
+        return None;
+    }
+    if bound >= 1.0 {
+        return Some(
+            Diagnosis::new(
+                "accuracy-at-chance",
+                Severity::Info,
+                format!(
+                    "Too small to decide: with {n} {what} samples and chance {}, {} standard errors reach {} (above 1), so no accuracy could show learning. Final {what} accuracy {}.",
+                    short(chance),
+                    th.chance_sigmas,
+                    short(bound),
+                    short(acc)
+                ),
+            )
+            .with("accuracy", acc)
+            .with("chance_accuracy", chance)
+            .with("samples", n)
+            .with("bound", bound)
+            .suggest("Evaluate on more samples (a larger test set) to judge accuracy."),
+        );
+    }
+    if acc >= bound {
         return None;
     }
     Some(
@@ -224,7 +362,7 @@ pub fn accuracy_at_chance(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosi
             "accuracy-at-chance",
             Severity::Error,
             format!(
-                "Final {what} accuracy {} is not significantly above chance ({} = always the most frequent class; {} standard errors over {n} samples reach {}): the network has learned nothing usable.",
+                "Final {what} accuracy {} is not significantly above chance ({} = always the most frequent class of that set; {} standard errors over {n} samples reach {}): the network has learned nothing usable.",
                 short(acc),
                 short(chance),
                 th.chance_sigmas,

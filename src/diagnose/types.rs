@@ -46,6 +46,9 @@ pub struct Diagnosis {
     pub evidence: Evidence,
     /// Concrete fixes, most promising first.
     pub suggestions: Vec<String>,
+    /// For errors: the first step from which the rule fired on the data
+    /// seen so far and kept firing to the end (diagnose::certainty).
+    pub certain_at: Option<usize>,
 }
 
 impl Diagnosis {
@@ -58,6 +61,7 @@ impl Diagnosis {
             message: message.into(),
             evidence: Evidence::new(),
             suggestions: Vec::new(),
+            certain_at: None,
         }
     }
 
@@ -80,7 +84,7 @@ impl Diagnosis {
 }
 
 /// Every code nn-doctor can emit today, for docs and tests.
-pub const CODES: [&str; 16] = [
+pub const CODES: [&str; 18] = [
     "non-finite",
     "gradient-mismatch",
     "non-finite-data",
@@ -97,4 +101,6 @@ pub const CODES: [&str; 16] = [
     "loss-oscillating",
     "loss-plateau",
     "accuracy-at-chance",
+    "overfitting",
+    "class-imbalance",
 ];

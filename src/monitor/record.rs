@@ -60,11 +60,57 @@ pub struct Recording {
     pub rows: Vec<LayerRow>,
     /// Ordered by step.
     pub steps: Vec<StepRow>,
+    /// The fixed probe batch at its steps (monitor::probe), ordered by step.
+    #[serde(default)]
+    pub probes: Vec<Probe>,
+}
+
+/// The fixed probe batch after one step's update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    pub step: usize,
+    /// Mean and standard deviation of the per-sample loss on the probe.
+    pub loss_mean: f64,
+    pub loss_std: f64,
+    /// Index i is layer i + 1.
+    pub layers: Vec<ProbeLayer>,
+}
+
+/// One layer on the probe batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeLayer {
+    /// As `LayerRow::saturated_frac`, over the probe batch.
+    pub saturated_frac: Option<f64>,
+    /// Share of units that no probe sample activates.
+    pub dead_frac: Option<f64>,
 }
 
 impl Recording {
     /// The rows of one layer, in step order.
     pub fn layer_rows(&self, layer: usize) -> impl Iterator<Item = &LayerRow> + '_ {
         self.rows.iter().filter(move |r| r.layer == layer)
+    }
+
+    /// The probe's shares of one layer: (steps, values) in step order.
+    pub fn probe_series(
+        &self,
+        layer: usize,
+        field: impl Fn(&ProbeLayer) -> Option<f64>,
+    ) -> (Vec<usize>, Vec<f64>) {
+        self.probes
+            .iter()
+            .filter_map(|p| {
+                let l = p.layers.get(layer.checked_sub(1)?)?;
+                field(l).map(|v| (p.step, v))
+            })
+            .unzip()
+    }
+
+    /// The probe taken at `step`, if any.
+    pub fn probe_at(&self, step: usize) -> Option<&Probe> {
+        self.probes
+            .binary_search_by_key(&step, |p| p.step)
+            .ok()
+            .and_then(|i| self.probes.get(i))
     }
 }

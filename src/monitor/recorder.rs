@@ -36,6 +36,7 @@ impl Recorder {
                 layers,
                 rows: Vec::new(),
                 steps: Vec::new(),
+                probes: Vec::new(),
             },
             pending: Vec::new(),
             active: false,
@@ -54,6 +55,13 @@ impl Recorder {
 
     pub fn into_recording(self) -> Recording {
         self.recording
+    }
+
+    /// The recording with the probe batch's results attached.
+    pub fn into_recording_with(self, probes: Vec<super::record::Probe>) -> Recording {
+        let mut r = self.recording;
+        r.probes = probes;
+        r
     }
 
     fn start_step(&mut self, step: usize) {

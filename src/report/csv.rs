@@ -6,7 +6,9 @@ use crate::monitor::record::Recording;
 use std::path::Path;
 
 /// Columns of metrics.csv, in order (documented in README.md).
-pub const METRICS_HEADER: [&str; 18] = [
+/// The last two come from the fixed probe batch (monitor::probe), after the
+/// step's update, and are empty at steps it did not run.
+pub const METRICS_HEADER: [&str; 20] = [
     "step",
     "layer",
     "activation",
@@ -25,6 +27,8 @@ pub const METRICS_HEADER: [&str; 18] = [
     "update_ratio",
     "nonfinite",
     "units",
+    "probe_saturated_frac",
+    "probe_dead_frac",
 ];
 
 /// Columns of loss.csv.
@@ -64,6 +68,9 @@ pub fn write_metrics(rec: &Recording, path: &Path) -> std::io::Result<()> {
     w.write_record(METRICS_HEADER)?;
     for r in &rec.rows {
         let info = rec.layers.iter().find(|l| l.layer == r.layer);
+        let probe = rec
+            .probe_at(r.step)
+            .and_then(|p| p.layers.get(r.layer.wrapping_sub(1)));
         w.write_record([
             r.step.to_string(),
             r.layer.to_string(),
@@ -83,6 +90,8 @@ pub fn write_metrics(rec: &Recording, path: &Path) -> std::io::Result<()> {
             num(r.update_ratio),
             r.nonfinite.to_string(),
             info.map_or(String::new(), |l| l.units.to_string()),
+            opt(probe.and_then(|p| p.saturated_frac)),
+            opt(probe.and_then(|p| p.dead_frac)),
         ])?;
     }
     w.flush()?;

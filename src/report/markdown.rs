@@ -67,6 +67,20 @@ pub fn render(s: &Summary) -> String {
     for (file, what) in PLOTS {
         let _ = writeln!(md, "### {what}\n\n![{what}]({file})\n");
     }
+    if let Some(c) = &s.confusion {
+        let acc: Vec<String> = c
+            .per_class_accuracy
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{i}: {}", fmt_opt(*a)))
+            .collect();
+        let _ = writeln!(
+            md,
+            "### Confusion matrix ({} set)\n\nPer-class accuracy: {}.\n\n![Confusion matrix](confusion.png)\n",
+            c.set,
+            acc.join(", ")
+        );
+    }
     let _ = writeln!(md, "## Files\n");
     for (f, what) in run_files(s) {
         let _ = writeln!(md, "- [{f}]({f}) — {what}");
@@ -272,14 +286,13 @@ fn fixes(md: &mut String, s: &Summary) {
         "Each candidate was trained for the same {} steps; nothing was applied to your config.\n",
         s.fixes[0].steps
     );
+    if let Some(h) = &s.headline_fix {
+        let _ = writeln!(md, "**Best verified fix:** {h}\n");
+    }
     let _ = writeln!(md, "Losses are compared only within one loss function: a candidate that changes the loss function reports both values without a comparison.\n");
     let _ = writeln!(md, "| candidate | changes | outcome | loss before → after | test accuracy before → after | config |\n|---|---|---|---|---|---|");
     for f in &s.fixes {
-        let outcome = if f.cleared_errors {
-            "clears all errors ✔".to_string()
-        } else {
-            names::fix_outcome(f)
-        };
+        let outcome = names::fix_outcome(f);
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} → {} | [{}]({}) |",

@@ -26,6 +26,9 @@ pub const PLOT_FILES: [&str; 7] = [
     "activations.png",
 ];
 
+/// The confusion-matrix plot, written when the run was evaluated on labels.
+pub const CONFUSION_FILE: &str = "confusion.png";
+
 /// Every file of a report directory, for summary.json's `files`.
 pub const REPORT_FILES: [&str; 12] = [
     "report.md",
@@ -96,11 +99,17 @@ pub fn write_report_in(
         let path = dir.join("gradcheck.csv");
         crate::gradcheck::output::write_csv(g, &path).map_err(io(&path))?;
     }
-    let plotted = plots::write_plots(rec, dir, &plot_options(summary));
+    let plotted = plots::write_plots(rec, dir, &plot_options(summary)).and_then(|_| match &summary
+        .confusion
+    {
+        Some(c) => plots::confusion::write(c, &dir.join(CONFUSION_FILE)).map(|_| ()),
+        None => Ok(()),
+    });
     summary.files = REPORT_FILES
         .iter()
         .copied()
         .chain(gradcheck.map(|_| "gradcheck.csv"))
+        .chain(summary.confusion.as_ref().map(|_| CONFUSION_FILE))
         .filter(|f| {
             matches!(*f, "report.md" | "summary.json" | "index.html") || dir.join(f).is_file()
         })

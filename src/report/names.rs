@@ -37,18 +37,27 @@ pub fn diagnosis_at(d: &Diagnosis) -> String {
 
 /// "clears all errors" or "leaves saturated-activations L1, loss-plateau".
 pub fn fix_outcome(f: &FixResult) -> String {
-    if f.cleared_errors {
-        return "clears all errors".to_string();
+    let mut parts = Vec::new();
+    if !f.clears.is_empty() {
+        parts.push(format!("clears {}", f.clears.join(", ")));
     }
-    let left: Vec<String> = if f.errors_left.is_empty() {
-        f.errors_after.clone()
+    if f.cleared_errors {
+        parts.push("clears all errors".to_string());
     } else {
-        f.errors_left
-            .iter()
-            .map(|e| code_at(&e.code, e.layer))
-            .collect()
-    };
-    format!("leaves {}", left.join(", "))
+        let left: Vec<String> = if f.errors_left.is_empty() {
+            f.errors_after.clone()
+        } else {
+            f.errors_left
+                .iter()
+                .map(|e| code_at(&e.code, e.layer))
+                .collect()
+        };
+        parts.push(format!("leaves {}", left.join(", ")));
+    }
+    if !f.introduces.is_empty() {
+        parts.push(format!("introduces {}", f.introduces.join(", ")));
+    }
+    parts.join("; ")
 }
 
 /// The loss change of a fix, "0.878 -> 0.2741" when both are in the same
@@ -84,6 +93,10 @@ mod tests {
             errors_before: vec!["poor-initialization".into(); 2],
             errors_after: vec!["poor-initialization".into(); 2],
             cleared_errors: false,
+            clears: vec![],
+            leaves: vec![],
+            introduces: vec![],
+            same_loss_function: before == after,
             loss_before: Some(0.878),
             loss_after: Some(14.245),
             loss_improvement: None,

@@ -100,6 +100,12 @@ pub struct Summary {
     pub files: Vec<String>,
     /// `--try-fixes` results (empty unless asked for).
     pub fixes: Vec<crate::fixes::FixResult>,
+    /// After `--try-fixes`: the verified best candidate's changes (what
+    /// clears the most problems), which heads the advice.
+    pub headline_fix: Option<String>,
+    /// The final network's confusion matrix and per-class accuracy on the
+    /// test set (else the training set); null when training blew up.
+    pub confusion: Option<crate::monitor::confusion::Confusion>,
 }
 
 /// "sha256:<hex>" of `bytes`.
@@ -219,6 +225,8 @@ pub(crate) mod tests {
                 .map(|f| f.to_string())
                 .collect(),
             fixes: Vec::new(),
+            headline_fix: None,
+            confusion: None,
         }
     }
 

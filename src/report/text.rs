@@ -62,7 +62,13 @@ pub fn render(s: &Summary, report_dir: &str) -> String {
             first_sentence(&d.message)
         );
     }
-    if let Some(fix) = s.diagnoses.first().and_then(|d| d.suggestions.first()) {
+    let first = s.headline_fix.as_ref().or_else(|| {
+        s.diagnoses
+            .iter()
+            .find(|d| d.severity >= crate::diagnose::Severity::Warning)
+            .and_then(|d| d.suggestions.first())
+    });
+    if let Some(fix) = first {
         let _ = writeln!(t, "first fix: {fix}");
     }
     for f in &s.fixes {

@@ -26,19 +26,10 @@ const STAGING_DIR: &str = ".nn-doctor-staging";
 pub const SUMMARY: &str = "summary.json";
 /// Every name a report may own. Removal of a previous run's files is
 /// limited to these, whatever its summary.json says.
-pub const OWNED_NAMES: [&str; 11] = [
-    "report.md",
-    "summary.json",
-    "metrics.csv",
-    "loss.csv",
-    "loss.png",
-    "gradient_norms.png",
-    "activations.png",
-    "saturation.png",
-    "update_ratio.png",
-    "gradcheck.csv",
-    "fixes",
-];
+pub fn is_owned(name: &str) -> bool {
+    super::REPORT_FILES.contains(&name)
+        || matches!(name, super::CONFUSION_FILE | "gradcheck.csv" | "fixes")
+}
 
 /// A locked report directory with its staging area; dropping it removes the
 /// staging directory and releases the lock.
@@ -172,7 +163,7 @@ fn previous_files(summary: &Path) -> Vec<String> {
             names
                 .iter()
                 .filter_map(|n| n.as_str())
-                .filter(|n| OWNED_NAMES.contains(n))
+                .filter(|n| is_owned(n))
                 .map(str::to_string)
                 .collect()
         })

@@ -10,6 +10,7 @@
 
 mod activations;
 mod chart;
+pub mod confusion;
 mod font;
 mod layers;
 mod legend;
@@ -77,9 +78,9 @@ pub fn plot_for(d: &Diagnosis) -> Option<&'static str> {
             Some("pre_activations.png")
         }
         "lr-too-high" | "lr-too-low" => Some("update_ratio.png"),
-        "loss-plateau" | "loss-diverging" | "loss-oscillating" | "accuracy-at-chance" => {
-            Some("loss.png")
-        }
+        "loss-plateau" | "loss-diverging" | "loss-oscillating" | "accuracy-at-chance"
+        | "overfitting" => Some("loss.png"),
+        "class-imbalance" => Some(crate::report::CONFUSION_FILE),
         _ => None,
     }
 }
