@@ -268,8 +268,11 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
             };
             let done = gradcheck::command::run(&opts)?;
             if let Some(path) = junit {
-                std::fs::write(&path, junit_xml(&done.report, &done.name))
-                    .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
+                nn_doctor::report::write::write_atomic(
+                    &path,
+                    junit_xml(&done.report, &done.name).as_bytes(),
+                )
+                .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
             }
             match format {
                 Format::Json => {
@@ -299,8 +302,11 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
         Command::VerifyTrace { dir, format, junit } => {
             let report = nn_doctor::trace::verify(&dir)?;
             if let Some(path) = junit {
-                std::fs::write(&path, nn_doctor::trace::junit_xml(&report))
-                    .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
+                nn_doctor::report::write::write_atomic(
+                    &path,
+                    nn_doctor::trace::junit_xml(&report).as_bytes(),
+                )
+                .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
             }
             match format {
                 Format::Json => writeln!(printed, "{}", serde_json::to_string_pretty(&report)?)?,
@@ -317,7 +323,7 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
                     path.display()
                 );
             }
-            std::fs::write(&path, STARTER)
+            nn_doctor::report::write::write_atomic(&path, STARTER.as_bytes())
                 .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
             writeln!(
                 printed,

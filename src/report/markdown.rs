@@ -344,6 +344,10 @@ pub fn where_to_look(d: &Diagnosis) -> Option<String> {
         );
     }
     let file = plot_for(d)?;
+    if !super::PLOT_FILES.contains(&file) {
+        // Not a plot over steps (the confusion matrix): nothing is marked.
+        return Some(format!("Look at [{file}]({file})."));
+    }
     let place = match d.layer {
         Some(l) => format!("layer {l}"),
         None => "the whole network".to_string(),
@@ -392,7 +396,11 @@ mod tests {
             for layer in [None, Some(1)] {
                 let d = Diagnosis::new(code, Severity::Error, "").at(layer, Some(1));
                 if let Some(file) = plot_for(&d) {
-                    assert!(super::super::PLOT_FILES.contains(&file), "{code}: {file}");
+                    assert!(
+                        super::super::PLOT_FILES.contains(&file)
+                            || file == super::super::CONFUSION_FILE,
+                        "{code}: {file}"
+                    );
                 }
             }
         }

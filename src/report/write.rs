@@ -124,6 +124,35 @@ impl ReportDir {
     }
 }
 
+/// Writes one file the user named on the command line (`--junit FILE`,
+/// `init FILE`) the way report files are written: into a temporary file in
+/// the same directory, then renamed into place. A crash never leaves half a
+/// file, and a symlink at `path` is replaced instead of written through.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
 impl Drop for ReportDir {
     fn drop(&mut self) {
         let _ = remove_entry(&self.staging);
@@ -266,6 +295,24 @@ fn resolve(path: &Path) -> std::io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_atomic_replaces_a_symlink_instead_of_writing_through_it() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("precious.txt");
+        std::fs::write(&target, "precious").unwrap();
+        let link = d.path().join("out.xml");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomic(&link, b"<new/>").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "<new/>");
+        assert!(!std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+        assert_eq!(left.len(), 2, "no temporary file left behind");
+    }
 
     fn stage(d: &ReportDir, name: &str, text: &str) {
         std::fs::write(d.staging().join(name), text).unwrap();
