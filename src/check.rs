@@ -2,10 +2,11 @@
 //! write the report. Data flows one way through it; nothing here computes
 //! numbers itself, it only sequences the modules.
 
+use crate::assess::assess;
 use crate::config::{self, Config, ConfigError, DType, Duration};
 use crate::data::{self, Data, DataError};
 use crate::diagnose::preflight::{preflight, Preflight};
-use crate::diagnose::{self, Context, Diagnosis, Severity, Thresholds};
+use crate::diagnose::{Context, Severity, Thresholds};
 use crate::engine::eval::evaluate;
 use crate::engine::flaw::Flaw;
 use crate::engine::optim::Optimizer;
@@ -112,11 +113,11 @@ pub fn run(
         nan_origin: trained.nan_origin.as_ref(),
         gradcheck: trained.gradcheck.as_ref(),
     };
-    let diagnoses = diagnose::diagnose(&ctx, &Thresholds::with_overrides(&cfg.thresholds));
     let report_dir = report_dir(&cfg, opts.out.as_ref());
-    let summary = summarise(&cfg, &data, opts, steps, &trained, diagnoses);
+    let summary = summarise(&cfg, &data, opts, steps, &trained);
+    let th = Thresholds::with_overrides(&cfg.thresholds);
+    let summary = assess(summary, &ctx, Vec::new(), &th, opts.fail_on, &report_dir)?;
     let gradcheck = trained.gradcheck.as_ref();
-    report::write_report(&report_dir, &summary, &trained.recording, gradcheck)?;
     let mut done = CheckRun {
         summary,
         report_dir,
@@ -326,20 +327,7 @@ fn train_typed<F: Float>(
     })
 }
 
-fn summarise(
-    cfg: &Config,
-    data: &Data,
-    opts: &CheckOptions,
-    steps: usize,
-    t: &Trained,
-    diagnoses: Vec<Diagnosis>,
-) -> Summary {
-    let worst = diagnose::worst(&diagnoses);
-    let verdict = if worst == Some(Severity::Error) {
-        Verdict::Unhealthy
-    } else {
-        Verdict::Healthy
-    };
+fn summarise(cfg: &Config, data: &Data, opts: &CheckOptions, steps: usize, t: &Trained) -> Summary {
     let stop_reason = if let Some(o) = &t.nan_origin {
         Some(format!(
             "non-finite value in {} at step {}",
@@ -351,18 +339,20 @@ fn summarise(
         None
     };
     let samples = t.outcome.steps_run as f64 * cfg.train.batch_size as f64;
+    // Verdict, exit code and diagnoses are set by `assess`.
     Summary {
+        run_format: crate::rundir::RUN_FORMAT,
         name: cfg.name.clone(),
         config: cfg.path.display().to_string(),
-        verdict,
-        exit_code: i32::from(opts.fail_on.fails(worst)),
+        verdict: Verdict::Healthy,
+        exit_code: 0,
         fail_on: opts.fail_on.name().to_string(),
         steps_run: t.outcome.steps_run,
         steps_planned: steps,
         stopped_early: t.outcome.steps_run < steps,
         stop_reason,
         final_: t.final_.clone(),
-        diagnoses,
+        diagnoses: Vec::new(),
         nan_origin: t.nan_origin.clone(),
         gradcheck: t
             .gradcheck
@@ -388,6 +378,7 @@ fn summarise(
             optimizer: cfg.train.optimizer,
             learning_rate: cfg.train.learning_rate,
             batch_size: cfg.train.batch_size,
+            names: Vec::new(),
         },
         preflight: t.preflight.clone(),
         timing: Timing {
@@ -400,6 +391,7 @@ fn summarise(
         },
         files: REPORT_FILES.iter().map(|s| s.to_string()).collect(),
         fixes: Vec::new(),
+        skipped: Vec::new(),
     }
 }
 

@@ -14,6 +14,7 @@ mod loss_rules;
 mod nonfinite_rule;
 pub mod preflight;
 mod series;
+pub mod skipped;
 pub mod stats;
 #[cfg(test)]
 mod testing;
@@ -22,6 +23,7 @@ mod training_rules;
 pub mod types;
 
 pub use context::Context;
+pub use skipped::Skipped;
 pub use thresholds::Thresholds;
 pub use types::{Diagnosis, Severity, CODES};
 

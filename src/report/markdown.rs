@@ -72,6 +72,16 @@ pub fn render(s: &Summary) -> String {
             }
         }
     }
+    if !s.skipped.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Skipped rules\n\nThe run did not record what these rules read; they were not run (not passed).\n\n| rule | reason |\n|---|---|"
+        );
+        for k in &s.skipped {
+            let _ = writeln!(md, "| `{}` | {} |", k.code, k.reason);
+        }
+        let _ = writeln!(md);
+    }
     fixes(&mut md, s);
     let _ = writeln!(md, "## Plots\n");
     for (file, what) in [
@@ -116,6 +126,9 @@ fn run_facts(md: &mut String, s: &Summary) {
         "| training | loss {:?}, optimizer {:?}, learning rate {}, batch {} |",
         s.network.loss, s.network.optimizer, s.network.learning_rate, s.network.batch_size
     );
+    if let Some(names) = s.layer_names() {
+        let _ = writeln!(md, "| layers | {names} |");
+    }
     let _ = writeln!(md, "| data | {} |", s.data.description);
     let stop = s
         .stop_reason

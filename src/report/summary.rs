@@ -6,9 +6,9 @@ use crate::diagnose::preflight::Preflight;
 use crate::diagnose::{Diagnosis, Severity};
 use crate::monitor::nonfinite::NanOrigin;
 use crate::monitor::record::LayerInfo;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Healthy,
@@ -16,7 +16,7 @@ pub enum Verdict {
 }
 
 /// Final loss and accuracies; None when not measurable (e.g. NaN weights).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Final {
     /// Loss on the whole training set after the last step (the last finite
     /// batch loss when training died).
@@ -26,7 +26,7 @@ pub struct Final {
     pub test_loss: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSummary {
     pub description: String,
     pub train_samples: usize,
@@ -35,7 +35,7 @@ pub struct DataSummary {
     pub classes: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkSummary {
     pub dtype: DType,
     pub layers: Vec<LayerInfo>,
@@ -44,18 +44,36 @@ pub struct NetworkSummary {
     pub optimizer: OptimizerConfig,
     pub learning_rate: f64,
     pub batch_size: usize,
+    /// Each layer's name and kind in the trainer that recorded it (runs
+    /// read by `diagnose`); absent for nn-doctor's own dense layers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<LayerName>,
+}
+
+/// A layer as another trainer calls it, e.g. PyTorch's `features.3`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerName {
+    pub layer: usize,
+    pub name: String,
+    /// "dense", "conv2d", "lstm", ...
+    pub kind: Option<String>,
 }
 
 /// Wall-clock figures (the only non-deterministic part of a report).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
     pub seconds: f64,
     pub samples_per_second: f64,
 }
 
 /// The whole summary.json.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// The run format version (README: "The run format"): a directory
+    /// holding this summary and its CSVs can be read by `diagnose`,
+    /// `report` and `compare`.
+    #[serde(default = "run_format_1")]
+    pub run_format: u32,
     pub name: String,
     pub config: String,
     pub verdict: Verdict,
@@ -78,6 +96,14 @@ pub struct Summary {
     pub files: Vec<String>,
     /// `--try-fixes` results (empty unless asked for).
     pub fixes: Vec<crate::fixes::FixResult>,
+    /// Rules whose inputs the run did not record (`diagnose` on a run from
+    /// another trainer); absent when every rule ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<crate::diagnose::Skipped>,
+}
+
+fn run_format_1() -> u32 {
+    1
 }
 
 impl Summary {
@@ -100,6 +126,23 @@ impl Summary {
             )
             .collect::<Vec<_>>()
             .join(sep)
+    }
+
+    /// "L1 = fc1 (dense), L2 = ..." for runs whose layers have names.
+    pub fn layer_names(&self) -> Option<String> {
+        if self.network.names.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = self
+            .network
+            .names
+            .iter()
+            .map(|n| match &n.kind {
+                Some(k) => format!("L{} = {} ({k})", n.layer, n.name),
+                None => format!("L{} = {}", n.layer, n.name),
+            })
+            .collect();
+        Some(names.join(", "))
     }
 
     /// Pretty JSON (serde_json writes non-finite floats as null).

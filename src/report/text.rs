@@ -17,6 +17,9 @@ pub fn render(s: &Summary, report_dir: &str) -> String {
         s.network.learning_rate,
         s.network.batch_size
     );
+    if let Some(names) = s.layer_names() {
+        let _ = writeln!(t, "  layers   {names}");
+    }
     let _ = writeln!(
         t,
         "  trained  {}/{} steps in {:.1} s ({:.0} samples/s){}",
@@ -60,6 +63,9 @@ pub fn render(s: &Summary, report_dir: &str) -> String {
             step,
             first_sentence(&d.message)
         );
+    }
+    for k in &s.skipped {
+        let _ = writeln!(t, "  skipped {:<22} {}", k.code, k.reason);
     }
     if let Some(fix) = s.diagnoses.first().and_then(|d| d.suggestions.first()) {
         let _ = writeln!(t, "first fix: {fix}");
