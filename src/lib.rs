@@ -7,6 +7,8 @@
 pub mod assess;
 /// The `check` command, sequencing all of the above.
 pub mod check;
+/// `compare`: two diagnosed runs side by side, diagnoses cleared / present / introduced.
+pub mod compare;
 /// The TOML run configuration, validated, with file:line errors.
 pub mod config;
 /// Data sets: IDX, CSV, synthetic generators, scaling and seeded batching.

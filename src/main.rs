@@ -103,6 +103,21 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Compare two diagnosed runs (e.g. before and after a fix): final
+    /// metrics, diagnoses cleared / still present / introduced, overlay
+    /// plots; exit 1 when B is worse (an error A did not have).
+    Compare {
+        /// The run before (a report directory of `check` or `diagnose`).
+        a: PathBuf,
+        /// The run after.
+        b: PathBuf,
+        /// Write overlay plots (loss.png, gradient_norms.png) here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// What to print on stdout.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Explain a diagnosis code (or list all codes).
     Explain {
         /// A code such as saturated-activations.
@@ -236,6 +251,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let md = nn_doctor::rundir::rerender::run(&dir, out.as_deref())?;
             println!("report: {}", md.display());
             Ok(0)
+        }
+        Command::Compare { a, b, out, format } => {
+            let c = nn_doctor::compare::compare(&a, &b, out.as_deref())?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&c)?),
+                Format::Text => print!("{}", nn_doctor::compare::render(&c)),
+            }
+            Ok(u8::from(c.worse))
         }
         Command::Gradcheck {
             config,

@@ -269,3 +269,64 @@ fn bad_run_directories_exit_2_naming_file_line_and_column() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn compare_seed_with_its_combined_fix_lists_the_cleared_diagnoses() {
+    // Truth: `check --try-fixes` on the seed case reports that `combined`
+    // clears every error (its summary.json `fixes[].cleared_errors`).
+    let tmp = tempfile::tempdir().unwrap();
+    let seed = tmp.path().join("seed");
+    let o = run(&[
+        "check",
+        "fixtures/configs/seed.toml",
+        "--out",
+        seed.to_str().unwrap(),
+        "-q",
+        "--try-fixes",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let fixed = seed.join("fixes/combined");
+    let plots = tmp.path().join("cmp");
+    let args = [
+        seed.to_str().unwrap(),
+        fixed.to_str().unwrap(),
+        "--out",
+        plots.to_str().unwrap(),
+    ];
+    let o = run(&[&["compare"][..], &args, &["--format", "json"]].concat());
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let c: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cleared: Vec<(String, Option<u64>)> = c["cleared"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["code"].as_str().unwrap().to_string(), k["layer"].as_u64()))
+        .collect();
+    let before = json(&seed.join("summary.json"));
+    for d in before["diagnoses"].as_array().unwrap() {
+        let key = (d["code"].as_str().unwrap().to_string(), d["layer"].as_u64());
+        assert!(cleared.contains(&key), "{key:?} not cleared: {cleared:?}");
+    }
+    assert!(cleared.contains(&("vanishing-gradients".into(), Some(1))));
+    assert_eq!(c["worse"], false);
+    assert!(c["introduced"].as_array().unwrap().is_empty());
+    assert!(plots.join("loss.png").is_file() && plots.join("gradient_norms.png").is_file());
+    // Swapped, the fix is the "before": every error is introduced, exit 1.
+    let o = run(&["compare", fixed.to_str().unwrap(), seed.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("introduced:    accuracy-at-chance") && text.contains("B is worse"),
+        "{text}"
+    );
+}

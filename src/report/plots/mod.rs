@@ -8,7 +8,7 @@
 
 mod activations;
 mod chart;
-mod font;
+pub(crate) mod font;
 mod layers;
 mod legend;
 mod loss;
