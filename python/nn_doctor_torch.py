@@ -93,6 +93,17 @@ def num(v):
     return repr(float(v))
 
 
+def finite_or_null(x):
+    """JSON has no NaN/Inf: like nn-doctor, write them as null."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: finite_or_null(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [finite_or_null(v) for v in x]
+    return x
+
+
 class Layer:
     def __init__(self, name, module):
         self.name = name
@@ -252,11 +263,11 @@ class Recorder:
         s["pre_mean_abs"] = z.abs().mean()
         s["nonfinite"] = (~torch.isfinite(z)).sum()
         if layer.activation == "sigmoid":
-            s["saturated_frac"] = (z.abs() > SIGMOID_SATURATION_Z).float().mean()
+            s["saturated_frac"] = (z.abs() > SIGMOID_SATURATION_Z).double().mean()
         elif layer.activation == "tanh":
-            s["saturated_frac"] = (z.abs() > TANH_SATURATION_Z).float().mean()
+            s["saturated_frac"] = (z.abs() > TANH_SATURATION_Z).double().mean()
         elif layer.activation in ("relu", "leaky_relu", "elu"):
-            s["dead_frac"] = 1.0 - unit_alive(z, layer.unit_dim).float().mean()
+            s["dead_frac"] = 1.0 - unit_alive(z, layer.unit_dim).double().mean()
 
     def _act_stats(self, layer, a):
         s = self.stats.setdefault(layer.number, {})
@@ -264,7 +275,7 @@ class Recorder:
         s["act_mean"] = a.mean()
         s["act_std"] = a.float().std(unbiased=False) if a.numel() > 1 else torch.zeros(())
         if layer.activation == "softmax":
-            s["saturated_frac"] = (a * (1 - a) < 0.0025).float().mean()
+            s["saturated_frac"] = (a * (1 - a) < 0.0025).double().mean()
 
     def _input_stats(self, x):
         flat = x.reshape(x.shape[0], -1).double()
@@ -418,7 +429,7 @@ class Recorder:
                 w.writerow([step, num(loss), "" if math.isnan(acc) else num(acc),
                             "" if tl is None else num(tl), "" if ta is None else num(ta)])
         with open(os.path.join(self.out, "summary.json"), "w") as f:
-            json.dump(self.facts(), f, indent=2, allow_nan=False, default=str)
+            json.dump(finite_or_null(self.facts()), f, indent=2, allow_nan=False, default=str)
             f.write("\n")
 
     def facts(self):

@@ -23,6 +23,7 @@ use crate::monitor::record::Recording;
 use std::path::Path;
 
 /// Everything the rules read, loaded from a run directory.
+#[derive(Debug)]
 pub struct LoadedRun {
     pub facts: RunFacts,
     pub recording: Recording,

@@ -28,6 +28,7 @@ pub const METRIC_COLUMNS: [&str; 14] = [
 ];
 
 /// A recording and the columns its files did not have.
+#[derive(Debug)]
 pub struct Recorded {
     pub recording: Recording,
     pub missing: BTreeSet<&'static str>,
