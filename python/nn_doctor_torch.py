@@ -138,9 +138,11 @@ def init_stats(layer):
 
 
 def norm_of(tensors):
+    """L2 norm over several tensors, accumulated in float64."""
     if not tensors:
-        return torch.zeros(())
-    return torch.sqrt(sum((t.detach().double() ** 2).sum() for t in tensors))
+        return torch.zeros((), dtype=torch.float64)
+    norms = [torch.linalg.vector_norm(t.detach(), dtype=torch.float64) for t in tensors]
+    return norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms))
 
 
 def unit_alive(pre, unit_dim):
@@ -177,7 +179,7 @@ class Recorder:
         self.stats = {}  # layer number -> {stat: tensor}
         self.last_layer = None
         self.paired = set()
-        self.class_counts = {}
+        self.class_counts = None  # on the device, read once at close()
         self.input = None
         self.input_batches = 0
         self.nan_origin = None
@@ -214,7 +216,9 @@ class Recorder:
             self._input_stats(x.detach())
 
     def _flag(self, rank, phase, layer, what, t):
-        self.flags.append((rank, len(self.flags), phase, layer, what, t.detach().sum()))
+        # A float64 sum of float32 values cannot overflow: it is non-finite
+        # exactly when an element is.
+        self.flags.append((rank, len(self.flags), phase, layer, what, t.detach().sum(dtype=torch.float64)))
 
     def _param_forward(self, module, args, output):
         if not self.in_step:
@@ -307,29 +311,46 @@ class Recorder:
         if not self.in_step:
             return
         for layer in self.order:
-            grads = [p.grad for p in layer.weights + layer.biases if p.grad is not None]
-            for g in grads:
-                self._flag(3, "backward.weight_grad", layer, "parameter gradient", g)
             if self.recording:
+                # Norms in float64 cannot overflow on float32 values, so a
+                # non-finite norm means a non-finite element: they double as
+                # this step's flags.
                 s = self.stats.setdefault(layer.number, {})
                 s["grad_w_norm"] = norm_of([p.grad for p in layer.weights if p.grad is not None])
                 s["grad_b_norm"] = norm_of([p.grad for p in layer.biases if p.grad is not None])
-                s["grad_nonfinite"] = sum((~torch.isfinite(g)).sum() for g in grads) if grads else torch.zeros(())
+                self._flag(3, "backward.weight_grad", layer, "weight gradient", s["grad_w_norm"])
+                self._flag(3, "backward.weight_grad", layer, "bias gradient", s["grad_b_norm"])
+                s["before_norm"] = norm_of(layer.weights)
                 layer.before = [p.detach().clone() for p in layer.weights]
+            else:
+                for p in layer.weights + layer.biases:
+                    if p.grad is not None:
+                        self._flag(3, "backward.weight_grad", layer, "parameter gradient", p.grad)
 
     def _after_update(self, optimizer, args, kwargs):
         if not self.in_step:
             return
         for layer in self.order:
-            for p in layer.weights + layer.biases:
-                self._flag(4, "update", layer, "parameter after the update", p)
             if self.recording and getattr(layer, "before", None) is not None:
                 s = self.stats[layer.number]
-                before = norm_of(layer.before)
                 s["weight_norm"] = norm_of(layer.weights)
-                s["update_ratio"] = norm_of([p.detach() - b for p, b in zip(layer.weights, layer.before)]) / before
-                s["param_nonfinite"] = sum((~torch.isfinite(p.detach())).sum() for p in layer.weights + layer.biases)
+                bias_norm = norm_of(layer.biases)
+                self._flag(4, "update", layer, "weights after the update", s["weight_norm"])
+                self._flag(4, "update", layer, "biases after the update", bias_norm)
+                for b, p in zip(layer.before, layer.weights):
+                    b.sub_(p.detach())  # in place: the update, without a new tensor
+                s["update_ratio"] = norm_of(layer.before) / s.pop("before_norm")
                 layer.before = None
+            else:
+                for p in layer.weights + layer.biases:
+                    self._flag(4, "update", layer, "parameter after the update", p)
+
+    def _count_nonfinite(self, layer):
+        """Exact NaN/Inf count of a layer's gradients and parameters, only
+        run when one of their norms is already non-finite."""
+        tensors = [p.detach() for p in layer.weights + layer.biases]
+        tensors += [p.grad for p in layer.weights + layer.biases if p.grad is not None]
+        return sum(int((~torch.isfinite(t)).sum().item()) for t in tensors)
 
     # --- the user's call ------------------------------------------------------
 
@@ -347,9 +368,9 @@ class Recorder:
             out = first_tensor(output).detach()
             labels = target.argmax(dim=-1) if target.dim() == out.dim() else target
             acc = (out.argmax(dim=-1) == labels).double().mean()
-            for c, n in zip(*torch.unique(labels, return_counts=True)):
-                self.class_counts[int(c)] = self.class_counts.get(int(c), 0) + int(n)
             self.classes = out.shape[-1]
+            counts = torch.bincount(labels.reshape(-1), minlength=self.classes)
+            self.class_counts = counts if self.class_counts is None else self.class_counts + counts
         for number, out in self.pending.items():
             self._pre_stats(self.order[number - 1], out)
             self._act_stats(self.order[number - 1], out)
@@ -360,7 +381,7 @@ class Recorder:
         if self.recording:
             for layer in self.order:
                 s = self.stats.get(layer.number, {})
-                for key in STATS + ["grad_nonfinite", "param_nonfinite"]:
+                for key in STATS:
                     if key in s:
                         names.append((layer.number, key))
                         values.append(torch.as_tensor(s[key]).double().reshape(()).to(loss_t.device))
@@ -378,7 +399,9 @@ class Recorder:
                 got.setdefault(number, {})[key] = v
             for layer in self.order:
                 s = got.get(layer.number, {})
-                s["nonfinite"] = s.get("nonfinite", 0) + s.pop("grad_nonfinite", 0) + s.pop("param_nonfinite", 0)
+                norms = [s.get(k, 0.0) for k in ("grad_w_norm", "grad_b_norm", "weight_norm")]
+                if not all(math.isfinite(v) for v in norms):
+                    s["nonfinite"] = s.get("nonfinite", 0) + self._count_nonfinite(layer)
                 self.metric_rows.append((self.step_no, layer, s))
         return self.nan_origin is None
 
@@ -464,9 +487,9 @@ class Recorder:
                             "rms": math.sqrt(i["sq"] / i["count"]) if i["count"] else None,
                             "feature_scale_max": max(nonzero, default=0.0),
                             "feature_scale_min_nonzero": min(nonzero) if nonzero else None}
-        if self.class_counts and classes:
-            total = sum(self.class_counts.values())
-            pre["chance_accuracy"] = max(max(self.class_counts.values()) / total, 1.0 / classes)
+        if self.class_counts is not None and classes:
+            counts = self.class_counts.tolist()
+            pre["chance_accuracy"] = max(max(counts) / max(1, sum(counts)), 1.0 / classes)
             pre["classes"] = classes
         if self.test_samples:
             pre["test_samples"] = self.test_samples
