@@ -243,6 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 Format::Text => print!(
                     "{}",
                     text::render(&done.summary, &done.report_dir.display().to_string())
+                        .replacen("nn-doctor check:", "nn-doctor diagnose:", 1)
                 ),
             }
             Ok(u8::try_from(done.summary.exit_code).unwrap_or(1))

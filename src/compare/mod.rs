@@ -116,27 +116,29 @@ fn same(x: &Key, y: &Key) -> bool {
     x.code == y.code && x.layer == y.layer
 }
 
+/// (cleared, still present, introduced): by code and layer.
+fn diff(ka: &[Key], kb: &[Key]) -> (Vec<Key>, Vec<Key>, Vec<Key>) {
+    let cleared = ka.iter().filter(|x| !kb.iter().any(|y| same(x, y)));
+    let still = kb.iter().filter(|y| ka.iter().any(|x| same(x, y)));
+    let introduced = kb.iter().filter(|y| !ka.iter().any(|x| same(x, y)));
+    (
+        cleared.cloned().collect(),
+        still.cloned().collect(),
+        introduced.cloned().collect(),
+    )
+}
+
+/// The [`CRITERION`].
+fn is_worse(introduced: &[Key], a: Verdict, b: Verdict) -> bool {
+    introduced.iter().any(|k| k.severity == Severity::Error)
+        || (a == Verdict::Healthy && b == Verdict::Unhealthy)
+}
+
 /// Compares two run directories; overlay plots go to `out` when given.
 pub fn compare(a_dir: &Path, b_dir: &Path, out: Option<&Path>) -> Result<Comparison, CompareError> {
     let (a, b) = (summary(a_dir)?, summary(b_dir)?);
-    let (ka, kb) = (keys(&a), keys(&b));
-    let cleared: Vec<Key> = ka
-        .iter()
-        .filter(|x| !kb.iter().any(|y| same(x, y)))
-        .cloned()
-        .collect();
-    let still_present: Vec<Key> = kb
-        .iter()
-        .filter(|y| ka.iter().any(|x| same(x, y)))
-        .cloned()
-        .collect();
-    let introduced: Vec<Key> = kb
-        .iter()
-        .filter(|y| !ka.iter().any(|x| same(x, y)))
-        .cloned()
-        .collect();
-    let worse = introduced.iter().any(|k| k.severity == Severity::Error)
-        || (a.verdict == Verdict::Healthy && b.verdict == Verdict::Unhealthy);
+    let (cleared, still_present, introduced) = diff(&keys(&a), &keys(&b));
+    let worse = is_worse(&introduced, a.verdict, b.verdict);
     let mut plots = Vec::new();
     if let Some(out) = out {
         let ra = recording::read(a_dir, &a.network.layers)?.recording;
@@ -233,4 +235,43 @@ pub fn render(c: &Comparison) -> String {
         let _ = writeln!(t, "plot: {p}");
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: &str, layer: Option<usize>, severity: Severity) -> Key {
+        Key {
+            code: code.into(),
+            layer,
+            severity,
+        }
+    }
+
+    #[test]
+    fn diagnoses_are_matched_by_code_and_layer() {
+        let a = [
+            key("dead-relus", Some(1), Severity::Error),
+            key("loss-plateau", None, Severity::Error),
+        ];
+        // Same code on another layer is a different diagnosis; a changed
+        // severity on the same (code, layer) is still present.
+        let b = [
+            key("dead-relus", Some(2), Severity::Warning),
+            key("loss-plateau", None, Severity::Warning),
+        ];
+        let (cleared, still, introduced) = diff(&a, &b);
+        assert_eq!(cleared, vec![a[0].clone()]);
+        assert_eq!(still, vec![b[1].clone()]);
+        assert_eq!(introduced, vec![b[0].clone()]);
+        // An introduced warning is not worse; an introduced error is.
+        assert!(!is_worse(&introduced, Verdict::Unhealthy, Verdict::Healthy));
+        assert!(is_worse(
+            &[key("non-finite", None, Severity::Error)],
+            Verdict::Unhealthy,
+            Verdict::Unhealthy
+        ));
+        assert!(is_worse(&[], Verdict::Healthy, Verdict::Unhealthy));
+    }
 }
