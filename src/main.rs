@@ -240,11 +240,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let done = nn_doctor::rundir::diagnose::run(&opts)?;
             match format {
                 Format::Json => println!("{}", done.summary.to_json()?),
-                Format::Text => print!(
-                    "{}",
-                    text::render(&done.summary, &done.report_dir.display().to_string())
-                        .replacen("nn-doctor check:", "nn-doctor diagnose:", 1)
-                ),
+                Format::Text => {
+                    print!(
+                        "{}",
+                        text::render(&done.summary, &done.report_dir.display().to_string())
+                            .replacen("nn-doctor check:", "nn-doctor diagnose:", 1)
+                    )
+                }
             }
             Ok(u8::try_from(done.summary.exit_code).unwrap_or(1))
         }
