@@ -330,3 +330,43 @@ fn compare_seed_with_its_combined_fix_lists_the_cleared_diagnoses() {
         "{text}"
     );
 }
+
+#[test]
+fn a_diagnosed_torch_run_diagnoses_and_rerenders_the_same_and_keeps_its_skipped_rules() {
+    // Truth: the first diagnosis; a diagnose output is itself a run directory.
+    let tmp = tempfile::tempdir().unwrap();
+    let first = tmp.path().join("first");
+    let (_, a) = diagnose_fixture("torch_dead_relu_cnn", &first);
+    let second = tmp.path().join("second");
+    let o = run(&[
+        "diagnose",
+        first.to_str().unwrap(),
+        "--out",
+        second.to_str().unwrap(),
+    ]);
+    assert!(
+        o.status.code().unwrap() < 2,
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let b = json(&second.join("summary.json"));
+    assert_eq!(a["diagnoses"], b["diagnoses"]);
+    assert_eq!(a["skipped"], b["skipped"]);
+    let again = tmp.path().join("again");
+    let o = run(&[
+        "report",
+        first.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(first.join("report.md")).unwrap(),
+        std::fs::read_to_string(again.join("report.md")).unwrap()
+    );
+}

@@ -98,6 +98,11 @@ pub fn preflight_and_skipped(
     } else if !accuracy_known {
         skip(&mut skipped, "accuracy-at-chance", "no accuracy recorded (loss.csv `batch_accuracy` with `network.batch_size`, or `test_accuracy` with the test set size)".into());
     }
+    for earlier in &facts.skipped {
+        if !skipped.iter().any(|s| s.code == earlier.code) {
+            skipped.push(earlier.clone());
+        }
+    }
     let loss = net.loss.unwrap_or(LossKind::CrossEntropy);
     let preflight = Preflight {
         input: pf.input.unwrap_or_else(no_input),

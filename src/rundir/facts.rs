@@ -8,6 +8,7 @@
 use super::error::RunDirError;
 use crate::config::{DType, LossKind, OptimizerConfig};
 use crate::diagnose::preflight::{InitStats, InputStats};
+use crate::diagnose::Skipped;
 use crate::engine::activation::Activation;
 use crate::monitor::nonfinite::NanOrigin;
 use crate::monitor::record::LayerInfo;
@@ -38,6 +39,10 @@ pub struct RunFacts {
     pub network: NetworkFacts,
     pub preflight: Option<PreflightFacts>,
     pub timing: Option<Timing>,
+    /// Rules an earlier `diagnose` skipped: their placeholder inputs in this
+    /// summary must not be read as recorded facts, so they stay skipped.
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
