@@ -1,7 +1,9 @@
 """Overhead of python/nn_doctor_torch.py on the seed network (784-1000-10,
 sigmoid, softmax + MSE, batch 64, f32, 2 threads), side by side with the
 plain loop and hand-written per-layer stat hooks from peer_torch.py, in
-interleaved rounds (the median of each is printed).
+interleaved rounds. Printed: the median samples/s of each loop and the
+median over rounds of each loop's time relative to the plain loop of the
+same round (paired, so slow drifts of a shared machine cancel).
 
     python3 bench/recorder_torch.py
 """
@@ -18,7 +20,7 @@ from mnist import load
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 from nn_doctor_torch import Recorder  # noqa: E402
 
-BATCH, STEPS, ROUNDS = peer_torch.BATCH, peer_torch.STEPS, 5
+BATCH, STEPS, ROUNDS = peer_torch.BATCH, peer_torch.STEPS, 7
 
 
 def recorded(x, t, every):
@@ -52,12 +54,12 @@ def main():
         res["recorder every step"].append(recorded(x, t, 1))
         res["recorder every 10 steps"].append(recorded(x, t, 10))
     m = ROUNDS // 2
-    plain = sorted(res["plain"])[m]
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), seed network, batch {BATCH}, "
           f"{STEPS} steps, median of {ROUNDS} interleaved rounds:")
     for k, v in res.items():
         med = sorted(v)[m]
-        print(f"  {k:<26} {med:8.0f} samples/s  ({plain / med:.2f}x the plain loop's time)")
+        paired = sorted(p / r for p, r in zip(res["plain"], v))[m]
+        print(f"  {k:<26} {med:8.0f} samples/s  time {paired:.2f}x the plain loop's (paired median)")
 
 
 if __name__ == "__main__":

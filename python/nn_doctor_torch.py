@@ -18,10 +18,10 @@ What it records (standard library and torch only):
   are <= 0 for every sample and position), weight/bias gradient norms, the
   weight norm and the update/weight ratio, non-finite counts;
 - the loss and batch accuracy at every step;
-- at every step, one cheap sum per tensor (module outputs, the gradients
-  reaching them, parameter gradients, parameters after the update) so the
-  first non-finite value is located: module and phase (forward, backward,
-  optimizer step);
+- at every step, one cheap reduction per tensor (module outputs, the
+  gradients reaching them, parameter gradients, parameters after the update)
+  so the first non-finite value is located: module and phase (forward,
+  backward, optimizer step);
 - facts before training: input statistics of the first batches, the
   initial weights, class counts (chance accuracy).
 Statistics stay on the device as tensors and are copied to the host once per
@@ -138,11 +138,20 @@ def init_stats(layer):
 
 
 def norm_of(tensors):
-    """L2 norm over several tensors, accumulated in float64."""
+    """L2 norm over several tensors, in their own precision (a float32 norm
+    of values above ~1e19 overflows; step() recomputes such a norm in
+    float64 when the tensors turn out finite)."""
     if not tensors:
-        return torch.zeros((), dtype=torch.float64)
-    norms = [torch.linalg.vector_norm(t.detach(), dtype=torch.float64) for t in tensors]
+        return torch.zeros(())
+    norms = [torch.linalg.vector_norm(t.detach()) for t in tensors]
     return norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms))
+
+
+def norm64(tensors):
+    """The exact-range fallback of norm_of."""
+    if not tensors:
+        return 0.0
+    return math.sqrt(sum(float((t.detach().double() ** 2).sum()) for t in tensors))
 
 
 def unit_alive(pre, unit_dim):
@@ -215,10 +224,19 @@ class Recorder:
         if x is not None and x.is_floating_point() and self.input_batches < INPUT_BATCHES:
             self._input_stats(x.detach())
 
-    def _flag(self, rank, phase, layer, what, t):
-        # A float64 sum of float32 values cannot overflow: it is non-finite
-        # exactly when an element is.
-        self.flags.append((rank, len(self.flags), phase, layer, what, t.detach().sum(dtype=torch.float64)))
+    def _flag(self, rank, phase, layer, what, t, reduced=None):
+        """One cheap reduction per tensor and step. Activations and their
+        gradients (small, and possibly changed in place later): a float64
+        sum, non-finite exactly when an element is. Parameters and their
+        gradients (large, still there at step()): a sum or norm in their own
+        precision, which finite values may overflow, so a non-finite one is
+        confirmed element-wise before it is blamed."""
+        t = t.detach()
+        if reduced is None and rank in (0, 1, 2):
+            self.flags.append((rank, len(self.flags), phase, layer, what, t.sum(dtype=torch.float64), None))
+        else:
+            r = t.sum() if reduced is None else reduced
+            self.flags.append((rank, len(self.flags), phase, layer, what, r, t))
 
     def _param_forward(self, module, args, output):
         if not self.in_step:
@@ -312,14 +330,17 @@ class Recorder:
             return
         for layer in self.order:
             if self.recording:
-                # Norms in float64 cannot overflow on float32 values, so a
-                # non-finite norm means a non-finite element: they double as
-                # this step's flags.
+                # The norms double as this step's non-finite flags (confirmed
+                # element-wise in step() before anything is blamed).
                 s = self.stats.setdefault(layer.number, {})
                 s["grad_w_norm"] = norm_of([p.grad for p in layer.weights if p.grad is not None])
                 s["grad_b_norm"] = norm_of([p.grad for p in layer.biases if p.grad is not None])
-                self._flag(3, "backward.weight_grad", layer, "weight gradient", s["grad_w_norm"])
-                self._flag(3, "backward.weight_grad", layer, "bias gradient", s["grad_b_norm"])
+                for p in layer.weights:
+                    if p.grad is not None:
+                        self._flag(3, "backward.weight_grad", layer, "weight gradient", p.grad, s["grad_w_norm"])
+                for p in layer.biases:
+                    if p.grad is not None:
+                        self._flag(3, "backward.weight_grad", layer, "bias gradient", p.grad, s["grad_b_norm"])
                 s["before_norm"] = norm_of(layer.weights)
                 layer.before = [p.detach().clone() for p in layer.weights]
             else:
@@ -335,8 +356,10 @@ class Recorder:
                 s = self.stats[layer.number]
                 s["weight_norm"] = norm_of(layer.weights)
                 bias_norm = norm_of(layer.biases)
-                self._flag(4, "update", layer, "weights after the update", s["weight_norm"])
-                self._flag(4, "update", layer, "biases after the update", bias_norm)
+                for p in layer.weights:
+                    self._flag(4, "update", layer, "weights after the update", p, s["weight_norm"])
+                for p in layer.biases:
+                    self._flag(4, "update", layer, "biases after the update", p, bias_norm)
                 for b, p in zip(layer.before, layer.weights):
                     b.sub_(p.detach())  # in place: the update, without a new tensor
                 s["update_ratio"] = norm_of(layer.before) / s.pop("before_norm")
@@ -390,7 +413,7 @@ class Recorder:
         self.steps.append([self.step_no, loss_v, acc_v])
         if self.nan_origin is None:
             for f, v in zip(flags, host[2:2 + len(flags)]):
-                if not math.isfinite(v):
+                if not math.isfinite(v) and (f[6] is None or not bool(torch.isfinite(f[6]).all())):
                     self._origin(f, v)
                     break
         if self.recording:
@@ -401,7 +424,13 @@ class Recorder:
                 s = got.get(layer.number, {})
                 norms = [s.get(k, 0.0) for k in ("grad_w_norm", "grad_b_norm", "weight_norm")]
                 if not all(math.isfinite(v) for v in norms):
-                    s["nonfinite"] = s.get("nonfinite", 0) + self._count_nonfinite(layer)
+                    bad = self._count_nonfinite(layer)
+                    s["nonfinite"] = s.get("nonfinite", 0) + bad
+                    if bad == 0:  # only the float32 norm overflowed
+                        grads = lambda ps: [p.grad for p in ps if p.grad is not None]  # noqa: E731
+                        s["grad_w_norm"] = norm64(grads(layer.weights))
+                        s["grad_b_norm"] = norm64(grads(layer.biases))
+                        s["weight_norm"] = norm64(layer.weights)
                 self.metric_rows.append((self.step_no, layer, s))
         return self.nan_origin is None
 
@@ -411,7 +440,7 @@ class Recorder:
         self.test_samples = int(samples)
 
     def _origin(self, flag, value):
-        rank, _, phase, layer, what, _ = flag
+        rank, _, phase, layer, what, _, _ = flag
         spelled = "NaN" if math.isnan(value) else ("inf" if value > 0 else "-inf")
         where = f"module `{layer.name}` ({type(layer.module).__name__}, layer {layer.number})" if layer else "the loss"
         human = {"forward.linear": "forward pass", "forward.activation": "forward pass (activation)",
