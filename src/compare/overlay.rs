@@ -76,7 +76,9 @@ fn chart(
         .draw()
         .map_err(|e| draw_err(e.to_string()))?;
     for (i, (label, a, b)) in series.iter().enumerate() {
-        let (ca, cb) = (PALETTE[i % PALETTE.len()], PALETTE[i % PALETTE.len()]);
+        // One series (the loss): two colours; per layer: the layer's colour.
+        let ca = PALETTE[i % PALETTE.len()];
+        let cb = if series.len() == 1 { PALETTE[1] } else { ca };
         c.draw_series(LineSeries::new(a.clone(), ca.stroke_width(2)))
             .map_err(|e| draw_err(e.to_string()))?
             .label(format!("A {label}"))
