@@ -2,11 +2,12 @@
 //! write the report. Data flows one way through it; nothing here computes
 //! numbers itself, it only sequences the modules.
 
+use crate::assess::assess;
 use crate::config::{self, Config, ConfigError, DType, Duration};
 use crate::data::{self, Data, DataError};
 use crate::diagnose::certainty::StopRule;
 use crate::diagnose::preflight::{preflight, Preflight};
-use crate::diagnose::{self, Context, Diagnosis, Severity, Thresholds};
+use crate::diagnose::{Context, Severity, Thresholds};
 use crate::engine::eval::evaluate;
 use crate::engine::flaw::Flaw;
 use crate::engine::optim::Optimizer;
@@ -140,12 +141,16 @@ pub fn run(
         gradcheck: trained.gradcheck.as_ref(),
     };
     let thresholds = Thresholds::with_overrides(&cfg.thresholds);
-    let mut diagnoses = diagnose::diagnose(&ctx, &thresholds);
-    diagnose::certainty::set_certain_at(&ctx, &thresholds, &mut diagnoses);
-    crate::fixes::drop_noop_suggestions(&cfg, &mut diagnoses);
-    let mut summary = summarise(&cfg, &data, opts, steps, &trained, (diagnoses, thresholds));
+    let summary = summarise(&cfg, &data, opts, steps, &trained, thresholds);
+    let summary = assess(
+        summary,
+        &ctx,
+        Vec::new(),
+        opts.fail_on,
+        &|d| crate::fixes::drop_noop_suggestions(&cfg, d),
+        &out,
+    )?;
     let gradcheck = trained.gradcheck.as_ref();
-    report::write_report_in(&out, &mut summary, &trained.recording, gradcheck)?;
     let mut done = CheckRun {
         summary,
         report_dir,
@@ -481,14 +486,8 @@ fn summarise(
     opts: &CheckOptions,
     steps: usize,
     t: &Trained,
-    (diagnoses, thresholds): (Vec<Diagnosis>, Thresholds),
+    thresholds: Thresholds,
 ) -> Summary {
-    let worst = diagnose::worst(&diagnoses);
-    let verdict = if worst == Some(Severity::Error) {
-        Verdict::Unhealthy
-    } else {
-        Verdict::Healthy
-    };
     let interrupted = crate::interrupt::requested() && t.outcome.steps_run < steps;
     let stop_reason = if interrupted {
         Some(format!(
@@ -508,17 +507,19 @@ fn summarise(
         })
     };
     let samples = t.outcome.steps_run as f64 * cfg.train.batch_size as f64;
+    // Verdict, exit code and diagnoses are set by `assess`.
     Summary {
         schema_version: crate::report::summary::SCHEMA_VERSION,
         tool: env!("CARGO_PKG_NAME").to_string(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        run_format: crate::rundir::RUN_FORMAT,
         name: cfg.name.clone(),
         config: cfg.path.display().to_string(),
         config_digest: crate::report::summary::config_digest(&cfg.path),
-        seed: cfg.seed,
+        seed: Some(cfg.seed),
         thresholds,
-        verdict,
-        exit_code: i32::from(opts.fail_on.fails(worst)),
+        verdict: Verdict::Healthy,
+        exit_code: 0,
         fail_on: opts.fail_on.name().to_string(),
         steps_run: t.outcome.steps_run,
         steps_planned: steps,
@@ -526,7 +527,7 @@ fn summarise(
         interrupted,
         stop_reason,
         final_: t.final_.clone(),
-        diagnoses,
+        diagnoses: Vec::new(),
         nan_origin: t.nan_origin.clone(),
         gradcheck: t
             .gradcheck
@@ -552,6 +553,7 @@ fn summarise(
             optimizer: cfg.train.optimizer,
             learning_rate: cfg.train.learning_rate,
             batch_size: cfg.train.batch_size,
+            names: Vec::new(),
         },
         preflight: t.preflight.clone(),
         timing: Timing {
@@ -570,6 +572,7 @@ fn summarise(
         fixes: Vec::new(),
         headline_fix: None,
         confusion: t.confusion.clone(),
+        skipped: Vec::new(),
     }
 }
 

@@ -9,7 +9,7 @@ use crate::config::{Config, LossKind};
 use crate::data::spec::DataSpec;
 use crate::diagnose::{Diagnosis, Severity};
 use crate::engine::activation::Activation;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
@@ -17,7 +17,7 @@ use toml::{Table, Value};
 pub const MAX_BUDGET: usize = 1000;
 
 /// One candidate and what it achieved.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FixResult {
     pub name: String,
     pub changes: Vec<String>,
@@ -51,7 +51,7 @@ pub struct FixResult {
 }
 
 /// An error diagnosis code and its layer (None: the whole network).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorAt {
     pub code: String,
     pub layer: Option<usize>,

@@ -3,8 +3,12 @@
 //! Data flows one way: config -> data -> engine (emits events) -> monitor
 //! (recorders) -> diagnose -> report. Modules, in that order:
 
+/// Diagnose, judge and report a recorded run: the half `check` and `diagnose` share.
+pub mod assess;
 /// The `check` command, sequencing all of the above.
 pub mod check;
+/// `compare`: two diagnosed runs side by side, diagnoses cleared / present / introduced.
+pub mod compare;
 /// The TOML run configuration, validated, with file:line errors.
 pub mod config;
 /// Data sets: IDX, CSV, synthetic generators, scaling and seeded batching.
@@ -27,9 +31,13 @@ pub mod interrupt;
 pub mod limits;
 /// Hooks that watch training: layer statistics and the non-finite tracer.
 pub mod monitor;
+/// Reading summary.json's `null` numbers back as NaN.
+pub mod nullnum;
 /// Short human-readable number formatting.
 pub mod numfmt;
 /// Report writers: CSV, summary.json, report.md, PNG plots, terminal text.
 pub mod report;
+/// Run directories (metrics.csv, loss.csv, summary.json) read back: `diagnose`, `report`, `compare`.
+pub mod rundir;
 /// verify-trace: checks a training step dumped by another implementation.
 pub mod trace;

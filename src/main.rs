@@ -18,6 +18,7 @@ use nn_doctor::gradcheck::{
     self, catalogue, command::GradcheckOptions, output::junit_xml, output::text_table,
 };
 use nn_doctor::report::text;
+use nn_doctor::rundir::diagnose::DiagnoseOptions;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,6 +98,46 @@ enum Command {
         #[arg(long, hide = true, value_parser = parse_flaw)]
         inject_bug: Option<Flaw>,
     },
+    /// Diagnose a recorded run directory (from `check` or any trainer that
+    /// writes the run format, e.g. python/nn_doctor_torch.py) and write the
+    /// same report `check` writes.
+    Diagnose {
+        /// The run directory (summary.json, metrics.csv, loss.csv).
+        dir: PathBuf,
+        /// Report directory (default: reports/<name>); not the run directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Exit 1 when a diagnosis of at least this severity is made.
+        #[arg(long, value_enum, default_value = "error")]
+        fail_on: FailOnArg,
+        /// What to print on stdout.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Re-render report.md and the plots of a diagnosed run from its
+    /// summary.json and CSVs (nothing is re-run or re-judged).
+    Report {
+        /// The report directory of a `check` or `diagnose` run.
+        dir: PathBuf,
+        /// Write report.md and the PNGs here instead of into DIR.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Compare two diagnosed runs (e.g. before and after a fix): final
+    /// metrics, diagnoses cleared / still present / introduced, overlay
+    /// plots; exit 1 when B is worse (an error A did not have).
+    Compare {
+        /// The run before (a report directory of `check` or `diagnose`).
+        a: PathBuf,
+        /// The run after.
+        b: PathBuf,
+        /// Write overlay plots (loss.png, gradient_norms.png) here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// What to print on stdout.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Explain a diagnosis code (or list all codes).
     Explain {
         /// A code such as saturated-activations.
@@ -130,6 +171,16 @@ enum FailOnArg {
     Error,
     Warning,
     Never,
+}
+
+impl From<FailOnArg> for FailOn {
+    fn from(f: FailOnArg) -> FailOn {
+        match f {
+            FailOnArg::Error => FailOn::Error,
+            FailOnArg::Warning => FailOn::Warning,
+            FailOnArg::Never => FailOn::Never,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -205,11 +256,7 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
             seed,
             stop_when_diagnosed,
         } => {
-            let fail_on = match fail_on {
-                FailOnArg::Error => FailOn::Error,
-                FailOnArg::Warning => FailOn::Warning,
-                FailOnArg::Never => FailOn::Never,
-            };
+            let fail_on = fail_on.into();
             let steps = steps.map(|s| usize::try_from(s).unwrap_or(usize::MAX));
             let opts = CheckOptions {
                 config,
@@ -248,6 +295,43 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
                 Format::Text => {}
             }
             Ok(u8::try_from(done.summary.exit_code).unwrap_or(1))
+        }
+        Command::Diagnose {
+            dir,
+            out,
+            fail_on,
+            format,
+        } => {
+            let opts = DiagnoseOptions {
+                dir,
+                out,
+                fail_on: fail_on.into(),
+            };
+            let done = nn_doctor::rundir::diagnose::run(&opts)?;
+            match format {
+                Format::Json => println!("{}", done.summary.to_json()?),
+                Format::Text => {
+                    print!(
+                        "{}",
+                        text::render(&done.summary, &done.report_dir.display().to_string())
+                            .replacen("nn-doctor check:", "nn-doctor diagnose:", 1)
+                    )
+                }
+            }
+            Ok(u8::try_from(done.summary.exit_code).unwrap_or(1))
+        }
+        Command::Report { dir, out } => {
+            let md = nn_doctor::rundir::rerender::run(&dir, out.as_deref())?;
+            println!("report: {}", md.display());
+            Ok(0)
+        }
+        Command::Compare { a, b, out, format } => {
+            let c = nn_doctor::compare::compare(&a, &b, out.as_deref())?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&c)?),
+                Format::Text => print!("{}", nn_doctor::compare::render(&c)),
+            }
+            Ok(u8::from(c.worse))
         }
         Command::Gradcheck {
             config,

@@ -62,7 +62,7 @@ pub enum LossKind {
 }
 
 /// Optimizer and its hyper-parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OptimizerConfig {
     Sgd,

@@ -17,6 +17,7 @@ mod nonfinite_rule;
 pub mod outcome;
 pub mod preflight;
 pub mod series;
+pub mod skipped;
 pub mod stats;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -25,6 +26,7 @@ mod training_rules;
 pub mod types;
 
 pub use context::Context;
+pub use skipped::Skipped;
 pub use thresholds::Thresholds;
 pub use types::{Diagnosis, Severity, CODES};
 

@@ -6,45 +6,53 @@ use crate::config::{LossKind, OptimizerConfig};
 use crate::engine::activation::Activation;
 use crate::engine::{Float, Network};
 use ndarray::Array2;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The training inputs as the network will see them (after scaling).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputStats {
     pub samples: usize,
     pub features: usize,
     pub nonfinite: usize,
     /// (sample, feature) of the first non-finite value.
     pub first_nonfinite: Option<(usize, usize)>,
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub min: f64,
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub max: f64,
     /// Root mean square over all finite entries.
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub rms: f64,
     /// Largest and smallest non-zero per-feature magnitude (max |x| of a
     /// feature). Magnitudes, not standard deviations: an image's border
     /// pixels are almost always 0 and have a tiny std, yet share the scale
     /// of every other pixel.
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub feature_scale_max: f64,
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub feature_scale_min_nonzero: f64,
 }
 
 /// The initial weights of one layer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InitStats {
     pub layer: usize,
     pub fan_in: usize,
     pub units: usize,
     pub activation: Activation,
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub mean: f64,
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub std: f64,
     /// mean(W^2) * fan_in: the factor by which a layer scales the second
     /// moment of its input (He init: 2).
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub gain: f64,
     pub all_zero: bool,
 }
 
 /// Everything known before step 1.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preflight {
     pub input: InputStats,
     pub layers: Vec<InitStats>,

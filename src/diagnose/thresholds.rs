@@ -5,7 +5,8 @@
 
 /// The numbers the rules compare against (in summary.json, so a report
 /// re-rendered later draws the same threshold lines).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Thresholds {
     /// Trend and persistence windows span this share of the recorded rows...
     pub window_share: f64,

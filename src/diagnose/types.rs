@@ -1,11 +1,11 @@
 //! What a diagnosis is: a stable code, a severity, where and when it was
 //! first seen, the numbers behind it and what to do about it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// How bad a finding is; ordered so `max()` gives the worst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -49,6 +49,49 @@ pub struct Diagnosis {
     /// For errors: the first step from which the rule fired on the data
     /// seen so far and kept firing to the end (diagnose::certainty).
     pub certain_at: Option<usize>,
+}
+
+/// A diagnosis as summary.json stores it, read back by `report` and
+/// `compare`; its code must be one of [`CODES`].
+#[derive(Deserialize)]
+struct StoredDiagnosis {
+    code: String,
+    severity: Severity,
+    layer: Option<usize>,
+    step: Option<usize>,
+    message: String,
+    evidence: Evidence,
+    suggestions: Vec<String>,
+    #[serde(default)]
+    certain_at: Option<usize>,
+}
+
+impl<'de> Deserialize<'de> for Diagnosis {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Diagnosis::try_from(StoredDiagnosis::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl TryFrom<StoredDiagnosis> for Diagnosis {
+    type Error = String;
+
+    fn try_from(d: StoredDiagnosis) -> Result<Self, String> {
+        let code = CODES
+            .iter()
+            .copied()
+            .find(|c| *c == d.code)
+            .ok_or_else(|| format!("unknown diagnosis code {:?}", d.code))?;
+        Ok(Diagnosis {
+            code,
+            severity: d.severity,
+            layer: d.layer,
+            step: d.step,
+            message: d.message,
+            evidence: d.evidence,
+            suggestions: d.suggestions,
+            certain_at: d.certain_at,
+        })
+    }
 }
 
 impl Diagnosis {

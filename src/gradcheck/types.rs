@@ -2,10 +2,10 @@
 //! (check point, layer, tensor), and the first wrong tensor with the known
 //! backprop mistake it matches.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which parameter tensor a check perturbs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TensorKind {
     Weight,
@@ -25,7 +25,7 @@ impl TensorKind {
 }
 
 /// One element, or one random unit direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckKind {
     Element,
@@ -43,7 +43,7 @@ impl CheckKind {
 
 /// What one comparison shows. Only a resolved row (the finite difference
 /// can see the gradient and no kink was crossed) is evidence either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RowStatus {
     Pass,
@@ -67,7 +67,7 @@ impl RowStatus {
 }
 
 /// The verdict on one tensor: a pass needs at least one resolved row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -88,7 +88,7 @@ impl Status {
 /// Where a row was evaluated: the requested check point, or the
 /// well-conditioned probe state the same code is re-checked at when the
 /// point could not resolve a tensor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     Point,
@@ -105,7 +105,7 @@ impl State {
 }
 
 /// One comparison of analytic and numeric derivative: a row of gradcheck.csv.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckRow {
     /// The check point: "init", "end", "step 120" or "last-finite (step 41)".
     pub at: String,
@@ -116,10 +116,14 @@ pub struct CheckRow {
     /// Element index ([row, col] of a weight, [unit] of a bias) or, for a
     /// direction, [direction number].
     pub index: Vec<usize>,
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub analytic: f64,
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub numeric: f64,
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub abs_error: f64,
     /// |a - n| / max(|a|, |n|), 0 when both are 0.
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub rel_error: f64,
     /// The ±epsilon perturbation flipped the sign of a ReLU-family
     /// pre-activation: not counted as a failure.
@@ -134,7 +138,7 @@ pub struct CheckRow {
 }
 
 /// The verdict for one (check point, layer, tensor): what summary.json lists.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TensorResult {
     pub at: String,
     pub layer: Option<usize>,
@@ -145,6 +149,7 @@ pub struct TensorResult {
     /// Rows that resolved in the state that gave the verdict.
     pub resolved: usize,
     /// Max relative error over resolved rows only (0 when none resolved).
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub max_rel_error: f64,
     pub status: Status,
     /// Why the requested point could not decide ("below-resolution",
@@ -158,7 +163,7 @@ pub struct TensorResult {
 }
 
 /// A known backprop mistake that explains a wrong tensor.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatternMatch {
     /// Catalogue code, e.g. "missing-output-derivative", or "constant-factor".
     pub code: String,
@@ -168,22 +173,25 @@ pub struct PatternMatch {
 }
 
 /// The first wrong tensor (the one nearest the output: errors flow down).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     pub at: String,
     pub layer: Option<usize>,
     pub tensor: TensorKind,
     /// The worst failing element or direction.
     pub index: Vec<usize>,
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub analytic: f64,
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub numeric: f64,
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub rel_error: f64,
     pub pattern: Option<PatternMatch>,
     pub message: String,
 }
 
 /// How many tensor verdicts of each kind a run produced.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub pass: usize,
     pub fail: usize,
@@ -211,7 +219,7 @@ impl Counts {
 }
 
 /// Everything one gradcheck run produced.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GradcheckReport {
     /// Pass only when every tensor passed (inconclusive is not a pass).
     pub status: Status,
@@ -219,6 +227,7 @@ pub struct GradcheckReport {
     /// `status == pass`.
     pub passed: bool,
     /// Over resolved rows only.
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub max_rel_error: f64,
     /// Serialised as `checks` in summary.json.
     #[serde(rename = "checks")]
@@ -229,6 +238,7 @@ pub struct GradcheckReport {
     /// Parameters in the checked network.
     pub parameters: usize,
     /// Wall-clock seconds spent checking (not training).
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub seconds: f64,
     pub epsilon: f64,
     pub rtol: f64,

@@ -7,10 +7,10 @@ use crate::engine::activation::Activation;
 use crate::engine::optim::UpdateNorms;
 use crate::engine::Float;
 use ndarray::{Array1, Array2, ArrayView2};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The operation an event follows, named as in reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
     #[serde(rename = "input")]
     Input,

@@ -15,17 +15,18 @@ use crate::engine::float::all_finite;
 use crate::engine::loss::sample_loss;
 use crate::engine::Float;
 use ndarray::{Array1, ArrayView1, ArrayView2};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The largest finite magnitude among one input of the failing operation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputMagnitude {
     pub name: String,
+    #[serde(deserialize_with = "crate::nullnum::f64_or_nan")]
     pub max_abs: f64,
 }
 
 /// Where the first non-finite value came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NanOrigin {
     pub step: usize,
     /// 1-based; `None` for the loss.

@@ -32,12 +32,17 @@ pub const METRICS_HEADER: [&str; 20] = [
 ];
 
 /// Columns of loss.csv.
-pub const LOSS_HEADER: [&str; 5] = [
+/// The last two come from the fixed probe batch (monitor::probe) at the
+/// steps it was evaluated (empty elsewhere): the per-sample loss's mean and
+/// standard deviation, which `loss-oscillating` compares batch noise with.
+pub const LOSS_HEADER: [&str; 7] = [
     "step",
     "loss",
     "batch_accuracy",
     "test_loss",
     "test_accuracy",
+    "probe_loss_mean",
+    "probe_loss_std",
 ];
 
 /// Formats a number for CSV: NaN, inf and -inf spelled out (pandas and R
@@ -103,12 +108,15 @@ pub fn write_loss(rec: &Recording, path: &Path) -> std::io::Result<()> {
     let mut w = csv::Writer::from_path(path)?;
     w.write_record(LOSS_HEADER)?;
     for s in &rec.steps {
+        let probe = rec.probe_at(s.step);
         w.write_record([
             s.step.to_string(),
             num(s.loss),
             num(s.batch_accuracy),
             opt(s.test_loss),
             opt(s.test_accuracy),
+            opt(probe.map(|p| p.loss_mean)),
+            opt(probe.map(|p| p.loss_std)),
         ])?;
     }
     w.flush()?;

@@ -186,7 +186,7 @@ fn facts(h: &mut String, s: &Summary) {
             "run",
             format!(
                 "seed {}, config digest {}, {} {} (summary schema {})",
-                s.seed,
+                s.seed.map_or("not recorded".to_string(), |v| v.to_string()),
                 s.config_digest.as_deref().unwrap_or("unreadable"),
                 s.tool,
                 s.tool_version,

@@ -61,6 +61,16 @@ pub fn render(s: &Summary) -> String {
             }
         }
     }
+    if !s.skipped.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Skipped rules\n\nThe run did not record what these rules read; they were not run (not passed).\n\n| rule | reason |\n|---|---|"
+        );
+        for k in &s.skipped {
+            let _ = writeln!(md, "| `{}` | {} |", k.code, k.reason);
+        }
+        let _ = writeln!(md);
+    }
     gradcheck(&mut md, s);
     fixes(&mut md, s);
     let _ = writeln!(md, "## Plots\n");
@@ -245,6 +255,9 @@ fn run_facts(md: &mut String, s: &Summary) {
         "| training | loss {}, optimizer {}, learning rate {}, batch {} |",
         s.network.loss, s.network.optimizer, s.network.learning_rate, s.network.batch_size
     );
+    if let Some(names) = s.layer_names() {
+        let _ = writeln!(md, "| layers | {names} |");
+    }
     let _ = writeln!(md, "| data | {} |", s.data.description);
     let stop = s
         .stop_reason
@@ -259,7 +272,7 @@ fn run_facts(md: &mut String, s: &Summary) {
     let _ = writeln!(
         md,
         "| run | seed {}, config digest `{}`, {} {} (summary schema {}) |",
-        s.seed,
+        s.seed.map_or("not recorded".to_string(), |v| v.to_string()),
         s.config_digest.as_deref().unwrap_or("unreadable"),
         s.tool,
         s.tool_version,

@@ -99,12 +99,7 @@ pub fn write_report_in(
         let path = dir.join("gradcheck.csv");
         crate::gradcheck::output::write_csv(g, &path).map_err(io(&path))?;
     }
-    let plotted = plots::write_plots(rec, dir, &plot_options(summary)).and_then(|_| match &summary
-        .confusion
-    {
-        Some(c) => plots::confusion::write(c, &dir.join(CONFUSION_FILE)).map(|_| ()),
-        None => Ok(()),
-    });
+    let plotted = write_plots_of(dir, summary, rec);
     summary.files = REPORT_FILES
         .iter()
         .copied()
@@ -125,6 +120,40 @@ pub fn write_report_in(
     out.commit(&summary.files)?;
     plotted?;
     Ok(())
+}
+
+/// The PNGs of a run (the confusion matrix when there is one) into `dir`.
+fn write_plots_of(dir: &Path, summary: &Summary, rec: &Recording) -> Result<(), ReportError> {
+    plots::write_plots(rec, dir, &plot_options(summary))?;
+    if let Some(c) = &summary.confusion {
+        plots::confusion::write(c, &dir.join(CONFUSION_FILE))?;
+    }
+    Ok(())
+}
+
+/// Renders the views of a finished run — report.md, index.html and the
+/// plots — from its summary and recording into `dir`, without touching
+/// summary.json or the CSVs (`nn-doctor report`). Returns the names
+/// written; a failing plot still leaves report.md and index.html.
+pub fn render_views(
+    dir: &Path,
+    summary: &Summary,
+    rec: &Recording,
+) -> Result<Vec<String>, ReportError> {
+    let plotted = write_plots_of(dir, summary, rec);
+    let md = dir.join("report.md");
+    std::fs::write(&md, markdown::render(summary)).map_err(io(&md))?;
+    let html = dir.join("index.html");
+    std::fs::write(&html, html::render(summary)).map_err(io(&html))?;
+    let written = REPORT_FILES
+        .iter()
+        .copied()
+        .chain(summary.confusion.as_ref().map(|_| CONFUSION_FILE))
+        .filter(|f| dir.join(f).is_file())
+        .map(str::to_string)
+        .collect();
+    plotted?;
+    Ok(written)
 }
 
 /// What the plots mark for this run: the first non-finite step, each

@@ -6,9 +6,9 @@ use crate::diagnose::preflight::Preflight;
 use crate::diagnose::{Diagnosis, Severity};
 use crate::monitor::nonfinite::NanOrigin;
 use crate::monitor::record::LayerInfo;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Healthy,
@@ -16,7 +16,7 @@ pub enum Verdict {
 }
 
 /// Final loss and accuracies; None when not measurable (e.g. NaN weights).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Final {
     /// Loss on the whole training set after the last step (the last finite
     /// batch loss when training died).
@@ -26,7 +26,7 @@ pub struct Final {
     pub test_loss: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSummary {
     pub description: String,
     pub train_samples: usize,
@@ -35,7 +35,7 @@ pub struct DataSummary {
     pub classes: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkSummary {
     pub dtype: DType,
     pub layers: Vec<LayerInfo>,
@@ -44,10 +44,23 @@ pub struct NetworkSummary {
     pub optimizer: OptimizerConfig,
     pub learning_rate: f64,
     pub batch_size: usize,
+    /// Each layer's name and kind in the trainer that recorded it (runs
+    /// read by `diagnose`); absent for nn-doctor's own dense layers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<LayerName>,
+}
+
+/// A layer as another trainer calls it, e.g. PyTorch's `features.3`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerName {
+    pub layer: usize,
+    pub name: String,
+    /// "dense", "conv2d", "lstm", ...
+    pub kind: Option<String>,
 }
 
 /// Wall-clock figures (the only non-deterministic part of a report).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
     pub seconds: f64,
     pub samples_per_second: f64,
@@ -59,22 +72,34 @@ pub struct Timing {
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The whole summary.json.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// [`SCHEMA_VERSION`] of the program that wrote the file.
+    #[serde(default = "schema_version_1")]
     pub schema_version: u32,
     /// "nn-doctor".
+    #[serde(default)]
     pub tool: String,
     /// The writing program's version (Cargo package version).
+    #[serde(default)]
     pub tool_version: String,
+    /// The run format version (README: "The run format"): a directory
+    /// holding this summary and its CSVs can be read by `diagnose`,
+    /// `report` and `compare`.
+    #[serde(default = "run_format_1")]
+    pub run_format: u32,
     pub name: String,
     pub config: String,
     /// "sha256:<hex>" of the config file's bytes, so two runs can be told
     /// apart or matched without diffing configs; None if it could not be read.
+    #[serde(default)]
     pub config_digest: Option<String>,
-    /// The config's seed: with the digest it pins down the metrics exactly.
-    pub seed: u64,
+    /// The config's seed: with the digest it pins down the metrics exactly
+    /// (None for a run recorded by another trainer that did not say).
+    #[serde(default)]
+    pub seed: Option<u64>,
     /// The diagnosis thresholds in effect (defaults plus `[thresholds]`).
+    #[serde(default)]
     pub thresholds: crate::diagnose::Thresholds,
     pub verdict: Verdict,
     pub exit_code: i32,
@@ -85,6 +110,7 @@ pub struct Summary {
     /// True when SIGINT/SIGTERM cut the run short (exit code 130): training
     /// ended early and the report covers the steps that ran, or `--try-fixes`
     /// stopped and `fixes` lists the candidates that finished.
+    #[serde(default)]
     pub interrupted: bool,
     pub stop_reason: Option<String>,
     #[serde(rename = "final")]
@@ -102,10 +128,16 @@ pub struct Summary {
     pub fixes: Vec<crate::fixes::FixResult>,
     /// After `--try-fixes`: the verified best candidate's changes (what
     /// clears the most problems), which heads the advice.
+    #[serde(default)]
     pub headline_fix: Option<String>,
     /// The final network's confusion matrix and per-class accuracy on the
     /// test set (else the training set); null when training blew up.
+    #[serde(default)]
     pub confusion: Option<crate::monitor::confusion::Confusion>,
+    /// Rules whose inputs the run did not record (`diagnose` on a run from
+    /// another trainer); absent when every rule ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<crate::diagnose::Skipped>,
 }
 
 /// "sha256:<hex>" of `bytes`.
@@ -119,6 +151,14 @@ pub fn digest(bytes: &[u8]) -> String {
 /// The digest of the config file at `path`, None if it can't be read.
 pub fn config_digest(path: &std::path::Path) -> Option<String> {
     std::fs::read(path).ok().map(|b| digest(&b))
+}
+
+fn run_format_1() -> u32 {
+    1
+}
+
+fn schema_version_1() -> u32 {
+    1
 }
 
 impl Summary {
@@ -141,6 +181,23 @@ impl Summary {
             )
             .collect::<Vec<_>>()
             .join(sep)
+    }
+
+    /// "L1 = fc1 (dense), L2 = ..." for runs whose layers have names.
+    pub fn layer_names(&self) -> Option<String> {
+        if self.network.names.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = self
+            .network
+            .names
+            .iter()
+            .map(|n| match &n.kind {
+                Some(k) => format!("L{} = {} ({k})", n.layer, n.name),
+                None => format!("L{} = {}", n.layer, n.name),
+            })
+            .collect();
+        Some(names.join(", "))
     }
 
     /// Pretty JSON (serde_json writes non-finite floats as null).
@@ -167,10 +224,11 @@ pub(crate) mod tests {
             schema_version: SCHEMA_VERSION,
             tool: "nn-doctor".into(),
             tool_version: "0.0.0".into(),
+            run_format: 1,
             name: "example <&>".into(),
             config: "example.toml".into(),
             config_digest: Some(digest(b"")),
-            seed: 7,
+            seed: Some(7),
             thresholds: crate::diagnose::Thresholds::default(),
             verdict: Verdict::Unhealthy,
             exit_code: 1,
@@ -214,6 +272,7 @@ pub(crate) mod tests {
                 optimizer: OptimizerConfig::Momentum { momentum: 0.9 },
                 learning_rate: 0.1,
                 batch_size: 5,
+                names: Vec::new(),
             },
             preflight: crate::diagnose::testing::preflight(LossKind::Mse, Vec::new()),
             timing: Timing {
@@ -227,6 +286,7 @@ pub(crate) mod tests {
             fixes: Vec::new(),
             headline_fix: None,
             confusion: None,
+            skipped: Vec::new(),
         }
     }
 

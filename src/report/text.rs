@@ -18,6 +18,9 @@ pub fn render(s: &Summary, report_dir: &str) -> String {
         s.network.learning_rate,
         s.network.batch_size
     );
+    if let Some(names) = s.layer_names() {
+        let _ = writeln!(t, "  layers   {names}");
+    }
     let _ = writeln!(
         t,
         "  trained  {}/{} steps in {:.1} s ({:.0} samples/s){}",
@@ -61,6 +64,9 @@ pub fn render(s: &Summary, report_dir: &str) -> String {
             step,
             first_sentence(&d.message)
         );
+    }
+    for k in &s.skipped {
+        let _ = writeln!(t, "  skipped {:<22} {}", k.code, k.reason);
     }
     let first = s.headline_fix.as_ref().or_else(|| {
         s.diagnoses

@@ -11,7 +11,7 @@
 mod activations;
 mod chart;
 pub mod confusion;
-mod font;
+pub(crate) mod font;
 mod layers;
 mod legend;
 mod loss;

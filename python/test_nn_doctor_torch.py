@@ -1,0 +1,185 @@
+"""Live PyTorch tests of nn_doctor_torch (CI does not install torch; run
+these where torch is installed):
+
+    cargo build --release && python3 -m pytest python/test_nn_doctor_torch.py
+    # or without pytest:
+    cargo build --release && python3 python/test_nn_doctor_torch.py
+
+The first tests check the recorder's numbers against values computed by hand
+for tiny models; the last ones train the fixture models of
+record_fixtures.py afresh and check `nn-doctor diagnose` names the problem
+each was built to show.
+"""
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+import torch
+from torch import nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import record_fixtures  # noqa: E402
+from nn_doctor_torch import Recorder  # noqa: E402
+
+BIN = os.environ.get("NN_DOCTOR", os.path.join(HERE, "..", "target", "release", "nn-doctor"))
+
+
+def one_step(model, x, target, lr=0.1, every=1):
+    out = tempfile.mkdtemp()
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    rec = Recorder(model, opt, out, loss="mse", every=every)
+    y = model(x)
+    loss = 0.5 * ((y - target) ** 2).sum(dim=1).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    rec.step(loss)
+    rec.close()
+    with open(os.path.join(out, "metrics.csv")) as f:
+        rows = list(csv.DictReader(f))
+    with open(os.path.join(out, "summary.json")) as f:
+        facts = json.load(f)
+    return rows, facts
+
+
+def test_dead_units_pre_activations_and_gradient_norms_by_hand():
+    # By hand: x = [[1, 2], [3, 4]], W = [[1, 0], [0, -1], [1, 1]], b = [0, 0, -10]
+    # z = [[1, -2, -7], [3, -4, -3]]: units 2 and 3 are <= 0 for both samples -> dead 2/3.
+    lin = nn.Linear(2, 3)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, -1.0], [1.0, 1.0]]))
+        lin.bias.copy_(torch.tensor([0.0, 0.0, -10.0]))
+    model = nn.Sequential(lin, nn.ReLU(inplace=True))
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    t = torch.zeros(2, 3)
+    rows, facts = one_step(model, x, t)
+    r = rows[0]
+    assert r["activation"] == "relu" and r["module"] == "0"
+    assert math.isclose(float(r["dead_frac"]), 2 / 3)
+    # The in-place ReLU overwrote z; the recorder read it before.
+    assert float(r["pre_min"]) == -7.0 and float(r["pre_max"]) == 3.0
+    # f32 arithmetic on the device: 1e-6 relative.
+    assert math.isclose(float(r["pre_mean_abs"]), (1 + 2 + 7 + 3 + 4 + 3) / 6, rel_tol=1e-6)
+    # dL/dz = a / 2 (mean over 2 samples) on the live unit only: a = [1, 3] on unit 1
+    # dL/dW row 1 = (1 * [1, 2] + 3 * [3, 4]) / 2 = [5, 7]; norm sqrt(74).
+    assert math.isclose(float(r["grad_w_norm"]), math.sqrt(74), rel_tol=1e-6)
+    assert math.isclose(float(r["grad_b_norm"]), 2.0, rel_tol=1e-6)  # (1 + 3) / 2
+    # update = lr * grad: ||dW|| / ||W|| = 0.1 sqrt(74) / 2.
+    assert math.isclose(float(r["update_ratio"]), 0.1 * math.sqrt(74) / 2, rel_tol=1e-6)
+    assert facts["network"]["layers"][0]["units"] == 3 and facts["network"]["layers"][0]["fan_in"] == 2
+    assert facts["nan_origin"] is None
+
+
+def test_sigmoid_saturation_uses_the_engines_bound():
+    # z = [-7, -5, 0, 6.5]: |z| > 5.986 for -7 and 6.5 -> 2 of 4 saturated.
+    lin = nn.Linear(1, 4)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[-7.0], [-5.0], [0.0], [6.5]]))
+        lin.bias.zero_()
+    rows, _ = one_step(nn.Sequential(lin, nn.Sigmoid()), torch.ones(1, 1), torch.zeros(1, 4))
+    assert float(rows[0]["saturated_frac"]) == 0.5
+    assert rows[0]["dead_frac"] == ""
+
+
+def test_conv_dead_fraction_is_per_channel():
+    # Channel 0 has bias +1 (alive somewhere), channel 1 bias -100 (dead everywhere).
+    conv = nn.Conv2d(1, 2, 1)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+        conv.bias.copy_(torch.tensor([1.0, -100.0]))
+    x = torch.rand(2, 1, 3, 3)
+    model = nn.Sequential(conv, nn.ReLU(), nn.Flatten())
+    rows, facts = one_step(model, x, torch.zeros(2, 18), lr=0.0)
+    assert float(rows[0]["dead_frac"]) == 0.5
+    assert facts["network"]["layers"][0]["kind"] == "conv2d"
+
+
+def nan_phase(model, lr=0.1):
+    _, facts = one_step(model, torch.ones(2, 3), torch.zeros(2, 1), lr=lr)
+    o = facts["nan_origin"]
+    return o and (o["phase"], o["layer"], o["step"])
+
+
+class Sqrt(nn.Module):
+    def forward(self, x):
+        return x.abs().sqrt()
+
+
+def test_first_non_finite_forward_backward_and_update():
+    # Forward: layer 2's weight holds inf, so its output is inf at step 1.
+    m = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1))
+    with torch.no_grad():
+        m[1].weight[0, 0] = float("inf")
+    assert nan_phase(m) == ("forward.linear", 2, 1)
+    # Backward: sqrt'(0) = inf, so the gradient reaching layer 1's output
+    # (all zeros: zero weights and bias) is non-finite; forward is finite.
+    m = nn.Sequential(nn.Linear(3, 4), Sqrt(), nn.Linear(4, 1))
+    with torch.no_grad():
+        m[0].weight.zero_()
+        m[0].bias.zero_()
+        m[2].bias.fill_(1.0)
+    assert nan_phase(m) == ("backward.delta", 1, 1)
+    # Optimizer step: a learning rate of inf makes every updated weight non-finite.
+    m = nn.Sequential(nn.Linear(3, 1))
+    assert nan_phase(m, lr=float("inf")) == ("update", 1, 1)
+
+
+def diagnose(run_dir):
+    out = tempfile.mkdtemp()
+    p = subprocess.run([BIN, "diagnose", run_dir, "--out", out, "--format", "json"],
+                       capture_output=True, text=True)
+    assert p.returncode in (0, 1), p.stderr
+    return json.loads(p.stdout)
+
+
+def fresh(name):
+    d = os.path.join(tempfile.mkdtemp(), name)
+    truth = record_fixtures.RUNS[name](d)
+    return diagnose(d), truth
+
+
+def codes(s, layer=None):
+    return {d["code"] for d in s["diagnoses"] if layer is None or d["layer"] == layer}
+
+
+def test_live_seed_mlp():
+    s, truth = fresh("torch_seed_mlp")
+    for c in truth["must"]:
+        assert c in codes(s, truth["layers"][c]), (c, s["diagnoses"])
+
+
+def test_live_dead_relu_cnn():
+    s, truth = fresh("torch_dead_relu_cnn")
+    layer = next(n["layer"] for n in s["network"]["names"] if n["name"] == truth["module"])
+    assert "dead-relus" in codes(s, layer)
+
+
+def test_live_nan_model():
+    s, truth = fresh("torch_nan_overflow")
+    t = truth["first_nonfinite"]
+    assert t, "the exhaustive check found no non-finite value"
+    o = s["nan_origin"]
+    assert (o["step"], o["phase"], o["layer"]) == (t["step"], t["phase"], t["layer"])
+
+
+def test_live_lstm():
+    s, _ = fresh("torch_lstm")
+    assert s["verdict"] == "healthy", s["diagnoses"]
+
+
+if __name__ == "__main__":
+    failed = 0
+    for name, fn in list(globals().items()):
+        if name.startswith("test_") and callable(fn):
+            try:
+                fn()
+                print(f"ok    {name}")
+            except Exception as e:  # report every failure, then exit 1
+                failed += 1
+                print(f"FAIL  {name}: {e!r}")
+    sys.exit(1 if failed else 0)

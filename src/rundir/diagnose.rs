@@ -1,0 +1,157 @@
+//! The `diagnose RUN_DIR` command: a recorded run (from `check` or any
+//! trainer writing the run format) judged by the same [`assess`] that
+//! `check` uses, with the report written to another directory.
+
+use super::{load, LoadedRun, RunDirError};
+use crate::assess::assess;
+use crate::check::{CheckRun, FailOn};
+use crate::config::DType;
+use crate::diagnose::Context;
+use crate::report::summary::{DataSummary, Final, NetworkSummary, Summary, Timing, Verdict};
+use crate::report::write::ReportDir;
+use crate::report::{ReportError, REPORT_FILES};
+use std::path::{Path, PathBuf};
+
+/// What the command line asked for.
+#[derive(Debug, Clone)]
+pub struct DiagnoseOptions {
+    pub dir: PathBuf,
+    /// Default: reports/<name>.
+    pub out: Option<PathBuf>,
+    pub fail_on: FailOn,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiagnoseError {
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// Loads, diagnoses and reports one run directory.
+pub fn run(opts: &DiagnoseOptions) -> Result<CheckRun, DiagnoseError> {
+    let run = load(&opts.dir)?;
+    let name = run.facts.name.clone().unwrap_or_else(|| {
+        opts.dir
+            .file_name()
+            .map_or("run".into(), |n| n.to_string_lossy().into_owned())
+    });
+    let report_dir = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("reports").join(&name));
+    if same_dir(&report_dir, &opts.dir) {
+        return Err(RunDirError::format(
+            &report_dir,
+            "--out must differ from the run directory: the report would overwrite the recorded files",
+        )
+        .into());
+    }
+    let summary = summarise(&run, name, &opts.dir, opts.fail_on);
+    let ctx = Context {
+        recording: &run.recording,
+        preflight: &run.preflight,
+        nan_origin: run.nan_origin.as_ref(),
+        gradcheck: run.gradcheck.as_ref(),
+    };
+    let out = ReportDir::open(&report_dir)?;
+    let summary = assess(
+        summary,
+        &ctx,
+        run.skipped.clone(),
+        opts.fail_on,
+        &|_| {},
+        &out,
+    )?;
+    Ok(CheckRun {
+        summary,
+        report_dir,
+    })
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// The summary of a recorded run, before diagnosis.
+fn summarise(run: &LoadedRun, name: String, dir: &Path, fail_on: FailOn) -> Summary {
+    let f = &run.facts;
+    let rec = &run.recording;
+    let steps_run = rec.steps.last().map_or(0, |s| s.step);
+    let steps_planned = f.steps_planned.unwrap_or(steps_run).max(steps_run);
+    let last = rec.steps.iter().rev().find(|s| s.loss.is_finite());
+    let final_ = f.final_.clone().unwrap_or_else(|| Final {
+        loss: last.map(|s| s.loss),
+        train_accuracy: None,
+        test_accuracy: rec.steps.iter().rev().find_map(|s| s.test_accuracy),
+        test_loss: rec.steps.iter().rev().find_map(|s| s.test_loss),
+    });
+    let stop_reason = f.stop_reason.clone().or_else(|| {
+        run.nan_origin
+            .as_ref()
+            .map(|o| format!("non-finite value in {} at step {}", o.phase, o.step))
+    });
+    let net = &f.network;
+    let data = f.data.clone().unwrap_or_else(|| DataSummary {
+        description: "not recorded".into(),
+        train_samples: 0,
+        test_samples: 0,
+        features: run.recording.layers.first().map_or(0, |l| l.fan_in),
+        classes: run.preflight.classes,
+    });
+    Summary {
+        schema_version: crate::report::summary::SCHEMA_VERSION,
+        tool: env!("CARGO_PKG_NAME").to_string(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        run_format: super::RUN_FORMAT,
+        name,
+        config: match &f.producer {
+            Some(p) => format!("{} ({p})", dir.display()),
+            None => dir.display().to_string(),
+        },
+        config_digest: f.config_digest.clone(),
+        seed: f.seed,
+        // A recorded run is judged by the thresholds its summary says were
+        // in effect (a `check` run's `[thresholds]`), else the defaults.
+        thresholds: f.thresholds.clone().unwrap_or_default(),
+        verdict: Verdict::Healthy,
+        exit_code: 0,
+        fail_on: fail_on.name().to_string(),
+        steps_run,
+        steps_planned,
+        stopped_early: steps_run < steps_planned,
+        interrupted: f.interrupted,
+        stop_reason,
+        final_,
+        diagnoses: Vec::new(),
+        nan_origin: run.nan_origin.clone(),
+        gradcheck: f.gradcheck.clone().filter(|g| !g.is_null()),
+        data,
+        network: NetworkSummary {
+            dtype: net.dtype.unwrap_or(DType::F32),
+            layers: rec.layers.clone(),
+            parameters: net
+                .parameters
+                .unwrap_or_else(|| rec.layers.iter().map(|l| (l.fan_in + 1) * l.units).sum()),
+            loss: run.preflight.loss,
+            optimizer: run.preflight.optimizer,
+            learning_rate: run.preflight.learning_rate,
+            batch_size: run.preflight.batch_size,
+            names: f.layer_names(),
+        },
+        preflight: run.preflight.clone(),
+        timing: f.timing.clone().unwrap_or(Timing {
+            seconds: 0.0,
+            samples_per_second: 0.0,
+        }),
+        files: REPORT_FILES.iter().map(|s| s.to_string()).collect(),
+        fixes: Vec::new(),
+        headline_fix: None,
+        confusion: f.confusion.clone(),
+        skipped: Vec::new(),
+    }
+}

@@ -1,0 +1,211 @@
+//! The run facts of summary.json that `diagnose` reads: the network's
+//! layers, the loss and optimizer, the data and the pre-flight facts. A
+//! trainer other than nn-doctor writes only these keys; nn-doctor's own
+//! summary.json holds them among its results. Everything except
+//! `run_format` and `network.layers` may be left out, and each rule that
+//! needs a missing fact is then listed as skipped.
+
+use super::error::RunDirError;
+use crate::config::{DType, LossKind, OptimizerConfig};
+use crate::diagnose::preflight::{InitStats, InputStats};
+use crate::diagnose::Skipped;
+use crate::engine::activation::Activation;
+use crate::monitor::nonfinite::NanOrigin;
+use crate::monitor::record::LayerInfo;
+use crate::report::summary::{DataSummary, Final, LayerName, Timing};
+use serde::Deserialize;
+use std::path::Path;
+
+/// The run format version this build reads and writes.
+pub const RUN_FORMAT: u32 = 1;
+
+/// summary.json as the run format defines it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RunFacts {
+    pub run_format: u32,
+    pub name: Option<String>,
+    /// What produced the run ("nn-doctor check", "nn_doctor_torch 1").
+    pub producer: Option<String>,
+    pub steps_planned: Option<usize>,
+    pub stop_reason: Option<String>,
+    #[serde(rename = "final")]
+    pub final_: Option<Final>,
+    /// Present (even as null) when the trainer watched for non-finite
+    /// values: null then means "none happened", absent means "not watched".
+    #[serde(default, deserialize_with = "present")]
+    pub nan_origin: Option<Option<NanOrigin>>,
+    pub gradcheck: Option<serde_json::Value>,
+    pub data: Option<DataSummary>,
+    pub network: NetworkFacts,
+    pub preflight: Option<PreflightFacts>,
+    pub timing: Option<Timing>,
+    /// Rules an earlier `diagnose` skipped: their placeholder inputs in this
+    /// summary must not be read as recorded facts, so they stay skipped.
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
+    /// Carried over from a `check` run's summary, when present.
+    pub seed: Option<u64>,
+    pub config_digest: Option<String>,
+    pub thresholds: Option<crate::diagnose::Thresholds>,
+    #[serde(default)]
+    pub interrupted: bool,
+    pub confusion: Option<crate::monitor::confusion::Confusion>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NetworkFacts {
+    pub dtype: Option<DType>,
+    pub layers: Vec<LayerFacts>,
+    pub loss: Option<LossKind>,
+    pub optimizer: Option<OptimizerConfig>,
+    pub learning_rate: Option<f64>,
+    pub batch_size: Option<usize>,
+    pub parameters: Option<usize>,
+    /// Names as nn-doctor's own summary.json keeps them (`diagnose` output).
+    #[serde(default)]
+    pub names: Vec<LayerName>,
+}
+
+/// One layer: a module with parameters and the activation after it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LayerFacts {
+    pub layer: usize,
+    pub units: usize,
+    pub fan_in: usize,
+    pub activation: Activation,
+    /// "dense" (default), "conv2d", "lstm", "residual", ...
+    pub kind: Option<String>,
+    /// The trainer's own name for it, e.g. PyTorch's "features.3".
+    pub name: Option<String>,
+}
+
+/// Facts known before step 1 (all optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PreflightFacts {
+    pub input: Option<InputStats>,
+    pub layers: Option<Vec<InitStats>>,
+    pub classes: Option<usize>,
+    pub expected_initial_loss: Option<f64>,
+    pub chance_accuracy: Option<f64>,
+    pub test_samples: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub class_counts: Option<Vec<usize>>,
+    pub test_class_counts: Option<Vec<usize>>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<NanOrigin>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
+}
+
+impl RunFacts {
+    /// Reads and checks summary.json.
+    pub fn read(path: &Path) -> Result<RunFacts, RunDirError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RunDirError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let facts: RunFacts =
+            serde_json::from_str(&text).map_err(|e| RunDirError::json(path, &e))?;
+        if facts.run_format != RUN_FORMAT {
+            return Err(RunDirError::format(
+                path,
+                format!(
+                    "`run_format`: this nn-doctor reads run format {RUN_FORMAT}, found {}",
+                    facts.run_format
+                ),
+            ));
+        }
+        facts.check_layers(path)?;
+        Ok(facts)
+    }
+
+    /// Layers must be numbered 1, 2, ... in order, each with units >= 1.
+    fn check_layers(&self, path: &Path) -> Result<(), RunDirError> {
+        if self.network.layers.is_empty() {
+            return Err(RunDirError::format(
+                path,
+                "`network.layers`: expected at least one layer, found none",
+            ));
+        }
+        for (i, l) in self.network.layers.iter().enumerate() {
+            if l.layer != i + 1 {
+                return Err(RunDirError::format(
+                    path,
+                    format!("`network.layers[{i}].layer`: expected {}, found {} (layers are numbered 1, 2, ... in order)", i + 1, l.layer),
+                ));
+            }
+            if l.units == 0 || l.fan_in == 0 {
+                return Err(RunDirError::format(
+                    path,
+                    format!("`network.layers[{i}]`: units and fan_in must be at least 1"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The layers as the recording describes them.
+    pub fn layer_infos(&self) -> Vec<LayerInfo> {
+        self.network
+            .layers
+            .iter()
+            .map(|l| LayerInfo {
+                layer: l.layer,
+                units: l.units,
+                fan_in: l.fan_in,
+                activation: l.activation,
+            })
+            .collect()
+    }
+
+    /// The trainer's layer names, from the layers or `network.names`.
+    pub fn layer_names(&self) -> Vec<LayerName> {
+        let inline = self.network.layers.iter().filter_map(|l| {
+            Some(LayerName {
+                layer: l.layer,
+                name: l.name.clone()?,
+                kind: l.kind.clone(),
+            })
+        });
+        inline.chain(self.network.names.iter().cloned()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(json: &str) -> Result<RunFacts, RunDirError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("summary.json");
+        std::fs::write(&p, json).unwrap();
+        RunFacts::read(&p)
+    }
+
+    const MINIMAL: &str = r#"{"run_format": 1, "network": {"layers": [
+        {"layer": 1, "units": 4, "fan_in": 2, "activation": "relu", "kind": "dense", "name": "fc1"}]}}"#;
+
+    #[test]
+    fn minimal_facts_read_and_nan_tracing_defaults_to_unknown() {
+        let f = read(MINIMAL).unwrap();
+        assert_eq!(f.layer_infos()[0].activation, Activation::Relu);
+        assert!(f.nan_origin.is_none());
+        let names = f.layer_names();
+        assert_eq!(
+            (names[0].name.as_str(), names[0].kind.as_deref()),
+            ("fc1", Some("dense"))
+        );
+        let traced = MINIMAL.replacen('{', "{\"nan_origin\": null, ", 1);
+        assert_eq!(read(&traced).unwrap().nan_origin, Some(None));
+    }
+
+    #[test]
+    fn wrong_version_and_bad_json_name_the_place() {
+        let e = read(&MINIMAL.replace("\"run_format\": 1", "\"run_format\": 7")).unwrap_err();
+        assert!(e.to_string().contains("found 7"), "{e}");
+        let e = read("{\"run_format\": 1,\n \"network\": {\"layers\": 3}}").unwrap_err();
+        assert!(e.to_string().contains("summary.json:2:"), "{e}");
+        let e = read(&MINIMAL.replace("\"layer\": 1", "\"layer\": 2")).unwrap_err();
+        assert!(e.to_string().contains("network.layers[0].layer"), "{e}");
+    }
+}

@@ -1,0 +1,48 @@
+//! The `report RUN_DIR` command: re-renders report.md and the plots of a
+//! finished run from its summary.json and CSVs (after an upgrade, or for a
+//! run diagnosed elsewhere), without re-running or re-judging anything. The
+//! recorded files are left untouched.
+
+use super::facts::RunFacts;
+use super::{recording, RunDirError};
+use crate::report::summary::Summary;
+use crate::report::write::ReportDir;
+use crate::report::ReportError;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RerenderError {
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("{path}: this run has not been diagnosed yet (no `verdict`); run `nn-doctor diagnose` on it first")]
+    NotDiagnosed { path: PathBuf },
+}
+
+/// Writes report.md, index.html and the PNGs into `out` (default: the run
+/// directory), staged and renamed into place under the directory's lock.
+/// Returns the written report.md's path.
+pub fn run(dir: &Path, out: Option<&Path>) -> Result<PathBuf, RerenderError> {
+    let path = dir.join("summary.json");
+    // The run facts first: they check the format version and layers.
+    let facts = RunFacts::read(&path)?;
+    let text = std::fs::read_to_string(&path).map_err(|source| RunDirError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| RunDirError::json(&path, &e))?;
+    if value.get("verdict").is_none() {
+        return Err(RerenderError::NotDiagnosed { path });
+    }
+    let summary: Summary =
+        serde_json::from_value(value).map_err(|e| RunDirError::format(&path, e.to_string()))?;
+    let rec = recording::read(dir, &facts.layer_infos())?.recording;
+    let out = ReportDir::open(out.unwrap_or(dir))?;
+    let files = crate::report::render_views(out.staging(), &summary, &rec)?;
+    for f in &files {
+        out.commit_file(f)?;
+    }
+    Ok(out.path().join("report.md"))
+}
