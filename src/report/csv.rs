@@ -168,7 +168,7 @@ mod tests {
         let text = std::fs::read_to_string(p).unwrap();
         assert_eq!(
             text,
-            "step,loss,batch_accuracy,test_loss,test_accuracy\n1,2.5,0.1,,\n2,2,0.2,2.1,0.3\n"
+            "step,loss,batch_accuracy,test_loss,test_accuracy,probe_loss_mean,probe_loss_std\n1,2.5,0.1,,,,\n2,2,0.2,2.1,0.3,,\n"
         );
     }
 }

@@ -56,18 +56,37 @@ pub fn run(opts: &DiagnoseOptions) -> Result<CheckRun, DiagnoseError> {
         gradcheck: run.gradcheck.as_ref(),
     };
     let out = ReportDir::open(&report_dir)?;
+    let cfg = recorded_config(&run);
     let summary = assess(
         summary,
         &ctx,
         run.skipped.clone(),
         opts.fail_on,
-        &|_| {},
+        &|d| {
+            if let Some(cfg) = &cfg {
+                crate::fixes::drop_noop_suggestions(cfg, d);
+            }
+        },
         &out,
     )?;
     Ok(CheckRun {
         summary,
         report_dir,
     })
+}
+
+/// The config a `check` run was made from, when it is still there
+/// unchanged (its digest matches the summary's): with it, suggestions that
+/// equal the current setting are dropped exactly as `check` dropped them.
+/// Any other run (another trainer, an edited or missing config) keeps every
+/// suggestion.
+fn recorded_config(run: &LoadedRun) -> Option<crate::config::Config> {
+    let path = Path::new(run.facts.config.as_deref()?);
+    let want = run.facts.config_digest.as_deref()?;
+    if crate::report::summary::config_digest(path).as_deref() != Some(want) {
+        return None;
+    }
+    crate::config::load(path).ok()
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

@@ -44,6 +44,7 @@ pub struct RunFacts {
     #[serde(default)]
     pub skipped: Vec<Skipped>,
     /// Carried over from a `check` run's summary, when present.
+    pub config: Option<String>,
     pub seed: Option<u64>,
     pub config_digest: Option<String>,
     pub thresholds: Option<crate::diagnose::Thresholds>,
