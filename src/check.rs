@@ -189,7 +189,7 @@ pub fn load_inputs_seeded(path: &Path, seed: Option<u64>) -> Result<(Config, Dat
 /// Loads a config's data and runs the checks that need both, including the
 /// memory estimate of network, optimizer and data (`run` adds the recorder
 /// for its steps).
-fn load_data(cfg: &Config) -> Result<Data, CheckError> {
+pub(crate) fn load_data(cfg: &Config) -> Result<Data, CheckError> {
     let data = data::load(&cfg.data, cfg.seed)?;
     validate_against_data(cfg, &data)?;
     memory_guard(cfg, &data, 0)?;

@@ -115,6 +115,38 @@ fn sigint_mid_training_writes_the_whole_report_and_exits_130() {
 }
 
 #[test]
+fn sigint_during_gradcheck_training_reports_the_points_that_ran_and_exits_130() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let cfg = synthetic_config(tmp.path(), "gc", "16", "100000000");
+    let child = bin()
+        .arg("gradcheck")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&out.join(".nn-doctor.lock"));
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130));
+    // The init check ran and is reported; the "end" of a run that never
+    // ended is not checked under that name.
+    let csv = std::fs::read_to_string(out.join("gradcheck.csv")).unwrap();
+    let ats: std::collections::BTreeSet<&str> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert_eq!(ats, ["init"].into_iter().collect(), "{csv}");
+}
+
+#[test]
 fn sigterm_prints_the_summary_of_what_ran() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");

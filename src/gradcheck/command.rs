@@ -4,7 +4,7 @@
 use super::run::Checker;
 use super::types::GradcheckReport;
 use crate::check::{
-    load_inputs, optimizer_for, plan_for, planned_steps, report_dir, split, CheckError,
+    load_data, optimizer_for, plan_for, planned_steps, report_dir, split, CheckError,
 };
 use crate::config::{CheckPoint, Config, DType};
 use crate::data::Data;
@@ -37,16 +37,19 @@ pub struct GradcheckRun {
 }
 
 pub fn run(opts: &GradcheckOptions) -> Result<GradcheckRun, CheckError> {
-    let (cfg, data) = load_inputs(&opts.config)?;
+    let cfg = crate::config::load(&opts.config)?;
+    // Locked and staged before any data is read or any step trained, like
+    // a check report (issue 11): a busy or unwritable --out fails at once.
+    let dir = report_dir(&cfg, opts.out.as_ref());
+    crate::report::write::refuse_inputs_inside(&cfg, &dir)?;
+    let out = crate::report::write::ReportDir::open(&dir)?;
+    let data = load_data(&cfg)?;
     let points = opts.at.clone().unwrap_or_else(|| cfg.gradcheck.at.clone());
     refuse_points_beyond_the_run(&cfg, &data, &points)?;
     let report = match cfg.model.dtype {
         DType::F32 => check_typed::<f32>(&cfg, &data, &points, opts)?,
         DType::F64 => check_typed::<f64>(&cfg, &data, &points, opts)?,
     };
-    let dir = report_dir(&cfg, opts.out.as_ref());
-    // Locked, staged and renamed into place like a check report (issue 11).
-    let out = crate::report::write::ReportDir::open(&dir)?;
     let staged = out.staging().join("gradcheck.csv");
     super::output::write_csv(&report, &staged).map_err(|source| {
         crate::report::ReportError::Io {
@@ -127,7 +130,12 @@ fn check_typed<F: Float>(
             &mut hooks,
             &mut |s, n| checker.after_step(s, n),
         )?;
-        checker.at_end(&net, outcome.stopped_at);
+        // Ctrl-C stopped training before its end: there is no "end" state to
+        // check, and checking the cut-short network under that name would
+        // mislabel it. The points that ran are reported; main exits 130.
+        if !crate::interrupt::requested() {
+            checker.at_end(&net, outcome.stopped_at);
+        }
     }
     Ok(checker.finish())
 }
