@@ -36,6 +36,8 @@ pub fn prefix(rec: &Recording, step: usize) -> Recording {
             .filter(|p| p.step <= step)
             .cloned()
             .collect(),
+        // The rules read the in-memory series only.
+        full: Default::default(),
     }
 }
 

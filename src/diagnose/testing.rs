@@ -127,6 +127,7 @@ pub fn recording(
         rows,
         steps,
         probes: Vec::new(),
+        full: Default::default(),
     }
 }
 

@@ -8,3 +8,4 @@ pub mod nonfinite;
 pub mod probe;
 pub mod record;
 pub mod recorder;
+pub mod spill;

@@ -4,6 +4,7 @@
 
 use super::hook::{Event, Flow, Hook, StepStats};
 use super::record::{LayerInfo, LayerRow, Recording, StepRow};
+use super::spill::{FullSeries, SpillWriter};
 use crate::engine::activation::Activation;
 use crate::engine::eval::EvalStats;
 use crate::engine::float::all_finite;
@@ -14,12 +15,26 @@ use ndarray::{Array1, Array2};
 /// step's loss.
 #[derive(Debug)]
 pub struct Recorder {
+    /// Layer statistics are taken at steps 1, 1 + every, ...
     every: usize,
+    /// Layer rows are kept in memory at steps 1, 1 + keep_every, ... (every
+    /// until thinned).
+    keep_every: usize,
     /// Loss rows are kept at steps 1, 1 + loss_every, ... (1 until thinned).
     loss_every: usize,
-    /// Row caps (issue 11): past them the series are thinned, so memory stays
-    /// bounded for any step count.
+    /// Row caps (issue 11): past them the in-memory series are thinned, so
+    /// memory stays bounded for any step count, and every row from then on
+    /// is streamed to a spill file instead (monitor::spill), from which the
+    /// CSVs are written whole.
     max_rows: usize,
+    rows_spill: Option<SpillWriter>,
+    steps_spill: Option<SpillWriter>,
+    /// The newest loss row, spilled at the next step (an evaluation may
+    /// still fill its test columns).
+    pending_step: Option<StepRow>,
+    /// A spill file could not be written (disk full): the CSVs then hold
+    /// the thinned series.
+    spill_failed: bool,
     recording: Recording,
     /// Rows of the step in progress, one per layer.
     pending: Vec<LayerRow>,
@@ -30,13 +45,16 @@ impl Recorder {
     pub fn new(layers: Vec<LayerInfo>, every: usize) -> Self {
         Recorder {
             every: every.max(1),
+            keep_every: every.max(1),
             loss_every: 1,
             max_rows: MAX_ROWS,
+            rows_spill: None,
+            steps_spill: None,
+            pending_step: None,
+            spill_failed: false,
             recording: Recording {
                 layers,
-                rows: Vec::new(),
-                steps: Vec::new(),
-                probes: Vec::new(),
+                ..Recording::default()
             },
             pending: Vec::new(),
             active: false,
@@ -53,13 +71,25 @@ impl Recorder {
         &self.recording
     }
 
-    pub fn into_recording(self) -> Recording {
+    /// The recording, with its spill files (if the run outgrew the caps)
+    /// finished and attached as the full-resolution series.
+    pub fn into_recording(mut self) -> Recording {
+        if let (Some(w), Some(last)) = (self.steps_spill.as_mut(), self.pending_step.take()) {
+            if w.push(&last).is_err() {
+                self.steps_spill = None;
+            }
+        }
+        let finish = |w: Option<SpillWriter>| w.and_then(|w| w.finish().ok());
+        self.recording.full = FullSeries {
+            rows: finish(self.rows_spill.take()),
+            steps: finish(self.steps_spill.take()),
+        };
         self.recording
     }
 
     /// The recording with the probe batch's results attached.
     pub fn into_recording_with(self, probes: Vec<super::record::Probe>) -> Recording {
-        let mut r = self.recording;
+        let mut r = self.into_recording();
         r.probes = probes;
         r
     }
@@ -87,20 +117,37 @@ impl Recorder {
         self
     }
 
-    /// Keeps each series under `max_rows`: when one passes it, its interval
-    /// doubles and the rows off the new grid (steps 1, 1 + 2k every, ...)
-    /// are dropped. A run shorter than the cap is untouched, so reports of
-    /// ordinary runs stay byte-identical; a billion-step run keeps an evenly
-    /// thinned series instead of running out of memory.
+    /// Keeps each in-memory series under `max_rows`: when one passes it,
+    /// every row so far is written to a spill file (once) and streamed there
+    /// from then on, and the in-memory interval doubles, dropping the rows
+    /// off the new grid (steps 1, 1 + 2k every, ...). A run shorter than the
+    /// cap is untouched, so reports of ordinary runs stay byte-identical; a
+    /// billion-step run keeps an evenly thinned series for the rules and
+    /// plots, and its CSVs are written whole from the spill.
     fn thin(&mut self) {
         if self.recording.rows.len() > self.max_rows {
-            self.every = self.every.saturating_mul(2);
-            let every = self.every;
+            if self.rows_spill.is_none() && !self.spill_failed {
+                let started = start_spill(&self.recording.rows);
+                self.spill_failed |= started.is_none();
+                self.rows_spill = started;
+            }
+            self.keep_every = self.keep_every.saturating_mul(2);
+            let every = self.keep_every;
             self.recording
                 .rows
                 .retain(|r| r.step.saturating_sub(1).is_multiple_of(every));
         }
         if self.recording.steps.len() > self.max_rows {
+            if self.steps_spill.is_none() && !self.spill_failed {
+                // The newest row waits in `pending_step` for its evaluation.
+                let n = self.recording.steps.len().saturating_sub(1);
+                let started = start_spill(&self.recording.steps[..n]);
+                self.spill_failed |= started.is_none();
+                self.steps_spill = started;
+                if self.steps_spill.is_some() {
+                    self.pending_step = self.recording.steps.last().cloned();
+                }
+            }
             self.loss_every = self.loss_every.saturating_mul(2);
             let every = self.loss_every;
             self.recording
@@ -108,6 +155,36 @@ impl Recorder {
                 .retain(|r| r.step.saturating_sub(1).is_multiple_of(every));
         }
     }
+
+    /// Streams the rows of a finished step to the spill files, if spilling.
+    fn spill_step(&mut self, rows: &[LayerRow], step: Option<StepRow>) {
+        if let Some(w) = self.rows_spill.as_mut() {
+            if rows.iter().try_for_each(|r| w.push(r)).is_err() {
+                self.rows_spill = None;
+                self.spill_failed = true;
+            }
+        }
+        if let Some(w) = self.steps_spill.as_mut() {
+            if let Some(prev) = self.pending_step.take() {
+                if w.push(&prev).is_err() {
+                    self.steps_spill = None;
+                    self.spill_failed = true;
+                }
+            }
+            self.pending_step = step;
+        }
+    }
+}
+
+/// A spill file holding `rows`; None when the temporary directory cannot
+/// take it (the caller then stops trying and keeps the thinned series).
+fn start_spill<T: super::spill::SpillRow>(rows: &[T]) -> Option<SpillWriter> {
+    SpillWriter::new()
+        .and_then(|mut w| {
+            rows.iter().try_for_each(|r| w.push(r))?;
+            Ok(w)
+        })
+        .ok()
 }
 
 /// Rows of each series kept in memory (about 150 MB of layer rows).
@@ -196,23 +273,34 @@ impl<F: Float> Hook<F> for Recorder {
     }
 
     fn on_step_end(&mut self, step: usize, stats: &StepStats) {
-        if self.active {
-            self.recording.rows.append(&mut self.pending);
-            self.active = false;
+        let row = StepRow {
+            step,
+            loss: stats.loss,
+            batch_accuracy: stats.batch_accuracy,
+            test_loss: None,
+            test_accuracy: None,
+        };
+        let rows = if self.active {
+            std::mem::take(&mut self.pending)
+        } else {
+            Vec::new()
+        };
+        self.active = false;
+        self.spill_step(&rows, Some(row.clone()));
+        if step.saturating_sub(1).is_multiple_of(self.keep_every) {
+            self.recording.rows.extend(rows);
         }
         if step.saturating_sub(1).is_multiple_of(self.loss_every) {
-            self.recording.steps.push(StepRow {
-                step,
-                loss: stats.loss,
-                batch_accuracy: stats.batch_accuracy,
-                test_loss: None,
-                test_accuracy: None,
-            });
+            self.recording.steps.push(row);
         }
         self.thin();
     }
 
     fn on_eval(&mut self, step: usize, stats: &EvalStats) {
+        if let Some(p) = self.pending_step.as_mut().filter(|p| p.step == step) {
+            p.test_loss = Some(stats.loss);
+            p.test_accuracy = Some(stats.accuracy);
+        }
         if let Some(row) = self
             .recording
             .steps
@@ -550,5 +638,78 @@ mod tests {
         assert_eq!(steps, vec![1, 5, 9, 13, 17]);
         let loss: Vec<usize> = rec.steps.iter().map(|x| x.step).collect();
         assert_eq!(loss, vec![1, 5, 9, 13, 17]);
+    }
+
+    #[test]
+    fn thinned_runs_still_write_every_row_from_the_spill() {
+        // Issue 11: memory is bounded, but the CSVs stay whole. The same
+        // events through a recorder capped at 8 rows and an uncapped one
+        // must give byte-identical metrics.csv and loss.csv (the uncapped
+        // recorder is the source of truth), while the capped one holds at
+        // most about 8 rows of each series in memory.
+        let info = vec![
+            LayerInfo {
+                layer: 1,
+                units: 1,
+                fan_in: 1,
+                activation: Activation::Relu,
+            },
+            LayerInfo {
+                layer: 2,
+                units: 1,
+                fan_in: 1,
+                activation: Activation::Sigmoid,
+            },
+        ];
+        let drive = |mut r: Recorder| {
+            for step in 1..=40 {
+                r.start_step(step);
+                for row in &mut r.pending {
+                    row.act_mean = step as f64 / 7.0;
+                    row.grad_w_norm = 1.0 / step as f64;
+                }
+                let stats = StepStats {
+                    loss: 1.0 / step as f64,
+                    batch_accuracy: 0.5,
+                };
+                Hook::<f64>::on_step_end(&mut r, step, &stats);
+                if step % 6 == 0 {
+                    let e = EvalStats {
+                        loss: 2.0 / step as f64,
+                        accuracy: 0.25,
+                    };
+                    Hook::<f64>::on_eval(&mut r, step, &e);
+                }
+            }
+            r.into_recording()
+        };
+        let capped = drive(Recorder::new(info.clone(), 3).with_max_rows(8));
+        let whole = drive(Recorder::new(info, 3));
+        assert!(capped.rows.len() <= 9 && capped.steps.len() <= 9);
+        assert!(capped.full.rows.is_some() && capped.full.steps.is_some());
+        assert!(whole.full.rows.is_none() && whole.full.steps.is_none());
+        let dir = tempfile::tempdir().unwrap();
+        for (name, write) in [
+            (
+                "metrics",
+                crate::report::csv::write_metrics
+                    as fn(&Recording, &std::path::Path) -> std::io::Result<()>,
+            ),
+            ("loss", crate::report::csv::write_loss),
+        ] {
+            let a = dir.path().join(format!("{name}-capped.csv"));
+            let b = dir.path().join(format!("{name}-whole.csv"));
+            write(&capped, &a).unwrap();
+            write(&whole, &b).unwrap();
+            let (a, b) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+            assert_eq!(a, b, "{name}.csv differs");
+        }
+        // 40 loss rows (with the evaluations at 6, 12, ...) and 14 recorded
+        // steps x 2 layers.
+        let loss = std::fs::read_to_string(dir.path().join("loss-capped.csv")).unwrap();
+        assert_eq!(loss.lines().count(), 41);
+        assert!(loss.contains("\n36,"), "{loss}");
+        let metrics = std::fs::read_to_string(dir.path().join("metrics-capped.csv")).unwrap();
+        assert_eq!(metrics.lines().count(), 1 + 14 * 2);
     }
 }

@@ -2,7 +2,7 @@
 //! round-trip form (scientific outside [1e-4, 1e15)), which is exact and
 //! deterministic: the same run gives byte-identical files.
 
-use crate::monitor::record::Recording;
+use crate::monitor::record::{LayerRow, Recording, StepRow};
 use std::path::Path;
 
 /// Columns of metrics.csv, in order (documented in README.md).
@@ -67,11 +67,12 @@ fn opt(v: Option<f64>) -> String {
     v.map(num).unwrap_or_default()
 }
 
-/// Writes metrics.csv: one row per recorded step and layer.
+/// Writes metrics.csv: one row per recorded step and layer — every row of
+/// the run, from the spill file when the in-memory series were thinned.
 pub fn write_metrics(rec: &Recording, path: &Path) -> std::io::Result<()> {
     let mut w = csv::Writer::from_path(path)?;
     w.write_record(METRICS_HEADER)?;
-    for r in &rec.rows {
+    let mut write = |r: LayerRow| -> std::io::Result<()> {
         let info = rec.layers.iter().find(|l| l.layer == r.layer);
         let probe = rec
             .probe_at(r.step)
@@ -98,16 +99,22 @@ pub fn write_metrics(rec: &Recording, path: &Path) -> std::io::Result<()> {
             opt(probe.and_then(|p| p.saturated_frac)),
             opt(probe.and_then(|p| p.dead_frac)),
         ])?;
+        Ok(())
+    };
+    match &rec.full.rows {
+        Some(spill) => spill.for_each(&mut write)?,
+        None => rec.rows.iter().cloned().try_for_each(&mut write)?,
     }
     w.flush()?;
     Ok(())
 }
 
-/// Writes loss.csv: one row per completed step.
+/// Writes loss.csv: one row per step — every step of the run, from the
+/// spill file when the in-memory series was thinned.
 pub fn write_loss(rec: &Recording, path: &Path) -> std::io::Result<()> {
     let mut w = csv::Writer::from_path(path)?;
     w.write_record(LOSS_HEADER)?;
-    for s in &rec.steps {
+    let mut write = |s: StepRow| -> std::io::Result<()> {
         let probe = rec.probe_at(s.step);
         w.write_record([
             s.step.to_string(),
@@ -118,6 +125,11 @@ pub fn write_loss(rec: &Recording, path: &Path) -> std::io::Result<()> {
             opt(probe.map(|p| p.loss_mean)),
             opt(probe.map(|p| p.loss_std)),
         ])?;
+        Ok(())
+    };
+    match &rec.full.steps {
+        Some(spill) => spill.for_each(&mut write)?,
+        None => rec.steps.iter().cloned().try_for_each(&mut write)?,
     }
     w.flush()?;
     Ok(())

@@ -65,6 +65,7 @@ pub fn read(dir: &Path, layers: &[LayerInfo]) -> Result<Recorded, RunDirError> {
             rows,
             steps,
             probes,
+            full: Default::default(),
         },
         missing,
     })
