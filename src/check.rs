@@ -264,6 +264,7 @@ pub fn optimizer_for<F: Float>(cfg: &Config, net: &Network<F>) -> Optimizer<F> {
         .map(|l| (l.weight.len(), l.bias.len()))
         .collect();
     Optimizer::new(cfg.train.optimizer, cfg.train.learning_rate, &shapes)
+        .with_weight_decay(cfg.train.weight_decay)
 }
 
 /// The training loop's plan for `steps` steps of this config.

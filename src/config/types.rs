@@ -50,24 +50,66 @@ pub struct ModelConfig {
     pub layers: Vec<LayerConfig>,
 }
 
-/// Training loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Training loss. Every loss is summed over the output units of a sample and
+/// averaged over the batch (reduction "mean" over samples, not elements:
+/// PyTorch's element-mean losses equal ours divided by the output width).
+/// Formulas and the handling of outputs that are not probabilities are in
+/// `engine::loss`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LossKind {
-    /// Mean over the batch of 1/2 * sum_k (y_k - t_k)^2.
+    /// Mean over the batch of 1/2 * sum_k (y_k - t_k)^2 (halved).
     Mse,
     /// Mean over the batch of -sum_k t_k ln y_k (softmax outputs) or the
     /// binary cross-entropy summed over units (sigmoid outputs).
     CrossEntropy,
+    /// Mean over the batch of -sum_k [t_k ln y_k + (1 - t_k) ln(1 - y_k)].
+    BinaryCrossEntropy,
+    /// Mean over the batch of sum_k |y_k - t_k| (not halved).
+    Mae,
+    /// Mean over the batch of sum_k huber(y_k - t_k): 1/2 d^2 for
+    /// |d| <= delta, delta (|d| - delta / 2) beyond (PyTorch's HuberLoss).
+    Huber { delta: f64 },
 }
 
-/// Optimizer and its hyper-parameters.
+impl LossKind {
+    /// Whether the loss reads its targets as probabilities (0/1 or one-hot)
+    /// rather than as continuous values.
+    pub fn is_cross_entropy(self) -> bool {
+        matches!(self, LossKind::CrossEntropy | LossKind::BinaryCrossEntropy)
+    }
+}
+
+/// Optimizer and its hyper-parameters, defined as PyTorch defines them
+/// (the update equations are written out in `engine::optim`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OptimizerConfig {
     Sgd,
-    Momentum { momentum: f64 },
-    Adam { beta1: f64, beta2: f64, eps: f64 },
+    Momentum {
+        momentum: f64,
+    },
+    Adam {
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+    },
+    /// torch.optim.RMSprop without momentum, not centered.
+    Rmsprop {
+        alpha: f64,
+        eps: f64,
+    },
+    /// torch.optim.Adagrad with initial_accumulator_value 0.
+    Adagrad {
+        lr_decay: f64,
+        eps: f64,
+    },
+    /// torch.optim.Adamax.
+    Adamax {
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+    },
 }
 
 impl std::fmt::Display for DType {
@@ -85,6 +127,9 @@ impl std::fmt::Display for LossKind {
         f.write_str(match self {
             LossKind::Mse => "MSE",
             LossKind::CrossEntropy => "cross-entropy",
+            LossKind::BinaryCrossEntropy => "binary cross-entropy",
+            LossKind::Mae => "MAE",
+            LossKind::Huber { .. } => "Huber",
         })
     }
 }
@@ -97,6 +142,15 @@ impl std::fmt::Display for OptimizerConfig {
             OptimizerConfig::Momentum { momentum } => write!(f, "momentum {momentum}"),
             OptimizerConfig::Adam { beta1, beta2, eps } => {
                 write!(f, "Adam (beta1 {beta1}, beta2 {beta2}, eps {eps:e})")
+            }
+            OptimizerConfig::Rmsprop { alpha, eps } => {
+                write!(f, "RMSprop (alpha {alpha}, eps {eps:e})")
+            }
+            OptimizerConfig::Adagrad { lr_decay, eps } => {
+                write!(f, "Adagrad (lr_decay {lr_decay}, eps {eps:e})")
+            }
+            OptimizerConfig::Adamax { beta1, beta2, eps } => {
+                write!(f, "Adamax (beta1 {beta1}, beta2 {beta2}, eps {eps:e})")
             }
         }
     }
@@ -114,6 +168,9 @@ pub struct TrainConfig {
     pub loss: LossKind,
     pub optimizer: OptimizerConfig,
     pub learning_rate: f64,
+    /// L2 penalty added to every gradient, g + weight_decay * w, as PyTorch's
+    /// `weight_decay` does for all its optimizers (Adam's is not AdamW's).
+    pub weight_decay: f64,
     pub batch_size: usize,
     pub duration: Duration,
     pub clip_grad_norm: Option<f64>,
