@@ -741,10 +741,16 @@ fn key_of_another_source() {
 }
 
 #[test]
-fn cross_entropy_needs_a_probability_output() {
-    assert_message(
-        &edit("activation = \"softmax\"", "activation = \"linear\""),
-        "bad.toml:15:8: `train.loss`: cross_entropy needs a softmax or sigmoid last layer; layer 2 of 2 is linear",
+fn cross_entropy_on_any_output_is_accepted_and_diagnosed_later() {
+    // A real but wrong network: it trains (on clipped outputs) and gets
+    // `output-loss-mismatch`, instead of exit 2.
+    ok(&edit("activation = \"softmax\"", "activation = \"linear\""));
+    ok(
+        &edit("activation = \"softmax\"", "activation = \"relu\"").replacen(
+            "\"cross_entropy\"",
+            "\"binary_cross_entropy\"",
+            1,
+        ),
     );
     ok(&edit(
         "activation = \"softmax\"",

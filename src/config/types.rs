@@ -55,7 +55,9 @@ pub struct ModelConfig {
 /// PyTorch's element-mean losses equal ours divided by the output width).
 /// Formulas and the handling of outputs that are not probabilities are in
 /// `engine::loss`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Serialized (summary.json) as its config name alone, `"huber"` included:
+/// the delta is a parameter, not part of the loss's name.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LossKind {
     /// Mean over the batch of 1/2 * sum_k (y_k - t_k)^2 (halved).
@@ -73,6 +75,17 @@ pub enum LossKind {
 }
 
 impl LossKind {
+    /// The name a config selects this loss by.
+    pub fn config_name(self) -> &'static str {
+        match self {
+            LossKind::Mse => "mse",
+            LossKind::CrossEntropy => "cross_entropy",
+            LossKind::BinaryCrossEntropy => "binary_cross_entropy",
+            LossKind::Mae => "mae",
+            LossKind::Huber { .. } => "huber",
+        }
+    }
+
     /// Whether the loss reads its targets as probabilities (0/1 or one-hot)
     /// rather than as continuous values.
     pub fn is_cross_entropy(self) -> bool {
@@ -121,6 +134,12 @@ impl std::fmt::Display for DType {
     }
 }
 
+impl Serialize for LossKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.config_name())
+    }
+}
+
 impl std::fmt::Display for LossKind {
     /// The name a person reads in a report ("cross-entropy", "MSE").
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -129,7 +148,7 @@ impl std::fmt::Display for LossKind {
             LossKind::CrossEntropy => "cross-entropy",
             LossKind::BinaryCrossEntropy => "binary cross-entropy",
             LossKind::Mae => "MAE",
-            LossKind::Huber { .. } => "Huber",
+            LossKind::Huber { delta } => return write!(f, "Huber (delta {delta})"),
         })
     }
 }

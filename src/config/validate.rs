@@ -45,7 +45,7 @@ pub(crate) fn config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let seed = root.opt("seed", |v| v.integer(0))?.unwrap_or(0);
     let data = data(&root.required_table("data")?, path)?;
     let model = model(&root.required_table("model")?)?;
-    let train = train(&root.required_table("train")?, &model)?;
+    let train = train(&root.required_table("train")?)?;
     let monitor = monitor(root.table("monitor")?.as_ref())?;
     let report = report(root.table("report")?.as_ref())?;
     let gradcheck = gradcheck(root.table("gradcheck")?.as_ref())?;
@@ -542,12 +542,12 @@ const OPTIMIZER_KEYS: &[(&str, &[&str])] = &[
     ("adamax", &["beta1", "beta2", "eps"]),
 ];
 
-/// `[train]`: loss, optimizer and schedule. Needs the model to check that
-/// the loss fits the output layer.
-fn train(table: &Table<'_, '_>, model: &ModelConfig) -> Result<TrainConfig, ConfigError> {
+/// `[train]`: loss, optimizer and schedule. Whether the loss fits the output
+/// layer is diagnosed after training (`output-loss-mismatch`), not refused.
+fn train(table: &Table<'_, '_>) -> Result<TrainConfig, ConfigError> {
     table.deny_unknown(TRAIN_KEYS)?;
     Ok(TrainConfig {
-        loss: loss_with_parameters(table, model)?,
+        loss: loss_with_parameters(table)?,
         optimizer: optimizer(table)?,
         learning_rate: table.req("learning_rate", Value::positive)?,
         weight_decay: table
@@ -560,39 +560,16 @@ fn train(table: &Table<'_, '_>, model: &ModelConfig) -> Result<TrainConfig, Conf
     })
 }
 
-/// The loss; cross-entropy takes logs of the outputs, so they must be
-/// probabilities (softmax, or sigmoid for independent binary outputs;
-/// binary cross-entropy needs sigmoid).
-fn loss(value: &Value<'_, '_>, model: &ModelConfig) -> Result<LossKind, ConfigError> {
-    let loss = value.choice(LOSSES)?;
-    let last = model.layers.last().map(|layer| layer.activation);
-    let count = model.layers.len();
-    match last {
-        Some(activation)
-            if loss == LossKind::CrossEntropy
-                && !matches!(activation, Activation::Softmax | Activation::Sigmoid) =>
-        {
-            Err(value.error(format!(
-                "cross_entropy needs a softmax or sigmoid last layer; layer {count} of {count} is {activation}"
-            )))
-        }
-        Some(activation)
-            if loss == LossKind::BinaryCrossEntropy && activation != Activation::Sigmoid =>
-        {
-            Err(value.error(format!(
-                "binary_cross_entropy needs a sigmoid last layer; layer {count} of {count} is {activation}"
-            )))
-        }
-        _ => Ok(loss),
-    }
+/// The loss. Any output activation is accepted: a cross-entropy over an
+/// output that is not a probability is a mistake the run diagnoses
+/// (`output-loss-mismatch`), computed on the clipped output as Keras does.
+fn loss(value: &Value<'_, '_>) -> Result<LossKind, ConfigError> {
+    value.choice(LOSSES)
 }
 
 /// The loss and its parameter (`huber_delta`, default 1 as in PyTorch).
-fn loss_with_parameters(
-    table: &Table<'_, '_>,
-    model: &ModelConfig,
-) -> Result<LossKind, ConfigError> {
-    let loss = table.req("loss", |v| loss(v, model))?;
+fn loss_with_parameters(table: &Table<'_, '_>) -> Result<LossKind, ConfigError> {
+    let loss = table.req("loss", loss)?;
     reject_inapplicable(table, "loss", name_of(LOSSES, &loss), LOSS_KEYS)?;
     Ok(match loss {
         LossKind::Huber { delta } => LossKind::Huber {

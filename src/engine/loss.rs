@@ -174,13 +174,26 @@ pub fn output_delta<F: Float>(
     }
 }
 
-/// How many rows' argmax equals the label.
+/// How many rows' predicted class equals the label.
 pub fn count_correct<F: Float>(act: &Array2<F>, labels: &[usize]) -> usize {
     act.rows()
         .into_iter()
         .zip(labels)
-        .filter(|(row, &label)| argmax(row) == Some(label))
+        .filter(|(row, &label)| predicted_class(row) == Some(label))
         .count()
+}
+
+/// The class a row of outputs predicts: the argmax, or for a single unit
+/// (two classes trained on 0/1) class 1 when the output exceeds 1/2, the
+/// threshold of a sigmoid's probability and of a regression onto 0/1 alike.
+pub fn predicted_class<F: Float>(row: &ArrayView1<F>) -> Option<usize> {
+    match row.len() {
+        1 => {
+            let v = row[0].f64();
+            (!v.is_nan()).then_some(usize::from(v > 0.5))
+        }
+        _ => argmax(row),
+    }
 }
 
 /// Index of the largest finite entry (NaN never wins).
@@ -353,6 +366,15 @@ mod tests {
         let mut d = Array2::zeros((1, 2));
         output_delta(LossKind::CrossEntropy, Activation::Relu, &z, &a, &t, &mut d);
         assert_eq!(d, array![[0.0, 0.0]]);
+    }
+
+    #[test]
+    fn one_unit_predicts_class_one_above_a_half() {
+        // Keras' binary accuracy: threshold 0.5 on the sigmoid's output.
+        let act = array![[0.7], [0.2], [0.5], [f64::NAN]];
+        assert_eq!(count_correct(&act, &[1, 0, 1, 0]), 2);
+        assert_eq!(predicted_class(&act.row(2)), Some(0));
+        assert_eq!(predicted_class(&act.row(3)), None);
     }
 
     #[test]

@@ -44,6 +44,11 @@ pub struct NetworkSummary {
     pub optimizer: OptimizerConfig,
     pub learning_rate: f64,
     pub batch_size: usize,
+    /// `[train] weight_decay` (0 when unset); added after the existing fields.
+    pub weight_decay: f64,
+    /// `[train] huber_delta` when the loss is Huber.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub huber_delta: Option<f64>,
 }
 
 /// Wall-clock figures (the only non-deterministic part of a report).
@@ -213,6 +218,8 @@ pub(crate) mod tests {
                 loss: LossKind::Mse,
                 optimizer: OptimizerConfig::Momentum { momentum: 0.9 },
                 learning_rate: 0.1,
+                weight_decay: 0.0,
+                huber_delta: None,
                 batch_size: 5,
             },
             preflight: crate::diagnose::testing::preflight(LossKind::Mse, Vec::new()),
