@@ -240,11 +240,17 @@ fn validate_against_data(cfg: &Config, data: &Data) -> Result<(), ConfigError> {
     }
     let last = cfg.model.layers.len();
     let units = cfg.model.layers.last().map_or(0, |l| l.units);
-    if units != data.classes {
+    // Two classes may also be one unit trained on 0/1 (targets_for); not a
+    // softmax unit, whose output is the constant 1.
+    let one_unit_binary = units == 1
+        && data.classes == 2
+        && cfg.model.layers.last().map(|l| l.activation)
+            != Some(crate::engine::activation::Activation::Softmax);
+    if units != data.classes && !one_unit_binary {
         return Err(cfg.error_at(
             &format!("model.layers[{last}].units"),
             format!(
-                "the output layer must have one unit per class: the data has {} classes, found {units} units",
+                "the output layer must have one unit per class (or one non-softmax unit for two classes): the data has {} classes, found {units} units",
                 data.classes
             ),
         ));
@@ -252,11 +258,12 @@ fn validate_against_data(cfg: &Config, data: &Data) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Converts a data split to the training precision with one-hot targets.
-pub fn split<F: Float>(d: &data::Dataset, classes: usize) -> Split<F> {
+/// Converts a data split to the training precision with the targets an
+/// output of `units` trains on (see `data::targets_for`).
+pub fn split<F: Float>(d: &data::Dataset, classes: usize, units: usize) -> Split<F> {
     Split {
         x: d.features.mapv(F::of),
-        targets: data::one_hot(&d.labels, classes).mapv(F::of),
+        targets: data::targets_for(&d.labels, classes, units).mapv(F::of),
         labels: d.labels.clone(),
     }
 }
@@ -269,6 +276,7 @@ pub fn optimizer_for<F: Float>(cfg: &Config, net: &Network<F>) -> Optimizer<F> {
         .map(|l| (l.weight.len(), l.bias.len()))
         .collect();
     Optimizer::new(cfg.train.optimizer, cfg.train.learning_rate, &shapes)
+        .with_weight_decay(cfg.train.weight_decay)
 }
 
 /// The training loop's plan for `steps` steps of this config.
@@ -338,8 +346,12 @@ fn train_typed<F: Float>(
             confusion: None,
         });
     }
-    let train_split = split::<F>(&data.train, data.classes);
-    let test_split = data.test.as_ref().map(|d| split::<F>(d, data.classes));
+    let units = net.output_width();
+    let train_split = split::<F>(&data.train, data.classes, units);
+    let test_split = data
+        .test
+        .as_ref()
+        .map(|d| split::<F>(d, data.classes, units));
     let mut optimizer = optimizer_for(cfg, &net);
     let plan = plan_for(cfg, steps, flaw);
     let points = if opts.no_gradcheck {
@@ -554,6 +566,11 @@ fn summarise(
             learning_rate: cfg.train.learning_rate,
             batch_size: cfg.train.batch_size,
             names: Vec::new(),
+            weight_decay: cfg.train.weight_decay,
+            huber_delta: match cfg.train.loss {
+                crate::config::LossKind::Huber { delta } => Some(delta),
+                _ => None,
+            },
         },
         preflight: t.preflight.clone(),
         timing: Timing {

@@ -190,6 +190,25 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
             apply: Box::new(|t| set(t, "train", "loss", Value::String("cross_entropy".into()))),
         });
     }
+    // A cross-entropy over an output that is not its probability: give the
+    // last layer the activation the loss assumes.
+    let output = cfg.model.layers.last().map(|l| l.activation);
+    let wanted = match cfg.train.loss {
+        LossKind::CrossEntropy if !bounded_output => Some("softmax"),
+        LossKind::BinaryCrossEntropy if output != Some(Activation::Sigmoid) => Some("sigmoid"),
+        _ => None,
+    };
+    if let Some(activation) = wanted.filter(|_| has(diagnoses, &["output-loss-mismatch"])) {
+        fixes.push(Fix {
+            name: "probability-output",
+            changes: vec![format!("output layer activation = {activation}")],
+            apply: Box::new(move |t| {
+                if let Some(last) = layers_mut(t).pop() {
+                    last.insert("activation".into(), Value::String(activation.into()));
+                }
+            }),
+        });
+    }
     if has(diagnoses, &["unscaled-inputs"]) {
         let scale = if input_min >= 0.0 && input_max <= 255.0 {
             "unit"

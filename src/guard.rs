@@ -60,8 +60,10 @@ pub fn estimate(
     }
     let states = match cfg.train.optimizer {
         OptimizerConfig::Sgd => 0.0,
-        OptimizerConfig::Momentum { .. } => 1.0,
-        OptimizerConfig::Adam { .. } => 2.0,
+        OptimizerConfig::Momentum { .. }
+        | OptimizerConfig::Rmsprop { .. }
+        | OptimizerConfig::Adagrad { .. } => 1.0,
+        OptimizerConfig::Adam { .. } | OptimizerConfig::Adamax { .. } => 2.0,
     };
     let batch = cfg.train.batch_size as f64;
     let samples = (train + test) as f64;

@@ -178,6 +178,7 @@ impl Backward for Hand {
                 let dot = (&g * &a_out).sum_axis(Axis(1)).insert_axis(Axis(1));
                 &a_out * &(&g - &dot)
             }
+            (other, _) => panic!("this independent backprop covers MSE and CE only, not {other}"),
         };
         let mut w = vec![Array2::zeros((0, 0)); depth];
         let mut b = vec![Array1::zeros(0); depth];

@@ -325,3 +325,44 @@ fn correct_backprop_is_never_flagged_on_random_architectures() {
     println!("false alarms: 0 of {nets} random networks ({kinks} kink checks excluded)");
     assert!(nets >= 50);
 }
+
+/// The losses added for regression and binary tasks go through the same
+/// checker: the engine's backward pass for each of them agrees with central
+/// differences of the loss it trains, trained or not, in f32 and f64.
+#[test]
+fn correct_backprop_is_never_flagged_for_every_loss() {
+    let s = settings();
+    let pairs = [
+        (Activation::Sigmoid, LossKind::BinaryCrossEntropy),
+        (Activation::Linear, LossKind::Mae),
+        (Activation::Tanh, LossKind::Mae),
+        (Activation::Linear, LossKind::Huber { delta: 1.0 }),
+        (Activation::Sigmoid, LossKind::Huber { delta: 0.2 }),
+    ];
+    let mut nets = 0;
+    for (i, &(output, loss)) in pairs.iter().enumerate() {
+        for seed in 0..6u64 {
+            let c = case(
+                &[(5, Activation::Tanh), (4, Activation::Sigmoid)],
+                output,
+                2 + (seed as usize) % 2,
+                loss,
+                100 + 10 * i as u64 + seed,
+            );
+            let net = if seed % 2 == 0 {
+                trained::<f64>(&c, 20, seed)
+            } else {
+                trained::<f32>(&c, 5, seed)
+            };
+            let (x, t) = fixed_batch(&c);
+            let r = check_point(&net, Batch { x: &x, t: &t, loss }, &s, "init", None, seed);
+            nets += 1;
+            assert!(
+                r.tensors.iter().all(|t| t.passed),
+                "false alarm on {output:?}/{loss:?} seed {seed}: {:?}",
+                r.first_wrong
+            );
+        }
+    }
+    assert_eq!(nets, 30);
+}

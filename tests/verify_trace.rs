@@ -357,3 +357,22 @@ fn a_seed_size_trace_verifies_in_under_a_second() {
     // Generous under a parallel test run; the bench measures it alone.
     assert!(secs < 3.0, "took {secs} s");
 }
+
+#[test]
+fn traces_of_the_new_losses_parse_and_verify() {
+    // Truth: each trace is our engine's own step for that loss, so it must
+    // match; what this proves is that trace.toml accepts and applies every
+    // loss (`binary_cross_entropy`, `mae`, `{ huber = { delta = ... } }`).
+    let (net, x, t) = seed_case();
+    for (loss, shown) in [
+        (LossKind::BinaryCrossEntropy, "binary_cross_entropy (mean)"),
+        (LossKind::Mae, "mae (mean)"),
+        (LossKind::Huber { delta: 0.25 }, "huber delta 0.25 (mean)"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        write_trace(tmp.path(), &net, &x, &t, loss, Layout::InOut).unwrap();
+        let o = verify(tmp.path(), &[]);
+        assert_eq!(code(&o), 0, "{loss:?}: {}{}", stdout(&o), stderr(&o));
+        assert!(stdout(&o).contains(shown), "{loss:?}: {}", stdout(&o));
+    }
+}

@@ -72,12 +72,21 @@ activation = "softmax"
 # ---------------------------------------------------------------- train
 [train]                        # required
 loss = "cross_entropy"         # required: "mse" | "cross_entropy" (needs a softmax or
-                               # sigmoid last layer)
-optimizer = "adam"             # "sgd" | "momentum" | "adam"; default "sgd"
+                               # sigmoid last layer) | "binary_cross_entropy" (needs a
+                               # sigmoid last layer; two classes may use one unit on 0/1)
+                               # | "mae" | "huber". Summed over output units, averaged
+                               # over the batch; mse is halved, mae and huber are not
+# huber_delta = 1.0            # only with loss = "huber"; default 1.0, > 0
+optimizer = "adam"             # "sgd" | "momentum" | "adam" | "rmsprop" | "adagrad" |
+                               # "adamax"; default "sgd". Updates as torch.optim defines them
 # momentum = 0.9               # only with optimizer = "momentum"; default 0.9, in [0, 1)
-beta1 = 0.9                    # only with optimizer = "adam"; default 0.9, in [0, 1)
-beta2 = 0.999                  # only with optimizer = "adam"; default 0.999, in [0, 1)
-eps = 1e-8                     # only with optimizer = "adam"; default 1e-8, > 0
+beta1 = 0.9                    # only with optimizer = "adam" or "adamax"; default 0.9, in [0, 1)
+beta2 = 0.999                  # only with optimizer = "adam" or "adamax"; default 0.999, in [0, 1)
+eps = 1e-8                     # adam, adamax, rmsprop: default 1e-8; adagrad: 1e-10; > 0
+# alpha = 0.99                 # only with optimizer = "rmsprop"; default 0.99, in [0, 1)
+# lr_decay = 0.0               # only with optimizer = "adagrad"; default 0, >= 0
+# weight_decay = 0.0           # any optimizer; default 0, >= 0: adds weight_decay * w to
+                               # every gradient (L2, as torch.optim's weight_decay)
 learning_rate = 0.01           # required, > 0
 batch_size = 32                # required, >= 1
 steps = 2000                   # >= 1; or epochs = N (>= 1). One is required;
@@ -93,4 +102,19 @@ every = 1                      # default 1, >= 1: record layer statistics every 
 [report]                       # optional
 # dir = "reports/starter"      # default: reports/<name>, relative to the working
                                # directory (not to this file)
+
+# ---------------------------------------------------------------- gradcheck
+# [gradcheck]                  # optional; these are the defaults
+# at = ["init", "end"]         # "init", "end" and/or step numbers; [] = no checks
+# batch = 16                   # fixed training samples the loss is evaluated on
+# samples_per_tensor = 8       # random elements per tensor (plus the largest |gradient|)
+# directions = 2               # random unit directions per tensor
+# epsilon = 1e-6               # central-difference step
+# rtol = 1e-4                  # relative tolerance
+# atol = 1e-7                  # absolute tolerance
+
+# ---------------------------------------------------------------- thresholds
+# [thresholds]                 # optional: override any diagnosis threshold by name
+# saturation_warning = 0.5     # every name and default: src/diagnose/thresholds.rs
+# chance_sigmas = 3.0
 "#;

@@ -176,6 +176,7 @@ fn issue_example_parses_to_expected_values() {
             loss: LossKind::Mse,
             optimizer: OptimizerConfig::Sgd,
             learning_rate: 0.05,
+            weight_decay: 0.0,
             batch_size: 20,
             duration: Duration::Steps(300),
             clip_grad_norm: Some(5.0),
@@ -402,7 +403,7 @@ fn unknown_key_at_top_level() {
 fn unknown_key_in_each_table() {
     assert_message(
         &insert(15, "lerning_rate = 0.1"),
-        "bad.toml:16:1: `train.lerning_rate`: unknown key; expected one of: loss, optimizer, momentum, beta1, beta2, eps, learning_rate, batch_size, steps, epochs, clip_grad_norm, eval_every",
+        "bad.toml:16:1: `train.lerning_rate`: unknown key; expected one of: loss, optimizer, momentum, beta1, beta2, eps, alpha, lr_decay, weight_decay, huber_delta, learning_rate, batch_size, steps, epochs, clip_grad_norm, eval_every",
     );
     assert_at(
         &insert(2, "sorce = \"idx\""),
@@ -740,10 +741,16 @@ fn key_of_another_source() {
 }
 
 #[test]
-fn cross_entropy_needs_a_probability_output() {
-    assert_message(
-        &edit("activation = \"softmax\"", "activation = \"linear\""),
-        "bad.toml:15:8: `train.loss`: cross_entropy needs a softmax or sigmoid last layer; layer 2 of 2 is linear",
+fn cross_entropy_on_any_output_is_accepted_and_diagnosed_later() {
+    // A real but wrong network: it trains (on clipped outputs) and gets
+    // `output-loss-mismatch`, instead of exit 2.
+    ok(&edit("activation = \"softmax\"", "activation = \"linear\""));
+    ok(
+        &edit("activation = \"softmax\"", "activation = \"relu\"").replacen(
+            "\"cross_entropy\"",
+            "\"binary_cross_entropy\"",
+            1,
+        ),
     );
     ok(&edit(
         "activation = \"softmax\"",
@@ -995,4 +1002,62 @@ fn thresholds_table_overrides_by_name() {
     );
     let e = err(&format!("{BASE}\n[thresholds]\nplateau_p = -1\n"));
     assert_eq!(e.key.as_deref(), Some("thresholds.plateau_p"));
+}
+
+#[test]
+fn new_optimizers_losses_and_weight_decay() {
+    // Defaults are PyTorch's (torch.optim docs).
+    let rms = ok(&insert(15, "optimizer = \"rmsprop\"\neps = 1e-6"));
+    assert_eq!(
+        rms.train.optimizer,
+        OptimizerConfig::Rmsprop {
+            alpha: 0.99,
+            eps: 1e-6
+        }
+    );
+    let ada = ok(&insert(15, "optimizer = \"adagrad\"\nweight_decay = 0.01"));
+    assert_eq!(
+        ada.train.optimizer,
+        OptimizerConfig::Adagrad {
+            lr_decay: 0.0,
+            eps: 1e-10
+        }
+    );
+    assert_eq!(ada.train.weight_decay, 0.01);
+    let max = ok(&insert(15, "optimizer = \"adamax\"\nbeta1 = 0.8"));
+    assert_eq!(
+        max.train.optimizer,
+        OptimizerConfig::Adamax {
+            beta1: 0.8,
+            beta2: 0.999,
+            eps: 1e-8
+        }
+    );
+    assert_eq!(max.train.weight_decay, 0.0);
+    // eps is shared by four optimizers; alpha is RMSprop's alone.
+    assert_at(
+        &insert(15, "optimizer = \"adagrad\"\nalpha = 0.9"),
+        17,
+        "train.alpha",
+        "applies only to optimizer = \"rmsprop\"",
+    );
+    assert_at(
+        &insert(15, "weight_decay = -1"),
+        16,
+        "train.weight_decay",
+        "",
+    );
+    let huber = edit(
+        "loss = \"cross_entropy\"",
+        "loss = \"huber\"\nhuber_delta = 0.5",
+    );
+    assert_eq!(ok(&huber).train.loss, LossKind::Huber { delta: 0.5 });
+    let mae = edit("loss = \"cross_entropy\"", "loss = \"mae\"");
+    assert_eq!(ok(&mae).train.loss, LossKind::Mae);
+    assert_at(
+        &insert(15, "huber_delta = 2"),
+        16,
+        "train.huber_delta",
+        "applies only to loss = \"huber\"",
+    );
 }

@@ -50,24 +50,78 @@ pub struct ModelConfig {
     pub layers: Vec<LayerConfig>,
 }
 
-/// Training loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Training loss. Every loss is summed over the output units of a sample and
+/// averaged over the batch (reduction "mean" over samples, not elements:
+/// PyTorch's element-mean losses equal ours divided by the output width).
+/// Formulas and the handling of outputs that are not probabilities are in
+/// `engine::loss`.
+/// Serialized (summary.json) as its config name alone, `"huber"` included:
+/// the delta is a parameter, not part of the loss's name.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LossKind {
-    /// Mean over the batch of 1/2 * sum_k (y_k - t_k)^2.
+    /// Mean over the batch of 1/2 * sum_k (y_k - t_k)^2 (halved).
     Mse,
     /// Mean over the batch of -sum_k t_k ln y_k (softmax outputs) or the
     /// binary cross-entropy summed over units (sigmoid outputs).
     CrossEntropy,
+    /// Mean over the batch of -sum_k [t_k ln y_k + (1 - t_k) ln(1 - y_k)].
+    BinaryCrossEntropy,
+    /// Mean over the batch of sum_k |y_k - t_k| (not halved).
+    Mae,
+    /// Mean over the batch of sum_k huber(y_k - t_k): 1/2 d^2 for
+    /// |d| <= delta, delta (|d| - delta / 2) beyond (PyTorch's HuberLoss).
+    Huber { delta: f64 },
 }
 
-/// Optimizer and its hyper-parameters.
+impl LossKind {
+    /// The name a config selects this loss by.
+    pub fn config_name(self) -> &'static str {
+        match self {
+            LossKind::Mse => "mse",
+            LossKind::CrossEntropy => "cross_entropy",
+            LossKind::BinaryCrossEntropy => "binary_cross_entropy",
+            LossKind::Mae => "mae",
+            LossKind::Huber { .. } => "huber",
+        }
+    }
+
+    /// Whether the loss reads its targets as probabilities (0/1 or one-hot)
+    /// rather than as continuous values.
+    pub fn is_cross_entropy(self) -> bool {
+        matches!(self, LossKind::CrossEntropy | LossKind::BinaryCrossEntropy)
+    }
+}
+
+/// Optimizer and its hyper-parameters, defined as PyTorch defines them
+/// (the update equations are written out in `engine::optim`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OptimizerConfig {
     Sgd,
-    Momentum { momentum: f64 },
-    Adam { beta1: f64, beta2: f64, eps: f64 },
+    Momentum {
+        momentum: f64,
+    },
+    Adam {
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+    },
+    /// torch.optim.RMSprop without momentum, not centered.
+    Rmsprop {
+        alpha: f64,
+        eps: f64,
+    },
+    /// torch.optim.Adagrad with initial_accumulator_value 0.
+    Adagrad {
+        lr_decay: f64,
+        eps: f64,
+    },
+    /// torch.optim.Adamax.
+    Adamax {
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+    },
 }
 
 impl std::fmt::Display for DType {
@@ -79,12 +133,52 @@ impl std::fmt::Display for DType {
     }
 }
 
+impl Serialize for LossKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.config_name())
+    }
+}
+
+/// Read back from summary.json by its config name. A Huber loss reads with
+/// the default delta 1.0; readers that have the summary's
+/// `network.huber_delta` put the recorded delta back with [`LossKind::with_delta`].
+impl<'de> Deserialize<'de> for LossKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Ok(match name.as_str() {
+            "mse" => LossKind::Mse,
+            "cross_entropy" => LossKind::CrossEntropy,
+            "binary_cross_entropy" => LossKind::BinaryCrossEntropy,
+            "mae" => LossKind::Mae,
+            "huber" => LossKind::Huber { delta: 1.0 },
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "unknown loss {other:?}: expected mse, cross_entropy, binary_cross_entropy, mae or huber"
+                )))
+            }
+        })
+    }
+}
+
+impl LossKind {
+    /// This loss with a recorded Huber delta put back (other losses unchanged).
+    pub fn with_delta(self, delta: Option<f64>) -> Self {
+        match (self, delta) {
+            (LossKind::Huber { .. }, Some(delta)) => LossKind::Huber { delta },
+            (other, _) => other,
+        }
+    }
+}
+
 impl std::fmt::Display for LossKind {
     /// The name a person reads in a report ("cross-entropy", "MSE").
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             LossKind::Mse => "MSE",
             LossKind::CrossEntropy => "cross-entropy",
+            LossKind::BinaryCrossEntropy => "binary cross-entropy",
+            LossKind::Mae => "MAE",
+            LossKind::Huber { delta } => return write!(f, "Huber (delta {delta})"),
         })
     }
 }
@@ -97,6 +191,15 @@ impl std::fmt::Display for OptimizerConfig {
             OptimizerConfig::Momentum { momentum } => write!(f, "momentum {momentum}"),
             OptimizerConfig::Adam { beta1, beta2, eps } => {
                 write!(f, "Adam (beta1 {beta1}, beta2 {beta2}, eps {eps:e})")
+            }
+            OptimizerConfig::Rmsprop { alpha, eps } => {
+                write!(f, "RMSprop (alpha {alpha}, eps {eps:e})")
+            }
+            OptimizerConfig::Adagrad { lr_decay, eps } => {
+                write!(f, "Adagrad (lr_decay {lr_decay}, eps {eps:e})")
+            }
+            OptimizerConfig::Adamax { beta1, beta2, eps } => {
+                write!(f, "Adamax (beta1 {beta1}, beta2 {beta2}, eps {eps:e})")
             }
         }
     }
@@ -114,6 +217,9 @@ pub struct TrainConfig {
     pub loss: LossKind,
     pub optimizer: OptimizerConfig,
     pub learning_rate: f64,
+    /// L2 penalty added to every gradient, g + weight_decay * w, as PyTorch's
+    /// `weight_decay` does for all its optimizers (Adam's is not AdamW's).
+    pub weight_decay: f64,
     pub batch_size: usize,
     pub duration: Duration,
     pub clip_grad_norm: Option<f64>,

@@ -45,7 +45,7 @@ pub(crate) fn config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let seed = root.opt("seed", |v| v.integer(0))?.unwrap_or(0);
     let data = data(&root.required_table("data")?, path)?;
     let model = model(&root.required_table("model")?)?;
-    let train = train(&root.required_table("train")?, &model)?;
+    let train = train(&root.required_table("train")?)?;
     let monitor = monitor(root.table("monitor")?.as_ref())?;
     let report = report(root.table("report")?.as_ref())?;
     let gradcheck = gradcheck(root.table("gradcheck")?.as_ref())?;
@@ -115,6 +115,13 @@ fn name_of<T>(choices: &[(&'static str, T)], value: &T) -> &'static str {
         .map_or("?", |(name, _)| name)
 }
 
+/// Whether `owner` is among the owners of `key`.
+fn owns(owners: &[(&str, &[&str])], owner: &str, key: &str) -> bool {
+    owners
+        .iter()
+        .any(|(o, keys)| *o == owner && keys.contains(&key))
+}
+
 /// Keys that only make sense for one value of a selector key (`source`,
 /// `optimizer`, `init`): the first one present for another value is an error.
 fn reject_inapplicable(
@@ -128,6 +135,7 @@ fn reject_inapplicable(
         .filter(|(owner, _)| *owner != current)
         .flat_map(|(owner, keys)| {
             keys.iter()
+                .filter(|key| !owns(owners, current, key))
                 .filter_map(|key| Some((*owner, table.get(key)?)))
         })
         .min_by_key(|(_, value)| value.key_start());
@@ -465,6 +473,10 @@ const TRAIN_KEYS: &[&str] = &[
     "beta1",
     "beta2",
     "eps",
+    "alpha",
+    "lr_decay",
+    "weight_decay",
+    "huber_delta",
     "learning_rate",
     "batch_size",
     "steps",
@@ -476,7 +488,13 @@ const TRAIN_KEYS: &[&str] = &[
 const LOSSES: &[(&str, LossKind)] = &[
     ("mse", LossKind::Mse),
     ("cross_entropy", LossKind::CrossEntropy),
+    ("binary_cross_entropy", LossKind::BinaryCrossEntropy),
+    ("mae", LossKind::Mae),
+    ("huber", LossKind::Huber { delta: 1.0 }),
 ];
+
+/// The keys that belong to one loss only.
+const LOSS_KEYS: &[(&str, &[&str])] = &[("huber", &["huber_delta"])];
 
 /// Optimizers, carrying their default hyper-parameters.
 const OPTIMIZERS: &[(&str, OptimizerConfig)] = &[
@@ -490,22 +508,51 @@ const OPTIMIZERS: &[(&str, OptimizerConfig)] = &[
             eps: 1e-8,
         },
     ),
+    (
+        "rmsprop",
+        OptimizerConfig::Rmsprop {
+            alpha: 0.99,
+            eps: 1e-8,
+        },
+    ),
+    (
+        "adagrad",
+        OptimizerConfig::Adagrad {
+            lr_decay: 0.0,
+            eps: 1e-10,
+        },
+    ),
+    (
+        "adamax",
+        OptimizerConfig::Adamax {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        },
+    ),
 ];
 
-/// The keys that belong to one optimizer only.
+/// The keys that belong to some optimizers only (a key may have several
+/// owners: `eps` is Adam's, RMSprop's, Adagrad's and Adamax's).
 const OPTIMIZER_KEYS: &[(&str, &[&str])] = &[
     ("momentum", &["momentum"]),
     ("adam", &["beta1", "beta2", "eps"]),
+    ("rmsprop", &["alpha", "eps"]),
+    ("adagrad", &["lr_decay", "eps"]),
+    ("adamax", &["beta1", "beta2", "eps"]),
 ];
 
-/// `[train]`: loss, optimizer and schedule. Needs the model to check that
-/// the loss fits the output layer.
-fn train(table: &Table<'_, '_>, model: &ModelConfig) -> Result<TrainConfig, ConfigError> {
+/// `[train]`: loss, optimizer and schedule. Whether the loss fits the output
+/// layer is diagnosed after training (`output-loss-mismatch`), not refused.
+fn train(table: &Table<'_, '_>) -> Result<TrainConfig, ConfigError> {
     table.deny_unknown(TRAIN_KEYS)?;
     Ok(TrainConfig {
-        loss: table.req("loss", |v| loss(v, model))?,
+        loss: loss_with_parameters(table)?,
         optimizer: optimizer(table)?,
         learning_rate: table.req("learning_rate", Value::positive)?,
+        weight_decay: table
+            .opt("weight_decay", Value::non_negative)?
+            .unwrap_or(0.0),
         batch_size: table.req("batch_size", |v| v.count(1))?,
         duration: duration(table)?,
         clip_grad_norm: table.opt("clip_grad_norm", Value::positive)?,
@@ -513,23 +560,23 @@ fn train(table: &Table<'_, '_>, model: &ModelConfig) -> Result<TrainConfig, Conf
     })
 }
 
-/// The loss; cross-entropy takes logs of the outputs, so they must be
-/// probabilities (softmax, or sigmoid for independent binary outputs).
-fn loss(value: &Value<'_, '_>, model: &ModelConfig) -> Result<LossKind, ConfigError> {
-    let loss = value.choice(LOSSES)?;
-    let last = model.layers.last().map(|layer| layer.activation);
-    match last {
-        Some(activation)
-            if loss == LossKind::CrossEntropy
-                && !matches!(activation, Activation::Softmax | Activation::Sigmoid) =>
-        {
-            let count = model.layers.len();
-            Err(value.error(format!(
-                "cross_entropy needs a softmax or sigmoid last layer; layer {count} of {count} is {activation}"
-            )))
-        }
-        _ => Ok(loss),
-    }
+/// The loss. Any output activation is accepted: a cross-entropy over an
+/// output that is not a probability is a mistake the run diagnoses
+/// (`output-loss-mismatch`), computed on the clipped output as Keras does.
+fn loss(value: &Value<'_, '_>) -> Result<LossKind, ConfigError> {
+    value.choice(LOSSES)
+}
+
+/// The loss and its parameter (`huber_delta`, default 1 as in PyTorch).
+fn loss_with_parameters(table: &Table<'_, '_>) -> Result<LossKind, ConfigError> {
+    let loss = table.req("loss", loss)?;
+    reject_inapplicable(table, "loss", name_of(LOSSES, &loss), LOSS_KEYS)?;
+    Ok(match loss {
+        LossKind::Huber { delta } => LossKind::Huber {
+            delta: table.opt("huber_delta", Value::positive)?.unwrap_or(delta),
+        },
+        other => other,
+    })
 }
 
 /// The optimizer and its hyper-parameters (defaults from `OPTIMIZERS`).
@@ -549,6 +596,21 @@ fn optimizer(table: &Table<'_, '_>) -> Result<OptimizerConfig, ConfigError> {
             momentum: table.opt("momentum", Value::fraction)?.unwrap_or(momentum),
         },
         OptimizerConfig::Adam { beta1, beta2, eps } => OptimizerConfig::Adam {
+            beta1: table.opt("beta1", Value::fraction)?.unwrap_or(beta1),
+            beta2: table.opt("beta2", Value::fraction)?.unwrap_or(beta2),
+            eps: table.opt("eps", Value::positive)?.unwrap_or(eps),
+        },
+        OptimizerConfig::Rmsprop { alpha, eps } => OptimizerConfig::Rmsprop {
+            alpha: table.opt("alpha", Value::fraction)?.unwrap_or(alpha),
+            eps: table.opt("eps", Value::positive)?.unwrap_or(eps),
+        },
+        OptimizerConfig::Adagrad { lr_decay, eps } => OptimizerConfig::Adagrad {
+            lr_decay: table
+                .opt("lr_decay", Value::non_negative)?
+                .unwrap_or(lr_decay),
+            eps: table.opt("eps", Value::positive)?.unwrap_or(eps),
+        },
+        OptimizerConfig::Adamax { beta1, beta2, eps } => OptimizerConfig::Adamax {
             beta1: table.opt("beta1", Value::fraction)?.unwrap_or(beta1),
             beta2: table.opt("beta2", Value::fraction)?.unwrap_or(beta2),
             eps: table.opt("eps", Value::positive)?.unwrap_or(eps),

@@ -312,6 +312,17 @@ pub fn one_hot(labels: &[usize], classes: usize) -> Array2<f64> {
     out
 }
 
+/// The training targets of class labels for an output layer of `units`:
+/// one-hot rows, or for two classes on one unit (the usual sigmoid binary
+/// classifier) the label itself as 0/1 in a single column.
+pub fn targets_for(labels: &[usize], classes: usize, units: usize) -> Array2<f64> {
+    if units == 1 && classes == 2 {
+        Array2::from_shape_fn((labels.len(), 1), |(i, _)| labels[i] as f64)
+    } else {
+        one_hot(labels, classes)
+    }
+}
+
 /// Number of classes implied by the largest label over train and test.
 pub(crate) fn classes_from_labels(train: &[usize], test: Option<&[usize]>) -> usize {
     let max = train.iter().chain(test.unwrap_or(&[])).copied().max();
@@ -333,6 +344,13 @@ pub(crate) fn ensure_nonempty_train(train: &Dataset, source: &Path) -> Result<()
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn one_unit_binary_targets_are_the_labels() {
+        // A sigmoid unit trained on 0/1 (Keras' binary_crossentropy setup).
+        assert_eq!(targets_for(&[1, 0, 1], 2, 1), array![[1.0], [0.0], [1.0]]);
+        assert_eq!(targets_for(&[1, 0], 2, 2), array![[0.0, 1.0], [1.0, 0.0]]);
+    }
 
     #[test]
     fn one_hot_marks_each_label() {

@@ -378,12 +378,42 @@ pub fn accuracy_at_chance(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosi
     )
 }
 
-/// `output-loss-mismatch`: softmax or sigmoid outputs trained with MSE. The
-/// MSE gradient passes through the output's flat slope, so a confident
-/// wrong output learns slowest exactly when it is most wrong.
+/// `output-loss-mismatch`: an output activation that does not fit the loss.
+/// Softmax or sigmoid outputs trained with MSE: the MSE gradient passes
+/// through the output's flat slope, so a confident wrong output learns
+/// slowest exactly when it is most wrong. A cross-entropy over outputs that
+/// are not the probabilities it assumes (relu, linear, tanh...; a softmax
+/// under binary cross-entropy): the loss is computed on the output clipped
+/// into (0, 1] (engine::loss, as Keras), and the clip passes no gradient.
 pub fn output_loss_mismatch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis> {
     let pf = ctx.preflight;
     let bounded = matches!(pf.output, Activation::Softmax | Activation::Sigmoid);
+    let probability = match pf.loss {
+        LossKind::CrossEntropy => bounded,
+        LossKind::BinaryCrossEntropy => pf.output == Activation::Sigmoid,
+        _ => true,
+    };
+    if !probability {
+        let fix = if pf.loss == LossKind::BinaryCrossEntropy {
+            "Make the last layer activation = \"sigmoid\" (one unit per independent 0/1 output)."
+        } else {
+            "Make the last layer activation = \"softmax\" (or \"sigmoid\" for independent 0/1 outputs)."
+        };
+        return Some(
+            Diagnosis::new(
+                "output-loss-mismatch",
+                Severity::Warning,
+                format!(
+                    "The {} output is trained with {}, which takes the log of a probability: outputs outside (0, 1] are clipped to [1e-7, 1] before the log (as Keras does), and a clipped output gets no gradient at all.",
+                    pf.output, pf.loss
+                ),
+            )
+            .at(Some(ctx.recording.layers.len().max(1)), Some(0))
+            .with("loss", pf.loss.config_name())
+            .with("output", pf.output.name())
+            .suggest(fix),
+        );
+    }
     if !(pf.loss == LossKind::Mse && bounded) {
         return None;
     }
@@ -397,7 +427,7 @@ pub fn output_loss_mismatch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagn
             ),
         )
         .at(Some(ctx.recording.layers.len().max(1)), Some(0))
-        .with("loss", "mse")
+        .with("loss", pf.loss.config_name())
         .with("output", pf.output.name())
         .suggest("Set train.loss = \"cross_entropy\"."),
     )

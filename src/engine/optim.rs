@@ -1,6 +1,24 @@
 //! Optimizers. Each update is one fused pass over a tensor that also
 //! accumulates the norms the recorders need (old weight, update, new
 //! weight), so instrumentation does not cost extra sweeps over memory.
+//!
+//! The source of truth is PyTorch's documentation of `torch.optim` (the
+//! "Algorithm" box of each optimizer), with its defaults for unset flags
+//! (no nesterov, no dampening, no amsgrad, RMSprop neither centered nor with
+//! momentum, Adagrad's initial accumulator 0). Per element, with gradient g,
+//! parameter w, step count t (from 1), learning rate lr and weight decay wd:
+//!
+//! ```text
+//! all:      g <- g + wd w                       (only when wd != 0)
+//! sgd:      w <- w - lr g
+//! momentum: b <- mu b + g;  w <- w - lr b      (b_1 = g, as b starts at 0)
+//! adam:     m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
+//!           w <- w - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+//! rmsprop:  v <- alpha v + (1 - alpha) g^2;  w <- w - lr g / (sqrt(v) + eps)
+//! adagrad:  s <- s + g^2;  w <- w - lr / (1 + (t - 1) lr_decay) g / (sqrt(s) + eps)
+//! adamax:   m <- b1 m + (1 - b1) g;  u <- max(b2 u, |g| + eps)
+//!           w <- w - lr / (1 - b1^t) m / u
+//! ```
 
 use super::float::Float;
 use crate::config::OptimizerConfig;
@@ -28,7 +46,8 @@ impl<F: Float> Slots<F> {
         let (a, b) = match config {
             OptimizerConfig::Sgd => (0, 0),
             OptimizerConfig::Momentum { .. } => (n, 0),
-            OptimizerConfig::Adam { .. } => (n, n),
+            OptimizerConfig::Adam { .. } | OptimizerConfig::Adamax { .. } => (n, n),
+            OptimizerConfig::Rmsprop { .. } | OptimizerConfig::Adagrad { .. } => (0, n),
         };
         Slots {
             first: vec![F::zero(); a],
@@ -42,6 +61,7 @@ impl<F: Float> Slots<F> {
 pub struct Optimizer<F> {
     config: OptimizerConfig,
     learning_rate: f64,
+    weight_decay: f64,
     weights: Vec<Slots<F>>,
     biases: Vec<Slots<F>>,
     /// Update count, for Adam's bias correction.
@@ -62,10 +82,18 @@ impl<F: Float> Optimizer<F> {
         Optimizer {
             config,
             learning_rate,
+            weight_decay: 0.0,
             weights: shapes.iter().map(|&(w, _)| Slots::new(w, config)).collect(),
             biases: shapes.iter().map(|&(_, b)| Slots::new(b, config)).collect(),
             t: 0,
         }
+    }
+
+    /// The same optimizer with an L2 penalty `weight_decay * w` added to
+    /// every gradient (PyTorch's `weight_decay`).
+    pub fn with_weight_decay(mut self, weight_decay: f64) -> Self {
+        self.weight_decay = weight_decay;
+        self
     }
 
     /// Starts a new step (Adam's bias correction counts steps, not layers).
@@ -131,6 +159,7 @@ impl<F: Float> Optimizer<F> {
         apply_rule(
             self.config,
             lr,
+            F::of(self.weight_decay),
             t,
             param,
             grad,
@@ -146,6 +175,7 @@ impl<F: Float> Optimizer<F> {
 fn apply_rule<F: Float>(
     config: OptimizerConfig,
     lr: F,
+    wd: F,
     t: i32,
     param: &mut [F],
     grad: &[F],
@@ -153,11 +183,12 @@ fn apply_rule<F: Float>(
     first: &mut [F],
     second: &mut [F],
 ) -> Sums {
+    let one = F::one();
     match config {
-        OptimizerConfig::Sgd => fused(param, grad, update, &mut [], &mut [], |g, _, _| -lr * g),
+        OptimizerConfig::Sgd => fused(param, grad, update, &mut [], &mut [], wd, |g, _, _| -lr * g),
         OptimizerConfig::Momentum { momentum } => {
             let mu = F::of(momentum);
-            fused(param, grad, update, first, &mut [], |g, v, _| {
+            fused(param, grad, update, first, &mut [], wd, |g, v, _| {
                 *v = mu * *v + g;
                 -lr * *v
             })
@@ -166,11 +197,37 @@ fn apply_rule<F: Float>(
             let (b1, b2, e) = (F::of(beta1), F::of(beta2), F::of(eps));
             let c1 = F::of(1.0 - beta1.powi(t));
             let c2 = F::of(1.0 - beta2.powi(t));
-            let one = F::one();
-            fused(param, grad, update, first, second, |g, m, v| {
+            fused(param, grad, update, first, second, wd, |g, m, v| {
                 *m = b1 * *m + (one - b1) * g;
                 *v = b2 * *v + (one - b2) * g * g;
                 -lr * (*m / c1) / ((*v / c2).sqrt() + e)
+            })
+        }
+        OptimizerConfig::Rmsprop { alpha, eps } => {
+            let (al, e) = (F::of(alpha), F::of(eps));
+            fused(param, grad, update, first, second, wd, |g, _, v| {
+                *v = al * *v + (one - al) * g * g;
+                -lr * g / (v.sqrt() + e)
+            })
+        }
+        OptimizerConfig::Adagrad { lr_decay, eps } => {
+            let clr = lr / F::of(1.0 + f64::from(t - 1) * lr_decay);
+            let e = F::of(eps);
+            fused(param, grad, update, first, second, wd, |g, _, s| {
+                *s += g * g;
+                -clr * g / (s.sqrt() + e)
+            })
+        }
+        OptimizerConfig::Adamax { beta1, beta2, eps } => {
+            let (b1, b2, e) = (F::of(beta1), F::of(beta2), F::of(eps));
+            let clr = lr / F::of(1.0 - beta1.powi(t));
+            fused(param, grad, update, first, second, wd, |g, m, u| {
+                *m = b1 * *m + (one - b1) * g;
+                let bound = g.abs() + e;
+                let decayed = b2 * *u;
+                // max that keeps a NaN gradient visible rather than dropping it.
+                *u = if decayed > bound { decayed } else { bound };
+                -clr * *m / *u
             })
         }
     }
@@ -183,15 +240,23 @@ fn apply_rule<F: Float>(
 /// network that chain alone cost more than the rest of the update. Four
 /// lanes of three sums fit the SSE registers of a baseline x86-64 build;
 /// eight spilled to the stack.
-/// Empty state slices stand for optimizers without that state.
+/// Empty state slices stand for optimizers without that state. `wd` is
+/// added as `g + wd w` only when non-zero, so a run without weight decay
+/// computes exactly what it did before (0 * inf would be NaN).
 fn fused<F: Float>(
     param: &mut [F],
     grad: &[F],
     update: &mut [F],
     first: &mut [F],
     second: &mut [F],
+    wd: F,
     rule: impl Fn(F, &mut F, &mut F) -> F,
 ) -> Sums {
+    let decay = wd != F::zero();
+    let rule = |g: F, old: F, s1: &mut F, s2: &mut F| {
+        let g = if decay { g + wd * old } else { g };
+        rule(g, s1, s2)
+    };
     let n = param.len().min(grad.len()).min(update.len());
     const LANES: usize = 4;
     let (mut b, mut u2, mut a) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
@@ -212,7 +277,7 @@ fn fused<F: Float>(
         };
         for i in 0..LANES {
             let old = p[i];
-            let du = rule(g[i], &mut s1[i], &mut s2[i]);
+            let du = rule(g[i], old, &mut s1[i], &mut s2[i]);
             u[i] = du;
             let new = old + du;
             p[i] = new;
@@ -232,7 +297,7 @@ fn fused<F: Float>(
         let s1 = first.get_mut(k).unwrap_or(&mut z1);
         let s2 = second.get_mut(k).unwrap_or(&mut z2);
         let old = param[k];
-        let du = rule(grad[k], s1, s2);
+        let du = rule(grad[k], old, s1, s2);
         update[k] = du;
         param[k] = old + du;
         sums.before += old.f64() * old.f64();
@@ -254,7 +319,17 @@ mod tests {
     use ndarray::array;
 
     fn one_step(config: OptimizerConfig, steps: usize) -> (Array2<f64>, UpdateNorms) {
-        let mut opt = Optimizer::<f64>::new(config, 0.1, &[(2, 1)]);
+        decayed_steps(config, 0.0, steps)
+    }
+
+    /// `steps` updates of w = [1, -2], b = 0.5 with constant gradients
+    /// gw = [0.5, 1], gb = 2 at learning rate 0.1.
+    fn decayed_steps(
+        config: OptimizerConfig,
+        weight_decay: f64,
+        steps: usize,
+    ) -> (Array2<f64>, UpdateNorms) {
+        let mut opt = Optimizer::<f64>::new(config, 0.1, &[(2, 1)]).with_weight_decay(weight_decay);
         let mut w = array![[1.0], [-2.0]];
         let mut b = array![0.5];
         let gw = array![[0.5], [1.0]];
@@ -325,5 +400,93 @@ mod tests {
         let (w, _) = one_step(adam, 1);
         assert!((w[[0, 0]] - 0.9).abs() < 1e-6);
         assert!((w[[1, 0]] - -2.1).abs() < 1e-6);
+    }
+
+    #[test]
+    fn rmsprop_two_steps_by_hand() {
+        // PyTorch's RMSprop, alpha 0.9, eps 0, g = 0.5 (w[0] = 1):
+        // v1 = 0.1 * 0.25 = 0.025, w1 = 1 - 0.1 * 0.5 / sqrt(0.025);
+        // v2 = 0.9 * 0.025 + 0.025 = 0.0475, w2 = w1 - 0.1 * 0.5 / sqrt(0.0475).
+        let (w, _) = one_step(
+            OptimizerConfig::Rmsprop {
+                alpha: 0.9,
+                eps: 0.0,
+            },
+            2,
+        );
+        let want = 1.0 - 0.05 / 0.025f64.sqrt() - 0.05 / 0.0475f64.sqrt();
+        assert!((w[[0, 0]] - want).abs() < 1e-12, "{} vs {want}", w[[0, 0]]);
+    }
+
+    #[test]
+    fn adagrad_two_steps_by_hand() {
+        // PyTorch's Adagrad, lr_decay 0.5, eps 0, g = 1 (w[1] = -2):
+        // s1 = 1, w1 = -2 - 0.1 * 1 / 1; s2 = 2, clr = 0.1 / 1.5,
+        // w2 = w1 - clr * 1 / sqrt(2).
+        let (w, _) = one_step(
+            OptimizerConfig::Adagrad {
+                lr_decay: 0.5,
+                eps: 0.0,
+            },
+            2,
+        );
+        let want = -2.1 - 0.1 / 1.5 / 2f64.sqrt();
+        assert!((w[[1, 0]] - want).abs() < 1e-12, "{} vs {want}", w[[1, 0]]);
+    }
+
+    #[test]
+    fn adamax_two_steps_by_hand() {
+        // PyTorch's Adamax, betas (0.9, 0.999), eps 0, g = 0.5 (w[0] = 1):
+        // m1 = 0.05, u1 = 0.5, w1 = 1 - 0.1 / 0.1 * 0.05 / 0.5 = 0.9;
+        // m2 = 0.095, u2 = max(0.4995, 0.5) = 0.5, clr = 0.1 / 0.19,
+        // w2 = 0.9 - clr * 0.095 / 0.5 = 0.8.
+        let (w, _) = one_step(
+            OptimizerConfig::Adamax {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 0.0,
+            },
+            2,
+        );
+        assert!((w[[0, 0]] - 0.8).abs() < 1e-12, "{}", w[[0, 0]]);
+    }
+
+    #[test]
+    fn weight_decay_adds_the_l2_gradient_for_every_optimizer() {
+        // PyTorch: g <- g + wd w before the rule. With wd 0.5 and w = [1, -2]
+        // the effective gradient of SGD is [0.5 + 0.5, 1 - 1] = [1, 0].
+        let (w, _) = decayed_steps(OptimizerConfig::Sgd, 0.5, 1);
+        assert!((w[[0, 0]] - 0.9).abs() < 1e-12);
+        assert!((w[[1, 0]] - -2.0).abs() < 1e-12);
+        // Every other optimizer sees the same zero effective gradient on w[1]
+        // at its first step and so leaves it alone (adaptive ones divide 0 by
+        // eps > 0), while without decay they all move it.
+        let others = [
+            OptimizerConfig::Momentum { momentum: 0.9 },
+            OptimizerConfig::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            OptimizerConfig::Rmsprop {
+                alpha: 0.99,
+                eps: 1e-8,
+            },
+            OptimizerConfig::Adagrad {
+                lr_decay: 0.0,
+                eps: 1e-10,
+            },
+            OptimizerConfig::Adamax {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+        ];
+        for config in others {
+            let (w, _) = decayed_steps(config, 0.5, 1);
+            assert!((w[[1, 0]] - -2.0).abs() < 1e-12, "{config}: {}", w[[1, 0]]);
+            let (w, _) = decayed_steps(config, 0.0, 1);
+            assert!(w[[1, 0]] < -2.05, "{config}: {}", w[[1, 0]]);
+        }
     }
 }

@@ -112,7 +112,7 @@ fn check_typed<F: Float>(
         } else {
             last_point.unwrap_or(planned)
         };
-        let train_split = split::<F>(&data.train, data.classes);
+        let train_split = split::<F>(&data.train, data.classes, net.output_width());
         let mut optimizer = optimizer_for(cfg, &net);
         // No test-set evaluation: only the gradients matter here.
         let plan = Plan {

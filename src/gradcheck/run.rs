@@ -5,7 +5,7 @@
 use super::types::GradcheckReport;
 use super::{assemble, check_point, Batch, PointResult};
 use crate::config::{CheckPoint, GradcheckConfig, LossKind};
-use crate::data::{one_hot, Data};
+use crate::data::{targets_for, Data};
 use crate::engine::flaw::Flaw;
 use crate::engine::{Float, Network};
 use ndarray::{Array2, Axis};
@@ -21,7 +21,10 @@ const BATCH_STREAM: u64 = 0x6C4E_CBA7_0000_0006;
 #[derive(Debug)]
 pub struct Checker {
     x: Array2<f64>,
-    t: Array2<f64>,
+    /// The batch's labels and class count: the targets depend on the
+    /// output width of the network checked (`data::targets_for`).
+    labels: Vec<usize>,
+    classes: usize,
     loss: LossKind,
     settings: GradcheckConfig,
     /// Step numbers to check after (sorted); `End` and `Init` handled apart.
@@ -65,7 +68,8 @@ impl Checker {
         steps.dedup();
         Checker {
             x,
-            t: one_hot(&labels, data.classes),
+            labels,
+            classes: data.classes,
             loss,
             settings: settings.clone(),
             steps,
@@ -104,9 +108,10 @@ impl Checker {
                 self.parameters
             ));
         }
+        let t = targets_for(&self.labels, self.classes, net64.output_width());
         let batch = Batch {
             x: &self.x,
-            t: &self.t,
+            t: &t,
             loss: self.loss,
         };
         let seed = self.seed.wrapping_add(self.results.len() as u64);

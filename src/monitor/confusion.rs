@@ -2,6 +2,7 @@
 //! set, else the training set), with per-class accuracy and that set's own
 //! chance level: overall accuracy hides a class the network never predicts.
 
+use crate::engine::loss::predicted_class;
 use crate::engine::{Float, Network};
 use ndarray::{Array2, Axis};
 use serde::{Deserialize, Serialize};
@@ -43,19 +44,15 @@ pub fn confusion<F: Float>(
             .into_iter()
             .zip(labels.get(start..end).unwrap_or(&[]))
         {
-            let mut best: Option<(usize, f64)> = None;
-            for (k, &v) in row.iter().enumerate() {
-                let v = v.f64();
-                if !v.is_finite() {
-                    best = None;
-                    break;
-                }
-                if best.is_none_or(|b| v > b.1) {
-                    best = Some((k, v));
-                }
-            }
+            // Any non-finite output makes the row unclassifiable; otherwise
+            // the engine's own prediction (argmax, or 0.5 on one unit).
+            let best = if row.iter().all(|v| v.f64().is_finite()) {
+                predicted_class(&row)
+            } else {
+                None
+            };
             match (best, matrix.get_mut(label)) {
-                (Some((k, _)), Some(r)) => {
+                (Some(k), Some(r)) => {
                     if let Some(c) = r.get_mut(k) {
                         *c += 1;
                     }

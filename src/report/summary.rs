@@ -48,6 +48,12 @@ pub struct NetworkSummary {
     /// read by `diagnose`); absent for nn-doctor's own dense layers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<LayerName>,
+    /// `[train] weight_decay` (0 when unset); added after the existing fields.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// `[train] huber_delta` when the loss is Huber.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub huber_delta: Option<f64>,
 }
 
 /// A layer as another trainer calls it, e.g. PyTorch's `features.3`.
@@ -271,6 +277,8 @@ pub(crate) mod tests {
                 loss: LossKind::Mse,
                 optimizer: OptimizerConfig::Momentum { momentum: 0.9 },
                 learning_rate: 0.1,
+                weight_decay: 0.0,
+                huber_delta: None,
                 batch_size: 5,
                 names: Vec::new(),
             },

@@ -103,7 +103,10 @@ pub fn preflight_and_skipped(
             skipped.push(earlier.clone());
         }
     }
-    let loss = net.loss.unwrap_or(LossKind::CrossEntropy);
+    let loss = net
+        .loss
+        .unwrap_or(LossKind::CrossEntropy)
+        .with_delta(net.huber_delta);
     let preflight = Preflight {
         input: pf.input.unwrap_or_else(no_input),
         layers: pf.layers.unwrap_or_default(),

@@ -161,6 +161,8 @@ fn summarise(run: &LoadedRun, name: String, dir: &Path, fail_on: FailOn) -> Summ
             learning_rate: run.preflight.learning_rate,
             batch_size: run.preflight.batch_size,
             names: f.layer_names(),
+            weight_decay: net.weight_decay,
+            huber_delta: net.huber_delta,
         },
         preflight: run.preflight.clone(),
         timing: f.timing.clone().unwrap_or(Timing {

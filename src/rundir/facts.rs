@@ -65,6 +65,9 @@ pub struct NetworkFacts {
     /// Names as nn-doctor's own summary.json keeps them (`diagnose` output).
     #[serde(default)]
     pub names: Vec<LayerName>,
+    #[serde(default)]
+    pub weight_decay: f64,
+    pub huber_delta: Option<f64>,
 }
 
 /// One layer: a module with parameters and the activation after it.

@@ -36,8 +36,9 @@ pub fn run(dir: &Path, out: Option<&Path>) -> Result<PathBuf, RerenderError> {
     if value.get("verdict").is_none() {
         return Err(RerenderError::NotDiagnosed { path });
     }
-    let summary: Summary =
+    let mut summary: Summary =
         serde_json::from_value(value).map_err(|e| RunDirError::format(&path, e.to_string()))?;
+    summary.network.loss = summary.network.loss.with_delta(summary.network.huber_delta);
     let rec = recording::read(dir, &facts.layer_infos())?.recording;
     let out = ReportDir::open(out.unwrap_or(dir))?;
     let files = crate::report::render_views(out.staging(), &summary, &rec)?;

@@ -326,6 +326,9 @@ fn info(trace: &Trace, tol: Tolerance) -> TraceInfo {
             }
         ),
         LossKind::CrossEntropy => format!("cross_entropy ({reduction})"),
+        LossKind::BinaryCrossEntropy => format!("binary_cross_entropy ({reduction})"),
+        LossKind::Mae => format!("mae ({reduction})"),
+        LossKind::Huber { delta } => format!("huber delta {delta} ({reduction})"),
     };
     TraceInfo {
         dir: trace.dir.display().to_string(),

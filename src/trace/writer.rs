@@ -35,11 +35,14 @@ pub fn write_trace(
         Layout::OutIn => m.t().to_owned(),
     };
     let loss_name = match loss {
-        LossKind::Mse => "mse",
-        LossKind::CrossEntropy => "cross_entropy",
+        LossKind::Mse => "\"mse\"".to_string(),
+        LossKind::CrossEntropy => "\"cross_entropy\"".to_string(),
+        LossKind::BinaryCrossEntropy => "\"binary_cross_entropy\"".to_string(),
+        LossKind::Mae => "\"mae\"".to_string(),
+        LossKind::Huber { delta } => format!("{{ huber = {{ delta = {delta:?} }} }}"),
     };
     let mut toml = format!(
-        "loss = \"{loss_name}\"\nweight_layout = \"{}\"\ninput = \"{}\"\ntarget = \"{}\"\nloss_value = {:?}\n",
+        "loss = {loss_name}\nweight_layout = \"{}\"\ninput = \"{}\"\ntarget = \"{}\"\nloss_value = {:?}\n",
         layout.name(),
         save("x", x)?,
         save("t", t)?,
