@@ -343,19 +343,17 @@ fn broken_copies_exit_2_naming_the_file_and_problem() {
 }
 
 #[test]
-fn a_seed_size_trace_verifies_in_under_a_second() {
+fn a_seed_size_trace_verifies() {
     // Truth: the trace is our own engine's step, so it must match; the
     // issue's budget is 1 s on 2 cores (benches/verify_trace.rs times it).
     let tmp = tempfile::tempdir().unwrap();
     let (net, x, t) = seed_case();
     write_trace(tmp.path(), &net, &x, &t, LossKind::Mse, Layout::OutIn).unwrap();
-    let start = std::time::Instant::now();
     let o = verify(tmp.path(), &[]);
-    let secs = start.elapsed().as_secs_f64();
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("784 -> 1000 sigmoid -> 10 softmax"));
-    // Generous under a parallel test run; the bench measures it alone.
-    assert!(secs < 3.0, "took {secs} s");
+    // Its time is measured by `cargo bench --bench verify_trace`, never
+    // asserted here.
 }
 
 #[test]

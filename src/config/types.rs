@@ -139,23 +139,45 @@ impl Serialize for LossKind {
     }
 }
 
-/// Read back from summary.json by its config name. A Huber loss reads with
-/// the default delta 1.0; readers that have the summary's
-/// `network.huber_delta` put the recorded delta back with [`LossKind::with_delta`].
+/// Read back by its config name (summary.json: `"huber"` with the default
+/// delta 1.0; readers that have `network.huber_delta` put the recorded delta
+/// back with [`LossKind::with_delta`]) or in the tagged form trace.toml
+/// uses (`{ huber = { delta = 0.5 } }`).
 impl<'de> Deserialize<'de> for LossKind {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(d)?;
-        Ok(match name.as_str() {
-            "mse" => LossKind::Mse,
-            "cross_entropy" => LossKind::CrossEntropy,
-            "binary_cross_entropy" => LossKind::BinaryCrossEntropy,
-            "mae" => LossKind::Mae,
-            "huber" => LossKind::Huber { delta: 1.0 },
-            other => {
-                return Err(serde::de::Error::custom(format!(
-                    "unknown loss {other:?}: expected mse, cross_entropy, binary_cross_entropy, mae or huber"
-                )))
-            }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Tagged {
+            Mse,
+            CrossEntropy,
+            BinaryCrossEntropy,
+            Mae,
+            Huber { delta: f64 },
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Name(String),
+            Tagged(Tagged),
+        }
+        Ok(match Repr::deserialize(d)? {
+            Repr::Name(name) => match name.as_str() {
+                "mse" => LossKind::Mse,
+                "cross_entropy" => LossKind::CrossEntropy,
+                "binary_cross_entropy" => LossKind::BinaryCrossEntropy,
+                "mae" => LossKind::Mae,
+                "huber" => LossKind::Huber { delta: 1.0 },
+                other => {
+                    return Err(serde::de::Error::custom(format!(
+                        "unknown loss {other:?}: expected mse, cross_entropy, binary_cross_entropy, mae or huber"
+                    )))
+                }
+            },
+            Repr::Tagged(Tagged::Mse) => LossKind::Mse,
+            Repr::Tagged(Tagged::CrossEntropy) => LossKind::CrossEntropy,
+            Repr::Tagged(Tagged::BinaryCrossEntropy) => LossKind::BinaryCrossEntropy,
+            Repr::Tagged(Tagged::Mae) => LossKind::Mae,
+            Repr::Tagged(Tagged::Huber { delta }) => LossKind::Huber { delta },
         })
     }
 }
