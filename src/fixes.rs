@@ -222,6 +222,34 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
         });
     }
     let lr = cfg.train.learning_rate;
+    // Units dead because their biases start negative: the init, not a step,
+    // killed them, so zeroing those biases is the candidate to verify.
+    let negative_relu_bias = cfg
+        .model
+        .layers
+        .iter()
+        .any(|l| l.activation.is_relu_family() && l.bias_init < 0.0);
+    if has(diagnoses, &["dead-relus"]) && negative_relu_bias {
+        fixes.push(Fix {
+            name: "zero-bias",
+            changes: vec!["bias_init = 0.0 on the relu-family layers".into()],
+            apply: Box::new(|t| {
+                for l in layers_mut(t) {
+                    let relu = matches!(
+                        l.get("activation").and_then(Value::as_str),
+                        Some("relu" | "leaky_relu" | "elu")
+                    );
+                    let negative = l
+                        .get("bias_init")
+                        .and_then(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64)))
+                        .is_some_and(|b| b < 0.0);
+                    if relu && negative {
+                        l.insert("bias_init".into(), Value::Float(0.0));
+                    }
+                }
+            }),
+        });
+    }
     if has(
         diagnoses,
         &[
@@ -355,11 +383,17 @@ pub fn drop_noop_suggestions(cfg: &Config, diagnoses: &mut [Diagnosis]) {
             .filter(|l| l.activation.is_relu_family() == relu)
             .all(|l| l.init == init)
     };
+    let relu_biases_non_negative = hidden
+        .iter()
+        .filter(|l| l.activation.is_relu_family())
+        .all(|l| l.bias_init >= 0.0);
     let noop = |s: &str| {
         (s.contains("init = \"xavier_uniform\"") && all_init(Init::XavierUniform, false))
             || (s.contains("init = \"he_normal\"")
                 && !s.contains("activation")
-                && all_init(Init::HeNormal, true))
+                && all_init(Init::HeNormal, true)
+                // "... and bias_init = 0.0" still changes a negative bias.
+                && (!s.contains("bias_init") || relu_biases_non_negative))
             || (s.contains("loss = \"cross_entropy\"") && cfg.train.loss == LossKind::CrossEntropy)
             || (s.contains("scale = \"unit\"") && cfg.data.scale == Scale::Unit)
             || (s.contains("scale = \"standardize\"") && cfg.data.scale == Scale::Standardize)

@@ -41,3 +41,53 @@ fn try_fixes_on_the_seed_case_finds_a_verified_fix_above_85_percent() {
     let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(md.contains("Verified fixes"));
 }
+
+#[test]
+fn relus_killed_by_a_negative_bias_init_get_the_verified_zero_bias_fix() {
+    // Truth: dead_relu_mnist_bias starts every relu bias at -10 with He
+    // weights on [0, 1] pixels, so every pre-activation starts below zero
+    // (dead from step 1, before any update): the initialisation, not the
+    // learning rate, is the cause, and zeroing those biases must be the
+    // verified first fix (it trains to well above chance; lowering the rate
+    // leaves the units dead).
+    let out = tempfile::tempdir().unwrap();
+    let o = check(
+        &fixture("scenarios/dead_relu_mnist_bias.toml"),
+        out.path(),
+        &["--try-fixes"],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let s = summary(out.path());
+    let dead = s["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "dead-relus")
+        .expect("dead-relus");
+    assert!(
+        dead["suggestions"][0]
+            .as_str()
+            .unwrap()
+            .contains("bias_init"),
+        "{dead}"
+    );
+    let zero = s["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "zero-bias")
+        .expect("zero-bias candidate");
+    assert_eq!(zero["cleared_errors"], true, "{zero}");
+    assert!(
+        zero["test_accuracy_after"].as_f64().unwrap() > 0.5,
+        "{zero}"
+    );
+    assert!(
+        s["headline_fix"]
+            .as_str()
+            .unwrap()
+            .contains("bias_init = 0.0"),
+        "{}",
+        s["headline_fix"]
+    );
+}

@@ -137,6 +137,17 @@ pub fn dead_relus(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
             ),
             ShareSource::Batch => "every sample of the batch".to_string(),
         };
+        // Dead from the first recorded step: the initialisation killed them,
+        // not an update, so the init fix leads; dead later: a step did.
+        let lr = "Lower the learning rate: a large step can push biases so negative that units never fire again.";
+        let init = "Initialise with init = \"he_normal\" and bias_init = 0.0 (or a small positive bias such as 0.01).";
+        let leaky = "Use activation = \"leaky_relu\" or \"elu\", which keep a gradient below zero.";
+        let dead_at_start = i == 0 && step.is_some_and(|s| s <= 1);
+        let order = if dead_at_start {
+            [init, leaky, lr]
+        } else {
+            [lr, leaky, init]
+        };
         out.push(
             Diagnosis::new(
                 "dead-relus",
@@ -153,9 +164,9 @@ pub fn dead_relus(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
             .with("dead_fraction_median", median)
             .with("window_rows", w)
             .with("threshold", th.dead_warning)
-            .suggest("Lower the learning rate: a large step can push biases so negative that units never fire again.")
-            .suggest("Use activation = \"leaky_relu\" or \"elu\", which keep a gradient below zero.")
-            .suggest("Initialise with init = \"he_normal\" and bias_init = 0.0 (or a small positive bias such as 0.01)."),
+            .suggest(order[0])
+            .suggest(order[1])
+            .suggest(order[2]),
         );
     }
     out
@@ -241,5 +252,36 @@ mod tests {
         );
         assert_eq!(d.len(), 1);
         assert_eq!((d[0].severity, d[0].step), (Severity::Warning, Some(26)));
+        // Died after training began: an update did it, so the rate leads.
+        assert!(
+            d[0].suggestions[0].contains("learning rate"),
+            "{:?}",
+            d[0].suggestions
+        );
+    }
+
+    #[test]
+    fn relus_dead_from_the_first_step_lead_with_the_init_fix() {
+        // Units dead before any update (e.g. bias_init = -10) were killed by
+        // the initialisation: lowering the learning rate cannot help.
+        let rec = recording(
+            &[Activation::Relu, Activation::Softmax],
+            50,
+            |_, layer, row| {
+                if layer == 1 {
+                    row.dead_frac = Some(1.0);
+                }
+            },
+        );
+        let d = dead_relus(
+            &context_from(&rec, LossKind::CrossEntropy),
+            &Thresholds::default(),
+        );
+        assert_eq!((d[0].severity, d[0].step), (Severity::Error, Some(1)));
+        assert!(
+            d[0].suggestions[0].contains("bias_init"),
+            "{:?}",
+            d[0].suggestions
+        );
     }
 }
