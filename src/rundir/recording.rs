@@ -6,26 +6,14 @@
 use super::error::RunDirError;
 use super::table::{Row, Table};
 use crate::monitor::record::{LayerInfo, LayerRow, Probe, ProbeLayer, Recording, StepRow};
+use crate::report::csv::METRICS_HEADER;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// Optional metrics.csv columns: each feeds some rules.
-pub const METRIC_COLUMNS: [&str; 14] = [
-    "act_min",
-    "act_max",
-    "act_mean",
-    "act_std",
-    "pre_min",
-    "pre_max",
-    "pre_mean_abs",
-    "saturated_frac",
-    "dead_frac",
-    "grad_w_norm",
-    "grad_b_norm",
-    "weight_norm",
-    "update_ratio",
-    "nonfinite",
-];
+/// Optional metrics.csv columns: each feeds some rules. They are the
+/// statistics of `report::csv::METRICS_HEADER`, between `activation` and
+/// `units`, so a column added there is known here too.
+pub const METRIC_COLUMNS: &[&str] = METRICS_HEADER.split_at(3).1.split_at(14).0;
 
 /// A recording and the columns its files did not have.
 #[derive(Debug)]
@@ -193,6 +181,13 @@ fn check_order(t: &Table, keys: impl Iterator<Item = (usize, usize)>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_columns_are_the_statistics_between_activation_and_units() {
+        assert_eq!(METRIC_COLUMNS.first(), Some(&"act_min"));
+        assert_eq!(METRIC_COLUMNS.last(), Some(&"nonfinite"));
+        assert_eq!(METRIC_COLUMNS.len(), 14);
+    }
     use crate::engine::activation::Activation;
 
     fn layers() -> Vec<LayerInfo> {
