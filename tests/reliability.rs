@@ -76,8 +76,19 @@ fn interrupted_check(
     extra: &[&str],
     signal: i32,
 ) -> std::process::Output {
+    interrupted("check", config, out, extra, signal)
+}
+
+/// [`interrupted_check`] for any command that takes `CONFIG --out OUT`.
+fn interrupted(
+    command: &str,
+    config: &Path,
+    out: &Path,
+    extra: &[&str],
+    signal: i32,
+) -> std::process::Output {
     let child = bin()
-        .arg("check")
+        .arg(command)
         .arg(config)
         .arg("--out")
         .arg(out)
@@ -119,21 +130,7 @@ fn sigint_during_gradcheck_training_reports_the_points_that_ran_and_exits_130() 
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let cfg = synthetic_config(tmp.path(), "gc", "16", "100000000");
-    let child = bin()
-        .arg("gradcheck")
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(&out.join(".nn-doctor.lock"));
-    std::thread::sleep(Duration::from_millis(1500));
-    let pid = i32::try_from(child.id()).unwrap();
-    // SAFETY: kill(2) on our own child's pid; no memory is involved.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let o = child.wait_with_output().unwrap();
+    let o = interrupted("gradcheck", &cfg, &out, &[], libc::SIGINT);
     assert_eq!(o.status.code(), Some(130));
     // The init check ran and is reported; the "end" of a run that never
     // ended is not checked under that name.

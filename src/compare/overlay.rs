@@ -4,20 +4,10 @@
 
 use crate::monitor::record::Recording;
 use crate::report::plots::font::{ensure_font, FONT};
-use crate::report::plots::PlotError;
+use crate::report::plots::{layer_color, PlotError};
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
-
-/// One colour per layer (the loss uses the first); A and B differ by dash.
-const PALETTE: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(23, 190, 207),
-];
 
 type Points = Vec<(f64, f64)>;
 
@@ -77,8 +67,12 @@ fn chart(
         .map_err(|e| draw_err(e.to_string()))?;
     for (i, (label, a, b)) in series.iter().enumerate() {
         // One series (the loss): two colours; per layer: the layer's colour.
-        let ca = PALETTE[i % PALETTE.len()];
-        let cb = if series.len() == 1 { PALETTE[1] } else { ca };
+        let ca = layer_color(i + 1);
+        let cb = if series.len() == 1 {
+            layer_color(2)
+        } else {
+            ca
+        };
         c.draw_series(LineSeries::new(a.clone(), ca.stroke_width(2)))
             .map_err(|e| draw_err(e.to_string()))?
             .label(format!("A {label}"))

@@ -67,17 +67,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
     }
 }
 
-/// Writes the whole report directory (created and locked for the call).
-pub fn write_report(
-    dir: &Path,
-    summary: &Summary,
-    rec: &Recording,
-    gradcheck: Option<&GradcheckReport>,
-) -> Result<(), ReportError> {
-    let mut summary = summary.clone();
-    write_report_in(&write::ReportDir::open(dir)?, &mut summary, rec, gradcheck)
-}
-
 /// Writes a report into a directory this run has locked: every file is
 /// staged and renamed into place, summary.json last, with `files` set to
 /// what this run wrote (plus `fixes` when `--try-fixes` reported

@@ -10,6 +10,7 @@
 
 mod activations;
 mod chart;
+pub(crate) use chart::layer_color;
 pub mod confusion;
 pub(crate) mod font;
 mod layers;
