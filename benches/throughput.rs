@@ -73,12 +73,7 @@ fn main() -> anyhow::Result<()> {
     };
     let run = |instrumented: bool| -> f64 {
         let mut net = Network::<f32>::init(split.x.ncols(), &cfg.model.layers, cfg.seed);
-        let shapes: Vec<_> = net
-            .layers
-            .iter()
-            .map(|l| (l.weight.len(), l.bias.len()))
-            .collect();
-        let mut opt = Optimizer::new(OptimizerConfig::Sgd, 0.05, &shapes);
+        let mut opt = Optimizer::for_layers(OptimizerConfig::Sgd, 0.05, &net.layers);
         let mut recorder = Recorder::new(net.layer_infos(), 1);
         let mut tracer = NonFiniteTracer::new();
         let started = Instant::now();

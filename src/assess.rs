@@ -5,7 +5,6 @@
 //! `diagnose RUN_DIR` is reading a run directory plus this, so both judge a
 //! run identically.
 
-use crate::check::FailOn;
 use crate::diagnose::skipped::drop_skipped;
 use crate::diagnose::{self, Context, Diagnosis, Severity, Skipped};
 use crate::report::summary::{Summary, Verdict};
@@ -42,4 +41,31 @@ pub fn assess(
     summary.skipped = skipped;
     report::write_report_in(out, &mut summary, ctx.recording, ctx.gradcheck)?;
     Ok(summary)
+}
+
+/// Which severity makes `check` exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Never,
+}
+
+impl FailOn {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailOn::Error => "error",
+            FailOn::Warning => "warning",
+            FailOn::Never => "never",
+        }
+    }
+
+    /// Whether a run with these diagnoses fails.
+    pub fn fails(self, worst: Option<Severity>) -> bool {
+        match (self, worst) {
+            (FailOn::Never, _) | (_, None) => false,
+            (FailOn::Error, Some(s)) => s >= Severity::Error,
+            (FailOn::Warning, Some(s)) => s >= Severity::Warning,
+        }
+    }
 }

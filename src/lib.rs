@@ -17,8 +17,6 @@ pub mod data;
 pub mod diagnose;
 /// The network, its operations and the instrumented training loop.
 pub mod engine;
-/// `check --try-fixes`: candidate configs from the suggestions, verified by training.
-pub mod fixes;
 /// Gradient checks against finite differences and the backprop-bug catalogue.
 pub mod gradcheck;
 /// Resource guards: the memory estimate checked before allocating.
@@ -27,6 +25,8 @@ pub mod guard;
 pub mod input;
 /// Ctrl-C / SIGTERM: a stop flag polled at step boundaries.
 pub mod interrupt;
+/// Plain shared kinds (activation...) that every stage names; depends on nothing.
+pub mod kinds;
 /// The process's memory limit (MemAvailable or --max-memory).
 pub mod limits;
 /// Hooks that watch training: layer statistics and the non-finite tracer.

@@ -9,14 +9,13 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use nn_doctor::check::gradcheck_command::GradcheckOptions;
 use nn_doctor::check::{self, CheckOptions, FailOn};
 use nn_doctor::config::starter::STARTER;
 use nn_doctor::config::CheckPoint;
 use nn_doctor::diagnose::explain;
 use nn_doctor::engine::flaw::Flaw;
-use nn_doctor::gradcheck::{
-    self, catalogue, command::GradcheckOptions, output::junit_xml, output::text_table,
-};
+use nn_doctor::gradcheck::{catalogue, output::junit_xml, output::text_table};
 use nn_doctor::report::text;
 use nn_doctor::rundir::diagnose::DiagnoseOptions;
 use std::io::IsTerminal;
@@ -350,7 +349,7 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
                     .is_terminal()
                     .then_some(notify as fn(&str)),
             };
-            let done = gradcheck::command::run(&opts)?;
+            let done = check::gradcheck_command::run(&opts)?;
             if let Some(path) = junit {
                 nn_doctor::report::write::write_atomic(
                     &path,

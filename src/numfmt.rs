@@ -1,6 +1,24 @@
 //! Human-readable numbers for messages and terminal output: fixed-point in
 //! the everyday range, scientific outside it, so 7e-23 and 8e74 stay short.
 
+/// Formats a number for CSV: NaN, inf and -inf spelled out (pandas and R
+/// read them), everything else round-trip exact.
+pub fn csv(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
+    } else if v == 0.0 || (1e-4..1e15).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
 /// Four decimals in the everyday range, four significant digits outside it:
 /// `0.8964`, `54.1360`, `7.100e-23`, `8.556e74`.
 pub fn short(v: f64) -> String {

@@ -76,19 +76,14 @@ fn trained<F: Float>(c: &Case, steps: usize, seed: u64) -> Network<f64> {
             targets: one_hot(&c.labels, classes).mapv(F::of),
             labels: c.labels.clone(),
         };
-        let shapes: Vec<_> = net
-            .layers
-            .iter()
-            .map(|l| (l.weight.len(), l.bias.len()))
-            .collect();
-        let mut opt = Optimizer::new(
+        let mut opt = Optimizer::for_layers(
             OptimizerConfig::Adam {
                 beta1: 0.9,
                 beta2: 0.999,
                 eps: 1e-8,
             },
             0.01,
-            &shapes,
+            &net.layers,
         );
         let plan = Plan {
             steps,

@@ -6,6 +6,8 @@
 pub mod locate;
 mod raw;
 pub mod starter;
+/// The diagnosis thresholds a `[thresholds]` table overrides (read by `diagnose`).
+pub mod thresholds;
 pub mod types;
 mod validate;
 

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::data::spec::{DataSpec, Generator, Scale};
-use crate::engine::activation::Activation;
+use crate::kinds::Activation;
 use std::path::Path;
 
 /// The example from the issue, saved as `fixtures/configs/seed.toml`.

@@ -3,7 +3,7 @@
 //! been checked (ranges, layer rules), so consumers never re-validate.
 
 use crate::data::spec::DataConfig;
-use crate::engine::activation::Activation;
+use crate::kinds::Activation;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

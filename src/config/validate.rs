@@ -14,7 +14,7 @@ use super::types::{
 };
 use super::ConfigError;
 use crate::data::spec::{DataConfig, DataSpec, Generator, Scale};
-use crate::engine::activation::Activation;
+use crate::kinds::Activation;
 use std::mem::discriminant;
 use std::path::{Path, PathBuf};
 use toml::de::DeTable;
@@ -715,7 +715,7 @@ fn thresholds(table: Option<&Table<'_, '_>>) -> Result<Vec<(String, f64)>, Confi
     let Some(table) = table else {
         return Ok(Vec::new());
     };
-    let names = crate::diagnose::thresholds::NAMES;
+    let names = super::thresholds::NAMES;
     table.deny_unknown(&names)?;
     let mut out = Vec::new();
     for name in names {
@@ -723,7 +723,7 @@ fn thresholds(table: Option<&Table<'_, '_>>) -> Result<Vec<(String, f64)>, Confi
             out.push((name.to_string(), v));
         }
     }
-    if let Err((name, msg)) = crate::diagnose::Thresholds::with_overrides(&out).validate() {
+    if let Err((name, msg)) = super::thresholds::Thresholds::with_overrides(&out).validate() {
         return Err(match table.get(name) {
             Some(v) => v.error(msg),
             None => table.error_here(msg),

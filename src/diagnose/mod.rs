@@ -21,7 +21,7 @@ pub mod skipped;
 pub mod stats;
 #[cfg(test)]
 pub(crate) mod testing;
-pub mod thresholds;
+pub use crate::config::thresholds;
 mod training_rules;
 pub mod types;
 

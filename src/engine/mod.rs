@@ -1,16 +1,20 @@
-//! The training engine: a dense network generic over f32/f64, its
-//! operations, losses, initialisers, optimizers and the instrumented loop.
+//! The training engine: a network of layers (one trait, one file per layer
+//! kind in `layers`) generic over f32/f64, losses, initialisers, optimizers
+//! and the instrumented loop.
 
 pub mod activation;
 pub mod backprop;
 pub mod eval;
 pub mod flaw;
 pub mod float;
+pub mod hook;
 pub mod init;
+pub mod layers;
 pub mod loss;
 pub mod network;
 pub mod optim;
 pub mod train;
 
 pub use float::Float;
-pub use network::{Layer, Network};
+pub use layers::{Dense, Layer, Mode};
+pub use network::Network;

@@ -1,14 +1,17 @@
-//! A dense network and the operations backprop is made of. Each operation is
-//! one function here; the training loop sequences them and emits an event
-//! after each, so the tracer can tell which operation made the first NaN.
+//! A network: a stack of layers (dense for now, each run through the
+//! [`Layer`] trait), its initialisation, evaluation-mode forward pass and
+//! the training workspace. The operations themselves live with each layer
+//! kind in `engine::layers`; the training loop sequences them and emits an
+//! event after each, so the tracer can tell which operation made the first
+//! NaN.
 
 use super::activation::Activation;
 use super::float::Float;
+use super::hook::LayerInfo;
 use super::init::draw_weights;
+use super::layers::{Dense, Layer, Mode};
 use crate::config::LayerConfig;
-use crate::monitor::record::LayerInfo;
-use ndarray::linalg::general_mat_mul;
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -16,18 +19,10 @@ use rand_chacha::ChaCha8Rng;
 /// a random stream with data generation or shuffling.
 const INIT_STREAM: u64 = 0x1A17_0000_0000_0003;
 
-/// One dense layer: z = x W + b, a = f(z). `weight` is [fan_in, units].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Layer<F> {
-    pub weight: Array2<F>,
-    pub bias: Array1<F>,
-    pub activation: Activation,
-}
-
 /// A stack of dense layers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network<F> {
-    pub layers: Vec<Layer<F>>,
+    pub layers: Vec<Dense<F>>,
 }
 
 impl<F: Float> Network<F> {
@@ -38,7 +33,7 @@ impl<F: Float> Network<F> {
         let mut layers = Vec::with_capacity(configs.len());
         for c in configs {
             let w = draw_weights(c.init, fan_in, c.units, &mut rng);
-            layers.push(Layer {
+            layers.push(Dense {
                 weight: w.mapv(F::of),
                 bias: Array1::from_elem(c.units, F::of(c.bias_init)),
                 activation: c.activation,
@@ -54,7 +49,7 @@ impl<F: Float> Network<F> {
             layers: self
                 .layers
                 .iter()
-                .map(|l| Layer {
+                .map(|l| Dense {
                     weight: l.weight.mapv(|v| G::of(v.f64())),
                     bias: l.bias.mapv(|v| G::of(v.f64())),
                     activation: l.activation,
@@ -72,10 +67,7 @@ impl<F: Float> Network<F> {
     }
 
     pub fn param_count(&self) -> usize {
-        self.layers
-            .iter()
-            .map(|l| l.weight.len() + l.bias.len())
-            .sum()
+        self.layers.iter().map(Layer::param_count).sum()
     }
 
     /// The output activation (the last layer's).
@@ -99,17 +91,15 @@ impl<F: Float> Network<F> {
             .collect()
     }
 
-    /// Forward pass without hooks, for evaluation: returns (pre, act) of the
-    /// last layer.
+    /// Forward pass without hooks, in evaluation mode, through each layer's
+    /// own forward: returns (pre, act) of the last layer.
     pub fn predict(&self, x: ArrayView2<F>) -> (Array2<F>, Array2<F>) {
         let mut input = x.to_owned();
         let mut pre = Array2::zeros((x.nrows(), 0));
         for layer in &self.layers {
-            pre = Array2::zeros((input.nrows(), layer.weight.ncols()));
-            linear(input.view(), layer, &mut pre);
-            let mut act = Array2::zeros(pre.raw_dim());
-            layer.activation.forward(&pre, &mut act);
-            input = act;
+            let (z, a) = layer.forward(input.view(), Mode::Eval);
+            pre = z;
+            input = a;
         }
         (pre, input)
     }
@@ -130,8 +120,8 @@ pub struct Workspace<F> {
 
 impl<F: Float> Workspace<F> {
     pub fn new(net: &Network<F>, batch: usize) -> Self {
-        let per_layer = |f: &dyn Fn(&Layer<F>) -> Array2<F>| net.layers.iter().map(f).collect();
-        let units = |l: &Layer<F>| Array2::zeros((batch, l.weight.ncols()));
+        let per_layer = |f: &dyn Fn(&Dense<F>) -> Array2<F>| net.layers.iter().map(f).collect();
+        let units = |l: &Dense<F>| Array2::zeros((batch, l.weight.ncols()));
         Workspace {
             pre: per_layer(&units),
             act: per_layer(&units),
@@ -152,38 +142,6 @@ impl<F: Float> Workspace<F> {
     }
 }
 
-/// forward.linear: out = input W + b, through ndarray's GEMM.
-pub fn linear<F: Float>(input: ArrayView2<F>, layer: &Layer<F>, out: &mut Array2<F>) {
-    out.assign(&layer.bias.view().insert_axis(Axis(0)));
-    general_mat_mul(F::one(), &input, &layer.weight, F::one(), out);
-}
-
-/// backward.delta: out = (delta_next W_next^T) * f'(z), the hidden layer's
-/// dL/dz.
-pub fn hidden_delta<F: Float>(
-    delta_next: &Array2<F>,
-    weight_next: &Array2<F>,
-    activation: Activation,
-    pre: &Array2<F>,
-    act: &Array2<F>,
-    out: &mut Array2<F>,
-) {
-    general_mat_mul(F::one(), delta_next, &weight_next.t(), F::zero(), out);
-    activation.scale_by_derivative(pre, act, out);
-}
-
-/// backward.weight_grad: dW = input^T delta, db = column sums of delta (the
-/// 1/batch is already inside delta).
-pub fn weight_grad<F: Float>(
-    input: ArrayView2<F>,
-    delta: &Array2<F>,
-    grad_w: &mut Array2<F>,
-    grad_b: &mut Array1<F>,
-) {
-    general_mat_mul(F::one(), &input.t(), delta, F::zero(), grad_w);
-    grad_b.assign(&delta.sum_axis(Axis(0)));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,19 +155,6 @@ mod tests {
             init: Init::XavierUniform,
             bias_init: 0.1,
         }
-    }
-
-    #[test]
-    fn linear_matches_hand_computation() {
-        // By hand: [1 2] [[1 0 2] [0 1 3]] + [0.5 0.5 0.5] = [1.5 2.5 8.5].
-        let l = Layer {
-            weight: array![[1.0, 0.0, 2.0], [0.0, 1.0, 3.0]],
-            bias: array![0.5, 0.5, 0.5],
-            activation: Activation::Linear,
-        };
-        let mut out = Array2::zeros((1, 3));
-        linear(array![[1.0, 2.0]].view(), &l, &mut out);
-        assert_eq!(out, array![[1.5, 2.5, 8.5]]);
     }
 
     #[test]

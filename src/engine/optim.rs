@@ -21,10 +21,20 @@
 //! ```
 
 use super::float::Float;
+use super::layers::Layer;
 use crate::config::OptimizerConfig;
-use ndarray::{Array1, Array2};
 
-/// L2 norms gathered while updating one layer.
+/// L2 norms gathered while updating one named parameter tensor: the tensor
+/// before, the applied update, the tensor after.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ParamNorms {
+    pub before: f64,
+    pub update: f64,
+    pub after: f64,
+}
+
+/// L2 norms gathered while updating one layer, as the recorders and
+/// metrics.csv columns name them (a layer's "weight" and "bias" tensors).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct UpdateNorms {
     pub weight_before: f64,
@@ -56,14 +66,36 @@ impl<F: Float> Slots<F> {
     }
 }
 
-/// An optimizer with its state for every layer's weight and bias.
+impl UpdateNorms {
+    /// The layer's norms from its named tensors' norms: "weight" and "bias"
+    /// fill the columns they always have; a layer without one reports 0.
+    pub fn from_named(named: &[(&str, ParamNorms)]) -> Self {
+        let find = |name: &str| {
+            named
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or_else(ParamNorms::default, |(_, p)| *p)
+        };
+        let (w, b) = (find("weight"), find("bias"));
+        UpdateNorms {
+            weight_before: w.before,
+            weight_after: w.after,
+            update_w: w.update,
+            bias_after: b.after,
+            update_b: b.update,
+        }
+    }
+}
+
+/// An optimizer with its state for every named parameter tensor of every
+/// layer (indexed by layer, then by the tensor's place in the layer's
+/// [`Layer::params`] list).
 #[derive(Debug, Clone)]
 pub struct Optimizer<F> {
     config: OptimizerConfig,
     learning_rate: f64,
     weight_decay: f64,
-    weights: Vec<Slots<F>>,
-    biases: Vec<Slots<F>>,
+    slots: Vec<Vec<Slots<F>>>,
     /// Update count, for Adam's bias correction.
     t: i32,
 }
@@ -77,16 +109,32 @@ struct Sums {
 }
 
 impl<F: Float> Optimizer<F> {
-    /// `shapes`: (weight element count, bias element count) per layer.
-    pub fn new(config: OptimizerConfig, learning_rate: f64, shapes: &[(usize, usize)]) -> Self {
+    /// `sizes`: per layer, the element count of each named parameter tensor
+    /// in [`Layer::params`] order.
+    pub fn new(config: OptimizerConfig, learning_rate: f64, sizes: &[Vec<usize>]) -> Self {
         Optimizer {
             config,
             learning_rate,
             weight_decay: 0.0,
-            weights: shapes.iter().map(|&(w, _)| Slots::new(w, config)).collect(),
-            biases: shapes.iter().map(|&(_, b)| Slots::new(b, config)).collect(),
+            slots: sizes
+                .iter()
+                .map(|layer| layer.iter().map(|&n| Slots::new(n, config)).collect())
+                .collect(),
             t: 0,
         }
+    }
+
+    /// An optimizer with state for every parameter tensor of `layers`.
+    pub fn for_layers<L: Layer<F>>(
+        config: OptimizerConfig,
+        learning_rate: f64,
+        layers: &[L],
+    ) -> Self {
+        let sizes: Vec<Vec<usize>> = layers
+            .iter()
+            .map(|l| l.params().iter().map(|p| p.value.len()).collect())
+            .collect();
+        Self::new(config, learning_rate, &sizes)
     }
 
     /// The same optimizer with an L2 penalty `weight_decay * w` added to
@@ -101,62 +149,28 @@ impl<F: Float> Optimizer<F> {
         self.t = self.t.saturating_add(1);
     }
 
-    /// Updates one layer in place; the applied updates are written to
-    /// `update_w`/`update_b` for the hooks. `layer` is 0-based here.
-    #[allow(clippy::too_many_arguments)]
-    pub fn update_layer(
+    /// Updates parameter tensor `index` of 0-based `layer` in place (flat,
+    /// contiguous); the applied update is written to `update` for the hooks.
+    /// A tensor the optimizer has no state for is left alone (all zeros):
+    /// shapes come from the same network, so that would be a bug upstream,
+    /// and skipping is safer than a panic.
+    pub fn update_param(
         &mut self,
         layer: usize,
-        weight: &mut Array2<F>,
-        bias: &mut Array1<F>,
-        grad_w: &Array2<F>,
-        grad_b: &Array1<F>,
-        update_w: &mut Array2<F>,
-        update_b: &mut Array1<F>,
-    ) -> UpdateNorms {
-        let w = self.apply(
-            TensorSlot::Weight(layer),
-            weight.as_slice_mut(),
-            grad_w.as_slice(),
-            update_w.as_slice_mut(),
-        );
-        let b = self.apply(
-            TensorSlot::Bias(layer),
-            bias.as_slice_mut(),
-            grad_b.as_slice(),
-            update_b.as_slice_mut(),
-        );
-        UpdateNorms {
-            weight_before: w.before.sqrt(),
-            weight_after: w.after.sqrt(),
-            update_w: w.update.sqrt(),
-            bias_after: b.after.sqrt(),
-            update_b: b.update.sqrt(),
-        }
-    }
-
-    fn apply(
-        &mut self,
-        slot: TensorSlot,
+        index: usize,
         param: Option<&mut [F]>,
         grad: Option<&[F]>,
         update: Option<&mut [F]>,
-    ) -> Sums {
-        // Arrays made by the engine are contiguous; anything else is a bug
-        // upstream, and skipping the update is safer than a panic.
+    ) -> ParamNorms {
         let (Some(param), Some(grad), Some(update)) = (param, grad, update) else {
-            return Sums::default();
+            return ParamNorms::default();
         };
         let lr = F::of(self.learning_rate);
         let t = self.t.max(1);
-        let slots = match slot {
-            TensorSlot::Weight(l) => self.weights.get_mut(l),
-            TensorSlot::Bias(l) => self.biases.get_mut(l),
+        let Some(slots) = self.slots.get_mut(layer).and_then(|l| l.get_mut(index)) else {
+            return ParamNorms::default();
         };
-        let Some(slots) = slots else {
-            return Sums::default();
-        };
-        apply_rule(
+        let sums = apply_rule(
             self.config,
             lr,
             F::of(self.weight_decay),
@@ -166,7 +180,12 @@ impl<F: Float> Optimizer<F> {
             update,
             &mut slots.first,
             &mut slots.second,
-        )
+        );
+        ParamNorms {
+            before: sums.before.sqrt(),
+            update: sums.update.sqrt(),
+            after: sums.after.sqrt(),
+        }
     }
 }
 
@@ -307,16 +326,28 @@ fn fused<F: Float>(
     sums
 }
 
-#[derive(Clone, Copy)]
-enum TensorSlot {
-    Weight(usize),
-    Bias(usize),
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::array;
+    use ndarray::{array, Array1, Array2};
+
+    /// One dense layer's update through the named-parameter interface, as
+    /// the training loop makes it ("weight" then "bias").
+    #[allow(clippy::too_many_arguments)]
+    fn update_layer(
+        opt: &mut Optimizer<f64>,
+        layer: usize,
+        w: &mut Array2<f64>,
+        b: &mut Array1<f64>,
+        gw: &Array2<f64>,
+        gb: &Array1<f64>,
+        uw: &mut Array2<f64>,
+        ub: &mut Array1<f64>,
+    ) -> UpdateNorms {
+        let nw = opt.update_param(layer, 0, w.as_slice_mut(), gw.as_slice(), uw.as_slice_mut());
+        let nb = opt.update_param(layer, 1, b.as_slice_mut(), gb.as_slice(), ub.as_slice_mut());
+        UpdateNorms::from_named(&[("weight", nw), ("bias", nb)])
+    }
 
     fn one_step(config: OptimizerConfig, steps: usize) -> (Array2<f64>, UpdateNorms) {
         decayed_steps(config, 0.0, steps)
@@ -329,7 +360,8 @@ mod tests {
         weight_decay: f64,
         steps: usize,
     ) -> (Array2<f64>, UpdateNorms) {
-        let mut opt = Optimizer::<f64>::new(config, 0.1, &[(2, 1)]).with_weight_decay(weight_decay);
+        let mut opt =
+            Optimizer::<f64>::new(config, 0.1, &[vec![2, 1]]).with_weight_decay(weight_decay);
         let mut w = array![[1.0], [-2.0]];
         let mut b = array![0.5];
         let gw = array![[0.5], [1.0]];
@@ -338,7 +370,7 @@ mod tests {
         let mut norms = UpdateNorms::default();
         for _ in 0..steps {
             opt.begin_step();
-            norms = opt.update_layer(0, &mut w, &mut b, &gw, &gb, &mut uw, &mut ub);
+            norms = update_layer(&mut opt, 0, &mut w, &mut b, &gw, &gb, &mut uw, &mut ub);
         }
         (w, norms)
     }
@@ -350,15 +382,18 @@ mod tests {
         let n = 23;
         let w0: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
         let g: Vec<f64> = (0..n).map(|i| (i as f64 * 0.11).cos()).collect();
-        let mut opt =
-            Optimizer::<f64>::new(OptimizerConfig::Momentum { momentum: 0.5 }, 0.1, &[(n, 1)]);
+        let mut opt = Optimizer::<f64>::new(
+            OptimizerConfig::Momentum { momentum: 0.5 },
+            0.1,
+            &[vec![n, 1]],
+        );
         let mut w = Array2::from_shape_vec((n, 1), w0.clone()).unwrap();
         let gw = Array2::from_shape_vec((n, 1), g.clone()).unwrap();
         let (mut b, gb) = (array![0.0], array![0.0]);
         let (mut uw, mut ub) = (Array2::zeros((n, 1)), Array1::zeros(1));
         for _ in 0..2 {
             opt.begin_step();
-            opt.update_layer(0, &mut w, &mut b, &gw, &gb, &mut uw, &mut ub);
+            update_layer(&mut opt, 0, &mut w, &mut b, &gw, &gb, &mut uw, &mut ub);
         }
         for i in 0..n {
             // v1 = g, v2 = 1.5 g: w = w0 - 0.1 g - 0.15 g.

@@ -6,12 +6,13 @@ use super::backprop::{backward, forward, Op};
 use super::eval::{evaluate, EvalStats};
 use super::flaw::Flaw;
 use super::float::Float;
+use super::hook::{Event, Flow, Hook, StepStats};
+use super::layers::Layer;
 use super::loss::{batch_loss, count_correct};
 use super::network::{Network, Workspace};
-use super::optim::Optimizer;
+use super::optim::{Optimizer, ParamNorms, UpdateNorms};
 use crate::config::LossKind;
 use crate::data::batch::Batcher;
-use crate::monitor::hook::{Event, Flow, Hook, StepStats};
 use ndarray::{Array2, Axis};
 
 /// Features, one-hot targets and labels of one split, already in the
@@ -215,15 +216,24 @@ fn run_step<F: Float>(
     }
     for l in 0..net.layers.len() {
         let layer = &mut net.layers[l];
-        let norms = optimizer.update_layer(
-            l,
-            &mut layer.weight,
-            &mut layer.bias,
-            &ws.grad_w[l],
-            &ws.grad_b[l],
-            &mut ws.update_w[l],
-            &mut ws.update_b[l],
-        );
+        // Each named tensor with its gradient and update buffer, in the
+        // layer's params() order ("weight", "bias").
+        let grads = [ws.grad_w[l].as_slice(), ws.grad_b[l].as_slice()];
+        let updates = [ws.update_w[l].as_slice_mut(), ws.update_b[l].as_slice_mut()];
+        let named: Vec<(&str, ParamNorms)> = layer
+            .params_mut()
+            .into_iter()
+            .zip(grads)
+            .zip(updates)
+            .enumerate()
+            .map(|(i, ((mut p, g), u))| {
+                (
+                    p.name,
+                    optimizer.update_param(l, i, p.value.as_slice_mut(), g, u),
+                )
+            })
+            .collect();
+        let norms = UpdateNorms::from_named(&named);
         emit_or_stop!(
             hooks,
             step,
@@ -384,7 +394,7 @@ mod tests {
     fn training_a_separable_problem_reduces_the_loss() {
         let data = toy_split();
         let mut n = net(Activation::Tanh);
-        let mut opt = Optimizer::new(OptimizerConfig::Sgd, 0.5, &[(16, 8), (16, 2)]);
+        let mut opt = Optimizer::for_layers(OptimizerConfig::Sgd, 0.5, &n.layers);
         let before = evaluate(
             &n,
             LossKind::CrossEntropy,
@@ -413,11 +423,8 @@ mod tests {
         let data = toy_split();
         let run = || {
             let mut n = net(Activation::Relu);
-            let mut opt = Optimizer::new(
-                OptimizerConfig::Momentum { momentum: 0.9 },
-                0.1,
-                &[(16, 8), (16, 2)],
-            );
+            let mut opt =
+                Optimizer::for_layers(OptimizerConfig::Momentum { momentum: 0.9 }, 0.1, &n.layers);
             train(
                 &mut n,
                 &mut opt,
@@ -448,7 +455,7 @@ mod tests {
     fn a_hook_can_stop_training_mid_step() {
         let data = toy_split();
         let mut n = net(Activation::Tanh);
-        let mut opt = Optimizer::new(OptimizerConfig::Sgd, 0.1, &[(16, 8), (16, 2)]);
+        let mut opt = Optimizer::for_layers(OptimizerConfig::Sgd, 0.1, &n.layers);
         let mut stop = StopAt(7);
         let mut hooks: [&mut dyn Hook<f64>; 1] = [&mut stop];
         let out = train(

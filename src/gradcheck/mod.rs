@@ -10,7 +10,6 @@
 
 pub mod analytic;
 pub mod catalogue;
-pub mod command;
 pub mod conditioned;
 mod finding;
 mod matcher;

@@ -11,8 +11,8 @@
 use crate::config::LossKind;
 use crate::engine::activation::Activation;
 use crate::engine::loss::batch_loss;
-use crate::engine::network::linear;
 use crate::engine::Network;
+use crate::engine::{Layer, Mode};
 use ndarray::{concatenate, s, Array1, Array2, ArrayView2, Axis};
 use std::borrow::Cow;
 
@@ -59,10 +59,7 @@ impl<'a> Probe<'a> {
         };
         let mut input = x.clone();
         for layer in &probe.net.layers {
-            let mut z = Array2::zeros((input.nrows(), layer.weight.ncols()));
-            linear(input.view(), layer, &mut z);
-            let mut a = Array2::zeros(z.raw_dim());
-            layer.activation.forward(&z, &mut a);
+            let (z, a) = layer.forward(input.view(), Mode::Train);
             probe.base_pre.push(z);
             input = a.clone();
             probe.base_act.push(a);
@@ -110,14 +107,14 @@ impl<'a> Probe<'a> {
             let layer = &self.net.layers[l];
             kink |= self.kinked(l, z.view(), self.base_pre[l].view());
             let mut a = Array2::zeros(z.raw_dim());
-            layer.activation.forward(&z, &mut a);
+            layer.forward_act(&z, &mut a);
             if l == last {
                 let loss = batch_loss(self.loss, layer.activation, &z, &a, self.t);
                 return (loss, kink);
             }
             let next = &self.net.layers[l + 1];
-            let mut z_next = Array2::zeros((a.nrows(), next.weight.ncols()));
-            linear(a.view(), next, &mut z_next);
+            let mut z_next = Array2::zeros((a.nrows(), next.output_width()));
+            next.forward_pre(a.view(), Mode::Train, &mut z_next);
             z = z_next;
         }
         (f64::NAN, kink)
@@ -142,7 +139,7 @@ impl<'a> Probe<'a> {
                 *kink |= self.kinked(l, half, self.base_pre[l].view());
             }
             let mut a = Array2::zeros(z.raw_dim());
-            layer.activation.forward(&z, &mut a);
+            layer.forward_act(&z, &mut a);
             if l == last {
                 let loss = |h: usize| {
                     let rows = s![h * n..(h + 1) * n, ..];
@@ -157,8 +154,8 @@ impl<'a> Probe<'a> {
                 return [(loss(0), kinks[0]), (loss(1), kinks[1])];
             }
             let next = &self.net.layers[l + 1];
-            let mut z_next = Array2::zeros((a.nrows(), next.weight.ncols()));
-            linear(a.view(), next, &mut z_next);
+            let mut z_next = Array2::zeros((a.nrows(), next.output_width()));
+            next.forward_pre(a.view(), Mode::Train, &mut z_next);
             z = z_next;
         }
         [(f64::NAN, kinks[0]), (f64::NAN, kinks[1])]
@@ -273,7 +270,7 @@ impl<'a> Probe<'a> {
     fn eval_params_from(&self, from: usize) -> (f64, bool) {
         let layer = &self.net.layers[from];
         let mut z = Array2::zeros(self.base_pre[from].raw_dim());
-        linear(self.input_of(from), layer, &mut z);
+        layer.forward_pre(self.input_of(from), Mode::Train, &mut z);
         self.eval_pre(from, z)
     }
 

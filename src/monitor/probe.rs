@@ -10,8 +10,8 @@
 use super::record::{Probe, ProbeLayer};
 use crate::config::LossKind;
 use crate::engine::loss::sample_loss;
-use crate::engine::network::linear;
 use crate::engine::{Float, Network};
+use crate::engine::{Layer, Mode};
 use ndarray::{Array2, Axis};
 
 /// Samples in the probe batch (all of them when the training set is
@@ -107,10 +107,7 @@ pub fn probe<F: Float>(
     let mut layers = Vec::with_capacity(net.layers.len());
     let mut last_pre = Array2::zeros((0, 0));
     for layer in &net.layers {
-        let mut pre = Array2::zeros((input.nrows(), layer.weight.ncols()));
-        linear(input.view(), layer, &mut pre);
-        let mut act = Array2::zeros(pre.raw_dim());
-        layer.activation.forward(&pre, &mut act);
+        let (pre, act) = layer.forward(input.view(), Mode::Eval);
         layers.push(layer_shares(layer.activation, &pre, &act));
         last_pre = pre;
         input = act;

@@ -2,17 +2,8 @@
 //! CSV writers and plots read. Plain data, so a report can be re-rendered and
 //! a diagnosis unit-tested on a hand-made series without training anything.
 
-use crate::engine::activation::Activation;
+pub use crate::engine::hook::LayerInfo;
 use serde::{Deserialize, Serialize};
-
-/// Static facts about one layer (layer numbers are 1-based everywhere).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LayerInfo {
-    pub layer: usize,
-    pub units: usize,
-    pub fan_in: usize,
-    pub activation: Activation,
-}
 
 /// Statistics of one layer at one recorded step: one row of metrics.csv.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

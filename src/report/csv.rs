@@ -45,23 +45,7 @@ pub const LOSS_HEADER: [&str; 7] = [
     "probe_loss_std",
 ];
 
-/// Formats a number for CSV: NaN, inf and -inf spelled out (pandas and R
-/// read them), everything else round-trip exact.
-pub fn num(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        }
-    } else if v == 0.0 || (1e-4..1e15).contains(&v.abs()) {
-        format!("{v}")
-    } else {
-        format!("{v:e}")
-    }
-}
+pub use crate::numfmt::csv as num;
 
 fn opt(v: Option<f64>) -> String {
     v.map(num).unwrap_or_default()

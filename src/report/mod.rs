@@ -2,6 +2,7 @@
 //! the summary and the recording only, so a report can be re-rendered later.
 
 pub mod csv;
+pub mod fix_result;
 pub mod html;
 pub mod markdown;
 pub mod names;

@@ -2,8 +2,8 @@
 //! index.html, so the three say the same thing the same way and none of them
 //! leaks Rust debug formatting.
 
+use super::fix_result::FixResult;
 use crate::diagnose::Diagnosis;
-use crate::fixes::FixResult;
 
 /// "layer 2" or "network" (a diagnosis about no single layer).
 pub fn layer_label(layer: Option<usize>) -> String {
@@ -82,7 +82,7 @@ pub fn fix_loss(f: &FixResult, arrow: &str) -> String {
 mod tests {
     use super::*;
     use crate::config::LossKind;
-    use crate::fixes::ErrorAt;
+    use crate::report::fix_result::ErrorAt;
 
     fn fix(before: LossKind, after: LossKind) -> FixResult {
         FixResult {

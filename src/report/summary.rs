@@ -77,6 +77,10 @@ pub struct Timing {
 /// removing or changing the meaning of one bumps it.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The run format version this build reads and writes (summary.json's
+/// `run_format`; `rundir` checks it when reading a run back).
+pub const RUN_FORMAT: u32 = 1;
+
 /// The whole summary.json.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -131,7 +135,7 @@ pub struct Summary {
     pub timing: Timing,
     pub files: Vec<String>,
     /// `--try-fixes` results (empty unless asked for).
-    pub fixes: Vec<crate::fixes::FixResult>,
+    pub fixes: Vec<super::fix_result::FixResult>,
     /// After `--try-fixes`: the verified best candidate's changes (what
     /// clears the most problems), which heads the advice.
     #[serde(default)]

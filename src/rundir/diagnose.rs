@@ -64,7 +64,7 @@ pub fn run(opts: &DiagnoseOptions) -> Result<CheckRun, DiagnoseError> {
         opts.fail_on,
         &|d| {
             if let Some(cfg) = &cfg {
-                crate::fixes::drop_noop_suggestions(cfg, d);
+                crate::check::fixes::drop_noop_suggestions(cfg, d);
             }
         },
         &out,

@@ -16,8 +16,7 @@ use crate::report::summary::{DataSummary, Final, LayerName, Timing};
 use serde::Deserialize;
 use std::path::Path;
 
-/// The run format version this build reads and writes.
-pub const RUN_FORMAT: u32 = 1;
+pub use crate::report::summary::RUN_FORMAT;
 
 /// summary.json as the run format defines it.
 #[derive(Debug, Clone, Deserialize)]

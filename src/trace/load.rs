@@ -8,7 +8,8 @@
 use super::error::TraceError;
 use super::spec::{Layout, Precision, TraceSpec};
 use super::tensor::{read, shape_label, Dtype, RawTensor, TensorKind};
-use crate::engine::network::{Layer, Network};
+use crate::engine::network::Network;
+use crate::engine::Dense;
 use ndarray::{Array1, Array2};
 use std::path::{Path, PathBuf};
 
@@ -93,7 +94,7 @@ pub fn load(dir: &Path) -> Result<Trace, TraceError> {
         }
         dtypes.extend([w_raw.dtype, b_raw.dtype]);
         exact_f32 &= is_f32_exact(&w_raw) && is_f32_exact(&b_raw);
-        layers.push(Layer {
+        layers.push(Dense {
             weight,
             bias: Array1::from(b_raw.data),
             activation: ls.activation,

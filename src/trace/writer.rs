@@ -73,7 +73,7 @@ pub fn write_trace(
 /// inputs with one-hot targets. Deterministic (a fixed LCG), no data files.
 pub fn seed_case() -> (Network<f64>, Array2<f64>, Array2<f64>) {
     use crate::engine::activation::Activation;
-    use crate::engine::network::Layer;
+    use crate::engine::Dense;
     let mut state: u64 = 0x5EED;
     let mut uniform = move || {
         state = state
@@ -81,7 +81,7 @@ pub fn seed_case() -> (Network<f64>, Array2<f64>, Array2<f64>) {
             .wrapping_add(1_442_695_040_888_963_407);
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
-    let mut layer = |fan_in: usize, units: usize, activation| Layer {
+    let mut layer = |fan_in: usize, units: usize, activation| Dense {
         weight: Array2::from_shape_simple_fn((fan_in, units), &mut uniform),
         bias: ndarray::Array1::zeros(units),
         activation,

@@ -18,7 +18,7 @@ pub use table::text_table;
 
 use super::types::{PatternMatch, TensorKind};
 
-use crate::report::csv::num;
+use crate::numfmt::csv as num;
 
 /// Spells non-finite numbers the way `num` does; None for finite ones.
 fn non_finite(v: f64) -> Option<String> {

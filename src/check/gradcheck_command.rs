@@ -1,16 +1,14 @@
 //! The `gradcheck` command: train as the config says (only as far as the
 //! check points need), check gradients at each point, write gradcheck.csv.
 
-use super::run::Checker;
-use super::types::GradcheckReport;
-use crate::check::{
-    load_data, optimizer_for, plan_for, planned_steps, report_dir, split, CheckError,
-};
+use super::{load_data, optimizer_for, plan_for, planned_steps, report_dir, split, CheckError};
 use crate::config::{CheckPoint, Config, DType};
 use crate::data::Data;
 use crate::engine::flaw::Flaw;
 use crate::engine::train::{train, Plan};
 use crate::engine::{Float, Network};
+use crate::gradcheck::run::Checker;
+use crate::gradcheck::types::GradcheckReport;
 use crate::monitor::hook::Hook;
 use crate::monitor::nonfinite::NonFiniteTracer;
 use std::path::PathBuf;
@@ -51,7 +49,7 @@ pub fn run(opts: &GradcheckOptions) -> Result<GradcheckRun, CheckError> {
         DType::F64 => check_typed::<f64>(&cfg, &data, &points, opts)?,
     };
     let staged = out.staging().join("gradcheck.csv");
-    super::output::write_csv(&report, &staged).map_err(|source| {
+    crate::gradcheck::output::write_csv(&report, &staged).map_err(|source| {
         crate::report::ReportError::Io {
             path: staged.clone(),
             source,

@@ -2,12 +2,18 @@
 //! write the report. Data flows one way through it; nothing here computes
 //! numbers itself, it only sequences the modules.
 
+/// `check --try-fixes`: candidate configs from the suggestions, verified by training
+/// (it runs `check` itself, so it lives inside it).
+pub mod fixes;
+/// The `gradcheck` command: trains as `check` does, then checks gradients.
+pub mod gradcheck_command;
+
 use crate::assess::assess;
 use crate::config::{self, Config, ConfigError, DType, Duration};
 use crate::data::{self, Data, DataError};
 use crate::diagnose::certainty::StopRule;
 use crate::diagnose::preflight::{preflight, Preflight};
-use crate::diagnose::{Context, Severity, Thresholds};
+use crate::diagnose::{Context, Thresholds};
 use crate::engine::eval::evaluate;
 use crate::engine::flaw::Flaw;
 use crate::engine::optim::Optimizer;
@@ -28,32 +34,7 @@ use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Which severity makes `check` exit 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailOn {
-    Error,
-    Warning,
-    Never,
-}
-
-impl FailOn {
-    pub fn name(self) -> &'static str {
-        match self {
-            FailOn::Error => "error",
-            FailOn::Warning => "warning",
-            FailOn::Never => "never",
-        }
-    }
-
-    /// Whether a run with these diagnoses fails.
-    pub fn fails(self, worst: Option<Severity>) -> bool {
-        match (self, worst) {
-            (FailOn::Never, _) | (_, None) => false,
-            (FailOn::Error, Some(s)) => s >= Severity::Error,
-            (FailOn::Warning, Some(s)) => s >= Severity::Warning,
-        }
-    }
-}
+pub use crate::assess::FailOn;
 
 /// What the command line asked for.
 #[derive(Debug, Clone)]
@@ -147,7 +128,7 @@ pub fn run(
         &ctx,
         Vec::new(),
         opts.fail_on,
-        &|d| crate::fixes::drop_noop_suggestions(&cfg, d),
+        &|d| fixes::drop_noop_suggestions(&cfg, d),
         &out,
     )?;
     let gradcheck = trained.gradcheck.as_ref();
@@ -156,10 +137,10 @@ pub fn run(
         report_dir,
     };
     if opts.try_fixes && done.summary.verdict == Verdict::Unhealthy && !done.summary.interrupted {
-        done.summary.fixes = crate::fixes::try_fixes(&cfg, &done, steps);
+        done.summary.fixes = fixes::try_fixes(&cfg, &done, steps);
         // Ctrl-C during the candidates: `fixes` holds the finished ones.
         done.summary.interrupted = crate::interrupt::requested();
-        done.summary.headline_fix = crate::fixes::best(&done.summary.fixes).map(|f| {
+        done.summary.headline_fix = fixes::best(&done.summary.fixes).map(|f| {
             format!(
                 "{} (verified by --try-fixes: clears {})",
                 f.changes.join("; "),
@@ -270,12 +251,7 @@ pub fn split<F: Float>(d: &data::Dataset, classes: usize, units: usize) -> Split
 
 /// A fresh optimizer for `net` as `[train]` configures it.
 pub fn optimizer_for<F: Float>(cfg: &Config, net: &Network<F>) -> Optimizer<F> {
-    let shapes: Vec<(usize, usize)> = net
-        .layers
-        .iter()
-        .map(|l| (l.weight.len(), l.bias.len()))
-        .collect();
-    Optimizer::new(cfg.train.optimizer, cfg.train.learning_rate, &shapes)
+    Optimizer::for_layers(cfg.train.optimizer, cfg.train.learning_rate, &net.layers)
         .with_weight_decay(cfg.train.weight_decay)
 }
 
@@ -524,7 +500,7 @@ fn summarise(
         schema_version: crate::report::summary::SCHEMA_VERSION,
         tool: env!("CARGO_PKG_NAME").to_string(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        run_format: crate::rundir::RUN_FORMAT,
+        run_format: crate::report::summary::RUN_FORMAT,
         name: cfg.name.clone(),
         config: cfg.path.display().to_string(),
         config_digest: crate::report::summary::config_digest(&cfg.path),
@@ -596,6 +572,7 @@ fn summarise(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnose::Severity;
 
     #[test]
     fn fail_on_levels() {

@@ -1,0 +1,157 @@
+//! The dense (fully connected) layer: z = x W + b, a = f(z), with `weight`
+//! [fan_in, units] (in_out, so a batch is one GEMM) and `bias` [units].
+//! Its parameters are named "weight" and "bias", in that order.
+
+use super::{Layer, Mode, NamedParam, NamedParamMut};
+use crate::engine::activation::Activation;
+use crate::engine::float::Float;
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMutD, Axis, Ix1, Ix2};
+
+/// One dense layer. `weight` is [fan_in, units].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dense<F> {
+    pub weight: Array2<F>,
+    pub bias: Array1<F>,
+    pub activation: Activation,
+}
+
+/// Parameter names, in [`Layer::params`] order.
+pub const PARAM_NAMES: [&str; 2] = ["weight", "bias"];
+
+impl<F: Float> Layer<F> for Dense<F> {
+    fn kind(&self) -> &'static str {
+        "dense"
+    }
+
+    fn input_width(&self) -> usize {
+        self.weight.nrows()
+    }
+
+    fn output_width(&self) -> usize {
+        self.weight.ncols()
+    }
+
+    fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    /// forward.linear: pre = input W + b, through ndarray's GEMM (the bias
+    /// is written first and the product accumulated onto it).
+    fn forward_pre(&self, input: ArrayView2<'_, F>, _mode: Mode, pre: &mut Array2<F>) {
+        pre.assign(&self.bias.view().insert_axis(Axis(0)));
+        general_mat_mul(F::one(), &input, &self.weight, F::one(), pre);
+    }
+
+    /// dL/dx = delta W^T.
+    fn backward_input(&self, delta: &Array2<F>, grad_in: &mut Array2<F>) {
+        general_mat_mul(F::one(), delta, &self.weight.t(), F::zero(), grad_in);
+    }
+
+    /// dW = input^T delta, db = column sums of delta. A gradient buffer of
+    /// the wrong shape is filled with NaN, so the mistake shows at once.
+    fn backward_params(
+        &self,
+        input: ArrayView2<'_, F>,
+        delta: &Array2<F>,
+        grads: &mut [ArrayViewMutD<'_, F>],
+    ) {
+        if let [gw, gb, ..] = grads {
+            match gw.view_mut().into_dimensionality::<Ix2>() {
+                Ok(mut gw) if gw.dim() == self.weight.dim() => {
+                    general_mat_mul(F::one(), &input.t(), delta, F::zero(), &mut gw)
+                }
+                _ => gw.fill(F::of(f64::NAN)),
+            }
+            match gb.view_mut().into_dimensionality::<Ix1>() {
+                Ok(mut gb) if gb.len() == self.bias.len() => gb.assign(&delta.sum_axis(Axis(0))),
+                _ => gb.fill(F::of(f64::NAN)),
+            }
+        }
+    }
+
+    fn params(&self) -> Vec<NamedParam<'_, F>> {
+        vec![
+            NamedParam {
+                name: PARAM_NAMES[0],
+                value: self.weight.view().into_dyn(),
+            },
+            NamedParam {
+                name: PARAM_NAMES[1],
+                value: self.bias.view().into_dyn(),
+            },
+        ]
+    }
+
+    fn params_mut(&mut self) -> Vec<NamedParamMut<'_, F>> {
+        vec![
+            NamedParamMut {
+                name: PARAM_NAMES[0],
+                value: self.weight.view_mut().into_dyn(),
+            },
+            NamedParamMut {
+                name: PARAM_NAMES[1],
+                value: self.bias.view_mut().into_dyn(),
+            },
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn layer() -> Dense<f64> {
+        Dense {
+            weight: array![[1.0, 0.0, 2.0], [0.0, 1.0, 3.0]],
+            bias: array![0.5, 0.5, 0.5],
+            activation: Activation::Linear,
+        }
+    }
+
+    #[test]
+    fn forward_matches_hand_computation() {
+        // By hand: [1 2] [[1 0 2] [0 1 3]] + [0.5 0.5 0.5] = [1.5 2.5 8.5].
+        let (pre, act) = layer().forward(array![[1.0, 2.0]].view(), Mode::Eval);
+        assert_eq!(pre, array![[1.5, 2.5, 8.5]]);
+        assert_eq!(act, pre);
+    }
+
+    /// Truth: the textbook dense gradients written out by hand for one
+    /// sample x = [1, 2], delta = [1, -1, 0.5]: dx = delta W^T, dW = x^T
+    /// delta, db = delta.
+    #[test]
+    fn backward_matches_hand_computation() {
+        let l = layer();
+        let delta = array![[1.0, -1.0, 0.5]];
+        let mut dx = Array2::zeros((1, 2));
+        l.backward_input(&delta, &mut dx);
+        assert_eq!(dx, array![[1.0 + 1.0, -1.0 + 1.5]]);
+        let mut gw = Array2::zeros((2, 3));
+        let mut gb = Array1::zeros(3);
+        l.backward_params(
+            array![[1.0, 2.0]].view(),
+            &delta,
+            &mut [gw.view_mut().into_dyn(), gb.view_mut().into_dyn()],
+        );
+        assert_eq!(gw, array![[1.0, -1.0, 0.5], [2.0, -2.0, 1.0]]);
+        assert_eq!(gb, array![1.0, -1.0, 0.5]);
+        let names: Vec<_> = l.params().iter().map(|p| p.name).collect();
+        assert_eq!(names, PARAM_NAMES);
+        assert_eq!(l.param_count(), 9);
+    }
+
+    #[test]
+    fn a_gradient_buffer_of_the_wrong_shape_turns_nan() {
+        let mut gw = Array2::zeros((3, 2));
+        let mut gb = Array1::zeros(3);
+        layer().backward_params(
+            array![[1.0, 2.0]].view(),
+            &array![[1.0, -1.0, 0.5]],
+            &mut [gw.view_mut().into_dyn(), gb.view_mut().into_dyn()],
+        );
+        assert!(gw.iter().all(|v: &f64| v.is_nan()));
+        assert!(gb.iter().all(|v: &f64| v.is_finite()));
+    }
+}

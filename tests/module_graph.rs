@@ -1,0 +1,295 @@
+//! The library's top-level module graph has no cycles (issue 13): data flows
+//! config -> data -> engine -> monitor -> diagnose -> report, and a module
+//! never reaches back upstream. The graph is read from the source itself:
+//! every `crate::name` path (in `use` lines, grouped `use crate::{a, b}`
+//! imports and inline paths) in a file under `src/name/` or `src/name.rs`
+//! is an edge from that file's top-level module to `name`. Comments and test
+//! code are skipped: a `#[cfg(test)]` item to the end of its file (the
+//! tests-at-the-bottom convention) and files declared `#[cfg(test)] mod x;`
+//! (a unit test may use a downstream writer to check its output; that is not
+//! a dependency of the library). The binary (main.rs) and lib.rs are the
+//! roots, not modules, and are left out.
+//!
+//! Source of truth for the test itself: `a_planted_cycle_is_found` feeds the
+//! same parser a two-file source with a deliberate cycle and requires it to
+//! be named.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+type Graph = BTreeMap<String, BTreeSet<String>>;
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The top-level module a file belongs to (None for lib.rs / main.rs).
+fn top_module(src: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(src).ok()?;
+    let first = rel.components().next()?.as_os_str().to_str()?.to_string();
+    let name = first.strip_suffix(".rs").unwrap_or(&first).to_string();
+    (name != "lib" && name != "main").then_some(name)
+}
+
+/// Removes `//` comments (doc comments included) line by line; string
+/// contents are kept (no `crate::` path appears in one here).
+fn strip_comments(text: &str) -> String {
+    text.lines()
+        .map(|l| l.find("//").map_or(l, |i| &l[..i]))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn ident_at(s: &str) -> String {
+    s.chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// The top-level modules `text` names through `crate::`.
+fn targets(text: &str) -> BTreeSet<String> {
+    let code = strip_comments(text);
+    let mut out = BTreeSet::new();
+    for (i, _) in code.match_indices("crate::") {
+        let before = code[..i].chars().last();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$') {
+            continue; // `$crate::` or `some_crate::`
+        }
+        let rest = &code[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // `crate::{a, b::c, d::{e, f}}`: the names at depth 0 of the group.
+            let mut depth = 0usize;
+            let mut start = true;
+            for (k, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => start = true,
+                    c if c.is_whitespace() => {}
+                    _ if start && depth == 0 => {
+                        let id = ident_at(&group[k..]);
+                        if !id.is_empty() {
+                            out.insert(id);
+                        }
+                        start = false;
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            let id = ident_at(rest);
+            if !id.is_empty() {
+                out.insert(id);
+            }
+        }
+    }
+    out
+}
+
+/// The library part of a file: everything before its first `#[cfg(test)]`.
+fn library_part(text: &str) -> &str {
+    text.find("#[cfg(test)]").map_or(text, |i| &text[..i])
+}
+
+/// Files declared as test-only modules (`#[cfg(test)]` then `mod x;`).
+fn test_only_files(files: &[(PathBuf, String)]) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    for (path, text) in files {
+        let dir = if path
+            .file_name()
+            .is_some_and(|n| n == "mod.rs" || n == "lib.rs")
+        {
+            path.parent().unwrap().to_path_buf()
+        } else {
+            path.with_extension("")
+        };
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for w in lines.windows(2) {
+            if w[0] != "#[cfg(test)]" {
+                continue;
+            }
+            let decl = w[1]
+                .trim_start_matches("pub(crate) ")
+                .trim_start_matches("pub ");
+            if let Some(name) = decl.strip_prefix("mod ").and_then(|r| r.strip_suffix(';')) {
+                out.insert(dir.join(format!("{name}.rs")));
+                out.insert(dir.join(name).join("mod.rs"));
+            }
+        }
+    }
+    out
+}
+
+/// The module graph of the `(path, text)` files of a source tree at `src`.
+fn graph(src: &Path, files: &[(PathBuf, String)]) -> Graph {
+    let mut g = Graph::new();
+    let tests = test_only_files(files);
+    for (path, text) in files {
+        let Some(from) = top_module(src, path) else {
+            continue;
+        };
+        if tests.contains(path) {
+            continue;
+        }
+        let text = library_part(text);
+        let edges = g.entry(from.clone()).or_default();
+        for to in targets(text) {
+            if to != from {
+                edges.insert(to);
+            }
+        }
+    }
+    g
+}
+
+/// A cycle as the list of modules on it (first repeated at the end), or
+/// None. Depth-first search with an explicit path.
+fn find_cycle(g: &Graph) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    fn visit(
+        g: &Graph,
+        n: &str,
+        marks: &mut BTreeMap<String, Mark>,
+        path: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        marks.insert(n.to_string(), Mark::OnPath);
+        path.push(n.to_string());
+        for m in g.get(n).into_iter().flatten() {
+            match marks.get(m).copied().unwrap_or(Mark::New) {
+                Mark::OnPath => {
+                    let i = path.iter().position(|p| p == m).unwrap();
+                    let mut cycle = path[i..].to_vec();
+                    cycle.push(m.clone());
+                    return Some(cycle);
+                }
+                Mark::New => {
+                    if let Some(c) = visit(g, m, marks, path) {
+                        return Some(c);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+        path.pop();
+        marks.insert(n.to_string(), Mark::Done);
+        None
+    }
+    let mut marks = BTreeMap::new();
+    for n in g.keys() {
+        if marks.get(n).copied().unwrap_or(Mark::New) == Mark::New {
+            if let Some(c) = visit(g, n, &mut marks, &mut Vec::new()) {
+                return Some(c);
+            }
+        }
+    }
+    None
+}
+
+/// Every cycle-closing edge, for the failure message (one cycle at a time
+/// would hide the others).
+fn all_cycles(g: &Graph) -> Vec<Vec<String>> {
+    let mut g = g.clone();
+    let mut out = Vec::new();
+    while let Some(c) = find_cycle(&g) {
+        let (a, b) = (&c[c.len() - 2], &c[c.len() - 1]);
+        g.get_mut(a).unwrap().remove(b);
+        out.push(c);
+    }
+    out
+}
+
+fn source_tree() -> (PathBuf, Vec<(PathBuf, String)>) {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let texts = files
+        .into_iter()
+        .map(|p| {
+            let t = std::fs::read_to_string(&p).unwrap();
+            (p, t)
+        })
+        .collect();
+    (src, texts)
+}
+
+#[test]
+fn the_top_level_module_graph_is_acyclic() {
+    let (src, files) = source_tree();
+    let g = graph(&src, &files);
+    assert!(g.len() > 10, "the parser saw the modules: {g:?}");
+    let cycles = all_cycles(&g);
+    let text: Vec<String> = cycles.iter().map(|c| c.join(" -> ")).collect();
+    assert!(
+        cycles.is_empty(),
+        "the module graph has cycles:\n  {}",
+        text.join("\n  ")
+    );
+}
+
+#[test]
+fn a_planted_cycle_is_found() {
+    let src = PathBuf::from("/s");
+    let files = vec![
+        (
+            src.join("config/types.rs"),
+            "use crate::kinds::Activation;\n// crate::report in a comment\nuse crate::{engine::x, data};".to_string(),
+        ),
+        (
+            src.join("engine/mod.rs"),
+            "fn f() { crate::config::g(); }\n#[cfg(test)]\nmod tests;\n".to_string(),
+        ),
+        (src.join("engine/tests.rs"), "use crate::report;".to_string()),
+        (
+            src.join("kinds.rs"),
+            "use serde::Serialize; $crate::x\n#[cfg(test)]\nmod t { use crate::report; }"
+                .to_string(),
+        ),
+        (src.join("lib.rs"), "pub mod engine; crate::report".to_string()),
+    ];
+    let g = graph(&src, &files);
+    assert_eq!(
+        g["config"],
+        ["data", "engine", "kinds"].map(String::from).into()
+    );
+    assert!(g["kinds"].is_empty(), "test code is not an edge");
+    assert_eq!(g["engine"], ["config"].map(String::from).into());
+    assert!(!g.contains_key("lib"));
+    let c = find_cycle(&g).expect("config <-> engine is a cycle");
+    assert!(
+        c == ["config", "engine", "config"] || c == ["engine", "config", "engine"],
+        "{c:?}"
+    );
+    let mut acyclic = g.clone();
+    acyclic.get_mut("engine").unwrap().clear();
+    assert_eq!(find_cycle(&acyclic), None);
+}
+
+/// The whole graph, printed: `cargo test --test module_graph -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn print_the_graph() {
+    let (src, files) = source_tree();
+    for (from, to) in graph(&src, &files) {
+        println!(
+            "{from} -> {}",
+            to.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+}
