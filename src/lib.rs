@@ -25,7 +25,8 @@ pub mod guard;
 pub mod input;
 /// Ctrl-C / SIGTERM: a stop flag polled at step boundaries.
 pub mod interrupt;
-/// Plain shared kinds (activation...) that every stage names; depends on nothing.
+/// Plain shared kinds (activation, loss, init, optimizer, precision) that every stage
+/// names; depends on nothing, so the module graph stays one-way.
 pub mod kinds;
 /// The process's memory limit (MemAvailable or --max-memory).
 pub mod limits;

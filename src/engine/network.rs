@@ -59,11 +59,11 @@ impl<F: Float> Network<F> {
     }
 
     pub fn input_width(&self) -> usize {
-        self.layers.first().map_or(0, |l| l.weight.nrows())
+        self.layers.first().map_or(0, Layer::input_width)
     }
 
     pub fn output_width(&self) -> usize {
-        self.layers.last().map_or(0, |l| l.weight.ncols())
+        self.layers.last().map_or(0, Layer::output_width)
     }
 
     pub fn param_count(&self) -> usize {
@@ -84,8 +84,8 @@ impl<F: Float> Network<F> {
             .enumerate()
             .map(|(i, l)| LayerInfo {
                 layer: i + 1,
-                units: l.weight.ncols(),
-                fan_in: l.weight.nrows(),
+                units: l.output_width(),
+                fan_in: l.input_width(),
                 activation: l.activation,
             })
             .collect()
@@ -121,7 +121,7 @@ pub struct Workspace<F> {
 impl<F: Float> Workspace<F> {
     pub fn new(net: &Network<F>, batch: usize) -> Self {
         let per_layer = |f: &dyn Fn(&Dense<F>) -> Array2<F>| net.layers.iter().map(f).collect();
-        let units = |l: &Dense<F>| Array2::zeros((batch, l.weight.ncols()));
+        let units = |l: &Dense<F>| Array2::zeros((batch, l.output_width()));
         Workspace {
             pre: per_layer(&units),
             act: per_layer(&units),
