@@ -8,7 +8,7 @@ are discarded and reported. Printed: the median samples/s of each loop and
 the median over clean rounds of each loop's time relative to the plain loop
 of the same round (paired, so slow drifts cancel).
 
-    python3 bench/recorder_torch.py            # 7 clean rounds, or give up after 15 min
+    python3 bench/recorder_torch.py            # 7 clean rounds, or stop after 15 min
     ROUNDS=9 MAX_SECONDS=600 NN_DOCTOR_BENCH_MAX_LOAD=0.1 python3 bench/recorder_torch.py
 """
 import os
@@ -62,7 +62,7 @@ def main():
     for f in loops.values():  # warm-up
         f()
     names = list(loops)
-    clean, disturbed, loads = [], 0, []
+    clean, disturbed, loads = [], [], []
     started = time.perf_counter()
     r = 0
     while len(clean) < ROUNDS and time.perf_counter() - started < MAX_SECONDS:
@@ -76,17 +76,26 @@ def main():
             clean.append(got)
             loads.append(worst)
         else:
-            disturbed += 1
+            disturbed.append((worst, got))
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), seed network, batch {BATCH}, "
-          f"{STEPS} steps per loop: {len(clean)} clean rounds, {disturbed} discarded "
+          f"{STEPS} steps per loop: {len(clean)} clean rounds, {len(disturbed)} discarded "
           f"(other processes > {quiet.THRESHOLD_CORES} core)"
           + (f", max load of other processes in kept rounds {max(loads):.2f} core" if loads else ""))
-    if not clean:
-        print("  no clean round: the machine was never quiet enough; nothing to report (inconclusive)")
-        sys.exit(3)
+    if clean:
+        table(names, clean)
+        return
+    # Nothing clean: the disturbed rounds are shown for what they are, with
+    # their load, and the run says it found no result.
+    print("  no clean round: the machine was never quiet enough (inconclusive). Disturbed rounds, "
+          f"other processes {min(w for w, _ in disturbed):.2f}-{max(w for w, _ in disturbed):.2f} cores:")
+    table(names, [g for _, g in disturbed])
+    sys.exit(3)
+
+
+def table(names, rounds):
     for k in names:
-        med = quiet.median(c[k] for c in clean)
-        paired = quiet.median(c["plain"] / c[k] for c in clean)
+        med = quiet.median(c[k] for c in rounds)
+        paired = quiet.median(c["plain"] / c[k] for c in rounds)
         print(f"  {k:<26} {med:8.0f} samples/s  time {paired:.2f}x the plain loop's (paired median)")
 
 

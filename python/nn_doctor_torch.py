@@ -25,7 +25,21 @@ What it records (standard library and torch only):
 - facts before training: input statistics of the first batches, the
   initial weights, class counts (chance accuracy).
 Statistics stay on the device as tensors and are copied to the host once per
-step, in one transfer.
+step, in one transfer (stacked per dtype, converted to float64, concatenated).
+
+What keeps it cheap (bench/recorder_torch.py), without changing what a
+column means: ||dW|| is |lr| ||grad|| for plain SGD (no momentum or weight
+decay: the update is exactly -lr grad), and otherwise the norm of the
+difference kept in one preallocated buffer per weight; ||W|| before a step
+is the norm taken after the previous one when PyTorch's version counter says
+no weight changed since (a change through `.data`, which PyTorch does not
+count, is not seen); all parameter norms of a step come from one
+torch._foreach_norm call; a tensor's range and its non-finite flag come from
+one aminmax; counts (saturated, non-finite) use float-only passes on large
+tensors (CPU comparisons into bool tensors are slow), and on the CPU, where a
+value is read without a transfer, the non-finite count is only taken when
+the range is not finite; the standard deviation takes two passes (mean, then
+the norm of the deviations).
 """
 
 import csv
@@ -137,18 +151,26 @@ def init_stats(layer):
                 "gain": m2 * layer.fan_in, "all_zero": bool((w == 0).all().item())}
 
 
-def norm_of(tensors):
-    """L2 norm over several tensors, in their own precision (a float32 norm
-    of values above ~1e19 overflows; step() recomputes such a norm in
-    float64 when the tensors turn out finite)."""
+def norms(tensors):
+    """The L2 norm of each tensor, in its own precision (a float32 norm of
+    values above ~1e19 overflows; step() recomputes such a norm in float64
+    when the tensors turn out finite), in one call where torch has one."""
     if not tensors:
+        return []
+    if hasattr(torch, "_foreach_norm"):
+        return list(torch._foreach_norm(tensors))
+    return [torch.linalg.vector_norm(t) for t in tensors]
+
+
+def combine(parts):
+    """The norm over several tensors from their norms."""
+    if not parts:
         return torch.zeros(())
-    norms = [torch.linalg.vector_norm(t) for t in tensors]  # callers hold torch.no_grad()
-    return norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms))
+    return parts[0] if len(parts) == 1 else torch.linalg.vector_norm(torch.stack(parts))
 
 
 def norm64(tensors):
-    """The exact-range fallback of norm_of."""
+    """The exact-range fallback of norms."""
     if not tensors:
         return 0.0
     return math.sqrt(sum(float((t.detach().double() ** 2).sum()) for t in tensors))
@@ -160,6 +182,37 @@ def unit_alive(pre, unit_dim):
     d = unit_dim % pre.dim()
     dims = [i for i in range(pre.dim()) if i != d]
     return pos.amax(dim=dims) if dims else pos
+
+
+# Below this many elements a comparison and a sum cost least; above it, the
+# float-only passes of count_above / count_nonfinite (CPU comparisons into
+# bool tensors are slow). Both are exact counts.
+SMALL = 16384
+
+
+def count_sum(ones):
+    """The exact sum of a tensor of zeros and ones (float32 while every
+    partial sum is below 2^24)."""
+    return ones.sum() if ones.numel() < (1 << 24) else ones.sum(dtype=torch.float64)
+
+
+def count_above(x, bound, finite=False):
+    """How many elements are > bound (NaN is not; +inf is). x - bound > 0
+    exactly when x > bound for floats (gradual underflow), so relu, sign and
+    (unless x is known `finite`) the NaN -> 0 map give the indicator without
+    a comparison."""
+    if x.numel() < SMALL:
+        return (x > bound).sum()
+    ones = (x - bound).relu_().sign_()
+    return count_sum(ones if finite else torch.nan_to_num_(ones, nan=0.0))
+
+
+def count_nonfinite(x):
+    """How many elements are NaN or +-inf: x * 0 is 0 exactly for the
+    finite ones and NaN for the others."""
+    if x.numel() < SMALL:
+        return (~torch.isfinite(x)).sum()
+    return count_sum(torch.nan_to_num_(x * 0.0, nan=1.0))
 
 
 def span(t):
@@ -231,12 +284,17 @@ class Recorder:
         self.tests = {}
         self.test_samples = 0
         self.started = time.perf_counter()
+        self.pre_hooked = set()
         self.handles = [model.register_forward_pre_hook(self._root_pre)]
         for module in model.modules():
             if module in self.layers:
                 self.handles.append(module.register_forward_hook(self._param_forward))
             elif activation_name(module) is not None:
-                self.handles.append(module.register_forward_pre_hook(self._act_pre))
+                # An in-place module overwrites its input: read it before
+                # the module runs. Others: one hook after, input intact.
+                if getattr(module, "inplace", False):
+                    self.handles.append(module.register_forward_pre_hook(self._act_pre))
+                    self.pre_hooked.add(module)
                 self.handles.append(module.register_forward_hook(self._act_forward))
         self.handles.append(optimizer.register_step_pre_hook(self._before_update))
         self.handles.append(optimizer.register_step_post_hook(self._after_update))
@@ -313,6 +371,8 @@ class Recorder:
             self._pre_stats(layer, args[0])
 
     def _act_forward(self, module, args, output):
+        if module not in self.pre_hooked:
+            self._act_pre(module, args)
         layer = getattr(module, "_nn_doctor_layer", None)
         if not self.in_step or layer is None:
             return
@@ -328,18 +388,19 @@ class Recorder:
         (shares are divided on the host, exactly as a float64 mean)."""
         s = self.stats.setdefault(layer.number, {})
         n = self.counts.setdefault(layer.number, {})
-        s["pre_min"], s["pre_max"] = self._span(z)
+        lo, hi = s["pre_min"], s["pre_max"] = self._span(z)
         az = z.abs()
         s["pre_mean_abs"] = az.mean()
-        n["pre"] = z.numel()
-        if z.is_floating_point():
-            # NaN and +-inf are exactly the elements with no |z| <= max finite.
-            s["pre_finite"] = (az <= torch.finfo(z.dtype).max).sum()
+        # On the CPU a value is read without a transfer: when the range is
+        # finite, so is every element, and the counts need no NaN care.
+        finite = z.device.type == "cpu" and math.isfinite(lo.item()) and math.isfinite(hi.item())
+        if finite or not z.is_floating_point():
+            n["nonfinite"] = 0
         else:
-            s["pre_finite"] = torch.full((), z.numel())
+            s["pre_nonfinite"] = count_nonfinite(az)
         if layer.activation in ("sigmoid", "tanh"):
             bound = SIGMOID_SATURATION_Z if layer.activation == "sigmoid" else TANH_SATURATION_Z
-            s["saturated"] = (az > bound).sum()
+            s["saturated"] = count_above(az, bound, finite)
             n["saturated"] = z.numel()
         elif layer.activation in ("relu", "leaky_relu", "elu"):
             alive = unit_alive(z, layer.unit_dim)
@@ -388,97 +449,98 @@ class Recorder:
 
     # --- optimizer -----------------------------------------------------------
 
-    def _sgd_step_size(self, layer):
-        """|lr| when the optimizer's update of every weight of `layer` is
-        exactly -lr * grad (torch.optim.SGD without momentum or weight decay;
-        `maximize` only flips the sign), so ||dW|| = |lr| ||grad||: no copy
-        of the weights. None for any other optimizer or setting, which then
-        takes the difference of the weights around the step."""
-        if type(self.optimizer) is not torch.optim.SGD or not layer.weights:
-            return None
-        lrs = set()
-        for p in layer.weights:
-            group = next((g for g in self.optimizer.param_groups if any(q is p for q in g["params"])), None)
-            if group is None or group.get("momentum", 0) != 0 or group.get("weight_decay", 0) != 0:
-                return None
-            lrs.add(abs(float(group["lr"])))
-        return lrs.pop() if len(lrs) == 1 else None
-
     @torch.no_grad()
     def _before_update(self, optimizer, args, kwargs):
         if not self.in_step:
             return
-        for layer in self.order:
-            if self.recording:
-                # The norms double as this step's non-finite flags (confirmed
-                # element-wise in step() before anything is blamed).
-                s = self.stats.setdefault(layer.number, {})
-                s["grad_w_norm"] = norm_of([p.grad for p in layer.weights if p.grad is not None])
-                s["grad_b_norm"] = norm_of([p.grad for p in layer.biases if p.grad is not None])
-                for p in layer.weights:
-                    if p.grad is not None:
-                        self._flag(3, "backward.weight_grad", layer, "weight gradient", s["grad_w_norm"], p.grad)
-                for p in layer.biases:
-                    if p.grad is not None:
-                        self._flag(3, "backward.weight_grad", layer, "bias gradient", s["grad_b_norm"], p.grad)
-                # ||W|| before the step: the norm taken after the last step
-                # when no weight changed since (PyTorch counts every in-place
-                # change of a tensor in its _version), else a fresh one.
-                cached = getattr(layer, "after_norm", None)
-                versions = [p._version for p in layer.weights]
-                if cached is not None and cached[0] == versions:
-                    s["before_norm"] = cached[1]
-                else:
-                    s["before_norm"] = norm_of(layer.weights)
-                layer.step_size = self._sgd_step_size(layer)
-                if layer.step_size is None:
-                    # One buffer per weight, kept across steps: W before the step.
-                    bufs = getattr(layer, "buffers", None)
-                    if bufs is None or any(b.shape != p.shape or b.dtype != p.dtype or b.device != p.device
-                                           for b, p in zip(bufs, layer.weights)):
-                        bufs = layer.buffers = [torch.empty_like(p) for p in layer.weights]
-                    for b, p in zip(bufs, layer.weights):
-                        b.copy_(p)
-                layer.updating = True
-            else:
+        if not self.recording:
+            for layer in self.order:
                 for p in layer.weights + layer.biases:
                     if p.grad is not None:
-                        self._flag(3, "backward.weight_grad", layer, "parameter gradient", p.grad.sum(),
-                                   p.grad)
+                        self._flag(3, "backward.weight_grad", layer, "parameter gradient", p.grad.sum(), p.grad)
+            return
+        # Every gradient norm of the step in one call; they double as the
+        # step's non-finite flags (confirmed element-wise in step()).
+        grads = [([p.grad for p in layer.weights if p.grad is not None],
+                  [p.grad for p in layer.biases if p.grad is not None]) for layer in self.order]
+        flat = norms([g for w, b in grads for g in w + b])
+        lrs = self._sgd_step_sizes()
+        for layer, (w, b) in zip(self.order, grads):
+            s = self.stats.setdefault(layer.number, {})
+            s["grad_w_norm"] = combine(flat[:len(w)])
+            s["grad_b_norm"] = combine(flat[len(w):len(w) + len(b)])
+            flat = flat[len(w) + len(b):]
+            for g in w:
+                self._flag(3, "backward.weight_grad", layer, "weight gradient", s["grad_w_norm"], g)
+            for g in b:
+                self._flag(3, "backward.weight_grad", layer, "bias gradient", s["grad_b_norm"], g)
+            # ||W|| before the step: the norm taken after the last step when
+            # no weight changed since (PyTorch counts every in-place change of
+            # a tensor in its _version), else a fresh one.
+            cached = getattr(layer, "after_norm", None)
+            if cached is not None and cached[0] == [p._version for p in layer.weights]:
+                s["before_norm"] = cached[1]
+            else:
+                s["before_norm"] = combine(norms(layer.weights))
+            sizes = {lrs.get(id(p)) for p in layer.weights}
+            layer.step_size = sizes.pop() if len(sizes) == 1 else None
+            if layer.step_size is None:
+                # One buffer per weight, kept across steps: W before the step.
+                bufs = getattr(layer, "buffers", None)
+                if bufs is None or any(b.shape != p.shape or b.dtype != p.dtype or b.device != p.device
+                                       for b, p in zip(bufs, layer.weights)):
+                    bufs = layer.buffers = [torch.empty_like(p) for p in layer.weights]
+                for buf, p in zip(bufs, layer.weights):
+                    buf.copy_(p)
+            layer.updating = True
+
+    def _sgd_step_sizes(self):
+        """id(weight) -> |lr| for the weights whose update is exactly
+        -lr * grad: torch.optim.SGD without momentum or weight decay
+        (`maximize` only flips the sign), so ||dW|| = |lr| ||grad|| and no
+        copy of the weights is needed. Any other optimizer or setting takes
+        the difference of the weights around the step (one kept buffer)."""
+        if type(self.optimizer) is not torch.optim.SGD:
+            return {}
+        out = {}
+        for g in self.optimizer.param_groups:
+            if g.get("momentum", 0) == 0 and g.get("weight_decay", 0) == 0:
+                lr = abs(float(g["lr"]))
+                for p in g["params"]:
+                    out[id(p)] = lr
+        return out
 
     @torch.no_grad()
     def _after_update(self, optimizer, args, kwargs):
         if not self.in_step:
             return
-        # The next step records: take this step's weight norms now (they are
-        # its flags too) so that step need not take them before its update.
-        next_records = self.step_no % self.every == 0
+        # When the next step records, this step's weight norms (its flags too)
+        # stand for that step's norms before its update.
+        if self.recording or self.step_no % self.every == 0:
+            flat = norms([p for layer in self.order for p in layer.weights + layer.biases])
+        else:
+            flat = None
         for layer in self.order:
-            if self.recording and getattr(layer, "updating", False):
-                layer.updating = False
-                s = self.stats[layer.number]
-                s["weight_norm"] = norm_of(layer.weights)
-                layer.after_norm = ([p._version for p in layer.weights], s["weight_norm"])
-                bias_norm = norm_of(layer.biases)
-                for p in layer.weights:
-                    self._flag(4, "update", layer, "weights after the update", s["weight_norm"], p)
-                for p in layer.biases:
-                    self._flag(4, "update", layer, "biases after the update", bias_norm, p)
-                if layer.step_size is None:
-                    for b, p in zip(layer.buffers, layer.weights):
-                        b.sub_(p)  # in place: the applied update
-                    s["update_norm"] = norm_of(layer.buffers)
-            elif next_records and layer.weights and not self.recording:
-                norm = norm_of(layer.weights)
-                layer.after_norm = ([p._version for p in layer.weights], norm)
-                for p in layer.weights:
-                    self._flag(4, "update", layer, "weights after the update", norm, p)
-                for p in layer.biases:
-                    self._flag(4, "update", layer, "parameter after the update", p.sum(), p)
-            else:
+            nw, nb = len(layer.weights), len(layer.biases)
+            if flat is None:
                 layer.after_norm = None
                 for p in layer.weights + layer.biases:
                     self._flag(4, "update", layer, "parameter after the update", p.sum(), p)
+                continue
+            weight_norm, bias_norm = combine(flat[:nw]), combine(flat[nw:nw + nb])
+            flat = flat[nw + nb:]
+            layer.after_norm = ([p._version for p in layer.weights], weight_norm)
+            for p in layer.weights:
+                self._flag(4, "update", layer, "weights after the update", weight_norm, p)
+            for p in layer.biases:
+                self._flag(4, "update", layer, "biases after the update", bias_norm, p)
+            if self.recording and getattr(layer, "updating", False):
+                layer.updating = False
+                self.stats[layer.number]["weight_norm"] = weight_norm
+                if layer.step_size is None:
+                    for buf, p in zip(layer.buffers, layer.weights):
+                        buf.sub_(p)  # in place: the applied update
+                    self.stats[layer.number]["update_norm"] = combine(norms(layer.buffers))
 
     def _count_nonfinite(self, layer):
         """Exact NaN/Inf count of a layer's gradients and parameters, only
@@ -572,8 +634,10 @@ class Recorder:
                                 "pre_mean_abs", "grad_w_norm", "grad_b_norm", "weight_norm") if k in r}
         if "act_dev_norm" in r:
             s["act_std"] = r["act_dev_norm"] / math.sqrt(n["act"])
-        if "pre_finite" in r:
-            s["nonfinite"] = n["pre"] - int(r["pre_finite"])
+        if "pre_nonfinite" in r:
+            s["nonfinite"] = int(r["pre_nonfinite"])
+        elif "nonfinite" in n:
+            s["nonfinite"] = n["nonfinite"]
         if "saturated" in r:
             s["saturated_frac"] = r["saturated"] / n["saturated"]
         if "alive" in r:
