@@ -84,6 +84,9 @@ def main():
     if clean:
         table(names, clean)
         return
+    if not disturbed:
+        print("  no round ran within MAX_SECONDS (inconclusive)")
+        sys.exit(3)
     # Nothing clean: the disturbed rounds are shown for what they are, with
     # their load, and the run says it found no result.
     print("  no clean round: the machine was never quiet enough (inconclusive). Disturbed rounds, "
