@@ -25,7 +25,21 @@ What it records (standard library and torch only):
 - facts before training: input statistics of the first batches, the
   initial weights, class counts (chance accuracy).
 Statistics stay on the device as tensors and are copied to the host once per
-step, in one transfer.
+step, in one transfer (stacked per dtype, converted to float64, concatenated).
+
+What keeps it cheap (bench/recorder_torch.py), without changing what a
+column means: ||dW|| is |lr| ||grad|| for plain SGD (no momentum or weight
+decay: the update is exactly -lr grad), and otherwise the norm of the
+difference kept in one preallocated buffer per weight; ||W|| before a step
+is the norm taken after the previous one when PyTorch's version counter says
+no weight changed since (a change through `.data`, which PyTorch does not
+count, is not seen); all parameter norms of a step come from one
+torch._foreach_norm call; a tensor's range and its non-finite flag come from
+one aminmax; counts (saturated, non-finite) use float-only passes on large
+tensors (CPU comparisons into bool tensors are slow), and on the CPU, where a
+value is read without a transfer, the non-finite count is only taken when
+the range is not finite; the standard deviation takes two passes (mean, then
+the norm of the deviations).
 """
 
 import csv
@@ -137,18 +151,26 @@ def init_stats(layer):
                 "gain": m2 * layer.fan_in, "all_zero": bool((w == 0).all().item())}
 
 
-def norm_of(tensors):
-    """L2 norm over several tensors, in their own precision (a float32 norm
-    of values above ~1e19 overflows; step() recomputes such a norm in
-    float64 when the tensors turn out finite)."""
+def norms(tensors):
+    """The L2 norm of each tensor, in its own precision (a float32 norm of
+    values above ~1e19 overflows; step() recomputes such a norm in float64
+    when the tensors turn out finite), in one call where torch has one."""
     if not tensors:
+        return []
+    if hasattr(torch, "_foreach_norm"):
+        return list(torch._foreach_norm(tensors))
+    return [torch.linalg.vector_norm(t) for t in tensors]
+
+
+def combine(parts):
+    """The norm over several tensors from their norms."""
+    if not parts:
         return torch.zeros(())
-    norms = [torch.linalg.vector_norm(t.detach()) for t in tensors]
-    return norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms))
+    return parts[0] if len(parts) == 1 else torch.linalg.vector_norm(torch.stack(parts))
 
 
 def norm64(tensors):
-    """The exact-range fallback of norm_of."""
+    """The exact-range fallback of norms."""
     if not tensors:
         return 0.0
     return math.sqrt(sum(float((t.detach().double() ** 2).sum()) for t in tensors))
@@ -160,6 +182,69 @@ def unit_alive(pre, unit_dim):
     d = unit_dim % pre.dim()
     dims = [i for i in range(pre.dim()) if i != d]
     return pos.amax(dim=dims) if dims else pos
+
+
+# Below this many elements a comparison and a sum cost least; above it, the
+# float-only passes of count_above / count_nonfinite (CPU comparisons into
+# bool tensors are slow). Both are exact counts.
+SMALL = 16384
+
+
+def count_sum(ones):
+    """The exact sum of a tensor of zeros and ones (float32 while every
+    partial sum is below 2^24)."""
+    return ones.sum() if ones.numel() < (1 << 24) else ones.sum(dtype=torch.float64)
+
+
+def count_above(x, bound, finite=False):
+    """How many elements are > bound (NaN is not; +inf is). x - bound > 0
+    exactly when x > bound for floats (gradual underflow), so relu, sign and
+    (unless x is known `finite`) the NaN -> 0 map give the indicator without
+    a comparison."""
+    if x.numel() < SMALL:
+        return (x > bound).sum()
+    ones = (x - bound).relu_().sign_()
+    return count_sum(ones if finite else torch.nan_to_num_(ones, nan=0.0))
+
+
+def count_nonfinite(x):
+    """How many elements are NaN or +-inf: x * 0 is 0 exactly for the
+    finite ones and NaN for the others."""
+    if x.numel() < SMALL:
+        return (~torch.isfinite(x)).sum()
+    return count_sum(torch.nan_to_num_(x * 0.0, nan=1.0))
+
+
+def span(t):
+    """(min, max) in one pass: the statistics of a tensor's range, and its
+    non-finite flag (min and max propagate NaN; see flag_value)."""
+    if t.numel() == 0:
+        z = torch.zeros((), dtype=t.dtype, device=t.device)
+        return z, z
+    return torch.aminmax(t)
+
+
+def flag_value(lo, hi):
+    """A tensor's flag from its (min, max): finite exactly when every element
+    is, and spelled as a float64 sum of the elements would be (NaN when a NaN
+    or both infinities are present, else the infinity present), without the
+    sum's pass over the tensor or its overflow on large finite values."""
+    if math.isnan(lo) or math.isnan(hi) or (lo == -math.inf and hi == math.inf):
+        return math.nan
+    if math.isinf(hi):
+        return hi
+    if math.isinf(lo):
+        return lo
+    return 0.0
+
+
+def ratio(update, weight):
+    """||dW|| / ||W||, as the engine's recorder (src/monitor/recorder.rs)."""
+    if weight > 0.0:
+        return update / weight
+    if update > 0.0:
+        return math.inf
+    return 0.0 if update == 0.0 else math.nan
 
 
 class Recorder:
@@ -184,9 +269,11 @@ class Recorder:
         self.step_no = 0
         self.recording = False
         self.in_step = False
-        self.flags = []  # (phase rank, order, phase, layer, what, 0-dim tensor)
-        self.stats = {}  # layer number -> {stat: tensor}
+        self.flags = []  # (phase rank, order, phase, layer, what, reduction, tensor to confirm)
+        self.stats = {}  # layer number -> {raw statistic: 0-dim tensor}
+        self.counts = {}  # layer number -> {element count: int} (host side)
         self.last_layer = None
+        self.last_span = None  # (tensor, version, (min, max)) of the last module output
         self.paired = set()
         self.class_counts = None  # on the device, read once at close()
         self.input = None
@@ -197,12 +284,17 @@ class Recorder:
         self.tests = {}
         self.test_samples = 0
         self.started = time.perf_counter()
+        self.pre_hooked = set()
         self.handles = [model.register_forward_pre_hook(self._root_pre)]
         for module in model.modules():
             if module in self.layers:
                 self.handles.append(module.register_forward_hook(self._param_forward))
             elif activation_name(module) is not None:
-                self.handles.append(module.register_forward_pre_hook(self._act_pre))
+                # An in-place module overwrites its input: read it before
+                # the module runs. Others: one hook after, input intact.
+                if getattr(module, "inplace", False):
+                    self.handles.append(module.register_forward_pre_hook(self._act_pre))
+                    self.pre_hooked.add(module)
                 self.handles.append(module.register_forward_hook(self._act_forward))
         self.handles.append(optimizer.register_step_pre_hook(self._before_update))
         self.handles.append(optimizer.register_step_post_hook(self._after_update))
@@ -218,25 +310,32 @@ class Recorder:
         self.in_step = True
         self.step_no += 1
         self.recording = self.step_no == 1 or (self.step_no - 1) % self.every == 0
-        self.flags, self.stats, self.paired, self.last_layer = [], {}, set(), None
+        self.flags, self.stats, self.counts, self.paired = [], {}, {}, set()
+        self.last_layer, self.last_span = None, None
         self.pending = {}
         x = first_tensor(args)
         if x is not None and x.is_floating_point() and self.input_batches < INPUT_BATCHES:
             self._input_stats(x.detach())
 
-    def _flag(self, rank, phase, layer, what, t, reduced=None):
+    def _flag(self, rank, phase, layer, what, reduced, confirm=None):
         """One cheap reduction per tensor and step. Activations and their
-        gradients (small, and possibly changed in place later): a float64
-        sum, non-finite exactly when an element is. Parameters and their
-        gradients (large, still there at step()): a sum or norm in their own
-        precision, which finite values may overflow, so a non-finite one is
-        confirmed element-wise before it is blamed."""
-        t = t.detach()
-        if reduced is None and rank in (0, 1, 2):
-            self.flags.append((rank, len(self.flags), phase, layer, what, t.sum(dtype=torch.float64), None))
-        else:
-            r = t.sum() if reduced is None else reduced
-            self.flags.append((rank, len(self.flags), phase, layer, what, r, t))
+        gradients (small, and possibly changed in place later): their
+        (min, max), non-finite exactly when an element is. Parameters and
+        their gradients (large, still there at step()): a sum or norm in
+        their own precision, which finite values may overflow, so a
+        non-finite one is confirmed element-wise (`confirm`) before it is
+        blamed."""
+        self.flags.append((rank, len(self.flags), phase, layer, what, reduced, confirm))
+
+    def _span(self, t):
+        """(min, max) of a module output, remembered so that the activation
+        module reading the same tensor next does not reduce it again."""
+        last = self.last_span
+        if last is not None and last[0] is t and last[1] == t._version:
+            return last[2]
+        mm = span(t.detach())
+        self.last_span = (t, t._version, mm)
+        return mm
 
     def _param_forward(self, module, args, output):
         if not self.in_step:
@@ -249,11 +348,12 @@ class Recorder:
         out = first_tensor(output)
         if out is None:
             return
-        self._flag(0, "forward.linear", layer, "output", out)
+        self._flag(0, "forward.linear", layer, "output", self._span(out))
         if out.requires_grad:
-            out.register_hook(lambda g, l=layer: self._flag(2, "backward.delta", l, "gradient of the output", g))
+            out.register_hook(lambda g, l=layer: self._flag(2, "backward.delta", l, "gradient of the output",
+                                                            span(g.detach())))
         if self.recording:
-            self.pending[layer.number] = out.detach()
+            self.pending[layer.number] = out
 
     def _act_pre(self, module, args):
         if not self.in_step or self.last_layer is None or self.last_layer.number in self.paired:
@@ -268,36 +368,60 @@ class Recorder:
         module._nn_doctor_layer = layer
         if self.recording:
             # Before the module runs: an in-place ReLU overwrites its input.
-            self._pre_stats(layer, args[0].detach())
+            self._pre_stats(layer, args[0])
 
     def _act_forward(self, module, args, output):
+        if module not in self.pre_hooked:
+            self._act_pre(module, args)
         layer = getattr(module, "_nn_doctor_layer", None)
         if not self.in_step or layer is None:
             return
         module._nn_doctor_layer = None
-        self._flag(0, "forward.activation", layer, "activation", output)
+        mm = self._span(output)
+        self._flag(0, "forward.activation", layer, "activation", mm)
         if self.recording:
-            self._act_stats(layer, output.detach())
+            self._act_stats(layer, output, mm)
 
+    @torch.no_grad()
     def _pre_stats(self, layer, z):
+        """Pre-activation statistics as device tensors; counts stay counts
+        (shares are divided on the host, exactly as a float64 mean)."""
         s = self.stats.setdefault(layer.number, {})
-        s["pre_min"], s["pre_max"] = z.min(), z.max()
-        s["pre_mean_abs"] = z.abs().mean()
-        s["nonfinite"] = (~torch.isfinite(z)).sum()
-        if layer.activation == "sigmoid":
-            s["saturated_frac"] = (z.abs() > SIGMOID_SATURATION_Z).double().mean()
-        elif layer.activation == "tanh":
-            s["saturated_frac"] = (z.abs() > TANH_SATURATION_Z).double().mean()
+        n = self.counts.setdefault(layer.number, {})
+        lo, hi = s["pre_min"], s["pre_max"] = self._span(z)
+        az = z.abs()
+        s["pre_mean_abs"] = az.mean()
+        # On the CPU a value is read without a transfer: when the range is
+        # finite, so is every element, and the counts need no NaN care.
+        finite = z.device.type == "cpu" and math.isfinite(lo.item()) and math.isfinite(hi.item())
+        if finite or not z.is_floating_point():
+            n["nonfinite"] = 0
+        else:
+            s["pre_nonfinite"] = count_nonfinite(az)
+        if layer.activation in ("sigmoid", "tanh"):
+            bound = SIGMOID_SATURATION_Z if layer.activation == "sigmoid" else TANH_SATURATION_Z
+            s["saturated"] = count_above(az, bound, finite)
+            n["saturated"] = z.numel()
         elif layer.activation in ("relu", "leaky_relu", "elu"):
-            s["dead_frac"] = 1.0 - unit_alive(z, layer.unit_dim).double().mean()
+            alive = unit_alive(z, layer.unit_dim)
+            s["alive"] = alive.sum()
+            n["alive"] = alive.numel()
 
-    def _act_stats(self, layer, a):
+    @torch.no_grad()
+    def _act_stats(self, layer, a, mm=None):
         s = self.stats.setdefault(layer.number, {})
-        s["act_min"], s["act_max"] = a.min(), a.max()
+        n = self.counts.setdefault(layer.number, {})
+        s["act_min"], s["act_max"] = mm if mm is not None else self._span(a)
         s["act_mean"] = a.mean()
-        s["act_std"] = a.float().std(unbiased=False) if a.numel() > 1 else torch.zeros(())
+        # Two passes (the mean, then the norm of the deviations; std = norm /
+        # sqrt(n) on the host): a third of torch.std's time on the CPU, in the
+        # activation's precision (float32 at least).
+        wide = a if a.dtype in (torch.float32, torch.float64) else a.float()
+        s["act_dev_norm"] = torch.linalg.vector_norm(wide - s["act_mean"].to(wide.dtype))
+        n["act"] = max(1, a.numel())
         if layer.activation == "softmax":
-            s["saturated_frac"] = (a * (1 - a) < 0.0025).double().mean()
+            s["saturated"] = (a * (1 - a) < 0.0025).sum()
+            n["saturated"] = a.numel()
 
     def _input_stats(self, x):
         flat = x.reshape(x.shape[0], -1).double()
@@ -325,48 +449,98 @@ class Recorder:
 
     # --- optimizer -----------------------------------------------------------
 
+    @torch.no_grad()
     def _before_update(self, optimizer, args, kwargs):
         if not self.in_step:
             return
-        for layer in self.order:
-            if self.recording:
-                # The norms double as this step's non-finite flags (confirmed
-                # element-wise in step() before anything is blamed).
-                s = self.stats.setdefault(layer.number, {})
-                s["grad_w_norm"] = norm_of([p.grad for p in layer.weights if p.grad is not None])
-                s["grad_b_norm"] = norm_of([p.grad for p in layer.biases if p.grad is not None])
-                for p in layer.weights:
-                    if p.grad is not None:
-                        self._flag(3, "backward.weight_grad", layer, "weight gradient", p.grad, s["grad_w_norm"])
-                for p in layer.biases:
-                    if p.grad is not None:
-                        self._flag(3, "backward.weight_grad", layer, "bias gradient", p.grad, s["grad_b_norm"])
-                s["before_norm"] = norm_of(layer.weights)
-                layer.before = [p.detach().clone() for p in layer.weights]
-            else:
+        if not self.recording:
+            for layer in self.order:
                 for p in layer.weights + layer.biases:
                     if p.grad is not None:
-                        self._flag(3, "backward.weight_grad", layer, "parameter gradient", p.grad)
+                        self._flag(3, "backward.weight_grad", layer, "parameter gradient", p.grad.sum(), p.grad)
+            return
+        # Every gradient norm of the step in one call; they double as the
+        # step's non-finite flags (confirmed element-wise in step()).
+        grads = [([p.grad for p in layer.weights if p.grad is not None],
+                  [p.grad for p in layer.biases if p.grad is not None]) for layer in self.order]
+        flat = norms([g for w, b in grads for g in w + b])
+        lrs = self._sgd_step_sizes()
+        for layer, (w, b) in zip(self.order, grads):
+            s = self.stats.setdefault(layer.number, {})
+            s["grad_w_norm"] = combine(flat[:len(w)])
+            s["grad_b_norm"] = combine(flat[len(w):len(w) + len(b)])
+            flat = flat[len(w) + len(b):]
+            for g in w:
+                self._flag(3, "backward.weight_grad", layer, "weight gradient", s["grad_w_norm"], g)
+            for g in b:
+                self._flag(3, "backward.weight_grad", layer, "bias gradient", s["grad_b_norm"], g)
+            # ||W|| before the step: the norm taken after the last step when
+            # no weight changed since (PyTorch counts every in-place change of
+            # a tensor in its _version), else a fresh one.
+            cached = getattr(layer, "after_norm", None)
+            if cached is not None and cached[0] == [p._version for p in layer.weights]:
+                s["before_norm"] = cached[1]
+            else:
+                s["before_norm"] = combine(norms(layer.weights))
+            sizes = {lrs.get(id(p)) for p in layer.weights}
+            layer.step_size = sizes.pop() if len(sizes) == 1 else None
+            if layer.step_size is None:
+                # One buffer per weight, kept across steps: W before the step.
+                bufs = getattr(layer, "buffers", None)
+                if bufs is None or any(b.shape != p.shape or b.dtype != p.dtype or b.device != p.device
+                                       for b, p in zip(bufs, layer.weights)):
+                    bufs = layer.buffers = [torch.empty_like(p) for p in layer.weights]
+                for buf, p in zip(bufs, layer.weights):
+                    buf.copy_(p)
+            layer.updating = True
 
+    def _sgd_step_sizes(self):
+        """id(weight) -> |lr| for the weights whose update is exactly
+        -lr * grad: torch.optim.SGD without momentum or weight decay
+        (`maximize` only flips the sign), so ||dW|| = |lr| ||grad|| and no
+        copy of the weights is needed. Any other optimizer or setting takes
+        the difference of the weights around the step (one kept buffer)."""
+        if type(self.optimizer) is not torch.optim.SGD:
+            return {}
+        out = {}
+        for g in self.optimizer.param_groups:
+            if g.get("momentum", 0) == 0 and g.get("weight_decay", 0) == 0:
+                lr = abs(float(g["lr"]))
+                for p in g["params"]:
+                    out[id(p)] = lr
+        return out
+
+    @torch.no_grad()
     def _after_update(self, optimizer, args, kwargs):
         if not self.in_step:
             return
+        # When the next step records, this step's weight norms (its flags too)
+        # stand for that step's norms before its update.
+        if self.recording or self.step_no % self.every == 0:
+            flat = norms([p for layer in self.order for p in layer.weights + layer.biases])
+        else:
+            flat = None
         for layer in self.order:
-            if self.recording and getattr(layer, "before", None) is not None:
-                s = self.stats[layer.number]
-                s["weight_norm"] = norm_of(layer.weights)
-                bias_norm = norm_of(layer.biases)
-                for p in layer.weights:
-                    self._flag(4, "update", layer, "weights after the update", p, s["weight_norm"])
-                for p in layer.biases:
-                    self._flag(4, "update", layer, "biases after the update", p, bias_norm)
-                for b, p in zip(layer.before, layer.weights):
-                    b.sub_(p.detach())  # in place: the update, without a new tensor
-                s["update_ratio"] = norm_of(layer.before) / s.pop("before_norm")
-                layer.before = None
-            else:
+            nw, nb = len(layer.weights), len(layer.biases)
+            if flat is None:
+                layer.after_norm = None
                 for p in layer.weights + layer.biases:
-                    self._flag(4, "update", layer, "parameter after the update", p)
+                    self._flag(4, "update", layer, "parameter after the update", p.sum(), p)
+                continue
+            weight_norm, bias_norm = combine(flat[:nw]), combine(flat[nw:nw + nb])
+            flat = flat[nw + nb:]
+            layer.after_norm = ([p._version for p in layer.weights], weight_norm)
+            for p in layer.weights:
+                self._flag(4, "update", layer, "weights after the update", weight_norm, p)
+            for p in layer.biases:
+                self._flag(4, "update", layer, "biases after the update", bias_norm, p)
+            if self.recording and getattr(layer, "updating", False):
+                layer.updating = False
+                self.stats[layer.number]["weight_norm"] = weight_norm
+                if layer.step_size is None:
+                    for buf, p in zip(layer.buffers, layer.weights):
+                        buf.sub_(p)  # in place: the applied update
+                    self.stats[layer.number]["update_norm"] = combine(norms(layer.buffers))
 
     def _count_nonfinite(self, layer):
         """Exact NaN/Inf count of a layer's gradients and parameters, only
@@ -377,6 +551,7 @@ class Recorder:
 
     # --- the user's call ------------------------------------------------------
 
+    @torch.no_grad()
     def step(self, loss, output=None, target=None):
         """Call once per training step, after optimizer.step(): the batch
         loss, and optionally the model output and target (class indices or
@@ -384,55 +559,104 @@ class Recorder:
         if not self.in_step:
             raise RuntimeError("nn_doctor_torch: step() called without a training forward pass since the last step()")
         self.in_step = False
+        self.last_span = None
         loss_t = loss.detach().reshape(()) if torch.is_tensor(loss) else torch.tensor(float(loss))
         self._flag(1, "loss", None, "loss", loss_t)
-        acc = torch.full((), float("nan"))
+        tensors = [loss_t]
+        samples = None
         if output is not None and target is not None:
             out = first_tensor(output).detach()
             labels = target.argmax(dim=-1) if target.dim() == out.dim() else target
-            acc = (out.argmax(dim=-1) == labels).double().mean()
+            tensors.append((out.argmax(dim=-1) == labels).sum())
+            samples = labels.numel()
             self.classes = out.shape[-1]
             counts = torch.bincount(labels.reshape(-1), minlength=self.classes)
             self.class_counts = counts if self.class_counts is None else self.class_counts + counts
         for number, out in self.pending.items():
             self._pre_stats(self.order[number - 1], out)
             self._act_stats(self.order[number - 1], out)
-        # One copy to the host per step.
-        names, values = [], [loss_t.double(), acc.double()]
+        # Every value of the step in one list of 0-dim tensors, copied to the
+        # host at once: stacked per dtype, converted to float64 (exact for
+        # every float and for counts below 2^53), concatenated, one .tolist().
         flags = sorted(self.flags, key=lambda f: (f[0], f[1]))
-        values += [f[5].double() for f in flags]
+        flag_at = []
+        for f in flags:
+            if isinstance(f[5], tuple):
+                flag_at.append((len(tensors), len(tensors) + 1))
+                tensors += f[5]
+            else:
+                flag_at.append((len(tensors),))
+                tensors.append(f[5])
+        stat_at = []
         if self.recording:
             for layer in self.order:
-                s = self.stats.get(layer.number, {})
-                for key in STATS:
-                    if key in s:
-                        names.append((layer.number, key))
-                        values.append(torch.as_tensor(s[key]).double().reshape(()).to(loss_t.device))
-        host = torch.stack([v.to(loss_t.device) for v in values]).cpu().tolist()
-        loss_v, acc_v = host[0], host[1]
+                for key, t in self.stats.get(layer.number, {}).items():
+                    stat_at.append((layer.number, key, len(tensors)))
+                    tensors.append(t)
+        host = self._to_host(tensors, loss_t.device)
+        loss_v = host[0]
+        acc_v = host[1] / samples if samples else math.nan
         self.steps.append([self.step_no, loss_v, acc_v])
         if self.nan_origin is None:
-            for f, v in zip(flags, host[2:2 + len(flags)]):
+            for f, at in zip(flags, flag_at):
+                v = flag_value(host[at[0]], host[at[1]]) if len(at) == 2 else host[at[0]]
                 if not math.isfinite(v) and (f[6] is None or not bool(torch.isfinite(f[6]).all())):
                     self._origin(f, v)
                     break
         if self.recording:
-            got = {}
-            for (number, key), v in zip(names, host[2 + len(flags):]):
-                got.setdefault(number, {})[key] = v
+            raw = {}
+            for number, key, i in stat_at:
+                raw.setdefault(number, {})[key] = host[i]
             for layer in self.order:
-                s = got.get(layer.number, {})
-                norms = [s.get(k, 0.0) for k in ("grad_w_norm", "grad_b_norm", "weight_norm")]
-                if not all(math.isfinite(v) for v in norms):
-                    bad = self._count_nonfinite(layer)
-                    s["nonfinite"] = s.get("nonfinite", 0) + bad
-                    if bad == 0:  # only the float32 norm overflowed
-                        grads = lambda ps: [p.grad for p in ps if p.grad is not None]  # noqa: E731
-                        s["grad_w_norm"] = norm64(grads(layer.weights))
-                        s["grad_b_norm"] = norm64(grads(layer.biases))
-                        s["weight_norm"] = norm64(layer.weights)
-                self.metric_rows.append((self.step_no, layer, s))
+                self.metric_rows.append((self.step_no, layer, self._row(layer, raw.get(layer.number, {}))))
         return self.nan_origin is None
+
+    @staticmethod
+    def _to_host(tensors, device):
+        groups = {}
+        for i, t in enumerate(tensors):
+            groups.setdefault((t.dtype, t.device), []).append(i)
+        parts, order = [], []
+        for idx in groups.values():
+            part = torch.stack([tensors[i] if tensors[i].dim() == 0 else tensors[i].reshape(()) for i in idx])
+            parts.append(part.to(device=device, dtype=torch.float64))
+            order += idx
+        flat = torch.cat(parts).cpu().tolist()
+        host = [0.0] * len(tensors)
+        for i, v in zip(order, flat):
+            host[i] = v
+        return host
+
+    def _row(self, layer, r):
+        """A metrics.csv row's statistics from the step's raw host values."""
+        n = self.counts.get(layer.number, {})
+        s = {k: r[k] for k in ("act_min", "act_max", "act_mean", "pre_min", "pre_max",
+                                "pre_mean_abs", "grad_w_norm", "grad_b_norm", "weight_norm") if k in r}
+        if "act_dev_norm" in r:
+            s["act_std"] = r["act_dev_norm"] / math.sqrt(n["act"])
+        if "pre_nonfinite" in r:
+            s["nonfinite"] = int(r["pre_nonfinite"])
+        elif "nonfinite" in n:
+            s["nonfinite"] = n["nonfinite"]
+        if "saturated" in r:
+            s["saturated_frac"] = r["saturated"] / n["saturated"]
+        if "alive" in r:
+            s["dead_frac"] = 1.0 - r["alive"] / n["alive"]
+        norms = [s.get(k, 0.0) for k in ("grad_w_norm", "grad_b_norm", "weight_norm")]
+        if not all(math.isfinite(v) for v in norms):
+            bad = self._count_nonfinite(layer)
+            s["nonfinite"] = s.get("nonfinite", 0) + bad
+            if bad == 0:  # only the float32 norm overflowed
+                grads = lambda ps: [p.grad for p in ps if p.grad is not None]  # noqa: E731
+                s["grad_w_norm"] = norm64(grads(layer.weights))
+                s["grad_b_norm"] = norm64(grads(layer.biases))
+                s["weight_norm"] = norm64(layer.weights)
+        if "before_norm" in r:
+            step_size = getattr(layer, "step_size", None)
+            update = step_size * s["grad_w_norm"] if step_size is not None else r["update_norm"]
+            # A layer without weights: 0/0, as the copy-based ratio was.
+            s["update_ratio"] = ratio(update, r["before_norm"]) if layer.weights else math.nan
+        return s
 
     def evaluation(self, test_loss, test_accuracy, samples):
         """Record a test-set evaluation at the current step."""

@@ -99,6 +99,68 @@ def test_conv_dead_fraction_is_per_channel():
     assert facts["network"]["layers"][0]["kind"] == "conv2d"
 
 
+def test_float_only_counts_equal_comparisons_on_large_tensors():
+    # Source of truth: torch's comparisons. Values at and around the bound,
+    # infinities, NaN and subnormals, on a tensor above the SMALL threshold.
+    import nn_doctor_torch as nd
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(64, 1000, generator=g) * 6).abs()
+    bound = nd.SIGMOID_SATURATION_Z
+    b32 = torch.tensor(bound, dtype=torch.float32)
+    x[0, :5] = torch.tensor([float("inf"), float("nan"), 1e-45, 0.0, float("inf")])
+    x[1, :3] = torch.stack([b32, torch.nextafter(b32, torch.tensor(99.0)), torch.nextafter(b32, torch.tensor(0.0))])
+    assert x.numel() >= nd.SMALL
+    assert int(nd.count_above(x, bound)) == int((x > bound).sum())
+    assert int(nd.count_nonfinite(x)) == int((~torch.isfinite(x)).sum()) == 3
+    y = x[2:]  # finite
+    assert int(nd.count_above(y, bound, finite=True)) == int((y > bound).sum())
+
+
+def run_steps(model, opt, xs, every=1):
+    out = tempfile.mkdtemp()
+    rec = Recorder(model, opt, out, loss="mse", every=every)
+    for i, x in enumerate(xs):
+        y = model(x)
+        loss = 0.5 * (y ** 2).sum(dim=1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        rec.step(loss)
+        if i == 0:
+            with torch.no_grad():  # a change between steps: W before step 2 is this
+                model[0].weight.mul_(2.0)
+    rec.close()
+    with open(os.path.join(out, "metrics.csv")) as f:
+        return [r for r in csv.DictReader(f) if r["layer"] == "1"]
+
+
+def test_update_ratio_exact_for_plain_sgd_and_other_optimizers():
+    # Source of truth: the weights copied around each step by the test.
+    g = torch.Generator().manual_seed(1)
+    xs = [torch.randn(8, 5, generator=g) for _ in range(3)]
+    for make in (lambda p: torch.optim.SGD(p, lr=0.3),
+                 lambda p: torch.optim.SGD(p, lr=0.3, momentum=0.9),
+                 lambda p: torch.optim.Adam(p, lr=0.01)):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 2))
+        opt = make(model.parameters())
+        want, w = [], model[0].weight
+        hook_before = opt.register_step_pre_hook(lambda o, a, k: want.append(w.detach().clone()))
+        hook_after = opt.register_step_post_hook(lambda o, a, k: want.append((want.pop(), w.detach().clone())))
+        # Registered before the recorder's hooks, so they run first: the
+        # recorder sees the same weights.
+        rows = run_steps(model, opt, xs)
+        hook_before.remove()
+        hook_after.remove()
+        assert len(rows) == 3 and len(want) == 3
+        for row, (before, after) in zip(rows, want):
+            ratio = float((before.double() - after.double()).norm() / before.double().norm())
+            # f32 weights: the applied update differs from -lr grad by the
+            # rounding of W (|W| eps / |dW| relative); 1e-4 covers it here.
+            assert math.isclose(float(row["update_ratio"]), ratio, rel_tol=1e-4), (row["update_ratio"], ratio)
+            assert math.isclose(float(row["weight_norm"]), float(after.double().norm()), rel_tol=1e-6)
+
+
 def nan_phase(model, lr=0.1):
     _, facts = one_step(model, torch.ones(2, 3), torch.zeros(2, 1), lr=lr)
     o = facts["nan_origin"]

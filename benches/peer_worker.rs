@@ -1,0 +1,144 @@
+//! nn-doctor as one persistent contender of `bench/interleave.py`: trains the
+//! shapes of `bench/worker.py` (seed network 784-1000-10 at f32 b32/b64/b256
+//! and f64 b64, deep 784-256x4-10 ReLU at f32 b64) and answers timing
+//! requests on stdin with the protocol of `bench/worker.py`
+//! (`SHAPE SAMPLES` -> `SECONDS STEPS`, `quit`).
+//!
+//! `cargo bench --bench peer_worker -- plain|instrumented` (the driver
+//! starts the built binary itself; see bench/README.md).
+
+use nn_doctor::config::{self, Init, LayerConfig, LossKind, OptimizerConfig};
+use nn_doctor::data;
+use nn_doctor::engine::activation::Activation;
+use nn_doctor::engine::float::Float;
+use nn_doctor::engine::optim::Optimizer;
+use nn_doctor::engine::train::{train, Plan, Split};
+use nn_doctor::engine::Network;
+use nn_doctor::monitor::hook::Hook;
+use nn_doctor::monitor::nonfinite::NonFiniteTracer;
+use nn_doctor::monitor::recorder::Recorder;
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Runs `steps` training steps and returns the seconds they took.
+type Runner = Box<dyn FnMut(usize) -> anyhow::Result<f64>>;
+
+fn layers(shape: &str) -> Option<(Vec<LayerConfig>, bool, usize)> {
+    let layer = |units, activation| LayerConfig {
+        units,
+        activation,
+        init: Init::XavierUniform,
+        bias_init: 0.0,
+    };
+    let seed = vec![
+        layer(1000, Activation::Sigmoid),
+        layer(10, Activation::Softmax),
+    ];
+    let mut deep: Vec<_> = (0..4).map(|_| layer(256, Activation::Relu)).collect();
+    deep.push(layer(10, Activation::Softmax));
+    Some(match shape {
+        "seed-f32-b32" => (seed, false, 32),
+        "seed-f32-b64" => (seed, false, 64),
+        "seed-f32-b256" => (seed, false, 256),
+        "seed-f64-b64" => (seed, true, 64),
+        "deep-f32-b64" => (deep, false, 64),
+        _ => return None,
+    })
+}
+
+fn runner<F: Float + 'static>(
+    data: &data::Data,
+    layers: Vec<LayerConfig>,
+    batch: usize,
+    instrumented: bool,
+) -> Runner {
+    let split = Split::<F> {
+        x: data.train.features.mapv(F::of),
+        targets: data::one_hot(&data.train.labels, data.classes).mapv(F::of),
+        labels: data.train.labels.clone(),
+    };
+    let mut net = Network::<F>::init(split.x.ncols(), &layers, 1);
+    let shapes: Vec<_> = net
+        .layers
+        .iter()
+        .map(|l| (l.weight.len(), l.bias.len()))
+        .collect();
+    let mut opt = Optimizer::new(OptimizerConfig::Sgd, 0.05, &shapes);
+    Box::new(move |steps| {
+        let plan = Plan {
+            steps,
+            batch_size: batch,
+            loss: LossKind::Mse,
+            clip_grad_norm: None,
+            eval_every: usize::MAX,
+            seed: 1,
+            flaw: None,
+        };
+        let mut recorder = Recorder::new(net.layer_infos(), 1);
+        let mut tracer = NonFiniteTracer::new();
+        let started = Instant::now();
+        if instrumented {
+            let mut hooks: [&mut dyn Hook<F>; 2] = [&mut tracer, &mut recorder];
+            train(
+                &mut net,
+                &mut opt,
+                &split,
+                None,
+                &plan,
+                &mut hooks,
+                &mut |_, _| {},
+            )?;
+        } else {
+            train(
+                &mut net,
+                &mut opt,
+                &split,
+                None,
+                &plan,
+                &mut [],
+                &mut |_, _| {},
+            )?;
+        }
+        Ok(started.elapsed().as_secs_f64())
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let instrumented = std::env::args().any(|a| a == "instrumented");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut cfg = config::load(&root.join("fixtures/configs/seed.toml"))?;
+    cfg.data.train_limit = None;
+    let data = data::load(&cfg.data, cfg.seed)?;
+    let mut runners: HashMap<String, (Runner, usize)> = HashMap::new();
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let line = line?;
+        let mut parts = line.split_whitespace();
+        let (Some(shape), Some(samples)) = (parts.next(), parts.next()) else {
+            break;
+        };
+        let samples: usize = samples.parse()?;
+        if !runners.contains_key(shape) {
+            let Some((layers, f64_net, batch)) = layers(shape) else {
+                anyhow::bail!("unknown shape {shape}");
+            };
+            let mut run = if f64_net {
+                runner::<f64>(&data, layers, batch, instrumented)
+            } else {
+                runner::<f32>(&data, layers, batch, instrumented)
+            };
+            run(20)?;
+            runners.insert(shape.to_string(), (run, batch));
+        }
+        if let Some((run, batch)) = runners.get_mut(shape) {
+            let steps = samples.div_ceil(*batch);
+            let seconds = run(steps)?;
+            writeln!(out, "{seconds} {steps}")?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
