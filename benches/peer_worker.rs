@@ -60,12 +60,7 @@ fn runner<F: Float + 'static>(
         labels: data.train.labels.clone(),
     };
     let mut net = Network::<F>::init(split.x.ncols(), &layers, 1);
-    let shapes: Vec<_> = net
-        .layers
-        .iter()
-        .map(|l| (l.weight.len(), l.bias.len()))
-        .collect();
-    let mut opt = Optimizer::new(OptimizerConfig::Sgd, 0.05, &shapes);
+    let mut opt = Optimizer::for_layers(OptimizerConfig::Sgd, 0.05, &net.layers);
     Box::new(move |steps| {
         let plan = Plan {
             steps,
