@@ -292,6 +292,7 @@ fn csv_source_and_absolute_paths() {
             train: "/abs/train.csv".into(),
             test: Some("dir/t.csv".into()),
             label_column: None,
+            target_columns: None,
         }
     );
 }
@@ -697,7 +698,8 @@ fn idx_requires_its_files_and_both_test_keys() {
             != DataSpec::Csv {
                 train: "".into(),
                 test: None,
-                label_column: None
+                label_column: None,
+                target_columns: None,
             }
     );
     assert_at(
