@@ -15,7 +15,7 @@ pub struct Explanation {
     pub look: &'static str,
 }
 
-pub const EXPLANATIONS: [Explanation; 18] = [
+pub const EXPLANATIONS: [Explanation; 20] = [
     Explanation {
         code: "non-finite",
         title: "a NaN or Inf appeared during training",
@@ -143,6 +143,22 @@ pub const EXPLANATIONS: [Explanation; 18] = [
         why: "The network learned nothing usable: see the other diagnoses; or the labels do not belong to the inputs.",
         fix: "Fix the errors above; check the data loading and label alignment.",
         look: "loss.png: the accuracy lines stay at the chance level.",
+    },
+    Explanation {
+        code: "unscaled-targets",
+        title: "regression targets far from unit scale",
+        meaning: "A regression target column has an RMS above 10 (e.g. prices in dollars) or a std below 0.01, measured on the training targets the network is trained on. Evidence: the column's mean, std and RMS.",
+        why: "The loss and every gradient scale with the targets (MSE with their square): a learning rate that suits unit-scale targets overshoots or diverges, a bounded hidden layer must grow its output weights to reach large values, and tiny targets give tiny updates.",
+        fix: "Set [data] scale_targets = \"standardize\" (per-target z-score from the training split; R^2 and RMSE are still reported in the original units). check --try-fixes verifies it.",
+        look: "loss.png: the loss starts at the targets' squared scale; summary.json preflight.task has the target statistics.",
+    },
+    Explanation {
+        code: "no-better-than-mean",
+        title: "the regression predicts no better than the training mean",
+        meaning: "On the test set (else the training set) the per-sample gain (y - training mean)^2 - (y - prediction)^2 is not significantly above 0: its mean is below 3 standard errors. R^2 and RMSE are shown; the regression counterpart of accuracy-at-chance.",
+        why: "The network learned nothing usable about the target: see the other diagnoses (unscaled targets, saturation, a learning rate too small or too large), or the features carry no information about the target.",
+        fix: "Fix the errors above; check that target_columns names the intended column and that features and targets are aligned.",
+        look: "loss.png: the R^2 line stays near 0.",
     },
     Explanation {
         code: "overfitting",

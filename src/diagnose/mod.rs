@@ -19,6 +19,7 @@ pub mod preflight;
 pub mod series;
 pub mod skipped;
 pub mod stats;
+mod task_rules;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod thresholds;
@@ -40,6 +41,7 @@ pub fn diagnose(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
     out.extend(gradcheck_rule::gradient_mismatch(ctx, th));
     out.extend(data_rules::non_finite_data(ctx, th));
     out.extend(data_rules::unscaled_inputs(ctx, th));
+    out.extend(task_rules::unscaled_targets(ctx, th));
     out.extend(fit_rules::class_imbalance(ctx, th));
     out.extend(init_rules::poor_initialization(ctx, th));
     out.extend(activation_rules::saturated_activations(ctx, th));
@@ -66,6 +68,7 @@ pub fn diagnose(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
         out.extend(training_rules::lr_too_low(ctx, th));
     }
     out.extend(training_rules::accuracy_at_chance(ctx, th));
+    out.extend(task_rules::no_better_than_mean(ctx, th));
     out.extend(training_rules::output_loss_mismatch(ctx, th));
     outcome::apply(ctx, th, &mut out);
     sort(&mut out);
@@ -89,10 +92,11 @@ pub fn sort(diagnoses: &mut [Diagnosis]) {
 /// configuration (init, loss, learning rate), then what they do to units
 /// and gradients, then the loss curve and accuracy that result. A learning
 /// rate that blew the loss up ranks before the dead units it caused.
-pub const CAUSAL_ORDER: [&str; 18] = [
+pub const CAUSAL_ORDER: [&str; 20] = [
     "gradient-mismatch",
     "non-finite-data",
     "unscaled-inputs",
+    "unscaled-targets",
     "class-imbalance",
     "poor-initialization",
     "output-loss-mismatch",
@@ -108,6 +112,7 @@ pub const CAUSAL_ORDER: [&str; 18] = [
     "overfitting",
     "loss-plateau",
     "accuracy-at-chance",
+    "no-better-than-mean",
 ];
 
 fn rank(code: &str) -> usize {

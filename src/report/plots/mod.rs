@@ -79,8 +79,13 @@ pub fn plot_for(d: &Diagnosis) -> Option<&'static str> {
             Some("pre_activations.png")
         }
         "lr-too-high" | "lr-too-low" => Some("update_ratio.png"),
-        "loss-plateau" | "loss-diverging" | "loss-oscillating" | "accuracy-at-chance"
-        | "overfitting" => Some("loss.png"),
+        "loss-plateau"
+        | "loss-diverging"
+        | "loss-oscillating"
+        | "accuracy-at-chance"
+        | "overfitting"
+        | "unscaled-targets"
+        | "no-better-than-mean" => Some("loss.png"),
         "class-imbalance" => Some(crate::report::CONFUSION_FILE),
         _ => None,
     }
