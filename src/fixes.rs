@@ -221,6 +221,20 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
             apply: Box::new(move |t| set(t, "data", "scale", Value::String(scale.into()))),
         });
     }
+    if has(diagnoses, &["unscaled-targets"]) {
+        fixes.push(Fix {
+            name: "scale-targets",
+            changes: vec!["[data] scale_targets = standardize".into()],
+            apply: Box::new(|t| {
+                set(
+                    t,
+                    "data",
+                    "scale_targets",
+                    Value::String("standardize".into()),
+                )
+            }),
+        });
+    }
     let lr = cfg.train.learning_rate;
     // Units dead because their biases start negative: the init, not a step,
     // killed them, so zeroing those biases is the candidate to verify.
@@ -342,6 +356,8 @@ fn same_setup(cfg: &Config, path: &Path, text: &str) -> bool {
                 && c.train == cfg.train
                 && c.data.scale == cfg.data.scale
                 && c.data.train_limit == cfg.data.train_limit
+                && c.data.scale_targets == cfg.data.scale_targets
+                && c.data.task == cfg.data.task
         }
         Err(_) => false,
     }
@@ -468,7 +484,9 @@ pub fn try_fixes(cfg: &Config, before: &check::CheckRun, steps: usize) -> Vec<Fi
         }
         let a = &after.summary;
         let (lb, la) = (s.final_.loss, a.final_.loss);
-        let same_loss = a.network.loss == s.network.loss;
+        // Standardized targets put the loss in other units: not comparable.
+        let same_loss =
+            a.network.loss == s.network.loss && a.preflight.task.scaled == s.preflight.task.scaled;
         let before_codes = serious(&s.diagnoses);
         let after_codes = serious(&a.diagnoses);
         out.push(FixResult {

@@ -65,8 +65,15 @@ pub fn fix_outcome(f: &FixResult) -> String {
 /// arrow, because an MSE and a cross-entropy value cannot be compared.
 pub fn fix_loss(f: &FixResult, arrow: &str) -> String {
     let show = |v: Option<f64>| v.map_or("n/a".to_string(), crate::numfmt::short);
-    if f.loss_function_before == f.loss_function_after {
+    if f.loss_function_before == f.loss_function_after && f.same_loss_function {
         format!("{} {arrow} {}", show(f.loss_before), show(f.loss_after))
+    } else if f.loss_function_before == f.loss_function_after {
+        // Same function on targets in other units (scale_targets).
+        format!(
+            "{}, now {} on standardized targets: not comparable",
+            show(f.loss_before),
+            show(f.loss_after)
+        )
     } else {
         format!(
             "{} ({}), now {} ({}): not comparable",
