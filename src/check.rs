@@ -401,6 +401,14 @@ fn train_typed<F: Float>(
     let th = Thresholds::with_overrides(&cfg.thresholds);
     let checkpoints = crate::diagnose::certainty::checkpoints(steps);
     let mut stop_rule = StopRule::default();
+    // Regression / multilabel: the task's metric at every evaluation step,
+    // on the test set (else the training set), as the loop evaluates loss.
+    let mut task_evals = Vec::new();
+    let target_mean = crate::monitor::fit::column_means(&train_split.targets.mapv(|v| v.f64()));
+    let eval_split = test_split
+        .as_ref()
+        .filter(|s| !s.is_empty())
+        .map_or((&train_split, "train"), |s| (s, "test"));
     let outcome = {
         let mut flag = StopFlag(&stop);
         let mut rec_hook = SharedRecorder(&shared);
@@ -415,6 +423,23 @@ fn train_typed<F: Float>(
             &mut |s, n| {
                 checker.after_step(s, n);
                 prober.after_step(s, n);
+                if data.task != data::spec::Task::Classification
+                    && (s % plan.eval_every == 0 || s == steps)
+                {
+                    let (split, set) = eval_split;
+                    task_evals.push(crate::monitor::fit::TaskEval {
+                        step: s,
+                        fit: crate::monitor::fit::task_fit(
+                            n,
+                            &split.x,
+                            &split.targets,
+                            data.task,
+                            set,
+                            &target_mean,
+                            data.target_scaler.as_ref(),
+                        ),
+                    });
+                }
                 if opts.stop_when_diagnosed
                     && s < steps
                     && s >= th.trend_min_points
@@ -511,8 +536,10 @@ fn train_typed<F: Float>(
             ..final_
         }
     };
+    let mut recording = recorder.into_recording_with(prober.into_probes());
+    recording.task_evals = task_evals;
     Ok(Trained {
-        recording: recorder.into_recording_with(prober.into_probes()),
+        recording,
         preflight: pf,
         nan_origin: tracer.into_origin(),
         outcome,

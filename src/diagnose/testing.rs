@@ -129,6 +129,7 @@ pub fn recording(
         steps,
         probes: Vec::new(),
         full: Default::default(),
+        task_evals: Vec::new(),
     }
 }
 

@@ -43,6 +43,29 @@ pub struct TaskFit {
     pub chance_exact_match: Option<f64>,
 }
 
+/// The fit at one evaluation step (loss.csv's task columns, loss.png).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskEval {
+    pub step: usize,
+    pub fit: TaskFit,
+}
+
+impl TaskEval {
+    /// The headline metric: R^2 (regression) or exact match (multilabel).
+    pub fn headline(&self) -> Option<f64> {
+        self.fit.r2.or(self.fit.exact_match)
+    }
+
+    /// Its name for axes and legends.
+    pub fn headline_name(&self) -> &'static str {
+        if self.fit.task == Task::Multilabel {
+            "exact match"
+        } else {
+            "R²"
+        }
+    }
+}
+
 /// Evaluates `net` on `x` against `targets` (training units). `train_mean`
 /// is the training targets' column mean; `scaler` the standardization's
 /// (mean, std), so RMSE is reported in the original units.
