@@ -253,17 +253,15 @@ fn validate_against_data(cfg: &Config, data: &Data) -> Result<(), ConfigError> {
         }
         return Ok(());
     }
-    // Two classes may also be one unit trained on 0/1 (targets_for); not a
-    // softmax unit, whose output is the constant 1.
-    let one_unit_binary = units == 1
-        && data.classes == 2
-        && cfg.model.layers.last().map(|l| l.activation)
-            != Some(crate::engine::activation::Activation::Softmax);
+    // Two classes may also be one unit trained on 0/1 (targets_for). A
+    // one-unit softmax (the constant 1) trains too and is diagnosed
+    // (`one-unit-softmax`).
+    let one_unit_binary = units == 1 && data.classes == 2;
     if units != data.classes && !one_unit_binary {
         return Err(cfg.error_at(
             &format!("model.layers[{last}].units"),
             format!(
-                "the output layer must have one unit per class (or one non-softmax unit for two classes): the data has {} classes, found {units} units",
+                "the output layer must have one unit per class (or one unit for two classes): the data has {} classes, found {units} units",
                 data.classes
             ),
         ));

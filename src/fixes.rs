@@ -221,6 +221,40 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
             apply: Box::new(move |t| set(t, "data", "scale", Value::String(scale.into()))),
         });
     }
+    if has(diagnoses, &["one-unit-softmax"]) {
+        fixes.push(Fix {
+            name: "sigmoid-output",
+            changes: vec!["output activation = sigmoid".into()],
+            apply: Box::new(|t| {
+                if let Some(last) = layers_mut(t).pop() {
+                    last.insert("activation".into(), Value::String("sigmoid".into()));
+                }
+            }),
+        });
+    }
+    let hidden_softmax: Vec<usize> = cfg
+        .model
+        .layers
+        .iter()
+        .enumerate()
+        .take(cfg.model.layers.len().saturating_sub(1))
+        .filter(|(_, l)| l.activation == Activation::Softmax)
+        .map(|(i, _)| i)
+        .collect();
+    if has(diagnoses, &["hidden-softmax"]) && !hidden_softmax.is_empty() {
+        fixes.push(Fix {
+            name: "hidden-relu",
+            changes: vec!["hidden softmax layers -> relu with init = he_normal".into()],
+            apply: Box::new(move |t| {
+                for (i, layer) in layers_mut(t).into_iter().enumerate() {
+                    if hidden_softmax.contains(&i) {
+                        layer.insert("activation".into(), Value::String("relu".into()));
+                        set_init(layer, "he_normal");
+                    }
+                }
+            }),
+        });
+    }
     if has(diagnoses, &["unscaled-targets"]) {
         fixes.push(Fix {
             name: "scale-targets",

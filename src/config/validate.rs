@@ -430,11 +430,7 @@ fn model(table: &Table<'_, '_>) -> Result<ModelConfig, ConfigError> {
             tables.len()
         )));
     }
-    let layers = tables
-        .iter()
-        .enumerate()
-        .map(|(index, layer_table)| layer(layer_table, index + 1, tables.len()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let layers = tables.iter().map(layer).collect::<Result<Vec<_>, _>>()?;
     Ok(ModelConfig { dtype, layers })
 }
 
@@ -448,10 +444,10 @@ pub const MAX_UNITS: usize = 1_000_000_000;
 pub const MAX_GRADCHECK_COUNT: usize = 10_000;
 
 /// One `[[model.layers]]` entry; `number` is 1-based, of `count` layers.
-fn layer(table: &Table<'_, '_>, number: usize, count: usize) -> Result<LayerConfig, ConfigError> {
+fn layer(table: &Table<'_, '_>) -> Result<LayerConfig, ConfigError> {
     table.deny_unknown(LAYER_KEYS)?;
     let units = table.req("units", |v| v.count_in(1, MAX_UNITS))?;
-    let activation = table.req("activation", |v| activation(v, number, count))?;
+    let activation = table.req("activation", activation)?;
     Ok(LayerConfig {
         units,
         activation,
@@ -460,21 +456,11 @@ fn layer(table: &Table<'_, '_>, number: usize, count: usize) -> Result<LayerConf
     })
 }
 
-/// A layer's activation; softmax normalises over the outputs, so it only
-/// makes sense on the last layer.
-fn activation(
-    value: &Value<'_, '_>,
-    number: usize,
-    count: usize,
-) -> Result<Activation, ConfigError> {
+/// A layer's activation. A softmax on a hidden layer is a mistake, not bad
+/// input: it trains and is diagnosed (`hidden-softmax`).
+fn activation(value: &Value<'_, '_>) -> Result<Activation, ConfigError> {
     let choices = Activation::ALL.map(|a| (a.name(), a));
-    let activation = value.choice(&choices)?;
-    if activation == Activation::Softmax && number < count {
-        return Err(value.error(format!(
-            "softmax is only allowed on the last layer; layer {number} of {count} has it"
-        )));
-    }
-    Ok(activation)
+    value.choice(&choices)
 }
 
 /// The default initialiser suits the activation: He for the ReLU family,

@@ -15,7 +15,7 @@ pub struct Explanation {
     pub look: &'static str,
 }
 
-pub const EXPLANATIONS: [Explanation; 20] = [
+pub const EXPLANATIONS: [Explanation; 22] = [
     Explanation {
         code: "non-finite",
         title: "a NaN or Inf appeared during training",
@@ -159,6 +159,22 @@ pub const EXPLANATIONS: [Explanation; 20] = [
         why: "The network learned nothing usable about the target: see the other diagnoses (unscaled targets, saturation, a learning rate too small or too large), or the features carry no information about the target.",
         fix: "Fix the errors above; check that target_columns names the intended column and that features and targets are aligned.",
         look: "loss.png: the R^2 line stays near 0.",
+    },
+    Explanation {
+        code: "hidden-softmax",
+        title: "a softmax on a hidden layer",
+        meaning: "A layer below the output has activation = \"softmax\". Its outputs are forced onto a simplex (they sum to 1, about 1/units each); the network trains (the backward pass is the softmax's Jacobian-vector product, s * (g - sum(g * s)) per row) and is diagnosed instead of refused.",
+        why: "The next layer sees tiny, coupled inputs, and the gradient through the softmax is small everywhere and vanishes when one unit dominates: layers below it barely learn. Usually a copy-paste of the output layer's activation.",
+        fix: "Use relu (init = \"he_normal\") or tanh on hidden layers; keep softmax for the output. check --try-fixes verifies it (hidden-relu).",
+        look: "saturation.png (the softmax layer's saturated share) and gradient_ratio.png (layers below it receive little gradient).",
+    },
+    Explanation {
+        code: "one-unit-softmax",
+        title: "a softmax over a single output unit",
+        meaning: "The output layer has units = 1 and activation = \"softmax\": e^z / e^z = 1 for every input, so the network always outputs 1 (always class 1). The loss is constant, and every gradient is exactly 0 (with cross-entropy the engine uses dL/dz = a * sum(t) - t, exact for any target).",
+        why: "A softmax normalises over its units; with one unit there is nothing to normalise against. Keras' Dense(1, activation='softmax') for a binary label is the classic form.",
+        fix: "One unit: activation = \"sigmoid\" with loss = \"binary_cross_entropy\" (0/1 targets). Or units = 2 with softmax and cross_entropy. check --try-fixes verifies the sigmoid form.",
+        look: "loss.png: a flat loss; gradient_norms.png: every gradient on the 0 row.",
     },
     Explanation {
         code: "overfitting",

@@ -4,6 +4,7 @@
 //! [`thresholds`].
 
 mod activation_rules;
+mod architecture_rules;
 pub mod certainty;
 pub mod context;
 mod data_rules;
@@ -44,6 +45,8 @@ pub fn diagnose(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
     out.extend(task_rules::unscaled_targets(ctx, th));
     out.extend(fit_rules::class_imbalance(ctx, th));
     out.extend(init_rules::poor_initialization(ctx, th));
+    out.extend(architecture_rules::hidden_softmax(ctx, th));
+    out.extend(architecture_rules::one_unit_softmax(ctx, th));
     out.extend(activation_rules::saturated_activations(ctx, th));
     out.extend(activation_rules::dead_relus(ctx, th));
     out.extend(gradient_rules::vanishing_gradients(ctx, th));
@@ -92,13 +95,15 @@ pub fn sort(diagnoses: &mut [Diagnosis]) {
 /// configuration (init, loss, learning rate), then what they do to units
 /// and gradients, then the loss curve and accuracy that result. A learning
 /// rate that blew the loss up ranks before the dead units it caused.
-pub const CAUSAL_ORDER: [&str; 20] = [
+pub const CAUSAL_ORDER: [&str; 22] = [
     "gradient-mismatch",
     "non-finite-data",
     "unscaled-inputs",
     "unscaled-targets",
     "class-imbalance",
     "poor-initialization",
+    "one-unit-softmax",
+    "hidden-softmax",
     "output-loss-mismatch",
     "lr-too-high",
     "lr-too-low",

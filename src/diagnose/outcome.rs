@@ -12,7 +12,7 @@ use crate::numfmt::short;
 /// Codes that describe a risk or a symptom: serious only when training was
 /// hurt. (non-finite, gradient-mismatch, non-finite-data and overfitting
 /// are failures whatever the loss did.)
-const OUTCOME_DEPENDENT: [&str; 12] = [
+const OUTCOME_DEPENDENT: [&str; 13] = [
     "unscaled-inputs",
     "output-loss-mismatch",
     "poor-initialization",
@@ -25,10 +25,11 @@ const OUTCOME_DEPENDENT: [&str; 12] = [
     "loss-oscillating",
     "class-imbalance",
     "unscaled-targets",
+    "hidden-softmax",
 ];
 
 /// Causes and the error symptoms each explains.
-const EXPLAINS: [(&str, &[&str]); 5] = [
+const EXPLAINS: [(&str, &[&str]); 6] = [
     (
         "unscaled-inputs",
         &[
@@ -65,6 +66,16 @@ const EXPLAINS: [(&str, &[&str]); 5] = [
         ],
     ),
     ("class-imbalance", &["accuracy-at-chance", "loss-plateau"]),
+    (
+        "hidden-softmax",
+        &[
+            "saturated-activations",
+            "vanishing-gradients",
+            "loss-plateau",
+            "accuracy-at-chance",
+            "no-better-than-mean",
+        ],
+    ),
     (
         "unscaled-targets",
         &[

@@ -127,7 +127,7 @@ impl Diagnosis {
 }
 
 /// Every code nn-doctor can emit today, for docs and tests.
-pub const CODES: [&str; 20] = [
+pub const CODES: [&str; 22] = [
     "non-finite",
     "gradient-mismatch",
     "non-finite-data",
@@ -148,4 +148,6 @@ pub const CODES: [&str; 20] = [
     "class-imbalance",
     "unscaled-targets",
     "no-better-than-mean",
+    "hidden-softmax",
+    "one-unit-softmax",
 ];
