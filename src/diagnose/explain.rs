@@ -155,7 +155,7 @@ pub const EXPLANATIONS: [Explanation; 22] = [
     Explanation {
         code: "no-better-than-mean",
         title: "the regression predicts no better than the training mean",
-        meaning: "On the test set (else the training set) the per-sample gain (y - training mean)^2 - (y - prediction)^2 is not significantly above 0: its mean is below 3 standard errors. R^2 and RMSE are shown; the regression counterpart of accuracy-at-chance.",
+        meaning: "On the test set (else the training set) the per-sample gain (y - set mean)^2 - (y - prediction)^2, whose mean is R^2 times the set's variance, is not significantly above 0: its mean is below 3 standard errors. So R^2 is not significantly above 0. R^2 and RMSE are shown; the regression counterpart of accuracy-at-chance.",
         why: "The network learned nothing usable about the target: see the other diagnoses (unscaled targets, saturation, a learning rate too small or too large), or the features carry no information about the target.",
         fix: "Fix the errors above; check that target_columns names the intended column and that features and targets are aligned.",
         look: "loss.png: the R^2 line stays near 0.",

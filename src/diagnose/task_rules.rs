@@ -64,10 +64,11 @@ pub fn unscaled_targets(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis>
 }
 
 /// `no-better-than-mean`: on held-out data (the test set, else the training
-/// set) the per-sample gain over predicting the training mean,
-/// (y - mean)^2 - (y - yhat)^2, is not significantly above 0: its mean is
-/// below `chance_sigmas` standard errors. R^2 is shown; the test is on the
-/// gains, so it holds for any sample size instead of a fixed R^2 cut.
+/// set) the per-sample gain over predicting that set's mean,
+/// (y - mean)^2 - (y - yhat)^2, is not significantly above 0: its mean
+/// (R^2 times the set's variance) is below `chance_sigmas` standard errors.
+/// So R^2 is not significantly above 0, judged by its own sampling noise
+/// rather than a fixed R^2 cut.
 pub fn no_better_than_mean(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     let fit = ctx.preflight.task.held_out.as_ref()?;
     if fit.task != Task::Regression {
@@ -87,7 +88,7 @@ pub fn no_better_than_mean(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnos
             "no-better-than-mean",
             Severity::Error,
             format!(
-                "Final {} R^2 {} (RMSE {}): the network predicts no better than the training mean. Its squared error beats the mean's by {} per sample, not significantly above 0 ({} standard errors over {} samples reach {}).",
+                "Final {} R^2 {} (RMSE {}): the network predicts no better than the training mean. Its squared error beats the set mean's by {} per sample, not significantly above 0 ({} standard errors over {} samples reach {}).",
                 fit.set,
                 short(r2),
                 fit.rmse.map_or("n/a".into(), short),

@@ -1,8 +1,9 @@
 //! How well a regression or multilabel network fits a data set: what
 //! accuracy is for a classifier. Regression: R^2 and RMSE (in the targets'
 //! original units when they were standardized), and the per-sample gain
-//! over predicting the training mean with its standard error, which is
-//! what `no-better-than-mean` tests. Multilabel: exact match (every label
+//! over predicting the set's own mean with its standard error, which is
+//! what `no-better-than-mean` tests (its mean is R^2 times the set's
+//! variance, so "gain significantly above 0" is "R^2 significantly above 0"). Multilabel: exact match (every label
 //! of a sample right) and accuracy per label, an output above 1/2 meaning 1.
 
 use crate::data::spec::Task;
@@ -24,8 +25,11 @@ pub struct TaskFit {
     /// Regression: root mean squared error per target value, original units.
     #[serde(default)]
     pub rmse: Option<f64>,
-    /// Regression: mean over samples of (y - training mean)^2 - (y - yhat)^2
-    /// (summed over targets, training units): how much better than the mean.
+    /// Regression: mean over samples of (y - set mean)^2 - (y - yhat)^2
+    /// (summed over targets, training units): how much better than the
+    /// mean. The set's own mean, not the training mean: against the
+    /// training mean a constant prediction nearer the test mean would
+    /// "beat" it, while against the set mean no constant can.
     #[serde(default)]
     pub gain_mean: Option<f64>,
     /// Its standard error (sample std / sqrt(n)).
@@ -67,7 +71,7 @@ impl TaskEval {
 }
 
 /// Evaluates `net` on `x` against `targets` (training units). `train_mean`
-/// is the training targets' column mean; `scaler` the standardization's
+/// is the training targets' column mean (multilabel chance); `scaler` the standardization's
 /// (mean, std), so RMSE is reported in the original units.
 pub fn task_fit<F: Float>(
     net: &Network<F>,
@@ -94,7 +98,7 @@ pub fn task_fit<F: Float>(
         chance_exact_match: None,
     };
     match task {
-        Task::Regression => regression(&y, &t, train_mean, scaler, &mut fit),
+        Task::Regression => regression(&y, &t, scaler, &mut fit),
         Task::Multilabel => multilabel(&y, &t, train_mean, &mut fit),
         Task::Classification => {}
     }
@@ -104,7 +108,6 @@ pub fn task_fit<F: Float>(
 fn regression(
     y: &Array2<f64>,
     t: &Array2<f64>,
-    train_mean: &[f64],
     scaler: Option<&(Vec<f64>, Vec<f64>)>,
     fit: &mut TaskFit,
 ) {
@@ -124,8 +127,7 @@ fn regression(
             sst += (v - m) * (v - m);
             let unit = scaler.and_then(|s| s.1.get(k)).copied().unwrap_or(1.0);
             sse_orig += (e * unit) * (e * unit);
-            let base = v - train_mean.get(k).copied().unwrap_or(0.0);
-            gain += base * base - e * e;
+            gain += (v - m) * (v - m) - e * e;
         }
         gains.push(gain);
     }
@@ -186,7 +188,7 @@ mod tests {
     fn regression_metrics_by_hand() {
         // Source of truth: hand arithmetic. t = [1, 2, 3], y = [1, 2, 4]:
         // SSE 1, SST 2 (mean 2) -> R^2 0.5; RMSE sqrt(1/3); gains over the
-        // training mean 2: (1-0)=1, (0-0)=0, (1-1)=0 -> mean 1/3.
+        // set mean 2: (1-0)=1, (0-0)=0, (1-1)=0 -> mean 1/3 = R^2 * SST / n.
         let mut fit = TaskFit {
             task: Task::Regression,
             set: "test".into(),
@@ -201,12 +203,12 @@ mod tests {
         };
         let t = array![[1.0], [2.0], [3.0]];
         let y = array![[1.0], [2.0], [4.0]];
-        regression(&y, &t, &[2.0], None, &mut fit);
+        regression(&y, &t, None, &mut fit);
         assert!((fit.r2.unwrap() - 0.5).abs() < 1e-12);
         assert!((fit.rmse.unwrap() - (1.0f64 / 3.0).sqrt()).abs() < 1e-12);
         assert!((fit.gain_mean.unwrap() - 1.0 / 3.0).abs() < 1e-12);
         // Standardized targets with std 10: RMSE in original units x10.
-        regression(&y, &t, &[2.0], Some(&(vec![0.0], vec![10.0])), &mut fit);
+        regression(&y, &t, Some(&(vec![0.0], vec![10.0])), &mut fit);
         assert!((fit.rmse.unwrap() - 10.0 * (1.0f64 / 3.0).sqrt()).abs() < 1e-12);
         // Multilabel: rows (1,0) right, (1,1) half right.
         let t = array![[1.0, 0.0], [1.0, 1.0]];
