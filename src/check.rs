@@ -256,13 +256,15 @@ fn validate_against_data(cfg: &Config, data: &Data) -> Result<(), ConfigError> {
     // Two classes may also be one unit trained on 0/1 (targets_for). A
     // one-unit softmax (the constant 1) trains too and is diagnosed
     // (`one-unit-softmax`).
-    let one_unit_binary = units == 1 && data.classes == 2;
+    // One unit for more classes trains on the class index and is diagnosed
+    // (`output-units-mismatch`).
+    let one_unit_binary = units == 1;
     if units != data.classes && !one_unit_binary {
         return Err(cfg.error_at(
             &format!("model.layers[{last}].units"),
             format!(
-                "the output layer must have one unit per class (or one unit for two classes): the data has {} classes, found {units} units",
-                data.classes
+                "the output layer must have one unit per class: the data has {} classes, found {units} units; set units = {} (or 1 for two classes)",
+                data.classes, data.classes
             ),
         ));
     }

@@ -221,6 +221,22 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
             apply: Box::new(move |t| set(t, "data", "scale", Value::String(scale.into()))),
         });
     }
+    let classes = cfg_classes(diagnoses);
+    if let Some(classes) = classes.filter(|_| has(diagnoses, &["output-units-mismatch"])) {
+        fixes.push(Fix {
+            name: "units-per-class",
+            changes: vec![format!(
+                "output units = {classes}, activation = softmax, loss = cross_entropy"
+            )],
+            apply: Box::new(move |t| {
+                if let Some(last) = layers_mut(t).pop() {
+                    last.insert("units".into(), Value::Integer(classes as i64));
+                    last.insert("activation".into(), Value::String("softmax".into()));
+                }
+                set(t, "train", "loss", Value::String("cross_entropy".into()));
+            }),
+        });
+    }
     if has(diagnoses, &["one-unit-softmax"]) {
         fixes.push(Fix {
             name: "sigmoid-output",
@@ -332,6 +348,15 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
         });
     }
     fixes
+}
+
+/// The class count `output-units-mismatch` recorded in its evidence.
+fn cfg_classes(diagnoses: &[Diagnosis]) -> Option<u64> {
+    diagnoses
+        .iter()
+        .find(|d| d.code == "output-units-mismatch")
+        .and_then(|d| d.evidence.get("classes"))
+        .and_then(|v| v.as_u64())
 }
 
 /// The original config as a TOML table with data paths made absolute (the

@@ -238,3 +238,22 @@ fn the_synthetic_sine_regression_reaches_r2_above_0_95() {
     let r2 = summary(dir.path())["final"]["test_r2"].as_f64().unwrap();
     assert!(r2 >= 0.95, "test R^2 {r2}");
 }
+
+#[test]
+fn one_unit_for_four_classes_trains_on_the_index_and_is_diagnosed() {
+    // Keras' Dense(1, sigmoid) + binary_crossentropy on labels 0..3.
+    let cfg = fixture("scenarios/one_unit_bce_blobs.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let o = check(&cfg, dir.path(), &["--try-fixes"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let s = summary(dir.path());
+    assert_eq!(s["diagnoses"][0]["code"], "output-units-mismatch");
+    let fix = s["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "units-per-class")
+        .expect("units-per-class tried");
+    assert_eq!(fix["cleared_errors"], true);
+    assert_schema(dir.path());
+}

@@ -353,10 +353,12 @@ pub fn one_hot(labels: &[usize], classes: usize) -> Array2<f64> {
 }
 
 /// The training targets of class labels for an output layer of `units`:
-/// one-hot rows, or for two classes on one unit (the usual sigmoid binary
-/// classifier) the label itself as 0/1 in a single column.
+/// one-hot rows, or for one unit the label itself in a single column: 0/1
+/// for two classes (the usual sigmoid binary classifier), and for more
+/// classes the class index, as Keras trains a Dense(1) on integer labels
+/// (a mistake, diagnosed as `output-units-mismatch`).
 pub fn targets_for(labels: &[usize], classes: usize, units: usize) -> Array2<f64> {
-    if units == 1 && classes == 2 {
+    if units == 1 && classes >= 2 {
         Array2::from_shape_fn((labels.len(), 1), |(i, _)| labels[i] as f64)
     } else {
         one_hot(labels, classes)

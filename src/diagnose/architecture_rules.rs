@@ -1,7 +1,8 @@
 //! Rules about the shape of the network itself: mistakes a config can
 //! describe and that train, but cannot train well. A softmax on a hidden
-//! layer (`hidden-softmax`) and a one-unit softmax output
-//! (`one-unit-softmax`). Both are read from the initial layer facts.
+//! layer (`hidden-softmax`), a one-unit softmax output (`one-unit-softmax`)
+//! and one output unit for more than two classes (`output-units-mismatch`).
+//! All are read from the initial layer facts.
 
 use super::context::Context;
 use super::thresholds::Thresholds;
@@ -68,6 +69,40 @@ pub fn one_unit_softmax(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis
     )
 }
 
+/// `output-units-mismatch`: a classifier of C > 2 classes with one output
+/// unit. As Keras trains a Dense(1) on integer labels, the unit is fitted to
+/// the class index 0..C-1 (with a cross-entropy: targets above 1), and a
+/// class is read from it as Keras' binary accuracy does (class 1 above 1/2,
+/// else 0), so classes 2..C-1 are never predicted.
+pub fn output_units_mismatch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis> {
+    let pf = ctx.preflight;
+    let out = pf.layers.last()?;
+    if pf.task.task != crate::data::spec::Task::Classification || out.units != 1 || pf.classes <= 2
+    {
+        return None;
+    }
+    Some(
+        Diagnosis::new(
+            "output-units-mismatch",
+            Severity::Error,
+            format!(
+                "The output layer (layer {}) has 1 unit for {} classes: it is trained to output the class index 0..{} as a number (a regression onto the label, as Keras trains a Dense(1) on integer labels) and predicts class 1 above 0.5, else 0, so classes 2..{} can never be predicted.",
+                out.layer,
+                pf.classes,
+                pf.classes - 1,
+                pf.classes - 1
+            ),
+        )
+        .at(Some(out.layer), Some(0))
+        .with("units", 1)
+        .with("classes", pf.classes)
+        .suggest(format!(
+            "Use units = {} with activation = \"softmax\" and loss = \"cross_entropy\" on layer {} (one unit per class).",
+            pf.classes, out.layer
+        )),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::{context_with, preflight_with_layers};
@@ -101,6 +136,18 @@ mod tests {
             layer(2, 3, Activation::Softmax),
         ]);
         assert!(hidden_softmax(&context_with(&pf), &Thresholds::default()).is_none());
+    }
+
+    #[test]
+    fn one_unit_for_ten_classes_is_a_mismatch_but_for_two_it_is_not() {
+        let mut pf = preflight_with_layers(vec![
+            layer(1, 8, Activation::Relu),
+            layer(2, 1, Activation::Linear),
+        ]);
+        let d = output_units_mismatch(&context_with(&pf), &Thresholds::default()).unwrap();
+        assert!(d.suggestions[0].contains("units = 10"));
+        pf.classes = 2;
+        assert!(output_units_mismatch(&context_with(&pf), &Thresholds::default()).is_none());
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub struct Explanation {
     pub look: &'static str,
 }
 
-pub const EXPLANATIONS: [Explanation; 22] = [
+pub const EXPLANATIONS: [Explanation; 23] = [
     Explanation {
         code: "non-finite",
         title: "a NaN or Inf appeared during training",
@@ -175,6 +175,14 @@ pub const EXPLANATIONS: [Explanation; 22] = [
         why: "A softmax normalises over its units; with one unit there is nothing to normalise against. Keras' Dense(1, activation='softmax') for a binary label is the classic form.",
         fix: "One unit: activation = \"sigmoid\" with loss = \"binary_cross_entropy\" (0/1 targets). Or units = 2 with softmax and cross_entropy. check --try-fixes verifies the sigmoid form.",
         look: "loss.png: a flat loss; gradient_norms.png: every gradient on the 0 row.",
+    },
+    Explanation {
+        code: "output-units-mismatch",
+        title: "one output unit for more than two classes",
+        meaning: "A classifier of C > 2 classes has units = 1 on its output layer. It trains as Keras trains a Dense(1) on integer labels: the unit is fitted to the class index 0..C-1 as a number (with binary_cross_entropy these are targets above 1), and a class is read from it as Keras' binary accuracy does: class 1 above 0.5, else class 0.",
+        why: "Class indices are not quantities: 'class 7' is not 'more' than class 3, and a single threshold can only ever name classes 0 and 1. Usually the last layer was copied from a binary model.",
+        fix: "units = C with softmax and loss = \"cross_entropy\" (check --try-fixes verifies it: units-per-class). Units that are neither 1 nor C are refused (exit 2), as Keras refuses the shape.",
+        look: "confusion.png: only the columns of classes 0 and 1 are filled.",
     },
     Explanation {
         code: "overfitting",

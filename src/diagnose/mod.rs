@@ -47,6 +47,7 @@ pub fn diagnose(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
     out.extend(init_rules::poor_initialization(ctx, th));
     out.extend(architecture_rules::hidden_softmax(ctx, th));
     out.extend(architecture_rules::one_unit_softmax(ctx, th));
+    out.extend(architecture_rules::output_units_mismatch(ctx, th));
     out.extend(activation_rules::saturated_activations(ctx, th));
     out.extend(activation_rules::dead_relus(ctx, th));
     out.extend(gradient_rules::vanishing_gradients(ctx, th));
@@ -95,7 +96,7 @@ pub fn sort(diagnoses: &mut [Diagnosis]) {
 /// configuration (init, loss, learning rate), then what they do to units
 /// and gradients, then the loss curve and accuracy that result. A learning
 /// rate that blew the loss up ranks before the dead units it caused.
-pub const CAUSAL_ORDER: [&str; 22] = [
+pub const CAUSAL_ORDER: [&str; 23] = [
     "gradient-mismatch",
     "non-finite-data",
     "unscaled-inputs",
@@ -103,6 +104,7 @@ pub const CAUSAL_ORDER: [&str; 22] = [
     "class-imbalance",
     "poor-initialization",
     "one-unit-softmax",
+    "output-units-mismatch",
     "hidden-softmax",
     "output-loss-mismatch",
     "lr-too-high",

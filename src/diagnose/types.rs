@@ -127,7 +127,7 @@ impl Diagnosis {
 }
 
 /// Every code nn-doctor can emit today, for docs and tests.
-pub const CODES: [&str; 22] = [
+pub const CODES: [&str; 23] = [
     "non-finite",
     "gradient-mismatch",
     "non-finite-data",
@@ -150,4 +150,5 @@ pub const CODES: [&str; 22] = [
     "no-better-than-mean",
     "hidden-softmax",
     "one-unit-softmax",
+    "output-units-mismatch",
 ];

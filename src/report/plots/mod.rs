@@ -87,7 +87,7 @@ pub fn plot_for(d: &Diagnosis) -> Option<&'static str> {
         | "overfitting"
         | "unscaled-targets"
         | "no-better-than-mean" => Some("loss.png"),
-        "class-imbalance" => Some(crate::report::CONFUSION_FILE),
+        "class-imbalance" | "output-units-mismatch" => Some(crate::report::CONFUSION_FILE),
         _ => None,
     }
 }
