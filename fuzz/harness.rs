@@ -443,9 +443,12 @@ pub fn targets() -> Vec<Target> {
                         train: p,
                         test: None,
                         label_column: None,
+                        target_columns: None,
                     },
                     scale: nn_doctor::data::spec::Scale::Standardize,
                     train_limit: None,
+                    task: nn_doctor::data::spec::Task::Classification,
+                    scale_targets: nn_doctor::data::spec::TargetScale::None,
                 };
                 nn_doctor::data::load(&cfg, 0).is_ok()
             },

@@ -181,6 +181,70 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
             apply: Box::new(move |t| set(t, "data", "scale", Value::String(scale.into()))),
         });
     }
+    let classes = cfg_classes(diagnoses);
+    if let Some(classes) = classes.filter(|_| has(diagnoses, &["output-units-mismatch"])) {
+        fixes.push(Fix {
+            name: "units-per-class",
+            changes: vec![format!(
+                "output units = {classes}, activation = softmax, loss = cross_entropy"
+            )],
+            apply: Box::new(move |t| {
+                if let Some(last) = layers_mut(t).pop() {
+                    last.insert("units".into(), Value::Integer(classes as i64));
+                    last.insert("activation".into(), Value::String("softmax".into()));
+                }
+                set(t, "train", "loss", Value::String("cross_entropy".into()));
+            }),
+        });
+    }
+    if has(diagnoses, &["one-unit-softmax"]) {
+        fixes.push(Fix {
+            name: "sigmoid-output",
+            changes: vec!["output activation = sigmoid".into()],
+            apply: Box::new(|t| {
+                if let Some(last) = layers_mut(t).pop() {
+                    last.insert("activation".into(), Value::String("sigmoid".into()));
+                }
+            }),
+        });
+    }
+    let hidden_softmax: Vec<usize> = cfg
+        .model
+        .layers
+        .iter()
+        .enumerate()
+        .take(cfg.model.layers.len().saturating_sub(1))
+        .filter(|(_, l)| l.activation == Activation::Softmax)
+        .map(|(i, _)| i)
+        .collect();
+    if has(diagnoses, &["hidden-softmax"]) && !hidden_softmax.is_empty() {
+        fixes.push(Fix {
+            name: "hidden-relu",
+            changes: vec!["hidden softmax layers -> relu with init = he_normal".into()],
+            apply: Box::new(move |t| {
+                for (i, layer) in layers_mut(t).into_iter().enumerate() {
+                    if hidden_softmax.contains(&i) {
+                        layer.insert("activation".into(), Value::String("relu".into()));
+                        set_init(layer, "he_normal");
+                    }
+                }
+            }),
+        });
+    }
+    if has(diagnoses, &["unscaled-targets"]) {
+        fixes.push(Fix {
+            name: "scale-targets",
+            changes: vec!["[data] scale_targets = standardize".into()],
+            apply: Box::new(|t| {
+                set(
+                    t,
+                    "data",
+                    "scale_targets",
+                    Value::String("standardize".into()),
+                )
+            }),
+        });
+    }
     let lr = cfg.train.learning_rate;
     // Units dead because their biases start negative: the init, not a step,
     // killed them, so zeroing those biases is the candidate to verify.
@@ -246,6 +310,15 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
     fixes
 }
 
+/// The class count `output-units-mismatch` recorded in its evidence.
+fn cfg_classes(diagnoses: &[Diagnosis]) -> Option<u64> {
+    diagnoses
+        .iter()
+        .find(|d| d.code == "output-units-mismatch")
+        .and_then(|d| d.evidence.get("classes"))
+        .and_then(|v| v.as_u64())
+}
+
 /// The original config as a TOML table with data paths made absolute (the
 /// candidate lives in the report directory, not beside the original).
 fn base_table(cfg: &Config) -> Option<Table> {
@@ -302,6 +375,8 @@ fn same_setup(cfg: &Config, path: &Path, text: &str) -> bool {
                 && c.train == cfg.train
                 && c.data.scale == cfg.data.scale
                 && c.data.train_limit == cfg.data.train_limit
+                && c.data.scale_targets == cfg.data.scale_targets
+                && c.data.task == cfg.data.task
         }
         Err(_) => false,
     }
@@ -428,7 +503,9 @@ pub fn try_fixes(cfg: &Config, before: &check::CheckRun, steps: usize) -> Vec<Fi
         }
         let a = &after.summary;
         let (lb, la) = (s.final_.loss, a.final_.loss);
-        let same_loss = a.network.loss == s.network.loss;
+        // Standardized targets put the loss in other units: not comparable.
+        let same_loss =
+            a.network.loss == s.network.loss && a.preflight.task.scaled == s.preflight.task.scaled;
         let before_codes = serious(&s.diagnoses);
         let after_codes = serious(&a.diagnoses);
         out.push(FixResult {

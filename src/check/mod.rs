@@ -221,18 +221,31 @@ fn validate_against_data(cfg: &Config, data: &Data) -> Result<(), ConfigError> {
     }
     let last = cfg.model.layers.len();
     let units = cfg.model.layers.last().map_or(0, |l| l.units);
-    // Two classes may also be one unit trained on 0/1 (targets_for); not a
-    // softmax unit, whose output is the constant 1.
-    let one_unit_binary = units == 1
-        && data.classes == 2
-        && cfg.model.layers.last().map(|l| l.activation)
-            != Some(crate::engine::activation::Activation::Softmax);
+    if data.task != data::spec::Task::Classification {
+        if units != data.classes {
+            return Err(cfg.error_at(
+                &format!("model.layers[{last}].units"),
+                format!(
+                    "the output layer must have one unit per target column ({} targets: {}), found {units} units",
+                    data.classes,
+                    data.target_names.join(", ")
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    // Two classes may also be one unit trained on 0/1 (targets_for). A
+    // one-unit softmax (the constant 1) trains too and is diagnosed
+    // (`one-unit-softmax`).
+    // One unit for more classes trains on the class index and is diagnosed
+    // (`output-units-mismatch`).
+    let one_unit_binary = units == 1;
     if units != data.classes && !one_unit_binary {
         return Err(cfg.error_at(
             &format!("model.layers[{last}].units"),
             format!(
-                "the output layer must have one unit per class (or one non-softmax unit for two classes): the data has {} classes, found {units} units",
-                data.classes
+                "the output layer must have one unit per class: the data has {} classes, found {units} units; set units = {} (or 1 for two classes)",
+                data.classes, data.classes
             ),
         ));
     }
@@ -242,9 +255,13 @@ fn validate_against_data(cfg: &Config, data: &Data) -> Result<(), ConfigError> {
 /// Converts a data split to the training precision with the targets an
 /// output of `units` trains on (see `data::targets_for`).
 pub fn split<F: Float>(d: &data::Dataset, classes: usize, units: usize) -> Split<F> {
+    let targets = match &d.targets {
+        Some(t) => t.mapv(F::of),
+        None => data::targets_for(&d.labels, classes, units).mapv(F::of),
+    };
     Split {
         x: d.features.mapv(F::of),
-        targets: data::targets_for(&d.labels, classes, units).mapv(F::of),
+        targets,
         labels: d.labels.clone(),
     }
 }
@@ -293,6 +310,12 @@ fn train_typed<F: Float>(
         crate::diagnose::preflight::class_counts(&d.labels, data.classes)
     });
     pf.batch_size = t.batch_size;
+    pf.task = crate::diagnose::preflight::TaskFacts::of(
+        data.task,
+        &data.target_names,
+        data.train.targets.as_ref(),
+        data.target_scaler.is_some(),
+    );
     let recorder = Recorder::new(net.layer_infos(), cfg.monitor.every);
     let mut tracer = NonFiniteTracer::new();
     let started = Instant::now();
@@ -309,6 +332,7 @@ fn train_typed<F: Float>(
             train_accuracy: None,
             test_accuracy: None,
             test_loss: None,
+            fit: Default::default(),
         };
         return Ok(Trained {
             recording: recorder.into_recording(),
@@ -353,6 +377,14 @@ fn train_typed<F: Float>(
     let th = Thresholds::with_overrides(&cfg.thresholds);
     let checkpoints = crate::diagnose::certainty::checkpoints(steps);
     let mut stop_rule = StopRule::default();
+    // Regression / multilabel: the task's metric at every evaluation step,
+    // on the test set (else the training set), as the loop evaluates loss.
+    let mut task_evals = Vec::new();
+    let target_mean = crate::monitor::fit::column_means(&train_split.targets.mapv(|v| v.f64()));
+    let eval_split = test_split
+        .as_ref()
+        .filter(|s| !s.is_empty())
+        .map_or((&train_split, "train"), |s| (s, "test"));
     let outcome = {
         let mut flag = StopFlag(&stop);
         let mut rec_hook = SharedRecorder(&shared);
@@ -367,6 +399,23 @@ fn train_typed<F: Float>(
             &mut |s, n| {
                 checker.after_step(s, n);
                 prober.after_step(s, n);
+                if data.task != data::spec::Task::Classification
+                    && (s % plan.eval_every == 0 || s == steps)
+                {
+                    let (split, set) = eval_split;
+                    task_evals.push(crate::monitor::fit::TaskEval {
+                        step: s,
+                        fit: crate::monitor::fit::task_fit(
+                            n,
+                            &split.x,
+                            &split.targets,
+                            data.task,
+                            set,
+                            &target_mean,
+                            data.target_scaler.as_ref(),
+                        ),
+                    });
+                }
                 if opts.stop_when_diagnosed
                     && s < steps
                     && s >= th.trend_min_points
@@ -395,7 +444,31 @@ fn train_typed<F: Float>(
     let seconds = started.elapsed().as_secs_f64() - checker.seconds() - prober.seconds();
     checker.at_end(&net, outcome.stopped_at);
     let blew_up = outcome.stopped_at.is_some() && stopped_by_diagnosis.is_none();
-    let confusion = (!blew_up).then(|| match &test_split {
+    let classification = data.task == data::spec::Task::Classification;
+    let fits = (!blew_up && !classification).then(|| {
+        let mean = crate::monitor::fit::column_means(&train_split.targets.mapv(|v| v.f64()));
+        let fit = |s: &Split<F>, set: &str| {
+            crate::monitor::fit::task_fit(
+                &net,
+                &s.x,
+                &s.targets,
+                data.task,
+                set,
+                &mean,
+                data.target_scaler.as_ref(),
+            )
+        };
+        let train_fit = fit(&train_split, "train");
+        let test_fit = test_split
+            .as_ref()
+            .filter(|s| !s.is_empty())
+            .map(|s| fit(s, "test"));
+        (train_fit, test_fit)
+    });
+    pf.task.held_out = fits
+        .as_ref()
+        .map(|(tr, te)| te.clone().unwrap_or_else(|| tr.clone()));
+    let confusion = (!blew_up && classification).then(|| match &test_split {
         Some(t) if !t.is_empty() => confusion(&net, &t.x, &t.labels, data.classes, "test"),
         _ => confusion(
             &net,
@@ -411,6 +484,7 @@ fn train_typed<F: Float>(
             train_accuracy: outcome.last.map(|s| s.batch_accuracy),
             test_accuracy: outcome.last_eval.map(|e| e.accuracy),
             test_loss: outcome.last_eval.map(|e| e.loss),
+            fit: Default::default(),
         }
     } else {
         let tr = evaluate(
@@ -425,10 +499,23 @@ fn train_typed<F: Float>(
             train_accuracy: Some(tr.accuracy),
             test_accuracy: outcome.last_eval.map(|e| e.accuracy),
             test_loss: outcome.last_eval.map(|e| e.loss).filter(|l| l.is_finite()),
+            fit: final_fit(data.task, fits.as_ref()),
         }
     };
+    let final_ = if classification {
+        final_
+    } else {
+        // Accuracy does not apply to regression or multilabel targets.
+        Final {
+            train_accuracy: None,
+            test_accuracy: None,
+            ..final_
+        }
+    };
+    let mut recording = recorder.into_recording_with(prober.into_probes());
+    recording.task_evals = task_evals;
     Ok(Trained {
-        recording: recorder.into_recording_with(prober.into_probes()),
+        recording,
         preflight: pf,
         nan_origin: tracer.into_origin(),
         outcome,
@@ -438,6 +525,32 @@ fn train_typed<F: Float>(
         stopped_by_diagnosis,
         confusion,
     })
+}
+
+/// `final`'s task metrics from the final network's fits.
+fn final_fit(
+    task: data::spec::Task,
+    fits: Option<&(
+        crate::monitor::fit::TaskFit,
+        Option<crate::monitor::fit::TaskFit>,
+    )>,
+) -> crate::report::summary::FinalFit {
+    let Some((train, test)) = fits else {
+        return Default::default();
+    };
+    crate::report::summary::FinalFit {
+        task: Some(task.name().to_string()),
+        train_r2: train.r2,
+        train_rmse: train.rmse,
+        test_r2: test.as_ref().and_then(|t| t.r2),
+        test_rmse: test.as_ref().and_then(|t| t.rmse),
+        train_exact_match: train.exact_match,
+        test_exact_match: test.as_ref().and_then(|t| t.exact_match),
+        test_label_accuracy: test
+            .as_ref()
+            .filter(|t| !t.label_accuracy.is_empty())
+            .map(|t| t.label_accuracy.clone()),
+    }
 }
 
 /// Ends training at the next event once set (`--stop-when-diagnosed`).

@@ -17,7 +17,8 @@ seed = 42                      # optional; default 0. Same seed, same run.
 source = "synthetic"           # required: "idx" | "csv" | "synthetic"
 
 # source = "synthetic": 2-D toy problems, generated in memory.
-generator = "spirals"          # required: "spirals" | "blobs" | "xor" | "circles"
+generator = "spirals"          # required: "spirals" | "blobs" | "xor" | "circles";
+                               # regression (task = "regression"): "sine" | "linear"
 samples = 1000                 # default 1000, >= 2
 classes = 3                    # default 3 (2 for xor), >= 2; xor needs exactly 2
 noise = 0.1                    # default 0.1, >= 0
@@ -35,6 +36,8 @@ test_fraction = 0.2            # default 0.2, in [0, 1); held out for evaluation
 # train = "train.csv"          # required
 # test = "test.csv"            # optional
 # label_column = "label"       # optional; default: the last column
+# target_columns = ["y"]       # task = "regression" | "multilabel": the target
+                               # columns (default: the last column)
 
 # Keys of one source are an error with another source.
 
@@ -42,6 +45,10 @@ test_fraction = 0.2            # default 0.2, in [0, 1); held out for evaluation
 scale = "standardize"          # "none" | "unit" (divide by 255) | "standardize" (z-score);
                                # default "none": raw values, as your own code would see them
 # train_limit = 2000           # optional, >= 1: use only the first N training samples
+# task = "classification"      # default; "regression" (continuous targets: R^2, RMSE)
+                               # | "multilabel" (0/1 per label, sigmoid outputs: exact match)
+# scale_targets = "none"       # regression: "none" (default) | "standardize" (z-score
+                               # from the training split; metrics in original units)
 
 # ---------------------------------------------------------------- model
 [model]                        # required

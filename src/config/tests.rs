@@ -292,6 +292,7 @@ fn csv_source_and_absolute_paths() {
             train: "/abs/train.csv".into(),
             test: Some("dir/t.csv".into()),
             label_column: None,
+            target_columns: None,
         }
     );
 }
@@ -627,10 +628,13 @@ fn init_low_must_be_below_init_high() {
 }
 
 #[test]
-fn softmax_on_a_hidden_layer() {
-    assert_message(
-        &edit("activation = \"relu\"", "activation = \"softmax\""),
-        "bad.toml:8:14: `model.layers[1].activation`: softmax is only allowed on the last layer; layer 1 of 2 has it",
+fn softmax_on_a_hidden_layer_is_accepted_and_left_to_the_diagnosis() {
+    // Issue 10: a hidden softmax is a mistake to diagnose (`hidden-softmax`),
+    // not bad input.
+    let cfg = ok(&edit("activation = \"relu\"", "activation = \"softmax\""));
+    assert_eq!(
+        cfg.model.layers[0].activation,
+        crate::engine::activation::Activation::Softmax
     );
 }
 
@@ -697,7 +701,8 @@ fn idx_requires_its_files_and_both_test_keys() {
             != DataSpec::Csv {
                 train: "".into(),
                 test: None,
-                label_column: None
+                label_column: None,
+                target_columns: None,
             }
     );
     assert_at(

@@ -38,6 +38,12 @@ pub struct Thresholds {
     /// unscaled-inputs: ratio of the largest to the smallest non-zero
     /// per-feature magnitude (max |x|).
     pub feature_scale_ratio: f64,
+    /// unscaled-targets: a regression target column whose RMS (sqrt(mean^2
+    /// + std^2)) is above this is far from unit scale (standardized: 1).
+    pub target_scale_high: f64,
+    /// unscaled-targets: ... or whose std is below this (a target that
+    /// varies by 1e-3 gives a loss and gradients 1e-6 of unit scale).
+    pub target_scale_low: f64,
     /// poor-initialization: mean(W^2) * fan_in above this (He init gives 2,
     /// Xavier at most 2): pre-activations grow layer over layer.
     pub init_gain_high: f64,
@@ -141,6 +147,8 @@ impl Default for Thresholds {
             exploding_growth: 1e3,
             input_rms: 4.0,
             feature_scale_ratio: 1e3,
+            target_scale_high: 10.0,
+            target_scale_low: 0.01,
             init_gain_high: 6.0,
             init_gain_low: 0.01,
             init_mean_shift: 1.0,
@@ -267,7 +275,7 @@ impl Thresholds {
 }
 
 /// Names accepted in a config's `[thresholds]` table: the field names.
-pub const NAMES: [&str; 40] = [
+pub const NAMES: [&str; 42] = [
     "window_share",
     "window_min",
     "window_max",
@@ -280,6 +288,8 @@ pub const NAMES: [&str; 40] = [
     "exploding_growth",
     "input_rms",
     "feature_scale_ratio",
+    "target_scale_high",
+    "target_scale_low",
     "init_gain_high",
     "init_gain_low",
     "init_mean_shift",
@@ -332,6 +342,8 @@ impl Thresholds {
                 "exploding_growth" => t.exploding_growth = v,
                 "input_rms" => t.input_rms = v,
                 "feature_scale_ratio" => t.feature_scale_ratio = v,
+                "target_scale_high" => t.target_scale_high = v,
+                "target_scale_low" => t.target_scale_low = v,
                 "init_gain_high" => t.init_gain_high = v,
                 "init_gain_low" => t.init_gain_low = v,
                 "init_mean_shift" => t.init_mean_shift = v,

@@ -13,7 +13,7 @@ use super::types::{
     MonitorConfig, OptimizerConfig, ReportConfig, TrainConfig,
 };
 use super::ConfigError;
-use crate::data::spec::{DataConfig, DataSpec, Generator, Scale};
+use crate::data::spec::{DataConfig, DataSpec, Generator, Scale, TargetScale, Task};
 use crate::kinds::Activation;
 use std::mem::discriminant;
 use std::path::{Path, PathBuf};
@@ -161,6 +161,9 @@ const DATA_KEYS: &[&str] = &[
     "train",
     "test",
     "label_column",
+    "task",
+    "target_columns",
+    "scale_targets",
     "generator",
     "samples",
     "classes",
@@ -187,7 +190,7 @@ const SOURCE_KEYS: &[(&str, &[&str])] = &[
         "idx",
         &["train_images", "train_labels", "test_images", "test_labels"],
     ),
-    ("csv", &["train", "test", "label_column"]),
+    ("csv", &["train", "test", "label_column", "target_columns"]),
     (
         "synthetic",
         &["generator", "samples", "classes", "noise", "test_fraction"],
@@ -205,6 +208,19 @@ const GENERATORS: &[(&str, Generator)] = &[
     ("blobs", Generator::Blobs),
     ("xor", Generator::Xor),
     ("circles", Generator::Circles),
+    ("sine", Generator::Sine),
+    ("linear", Generator::Linear),
+];
+
+const TASKS: &[(&str, Task)] = &[
+    ("classification", Task::Classification),
+    ("regression", Task::Regression),
+    ("multilabel", Task::Multilabel),
+];
+
+const TARGET_SCALES: &[(&str, TargetScale)] = &[
+    ("none", TargetScale::None),
+    ("standardize", TargetScale::Standardize),
 ];
 
 /// `[data]`: where the samples come from and how they are scaled.
@@ -218,13 +234,43 @@ fn data(table: &Table<'_, '_>, config_path: &Path) -> Result<DataConfig, ConfigE
         SourceKind::Csv => csv(table, base)?,
         SourceKind::Synthetic => synthetic(table)?,
     };
+    let task = table
+        .opt("task", |v| v.choice(TASKS))?
+        .unwrap_or(Task::Classification);
+    task_keys(table, task)?;
     Ok(DataConfig {
         spec,
         scale: table
             .opt("scale", |v| v.choice(SCALES))?
             .unwrap_or(Scale::None),
         train_limit: table.opt("train_limit", |v| v.count(1))?,
+        task,
+        scale_targets: table
+            .opt("scale_targets", |v| v.choice(TARGET_SCALES))?
+            .unwrap_or(TargetScale::None),
     })
+}
+
+/// Keys that belong to one task: `label_column` names a class label,
+/// `target_columns` regression or multilabel targets, `scale_targets`
+/// continuous ones.
+fn task_keys(table: &Table<'_, '_>, task: Task) -> Result<(), ConfigError> {
+    let wrong = |key: &str, fits: &str| {
+        table.get(key).map(|v| {
+            Err(v.key_error(format!(
+                "applies to task = {fits}; this config has task = \"{}\"",
+                task.name()
+            )))
+        })
+    };
+    let check = match task {
+        Task::Classification => wrong("target_columns", "\"regression\" or \"multilabel\"")
+            .or_else(|| wrong("scale_targets", "\"regression\"")),
+        Task::Regression => wrong("label_column", "\"classification\" (use target_columns)"),
+        Task::Multilabel => wrong("label_column", "\"classification\" (use target_columns)")
+            .or_else(|| wrong("scale_targets", "\"regression\"")),
+    };
+    check.unwrap_or(Ok(()))
 }
 
 /// A data file path; relative ones are taken from the config's directory
@@ -278,7 +324,25 @@ fn csv(table: &Table<'_, '_>, base: &Path) -> Result<DataSpec, ConfigError> {
         label_column: table
             .opt("label_column", Value::non_empty_string)?
             .map(str::to_string),
+        target_columns: table.opt("target_columns", target_columns)?,
     })
+}
+
+/// `target_columns = ["y", ...]`: at least one header name, no repeats.
+fn target_columns(value: &Value<'_, '_>) -> Result<Vec<String>, ConfigError> {
+    let items = value.items()?;
+    if items.is_empty() {
+        return Err(value.error("expected at least one column name, found []"));
+    }
+    let mut names: Vec<String> = Vec::new();
+    for item in &items {
+        let name = item.non_empty_string()?.to_string();
+        if names.contains(&name) {
+            return Err(item.error(format!("column '{name}' is listed twice")));
+        }
+        names.push(name);
+    }
+    Ok(names)
 }
 
 /// `source = "synthetic"`: generated 2-D toy problems.
@@ -366,11 +430,7 @@ fn model(table: &Table<'_, '_>) -> Result<ModelConfig, ConfigError> {
             tables.len()
         )));
     }
-    let layers = tables
-        .iter()
-        .enumerate()
-        .map(|(index, layer_table)| layer(layer_table, index + 1, tables.len()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let layers = tables.iter().map(layer).collect::<Result<Vec<_>, _>>()?;
     Ok(ModelConfig { dtype, layers })
 }
 
@@ -384,10 +444,10 @@ pub const MAX_UNITS: usize = 1_000_000_000;
 pub const MAX_GRADCHECK_COUNT: usize = 10_000;
 
 /// One `[[model.layers]]` entry; `number` is 1-based, of `count` layers.
-fn layer(table: &Table<'_, '_>, number: usize, count: usize) -> Result<LayerConfig, ConfigError> {
+fn layer(table: &Table<'_, '_>) -> Result<LayerConfig, ConfigError> {
     table.deny_unknown(LAYER_KEYS)?;
     let units = table.req("units", |v| v.count_in(1, MAX_UNITS))?;
-    let activation = table.req("activation", |v| activation(v, number, count))?;
+    let activation = table.req("activation", activation)?;
     Ok(LayerConfig {
         units,
         activation,
@@ -396,21 +456,11 @@ fn layer(table: &Table<'_, '_>, number: usize, count: usize) -> Result<LayerConf
     })
 }
 
-/// A layer's activation; softmax normalises over the outputs, so it only
-/// makes sense on the last layer.
-fn activation(
-    value: &Value<'_, '_>,
-    number: usize,
-    count: usize,
-) -> Result<Activation, ConfigError> {
+/// A layer's activation. A softmax on a hidden layer is a mistake, not bad
+/// input: it trains and is diagnosed (`hidden-softmax`).
+fn activation(value: &Value<'_, '_>) -> Result<Activation, ConfigError> {
     let choices = Activation::ALL.map(|a| (a.name(), a));
-    let activation = value.choice(&choices)?;
-    if activation == Activation::Softmax && number < count {
-        return Err(value.error(format!(
-            "softmax is only allowed on the last layer; layer {number} of {count} has it"
-        )));
-    }
-    Ok(activation)
+    value.choice(&choices)
 }
 
 /// The default initialiser suits the activation: He for the ReLU family,

@@ -7,6 +7,7 @@
 //! integers are used as class indices; otherwise the distinct strings are
 //! sorted and numbered, and their names kept for reports.
 
+use super::spec::Task;
 use super::{Data, DataError, Dataset, MAX_CLASSES};
 use ndarray::Array2;
 use std::collections::BTreeMap;
@@ -18,10 +19,25 @@ use std::path::Path;
 /// both train and test, so string labels get one shared numbering).
 struct RawCsv {
     header: Vec<String>,
-    label_col: usize,
+    /// The label column (classification) or the target columns.
+    target_cols: Vec<usize>,
     features: Array2<f64>,
-    /// Label text and its 1-based line, per row.
+    /// Label text and its 1-based line, per row (classification).
     labels: Vec<(String, u64)>,
+    /// Target values, row-major over `target_cols` (regression, multilabel).
+    targets: Vec<f64>,
+    /// Data rows read.
+    rows: usize,
+}
+
+/// Which columns hold what the network predicts, and as what.
+#[derive(Debug, Clone, Copy)]
+pub struct Columns<'a> {
+    /// `label_column` (classification).
+    pub label: Option<&'a str>,
+    /// `target_columns` (regression, multilabel).
+    pub targets: Option<&'a [String]>,
+    pub task: Task,
 }
 
 fn csv_err(path: &Path, line: Option<u64>, message: String) -> DataError {
@@ -36,33 +52,47 @@ fn csv_err(path: &Path, line: Option<u64>, message: String) -> DataError {
 pub fn load_csv(
     train_path: &Path,
     test_path: Option<&Path>,
-    label_column: Option<&str>,
+    columns: &Columns<'_>,
     train_limit: Option<usize>,
 ) -> Result<Data, DataError> {
-    let train = read_raw(train_path, label_column, train_limit)?;
+    let train = read_raw(train_path, columns, train_limit)?;
     let test = match test_path {
-        Some(p) => Some((p, read_raw(p, label_column, None)?)),
+        Some(p) => Some((p, read_raw(p, columns, None)?)),
         None => None,
     };
     if let Some((p, t)) = &test {
         check_same_header(train_path, &train, p, t)?;
     }
+    let names: Vec<String> = train
+        .target_cols
+        .iter()
+        .filter_map(|&c| train.header.get(c).cloned())
+        .collect();
+    if columns.task != Task::Classification {
+        return Ok(target_data(
+            train_path,
+            train,
+            test,
+            names,
+            columns.task,
+            train_limit,
+        ));
+    }
+    let label_name = names.first().cloned().unwrap_or_default();
     let (train_labels, test_labels, class_names) = encode_labels(
         (train_path, &train.labels),
         test.as_ref().map(|(p, t)| (*p, &t.labels[..])),
+        &label_name,
     )?;
-    let label_name = train
-        .header
-        .get(train.label_col)
-        .cloned()
-        .unwrap_or_default();
     let train = Dataset {
         features: train.features,
         labels: train_labels,
+        targets: None,
     };
     let test = test.zip(test_labels).map(|((_, t), labels)| Dataset {
         features: t.features,
         labels,
+        targets: None,
     });
     let classes = match &class_names {
         Some(names) => names.len(),
@@ -85,8 +115,55 @@ pub fn load_csv(
         test,
         classes,
         class_names,
+        task: Task::Classification,
+        target_names: Vec::new(),
+        target_scaler: None,
         description,
     })
+}
+
+/// Regression or multilabel data: the target columns as they are.
+fn target_data(
+    train_path: &Path,
+    train: RawCsv,
+    test: Option<(&Path, RawCsv)>,
+    names: Vec<String>,
+    task: Task,
+    train_limit: Option<usize>,
+) -> Data {
+    let to_set = |r: RawCsv| {
+        let k = r.target_cols.len();
+        Dataset {
+            targets: Array2::from_shape_vec((r.rows, k), r.targets).ok(),
+            features: r.features,
+            labels: Vec::new(),
+        }
+    };
+    let train = to_set(train);
+    let test = test.map(|(_, t)| to_set(t));
+    let mut description = format!(
+        "csv: {} ({} x {}, {} targets [{}]), test {}",
+        train_path.display(),
+        train.len(),
+        train.width(),
+        task.name(),
+        names.join(", "),
+        test.as_ref()
+            .map_or("none".to_string(), |t| t.len().to_string())
+    );
+    if train_limit == Some(train.len()) {
+        description.push_str(&format!(", train limited to the first {}", train.len()));
+    }
+    Data {
+        train,
+        test,
+        classes: names.len(),
+        class_names: None,
+        task,
+        target_names: names,
+        target_scaler: None,
+        description,
+    }
 }
 
 /// Test data must have the train header exactly, so column `k` means the
@@ -123,7 +200,7 @@ fn check_same_header(
 /// `max_rows` data rows (the `train_limit`), so the rest is never parsed.
 fn read_raw(
     path: &Path,
-    label_column: Option<&str>,
+    columns: &Columns<'_>,
     max_rows: Option<usize>,
 ) -> Result<RawCsv, DataError> {
     let io_err = |source| DataError::Io {
@@ -143,11 +220,28 @@ fn read_raw(
         .iter()
         .map(str::to_string)
         .collect();
-    let label_col = find_label_column(path, &header, label_column)?;
-    refuse_numeric_header(path, &header, label_col)?;
-    let width = header.len().saturating_sub(1);
-    let mut features = Vec::new();
-    let mut labels = Vec::new();
+    let target_cols = match (columns.task, columns.targets) {
+        (Task::Classification, _) | (_, None) => {
+            vec![find_label_column(path, &header, columns.label)?]
+        }
+        (_, Some(names)) => names
+            .iter()
+            .map(|n| find_label_column(path, &header, Some(n)))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    if target_cols.len() >= header.len() {
+        return Err(csv_err(
+            path,
+            Some(1),
+            format!(
+                "every column is a target ({}): at least one feature column is needed",
+                header.join(", ")
+            ),
+        ));
+    }
+    refuse_numeric_header(path, &header, &target_cols)?;
+    let width = header.len() - target_cols.len();
+    let mut out = Parsed::default();
     for record in rdr.records().take(max_rows.unwrap_or(usize::MAX)) {
         let record = record.map_err(|e| from_csv_error(path, &e))?;
         let line = record.position().map_or(0, |p| p.line());
@@ -155,23 +249,34 @@ fn read_raw(
             path,
             line,
             &header,
-            label_col,
+            &target_cols,
+            columns.task,
             &record,
-            &mut features,
-            &mut labels,
+            &mut out,
         )?;
     }
-    if labels.is_empty() {
+    if out.rows == 0 {
         return Err(csv_err(path, None, "no data rows after the header".into()));
     }
-    let features = Array2::from_shape_vec((labels.len(), width), features)
+    let features = Array2::from_shape_vec((out.rows, width), out.features)
         .map_err(|e| csv_err(path, None, format!("internal shape error: {e}")))?;
     Ok(RawCsv {
         header,
-        label_col,
+        target_cols,
         features,
-        labels,
+        labels: out.labels,
+        targets: out.targets,
+        rows: out.rows,
     })
+}
+
+/// What the rows of one file parse to.
+#[derive(Default)]
+struct Parsed {
+    features: Vec<f64>,
+    labels: Vec<(String, u64)>,
+    targets: Vec<f64>,
+    rows: usize,
 }
 
 /// Refuses a file whose parsed form (8 bytes per value, each value taking
@@ -204,12 +309,12 @@ fn check_text_size(path: &Path, file: &File, max_rows: Option<usize>) -> Result<
 fn refuse_numeric_header(
     path: &Path,
     header: &[String],
-    label_col: usize,
+    target_cols: &[usize],
 ) -> Result<(), DataError> {
     let numeric = header
         .iter()
         .enumerate()
-        .filter(|(i, _)| *i != label_col)
+        .filter(|(i, _)| !target_cols.contains(i))
         .all(|(_, h)| h.parse::<f64>().is_ok());
     if numeric {
         return Err(csv_err(
@@ -283,10 +388,10 @@ fn parse_row(
     path: &Path,
     line: u64,
     header: &[String],
-    label_col: usize,
+    target_cols: &[usize],
+    task: Task,
     record: &csv::StringRecord,
-    features: &mut Vec<f64>,
-    labels: &mut Vec<(String, u64)>,
+    out: &mut Parsed,
 ) -> Result<(), DataError> {
     if record.len() != header.len() {
         return Err(csv_err(
@@ -299,9 +404,19 @@ fn parse_row(
             ),
         ));
     }
+    out.rows += 1;
+    for &col in target_cols {
+        let field = record.get(col).unwrap_or_default();
+        let name = header.get(col).map_or("", String::as_str);
+        match task {
+            Task::Classification => out.labels.push((field.to_string(), line)),
+            _ => out
+                .targets
+                .push(target_value(path, line, name, field, task)?),
+        }
+    }
     for (col, (field, name)) in record.iter().zip(header).enumerate() {
-        if col == label_col {
-            labels.push((field.to_string(), line));
+        if target_cols.contains(&col) {
             continue;
         }
         // Rust's float parser accepts "nan", "inf", "-inf", "infinity".
@@ -312,9 +427,46 @@ fn parse_row(
                 format!("column '{name}': expected a number, found '{field}'"),
             )
         })?;
-        features.push(v);
+        out.features.push(v);
     }
     Ok(())
+}
+
+/// A regression or multilabel target; a value the task cannot use says
+/// which task it would fit.
+fn target_value(
+    path: &Path,
+    line: u64,
+    name: &str,
+    field: &str,
+    task: Task,
+) -> Result<f64, DataError> {
+    let bad = |message: String| DataError::InvalidLabel {
+        path: path.to_path_buf(),
+        message: format!("line {line}: column '{name}': {message}"),
+    };
+    let Ok(v) = field.parse::<f64>() else {
+        return Err(bad(format!(
+            "{} targets are numbers, found '{field}'; text labels are classes: set task = \"classification\"",
+            task.name()
+        )));
+    };
+    if !v.is_finite() {
+        return Err(bad(format!(
+            "a target must be a finite number, found '{field}' (no loss can be computed on it)"
+        )));
+    }
+    if task == Task::Multilabel && v != 0.0 && v != 1.0 {
+        return Err(bad(format!(
+            "multilabel targets are 0 or 1 per label, found '{field}'; {}",
+            if v.fract() == 0.0 && v > 1.0 {
+                "integer class indices: set task = \"classification\""
+            } else {
+                "continuous values: set task = \"regression\""
+            }
+        )));
+    }
+    Ok(v)
 }
 
 /// Train labels, test labels and (for string labels) the class names.
@@ -324,6 +476,7 @@ type Encoded = (Vec<usize>, Option<Vec<usize>>, Option<Vec<String>>);
 fn encode_labels(
     train: (&Path, &[(String, u64)]),
     test: Option<(&Path, &[(String, u64)])>,
+    column: &str,
 ) -> Result<Encoded, DataError> {
     let all = || train.1.iter().chain(test.map_or(&[][..], |t| t.1));
     if all().all(|(s, _)| s.parse::<u64>().is_ok()) {
@@ -331,6 +484,7 @@ fn encode_labels(
         let te = test.map(|(p, l)| numeric_labels(p, l)).transpose()?;
         return Ok((tr, te, None));
     }
+    refuse_float_labels(train.0, column, all())?;
     refuse_numeric_looking_strings(train.0, all())?;
     let names: BTreeMap<&str, usize> = all().map(|(s, _)| (s.as_str(), 0)).collect();
     if names.len() > MAX_CLASSES {
@@ -352,6 +506,35 @@ fn encode_labels(
     let te = test.map(|(_, l)| lookup(l));
     let class_names = index.keys().map(|s| s.to_string()).collect();
     Ok((tr, te, Some(class_names)))
+}
+
+/// Fractional numbers in the label column are continuous targets, not
+/// classes: read as strings they would each become a class of their own
+/// (the "786 classes" of a price column), so refuse and name the task.
+fn refuse_float_labels<'a>(
+    path: &Path,
+    column: &str,
+    labels: impl Iterator<Item = &'a (String, u64)> + Clone,
+) -> Result<(), DataError> {
+    let fractional = |s: &str| {
+        s.parse::<f64>()
+            .is_ok_and(|v| v.is_finite() && v.fract() != 0.0)
+    };
+    let Some((first, line)) = labels.clone().find(|(s, _)| fractional(s)) else {
+        return Ok(());
+    };
+    let distinct: std::collections::BTreeSet<&str> = labels
+        .filter(|(s, _)| s.parse::<f64>().is_ok())
+        .map(|(s, _)| s.as_str())
+        .collect();
+    Err(DataError::InvalidLabel {
+        path: path.to_path_buf(),
+        message: format!(
+            "column '{column}': found {} distinct float labels (first '{first}' on line {line}): \
+             set task = \"regression\" for continuous targets (classes need integer or text labels)",
+            distinct.len()
+        ),
+    })
 }
 
 /// String labels are numbered by sorting, so "1.0" beside "1", or "-1",
@@ -402,6 +585,15 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
+    /// Classification columns: `label_column` or the last column.
+    fn cls(label: Option<&str>) -> Columns<'_> {
+        Columns {
+            label,
+            targets: None,
+            task: Task::Classification,
+        }
+    }
+
     fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
         let p = dir.path().join(name);
         std::fs::write(&p, text).unwrap();
@@ -410,7 +602,9 @@ mod tests {
 
     fn err(dir: &tempfile::TempDir, text: &str, label: Option<&str>) -> String {
         let p = write(dir, "bad.csv", text);
-        load_csv(&p, None, label, None).unwrap_err().to_string()
+        load_csv(&p, None, &cls(label), None)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -418,7 +612,7 @@ mod tests {
         // Source of truth: the literal CSV text below.
         let dir = tempfile::tempdir().unwrap();
         let p = write(&dir, "a.csv", "x,y,label\n1,2,0\n3.5,-4e1,2\n 5 , 6 ,1\n");
-        let d = load_csv(&p, None, None, None).unwrap();
+        let d = load_csv(&p, None, &cls(None), None).unwrap();
         assert_eq!(d.train.features.dim(), (3, 2));
         assert_eq!(d.train.features.row(1).to_vec(), vec![3.5, -40.0]);
         assert_eq!(d.train.features.row(2).to_vec(), vec![5.0, 6.0]);
@@ -444,7 +638,7 @@ mod tests {
             "te.csv",
             "a,b,species\n1,1,versicolor\n2,2,virginica\n",
         );
-        let d = load_csv(&tr, Some(&te), None, None).unwrap();
+        let d = load_csv(&tr, Some(&te), &cls(None), None).unwrap();
         // Source of truth: sorted distinct strings over train and test.
         let names = vec!["setosa", "versicolor", "virginica"];
         assert_eq!(d.class_names.as_ref().unwrap(), &names);
@@ -471,7 +665,7 @@ mod tests {
         assert!(msg.contains("beside '1' (line 2)"), "{msg}");
         // Names that are not numbers stay string classes.
         let p = write(&dir, "m.csv", "a,l\n1,cat\n2,dog\n");
-        let d = load_csv(&p, None, None, None).unwrap();
+        let d = load_csv(&p, None, &cls(None), None).unwrap();
         assert_eq!(d.class_names.unwrap(), vec!["cat", "dog"]);
     }
 
@@ -490,21 +684,21 @@ mod tests {
         // The third row is not valid CSV data: with a limit of 2 it is never parsed.
         let dir = tempfile::tempdir().unwrap();
         let p = write(&dir, "l.csv", "x,l\n1,0\n2,1\noops,9\n");
-        let d = load_csv(&p, None, None, Some(2)).unwrap();
+        let d = load_csv(&p, None, &cls(None), Some(2)).unwrap();
         assert_eq!(d.train.labels, vec![0, 1]);
         assert!(
             d.description.ends_with("train limited to the first 2"),
             "{}",
             d.description
         );
-        assert!(load_csv(&p, None, None, None).is_err());
+        assert!(load_csv(&p, None, &cls(None), None).is_err());
     }
 
     #[test]
     fn custom_label_column() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(&dir, "c.csv", "cls,f1,f2\n1,0.5,0.25\n0,1,2\n");
-        let d = load_csv(&p, None, Some("cls"), None).unwrap();
+        let d = load_csv(&p, None, &cls(Some("cls")), None).unwrap();
         assert_eq!(d.train.labels, vec![1, 0]);
         assert_eq!(d.train.features.row(0).to_vec(), vec![0.5, 0.25]);
         let msg = err(&dir, "cls,f1\n1,2\n", Some("klass"));
@@ -544,7 +738,7 @@ mod tests {
         assert!(err(&dir, "", None).contains("empty file"));
         assert!(err(&dir, "a,b,l\n", None).contains("no data rows"));
         assert!(err(&dir, "label\n1\n", None).contains("at least one feature column"));
-        let msg = load_csv(Path::new("/nope/x.csv"), None, None, None)
+        let msg = load_csv(Path::new("/nope/x.csv"), None, &cls(None), None)
             .unwrap_err()
             .to_string();
         assert!(msg.starts_with("/nope/x.csv: cannot read"), "{msg}");
@@ -555,7 +749,7 @@ mod tests {
         // Source of truth: the 4 non-finite tokens written below.
         let dir = tempfile::tempdir().unwrap();
         let p = write(&dir, "n.csv", "a,b,l\nnan,1,0\ninf,-inf,1\n2,NaN,1\n");
-        let d = load_csv(&p, None, None, None).unwrap();
+        let d = load_csv(&p, None, &cls(None), None).unwrap();
         assert_eq!(d.train.count_nonfinite(), 4);
         assert!(d.train.features[[0, 0]].is_nan());
         assert_eq!(d.train.features[[1, 1]], f64::NEG_INFINITY);
@@ -566,12 +760,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tr = write(&dir, "tr.csv", "a,b,l\n1,2,0\n");
         let te = write(&dir, "te.csv", "a,l\n1,0\n");
-        let msg = load_csv(&tr, Some(&te), None, None)
+        let msg = load_csv(&tr, Some(&te), &cls(None), None)
             .unwrap_err()
             .to_string();
         assert!(msg.contains("2 features per sample but test data"), "{msg}");
         let te = write(&dir, "te2.csv", "a,c,l\n1,2,0\n");
-        let msg = load_csv(&tr, Some(&te), None, None)
+        let msg = load_csv(&tr, Some(&te), &cls(None), None)
             .unwrap_err()
             .to_string();
         assert!(msg.contains("te2.csv:1: header differs"), "{msg}");

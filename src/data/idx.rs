@@ -486,6 +486,7 @@ fn read_pair(
     let set = Dataset {
         features,
         labels: labels_v,
+        targets: None,
     };
     Ok((set, n_images))
 }
@@ -542,6 +543,9 @@ pub fn load_idx(
         test,
         classes,
         class_names: None,
+        task: super::spec::Task::Classification,
+        target_names: Vec::new(),
+        target_scaler: None,
         description,
     })
 }

@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod csvfile;
 pub mod idx;
+pub mod regression;
 pub mod scale;
 pub mod spec;
 pub mod synthetic;
@@ -85,21 +86,25 @@ fn line_suffix(line: Option<u64>) -> String {
     line.map(|l| format!(":{l}")).unwrap_or_default()
 }
 
-/// Samples as rows; labels are class indices `0..classes`.
+/// Samples as rows; labels are class indices `0..classes`. Regression and
+/// multilabel data have no labels but a target row per sample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     pub features: Array2<f64>,
     pub labels: Vec<usize>,
+    /// Continuous (regression) or 0/1 (multilabel) targets, one column per
+    /// output unit; `None` for classification.
+    pub targets: Option<Array2<f64>>,
 }
 
 impl Dataset {
     /// Number of samples.
     pub fn len(&self) -> usize {
-        self.labels.len()
+        self.features.nrows()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.len() == 0
     }
 
     /// Number of features per sample.
@@ -130,6 +135,9 @@ impl Dataset {
         if n < self.len() {
             self.features = self.features.slice(ndarray::s![..n, ..]).to_owned();
             self.labels.truncate(n);
+            if let Some(t) = self.targets.as_mut() {
+                *t = t.slice(ndarray::s![..n, ..]).to_owned();
+            }
         }
     }
 
@@ -147,6 +155,7 @@ impl Dataset {
                 .iter()
                 .filter_map(|&i| self.labels.get(i).copied())
                 .collect(),
+            targets: self.targets.as_ref().map(|t| t.select(Axis(0), &valid)),
         }
     }
 }
@@ -159,6 +168,15 @@ pub struct Data {
     pub classes: usize,
     /// Names of classes when the labels were strings (CSV), in index order.
     pub class_names: Option<Vec<String>>,
+    /// What the targets are; regression and multilabel sets carry
+    /// `Dataset::targets` and `classes` is their number of columns.
+    pub task: spec::Task,
+    /// Names of the target columns (regression, multilabel).
+    pub target_names: Vec<String>,
+    /// Mean and std per target column when `scale_targets = "standardize"`
+    /// (training split only): predictions times std plus mean are in the
+    /// original units.
+    pub target_scaler: Option<(Vec<f64>, Vec<f64>)>,
     /// One line describing where the data came from, for reports
     /// ("idx: fixtures/.../train-images-idx3-ubyte.gz (8000 x 784), test 2000").
     pub description: String,
@@ -185,12 +203,30 @@ pub fn load(cfg: &spec::DataConfig, seed: u64) -> Result<Data, DataError> {
             train,
             test,
             label_column,
+            target_columns,
         } => csvfile::load_csv(
             train,
             test.as_deref(),
-            label_column.as_deref(),
+            &csvfile::Columns {
+                label: label_column.as_deref(),
+                targets: target_columns.as_deref(),
+                task: cfg.task,
+            },
             cfg.train_limit.filter(|&n| n > 0),
         )?,
+        spec::DataSpec::Synthetic {
+            generator,
+            samples,
+            noise,
+            test_fraction,
+            ..
+        } if generator.is_regression() => regression::generate(&regression::RegressionParams {
+            generator: *generator,
+            samples: *samples,
+            noise: *noise,
+            test_fraction: *test_fraction,
+            seed,
+        })?,
         spec::DataSpec::Synthetic {
             generator,
             samples,
@@ -207,10 +243,14 @@ pub fn load(cfg: &spec::DataConfig, seed: u64) -> Result<Data, DataError> {
         })?,
     };
     apply_limit(&mut data, cfg.train_limit)?;
-    if let Some(path) = labels_path(&cfg.spec) {
+    regression::check_task(&data, cfg)?;
+    if let Some(path) = labels_path(&cfg.spec).filter(|_| data.task == spec::Task::Classification) {
         check_classes(&data, path)?;
     }
     scale::apply(cfg.scale, &mut data.train, data.test.as_mut());
+    if cfg.scale_targets == spec::TargetScale::Standardize {
+        data.target_scaler = regression::standardize_targets(&mut data.train, data.test.as_mut());
+    }
     Ok(data)
 }
 
@@ -313,10 +353,12 @@ pub fn one_hot(labels: &[usize], classes: usize) -> Array2<f64> {
 }
 
 /// The training targets of class labels for an output layer of `units`:
-/// one-hot rows, or for two classes on one unit (the usual sigmoid binary
-/// classifier) the label itself as 0/1 in a single column.
+/// one-hot rows, or for one unit the label itself in a single column: 0/1
+/// for two classes (the usual sigmoid binary classifier), and for more
+/// classes the class index, as Keras trains a Dense(1) on integer labels
+/// (a mistake, diagnosed as `output-units-mismatch`).
 pub fn targets_for(labels: &[usize], classes: usize, units: usize) -> Array2<f64> {
-    if units == 1 && classes == 2 {
+    if units == 1 && classes >= 2 {
         Array2::from_shape_fn((labels.len(), 1), |(i, _)| labels[i] as f64)
     } else {
         one_hot(labels, classes)
@@ -370,6 +412,7 @@ mod tests {
         let mut d = Dataset {
             features: array![[1.0, f64::NAN], [f64::INFINITY, 2.0], [3.0, 4.0]],
             labels: vec![0, 1, 1],
+            targets: None,
         };
         assert_eq!((d.len(), d.width(), d.is_empty()), (3, 2, false));
         assert_eq!(d.count_nonfinite(), 2);
@@ -396,6 +439,8 @@ mod tests {
             },
             scale: spec::Scale::Standardize,
             train_limit: Some(30),
+            task: spec::Task::Classification,
+            scale_targets: spec::TargetScale::None,
         };
         let data = load(&cfg, 7).unwrap();
         assert_eq!(data.train.len(), 30);
@@ -430,6 +475,8 @@ mod tests {
             },
             scale: spec::Scale::Unit,
             train_limit: Some(100),
+            task: spec::Task::Classification,
+            scale_targets: spec::TargetScale::None,
         };
         let data = load(&cfg, 0).unwrap();
         assert_eq!(data.train.features.dim(), (100, 784));
@@ -453,6 +500,8 @@ mod tests {
             },
             scale: spec::Scale::None,
             train_limit: Some(0),
+            task: spec::Task::Classification,
+            scale_targets: spec::TargetScale::None,
         };
         let err = load(&cfg, 1).unwrap_err();
         assert!(matches!(err, DataError::EmptyTrain(_)), "{err}");

@@ -158,10 +158,12 @@ mod tests {
         let mut train = Dataset {
             features: array![[0.0], [2.0]],
             labels: vec![0, 1],
+            targets: None,
         };
         let mut test = Dataset {
             features: array![[4.0]],
             labels: vec![0],
+            targets: None,
         };
         apply(Scale::Standardize, &mut train, Some(&mut test));
         // Source of truth: train mean 1, std 1, so 4 -> 3.
@@ -174,10 +176,12 @@ mod tests {
         let mut train = Dataset {
             features: array![[255.0, 51.0]],
             labels: vec![0],
+            targets: None,
         };
         let mut test = Dataset {
             features: array![[0.0, 510.0]],
             labels: vec![0],
+            targets: None,
         };
         apply(Scale::None, &mut train, Some(&mut test));
         assert_eq!(train.features, array![[255.0, 51.0]]);

@@ -16,6 +16,43 @@ pub enum Scale {
     Standardize,
 }
 
+/// What the network is asked to predict (`[data] task`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// One class per sample (integer or string labels); accuracy.
+    #[default]
+    Classification,
+    /// Continuous targets, one per output unit; R^2 and RMSE.
+    Regression,
+    /// A 0/1 target per label, several may be 1; per-label accuracy and
+    /// exact match.
+    Multilabel,
+}
+
+impl Task {
+    /// The config spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Regression => "regression",
+            Task::Multilabel => "multilabel",
+        }
+    }
+}
+
+/// How regression targets are scaled before training (`scale_targets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetScale {
+    /// Targets as stored.
+    #[default]
+    None,
+    /// Per-target z-score from the training split; metrics are reported in
+    /// the original units.
+    Standardize,
+}
+
 /// Synthetic 2-D data generators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -24,6 +61,17 @@ pub enum Generator {
     Blobs,
     Xor,
     Circles,
+    /// Regression: y = sin(x) + noise, x uniform in [-pi, pi] (one feature).
+    Sine,
+    /// Regression: y = 2 x1 - 3 x2 + 0.5 + noise, x ~ N(0, 1)^2.
+    Linear,
+}
+
+impl Generator {
+    /// Whether the generator makes continuous targets (task = "regression").
+    pub fn is_regression(self) -> bool {
+        matches!(self, Generator::Sine | Generator::Linear)
+    }
 }
 
 /// Where the samples come from.
@@ -40,6 +88,9 @@ pub enum DataSpec {
         test: Option<PathBuf>,
         /// Header name of the label column; `None` means the last column.
         label_column: Option<String>,
+        /// Header names of the target columns (regression, multilabel);
+        /// `None` means the last column.
+        target_columns: Option<Vec<String>>,
     },
     Synthetic {
         generator: Generator,
@@ -56,4 +107,6 @@ pub struct DataConfig {
     pub spec: DataSpec,
     pub scale: Scale,
     pub train_limit: Option<usize>,
+    pub task: Task,
+    pub scale_targets: TargetScale,
 }

@@ -53,6 +53,8 @@ pub fn generator_name(g: Generator) -> &'static str {
         Generator::Blobs => "blobs",
         Generator::Xor => "xor",
         Generator::Circles => "circles",
+        Generator::Sine => "sine",
+        Generator::Linear => "linear",
     }
 }
 
@@ -133,6 +135,13 @@ pub fn class_sizes(samples: usize, classes: usize) -> Vec<usize> {
 
 /// Generates the data set described by `p`.
 pub fn generate(p: &SyntheticParams) -> Result<Data, DataError> {
+    if p.generator.is_regression() {
+        // `data::load` sends these to `regression::generate`.
+        return Err(invalid(format!(
+            "{} makes continuous targets, not classes",
+            generator_name(p.generator)
+        )));
+    }
     let n_test = validate(p)?;
     let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ DATA_STREAM);
     let mut points = Vec::with_capacity(p.samples);
@@ -161,6 +170,9 @@ pub fn generate(p: &SyntheticParams) -> Result<Data, DataError> {
         test,
         classes: p.classes,
         class_names: None,
+        task: super::spec::Task::Classification,
+        target_names: Vec::new(),
+        target_scaler: None,
         description,
     })
 }
@@ -173,6 +185,7 @@ fn to_dataset(points: &[(f64, f64, usize)]) -> Dataset {
     Dataset {
         features,
         labels: points.iter().map(|&(_, _, k)| k).collect(),
+        targets: None,
     }
 }
 
@@ -183,6 +196,8 @@ fn point(p: &SyntheticParams, k: usize, i: usize, n_k: usize, rng: &mut ChaCha8R
         Generator::Blobs => return blob_point(k, p.classes, p.noise, rng),
         Generator::Xor => xor_point(k, rng),
         Generator::Circles => circle_point(k, rng),
+        // Refused by `generate` before any point is drawn.
+        Generator::Sine | Generator::Linear => [0.0, 0.0],
     };
     [x + p.noise * gauss(rng), y + p.noise * gauss(rng)]
 }

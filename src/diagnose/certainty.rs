@@ -38,6 +38,7 @@ pub fn prefix(rec: &Recording, step: usize) -> Recording {
             .collect(),
         // The rules read the in-memory series only.
         full: Default::default(),
+        task_evals: Vec::new(),
     }
 }
 

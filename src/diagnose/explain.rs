@@ -15,7 +15,7 @@ pub struct Explanation {
     pub look: &'static str,
 }
 
-pub const EXPLANATIONS: [Explanation; 18] = [
+pub const EXPLANATIONS: [Explanation; 23] = [
     Explanation {
         code: "non-finite",
         title: "a NaN or Inf appeared during training",
@@ -143,6 +143,46 @@ pub const EXPLANATIONS: [Explanation; 18] = [
         why: "The network learned nothing usable: see the other diagnoses; or the labels do not belong to the inputs.",
         fix: "Fix the errors above; check the data loading and label alignment.",
         look: "loss.png: the accuracy lines stay at the chance level.",
+    },
+    Explanation {
+        code: "unscaled-targets",
+        title: "regression targets far from unit scale",
+        meaning: "A regression target column has an RMS above 10 (e.g. prices in dollars) or a std below 0.01, measured on the training targets the network is trained on. Evidence: the column's mean, std and RMS.",
+        why: "The loss and every gradient scale with the targets (MSE with their square): a learning rate that suits unit-scale targets overshoots or diverges, a bounded hidden layer must grow its output weights to reach large values, and tiny targets give tiny updates.",
+        fix: "Set [data] scale_targets = \"standardize\" (per-target z-score from the training split; R^2 and RMSE are still reported in the original units). check --try-fixes verifies it.",
+        look: "loss.png: the loss starts at the targets' squared scale; summary.json preflight.task has the target statistics.",
+    },
+    Explanation {
+        code: "no-better-than-mean",
+        title: "the regression predicts no better than the training mean",
+        meaning: "On the test set (else the training set) the per-sample gain (y - set mean)^2 - (y - prediction)^2, whose mean is R^2 times the set's variance, is not significantly above 0: its mean is below 3 standard errors. So R^2 is not significantly above 0. R^2 and RMSE are shown; the regression counterpart of accuracy-at-chance.",
+        why: "The network learned nothing usable about the target: see the other diagnoses (unscaled targets, saturation, a learning rate too small or too large), or the features carry no information about the target.",
+        fix: "Fix the errors above; check that target_columns names the intended column and that features and targets are aligned.",
+        look: "loss.png: the R^2 line stays near 0.",
+    },
+    Explanation {
+        code: "hidden-softmax",
+        title: "a softmax on a hidden layer",
+        meaning: "A layer below the output has activation = \"softmax\". Its outputs are forced onto a simplex (they sum to 1, about 1/units each); the network trains (the backward pass is the softmax's Jacobian-vector product, s * (g - sum(g * s)) per row) and is diagnosed instead of refused.",
+        why: "The next layer sees tiny, coupled inputs, and the gradient through the softmax is small everywhere and vanishes when one unit dominates: layers below it barely learn. Usually a copy-paste of the output layer's activation.",
+        fix: "Use relu (init = \"he_normal\") or tanh on hidden layers; keep softmax for the output. check --try-fixes verifies it (hidden-relu).",
+        look: "saturation.png (the softmax layer's saturated share) and gradient_ratio.png (layers below it receive little gradient).",
+    },
+    Explanation {
+        code: "one-unit-softmax",
+        title: "a softmax over a single output unit",
+        meaning: "The output layer has units = 1 and activation = \"softmax\": e^z / e^z = 1 for every input, so the network always outputs 1 (always class 1). The loss is constant, and every gradient is exactly 0 (with cross-entropy the engine uses dL/dz = a * sum(t) - t, exact for any target).",
+        why: "A softmax normalises over its units; with one unit there is nothing to normalise against. Keras' Dense(1, activation='softmax') for a binary label is the classic form.",
+        fix: "One unit: activation = \"sigmoid\" with loss = \"binary_cross_entropy\" (0/1 targets). Or units = 2 with softmax and cross_entropy. check --try-fixes verifies the sigmoid form.",
+        look: "loss.png: a flat loss; gradient_norms.png: every gradient on the 0 row.",
+    },
+    Explanation {
+        code: "output-units-mismatch",
+        title: "one output unit for more than two classes",
+        meaning: "A classifier of C > 2 classes has units = 1 on its output layer. It trains as Keras trains a Dense(1) on integer labels: the unit is fitted to the class index 0..C-1 as a number (with binary_cross_entropy these are targets above 1), and a class is read from it as Keras' binary accuracy does: class 1 above 0.5, else class 0.",
+        why: "Class indices are not quantities: 'class 7' is not 'more' than class 3, and a single threshold can only ever name classes 0 and 1. Usually the last layer was copied from a binary model.",
+        fix: "units = C with softmax and loss = \"cross_entropy\" (check --try-fixes verifies it: units-per-class). Units that are neither 1 nor C are refused (exit 2), as Keras refuses the shape.",
+        look: "confusion.png: only the columns of classes 0 and 1 are filled.",
     },
     Explanation {
         code: "overfitting",

@@ -4,6 +4,7 @@
 //! [`thresholds`].
 
 mod activation_rules;
+mod architecture_rules;
 pub mod certainty;
 pub mod context;
 mod data_rules;
@@ -19,6 +20,7 @@ pub mod preflight;
 pub mod series;
 pub mod skipped;
 pub mod stats;
+mod task_rules;
 #[cfg(test)]
 pub(crate) mod testing;
 pub use crate::config::thresholds;
@@ -40,8 +42,12 @@ pub fn diagnose(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
     out.extend(gradcheck_rule::gradient_mismatch(ctx, th));
     out.extend(data_rules::non_finite_data(ctx, th));
     out.extend(data_rules::unscaled_inputs(ctx, th));
+    out.extend(task_rules::unscaled_targets(ctx, th));
     out.extend(fit_rules::class_imbalance(ctx, th));
     out.extend(init_rules::poor_initialization(ctx, th));
+    out.extend(architecture_rules::hidden_softmax(ctx, th));
+    out.extend(architecture_rules::one_unit_softmax(ctx, th));
+    out.extend(architecture_rules::output_units_mismatch(ctx, th));
     out.extend(activation_rules::saturated_activations(ctx, th));
     out.extend(activation_rules::dead_relus(ctx, th));
     out.extend(gradient_rules::vanishing_gradients(ctx, th));
@@ -66,6 +72,7 @@ pub fn diagnose(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
         out.extend(training_rules::lr_too_low(ctx, th));
     }
     out.extend(training_rules::accuracy_at_chance(ctx, th));
+    out.extend(task_rules::no_better_than_mean(ctx, th));
     out.extend(training_rules::output_loss_mismatch(ctx, th));
     outcome::apply(ctx, th, &mut out);
     sort(&mut out);
@@ -89,12 +96,16 @@ pub fn sort(diagnoses: &mut [Diagnosis]) {
 /// configuration (init, loss, learning rate), then what they do to units
 /// and gradients, then the loss curve and accuracy that result. A learning
 /// rate that blew the loss up ranks before the dead units it caused.
-pub const CAUSAL_ORDER: [&str; 18] = [
+pub const CAUSAL_ORDER: [&str; 23] = [
     "gradient-mismatch",
     "non-finite-data",
     "unscaled-inputs",
+    "unscaled-targets",
     "class-imbalance",
     "poor-initialization",
+    "one-unit-softmax",
+    "output-units-mismatch",
+    "hidden-softmax",
     "output-loss-mismatch",
     "lr-too-high",
     "lr-too-low",
@@ -108,6 +119,7 @@ pub const CAUSAL_ORDER: [&str; 18] = [
     "overfitting",
     "loss-plateau",
     "accuracy-at-chance",
+    "no-better-than-mean",
 ];
 
 fn rank(code: &str) -> usize {

@@ -12,7 +12,7 @@ use crate::numfmt::short;
 /// Codes that describe a risk or a symptom: serious only when training was
 /// hurt. (non-finite, gradient-mismatch, non-finite-data and overfitting
 /// are failures whatever the loss did.)
-const OUTCOME_DEPENDENT: [&str; 11] = [
+const OUTCOME_DEPENDENT: [&str; 13] = [
     "unscaled-inputs",
     "output-loss-mismatch",
     "poor-initialization",
@@ -24,10 +24,12 @@ const OUTCOME_DEPENDENT: [&str; 11] = [
     "lr-too-low",
     "loss-oscillating",
     "class-imbalance",
+    "unscaled-targets",
+    "hidden-softmax",
 ];
 
 /// Causes and the error symptoms each explains.
-const EXPLAINS: [(&str, &[&str]); 4] = [
+const EXPLAINS: [(&str, &[&str]); 6] = [
     (
         "unscaled-inputs",
         &[
@@ -64,6 +66,30 @@ const EXPLAINS: [(&str, &[&str]); 4] = [
         ],
     ),
     ("class-imbalance", &["accuracy-at-chance", "loss-plateau"]),
+    (
+        "hidden-softmax",
+        &[
+            "saturated-activations",
+            "vanishing-gradients",
+            "loss-plateau",
+            "accuracy-at-chance",
+            "no-better-than-mean",
+        ],
+    ),
+    (
+        "unscaled-targets",
+        &[
+            "saturated-activations",
+            "dead-relus",
+            "exploding-gradients",
+            "non-finite",
+            "lr-too-high",
+            "loss-diverging",
+            "loss-oscillating",
+            "loss-plateau",
+            "no-better-than-mean",
+        ],
+    ),
 ];
 
 /// How training went, for the severity of outcome-dependent findings.
@@ -72,6 +98,8 @@ pub struct TrainedWell {
     pub loss_drop: f64,
     pub accuracy: f64,
     pub chance: f64,
+    /// What `accuracy` is: "accuracy", "R^2" or "exact match".
+    pub metric: &'static str,
 }
 
 /// Whether the run trained well: the loss fell by more than
@@ -88,6 +116,9 @@ pub fn trained_well(ctx: &Context<'_>, th: &Thresholds) -> Option<TrainedWell> {
         return None;
     }
     let pf = ctx.preflight;
+    if pf.task.task != crate::data::spec::Task::Classification {
+        return task_trained_well(ctx, th, drop);
+    }
     let (acc, n, chance) = match steps.iter().rev().find_map(|s| s.test_accuracy) {
         Some(a) if pf.test_samples > 0 => {
             let chance = if pf.test_class_counts.iter().sum::<usize>() > 0 {
@@ -109,6 +140,34 @@ pub fn trained_well(ctx: &Context<'_>, th: &Thresholds) -> Option<TrainedWell> {
         loss_drop: drop,
         accuracy: acc,
         chance,
+        metric: "accuracy",
+    })
+}
+
+/// Regression: the held-out gain over the training mean is more than
+/// `chance_sigmas` standard errors above 0 (reported as R^2 against 0).
+/// Multilabel: exact match more than `chance_sigmas` standard errors above
+/// always predicting each label's majority value.
+fn task_trained_well(ctx: &Context<'_>, th: &Thresholds, drop: f64) -> Option<TrainedWell> {
+    let fit = ctx.preflight.task.held_out.as_ref()?;
+    let (good, accuracy, chance, metric) = if let (Some(g), Some(se)) = (fit.gain_mean, fit.gain_se)
+    {
+        (
+            g > th.chance_sigmas * se,
+            fit.r2.unwrap_or(f64::NAN),
+            0.0,
+            "R^2",
+        )
+    } else {
+        let (m, c) = (fit.exact_match?, fit.chance_exact_match?);
+        let se = (c * (1.0 - c) / fit.samples.max(1) as f64).sqrt();
+        (m > c + th.chance_sigmas * se, m, c, "exact match")
+    };
+    good.then_some(TrainedWell {
+        loss_drop: drop,
+        accuracy,
+        chance,
+        metric,
     })
 }
 
@@ -116,8 +175,9 @@ pub fn trained_well(ctx: &Context<'_>, th: &Thresholds) -> Option<TrainedWell> {
 pub fn apply(ctx: &Context<'_>, th: &Thresholds, diagnoses: &mut [Diagnosis]) {
     if let Some(w) = trained_well(ctx, th) {
         let reason = format!(
-            "the run trained well (loss fell {:.0}%, accuracy {} against chance {})",
+            "the run trained well (loss fell {:.0}%, {} {} against chance {})",
             100.0 * w.loss_drop,
+            w.metric,
             short(w.accuracy),
             short(w.chance)
         );

@@ -3,8 +3,10 @@
 //! them to name problems that exist before any training happens.
 
 use crate::config::{LossKind, OptimizerConfig};
+use crate::data::spec::Task;
 use crate::engine::activation::Activation;
 use crate::engine::{Float, Network};
+use crate::monitor::fit::TaskFit;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +79,55 @@ pub struct Preflight {
     /// Samples per class in the test set (empty without one): chance on the
     /// test set comes from its own labels, not the training set's.
     pub test_class_counts: Vec<usize>,
+    /// The task and, for regression and multilabel, its targets.
+    #[serde(default)]
+    pub task: TaskFacts,
+}
+
+/// What the network is asked to predict. The target statistics are of the
+/// targets it trains on (after `scale_targets`); `held_out` is filled after
+/// training, as `test_samples` is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskFacts {
+    pub task: Task,
+    /// Target column names (regression, multilabel).
+    #[serde(default)]
+    pub target_names: Vec<String>,
+    /// Mean and population std of each trained target column.
+    #[serde(default)]
+    pub target_mean: Vec<f64>,
+    #[serde(default)]
+    pub target_std: Vec<f64>,
+    /// Whether `scale_targets = "standardize"` was applied.
+    #[serde(default)]
+    pub scaled: bool,
+    /// The final network's fit on the test set (else the training set).
+    #[serde(default)]
+    pub held_out: Option<TaskFit>,
+}
+
+impl TaskFacts {
+    /// Target statistics of a regression or multilabel training set.
+    pub fn of(task: Task, names: &[String], targets: Option<&Array2<f64>>, scaled: bool) -> Self {
+        let (target_mean, target_std) = targets.map_or((Vec::new(), Vec::new()), |t| {
+            t.columns()
+                .into_iter()
+                .map(|c| {
+                    let n = c.len().max(1) as f64;
+                    let m = c.sum() / n;
+                    (m, (c.mapv(|v| (v - m).powi(2)).sum() / n).sqrt())
+                })
+                .unzip()
+        });
+        TaskFacts {
+            task,
+            target_names: names.to_vec(),
+            target_mean,
+            target_std,
+            scaled,
+            held_out: None,
+        }
+    }
 }
 
 /// Computes the pre-flight facts.
@@ -108,6 +159,7 @@ pub fn preflight<F: Float>(
         batch_size: 1,
         class_counts: class_counts(labels, classes),
         test_class_counts: Vec::new(),
+        task: TaskFacts::default(),
     }
 }
 

@@ -32,6 +32,7 @@ pub fn preflight(loss: LossKind, layers: Vec<InitStats>) -> Preflight {
         batch_size: 32,
         class_counts: vec![100; 10],
         test_class_counts: vec![100; 10],
+        task: Default::default(),
     }
 }
 
@@ -128,6 +129,7 @@ pub fn recording(
         steps,
         probes: Vec::new(),
         full: Default::default(),
+        task_evals: Vec::new(),
     }
 }
 

@@ -127,7 +127,7 @@ impl Diagnosis {
 }
 
 /// Every code nn-doctor can emit today, for docs and tests.
-pub const CODES: [&str; 18] = [
+pub const CODES: [&str; 23] = [
     "non-finite",
     "gradient-mismatch",
     "non-finite-data",
@@ -146,4 +146,9 @@ pub const CODES: [&str; 18] = [
     "accuracy-at-chance",
     "overfitting",
     "class-imbalance",
+    "unscaled-targets",
+    "no-better-than-mean",
+    "hidden-softmax",
+    "one-unit-softmax",
+    "output-units-mismatch",
 ];

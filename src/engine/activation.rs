@@ -173,14 +173,28 @@ impl Activation {
     }
 
     /// Multiplies `delta` (dL/da on entry) by f'(z) in place: the hidden-layer
-    /// step of backprop. Not for softmax, which is last-layer only. `act` is
-    /// f(z), used where it gives the slope exactly and cheaply.
+    /// step of backprop. `act` is f(z), used where it gives the slope exactly
+    /// and cheaply. A softmax in a hidden layer (a mistake nn-doctor
+    /// diagnoses, `hidden-softmax`) is not element-wise: its step is the
+    /// per-row Jacobian-vector product g -> s * (g - sum(g * s)).
     pub fn scale_by_derivative<F: Float>(
         self,
         z: &Array2<F>,
         act: &Array2<F>,
         delta: &mut Array2<F>,
     ) {
+        if self == Activation::Softmax {
+            for (mut d, s) in delta.rows_mut().into_iter().zip(act.rows()) {
+                let dot = s
+                    .iter()
+                    .zip(d.iter())
+                    .fold(F::zero(), |acc, (&s, &g)| acc + s * g);
+                Zip::from(&mut d)
+                    .and(&s)
+                    .for_each(|g, &s| *g = s * (*g - dot));
+            }
+            return;
+        }
         let zip = Zip::from(delta).and(z).and(act);
         match self {
             Activation::Linear | Activation::Softmax => {}

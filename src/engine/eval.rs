@@ -44,6 +44,11 @@ pub fn evaluate<F: Float>(
     }
     EvalStats {
         loss: total / n as f64,
-        accuracy: correct as f64 / n as f64,
+        // No class labels (regression, multilabel): accuracy does not apply.
+        accuracy: if labels.is_empty() {
+            f64::NAN
+        } else {
+            correct as f64 / n as f64
+        },
     }
 }

@@ -154,7 +154,23 @@ pub fn output_delta<F: Float>(
     out: &mut Array2<F>,
 ) {
     let inv_n = F::of(1.0 / act.nrows().max(1) as f64);
-    if from_logits(kind, output) {
+    if kind == LossKind::CrossEntropy && output == Activation::Softmax {
+        // dL/dz_k = a_k sum_j t_j - t_k: a - t for one-hot rows (sum 1.0
+        // exactly, so the same bits), and exactly 0 for a one-unit softmax,
+        // whose output is the constant 1 and whose loss is constant.
+        for ((mut o, a), t) in out
+            .rows_mut()
+            .into_iter()
+            .zip(act.rows())
+            .zip(targets.rows())
+        {
+            let sum = t.iter().fold(F::zero(), |s, &v| s + v);
+            Zip::from(&mut o)
+                .and(&a)
+                .and(&t)
+                .for_each(|o, &a, &t| *o = (a * sum - t) * inv_n);
+        }
+    } else if from_logits(kind, output) {
         Zip::from(out)
             .and(act)
             .and(targets)

@@ -25,11 +25,13 @@ pub struct Split<F> {
 }
 
 impl<F> Split<F> {
+    /// Samples (rows of `x`: regression and multilabel splits have no
+    /// class labels).
     pub fn len(&self) -> usize {
-        self.labels.len()
+        self.x.nrows()
     }
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.len() == 0
     }
 }
 
@@ -250,10 +252,15 @@ fn run_step<F: Float>(
             }
         );
     }
-    let batch = labels.len().max(1) as f64;
+    // No class labels (regression, multilabel): accuracy does not apply.
+    let batch_accuracy = if labels.is_empty() {
+        f64::NAN
+    } else {
+        correct as f64 / labels.len() as f64
+    };
     StepEnd::Done(StepStats {
         loss,
-        batch_accuracy: correct as f64 / batch,
+        batch_accuracy,
     })
 }
 

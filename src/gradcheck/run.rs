@@ -25,6 +25,8 @@ pub struct Checker {
     /// output width of the network checked (`data::targets_for`).
     labels: Vec<usize>,
     classes: usize,
+    /// The batch's regression or multilabel targets (used as they are).
+    targets: Option<Array2<f64>>,
     loss: LossKind,
     settings: GradcheckConfig,
     /// Step numbers to check after (sorted); `End` and `Init` handled apart.
@@ -70,6 +72,7 @@ impl Checker {
             x,
             labels,
             classes: data.classes,
+            targets: data.train.targets.as_ref().map(|t| t.select(Axis(0), &idx)),
             loss,
             settings: settings.clone(),
             steps,
@@ -108,7 +111,10 @@ impl Checker {
                 self.parameters
             ));
         }
-        let t = targets_for(&self.labels, self.classes, net64.output_width());
+        let t = match &self.targets {
+            Some(t) => t.clone(),
+            None => targets_for(&self.labels, self.classes, net64.output_width()),
+        };
         let batch = Batch {
             x: &self.x,
             t: &t,

@@ -3,6 +3,7 @@
 //! fixed probe batch.
 
 pub mod confusion;
+pub mod fit;
 pub mod hook;
 pub mod nonfinite;
 pub mod probe;

@@ -58,6 +58,10 @@ pub struct Recording {
     /// on disk; the CSVs are written from it.
     #[serde(skip)]
     pub full: super::spill::FullSeries,
+    /// Regression / multilabel fit at each evaluation step (on the test
+    /// set, else the training set); empty for classification.
+    #[serde(default)]
+    pub task_evals: Vec<super::fit::TaskEval>,
 }
 
 /// The fixed probe batch after one step's update.

@@ -97,10 +97,20 @@ pub fn write_metrics(rec: &Recording, path: &Path) -> std::io::Result<()> {
 /// spill file when the in-memory series was thinned.
 pub fn write_loss(rec: &Recording, path: &Path) -> std::io::Result<()> {
     let mut w = csv::Writer::from_path(path)?;
-    w.write_record(LOSS_HEADER)?;
+    // Regression / multilabel runs append their metric's columns (only
+    // then: a classification loss.csv is unchanged).
+    let task = task_columns(rec);
+    let mut header: Vec<String> = LOSS_HEADER.iter().map(|s| s.to_string()).collect();
+    header.extend(task.iter().map(|(name, _)| name.clone()));
+    w.write_record(&header)?;
     let mut write = |s: StepRow| -> std::io::Result<()> {
         let probe = rec.probe_at(s.step);
-        w.write_record([
+        let eval = rec
+            .task_evals
+            .binary_search_by_key(&s.step, |e| e.step)
+            .ok()
+            .and_then(|i| rec.task_evals.get(i));
+        let mut row = vec![
             s.step.to_string(),
             num(s.loss),
             num(s.batch_accuracy),
@@ -108,7 +118,12 @@ pub fn write_loss(rec: &Recording, path: &Path) -> std::io::Result<()> {
             opt(s.test_accuracy),
             opt(probe.map(|p| p.loss_mean)),
             opt(probe.map(|p| p.loss_std)),
-        ])?;
+        ];
+        row.extend(
+            task.iter()
+                .map(|(_, get)| opt(eval.and_then(|e| get(&e.fit)))),
+        );
+        w.write_record(&row)?;
         Ok(())
     };
     match &rec.full.steps {
@@ -117,6 +132,28 @@ pub fn write_loss(rec: &Recording, path: &Path) -> std::io::Result<()> {
     }
     w.flush()?;
     Ok(())
+}
+
+/// How one task column reads its value from a fit.
+type TaskColumn = (String, fn(&crate::monitor::fit::TaskFit) -> Option<f64>);
+
+/// The task columns of loss.csv, named by the set they were measured on:
+/// `test_r2, test_rmse` (regression), `test_exact_match` (multilabel).
+fn task_columns(rec: &Recording) -> Vec<TaskColumn> {
+    let Some(first) = rec.task_evals.first() else {
+        return Vec::new();
+    };
+    let set = &first.fit.set;
+    match first.fit.task {
+        crate::data::spec::Task::Regression => vec![
+            (format!("{set}_r2"), |f| f.r2),
+            (format!("{set}_rmse"), |f| f.rmse),
+        ],
+        crate::data::spec::Task::Multilabel => {
+            vec![(format!("{set}_exact_match"), |f| f.exact_match)]
+        }
+        crate::data::spec::Task::Classification => Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -175,12 +175,7 @@ fn facts(h: &mut String, s: &Summary) {
         ),
         (
             "final",
-            format!(
-                "loss {}, train accuracy {}, test accuracy {}",
-                show(f.loss),
-                show(f.train_accuracy),
-                show(f.test_accuracy)
-            ),
+            format!("loss {}, {}", show(f.loss), super::names::final_metrics(f)),
         ),
         (
             "run",

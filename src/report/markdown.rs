@@ -280,10 +280,9 @@ fn run_facts(md: &mut String, s: &Summary) {
     );
     let _ = writeln!(
         md,
-        "| final | loss {}, train accuracy {}, test accuracy {} |\n",
+        "| final | loss {}, {} |\n",
         fmt_opt(f.loss),
-        fmt_opt(f.train_accuracy),
-        fmt_opt(f.test_accuracy)
+        names::final_metrics(f)
     );
 }
 

@@ -60,13 +60,44 @@ pub fn fix_outcome(f: &FixResult) -> String {
     parts.join("; ")
 }
 
+/// The final metrics of the run's task, after its loss: accuracies
+/// (classification), R² and RMSE (regression), exact match (multilabel).
+pub fn final_metrics(f: &crate::report::summary::Final) -> String {
+    let show = |v: Option<f64>| v.map_or("n/a".to_string(), crate::numfmt::short);
+    match f.fit.task.as_deref() {
+        Some("regression") => format!(
+            "train R² {}, test R² {}, test RMSE {}",
+            show(f.fit.train_r2),
+            show(f.fit.test_r2),
+            show(f.fit.test_rmse)
+        ),
+        Some("multilabel") => format!(
+            "train exact match {}, test exact match {}",
+            show(f.fit.train_exact_match),
+            show(f.fit.test_exact_match)
+        ),
+        _ => format!(
+            "train accuracy {}, test accuracy {}",
+            show(f.train_accuracy),
+            show(f.test_accuracy)
+        ),
+    }
+}
+
 /// The loss change of a fix, "0.878 -> 0.2741" when both are in the same
 /// loss function; otherwise both values with their functions named and no
 /// arrow, because an MSE and a cross-entropy value cannot be compared.
 pub fn fix_loss(f: &FixResult, arrow: &str) -> String {
     let show = |v: Option<f64>| v.map_or("n/a".to_string(), crate::numfmt::short);
-    if f.loss_function_before == f.loss_function_after {
+    if f.loss_function_before == f.loss_function_after && f.same_loss_function {
         format!("{} {arrow} {}", show(f.loss_before), show(f.loss_after))
+    } else if f.loss_function_before == f.loss_function_after {
+        // Same function on targets in other units (scale_targets).
+        format!(
+            "{}, now {} on standardized targets: not comparable",
+            show(f.loss_before),
+            show(f.loss_after)
+        )
     } else {
         format!(
             "{} ({}), now {} ({}): not comparable",

@@ -24,6 +24,32 @@ pub struct Final {
     pub train_accuracy: Option<f64>,
     pub test_accuracy: Option<f64>,
     pub test_loss: Option<f64>,
+    /// Regression and multilabel metrics (absent for classification).
+    #[serde(flatten)]
+    pub fit: FinalFit,
+}
+
+/// The task's own metrics in `final`: R^2 and RMSE (regression, RMSE in the
+/// targets' original units), exact match and per-label accuracy
+/// (multilabel). Every field is left out when it does not apply.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FinalFit {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_r2: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_rmse: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_r2: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_rmse: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_exact_match: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_exact_match: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_label_accuracy: Option<Vec<f64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -253,6 +279,7 @@ pub(crate) mod tests {
                 train_accuracy: Some(0.1),
                 test_accuracy: None,
                 test_loss: None,
+                fit: FinalFit::default(),
             },
             diagnoses: vec![Diagnosis::new(
                 "vanishing-gradients",

@@ -34,13 +34,36 @@ pub fn render(s: &Summary, report_dir: &str) -> String {
     );
     let f = &s.final_;
     let show = |v: Option<f64>| v.map_or("n/a".to_string(), crate::numfmt::short);
-    let _ = writeln!(
-        t,
-        "  final    loss {}  train acc {}  test acc {}",
-        show(f.loss),
-        show(f.train_accuracy),
-        show(f.test_accuracy)
-    );
+    match f.fit.task.as_deref() {
+        Some("regression") => {
+            let _ = writeln!(
+                t,
+                "  final    loss {}  train R^2 {}  test R^2 {}  test RMSE {}",
+                show(f.loss),
+                show(f.fit.train_r2),
+                show(f.fit.test_r2),
+                show(f.fit.test_rmse)
+            );
+        }
+        Some("multilabel") => {
+            let _ = writeln!(
+                t,
+                "  final    loss {}  train exact match {}  test exact match {}",
+                show(f.loss),
+                show(f.fit.train_exact_match),
+                show(f.fit.test_exact_match)
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                t,
+                "  final    loss {}  train acc {}  test acc {}",
+                show(f.loss),
+                show(f.train_accuracy),
+                show(f.test_accuracy)
+            );
+        }
+    }
     let verdict = match s.verdict {
         Verdict::Healthy => "HEALTHY",
         Verdict::Unhealthy => "UNHEALTHY",

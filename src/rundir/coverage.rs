@@ -123,6 +123,7 @@ pub fn preflight_and_skipped(
         batch_size: batch_size.unwrap_or(1),
         class_counts: pf.class_counts.unwrap_or_default(),
         test_class_counts: pf.test_class_counts.unwrap_or_default(),
+        task: pf.task.unwrap_or_default(),
     };
     (preflight, skipped)
 }

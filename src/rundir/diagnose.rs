@@ -108,6 +108,7 @@ fn summarise(run: &LoadedRun, name: String, dir: &Path, fail_on: FailOn) -> Summ
         train_accuracy: None,
         test_accuracy: rec.steps.iter().rev().find_map(|s| s.test_accuracy),
         test_loss: rec.steps.iter().rev().find_map(|s| s.test_loss),
+        fit: Default::default(),
     });
     let stop_reason = f.stop_reason.clone().or_else(|| {
         run.nan_origin

@@ -94,6 +94,8 @@ pub struct PreflightFacts {
     pub batch_size: Option<usize>,
     pub class_counts: Option<Vec<usize>>,
     pub test_class_counts: Option<Vec<usize>>,
+    /// Regression / multilabel facts (absent: classification).
+    pub task: Option<crate::diagnose::preflight::TaskFacts>,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<NanOrigin>>, D::Error> {

@@ -54,6 +54,7 @@ pub fn read(dir: &Path, layers: &[LayerInfo]) -> Result<Recorded, RunDirError> {
             steps,
             probes,
             full: Default::default(),
+            task_evals: Vec::new(),
         },
         missing,
     })

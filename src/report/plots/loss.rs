@@ -97,7 +97,12 @@ fn loss_note(data: &PlotData, lines: &LossLines) -> Option<&'static str> {
 pub(super) fn draw(area: &Area, data: &PlotData) -> DrawResult<()> {
     let lines = loss_lines(data);
     let (chart_area, legend_area) = legend::split(area);
-    let mut chart = builder(&chart_area, "Training loss and accuracy")
+    let metric = data
+        .rec
+        .task_evals
+        .first()
+        .map_or("accuracy", |e| e.headline_name());
+    let mut chart = builder(&chart_area, &format!("Training loss and {metric}"))
         .right_y_label_area_size(60)
         .build_cartesian_2d(data.x.clone(), lines.y.clone())?
         .set_secondary_coord(data.x.clone(), ACCURACY_RANGE);
@@ -108,7 +113,7 @@ pub(super) fn draw(area: &Area, data: &PlotData) -> DrawResult<()> {
     draw_mesh(&mut chart, y_desc, &Ticks::for_scale(lines.scale, &lines.y))?;
     chart
         .configure_secondary_axes()
-        .y_desc("accuracy")
+        .y_desc(metric)
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
         .draw()?;
@@ -156,10 +161,21 @@ fn draw_accuracy<'a, 'b: 'a>(
         .iter()
         .map(|s| (s.step as f64, s.batch_accuracy))
         .collect();
-    let test: Vec<Point> = steps
+    let mut test: Vec<Point> = steps
         .iter()
         .filter_map(|s| s.test_accuracy.map(|v| (s.step as f64, v)))
         .collect();
+    // Regression / multilabel: R^2 or exact match instead of accuracy (an
+    // R^2 below 0 sits on the axis floor).
+    let task = data.rec.task_evals.first();
+    if task.is_some() {
+        test = data
+            .rec
+            .task_evals
+            .iter()
+            .filter_map(|e| e.headline().map(|v| (e.step as f64, v.max(0.0))))
+            .collect();
+    }
     let mut batch = line_segments(&batch, Scale::Linear);
     let mut test = line_segments(&test, Scale::Linear);
     clamp_segments(&mut batch, &ACCURACY_RANGE);
@@ -180,7 +196,11 @@ fn draw_accuracy<'a, 'b: 'a>(
         if points.len() <= MAX_MARKERS {
             draw_markers(&secondary, &points, TEST_ACC_COLOR)?;
         }
-        legend.add("test accuracy (right axis)", Swatch::LineWithMarker(style));
+        let label = match task {
+            Some(e) => format!("{} {} (right axis)", e.fit.set, e.headline_name()),
+            None => "test accuracy (right axis)".to_string(),
+        };
+        legend.add(label, Swatch::LineWithMarker(style));
     }
     Ok(())
 }

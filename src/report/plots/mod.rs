@@ -67,7 +67,8 @@ pub const PLOTS: [(&str, &str); 7] = [
 /// The plot that shows the quantity a diagnosis judged, if one does.
 pub fn plot_for(d: &Diagnosis) -> Option<&'static str> {
     match d.code {
-        "saturated-activations" | "dead-relus" => Some("saturation.png"),
+        "saturated-activations" | "dead-relus" | "hidden-softmax" => Some("saturation.png"),
+        "one-unit-softmax" => Some("gradient_norms.png"),
         "vanishing-gradients" => Some("gradient_ratio.png"),
         // Only the layer-ratio variant is judged on the ratio; the global-norm
         // growth and the overflow variants show in the norms themselves.
@@ -79,9 +80,14 @@ pub fn plot_for(d: &Diagnosis) -> Option<&'static str> {
             Some("pre_activations.png")
         }
         "lr-too-high" | "lr-too-low" => Some("update_ratio.png"),
-        "loss-plateau" | "loss-diverging" | "loss-oscillating" | "accuracy-at-chance"
-        | "overfitting" => Some("loss.png"),
-        "class-imbalance" => Some(crate::report::CONFUSION_FILE),
+        "loss-plateau"
+        | "loss-diverging"
+        | "loss-oscillating"
+        | "accuracy-at-chance"
+        | "overfitting"
+        | "unscaled-targets"
+        | "no-better-than-mean" => Some("loss.png"),
+        "class-imbalance" | "output-units-mismatch" => Some(crate::report::CONFUSION_FILE),
         _ => None,
     }
 }

@@ -1,0 +1,167 @@
+//! Rules about the shape of the network itself: mistakes a config can
+//! describe and that train, but cannot train well. A softmax on a hidden
+//! layer (`hidden-softmax`), a one-unit softmax output (`one-unit-softmax`)
+//! and one output unit for more than two classes (`output-units-mismatch`).
+//! All are read from the initial layer facts.
+
+use super::context::Context;
+use super::thresholds::Thresholds;
+use super::types::{Diagnosis, Severity};
+use crate::engine::activation::Activation;
+
+/// `hidden-softmax`: a softmax on a layer below the output. It squeezes the
+/// layer's units onto a simplex (they sum to 1, so each is about 1/units):
+/// the next layer sees tiny, coupled inputs, and the gradient through it is
+/// the softmax Jacobian, which is small everywhere and vanishes once one
+/// unit dominates. A warning; severity follows the outcome.
+pub fn hidden_softmax(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis> {
+    let layers = &ctx.preflight.layers;
+    let last = layers.len();
+    let hidden = layers
+        .iter()
+        .find(|l| l.activation == Activation::Softmax && l.layer < last)?;
+    Some(
+        Diagnosis::new(
+            "hidden-softmax",
+            Severity::Warning,
+            format!(
+                "Layer {} of {last} is a hidden softmax: its {} outputs are forced to sum to 1 (about {:.3} each), so the next layer sees tiny, coupled inputs and the gradient passes through the softmax Jacobian, which vanishes as soon as one unit dominates.",
+                hidden.layer,
+                hidden.units,
+                1.0 / hidden.units.max(1) as f64
+            ),
+        )
+        .at(Some(hidden.layer), Some(0))
+        .with("units", hidden.units)
+        .with("mean_output", 1.0 / hidden.units.max(1) as f64)
+        .suggest(format!(
+            "Use activation = \"relu\" with init = \"he_normal\" on layer {} (softmax belongs on the output layer only).",
+            hidden.layer
+        )),
+    )
+}
+
+/// `one-unit-softmax`: a softmax over a single unit is the constant 1 for
+/// every input, so the output carries no information and no gradient
+/// reaches any weight (the loss is constant). An error whatever the loss
+/// did: nothing below it can learn.
+pub fn one_unit_softmax(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis> {
+    let out = ctx.preflight.layers.last()?;
+    if out.activation != Activation::Softmax || out.units != 1 {
+        return None;
+    }
+    Some(
+        Diagnosis::new(
+            "one-unit-softmax",
+            Severity::Error,
+            format!(
+                "The output layer (layer {}) is a softmax over one unit: e^z / e^z = 1 for every input, so the network always outputs 1 (always class 1), the loss is constant and every gradient is exactly 0.",
+                out.layer
+            ),
+        )
+        .at(Some(out.layer), Some(0))
+        .with("units", 1)
+        .with("output", 1.0)
+        .suggest(format!(
+            "Use activation = \"sigmoid\" on layer {} (one unit trained on 0/1, loss = \"binary_cross_entropy\"), or units = 2 with softmax.",
+            out.layer
+        )),
+    )
+}
+
+/// `output-units-mismatch`: a classifier of C > 2 classes with one output
+/// unit. As Keras trains a Dense(1) on integer labels, the unit is fitted to
+/// the class index 0..C-1 (with a cross-entropy: targets above 1), and a
+/// class is read from it as Keras' binary accuracy does (class 1 above 1/2,
+/// else 0), so classes 2..C-1 are never predicted.
+pub fn output_units_mismatch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis> {
+    let pf = ctx.preflight;
+    let out = pf.layers.last()?;
+    if pf.task.task != crate::data::spec::Task::Classification || out.units != 1 || pf.classes <= 2
+    {
+        return None;
+    }
+    Some(
+        Diagnosis::new(
+            "output-units-mismatch",
+            Severity::Error,
+            format!(
+                "The output layer (layer {}) has 1 unit for {} classes: it is trained to output the class index 0..{} as a number (a regression onto the label, as Keras trains a Dense(1) on integer labels) and predicts class 1 above 0.5, else 0, so classes 2..{} can never be predicted.",
+                out.layer,
+                pf.classes,
+                pf.classes - 1,
+                pf.classes - 1
+            ),
+        )
+        .at(Some(out.layer), Some(0))
+        .with("units", 1)
+        .with("classes", pf.classes)
+        .suggest(format!(
+            "Use units = {} with activation = \"softmax\" and loss = \"cross_entropy\" on layer {} (one unit per class).",
+            pf.classes, out.layer
+        )),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{context_with, preflight_with_layers};
+    use super::*;
+    use crate::diagnose::preflight::InitStats;
+
+    fn layer(layer: usize, units: usize, activation: Activation) -> InitStats {
+        InitStats {
+            layer,
+            fan_in: 4,
+            units,
+            activation,
+            mean: 0.0,
+            std: 0.1,
+            gain: 1.0,
+            all_zero: false,
+        }
+    }
+
+    #[test]
+    fn softmax_below_the_output_is_hidden_softmax() {
+        let pf = preflight_with_layers(vec![
+            layer(1, 8, Activation::Softmax),
+            layer(2, 3, Activation::Softmax),
+        ]);
+        let d = hidden_softmax(&context_with(&pf), &Thresholds::default()).unwrap();
+        assert_eq!(d.layer, Some(1));
+        assert!(d.suggestions[0].contains("relu"));
+        let pf = preflight_with_layers(vec![
+            layer(1, 8, Activation::Relu),
+            layer(2, 3, Activation::Softmax),
+        ]);
+        assert!(hidden_softmax(&context_with(&pf), &Thresholds::default()).is_none());
+    }
+
+    #[test]
+    fn one_unit_for_ten_classes_is_a_mismatch_but_for_two_it_is_not() {
+        let mut pf = preflight_with_layers(vec![
+            layer(1, 8, Activation::Relu),
+            layer(2, 1, Activation::Linear),
+        ]);
+        let d = output_units_mismatch(&context_with(&pf), &Thresholds::default()).unwrap();
+        assert!(d.suggestions[0].contains("units = 10"));
+        pf.classes = 2;
+        assert!(output_units_mismatch(&context_with(&pf), &Thresholds::default()).is_none());
+    }
+
+    #[test]
+    fn a_one_unit_softmax_output_is_an_error() {
+        let pf = preflight_with_layers(vec![
+            layer(1, 8, Activation::Relu),
+            layer(2, 1, Activation::Softmax),
+        ]);
+        let d = one_unit_softmax(&context_with(&pf), &Thresholds::default()).unwrap();
+        assert_eq!(d.severity, Severity::Error);
+        let pf = preflight_with_layers(vec![
+            layer(1, 8, Activation::Relu),
+            layer(2, 1, Activation::Sigmoid),
+        ]);
+        assert!(one_unit_softmax(&context_with(&pf), &Thresholds::default()).is_none());
+    }
+}
