@@ -6,7 +6,7 @@
 
 use crate::check::{self, CheckOptions, FailOn};
 use crate::config::{Config, LossKind};
-use crate::data::spec::DataSpec;
+use crate::data::spec::{DataSpec, Task};
 use crate::diagnose::{Diagnosis, Severity};
 use crate::engine::activation::Activation;
 use std::path::{Path, PathBuf};
@@ -155,6 +155,15 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
     let output = cfg.model.layers.last().map(|l| l.activation);
     let wanted = match cfg.train.loss {
         LossKind::CrossEntropy if !bounded_output => Some("softmax"),
+        // Categorical cross-entropy over several sigmoid units, one label
+        // per sample: the softmax it assumes.
+        LossKind::CrossEntropy
+            if output == Some(Activation::Sigmoid)
+                && cfg.data.task == Task::Classification
+                && cfg.model.layers.last().is_some_and(|l| l.units > 1) =>
+        {
+            Some("softmax")
+        }
         LossKind::BinaryCrossEntropy if output != Some(Activation::Sigmoid) => Some("sigmoid"),
         _ => None,
     };

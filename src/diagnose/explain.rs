@@ -51,9 +51,9 @@ pub const EXPLANATIONS: [Explanation; 23] = [
     Explanation {
         code: "output-loss-mismatch",
         title: "the output activation does not fit the loss",
-        meaning: "Softmax or sigmoid outputs trained with MSE: the loss's gradient is multiplied by the output activation's slope, which vanishes when the output saturates. Or a cross-entropy over outputs that are not probabilities (relu, linear, tanh; softmax under binary cross-entropy): nn-doctor clips them to [1e-7, 1] before the log, as Keras does.",
+        meaning: "Softmax or sigmoid outputs trained with MSE: the loss's gradient is multiplied by the output activation's slope, which vanishes when the output saturates. Or a cross-entropy over outputs that are not probabilities (relu, linear, tanh; softmax under binary cross-entropy): nn-doctor clips them to [1e-7, 1] before the log, as Keras does. Or categorical cross-entropy over several sigmoid units with one label per sample: computed as one binary cross-entropy per unit, so each unit learns yes/no alone and the outputs are not class probabilities.",
         why: "With MSE, a confidently wrong output (saturated) gets almost no gradient: it learns slowest exactly when it is most wrong. Cross-entropy's gradient is a - t, independent of saturation. A clipped output passes no gradient at all: a relu output at 0 or a linear output above 1 never moves.",
-        fix: "MSE on softmax/sigmoid: train.loss = \"cross_entropy\". Cross-entropy on another output: last layer activation = \"softmax\" (\"sigmoid\" for binary_cross_entropy or independent 0/1 outputs).",
+        fix: "MSE on softmax/sigmoid: train.loss = \"cross_entropy\". Cross-entropy on another output: last layer activation = \"softmax\" (\"sigmoid\" for binary_cross_entropy or independent 0/1 outputs). Several sigmoid units, one label per sample: activation = \"softmax\".",
         look: "saturation.png: the output layer's saturated share; loss.png: a slow or stalled loss.",
     },
     Explanation {

@@ -11,6 +11,7 @@ use super::stats::{median, trend, Change};
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
 use crate::config::LossKind;
+use crate::data::spec::Task;
 use crate::engine::activation::Activation;
 use crate::numfmt::short;
 
@@ -414,6 +415,27 @@ pub fn output_loss_mismatch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagn
             .suggest(fix),
         );
     }
+    let units = pf.layers.last().map_or(0, |l| l.units);
+    if pf.loss == LossKind::CrossEntropy
+        && pf.output == Activation::Sigmoid
+        && pf.task.task == Task::Classification
+        && units > 1
+    {
+        return Some(
+            Diagnosis::new(
+                "output-loss-mismatch",
+                Severity::Warning,
+                format!(
+                    "Categorical cross-entropy over {units} sigmoid outputs: each sigmoid is trained as its own yes/no (the loss is computed as {units} binary cross-entropies, as PyTorch's BCEWithLogitsLoss and Keras' binary_crossentropy do), so the outputs need not sum to 1 and are not the class probabilities a one-label-per-sample loss assumes; the classes are never ranked against each other."
+                ),
+            )
+            .at(Some(ctx.recording.layers.len().max(1)), Some(0))
+            .with("loss", pf.loss.config_name())
+            .with("output", pf.output.name())
+            .with("units", units)
+            .suggest("Make the last layer activation = \"softmax\" (one label per sample); keep sigmoid only for multi-label targets (task = \"multilabel\", loss = \"binary_cross_entropy\")."),
+        );
+    }
     if !(pf.loss == LossKind::Mse && bounded) {
         return None;
     }
@@ -537,5 +559,33 @@ mod tests {
             &Thresholds::default()
         )
         .is_none());
+    }
+
+    /// Categorical cross-entropy over several sigmoid units is named; one
+    /// sigmoid unit (binary) and multi-label targets are not mistakes.
+    #[test]
+    fn cross_entropy_over_several_sigmoids_is_a_mismatch_for_one_label_per_sample() {
+        use super::super::testing::{context_with, preflight_with_layers};
+        use crate::diagnose::preflight::InitStats;
+        let out = |units| InitStats {
+            layer: 2,
+            fan_in: 8,
+            units,
+            activation: Activation::Sigmoid,
+            mean: 0.0,
+            std: 0.1,
+            gain: 1.0,
+            all_zero: false,
+        };
+        let mut pf = preflight_with_layers(vec![out(4)]);
+        pf.output = Activation::Sigmoid;
+        let d = output_loss_mismatch(&context_with(&pf), &Thresholds::default()).unwrap();
+        assert_eq!(d.code, "output-loss-mismatch");
+        assert!(d.suggestions[0].contains("softmax"));
+        pf.task.task = Task::Multilabel;
+        assert!(output_loss_mismatch(&context_with(&pf), &Thresholds::default()).is_none());
+        let mut pf = preflight_with_layers(vec![out(1)]);
+        pf.output = Activation::Sigmoid;
+        assert!(output_loss_mismatch(&context_with(&pf), &Thresholds::default()).is_none());
     }
 }
