@@ -25,6 +25,12 @@ pub fn saturated_activations(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosi
         if is_output && ctx.preflight.loss == LossKind::CrossEntropy {
             continue;
         }
+        // A one-unit softmax is the constant 1 whatever its input: its zero
+        // slope says nothing about the pre-activations' scale, and
+        // `one-unit-softmax` names that cause.
+        if info.activation == Activation::Softmax && info.units == 1 {
+            continue;
+        }
         let (steps, sat, source) = share_series(
             ctx.recording,
             info.layer,
@@ -233,6 +239,29 @@ mod tests {
         let d = saturated_activations(&context_from(&rec, LossKind::Mse), &th);
         assert_eq!(d[0].layer, Some(2));
         assert!(d[0].suggestions[0].contains("cross_entropy"));
+    }
+
+    /// A one-unit softmax's output slope is identically 0 (it is the
+    /// constant 1), which `one-unit-softmax` names; saturation is not
+    /// reported for it, while a ten-unit softmax under MSE still is.
+    #[test]
+    fn a_one_unit_softmax_is_not_called_saturated() {
+        let mut rec = recording(
+            &[Activation::Relu, Activation::Softmax],
+            50,
+            |_, layer, row| {
+                if layer == 2 {
+                    row.saturated_frac = Some(1.0);
+                }
+            },
+        );
+        let th = Thresholds::default();
+        assert_eq!(
+            saturated_activations(&context_from(&rec, LossKind::Mse), &th).len(),
+            1
+        );
+        rec.layers[1].units = 1;
+        assert!(saturated_activations(&context_from(&rec, LossKind::Mse), &th).is_empty());
     }
 
     #[test]
