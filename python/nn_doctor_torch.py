@@ -185,7 +185,7 @@ def unit_alive(pre, unit_dim):
 
 
 # Below this many elements a comparison and a sum cost least; above it, the
-# float-only passes of count_above / count_nonfinite (CPU comparisons into
+# float-only passes of count_above_ / count_nonfinite (CPU comparisons into
 # bool tensors are slow). Both are exact counts.
 SMALL = 16384
 
@@ -196,15 +196,11 @@ def count_sum(ones):
     return ones.sum() if ones.numel() < (1 << 24) else ones.sum(dtype=torch.float64)
 
 
-def count_above(x, bound, finite=False):
-    """How many elements are > bound (NaN is not; +inf is). x - bound > 0
-    exactly when x > bound for floats (gradual underflow), so relu, sign and
-    (unless x is known `finite`) the NaN -> 0 map give the indicator without
-    a comparison."""
-    if x.numel() < SMALL:
-        return (x > bound).sum()
-    ones = (x - bound).relu_().sign_()
-    return count_sum(ones if finite else torch.nan_to_num_(ones, nan=0.0))
+def count_above_(scratch, bound):
+    """How many elements are > bound (NaN is not; +inf is), overwriting
+    `scratch` (a tensor the caller owns and no longer needs) with the 0/1
+    indicator: one in-place float pass, no bool tensor, no allocation."""
+    return count_sum(scratch.gt_(bound))
 
 
 def count_nonfinite(x):
@@ -390,7 +386,10 @@ class Recorder:
         n = self.counts.setdefault(layer.number, {})
         lo, hi = s["pre_min"], s["pre_max"] = self._span(z)
         az = z.abs()
-        s["pre_mean_abs"] = az.mean()
+        # The sum (divided on the host): the mean's own pass, without its
+        # device-side division.
+        s["pre_abs_sum"] = az.sum()
+        n["pre"] = max(1, z.numel())
         # On the CPU a value is read without a transfer: when the range is
         # finite, so is every element, and the counts need no NaN care.
         finite = z.device.type == "cpu" and math.isfinite(lo.item()) and math.isfinite(hi.item())
@@ -400,7 +399,8 @@ class Recorder:
             s["pre_nonfinite"] = count_nonfinite(az)
         if layer.activation in ("sigmoid", "tanh"):
             bound = SIGMOID_SATURATION_Z if layer.activation == "sigmoid" else TANH_SATURATION_Z
-            s["saturated"] = count_above(az, bound, finite)
+            # In place on the scratch |z|, read above for the last time.
+            s["saturated"] = count_above_(az, bound)
             n["saturated"] = z.numel()
         elif layer.activation in ("relu", "leaky_relu", "elu"):
             alive = unit_alive(z, layer.unit_dim)
@@ -632,6 +632,8 @@ class Recorder:
         n = self.counts.get(layer.number, {})
         s = {k: r[k] for k in ("act_min", "act_max", "act_mean", "pre_min", "pre_max",
                                 "pre_mean_abs", "grad_w_norm", "grad_b_norm", "weight_norm") if k in r}
+        if "pre_abs_sum" in r:
+            s["pre_mean_abs"] = r["pre_abs_sum"] / n["pre"]
         if "act_dev_norm" in r:
             s["act_std"] = r["act_dev_norm"] / math.sqrt(n["act"])
         if "pre_nonfinite" in r:
