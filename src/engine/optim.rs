@@ -170,7 +170,7 @@ impl<F: Float> Optimizer<F> {
         let Some(slots) = self.slots.get_mut(layer).and_then(|l| l.get_mut(index)) else {
             return ParamNorms::default();
         };
-        let sums = apply_rule(
+        let sums = apply_rule_dispatch(
             self.config,
             lr,
             F::of(self.weight_decay),
@@ -189,8 +189,26 @@ impl<F: Float> Optimizer<F> {
     }
 }
 
+crate::multiversion!(
+    /// [`apply_rule`] through its AVX2 build where the CPU has it (same
+    /// bits: kernels::simd).
+    #[allow(clippy::too_many_arguments)]
+    fn apply_rule_dispatch<F: Float>(
+        config: OptimizerConfig,
+        lr: F,
+        wd: F,
+        t: i32,
+        param: &mut [F],
+        grad: &[F],
+        update: &mut [F],
+        first: &mut [F],
+        second: &mut [F],
+    ) -> Sums => apply_rule
+);
+
 /// One optimizer rule over one contiguous range.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn apply_rule<F: Float>(
     config: OptimizerConfig,
     lr: F,
@@ -262,6 +280,7 @@ fn apply_rule<F: Float>(
 /// Empty state slices stand for optimizers without that state. `wd` is
 /// added as `g + wd w` only when non-zero, so a run without weight decay
 /// computes exactly what it did before (0 * inf would be NaN).
+#[inline(always)]
 fn fused<F: Float>(
     param: &mut [F],
     grad: &[F],
@@ -373,6 +392,49 @@ mod tests {
             norms = update_layer(&mut opt, 0, &mut w, &mut b, &gw, &gb, &mut uw, &mut ub);
         }
         (w, norms)
+    }
+
+    /// The AVX2 build of every rule gives the portable build's bits, norms
+    /// included (kernels::simd); only the portable build runs where the CPU
+    /// has no AVX2.
+    #[test]
+    fn avx2_and_portable_updates_agree_bit_for_bit() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let n = 1003;
+        let w: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let g: Vec<f32> = (0..n).map(|_| rng.random_range(-0.1..0.1)).collect();
+        let configs = [
+            OptimizerConfig::Sgd,
+            OptimizerConfig::Momentum { momentum: 0.9 },
+            OptimizerConfig::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            OptimizerConfig::Rmsprop {
+                alpha: 0.99,
+                eps: 1e-8,
+            },
+        ];
+        for config in configs {
+            let run = |dispatch: bool| {
+                let (mut p, mut u) = (w.clone(), vec![0.0f32; n]);
+                let (mut s1, mut s2) = (vec![0.01f32; n], vec![0.02f32; n]);
+                let f = if dispatch {
+                    apply_rule_dispatch
+                } else {
+                    apply_rule
+                };
+                let sums = f(config, 0.01, 1e-4, 3, &mut p, &g, &mut u, &mut s1, &mut s2);
+                (p, u, [sums.before, sums.update, sums.after])
+            };
+            let (a, b) = (run(false), run(true));
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a.0), bits(&b.0), "{config:?}");
+            assert_eq!(bits(&a.1), bits(&b.1), "{config:?}");
+            assert_eq!(a.2.map(f64::to_bits), b.2.map(f64::to_bits), "{config:?}");
+        }
     }
 
     #[test]
