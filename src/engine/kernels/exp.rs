@@ -14,9 +14,11 @@
 //! infinite anyway; NaN passes the clamp (its comparisons are false) and
 //! comes out NaN, so the non-finite tracer still sees it.
 //!
-//! Accuracy, measured by the tests against f64 `exp` (std, i.e. the
-//! platform libm) over a dense sweep of the whole range: at most 1 ulp for
-//! f32 and at most 2 ulp for f64 (see `MAX_ULP_*`).
+//! Accuracy, measured by the tests against std's f64 `exp` and `tanh` (the
+//! platform libm) over dense sweeps (every 1/4096 of the f32 range, every
+//! ~1/1024 of the f64 range, subnormal results included): exp at most 1 ulp
+//! in f32 and 2 ulp in f64, tanh at most 1 ulp in f32 and 2 ulp in f64 (the
+//! `MAX_ULP_*` constants, each the worst case the sweep found).
 
 // The constants are Cephes' published digits, kept as published so they can
 // be checked against the source; the compiler rounds them to the type.
@@ -28,6 +30,10 @@ use crate::multiversion;
 pub const MAX_ULP_F32: u32 = 1;
 /// Largest error of [`exp_f64`] in f64 ulps, asserted by the tests.
 pub const MAX_ULP_F64: u64 = 2;
+/// Largest error of [`tanh_f32`] in f32 ulps, asserted by the tests.
+pub const MAX_ULP_TANH_F32: u32 = 1;
+/// Largest error of [`tanh_f64`] in f64 ulps, asserted by the tests.
+pub const MAX_ULP_TANH_F64: u64 = 2;
 
 /// e^x in f32, branch-free (see the module doc).
 #[inline(always)]
@@ -86,33 +92,102 @@ pub fn exp_f64(x: f64) -> f64 {
     p * s1 * s2
 }
 
+/// tanh(x) in f32 (Cephes `tanhf`): an odd polynomial below |x| = 0.625,
+/// where 1 - 2 / (e^2|x| + 1) would cancel, that form above it.
+#[inline(always)]
+pub fn tanh_f32(x: f32) -> f32 {
+    let ax = x.abs();
+    let big = 1.0 - 2.0 / (exp_f32(ax + ax) + 1.0);
+    let big = if x < 0.0 { -big } else { big };
+    let s = x * x;
+    let small =
+        ((((-5.704_988_7e-3 * s + 2.063_908_9e-2) * s - 5.373_971_6e-2) * s + 1.333_144_2e-1) * s
+            - 3.333_328_2e-1)
+            * s
+            * x
+            + x;
+    if ax >= 0.625 {
+        big
+    } else {
+        small
+    }
+}
+
+/// tanh(x) in f64 (Cephes `tanh`): a rational form below |x| = 0.625,
+/// 1 - 2 / (e^2|x| + 1) above it.
+#[inline(always)]
+pub fn tanh_f64(x: f64) -> f64 {
+    let ax = x.abs();
+    let big = 1.0 - 2.0 / (exp_f64(ax + ax) + 1.0);
+    let big = if x < 0.0 { -big } else { big };
+    let s = x * x;
+    let p = (-9.643_991_794_250_522_386_28e-1 * s - 9.928_772_310_019_185_865_64e1) * s
+        - 1.614_687_684_417_084_479_52e3;
+    let q = ((s + 1.128_116_784_916_329_314_02e2) * s + 2.235_488_390_601_004_485_83e3) * s
+        + 4.844_063_053_251_254_860_48e3;
+    let small = x + x * s * (p / q);
+    if ax >= 0.625 {
+        big
+    } else {
+        small
+    }
+}
+
 /// Element-wise kernels of one precision, each built portable and AVX2.
 pub trait VecMath: Sized + Copy {
     /// a = 1 / (1 + e^-z), from e^-|z| so it never overflows.
     fn sigmoid_slice(z: &[Self], a: &mut [Self]);
+    /// a = tanh(z).
+    fn tanh_slice(z: &[Self], a: &mut [Self]);
 }
 
 macro_rules! kernels {
-    ($f:ty, $exp:ident, $body:ident, $multi:ident) => {
+    ($f:ty, $exp:ident, $tanh:ident, $sig_body:ident, $sig:ident, $tanh_body:ident, $tanh_multi:ident) => {
         #[inline(always)]
-        fn $body(z: &[$f], a: &mut [$f]) {
+        fn $sig_body(z: &[$f], a: &mut [$f]) {
             for (a, &z) in a.iter_mut().zip(z) {
                 let e = $exp(-z.abs());
                 let num = if z >= 0.0 { 1.0 } else { e };
                 *a = num / (1.0 + e);
             }
         }
-        multiversion!(fn $multi(z: &[$f], a: &mut [$f]) => $body);
+        #[inline(always)]
+        fn $tanh_body(z: &[$f], a: &mut [$f]) {
+            for (a, &z) in a.iter_mut().zip(z) {
+                *a = $tanh(z);
+            }
+        }
+        multiversion!(fn $sig(z: &[$f], a: &mut [$f]) => $sig_body);
+        multiversion!(fn $tanh_multi(z: &[$f], a: &mut [$f]) => $tanh_body);
         impl VecMath for $f {
             fn sigmoid_slice(z: &[$f], a: &mut [$f]) {
-                $multi(z, a)
+                $sig(z, a)
+            }
+            fn tanh_slice(z: &[$f], a: &mut [$f]) {
+                $tanh_multi(z, a)
             }
         }
     };
 }
 
-kernels!(f32, exp_f32, sigmoid_f32_body, sigmoid_f32);
-kernels!(f64, exp_f64, sigmoid_f64_body, sigmoid_f64);
+kernels!(
+    f32,
+    exp_f32,
+    tanh_f32,
+    sigmoid_f32_body,
+    sigmoid_f32,
+    tanh_f32_body,
+    tanh_f32_slice
+);
+kernels!(
+    f64,
+    exp_f64,
+    tanh_f64,
+    sigmoid_f64_body,
+    sigmoid_f64,
+    tanh_f64_body,
+    tanh_f64_slice
+);
 
 #[cfg(test)]
 mod tests {
@@ -160,6 +235,31 @@ mod tests {
         assert!(worst.0 <= MAX_ULP_F64, "{} ulp at {}", worst.0, worst.1);
     }
 
+    /// Source of truth: std's f64 `tanh` (the platform libm), rounded to
+    /// f32 for the f32 version, over [-12, 12] in steps of about 1/4096,
+    /// which crosses the switch at 0.625 and reaches +-1.
+    #[test]
+    fn tanh_is_within_its_ulp_bound() {
+        let (mut w32, mut w64) = ((0, 0.0), (0, 0.0));
+        for i in -50_000..50_000 {
+            let x = f64::from(i) * 2.4e-4 + 1e-7;
+            let e32 = ulps32(tanh_f32(x as f32), f64::from(x as f32).tanh() as f32);
+            if e32 > w32.0 {
+                w32 = (e32, x);
+            }
+            let e64 = ulps64(tanh_f64(x), x.tanh());
+            if e64 > w64.0 {
+                w64 = (e64, x);
+            }
+        }
+        assert!(w32.0 <= MAX_ULP_TANH_F32, "f32: {} ulp at {}", w32.0, w32.1);
+        assert!(w64.0 <= MAX_ULP_TANH_F64, "f64: {} ulp at {}", w64.0, w64.1);
+        assert_eq!(tanh_f32(30.0), 1.0);
+        assert_eq!(tanh_f64(-400.0), -1.0);
+        assert!(tanh_f32(f32::NAN).is_nan() && tanh_f64(f64::NAN).is_nan());
+        assert_eq!(tanh_f64(f64::INFINITY), 1.0);
+    }
+
     #[test]
     fn limits_and_nan() {
         // IEEE: e^0 = 1, overflow to +inf, underflow to 0, NaN stays NaN.
@@ -190,6 +290,8 @@ mod tests {
             .collect()
     }
 
+    type Kernel<F> = fn(&[F], &mut [F]);
+
     /// The AVX2 and portable builds must give the same bits (the
     /// determinism guarantee across machines); skipped where the CPU has no
     /// AVX2, which the message says.
@@ -199,17 +301,31 @@ mod tests {
         let z64 = random_inputs(10_007, |v| v);
         let (mut p32, mut w32) = (vec![0.0f32; z32.len()], vec![0.0f32; z32.len()]);
         let (mut p64, mut w64) = (vec![0.0f64; z64.len()], vec![0.0f64; z64.len()]);
-        sigmoid_f32_body(&z32, &mut p32);
-        sigmoid_f64_body(&z64, &mut p64);
         if !crate::engine::kernels::simd::avx2() {
             eprintln!("no AVX2 on this CPU: only the portable build was run");
             return;
         }
-        f32::sigmoid_slice(&z32, &mut w32);
-        f64::sigmoid_slice(&z64, &mut w64);
-        for i in 0..z32.len() {
-            assert_eq!(p32[i].to_bits(), w32[i].to_bits(), "f32 at {}", z32[i]);
-            assert_eq!(p64[i].to_bits(), w64[i].to_bits(), "f64 at {}", z64[i]);
+        let kernels32: [(Kernel<f32>, Kernel<f32>); 2] = [
+            (sigmoid_f32_body, f32::sigmoid_slice),
+            (tanh_f32_body, f32::tanh_slice),
+        ];
+        for (portable, dispatched) in kernels32 {
+            portable(&z32, &mut p32);
+            dispatched(&z32, &mut w32);
+            for i in 0..z32.len() {
+                assert_eq!(p32[i].to_bits(), w32[i].to_bits(), "f32 at {}", z32[i]);
+            }
+        }
+        let kernels64: [(Kernel<f64>, Kernel<f64>); 2] = [
+            (sigmoid_f64_body, f64::sigmoid_slice),
+            (tanh_f64_body, f64::tanh_slice),
+        ];
+        for (portable, dispatched) in kernels64 {
+            portable(&z64, &mut p64);
+            dispatched(&z64, &mut w64);
+            for i in 0..z64.len() {
+                assert_eq!(p64[i].to_bits(), w64[i].to_bits(), "f64 at {}", z64[i]);
+            }
         }
     }
 
