@@ -1,11 +1,14 @@
 //! nn-doctor: finds out why a neural network does not train.
 //!
 //! Data flows one way: config -> data -> engine (emits events) -> monitor
-//! (recorders) -> diagnose -> report. Modules, in that order:
+//! (recorders) -> diagnose -> report, with the plain kinds every stage names
+//! in `kinds`, upstream of all. A module only depends on modules upstream of
+//! it; tests/module_graph.rs fails naming any cycle. Modules, alphabetically:
 
 /// Diagnose, judge and report a recorded run: the half `check` and `diagnose` share.
 pub mod assess;
-/// The `check` command, sequencing all of the above.
+/// The `check` command, sequencing all of the above, with `--try-fixes` (check::fixes,
+/// which re-runs check) and the `gradcheck` command (trains as check does).
 pub mod check;
 /// `compare`: two diagnosed runs side by side, diagnoses cleared / present / introduced.
 pub mod compare;
@@ -15,7 +18,8 @@ pub mod config;
 pub mod data;
 /// Rules that turn recorded series into diagnoses with evidence and fixes.
 pub mod diagnose;
-/// The network, its operations and the instrumented training loop.
+/// The network: layers behind one trait, losses, optimizers, the hook seam and the
+/// instrumented training loop.
 pub mod engine;
 /// Gradient checks against finite differences and the backprop-bug catalogue.
 pub mod gradcheck;
@@ -25,7 +29,8 @@ pub mod guard;
 pub mod input;
 /// Ctrl-C / SIGTERM: a stop flag polled at step boundaries.
 pub mod interrupt;
-/// Plain shared kinds (activation...) that every stage names; depends on nothing.
+/// Plain shared kinds (activation, loss, init, optimizer, precision) that every stage
+/// names; depends on nothing, so the module graph stays one-way.
 pub mod kinds;
 /// The process's memory limit (MemAvailable or --max-memory).
 pub mod limits;

@@ -115,6 +115,6 @@ every = 1                      # default 1, >= 1: record layer statistics every 
 
 # ---------------------------------------------------------------- thresholds
 # [thresholds]                 # optional: override any diagnosis threshold by name
-# saturation_warning = 0.5     # every name and default: src/diagnose/thresholds.rs
+# saturation_warning = 0.5     # every name and default: src/config/thresholds.rs
 # chance_sigmas = 3.0
 "#;

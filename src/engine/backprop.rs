@@ -11,7 +11,7 @@ use super::float::{sum_sq, Float};
 use super::hook::Flow;
 use super::layers::{Layer, Mode};
 use super::network::{Network, Workspace};
-use crate::config::LossKind;
+use crate::kinds::LossKind;
 use ndarray::{Array2, ArrayView2};
 
 /// The operation just completed (layer indices 0-based here).

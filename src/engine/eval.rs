@@ -4,7 +4,7 @@
 use super::float::Float;
 use super::loss::{batch_loss, count_correct};
 use super::network::Network;
-use crate::config::LossKind;
+use crate::kinds::LossKind;
 use ndarray::{Array2, Axis};
 
 /// Rows evaluated at once, to bound memory on large test sets.

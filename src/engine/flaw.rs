@@ -14,7 +14,7 @@ use super::activation::Activation;
 use super::float::Float;
 use super::layers::{Dense, Layer, Mode, NamedParam, NamedParamMut};
 use super::loss::output_delta;
-use crate::config::LossKind;
+use crate::kinds::LossKind;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMutD, Axis, Ix1, Ix2, Zip};
 use serde::Serialize;

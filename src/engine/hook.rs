@@ -7,7 +7,7 @@
 use super::activation::Activation;
 use super::optim::UpdateNorms;
 use super::Float;
-use crate::config::LossKind;
+use crate::kinds::LossKind;
 use ndarray::{Array1, Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 

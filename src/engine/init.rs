@@ -2,7 +2,7 @@
 //! f32 network and its f64 copy (used by gradient checks) start from the same
 //! numbers for the same seed.
 
-use crate::config::Init;
+use crate::kinds::Init;
 use ndarray::Array2;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};

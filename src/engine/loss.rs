@@ -18,7 +18,7 @@
 
 use super::activation::Activation;
 use super::float::Float;
-use crate::config::LossKind;
+use crate::kinds::LossKind;
 use ndarray::{Array2, ArrayView1, Zip};
 
 /// Keras' `epsilon()`: the floor of a clipped probability.

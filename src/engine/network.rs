@@ -8,7 +8,6 @@
 use super::activation::Activation;
 use super::float::Float;
 use super::hook::LayerInfo;
-use super::init::draw_weights;
 use super::layers::{Dense, Layer, Mode};
 use crate::config::LayerConfig;
 use ndarray::{Array1, Array2, ArrayView2};
@@ -19,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 /// a random stream with data generation or shuffling.
 const INIT_STREAM: u64 = 0x1A17_0000_0000_0003;
 
-/// A stack of dense layers.
+/// A stack of layers (dense for now).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network<F> {
     pub layers: Vec<Dense<F>>,
@@ -32,13 +31,9 @@ impl<F: Float> Network<F> {
         let mut fan_in = input_width;
         let mut layers = Vec::with_capacity(configs.len());
         for c in configs {
-            let w = draw_weights(c.init, fan_in, c.units, &mut rng);
-            layers.push(Dense {
-                weight: w.mapv(F::of),
-                bias: Array1::from_elem(c.units, F::of(c.bias_init)),
-                activation: c.activation,
-            });
-            fan_in = c.units;
+            let layer = Dense::init(fan_in, c, &mut rng);
+            fan_in = layer.output_width();
+            layers.push(layer);
         }
         Network { layers }
     }
@@ -46,24 +41,16 @@ impl<F: Float> Network<F> {
     /// The same network in another precision (gradient checks run in f64).
     pub fn cast<G: Float>(&self) -> Network<G> {
         Network {
-            layers: self
-                .layers
-                .iter()
-                .map(|l| Dense {
-                    weight: l.weight.mapv(|v| G::of(v.f64())),
-                    bias: l.bias.mapv(|v| G::of(v.f64())),
-                    activation: l.activation,
-                })
-                .collect(),
+            layers: self.layers.iter().map(Dense::cast).collect(),
         }
     }
 
     pub fn input_width(&self) -> usize {
-        self.layers.first().map_or(0, |l| l.weight.nrows())
+        self.layers.first().map_or(0, Layer::input_width)
     }
 
     pub fn output_width(&self) -> usize {
-        self.layers.last().map_or(0, |l| l.weight.ncols())
+        self.layers.last().map_or(0, Layer::output_width)
     }
 
     pub fn param_count(&self) -> usize {
@@ -84,8 +71,8 @@ impl<F: Float> Network<F> {
             .enumerate()
             .map(|(i, l)| LayerInfo {
                 layer: i + 1,
-                units: l.weight.ncols(),
-                fan_in: l.weight.nrows(),
+                units: l.output_width(),
+                fan_in: l.input_width(),
                 activation: l.activation,
             })
             .collect()
@@ -121,7 +108,7 @@ pub struct Workspace<F> {
 impl<F: Float> Workspace<F> {
     pub fn new(net: &Network<F>, batch: usize) -> Self {
         let per_layer = |f: &dyn Fn(&Dense<F>) -> Array2<F>| net.layers.iter().map(f).collect();
-        let units = |l: &Dense<F>| Array2::zeros((batch, l.weight.ncols()));
+        let units = |l: &Dense<F>| Array2::zeros((batch, l.output_width()));
         Workspace {
             pre: per_layer(&units),
             act: per_layer(&units),

@@ -22,7 +22,7 @@
 
 use super::float::Float;
 use super::layers::Layer;
-use crate::config::OptimizerConfig;
+use crate::kinds::OptimizerConfig;
 
 /// L2 norms gathered while updating one named parameter tensor: the tensor
 /// before, the applied update, the tensor after.

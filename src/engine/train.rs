@@ -11,8 +11,8 @@ use super::layers::Layer;
 use super::loss::{batch_loss, count_correct};
 use super::network::{Network, Workspace};
 use super::optim::{Optimizer, ParamNorms, UpdateNorms};
-use crate::config::LossKind;
 use crate::data::batch::Batcher;
+use crate::kinds::LossKind;
 use ndarray::{Array2, Axis};
 
 /// Features, one-hot targets and labels of one split, already in the

@@ -1,6 +1,7 @@
 //! Analytic gradients of the fixed batch from the engine's own backward pass
 //! (optionally with an injected flaw), in f64.
 
+use super::probe::Param;
 use crate::config::LossKind;
 use crate::engine::backprop::{backward, forward};
 use crate::engine::flaw::Flaw;
@@ -14,6 +15,18 @@ use ndarray::{Array1, Array2};
 pub struct Gradients {
     pub w: Vec<Array2<f64>>,
     pub b: Vec<Array1<f64>>,
+}
+
+impl Gradients {
+    /// The flat (row-major) gradient of one parameter tensor of 0-based
+    /// `layer`; empty when there is no such tensor.
+    pub fn tensor(&self, layer: usize, param: Param) -> &[f64] {
+        let flat = match param {
+            Param::Weight => self.w.get(layer).and_then(|g| g.as_slice()),
+            Param::Bias => self.b.get(layer).and_then(|g| g.as_slice()),
+        };
+        flat.unwrap_or(&[])
+    }
 }
 
 /// Runs the engine's forward and backward on (x, t).

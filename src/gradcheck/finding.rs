@@ -42,10 +42,11 @@ pub(super) fn first_wrong(
         })?;
     let pattern = bad.layer.and_then(|layer| {
         let l = layer - 1;
-        let (param, observed) = match bad.tensor {
-            TensorKind::Bias => (Param::Bias, state.g.b[l].as_slice().unwrap_or(&[])),
-            _ => (Param::Weight, state.g.w[l].as_slice().unwrap_or(&[])),
+        let param = match bad.tensor {
+            TensorKind::Bias => Param::Bias,
+            _ => Param::Weight,
         };
+        let observed = state.g.tensor(l, param);
         let arch = arch(&state.net, batch.loss, state.x.nrows());
         let sample = matcher::Sample {
             net: &state.net,

@@ -35,10 +35,8 @@ fn engine_tensor(
     param: Param,
 ) -> Option<Vec<f64>> {
     let g = gradients(s.net, s.x, s.t, s.loss, flaw);
-    match param {
-        Param::Weight => g.w.get(layer)?.as_slice().map(<[f64]>::to_vec),
-        Param::Bias => g.b.get(layer)?.as_slice().map(<[f64]>::to_vec),
-    }
+    let flat = g.tensor(layer, param);
+    (!flat.is_empty()).then(|| flat.to_vec())
 }
 
 /// The catalogue entry at 0-based `layer` whose flaw makes the clean backward

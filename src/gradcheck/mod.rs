@@ -22,7 +22,7 @@ pub mod verdict;
 
 use crate::config::{GradcheckConfig, LossKind};
 use crate::engine::flaw::Flaw;
-use crate::engine::Network;
+use crate::engine::{Layer, Network};
 use analytic::{gradients, Gradients};
 use catalogue::Arch;
 use ndarray::{Array1, Array2};
@@ -245,16 +245,21 @@ fn check_state<'a>(
         res: &res,
     };
     for l in 0..net.layers.len() {
-        for (param, kind) in [
-            (Param::Weight, TensorKind::Weight),
-            (Param::Bias, TensorKind::Bias),
-        ] {
+        // Every named parameter tensor of the layer, in its params() order
+        // (each name has a handle: probe::every_layer_parameter_has_a_handle).
+        for named in net.layers[l].params() {
+            let Some(param) = Param::of_name(named.name) else {
+                continue;
+            };
+            let kind = TensorKind::of(param);
             if !wanted((Some(l + 1), kind)) {
                 continue;
             }
-            let (analytic, cols) = match param {
-                Param::Weight => (g.w[l].as_slice().unwrap_or(&[]), g.w[l].ncols()),
-                Param::Bias => (g.b[l].as_slice().unwrap_or(&[]), 0),
+            let analytic = g.tensor(l, param);
+            // Row-major element index as [row, col] for a matrix, [i] else.
+            let cols = match named.value.shape() {
+                [_, c] => *c,
+                _ => 0,
             };
             let start = rows.len();
             for flat in pick_elements(analytic, s.samples_per_tensor, &mut rng) {
@@ -283,7 +288,7 @@ fn check_state<'a>(
     }
     if wanted((None, TensorKind::Network)) {
         let start = rows.len();
-        rows.push(network_direction(&mut probe, &g, &ctx, &mut rng, s));
+        rows.push(network_direction(&net, &mut probe, &g, &ctx, &mut rng, s));
         tensors.push(summarise(
             at,
             state,
@@ -387,6 +392,7 @@ fn unit_direction(lens: &[usize], rng: &mut ChaCha8Rng) -> Vec<Array1<f64>> {
 }
 
 fn network_direction(
+    net: &Network<f64>,
     probe: &mut Probe<'_>,
     g: &Gradients,
     ctx: &RowContext<'_>,
@@ -395,20 +401,17 @@ fn network_direction(
 ) -> CheckRow {
     let mut lens = Vec::new();
     let mut slots = Vec::new();
-    for l in 0..g.w.len() {
-        lens.push(g.w[l].len());
-        slots.push((l, Param::Weight));
-        lens.push(g.b[l].len());
-        slots.push((l, Param::Bias));
+    for (l, layer) in net.layers.iter().enumerate() {
+        for param in Param::of_layer(layer) {
+            lens.push(g.tensor(l, param).len());
+            slots.push((l, param));
+        }
     }
     let parts = unit_direction(&lens, rng);
     let mut analytic = 0.0;
     let mut dir = Vec::new();
     for ((l, p), d) in slots.into_iter().zip(parts) {
-        let grad = match p {
-            Param::Weight => g.w[l].as_slice().unwrap_or(&[]),
-            Param::Bias => g.b[l].as_slice().unwrap_or(&[]),
-        };
+        let grad = g.tensor(l, p);
         analytic += d.iter().zip(grad).map(|(a, b)| a * b).sum::<f64>();
         dir.push((l, p, d));
     }

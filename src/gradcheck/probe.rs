@@ -16,11 +16,42 @@ use crate::engine::{Layer, Mode};
 use ndarray::{concatenate, s, Array1, Array2, ArrayView2, Axis};
 use std::borrow::Cow;
 
-/// Which parameter tensor of a layer.
+/// Which parameter tensor of a layer: the checker's handle on a layer's
+/// named parameters (`Layer::params`). The probe's shortcuts know what each
+/// tensor does to the pre-activations, so each name a layer kind uses has a
+/// variant here; `every_layer_parameter_has_a_handle` holds that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Param {
     Weight,
     Bias,
+}
+
+impl Param {
+    /// The handle of the parameter a layer names `name`.
+    pub fn of_name(name: &str) -> Option<Param> {
+        match name {
+            "weight" => Some(Param::Weight),
+            "bias" => Some(Param::Bias),
+            _ => None,
+        }
+    }
+
+    /// The parameter's name in `Layer::params` (and in gradcheck.csv).
+    pub fn name(self) -> &'static str {
+        match self {
+            Param::Weight => "weight",
+            Param::Bias => "bias",
+        }
+    }
+
+    /// The handles of a layer's parameters, in its `params()` order.
+    pub fn of_layer<L: Layer<f64>>(layer: &L) -> Vec<Param> {
+        layer
+            .params()
+            .iter()
+            .filter_map(|p| Param::of_name(p.name))
+            .collect()
+    }
 }
 
 /// A loss evaluator with cached base activations.
@@ -400,6 +431,20 @@ mod tests {
                 }
             }
             assert_eq!(*p.net, n, "parameters restored exactly");
+        }
+    }
+
+    #[test]
+    fn every_layer_parameter_has_a_handle() {
+        // A layer kind whose parameter name had no handle would leave that
+        // tensor unchecked: every name must map, and back to itself.
+        let n = net(Activation::Tanh);
+        for layer in &n.layers {
+            for p in layer.params() {
+                let handle = Param::of_name(p.name);
+                assert_eq!(handle.map(Param::name), Some(p.name));
+            }
+            assert_eq!(Param::of_layer(layer), [Param::Weight, Param::Bias]);
         }
     }
 

@@ -15,6 +15,14 @@ pub enum TensorKind {
 }
 
 impl TensorKind {
+    /// The kind of a layer's named parameter tensor.
+    pub fn of(param: super::probe::Param) -> Self {
+        match param {
+            super::probe::Param::Weight => TensorKind::Weight,
+            super::probe::Param::Bias => TensorKind::Bias,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             TensorKind::Weight => "weight",

@@ -33,13 +33,8 @@ pub fn confirm(
     let loss_scale = probe.base_loss().abs().max(1.0);
     let mut done = Confirmation::default();
     for l in 0..net.layers.len() {
-        for (param, grads) in [
-            (
-                Param::Weight,
-                step.grad_w[l].iter().copied().collect::<Vec<f64>>(),
-            ),
-            (Param::Bias, step.grad_b[l].to_vec()),
-        ] {
+        for param in Param::of_layer(&net.layers[l]) {
+            let grads = step.grad(l, param);
             for flat in elements(&grads) {
                 let d = probe.element(l, param, flat, FD_EPSILON);
                 if d.kink {

@@ -8,6 +8,7 @@ use crate::engine::backprop::{backward, forward};
 use crate::engine::flaw::Flaw;
 use crate::engine::loss::batch_loss;
 use crate::engine::network::{Network, Workspace};
+use crate::gradcheck::probe::Param;
 use crate::monitor::hook::Flow;
 use ndarray::{Array1, Array2};
 
@@ -20,6 +21,21 @@ pub struct Step {
     pub grad_w: Vec<Array2<f64>>,
     pub grad_b: Vec<Array1<f64>>,
     pub loss: f64,
+}
+
+impl Step {
+    /// The flat (row-major) gradient of one named parameter tensor of
+    /// 0-based layer `l`; empty when there is none.
+    pub fn grad(&self, l: usize, param: Param) -> Vec<f64> {
+        match param {
+            Param::Weight => self
+                .grad_w
+                .get(l)
+                .map(|g| g.iter().copied().collect())
+                .unwrap_or_default(),
+            Param::Bias => self.grad_b.get(l).map(|g| g.to_vec()).unwrap_or_default(),
+        }
+    }
 }
 
 /// Forward with `net`, backward with `back_net` (default `net`): a flaw

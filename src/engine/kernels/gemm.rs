@@ -2,10 +2,11 @@
 //!
 //! matrixmultiply's own threading loses on the engine's shapes (on 2 cores
 //! the seed network's step was slower with its two threads than with one,
-//! its idle worker spinning in `sched_yield`). Here each thread gets a
-//! contiguous block of C's columns (and the same columns of B) and runs the
-//! single-threaded GEMM on it; scoped threads end with the call, so nothing
-//! waits busily between products. Every entry of C is the same dot product
+//! its idle worker spinning in `sched_yield`). Here C's columns (and the
+//! same columns of B) are cut into contiguous blocks, and each thread takes
+//! blocks from a shared counter and runs the single-threaded GEMM on them;
+//! scoped threads end with the call, so nothing waits busily between
+//! products. Every entry of C is the same dot product
 //! in the same order whichever block holds it (matrixmultiply blocks k the
 //! same way for any n), so the result is bit-identical for every thread
 //! count, which the tests check.
@@ -13,15 +14,23 @@
 use crate::engine::float::Float;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
-/// Products smaller than this many multiply-adds run on one thread: below
-/// it, starting a thread (~20-40 us here) costs more than it saves.
-/// Chosen from `cargo bench --bench throughput` (README "Performance").
-pub const MIN_PARALLEL_MACS: usize = 1 << 21;
+/// A product gets one thread per this many multiply-adds (up to the thread
+/// count): the deep ReLU net's 64x256x256 and 64x784x256 products gained
+/// nothing from a second thread (1.00x in `cargo bench --bench throughput`,
+/// README "Performance"), the seed network's 25M and more did (1.2-1.6x).
+pub const MIN_PARALLEL_MACS: usize = 1 << 23;
 
 /// Column blocks are multiples of this (the widest micro-kernel's columns),
 /// so no block ends in a partial tile that a single thread would not have.
 const COLUMN_ALIGN: usize = 16;
+
+/// Column blocks per thread: the blocks are handed out from a shared
+/// counter, so when a worker is slow to get a core (a loaded machine) the
+/// caller takes its blocks instead of waiting for it.
+const BLOCKS_PER_THREAD: usize = 2;
 
 /// C = alpha A B + beta C over `threads` threads (1 = the caller's only).
 /// Shapes must agree as for `general_mat_mul`, which panics otherwise; the
@@ -36,39 +45,41 @@ pub fn gemm<F: Float>(
 ) {
     let (m, k) = a.dim();
     let n = b.ncols();
-    let blocks = threads
-        .min(n / COLUMN_ALIGN)
-        .min(m.saturating_mul(n).saturating_mul(k) / (MIN_PARALLEL_MACS / 2).max(1))
+    let threads = threads
+        .min(m.saturating_mul(n).saturating_mul(k) / MIN_PARALLEL_MACS)
         .max(1);
-    if blocks <= 1 {
+    let blocks = (threads * BLOCKS_PER_THREAD).min(n / COLUMN_ALIGN);
+    if threads <= 1 || blocks <= 1 {
         general_mat_mul(alpha, a, b, beta, c);
         return;
     }
     let width = n.div_ceil(blocks).div_ceil(COLUMN_ALIGN) * COLUMN_ALIGN;
-    std::thread::scope(|scope| {
-        let mut rest_c = c.view_mut();
-        let mut rest_b = b.view();
-        let mut mine = None;
-        while rest_c.ncols() > 0 {
-            let w = width.min(rest_c.ncols());
-            let (bc, tail_c) = rest_c.split_at(Axis(1), w);
-            let (bb, tail_b) = rest_b.split_at(Axis(1), w);
-            rest_c = tail_c;
-            rest_b = tail_b;
-            if mine.is_none() {
-                // The caller's own block: run after the others have started.
-                mine = Some((bb, bc));
-            } else {
-                let a = a.view();
-                scope.spawn(move || {
-                    let mut bc = bc;
-                    general_mat_mul(alpha, &a, &bb, beta, &mut bc)
-                });
-            }
-        }
-        if let Some((bb, mut bc)) = mine {
+    // Each block's columns of B and C, taken (once) by whoever gets there
+    // first.
+    let mut parts = Vec::with_capacity(blocks);
+    let (mut rest_c, mut rest_b) = (c.view_mut(), b.view());
+    while rest_c.ncols() > 0 {
+        let w = width.min(rest_c.ncols());
+        let (bc, tail_c) = rest_c.split_at(Axis(1), w);
+        let (bb, tail_b) = rest_b.split_at(Axis(1), w);
+        parts.push(Mutex::new(Some((bb, bc))));
+        rest_c = tail_c;
+        rest_b = tail_b;
+    }
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(part) = parts.get(i) else { break };
+        let taken = part.lock().map(|mut p| p.take()).unwrap_or(None);
+        if let Some((bb, mut bc)) = taken {
             general_mat_mul(alpha, a, &bb, beta, &mut bc);
         }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(work);
+        }
+        work();
     });
 }
 

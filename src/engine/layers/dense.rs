@@ -3,11 +3,14 @@
 //! Its parameters are named "weight" and "bias", in that order.
 
 use super::{Layer, Mode, NamedParam, NamedParamMut};
+use crate::config::LayerConfig;
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
+use crate::engine::init::draw_weights;
 use crate::engine::kernels::gemm::gemm;
 use crate::engine::kernels::threads::threads;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMutD, Axis, Ix1, Ix2};
+use rand_chacha::ChaCha8Rng;
 
 /// One dense layer. `weight` is [fan_in, units].
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +18,28 @@ pub struct Dense<F> {
     pub weight: Array2<F>,
     pub bias: Array1<F>,
     pub activation: Activation,
+}
+
+impl<F: Float> Dense<F> {
+    /// A layer of `config.units` units on `fan_in` inputs: weights drawn
+    /// from `rng` as `config.init` says, biases all `config.bias_init`.
+    pub fn init(fan_in: usize, config: &LayerConfig, rng: &mut ChaCha8Rng) -> Self {
+        let w = draw_weights(config.init, fan_in, config.units, rng);
+        Dense {
+            weight: w.mapv(F::of),
+            bias: Array1::from_elem(config.units, F::of(config.bias_init)),
+            activation: config.activation,
+        }
+    }
+
+    /// The same layer in another precision (through f64).
+    pub fn cast<G: Float>(&self) -> Dense<G> {
+        Dense {
+            weight: self.weight.mapv(|v| G::of(v.f64())),
+            bias: self.bias.mapv(|v| G::of(v.f64())),
+            activation: self.activation,
+        }
+    }
 }
 
 /// Parameter names, in [`Layer::params`] order.

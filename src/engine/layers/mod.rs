@@ -20,7 +20,7 @@ pub use dense::Dense;
 use super::activation::Activation;
 use super::float::Float;
 use super::loss::output_delta;
-use crate::config::LossKind;
+use crate::kinds::LossKind;
 use ndarray::{Array2, ArrayView2, ArrayViewD, ArrayViewMutD};
 
 /// Whether a forward pass trains or evaluates. Dense layers behave the same
