@@ -1,32 +1,175 @@
-//! Training throughput of the seed network (784-1000-10, sigmoid hidden,
-//! softmax output) in f32 at batch 64, with and without recorders, measured
-//! in one run so the ratio is meaningful on a shared machine.
+//! Training throughput of nn-doctor on the shapes of issue 15, plain and
+//! instrumented (recorder at every step + non-finite tracer), with the
+//! engine's thread count and with one thread, interleaved in rounds so the
+//! ratios are meaningful on a shared machine.
 //!
-//! Run: `cargo bench --bench throughput` (MNIST fixture, 8,000 samples), or
-//! `cargo bench --bench throughput -- --fashion` for Fashion-MNIST from
-//! Debian's `dataset-fashion-mnist` (60,000 samples).
+//! Shapes: the seed network (784-1000-10, sigmoid hidden, softmax output,
+//! MSE, plain SGD) in f32 at batch 32, 64 and 256 and in f64 at batch 64,
+//! and a deep 784-256x4-10 ReLU net (softmax + cross-entropy, f32, batch
+//! 64). Each run trains a fresh network on the MNIST fixture (8,000
+//! samples) for 25,600 samples. Every round runs every contender of every
+//! shape once, in the same order; the table shows medians over rounds, and
+//! the ratios are medians of the per-round ratios, which cancels the slow
+//! drifts of a shared VM. The load other processes put on the machine
+//! during the run (from /proc/stat, minus this process) is printed too.
+//!
+//! Run: `cargo bench --bench throughput` with options `--threads N`
+//! (default: the machine's), `--rounds N` (default 5), `--only TEXT` (the
+//! shapes whose name contains TEXT, e.g. "seed f32 b64"), `--fashion` for
+//! Fashion-MNIST from Debian's `dataset-fashion-mnist` (60,000 samples).
 
-use nn_doctor::config::{self, Init, LossKind, OptimizerConfig};
+use nn_doctor::config::{self, Init, LayerConfig, LossKind, OptimizerConfig};
 use nn_doctor::data::{self, spec::DataSpec};
+use nn_doctor::engine::activation::Activation;
+use nn_doctor::engine::kernels::threads::{set_threads, threads};
 use nn_doctor::engine::optim::Optimizer;
 use nn_doctor::engine::train::{train, Plan, Split};
-use nn_doctor::engine::Network;
+use nn_doctor::engine::{Float, Network};
 use nn_doctor::monitor::hook::Hook;
 use nn_doctor::monitor::nonfinite::NonFiniteTracer;
 use nn_doctor::monitor::recorder::Recorder;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-const BATCH: usize = 64;
-const STEPS: usize = 400;
-const ROUNDS: usize = 9;
+/// Samples trained per measured run.
+const SAMPLES: usize = 25_600;
+
+/// One network shape to measure.
+struct Shape {
+    name: &'static str,
+    f64: bool,
+    batch: usize,
+    layers: Vec<LayerConfig>,
+    loss: LossKind,
+}
+
+fn layer(units: usize, activation: Activation) -> LayerConfig {
+    // Zero-mean init so the numbers stay in range for the whole run; the
+    // arithmetic cost is the same as the seed's U[0,1).
+    LayerConfig {
+        units,
+        activation,
+        init: Init::XavierUniform,
+        bias_init: 0.0,
+    }
+}
+
+fn shapes() -> Vec<Shape> {
+    let seed = || {
+        vec![
+            layer(1000, Activation::Sigmoid),
+            layer(10, Activation::Softmax),
+        ]
+    };
+    let mut deep: Vec<_> = (0..4).map(|_| layer(256, Activation::Relu)).collect();
+    deep.push(layer(10, Activation::Softmax));
+    let s = |name, f64, batch, layers, loss| Shape {
+        name,
+        f64,
+        batch,
+        layers,
+        loss,
+    };
+    vec![
+        s("seed f32 b32", false, 32, seed(), LossKind::Mse),
+        s("seed f32 b64", false, 64, seed(), LossKind::Mse),
+        s("seed f32 b256", false, 256, seed(), LossKind::Mse),
+        s("seed f64 b64", true, 64, seed(), LossKind::Mse),
+        s("deep relu f32 b64", false, 64, deep, LossKind::CrossEntropy),
+    ]
+}
+
+/// Trains a fresh network of `shape` for [`SAMPLES`] samples on `threads`
+/// threads; returns samples per second.
+fn run<F: Float>(split: &Split<F>, shape: &Shape, instrumented: bool, threads: usize) -> f64 {
+    set_threads(threads);
+    let steps = SAMPLES / shape.batch;
+    let plan = Plan {
+        steps,
+        batch_size: shape.batch,
+        loss: shape.loss,
+        clip_grad_norm: None,
+        eval_every: usize::MAX,
+        seed: 1,
+        flaw: None,
+    };
+    let mut net = Network::<F>::init(split.x.ncols(), &shape.layers, 42);
+    let mut opt = Optimizer::for_layers(OptimizerConfig::Sgd, 0.05, &net.layers);
+    let mut recorder = Recorder::new(net.layer_infos(), 1);
+    let mut tracer = NonFiniteTracer::new();
+    let started = Instant::now();
+    let result = if instrumented {
+        let mut hooks: [&mut dyn Hook<F>; 2] = [&mut tracer, &mut recorder];
+        train(
+            &mut net,
+            &mut opt,
+            split,
+            None,
+            &plan,
+            &mut hooks,
+            &mut |_, _| {},
+        )
+    } else {
+        train(
+            &mut net,
+            &mut opt,
+            split,
+            None,
+            &plan,
+            &mut [],
+            &mut |_, _| {},
+        )
+    };
+    let secs = started.elapsed().as_secs_f64();
+    assert!(result.is_ok_and(|o| o.steps_run == steps));
+    (steps * shape.batch) as f64 / secs
+}
+
+/// Busy jiffies of the whole machine and of this process, from /proc.
+fn busy_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = cpu.iter().take(8).sum();
+    let idle = cpu.get(3)? + cpu.get(4)?;
+    let me = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the ")" that ends the command name; utime and stime are
+    // fields 14 and 15 of the line, 12 and 13 after it.
+    let rest: Vec<u64> = me
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    Some((total - idle, rest.iter().sum()))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
 
 fn main() -> anyhow::Result<()> {
-    let fashion = std::env::args().any(|a| a == "--fashion");
+    let args: Vec<String> = std::env::args().collect();
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    let rounds = opt("--rounds").unwrap_or(5).max(1);
+    let t = opt("--threads").unwrap_or_else(threads).max(1);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut cfg = config::load(&root.join("fixtures/configs/seed.toml"))?;
     cfg.data.train_limit = None;
-    if fashion {
+    if args.iter().any(|a| a == "--fashion") {
         let dir = Path::new("/usr/share/datasets/fashion-mnist");
         let file = |n: &str| {
             let gz = dir.join(format!("{n}.gz"));
@@ -43,87 +186,83 @@ fn main() -> anyhow::Result<()> {
             test_labels: None,
         };
     }
-    // Zero-mean init so the numbers stay in range for the whole run; the
-    // arithmetic cost is the same as the seed's U[0,1).
-    for l in &mut cfg.model.layers {
-        l.init = Init::XavierUniform;
-    }
     let data = data::load(&cfg.data, cfg.seed)?;
-    let split = Split::<f32> {
-        x: data.train.features.mapv(|v| v as f32),
-        targets: data::one_hot(&data.train.labels, data.classes).mapv(|v| v as f32),
+    let targets = data::one_hot(&data.train.labels, data.classes);
+    let split64 = Split::<f64> {
+        x: data.train.features.clone(),
+        targets: targets.clone(),
         labels: data.train.labels.clone(),
     };
+    let split32 = Split::<f32> {
+        x: data.train.features.mapv(|v| v as f32),
+        targets: targets.mapv(|v| v as f32),
+        labels: data.train.labels.clone(),
+    };
+    // `--only TEXT`: just the shapes whose name contains TEXT.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1));
+    let shapes: Vec<Shape> = shapes()
+        .into_iter()
+        .filter(|s| only.is_none_or(|o| s.name.contains(o.as_str())))
+        .collect();
     println!(
-        "seed network {}-{}-{} f32, batch {BATCH}, {STEPS} steps x {ROUNDS} rounds, {} training samples, {} threads",
-        data.train.width(),
-        cfg.model.layers[0].units,
-        data.classes,
-        split.len(),
+        "{} training samples, {SAMPLES} samples per run, {rounds} rounds, {t} threads vs 1; machine has {} CPUs",
+        split32.len(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    let plan = Plan {
-        steps: STEPS,
-        batch_size: BATCH,
-        loss: LossKind::Mse,
-        clip_grad_norm: None,
-        eval_every: usize::MAX,
-        seed: 1,
-        flaw: None,
-    };
-    let run = |instrumented: bool| -> f64 {
-        let mut net = Network::<f32>::init(split.x.ncols(), &cfg.model.layers, cfg.seed);
-        let mut opt = Optimizer::for_layers(OptimizerConfig::Sgd, 0.05, &net.layers);
-        let mut recorder = Recorder::new(net.layer_infos(), 1);
-        let mut tracer = NonFiniteTracer::new();
-        let started = Instant::now();
-        let result = if instrumented {
-            let mut hooks: [&mut dyn Hook<f32>; 2] = [&mut tracer, &mut recorder];
-            train(
-                &mut net,
-                &mut opt,
-                &split,
-                None,
-                &plan,
-                &mut hooks,
-                &mut |_, _| {},
-            )
+    // contenders per shape: (instrumented, threads)
+    let contenders = [(false, t), (true, t), (false, 1), (true, 1)];
+    let measure = |s: &Shape, (instr, th): (bool, usize)| {
+        if s.f64 {
+            run(&split64, s, instr, th)
         } else {
-            train(
-                &mut net,
-                &mut opt,
-                &split,
-                None,
-                &plan,
-                &mut [],
-                &mut |_, _| {},
-            )
-        };
-        let secs = started.elapsed().as_secs_f64();
-        assert!(result.is_ok_and(|o| o.steps_run == STEPS));
-        (STEPS * BATCH) as f64 / secs
+            run(&split32, s, instr, th)
+        }
     };
-    run(false); // warm-up
-                // Each round runs both back to back; the overhead is the median of the
-                // per-round ratios, which cancels the slow drifts of a shared VM.
-    let (mut plain, mut hooked, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        let (p, h) = (run(false), run(true));
-        plain.push(p);
-        hooked.push(h);
-        ratios.push(h / p);
+    for s in &shapes {
+        measure(s, (false, t)); // warm-up
     }
-    let med = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (p, h) = (med(&mut plain), med(&mut hooked));
-    println!("uninstrumented: {p:>9.0} samples/s (median of {ROUNDS})");
-    println!("instrumented:   {h:>9.0} samples/s (recorder every step + non-finite tracer)");
+    let mut results = vec![vec![Vec::new(); contenders.len()]; shapes.len()];
+    let started = Instant::now();
+    let before = busy_ticks();
+    for _ in 0..rounds {
+        for (i, s) in shapes.iter().enumerate() {
+            for (j, &c) in contenders.iter().enumerate() {
+                results[i][j].push(measure(s, c));
+            }
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    set_threads(0);
+    println!();
     println!(
-        "overhead:       {:>8.1}% (target <= 10%)",
-        100.0 * (1.0 - h / p)
+        "| shape | plain, {t} thr | instrumented, {t} thr | overhead | plain, 1 thr | instrumented, 1 thr | instr. {t} thr / 1 thr |"
     );
-    println!("reference:      PyTorch 2.15 plain loop ~16,000 samples/s, with stat hooks ~4,500 (DESIGN.md, same machine)");
+    println!("|---|---|---|---|---|---|---|");
+    for (s, r) in shapes.iter().zip(&results) {
+        let ratio =
+            |a: usize, b: usize| median(r[a].iter().zip(&r[b]).map(|(x, y)| x / y).collect());
+        println!(
+            "| {} | {:.0} | {:.0} | {:.1}% | {:.0} | {:.0} | {:.2}x |",
+            s.name,
+            median(r[0].clone()),
+            median(r[1].clone()),
+            100.0 * (1.0 - ratio(1, 0)),
+            median(r[2].clone()),
+            median(r[3].clone()),
+            ratio(1, 3),
+        );
+    }
+    println!();
+    println!("samples/s, medians of {rounds} rounds; overhead and speed-up are medians of per-round ratios");
+    if let (Some(b), Some(a)) = (before, busy_ticks()) {
+        // USER_HZ is 100 on Linux.
+        let others = (a.0 - b.0).saturating_sub(a.1 - b.1) as f64 / 100.0 / wall;
+        println!(
+            "load from other processes during the run: {others:.2} CPUs (this process excluded)"
+        );
+    }
     Ok(())
 }

@@ -74,6 +74,10 @@ enum Command {
         /// fired and held); the full report is still written.
         #[arg(long)]
         stop_when_diagnosed: bool,
+        /// Threads for the matrix products (default: the machine's CPUs).
+        /// Results are bit-identical for every count.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        threads: Option<u64>,
     },
     /// Check the engine's gradients against finite differences, tensor by
     /// tensor, and name the known backprop mistake a wrong one matches.
@@ -254,7 +258,11 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
             no_gradcheck,
             seed,
             stop_when_diagnosed,
+            threads,
         } => {
+            if let Some(t) = threads {
+                nn_doctor::engine::kernels::threads::set_threads(usize::try_from(t).unwrap_or(1));
+            }
             let fail_on = fail_on.into();
             let steps = steps.map(|s| usize::try_from(s).unwrap_or(usize::MAX));
             let opts = CheckOptions {

@@ -37,7 +37,7 @@ impl Activation {
     pub fn value<F: Float>(self, z: F) -> F {
         match self {
             Activation::Sigmoid => sigmoid(z),
-            Activation::Tanh => z.tanh(),
+            Activation::Tanh => tanh(z),
             Activation::Relu => z.max(F::zero()),
             Activation::LeakyRelu => {
                 if z > F::zero() {
@@ -136,8 +136,14 @@ impl Activation {
         match self {
             Activation::Softmax => softmax_rows(z, a),
             Activation::Linear => a.assign(z),
-            Activation::Sigmoid => Zip::from(a).and(z).for_each(|a, &z| *a = sigmoid(z)),
-            Activation::Tanh => Zip::from(a).and(z).for_each(|a, &z| *a = z.tanh()),
+            Activation::Sigmoid => match (z.as_slice(), a.as_slice_mut()) {
+                (Some(z), Some(a)) => F::sigmoid_slice(z, a),
+                _ => Zip::from(a).and(z).for_each(|a, &z| *a = sigmoid(z)),
+            },
+            Activation::Tanh => match (z.as_slice(), a.as_slice_mut()) {
+                (Some(z), Some(a)) => F::tanh_slice(z, a),
+                _ => Zip::from(a).and(z).for_each(|a, &z| *a = tanh(z)),
+            },
             Activation::Relu => Zip::from(a).and(z).for_each(|a, &z| *a = z.max(F::zero())),
             Activation::LeakyRelu | Activation::Elu | Activation::Softplus => {
                 Zip::from(a).and(z).for_each(|a, &z| *a = self.value(z))
@@ -226,15 +232,21 @@ pub const SIGMOID_SATURATION_Z: f64 = 5.986_445_692_252_742;
 /// |z| beyond which tanh's slope is under 1% of its maximum.
 pub const TANH_SATURATION_Z: f64 = 2.993_222_846_126_382;
 
-/// Logistic function, evaluated on the side where exp cannot overflow.
+/// Logistic function, evaluated on the side where exp cannot overflow,
+/// with the engine's vectorised exp (kernels::exp), so one value and a
+/// batch of them give the same bits.
 pub fn sigmoid<F: Float>(z: F) -> F {
-    let one = F::one();
-    if z >= F::zero() {
-        one / (one + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (one + e)
-    }
+    let mut a = [F::zero()];
+    F::sigmoid_slice(&[z], &mut a);
+    a[0]
+}
+
+/// tanh with the engine's vectorised kernel (kernels::exp), so one value
+/// and a batch of them give the same bits.
+pub fn tanh<F: Float>(z: F) -> F {
+    let mut a = [F::zero()];
+    F::tanh_slice(&[z], &mut a);
+    a[0]
 }
 
 fn softmax_rows<F: Float>(z: &Array2<F>, a: &mut Array2<F>) {

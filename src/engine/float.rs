@@ -18,6 +18,7 @@ pub trait Float:
     + std::ops::SubAssign
     + std::ops::MulAssign
     + std::ops::DivAssign
+    + super::kernels::exp::VecMath
     + 'static
 {
     /// "f32" or "f64", as in configs.
@@ -48,9 +49,16 @@ impl Float for f64 {
     }
 }
 
-/// Sum of squares accumulated in f64 with several independent accumulators,
-/// so the loop vectorises and f32 squares cannot overflow.
-pub fn sum_sq<F: Float>(xs: &[F]) -> f64 {
+crate::multiversion!(
+    /// Sum of squares accumulated in f64 with several independent
+    /// accumulators, so the loop vectorises and f32 squares cannot overflow;
+    /// through its AVX2 build where the CPU has it (same bits:
+    /// engine::kernels::simd).
+    pub fn sum_sq<F: Float>(xs: &[F]) -> f64 => sum_sq_lanes
+);
+
+#[inline(always)]
+fn sum_sq_lanes<F: Float>(xs: &[F]) -> f64 {
     let mut acc = [0.0f64; 8];
     let mut chunks = xs.chunks_exact(8);
     for c in &mut chunks {
@@ -95,6 +103,14 @@ mod tests {
         let xs: Vec<f32> = (0..37).map(|i| i as f32 * 0.5 - 7.0).collect();
         let naive: f64 = xs.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
         assert!((sum_sq(&xs) - naive).abs() < 1e-9);
+    }
+
+    #[test]
+    fn sum_sq_avx2_and_portable_builds_agree_bit_for_bit() {
+        // The dispatched build (AVX2 where the CPU has it) against the
+        // portable one called directly: same bits (engine::kernels::simd).
+        let xs: Vec<f32> = (0..1001).map(|i| (i as f32 * 0.731).sin()).collect();
+        assert_eq!(sum_sq(&xs).to_bits(), sum_sq_lanes(&xs).to_bits());
     }
 
     #[test]

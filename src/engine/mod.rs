@@ -9,6 +9,7 @@ pub mod flaw;
 pub mod float;
 pub mod hook;
 pub mod init;
+pub mod kernels;
 pub mod layers;
 pub mod loss;
 pub mod network;

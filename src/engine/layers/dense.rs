@@ -7,7 +7,8 @@ use crate::config::LayerConfig;
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
 use crate::engine::init::draw_weights;
-use ndarray::linalg::general_mat_mul;
+use crate::engine::kernels::gemm::gemm;
+use crate::engine::kernels::threads::threads;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMutD, Axis, Ix1, Ix2};
 use rand_chacha::ChaCha8Rng;
 
@@ -65,12 +66,26 @@ impl<F: Float> Layer<F> for Dense<F> {
     /// is written first and the product accumulated onto it).
     fn forward_pre(&self, input: ArrayView2<'_, F>, _mode: Mode, pre: &mut Array2<F>) {
         pre.assign(&self.bias.view().insert_axis(Axis(0)));
-        general_mat_mul(F::one(), &input, &self.weight, F::one(), pre);
+        gemm(
+            F::one(),
+            &input,
+            &self.weight.view(),
+            F::one(),
+            &mut pre.view_mut(),
+            threads(),
+        );
     }
 
     /// dL/dx = delta W^T.
     fn backward_input(&self, delta: &Array2<F>, grad_in: &mut Array2<F>) {
-        general_mat_mul(F::one(), delta, &self.weight.t(), F::zero(), grad_in);
+        gemm(
+            F::one(),
+            &delta.view(),
+            &self.weight.t(),
+            F::zero(),
+            &mut grad_in.view_mut(),
+            threads(),
+        );
     }
 
     /// dW = input^T delta, db = column sums of delta. A gradient buffer of
@@ -83,9 +98,14 @@ impl<F: Float> Layer<F> for Dense<F> {
     ) {
         if let [gw, gb, ..] = grads {
             match gw.view_mut().into_dimensionality::<Ix2>() {
-                Ok(mut gw) if gw.dim() == self.weight.dim() => {
-                    general_mat_mul(F::one(), &input.t(), delta, F::zero(), &mut gw)
-                }
+                Ok(mut gw) if gw.dim() == self.weight.dim() => gemm(
+                    F::one(),
+                    &input.t(),
+                    &delta.view(),
+                    F::zero(),
+                    &mut gw,
+                    threads(),
+                ),
                 _ => gw.fill(F::of(f64::NAN)),
             }
             match gb.view_mut().into_dimensionality::<Ix1>() {
