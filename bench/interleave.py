@@ -103,21 +103,15 @@ def main():
         for shape in args.shapes.split(","):
             for c in contenders:  # build and warm up outside the timed rounds
                 c.run(shape, SHAPES[shape][3] * 20)
-            clean, discarded, loads = [], 0, []
-            started, r = time.perf_counter(), 0
-            while len(clean) < rounds and time.perf_counter() - started < budget:
-                got, worst = {}, 0.0
-                for c in contenders[r % len(contenders):] + contenders[:r % len(contenders)]:
-                    with quiet.Window(c.proc.pid) as w:
-                        seconds, steps = c.run(shape, samples)
-                    got[c.name] = steps * SHAPES[shape][3] / seconds
-                    worst = max(worst, w.others)
-                r += 1
-                if worst <= quiet.THRESHOLD_CORES:
-                    clean.append(got)
-                    loads.append(worst)
-                else:
-                    discarded += 1
+            by_name = {c.name: c for c in contenders}
+
+            def turn(name):
+                seconds, steps = by_name[name].run(shape, samples)
+                return steps * SHAPES[shape][3] / seconds
+
+            kept, disturbed = quiet.rounds(list(by_name), turn, rounds, budget,
+                                           pid=lambda name: by_name[name].proc.pid)
+            clean, loads, discarded = [g for _, g in kept], [w for w, _ in kept], len(disturbed)
             print(f"{shape}: {len(clean)} clean rounds, {discarded} discarded"
                   + (f", other processes <= {max(loads):.2f} core in kept rounds" if loads else ""))
             if not clean:

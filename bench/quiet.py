@@ -57,6 +57,27 @@ class Window:
         return False
 
 
+def rounds(names, turn, wanted, budget, pid=lambda name: "self"):
+    """Interleaved rounds: every name's `turn(name)` once per round, in an
+    order that rotates from round to round, each turn inside a `Window` on
+    `pid(name)`. A round is kept when other processes used at most
+    THRESHOLD_CORES during every one of its turns. Stops at `wanted` kept
+    rounds or after `budget` seconds. Returns (clean, disturbed): clean is a
+    list of (load, {name: result}), disturbed the same for discarded rounds,
+    load being the worst turn's other-process cores."""
+    clean, disturbed = [], []
+    started, r = time.perf_counter(), 0
+    while len(clean) < wanted and time.perf_counter() - started < budget:
+        got, worst = {}, 0.0
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            with Window(pid(name)) as w:
+                got[name] = turn(name)
+            worst = max(worst, w.others)
+        r += 1
+        (clean if worst <= THRESHOLD_CORES else disturbed).append((worst, got))
+    return clean, disturbed
+
+
 def median(values):
     s = sorted(values)
     return s[len(s) // 2] if s else float("nan")

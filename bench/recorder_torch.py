@@ -62,21 +62,8 @@ def main():
     for f in loops.values():  # warm-up
         f()
     names = list(loops)
-    clean, disturbed, loads = [], [], []
-    started = time.perf_counter()
-    r = 0
-    while len(clean) < ROUNDS and time.perf_counter() - started < MAX_SECONDS:
-        got, worst = {}, 0.0
-        for k in names[r % len(names):] + names[:r % len(names)]:
-            with quiet.Window() as w:
-                got[k] = loops[k]()
-            worst = max(worst, w.others)
-        r += 1
-        if worst <= quiet.THRESHOLD_CORES:
-            clean.append(got)
-            loads.append(worst)
-        else:
-            disturbed.append((worst, got))
+    kept, disturbed = quiet.rounds(names, lambda k: loops[k](), ROUNDS, MAX_SECONDS)
+    clean, loads = [g for _, g in kept], [w for w, _ in kept]
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), seed network, batch {BATCH}, "
           f"{STEPS} steps per loop: {len(clean)} clean rounds, {len(disturbed)} discarded "
           f"(other processes > {quiet.THRESHOLD_CORES} core)"
