@@ -74,28 +74,17 @@ fn runner<F: Float + 'static>(
         let mut recorder = Recorder::new(net.layer_infos(), 1);
         let mut tracer = NonFiniteTracer::new();
         let started = Instant::now();
-        if instrumented {
-            let mut hooks: [&mut dyn Hook<F>; 2] = [&mut tracer, &mut recorder];
-            train(
-                &mut net,
-                &mut opt,
-                &split,
-                None,
-                &plan,
-                &mut hooks,
-                &mut |_, _| {},
-            )?;
-        } else {
-            train(
-                &mut net,
-                &mut opt,
-                &split,
-                None,
-                &plan,
-                &mut [],
-                &mut |_, _| {},
-            )?;
-        }
+        let mut all: [&mut dyn Hook<F>; 2] = [&mut tracer, &mut recorder];
+        let hooks: &mut [&mut dyn Hook<F>] = if instrumented { &mut all } else { &mut [] };
+        train(
+            &mut net,
+            &mut opt,
+            &split,
+            None,
+            &plan,
+            hooks,
+            &mut |_, _| {},
+        )?;
         Ok(started.elapsed().as_secs_f64())
     })
 }

@@ -98,25 +98,16 @@ fn run<F: Float>(split: &Split<F>, shape: &Shape, instrumented: bool, threads: u
     let mut recorder = Recorder::new(net.layer_infos(), 1);
     let mut tracer = NonFiniteTracer::new();
     let started = Instant::now();
-    let result = if instrumented {
-        let mut hooks: [&mut dyn Hook<F>; 2] = [&mut tracer, &mut recorder];
+    let result = {
+        let mut all: [&mut dyn Hook<F>; 2] = [&mut tracer, &mut recorder];
+        let hooks: &mut [&mut dyn Hook<F>] = if instrumented { &mut all } else { &mut [] };
         train(
             &mut net,
             &mut opt,
             split,
             None,
             &plan,
-            &mut hooks,
-            &mut |_, _| {},
-        )
-    } else {
-        train(
-            &mut net,
-            &mut opt,
-            split,
-            None,
-            &plan,
-            &mut [],
+            hooks,
             &mut |_, _| {},
         )
     };
