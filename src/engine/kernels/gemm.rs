@@ -5,12 +5,13 @@
 //! its idle worker spinning in `sched_yield`). Here C's columns (and the
 //! same columns of B) are cut into contiguous blocks, and each thread takes
 //! blocks from a shared counter and runs the single-threaded GEMM on them;
-//! scoped threads end with the call, so nothing waits busily between
-//! products. Every entry of C is the same dot product
+//! the threads are the parked workers of `pool`, so nothing waits busily
+//! between products and no thread is spawned per product. Every entry of C is the same dot product
 //! in the same order whichever block holds it (matrixmultiply blocks k the
 //! same way for any n), so the result is bit-identical for every thread
 //! count, which the tests check.
 
+use super::pool::broadcast;
 use crate::engine::float::Float;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
@@ -48,6 +49,20 @@ pub fn gemm<F: Float>(
     let threads = threads
         .min(m.saturating_mul(n).saturating_mul(k) / MIN_PARALLEL_MACS)
         .max(1);
+    gemm_split(alpha, a, b, beta, c, threads);
+}
+
+/// [`gemm`] split over exactly `threads` threads whatever its size (the
+/// `gemm_shapes` bench measures where splitting starts to pay).
+pub fn gemm_split<F: Float>(
+    alpha: F,
+    a: &ArrayView2<'_, F>,
+    b: &ArrayView2<'_, F>,
+    beta: F,
+    c: &mut ArrayViewMut2<'_, F>,
+    threads: usize,
+) {
+    let n = b.ncols();
     let blocks = (threads * BLOCKS_PER_THREAD).min(n / COLUMN_ALIGN);
     if threads <= 1 || blocks <= 1 {
         general_mat_mul(alpha, a, b, beta, c);
@@ -75,12 +90,7 @@ pub fn gemm<F: Float>(
             general_mat_mul(alpha, a, &bb, beta, &mut bc);
         }
     };
-    std::thread::scope(|scope| {
-        for _ in 1..threads {
-            scope.spawn(work);
-        }
-        work();
-    });
+    broadcast(threads, &work);
 }
 
 #[cfg(test)]

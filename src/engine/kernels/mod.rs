@@ -5,5 +5,6 @@
 
 pub mod exp;
 pub mod gemm;
+pub mod pool;
 pub mod simd;
 pub mod threads;

@@ -1,0 +1,184 @@
+//! A persistent pool of parked worker threads for the kernels.
+//!
+//! Spawning scoped threads for every product cost tens of microseconds per
+//! call, which is why products of a few million multiply-adds (the deep
+//! ReLU net's) did not gain from the second core. The workers here are
+//! started once and sleep on a condition variable between jobs (no
+//! busy-waiting: an idle worker uses no CPU); a job wakes them with one
+//! notify.
+//!
+//! A job is a closure every participant runs once; it takes its own work
+//! from a shared counter (see `gemm` and `optim`), so a worker that gets a
+//! core late finds the work done, and the caller never waits for a worker
+//! that has not started: when the caller's own run ends, the job is closed
+//! to late joiners and only the workers already inside it are waited for.
+//! Which thread computes which piece never changes a result (each piece is
+//! computed the same way by whoever takes it), so the thread count stays
+//! out of the numbers.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
+
+/// The job being broadcast, with its lifetime erased (see [`broadcast`] for
+/// why that is sound).
+#[derive(Clone, Copy)]
+struct Job(&'static (dyn Fn() + Sync + 'static));
+
+#[derive(Default)]
+struct State {
+    job: Option<Job>,
+    /// Bumped for every job, so a worker joins each job at most once.
+    generation: u64,
+    /// Workers that may still join the current job.
+    wanted: usize,
+    /// Workers inside the current job.
+    running: usize,
+    /// Workers started so far.
+    spawned: usize,
+}
+
+struct Pool {
+    state: Mutex<State>,
+    /// Workers wait here for a job.
+    wake: Condvar,
+    /// The caller waits here for `running` to reach 0.
+    done: Condvar,
+    /// Held by the one caller broadcasting; others run their job alone.
+    caller: Mutex<()>,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool {
+        state: Mutex::new(State::default()),
+        wake: Condvar::new(),
+        done: Condvar::new(),
+        caller: Mutex::new(()),
+    })
+}
+
+/// The state, even if a panicking thread poisoned the lock (the state is
+/// only counters and is consistent between statements).
+fn lock(pool: &Pool) -> MutexGuard<'_, State> {
+    pool.state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn worker(pool: &'static Pool) {
+    let mut seen = 0u64;
+    let mut state = lock(pool);
+    loop {
+        match state.job {
+            Some(job) if state.wanted > 0 && state.generation != seen => {
+                seen = state.generation;
+                state.wanted -= 1;
+                state.running += 1;
+                drop(state);
+                // A panic in a job must still count the worker out, or the
+                // caller would wait for ever; kernels do not panic.
+                let _ = catch_unwind(AssertUnwindSafe(job.0));
+                state = lock(pool);
+                state.running -= 1;
+                if state.running == 0 {
+                    pool.done.notify_all();
+                }
+            }
+            _ => state = pool.wake.wait(state).unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+}
+
+/// Closes the current job and waits for the workers inside it, also when
+/// the caller's own run of the job unwinds: after this nothing refers to
+/// the job any more.
+struct Close(&'static Pool);
+
+impl Drop for Close {
+    fn drop(&mut self) {
+        let mut state = lock(self.0);
+        state.job = None;
+        state.wanted = 0;
+        while state.running > 0 {
+            state = self.0.done.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Runs `job` on the calling thread and on up to `threads - 1` pool
+/// workers at the same time, and returns when every run has returned.
+/// Workers that wake after the caller's run ended skip the job. When the
+/// pool is busy with another caller (tests run in parallel; a job that
+/// broadcasts itself), `job` runs on the caller alone.
+pub fn broadcast(threads: usize, job: &(dyn Fn() + Sync)) {
+    let pool = pool();
+    let helpers = threads.saturating_sub(1);
+    let _guard = match pool.caller.try_lock() {
+        Ok(g) if helpers > 0 => g,
+        Err(TryLockError::Poisoned(e)) if helpers > 0 => e.into_inner(),
+        _ => return job(),
+    };
+    // SAFETY: the erased reference is stored in the pool only until
+    // `Close` runs (on return and on unwind), which clears it and waits
+    // until no worker is inside the job; workers copy it only while it is
+    // stored, in the same critical section that counts them in. So it is
+    // never used after this call returns, while `job` is still borrowed.
+    let erased: &'static (dyn Fn() + Sync + 'static) = unsafe {
+        std::mem::transmute::<&(dyn Fn() + Sync), &'static (dyn Fn() + Sync + 'static)>(job)
+    };
+    {
+        let mut state = lock(pool);
+        while state.spawned < helpers {
+            let started = std::thread::Builder::new()
+                .name("nn-doctor-kernel".into())
+                .spawn(move || worker(pool));
+            if started.is_err() {
+                break; // fewer helpers: same results, less speed
+            }
+            state.spawned += 1;
+        }
+        state.job = Some(Job(erased));
+        state.generation = state.generation.wrapping_add(1);
+        state.wanted = helpers.min(state.spawned);
+        pool.wake.notify_all();
+    }
+    let _close = Close(pool);
+    job();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Every piece of work is done exactly once whatever the thread count,
+    /// and the caller returns only after all of it (checked right after).
+    #[test]
+    fn every_piece_is_done_once() {
+        for threads in [1, 2, 3, 8] {
+            for _ in 0..50 {
+                let pieces: Vec<AtomicUsize> = (0..37).map(|_| AtomicUsize::new(0)).collect();
+                let next = AtomicUsize::new(0);
+                broadcast(threads, &|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(p) = pieces.get(i) else { break };
+                    p.fetch_add(1, Ordering::Relaxed);
+                });
+                assert!(pieces.iter().all(|p| p.load(Ordering::Relaxed) == 1));
+            }
+        }
+    }
+
+    /// A job that broadcasts again runs the inner job on its own thread
+    /// instead of waiting for a pool it holds (no deadlock).
+    #[test]
+    fn nested_broadcast_runs_inline() {
+        let count = AtomicUsize::new(0);
+        broadcast(2, &|| {
+            broadcast(2, &|| {
+                count.fetch_add(1, Ordering::Relaxed);
+            });
+        });
+        // The caller's run nests once; a worker's run may nest once more.
+        let n = count.load(Ordering::Relaxed);
+        assert!((1..=2).contains(&n), "{n}");
+    }
+}
