@@ -105,7 +105,8 @@ fn scoped<F: LinalgScalar + Send + Sync>(
 
 /// Median seconds per product of each contender over `rounds` rounds.
 fn time<F: Float>(p: &Product, threads: usize, rounds: usize) -> [f64; 3] {
-    let fill = |r, c| Array2::from_shape_fn((r, c), |(i, j)| F::of(((i * 7 + j * 3) % 17) as f64 - 8.0));
+    let fill =
+        |r, c| Array2::from_shape_fn((r, c), |(i, j)| F::of(((i * 7 + j * 3) % 17) as f64 - 8.0));
     let a_store = if p.ta { fill(p.k, p.m) } else { fill(p.m, p.k) };
     let b_store = if p.tb { fill(p.n, p.k) } else { fill(p.k, p.n) };
     let a = if p.ta { a_store.t() } else { a_store.view() };
@@ -146,9 +147,7 @@ fn main() {
     };
     let rounds = opt("--rounds").unwrap_or(7).max(1);
     let t = opt("--threads").unwrap_or_else(threads).max(2);
-    println!(
-        "{rounds} rounds, split over {t} threads; MIN_PARALLEL_MACS now {MIN_PARALLEL_MACS}"
-    );
+    println!("{rounds} rounds, split over {t} threads; MIN_PARALLEL_MACS now {MIN_PARALLEL_MACS}");
     println!();
     println!("| product | m x k x n | MMACs | 1 thread (us) | pool, {t} thr (us) | scoped, {t} thr (us) | 1 thr / pool | 1 thr / scoped |");
     println!("|---|---|---|---|---|---|---|---|");

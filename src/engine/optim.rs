@@ -666,8 +666,15 @@ mod tests {
         }
         for t in [2, 3, 5] {
             let got = run(Some(t));
-            assert_eq!((&got.0, &got.1, &got.2, &got.3), (&one.0, &one.1, &one.2, &one.3));
-            assert_eq!(got.4.map(f64::to_bits), one.4.map(f64::to_bits), "{t} threads");
+            assert_eq!(
+                (&got.0, &got.1, &got.2, &got.3),
+                (&one.0, &one.1, &one.2, &one.3)
+            );
+            assert_eq!(
+                got.4.map(f64::to_bits),
+                one.4.map(f64::to_bits),
+                "{t} threads"
+            );
         }
     }
 
