@@ -9,7 +9,9 @@
 //! `gemm::MIN_PARALLEL_MACS` is chosen.
 //!
 //! Run: `cargo bench --bench gemm_shapes` (options `--rounds N`, default
-//! 7; `--threads N`, default the machine's).
+//! 7; `--threads N`, default the machine's); with `--features gemm` it also
+//! times the `gemm` crate on one thread (an optional dependency only this
+//! bench uses, so the default build does not compile its 24 crates).
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, LinalgScalar};
@@ -103,8 +105,59 @@ fn scoped<F: LinalgScalar + Send + Sync>(
     });
 }
 
+/// The `gemm` crate on one thread (its own `Parallelism::None`), C = A B.
+#[cfg(feature = "gemm")]
+fn gemm_crate<F: Float>(
+    a: &ArrayView2<'_, F>,
+    b: &ArrayView2<'_, F>,
+    c: &mut ArrayViewMut2<'_, F>,
+) {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    let (sa, sb) = (a.strides(), b.strides());
+    let sc = [c.strides()[0], c.strides()[1]];
+    // SAFETY: the pointers and strides are those of live ndarray views of
+    // the shapes passed (m x k, k x n, m x n), and C does not alias A or B.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            sc[1],
+            sc[0],
+            false,
+            a.as_ptr(),
+            sa[1],
+            sa[0],
+            b.as_ptr(),
+            sb[1],
+            sb[0],
+            F::zero(),
+            F::one(),
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// The contenders' column titles, in the order [`time`] returns them.
+fn contenders(t: usize) -> Vec<String> {
+    let mut v = vec![
+        "matrixmultiply, 1 thread".to_string(),
+        format!("matrixmultiply split on the pool, {t} thr"),
+        format!("matrixmultiply split on scoped threads, {t} thr"),
+    ];
+    if cfg!(feature = "gemm") {
+        v.push("gemm crate, 1 thread".to_string());
+    }
+    v
+}
+
 /// Median seconds per product of each contender over `rounds` rounds.
-fn time<F: Float>(p: &Product, threads: usize, rounds: usize) -> [f64; 3] {
+fn time<F: Float>(p: &Product, threads: usize, rounds: usize) -> Vec<f64> {
     let fill =
         |r, c| Array2::from_shape_fn((r, c), |(i, j)| F::of(((i * 7 + j * 3) % 17) as f64 - 8.0));
     let a_store = if p.ta { fill(p.k, p.m) } else { fill(p.m, p.k) };
@@ -115,7 +168,8 @@ fn time<F: Float>(p: &Product, threads: usize, rounds: usize) -> [f64; 3] {
     // Enough repetitions for about 20 ms per contender and round.
     let macs = p.m * p.k * p.n;
     let reps = (2_000_000_000 / macs.max(1) / 50).clamp(5, 20_000);
-    let mut per: [Vec<f64>; 3] = Default::default();
+    let count = contenders(threads).len();
+    let mut per: Vec<Vec<f64>> = vec![Vec::new(); count];
     for round in 0..=rounds {
         for (j, out) in per.iter_mut().enumerate() {
             let started = Instant::now();
@@ -123,7 +177,11 @@ fn time<F: Float>(p: &Product, threads: usize, rounds: usize) -> [f64; 3] {
                 match j {
                     0 => gemm_split(F::one(), &a, &b, F::zero(), &mut c.view_mut(), 1),
                     1 => gemm_split(F::one(), &a, &b, F::zero(), &mut c.view_mut(), threads),
-                    _ => scoped(&a, &b, &mut c.view_mut(), threads),
+                    2 => scoped(&a, &b, &mut c.view_mut(), threads),
+                    #[cfg(feature = "gemm")]
+                    _ => gemm_crate(&a, &b, &mut c.view_mut()),
+                    #[cfg(not(feature = "gemm"))]
+                    _ => {}
                 }
             }
             if round > 0 {
@@ -131,10 +189,12 @@ fn time<F: Float>(p: &Product, threads: usize, rounds: usize) -> [f64; 3] {
             }
         }
     }
-    per.map(|mut v| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    })
+    per.into_iter()
+        .map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        })
+        .collect()
 }
 
 fn main() {
@@ -149,28 +209,38 @@ fn main() {
     let t = opt("--threads").unwrap_or_else(threads).max(2);
     println!("{rounds} rounds, split over {t} threads; MIN_PARALLEL_MACS now {MIN_PARALLEL_MACS}");
     println!();
-    println!("| product | m x k x n | MMACs | 1 thread (us) | pool, {t} thr (us) | scoped, {t} thr (us) | 1 thr / pool | 1 thr / scoped |");
-    println!("|---|---|---|---|---|---|---|---|");
+    let names = contenders(t);
+    let mut head = "| product | m x k x n | MMACs |".to_string();
+    for n in &names {
+        head += &format!(" {n} (us) |");
+    }
+    for n in &names[1..] {
+        head += &format!(" 1 thr / {n} |");
+    }
+    println!("{head}");
+    println!("|---|---|---|{}", "---|".repeat(2 * names.len() - 1));
     let mut list = products();
     list.sort_by_key(|p| p.m * p.k * p.n);
     for p in &list {
-        let [one, pool, scoped] = if p.f64 {
+        let r = if p.f64 {
             time::<f64>(p, t, rounds)
         } else {
             time::<f32>(p, t, rounds)
         };
-        println!(
-            "| {} | {}x{}x{} | {:.2} | {:.1} | {:.1} | {:.1} | {:.2}x | {:.2}x |",
+        let mut line = format!(
+            "| {} | {}x{}x{} | {:.2} |",
             p.what,
             p.m,
             p.k,
             p.n,
-            (p.m * p.k * p.n) as f64 / 1e6,
-            one * 1e6,
-            pool * 1e6,
-            scoped * 1e6,
-            one / pool,
-            one / scoped
+            (p.m * p.k * p.n) as f64 / 1e6
         );
+        for v in &r {
+            line += &format!(" {:.1} |", v * 1e6);
+        }
+        for v in &r[1..] {
+            line += &format!(" {:.2}x |", r[0] / v);
+        }
+        println!("{line}");
     }
 }
