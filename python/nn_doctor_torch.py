@@ -281,6 +281,7 @@ class Recorder:
         self.test_samples = 0
         self.started = time.perf_counter()
         self.pre_hooked = set()
+        self.act_layer = {}  # activation module -> the layer it is paired with, this forward pass
         self.handles = [model.register_forward_pre_hook(self._root_pre)]
         for module in model.modules():
             if module in self.layers:
@@ -307,6 +308,7 @@ class Recorder:
         self.step_no += 1
         self.recording = self.step_no == 1 or (self.step_no - 1) % self.every == 0
         self.flags, self.stats, self.counts, self.paired = [], {}, {}, set()
+        self.deltas = []  # (layer, gradient of its output, its version) until _flush_deltas
         self.last_layer, self.last_span = None, None
         self.pending = {}
         x = first_tensor(args)
@@ -346,10 +348,12 @@ class Recorder:
             return
         self._flag(0, "forward.linear", layer, "output", self._span(out))
         if out.requires_grad:
-            out.register_hook(lambda g, l=layer: self._flag(2, "backward.delta", l, "gradient of the output",
-                                                            span(g.detach())))
+            # No torch op in the hook: the gradient is kept (it lives until
+            # the optimizer step at most) and reduced with the parameter
+            # gradients in one call (_flush_deltas).
+            out.register_hook(lambda g, l=layer: self.deltas.append((l, g, g._version)))
         if self.recording:
-            self.pending[layer.number] = out
+            self.pending[layer.number] = out.detach()
 
     def _act_pre(self, module, args):
         if not self.in_step or self.last_layer is None or self.last_layer.number in self.paired:
@@ -361,24 +365,22 @@ class Recorder:
             return
         self.paired.add(layer.number)
         self.pending.pop(layer.number, None)
-        module._nn_doctor_layer = layer
+        self.act_layer[module] = layer
         if self.recording:
             # Before the module runs: an in-place ReLU overwrites its input.
-            self._pre_stats(layer, args[0])
+            self._pre_stats(layer, args[0].detach())
 
     def _act_forward(self, module, args, output):
         if module not in self.pre_hooked:
             self._act_pre(module, args)
-        layer = getattr(module, "_nn_doctor_layer", None)
+        layer = self.act_layer.pop(module, None)
         if not self.in_step or layer is None:
             return
-        module._nn_doctor_layer = None
         mm = self._span(output)
         self._flag(0, "forward.activation", layer, "activation", mm)
         if self.recording:
-            self._act_stats(layer, output, mm)
+            self._act_stats(layer, output.detach(), mm)
 
-    @torch.no_grad()
     def _pre_stats(self, layer, z):
         """Pre-activation statistics as device tensors; counts stay counts
         (shares are divided on the host, exactly as a float64 mean)."""
@@ -407,7 +409,6 @@ class Recorder:
             s["alive"] = alive.sum()
             n["alive"] = alive.numel()
 
-    @torch.no_grad()
     def _act_stats(self, layer, a, mm=None):
         s = self.stats.setdefault(layer.number, {})
         n = self.counts.setdefault(layer.number, {})
@@ -449,21 +450,33 @@ class Recorder:
 
     # --- optimizer -----------------------------------------------------------
 
-    @torch.no_grad()
+    def _flush_deltas(self, more=()):
+        """The norms of the output gradients kept by the backward hooks, and
+        of `more`, in one call: a norm is non-finite when an element is (or
+        when float32 squares overflow: step() confirms element-wise). A
+        gradient changed in place since its hook ran is reduced as it is now."""
+        deltas, self.deltas = self.deltas, []
+        flat = norms([g.detach() for _, g, _ in deltas] + list(more))
+        for (layer, g, _), n in zip(deltas, flat):
+            self._flag(2, "backward.delta", layer, "gradient of the output", n, g)
+        return flat[len(deltas):]
+
     def _before_update(self, optimizer, args, kwargs):
         if not self.in_step:
             return
         if not self.recording:
+            self._flush_deltas()
             for layer in self.order:
                 for p in layer.weights + layer.biases:
                     if p.grad is not None:
                         self._flag(3, "backward.weight_grad", layer, "parameter gradient", p.grad.sum(), p.grad)
             return
-        # Every gradient norm of the step in one call; they double as the
-        # step's non-finite flags (confirmed element-wise in step()).
+        # Every gradient norm of the step in one call, with the output
+        # gradients'; they double as the step's non-finite flags (confirmed
+        # element-wise in step()).
         grads = [([p.grad for p in layer.weights if p.grad is not None],
                   [p.grad for p in layer.biases if p.grad is not None]) for layer in self.order]
-        flat = norms([g for w, b in grads for g in w + b])
+        flat = self._flush_deltas([g for w, b in grads for g in w + b])
         lrs = self._sgd_step_sizes()
         for layer, (w, b) in zip(self.order, grads):
             s = self.stats.setdefault(layer.number, {})
@@ -481,7 +494,7 @@ class Recorder:
             if cached is not None and cached[0] == [p._version for p in layer.weights]:
                 s["before_norm"] = cached[1]
             else:
-                s["before_norm"] = combine(norms(layer.weights))
+                s["before_norm"] = combine(norms([p.detach() for p in layer.weights]))
             sizes = {lrs.get(id(p)) for p in layer.weights}
             layer.step_size = sizes.pop() if len(sizes) == 1 else None
             if layer.step_size is None:
@@ -491,7 +504,7 @@ class Recorder:
                                        for b, p in zip(bufs, layer.weights)):
                     bufs = layer.buffers = [torch.empty_like(p) for p in layer.weights]
                 for buf, p in zip(bufs, layer.weights):
-                    buf.copy_(p)
+                    buf.copy_(p.detach())
             layer.updating = True
 
     def _sgd_step_sizes(self):
@@ -510,14 +523,13 @@ class Recorder:
                     out[id(p)] = lr
         return out
 
-    @torch.no_grad()
     def _after_update(self, optimizer, args, kwargs):
         if not self.in_step:
             return
         # When the next step records, this step's weight norms (its flags too)
         # stand for that step's norms before its update.
         if self.recording or self.step_no % self.every == 0:
-            flat = norms([p for layer in self.order for p in layer.weights + layer.biases])
+            flat = norms([p.detach() for layer in self.order for p in layer.weights + layer.biases])
         else:
             flat = None
         for layer in self.order:
@@ -525,7 +537,7 @@ class Recorder:
             if flat is None:
                 layer.after_norm = None
                 for p in layer.weights + layer.biases:
-                    self._flag(4, "update", layer, "parameter after the update", p.sum(), p)
+                    self._flag(4, "update", layer, "parameter after the update", p.detach().sum(), p)
                 continue
             weight_norm, bias_norm = combine(flat[:nw]), combine(flat[nw:nw + nb])
             flat = flat[nw + nb:]
@@ -539,7 +551,7 @@ class Recorder:
                 self.stats[layer.number]["weight_norm"] = weight_norm
                 if layer.step_size is None:
                     for buf, p in zip(layer.buffers, layer.weights):
-                        buf.sub_(p)  # in place: the applied update
+                        buf.sub_(p.detach())  # in place: the applied update
                     self.stats[layer.number]["update_norm"] = combine(norms(layer.buffers))
 
     def _count_nonfinite(self, layer):
@@ -551,7 +563,6 @@ class Recorder:
 
     # --- the user's call ------------------------------------------------------
 
-    @torch.no_grad()
     def step(self, loss, output=None, target=None):
         """Call once per training step, after optimizer.step(): the batch
         loss, and optionally the model output and target (class indices or
@@ -560,6 +571,8 @@ class Recorder:
             raise RuntimeError("nn_doctor_torch: step() called without a training forward pass since the last step()")
         self.in_step = False
         self.last_span = None
+        if self.deltas:  # no optimizer step ran (e.g. skipped by a GradScaler)
+            self._flush_deltas()
         loss_t = loss.detach().reshape(()) if torch.is_tensor(loss) else torch.tensor(float(loss))
         self._flag(1, "loss", None, "loss", loss_t)
         tensors = [loss_t]
@@ -601,6 +614,9 @@ class Recorder:
             for f, at in zip(flags, flag_at):
                 v = flag_value(host[at[0]], host[at[1]]) if len(at) == 2 else host[at[0]]
                 if not math.isfinite(v) and (f[6] is None or not bool(torch.isfinite(f[6]).all())):
+                    if f[6] is not None:  # spelled from the elements, not the norm or sum
+                        lo, hi = span(f[6].detach())
+                        v = flag_value(lo.item(), hi.item())
                     self._origin(f, v)
                     break
         if self.recording:
@@ -613,19 +629,27 @@ class Recorder:
 
     @staticmethod
     def _to_host(tensors, device):
-        groups = {}
-        for i, t in enumerate(tensors):
-            groups.setdefault((t.dtype, t.device), []).append(i)
-        parts, order = [], []
-        for idx in groups.values():
-            part = torch.stack([tensors[i] if tensors[i].dim() == 0 else tensors[i].reshape(()) for i in idx])
-            parts.append(part.to(device=device, dtype=torch.float64))
-            order += idx
-        flat = torch.cat(parts).cpu().tolist()
-        host = [0.0] * len(tensors)
-        for i, v in zip(order, flat):
-            host[i] = v
-        return host
+        """The values of 0-dim tensors as Python numbers, in one transfer:
+        each distinct tensor once (flags and statistics share many), stacked
+        per dtype; on the CPU each stack is read as it is (float32 and int64
+        values are exact as Python floats and ints), elsewhere the stacks
+        are converted to float64 and concatenated first (one copy to the
+        host; exact for every float and for counts below 2^53)."""
+        slot, groups = {}, {}
+        for t in tensors:
+            if id(t) not in slot:
+                g = groups.setdefault((t.dtype, t.device), [])
+                slot[id(t)] = (g, len(g))
+                g.append(t if t.dim() == 0 else t.reshape(()))
+        if all(dev.type == "cpu" for _, dev in groups):
+            values = {id(g): torch.stack(g).tolist() for g in groups.values()}
+        else:
+            parts = [torch.stack(g).to(device=device, dtype=torch.float64) for g in groups.values()]
+            flat, at = torch.cat(parts).cpu().tolist(), 0
+            values = {}
+            for g in groups.values():
+                values[id(g)], at = flat[at:at + len(g)], at + len(g)
+        return [values[id(slot[id(t)][0])][slot[id(t)][1]] for t in tensors]
 
     def _row(self, layer, r):
         """A metrics.csv row's statistics from the step's raw host values."""
