@@ -136,6 +136,7 @@ class Layer:
         # Units of a convolution are its channels (dim 1); elsewhere the last dim.
         self.unit_dim = 1 if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.BatchNorm2d)) else -1
         self.number = None
+        self.rows = None  # Recorder._rows' views, while its buffer and the shape last
         self.activation = "linear"
         self.init = init_stats(self)
 
@@ -281,6 +282,7 @@ class Recorder:
         self.test_samples = 0
         self.started = time.perf_counter()
         self.pre_hooked = set()
+        self.scratch = {}  # (dtype, device) -> the rows buffer of _rows
         self.act_layer = {}  # activation module -> the layer it is paired with, this forward pass
         self.handles = [model.register_forward_pre_hook(self._root_pre)]
         for module in model.modules():
@@ -381,17 +383,41 @@ class Recorder:
         if self.recording:
             self._act_stats(layer, output.detach(), mm)
 
+    def _rows(self, layer, like, reuse=False):
+        """Three reusable rows shaped like `like` (|z|, the squared
+        deviations of the activation, the saturation indicator) and the
+        matrix over the rows a layer fills, so one sum over dim 1 gives all
+        its sums: no allocation and one reduction instead of three. One
+        buffer per dtype and device serves every layer (a layer's rows are
+        summed before the next layer writes them); float32 at least, so
+        counts and sums of half-precision tensors are not rounded to it."""
+        cached = layer.rows
+        if reuse and cached is not None and cached[1] == like.shape:
+            return cached[3]  # the activation's: the rows its pre-activation filled
+        dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
+        n, rows = like.numel(), 3 if layer.activation in ("sigmoid", "tanh", "softmax") else 2
+        key = (dtype, like.device)
+        buf = self.scratch.get(key)
+        if buf is None or buf.numel() < 3 * n:
+            buf = self.scratch[key] = torch.empty(3 * n, dtype=dtype, device=like.device)
+        if cached is not None and cached[0] is buf and cached[1] == like.shape and cached[2] == rows:
+            return cached[3]
+        views = (buf[:rows * n].view(rows, n), buf[:n].view(like.shape), buf[n:2 * n].view(like.shape),
+                 buf[2 * n:3 * n].view(like.shape))
+        layer.rows = (buf, like.shape, rows, views)
+        return views
+
     def _pre_stats(self, layer, z):
         """Pre-activation statistics as device tensors; counts stay counts
-        (shares are divided on the host, exactly as a float64 mean)."""
+        (shares are divided on the host, exactly as a float64 mean). |z|
+        and the saturation indicator go to the layer's rows, summed with
+        the activation's in _act_stats."""
         s = self.stats.setdefault(layer.number, {})
         n = self.counts.setdefault(layer.number, {})
         lo, hi = s["pre_min"], s["pre_max"] = self._span(z)
-        az = z.abs()
-        # The sum (divided on the host): the mean's own pass, without its
-        # device-side division.
-        s["pre_abs_sum"] = az.sum()
         n["pre"] = max(1, z.numel())
+        _, az, _, sat = self._rows(layer, z)
+        torch.abs(z, out=az)
         # On the CPU a value is read without a transfer: when the range is
         # finite, so is every element, and the counts need no NaN care.
         finite = z.device.type == "cpu" and math.isfinite(lo.item()) and math.isfinite(hi.item())
@@ -401,8 +427,8 @@ class Recorder:
             s["pre_nonfinite"] = count_nonfinite(az)
         if layer.activation in ("sigmoid", "tanh"):
             bound = SIGMOID_SATURATION_Z if layer.activation == "sigmoid" else TANH_SATURATION_Z
-            # In place on the scratch |z|, read above for the last time.
-            s["saturated"] = count_above_(az, bound)
+            # 1 where |z| > bound (NaN is not; +inf is), 0 elsewhere.
+            torch.gt(az, bound, out=sat)
             n["saturated"] = z.numel()
         elif layer.activation in ("relu", "leaky_relu", "elu"):
             alive = unit_alive(z, layer.unit_dim)
@@ -413,16 +439,21 @@ class Recorder:
         s = self.stats.setdefault(layer.number, {})
         n = self.counts.setdefault(layer.number, {})
         s["act_min"], s["act_max"] = mm if mm is not None else self._span(a)
-        s["act_mean"] = a.mean()
-        # Two passes (the mean, then the norm of the deviations; std = norm /
-        # sqrt(n) on the host): a third of torch.std's time on the CPU, in the
-        # activation's precision (float32 at least).
-        wide = a if a.dtype in (torch.float32, torch.float64) else a.float()
-        s["act_dev_norm"] = torch.linalg.vector_norm(wide - s["act_mean"].to(wide.dtype))
+        s["act_mean"] = mean = a.mean()
         n["act"] = max(1, a.numel())
+        matrix, _, dev, sat = self._rows(layer, a, reuse=True)
+        # Two passes (the mean, then the squared deviations; std =
+        # sqrt(sum / n) on the host): a third of torch.std's time on the CPU.
+        torch.sub(a, mean, out=dev).square_()
         if layer.activation == "softmax":
-            s["saturated"] = (a * (1 - a) < 0.0025).sum()
+            # a(1 - a) < 0.0025 as 1 / 0, in place on the row, negated:
+            # (a - 1) a = -(a(1 - a)) exactly, so > -0.0025 is the same test.
+            torch.sub(a, 1, out=sat).mul_(a).gt_(-0.0025)
             n["saturated"] = a.numel()
+        # |z|, squared deviations, saturated: one reduction (float64 when a
+        # float32 count could pass 2^24 and lose exactness).
+        sums = matrix.sum(dim=1, dtype=torch.float64 if a.numel() >= (1 << 24) else None)
+        s["rows"] = sums
 
     def _input_stats(self, x):
         flat = x.reshape(x.shape[0], -1).double()
@@ -600,13 +631,17 @@ class Recorder:
             else:
                 flag_at.append((len(tensors),))
                 tensors.append(f[5])
-        stat_at = []
+        stat_at, vectors = [], []
         if self.recording:
             for layer in self.order:
                 for key, t in self.stats.get(layer.number, {}).items():
-                    stat_at.append((layer.number, key, len(tensors)))
-                    tensors.append(t)
-        host = self._to_host(tensors, loss_t.device)
+                    if t.dim():  # _act_stats' sums of its rows
+                        stat_at.append((layer.number, key, ~len(vectors)))
+                        vectors.append(t)
+                    else:
+                        stat_at.append((layer.number, key, len(tensors)))
+                        tensors.append(t)
+        host, vec_host = self._to_host(tensors, vectors, loss_t.device)
         loss_v = host[0]
         acc_v = host[1] / samples if samples else math.nan
         self.steps.append([self.step_no, loss_v, acc_v])
@@ -622,50 +657,58 @@ class Recorder:
         if self.recording:
             raw = {}
             for number, key, i in stat_at:
-                raw.setdefault(number, {})[key] = host[i]
+                raw.setdefault(number, {})[key] = host[i] if i >= 0 else vec_host[~i]
             for layer in self.order:
                 self.metric_rows.append((self.step_no, layer, self._row(layer, raw.get(layer.number, {}))))
         return self.nan_origin is None
 
     @staticmethod
-    def _to_host(tensors, device):
-        """The values of 0-dim tensors as Python numbers, in one transfer:
-        each distinct tensor once (flags and statistics share many), stacked
-        per dtype; on the CPU each stack is read as it is (float32 and int64
-        values are exact as Python floats and ints), elsewhere the stacks
-        are converted to float64 and concatenated first (one copy to the
-        host; exact for every float and for counts below 2^53)."""
-        slot, groups = {}, {}
-        for t in tensors:
-            if id(t) not in slot:
-                g = groups.setdefault((t.dtype, t.device), [])
-                slot[id(t)] = (g, len(g))
-                g.append(t if t.dim() == 0 else t.reshape(()))
-        if all(dev.type == "cpu" for _, dev in groups):
-            values = {id(g): torch.stack(g).tolist() for g in groups.values()}
-        else:
-            parts = [torch.stack(g).to(device=device, dtype=torch.float64) for g in groups.values()]
-            flat, at = torch.cat(parts).cpu().tolist(), 0
-            values = {}
-            for g in groups.values():
-                values[id(g)], at = flat[at:at + len(g)], at + len(g)
-        return [values[id(slot[id(t)][0])][slot[id(t)][1]] for t in tensors]
+    def _to_host(tensors, vectors, device):
+        """The values of 0-dim `tensors` (Python numbers) and of 1-dim
+        `vectors` (lists), in one transfer: stacked per dtype and device
+        (the vectors concatenated after), read as they are on the CPU
+        (float32 and int64 values are exact as Python floats and ints),
+        elsewhere converted to float64 (exact for every float and for counts
+        below 2^53) and concatenated first, so one copy reaches the host."""
+        groups = {}
+        for i, t in enumerate(tensors):
+            groups.setdefault((t.dtype, t.device), ([], []))[0].append(i)
+        for i, v in enumerate(vectors):
+            groups.setdefault((v.dtype, v.device), ([], []))[1].append(i)
+        parts = []
+        for idx, vec in groups.values():
+            part = [torch.stack([tensors[i] for i in idx])] if idx else []
+            part += [vectors[i] for i in vec]
+            parts.append(part[0] if len(part) == 1 else torch.cat(part))
+        if len(parts) > 1 or any(dev.type != "cpu" for _, dev in groups):
+            parts = [torch.cat([p.to(device=device, dtype=torch.float64) for p in parts]).cpu()]
+        flat = [x for p in parts for x in p.tolist()]
+        host, vec_host, at = [0.0] * len(tensors), [None] * len(vectors), 0
+        for idx, vec in groups.values():
+            for i in idx:
+                host[i] = flat[at]
+                at += 1
+            for i in vec:
+                n = vectors[i].numel()
+                vec_host[i] = flat[at:at + n]
+                at += n
+        return host, vec_host
 
     def _row(self, layer, r):
         """A metrics.csv row's statistics from the step's raw host values."""
         n = self.counts.get(layer.number, {})
         s = {k: r[k] for k in ("act_min", "act_max", "act_mean", "pre_min", "pre_max",
                                 "pre_mean_abs", "grad_w_norm", "grad_b_norm", "weight_norm") if k in r}
-        if "pre_abs_sum" in r:
-            s["pre_mean_abs"] = r["pre_abs_sum"] / n["pre"]
-        if "act_dev_norm" in r:
-            s["act_std"] = r["act_dev_norm"] / math.sqrt(n["act"])
+        if "rows" in r:  # _act_stats: sums of |z|, squared deviations, saturated
+            rows = r["rows"]
+            s["pre_mean_abs"] = rows[0] / n["pre"]
+            s["act_std"] = math.sqrt(rows[1] / n["act"])
+            if len(rows) == 3:
+                s["saturated_frac"] = rows[2] / n["saturated"]
         if "pre_nonfinite" in r:
             s["nonfinite"] = int(r["pre_nonfinite"])
         elif "nonfinite" in n:
             s["nonfinite"] = n["nonfinite"]
-        if "saturated" in r:
-            s["saturated_frac"] = r["saturated"] / n["saturated"]
         if "alive" in r:
             s["dead_frac"] = 1.0 - r["alive"] / n["alive"]
         norms = [s.get(k, 0.0) for k in ("grad_w_norm", "grad_b_norm", "weight_norm")]
