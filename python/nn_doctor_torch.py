@@ -186,8 +186,8 @@ def unit_alive(pre, unit_dim):
 
 
 # Below this many elements a comparison and a sum cost least; above it, the
-# float-only passes of count_above_ / count_nonfinite (CPU comparisons into
-# bool tensors are slow). Both are exact counts.
+# float-only pass of count_nonfinite (CPU comparisons into bool tensors are
+# slow). Both are exact counts.
 SMALL = 16384
 
 
@@ -195,13 +195,6 @@ def count_sum(ones):
     """The exact sum of a tensor of zeros and ones (float32 while every
     partial sum is below 2^24)."""
     return ones.sum() if ones.numel() < (1 << 24) else ones.sum(dtype=torch.float64)
-
-
-def count_above_(scratch, bound):
-    """How many elements are > bound (NaN is not; +inf is), overwriting
-    `scratch` (a tensor the caller owns and no longer needs) with the 0/1
-    indicator: one in-place float pass, no bool tensor, no allocation."""
-    return count_sum(scratch.gt_(bound))
 
 
 def count_nonfinite(x):
