@@ -25,7 +25,8 @@ What it records (standard library and torch only):
 - facts before training: input statistics of the first batches, the
   initial weights, class counts (chance accuracy).
 Statistics stay on the device as tensors and are copied to the host once per
-step, in one transfer (stacked per dtype, converted to float64, concatenated).
+step, in one transfer (stacked per dtype; off the CPU converted to float64
+and concatenated first).
 
 What keeps it cheap (bench/recorder_torch.py), without changing what a
 column means: ||dW|| is |lr| ||grad|| for plain SGD (no momentum or weight
@@ -33,13 +34,16 @@ decay: the update is exactly -lr grad), and otherwise the norm of the
 difference kept in one preallocated buffer per weight; ||W|| before a step
 is the norm taken after the previous one when PyTorch's version counter says
 no weight changed since (a change through `.data`, which PyTorch does not
-count, is not seen); all parameter norms of a step come from one
-torch._foreach_norm call; a tensor's range and its non-finite flag come from
-one aminmax; counts (saturated, non-finite) use float-only passes on large
-tensors (CPU comparisons into bool tensors are slow), and on the CPU, where a
+count, is not seen); all parameter norms of a step and the norms of the
+gradients reaching module outputs (kept by the backward hooks, which run no
+torch op) come from one torch._foreach_norm call; a tensor's range and its
+non-finite flag come from one aminmax; |z|, the squared deviations of the
+activation from its mean (two passes) and the saturation indicator (0/1
+floats: CPU comparisons into bool tensors are slow) are written to rows of
+one reused buffer and summed by one reduction per layer; on the CPU, where a
 value is read without a transfer, the non-finite count is only taken when
-the range is not finite; the standard deviation takes two passes (mean, then
-the norm of the deviations).
+the range is not finite; the hooks read detached tensors instead of
+entering no_grad.
 """
 
 import csv
