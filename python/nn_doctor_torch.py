@@ -301,6 +301,11 @@ class Recorder:
         return self.model.training and torch.is_grad_enabled()
 
     def _root_pre(self, module, args):
+        if self.in_step and self.deltas:
+            # Another forward pass in the same step (gradient accumulation):
+            # the kept output gradients are reduced now, so at most one
+            # backward pass's worth is held.
+            self._flush_deltas()
         if not self._training() or self.in_step:
             return
         self.in_step = True

@@ -248,6 +248,25 @@ def test_backward_origin_without_an_optimizer_step_and_its_spelling():
     assert o["value"] == ("NaN" if math.isnan(total) else ("inf" if total > 0 else "-inf"))
 
 
+def test_gradient_accumulation_holds_one_backward_of_output_gradients():
+    # Two forward/backward passes before one optimizer step: the output
+    # gradients of the first are reduced when the second forward starts.
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    rec = Recorder(model, opt, tempfile.mkdtemp(), loss="mse")
+    held = []
+    for _ in range(2):
+        loss = (model(torch.randn(5, 3)) ** 2).mean()
+        loss.backward()
+        held.append(len(rec.deltas))
+    opt.step()
+    rec.step(loss)
+    rec.close()
+    assert held == [2, 2] and rec.deltas == []
+    flags = [f for f in rec.flags if f[2] == "backward.delta"]
+    assert len(flags) == 4 and rec.nan_origin is None
+
+
 def diagnose(run_dir):
     out = tempfile.mkdtemp()
     p = subprocess.run([BIN, "diagnose", run_dir, "--out", out, "--format", "json"],
