@@ -419,7 +419,10 @@ class Recorder:
         lo, hi = s["pre_min"], s["pre_max"] = self._span(z)
         n["pre"] = max(1, z.numel())
         _, az, _, sat = self._rows(layer, z)
-        torch.abs(z, out=az)
+        if z.dtype == az.dtype:
+            torch.abs(z, out=az)
+        else:  # half precision: widened to the float32 rows first
+            az.copy_(z).abs_()
         # On the CPU a value is read without a transfer: when the range is
         # finite, so is every element, and the counts need no NaN care.
         finite = z.device.type == "cpu" and math.isfinite(lo.item()) and math.isfinite(hi.item())
@@ -446,11 +449,12 @@ class Recorder:
         matrix, _, dev, sat = self._rows(layer, a, reuse=True)
         # Two passes (the mean, then the squared deviations; std =
         # sqrt(sum / n) on the host): a third of torch.std's time on the CPU.
-        torch.sub(a, mean, out=dev).square_()
+        same = a.dtype == dev.dtype  # else half precision, widened to the float32 rows
+        (torch.sub(a, mean, out=dev) if same else dev.copy_(a).sub_(mean)).square_()
         if layer.activation == "softmax":
             # a(1 - a) < 0.0025 as 1 / 0, in place on the row, negated:
             # (a - 1) a = -(a(1 - a)) exactly, so > -0.0025 is the same test.
-            torch.sub(a, 1, out=sat).mul_(a).gt_(-0.0025)
+            (torch.sub(a, 1, out=sat) if same else sat.copy_(a).sub_(1)).mul_(a).gt_(-0.0025)
             n["saturated"] = a.numel()
         # |z|, squared deviations, saturated: one reduction (float64 when a
         # float32 count could pass 2^24 and lose exactness).

@@ -142,6 +142,28 @@ def test_row_sums_equal_float64_definitions_on_large_layers():
     assert 0.0 < float(rows[0]["saturated_frac"]) < 1.0 and float(rows[1]["saturated_frac"]) > 0.0
 
 
+def test_row_sums_in_float64_and_half_precision_models():
+    # float64 rows for float64 models, float32 rows for bfloat16/float16 ones
+    # (widened first). Source of truth: the definitions in float64 on the
+    # tensors read by hooks of the test.
+    for dtype in (torch.float64, torch.bfloat16, torch.float16):
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Linear(5, 300), nn.Tanh(), nn.Linear(300, 4), nn.Softmax(dim=1)).to(dtype)
+        with torch.no_grad():
+            m[0].weight.mul_(3.0)
+            m[2].weight.mul_(10.0)
+        seen = {}
+        m[1].register_forward_hook(lambda mod, a, o: seen.update(z=a[0].detach().double(), a=o.detach().double()))
+        m[3].register_forward_hook(lambda mod, a, o: seen.update(a2=o.detach().double()))
+        rows, _ = one_step(m, torch.randn(8, 5).to(dtype), torch.zeros(8, 4).to(dtype))
+        z, a, a2 = seen["z"], seen["a"], seen["a2"]
+        tol = 1e-12 if dtype == torch.float64 else 1e-6
+        assert math.isclose(float(rows[0]["act_std"]), float(a.std(unbiased=False)), rel_tol=tol), dtype
+        assert math.isclose(float(rows[0]["pre_mean_abs"]), float(z.abs().mean()), rel_tol=tol), dtype
+        assert float(rows[0]["saturated_frac"]) == float((z.abs() > 2.993222846126382).double().mean()) > 0
+        assert float(rows[1]["saturated_frac"]) == float((a2 * (1 - a2) < 0.0025).double().mean()) > 0
+
+
 def run_steps(model, opt, xs, every=1):
     out = tempfile.mkdtemp()
     rec = Recorder(model, opt, out, loss="mse", every=every)
