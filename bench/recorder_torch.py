@@ -10,6 +10,13 @@ of the same round (paired, so slow drifts cancel).
 
     python3 bench/recorder_torch.py            # 7 clean rounds, or stop after 15 min
     ROUNDS=9 MAX_SECONDS=600 NN_DOCTOR_BENCH_MAX_LOAD=0.1 python3 bench/recorder_torch.py
+    THREADS=1 python3 bench/recorder_torch.py  # one torch thread (default 2, as peer_torch.py)
+
+On a machine shared with other jobs two torch threads collapse whenever
+another process takes a core (the plain loop fell from ~30k to ~350
+samples/s here); one thread degrades gracefully, so THREADS=1 with a raised
+NN_DOCTOR_BENCH_MAX_LOAD gives usable ratios under load (say so when
+reporting them).
 """
 import os
 import sys
@@ -26,6 +33,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from nn_doctor_torch import Recorder  # noqa: E402
 
 BATCH, STEPS = peer_torch.BATCH, peer_torch.STEPS
+torch.set_num_threads(int(os.environ.get("THREADS", torch.get_num_threads())))
 ROUNDS = int(os.environ.get("ROUNDS", "7"))
 MAX_SECONDS = float(os.environ.get("MAX_SECONDS", "900"))
 

@@ -25,7 +25,8 @@ What it records (standard library and torch only):
 - facts before training: input statistics of the first batches, the
   initial weights, class counts (chance accuracy).
 Statistics stay on the device as tensors and are copied to the host once per
-step, in one transfer (stacked per dtype, converted to float64, concatenated).
+step, in one transfer (stacked per dtype; off the CPU converted to float64
+and concatenated first).
 
 What keeps it cheap (bench/recorder_torch.py), without changing what a
 column means: ||dW|| is |lr| ||grad|| for plain SGD (no momentum or weight
@@ -33,13 +34,16 @@ decay: the update is exactly -lr grad), and otherwise the norm of the
 difference kept in one preallocated buffer per weight; ||W|| before a step
 is the norm taken after the previous one when PyTorch's version counter says
 no weight changed since (a change through `.data`, which PyTorch does not
-count, is not seen); all parameter norms of a step come from one
-torch._foreach_norm call; a tensor's range and its non-finite flag come from
-one aminmax; counts (saturated, non-finite) use float-only passes on large
-tensors (CPU comparisons into bool tensors are slow), and on the CPU, where a
+count, is not seen); all parameter norms of a step and the norms of the
+gradients reaching module outputs (kept by the backward hooks, which run no
+torch op) come from one torch._foreach_norm call; a tensor's range and its
+non-finite flag come from one aminmax; |z|, the squared deviations of the
+activation from its mean (two passes) and the saturation indicator (0/1
+floats: CPU comparisons into bool tensors are slow) are written to rows of
+one reused buffer and summed by one reduction per layer; on the CPU, where a
 value is read without a transfer, the non-finite count is only taken when
-the range is not finite; the standard deviation takes two passes (mean, then
-the norm of the deviations).
+the range is not finite; the hooks read detached tensors instead of
+entering no_grad.
 """
 
 import csv
@@ -136,6 +140,7 @@ class Layer:
         # Units of a convolution are its channels (dim 1); elsewhere the last dim.
         self.unit_dim = 1 if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.BatchNorm2d)) else -1
         self.number = None
+        self.rows = None  # Recorder._rows' views, while its buffer and the shape last
         self.activation = "linear"
         self.init = init_stats(self)
 
@@ -185,8 +190,8 @@ def unit_alive(pre, unit_dim):
 
 
 # Below this many elements a comparison and a sum cost least; above it, the
-# float-only passes of count_above_ / count_nonfinite (CPU comparisons into
-# bool tensors are slow). Both are exact counts.
+# float-only pass of count_nonfinite (CPU comparisons into bool tensors are
+# slow). Both are exact counts.
 SMALL = 16384
 
 
@@ -194,13 +199,6 @@ def count_sum(ones):
     """The exact sum of a tensor of zeros and ones (float32 while every
     partial sum is below 2^24)."""
     return ones.sum() if ones.numel() < (1 << 24) else ones.sum(dtype=torch.float64)
-
-
-def count_above_(scratch, bound):
-    """How many elements are > bound (NaN is not; +inf is), overwriting
-    `scratch` (a tensor the caller owns and no longer needs) with the 0/1
-    indicator: one in-place float pass, no bool tensor, no allocation."""
-    return count_sum(scratch.gt_(bound))
 
 
 def count_nonfinite(x):
@@ -281,6 +279,8 @@ class Recorder:
         self.test_samples = 0
         self.started = time.perf_counter()
         self.pre_hooked = set()
+        self.scratch = {}  # (dtype, device) -> the rows buffer of _rows
+        self.act_layer = {}  # activation module -> the layer it is paired with, this forward pass
         self.handles = [model.register_forward_pre_hook(self._root_pre)]
         for module in model.modules():
             if module in self.layers:
@@ -301,12 +301,18 @@ class Recorder:
         return self.model.training and torch.is_grad_enabled()
 
     def _root_pre(self, module, args):
+        if self.in_step and self.deltas:
+            # Another forward pass in the same step (gradient accumulation):
+            # the kept output gradients are reduced now, so at most one
+            # backward pass's worth is held.
+            self._flush_deltas()
         if not self._training() or self.in_step:
             return
         self.in_step = True
         self.step_no += 1
         self.recording = self.step_no == 1 or (self.step_no - 1) % self.every == 0
         self.flags, self.stats, self.counts, self.paired = [], {}, {}, set()
+        self.deltas = []  # (layer, gradient of its output, its version) until _flush_deltas
         self.last_layer, self.last_span = None, None
         self.pending = {}
         x = first_tensor(args)
@@ -346,10 +352,12 @@ class Recorder:
             return
         self._flag(0, "forward.linear", layer, "output", self._span(out))
         if out.requires_grad:
-            out.register_hook(lambda g, l=layer: self._flag(2, "backward.delta", l, "gradient of the output",
-                                                            span(g.detach())))
+            # No torch op in the hook: the gradient is kept (it lives until
+            # the optimizer step at most) and reduced with the parameter
+            # gradients in one call (_flush_deltas).
+            out.register_hook(lambda g, l=layer: self.deltas.append((l, g, g._version)))
         if self.recording:
-            self.pending[layer.number] = out
+            self.pending[layer.number] = out.detach()
 
     def _act_pre(self, module, args):
         if not self.in_step or self.last_layer is None or self.last_layer.number in self.paired:
@@ -361,35 +369,60 @@ class Recorder:
             return
         self.paired.add(layer.number)
         self.pending.pop(layer.number, None)
-        module._nn_doctor_layer = layer
+        self.act_layer[module] = layer
         if self.recording:
             # Before the module runs: an in-place ReLU overwrites its input.
-            self._pre_stats(layer, args[0])
+            self._pre_stats(layer, args[0].detach())
 
     def _act_forward(self, module, args, output):
         if module not in self.pre_hooked:
             self._act_pre(module, args)
-        layer = getattr(module, "_nn_doctor_layer", None)
+        layer = self.act_layer.pop(module, None)
         if not self.in_step or layer is None:
             return
-        module._nn_doctor_layer = None
         mm = self._span(output)
         self._flag(0, "forward.activation", layer, "activation", mm)
         if self.recording:
-            self._act_stats(layer, output, mm)
+            self._act_stats(layer, output.detach(), mm)
 
-    @torch.no_grad()
+    def _rows(self, layer, like, reuse=False):
+        """Three reusable rows shaped like `like` (|z|, the squared
+        deviations of the activation, the saturation indicator) and the
+        matrix over the rows a layer fills, so one sum over dim 1 gives all
+        its sums: no allocation and one reduction instead of three. One
+        buffer per dtype and device serves every layer (a layer's rows are
+        summed before the next layer writes them); float32 at least, so
+        counts and sums of half-precision tensors are not rounded to it."""
+        cached = layer.rows
+        if reuse and cached is not None and cached[1] == like.shape:
+            return cached[3]  # the activation's: the rows its pre-activation filled
+        dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
+        n, rows = like.numel(), 3 if layer.activation in ("sigmoid", "tanh", "softmax") else 2
+        key = (dtype, like.device)
+        buf = self.scratch.get(key)
+        if buf is None or buf.numel() < 3 * n:
+            buf = self.scratch[key] = torch.empty(3 * n, dtype=dtype, device=like.device)
+        if cached is not None and cached[0] is buf and cached[1] == like.shape and cached[2] == rows:
+            return cached[3]
+        views = (buf[:rows * n].view(rows, n), buf[:n].view(like.shape), buf[n:2 * n].view(like.shape),
+                 buf[2 * n:3 * n].view(like.shape))
+        layer.rows = (buf, like.shape, rows, views)
+        return views
+
     def _pre_stats(self, layer, z):
         """Pre-activation statistics as device tensors; counts stay counts
-        (shares are divided on the host, exactly as a float64 mean)."""
+        (shares are divided on the host, exactly as a float64 mean). |z|
+        and the saturation indicator go to the layer's rows, summed with
+        the activation's in _act_stats."""
         s = self.stats.setdefault(layer.number, {})
         n = self.counts.setdefault(layer.number, {})
         lo, hi = s["pre_min"], s["pre_max"] = self._span(z)
-        az = z.abs()
-        # The sum (divided on the host): the mean's own pass, without its
-        # device-side division.
-        s["pre_abs_sum"] = az.sum()
         n["pre"] = max(1, z.numel())
+        _, az, _, sat = self._rows(layer, z)
+        if z.dtype == az.dtype:
+            torch.abs(z, out=az)
+        else:  # half precision: widened to the float32 rows first
+            az.copy_(z).abs_()
         # On the CPU a value is read without a transfer: when the range is
         # finite, so is every element, and the counts need no NaN care.
         finite = z.device.type == "cpu" and math.isfinite(lo.item()) and math.isfinite(hi.item())
@@ -399,29 +432,34 @@ class Recorder:
             s["pre_nonfinite"] = count_nonfinite(az)
         if layer.activation in ("sigmoid", "tanh"):
             bound = SIGMOID_SATURATION_Z if layer.activation == "sigmoid" else TANH_SATURATION_Z
-            # In place on the scratch |z|, read above for the last time.
-            s["saturated"] = count_above_(az, bound)
+            # 1 where |z| > bound (NaN is not; +inf is), 0 elsewhere.
+            torch.gt(az, bound, out=sat)
             n["saturated"] = z.numel()
         elif layer.activation in ("relu", "leaky_relu", "elu"):
             alive = unit_alive(z, layer.unit_dim)
             s["alive"] = alive.sum()
             n["alive"] = alive.numel()
 
-    @torch.no_grad()
     def _act_stats(self, layer, a, mm=None):
         s = self.stats.setdefault(layer.number, {})
         n = self.counts.setdefault(layer.number, {})
         s["act_min"], s["act_max"] = mm if mm is not None else self._span(a)
-        s["act_mean"] = a.mean()
-        # Two passes (the mean, then the norm of the deviations; std = norm /
-        # sqrt(n) on the host): a third of torch.std's time on the CPU, in the
-        # activation's precision (float32 at least).
-        wide = a if a.dtype in (torch.float32, torch.float64) else a.float()
-        s["act_dev_norm"] = torch.linalg.vector_norm(wide - s["act_mean"].to(wide.dtype))
+        s["act_mean"] = mean = a.mean()
         n["act"] = max(1, a.numel())
+        matrix, _, dev, sat = self._rows(layer, a, reuse=True)
+        # Two passes (the mean, then the squared deviations; std =
+        # sqrt(sum / n) on the host): a third of torch.std's time on the CPU.
+        same = a.dtype == dev.dtype  # else half precision, widened to the float32 rows
+        (torch.sub(a, mean, out=dev) if same else dev.copy_(a).sub_(mean)).square_()
         if layer.activation == "softmax":
-            s["saturated"] = (a * (1 - a) < 0.0025).sum()
+            # a(1 - a) < 0.0025 as 1 / 0, in place on the row, negated:
+            # (a - 1) a = -(a(1 - a)) exactly, so > -0.0025 is the same test.
+            (torch.sub(a, 1, out=sat) if same else sat.copy_(a).sub_(1)).mul_(a).gt_(-0.0025)
             n["saturated"] = a.numel()
+        # |z|, squared deviations, saturated: one reduction (float64 when a
+        # float32 count could pass 2^24 and lose exactness).
+        sums = matrix.sum(dim=1, dtype=torch.float64 if a.numel() >= (1 << 24) else None)
+        s["rows"] = sums
 
     def _input_stats(self, x):
         flat = x.reshape(x.shape[0], -1).double()
@@ -449,21 +487,33 @@ class Recorder:
 
     # --- optimizer -----------------------------------------------------------
 
-    @torch.no_grad()
+    def _flush_deltas(self, more=()):
+        """The norms of the output gradients kept by the backward hooks, and
+        of `more`, in one call: a norm is non-finite when an element is (or
+        when float32 squares overflow: step() confirms element-wise). A
+        gradient changed in place since its hook ran is reduced as it is now."""
+        deltas, self.deltas = self.deltas, []
+        flat = norms([g.detach() for _, g, _ in deltas] + list(more))
+        for (layer, g, _), n in zip(deltas, flat):
+            self._flag(2, "backward.delta", layer, "gradient of the output", n, g)
+        return flat[len(deltas):]
+
     def _before_update(self, optimizer, args, kwargs):
         if not self.in_step:
             return
         if not self.recording:
+            self._flush_deltas()
             for layer in self.order:
                 for p in layer.weights + layer.biases:
                     if p.grad is not None:
                         self._flag(3, "backward.weight_grad", layer, "parameter gradient", p.grad.sum(), p.grad)
             return
-        # Every gradient norm of the step in one call; they double as the
-        # step's non-finite flags (confirmed element-wise in step()).
+        # Every gradient norm of the step in one call, with the output
+        # gradients'; they double as the step's non-finite flags (confirmed
+        # element-wise in step()).
         grads = [([p.grad for p in layer.weights if p.grad is not None],
                   [p.grad for p in layer.biases if p.grad is not None]) for layer in self.order]
-        flat = norms([g for w, b in grads for g in w + b])
+        flat = self._flush_deltas([g for w, b in grads for g in w + b])
         lrs = self._sgd_step_sizes()
         for layer, (w, b) in zip(self.order, grads):
             s = self.stats.setdefault(layer.number, {})
@@ -481,7 +531,7 @@ class Recorder:
             if cached is not None and cached[0] == [p._version for p in layer.weights]:
                 s["before_norm"] = cached[1]
             else:
-                s["before_norm"] = combine(norms(layer.weights))
+                s["before_norm"] = combine(norms([p.detach() for p in layer.weights]))
             sizes = {lrs.get(id(p)) for p in layer.weights}
             layer.step_size = sizes.pop() if len(sizes) == 1 else None
             if layer.step_size is None:
@@ -491,7 +541,7 @@ class Recorder:
                                        for b, p in zip(bufs, layer.weights)):
                     bufs = layer.buffers = [torch.empty_like(p) for p in layer.weights]
                 for buf, p in zip(bufs, layer.weights):
-                    buf.copy_(p)
+                    buf.copy_(p.detach())
             layer.updating = True
 
     def _sgd_step_sizes(self):
@@ -510,14 +560,13 @@ class Recorder:
                     out[id(p)] = lr
         return out
 
-    @torch.no_grad()
     def _after_update(self, optimizer, args, kwargs):
         if not self.in_step:
             return
         # When the next step records, this step's weight norms (its flags too)
         # stand for that step's norms before its update.
         if self.recording or self.step_no % self.every == 0:
-            flat = norms([p for layer in self.order for p in layer.weights + layer.biases])
+            flat = norms([p.detach() for layer in self.order for p in layer.weights + layer.biases])
         else:
             flat = None
         for layer in self.order:
@@ -525,7 +574,7 @@ class Recorder:
             if flat is None:
                 layer.after_norm = None
                 for p in layer.weights + layer.biases:
-                    self._flag(4, "update", layer, "parameter after the update", p.sum(), p)
+                    self._flag(4, "update", layer, "parameter after the update", p.detach().sum(), p)
                 continue
             weight_norm, bias_norm = combine(flat[:nw]), combine(flat[nw:nw + nb])
             flat = flat[nw + nb:]
@@ -539,7 +588,7 @@ class Recorder:
                 self.stats[layer.number]["weight_norm"] = weight_norm
                 if layer.step_size is None:
                     for buf, p in zip(layer.buffers, layer.weights):
-                        buf.sub_(p)  # in place: the applied update
+                        buf.sub_(p.detach())  # in place: the applied update
                     self.stats[layer.number]["update_norm"] = combine(norms(layer.buffers))
 
     def _count_nonfinite(self, layer):
@@ -551,7 +600,6 @@ class Recorder:
 
     # --- the user's call ------------------------------------------------------
 
-    @torch.no_grad()
     def step(self, loss, output=None, target=None):
         """Call once per training step, after optimizer.step(): the batch
         loss, and optionally the model output and target (class indices or
@@ -560,6 +608,8 @@ class Recorder:
             raise RuntimeError("nn_doctor_torch: step() called without a training forward pass since the last step()")
         self.in_step = False
         self.last_span = None
+        if self.deltas:  # no optimizer step ran (e.g. skipped by a GradScaler)
+            self._flush_deltas()
         loss_t = loss.detach().reshape(()) if torch.is_tensor(loss) else torch.tensor(float(loss))
         self._flag(1, "loss", None, "loss", loss_t)
         tensors = [loss_t]
@@ -587,13 +637,17 @@ class Recorder:
             else:
                 flag_at.append((len(tensors),))
                 tensors.append(f[5])
-        stat_at = []
+        stat_at, vectors = [], []
         if self.recording:
             for layer in self.order:
                 for key, t in self.stats.get(layer.number, {}).items():
-                    stat_at.append((layer.number, key, len(tensors)))
-                    tensors.append(t)
-        host = self._to_host(tensors, loss_t.device)
+                    if t.dim():  # _act_stats' sums of its rows
+                        stat_at.append((layer.number, key, ~len(vectors)))
+                        vectors.append(t)
+                    else:
+                        stat_at.append((layer.number, key, len(tensors)))
+                        tensors.append(t)
+        host, vec_host = self._to_host(tensors, vectors, loss_t.device)
         loss_v = host[0]
         acc_v = host[1] / samples if samples else math.nan
         self.steps.append([self.step_no, loss_v, acc_v])
@@ -601,47 +655,66 @@ class Recorder:
             for f, at in zip(flags, flag_at):
                 v = flag_value(host[at[0]], host[at[1]]) if len(at) == 2 else host[at[0]]
                 if not math.isfinite(v) and (f[6] is None or not bool(torch.isfinite(f[6]).all())):
+                    if f[6] is not None:  # spelled from the elements, not the norm or sum
+                        lo, hi = span(f[6].detach())
+                        v = flag_value(lo.item(), hi.item())
                     self._origin(f, v)
                     break
         if self.recording:
             raw = {}
             for number, key, i in stat_at:
-                raw.setdefault(number, {})[key] = host[i]
+                raw.setdefault(number, {})[key] = host[i] if i >= 0 else vec_host[~i]
             for layer in self.order:
                 self.metric_rows.append((self.step_no, layer, self._row(layer, raw.get(layer.number, {}))))
         return self.nan_origin is None
 
     @staticmethod
-    def _to_host(tensors, device):
+    def _to_host(tensors, vectors, device):
+        """The values of 0-dim `tensors` (Python numbers) and of 1-dim
+        `vectors` (lists), in one transfer: stacked per dtype and device
+        (the vectors concatenated after), read as they are on the CPU
+        (float32 and int64 values are exact as Python floats and ints),
+        elsewhere converted to float64 (exact for every float and for counts
+        below 2^53) and concatenated first, so one copy reaches the host."""
         groups = {}
         for i, t in enumerate(tensors):
-            groups.setdefault((t.dtype, t.device), []).append(i)
-        parts, order = [], []
-        for idx in groups.values():
-            part = torch.stack([tensors[i] if tensors[i].dim() == 0 else tensors[i].reshape(()) for i in idx])
-            parts.append(part.to(device=device, dtype=torch.float64))
-            order += idx
-        flat = torch.cat(parts).cpu().tolist()
-        host = [0.0] * len(tensors)
-        for i, v in zip(order, flat):
-            host[i] = v
-        return host
+            groups.setdefault((t.dtype, t.device), ([], []))[0].append(i)
+        for i, v in enumerate(vectors):
+            groups.setdefault((v.dtype, v.device), ([], []))[1].append(i)
+        parts = []
+        for idx, vec in groups.values():
+            part = [torch.stack([tensors[i] for i in idx])] if idx else []
+            part += [vectors[i] for i in vec]
+            parts.append(part[0] if len(part) == 1 else torch.cat(part))
+        if len(parts) > 1 or any(dev.type != "cpu" for _, dev in groups):
+            parts = [torch.cat([p.to(device=device, dtype=torch.float64) for p in parts]).cpu()]
+        flat = [x for p in parts for x in p.tolist()]
+        host, vec_host, at = [0.0] * len(tensors), [None] * len(vectors), 0
+        for idx, vec in groups.values():
+            for i in idx:
+                host[i] = flat[at]
+                at += 1
+            for i in vec:
+                n = vectors[i].numel()
+                vec_host[i] = flat[at:at + n]
+                at += n
+        return host, vec_host
 
     def _row(self, layer, r):
         """A metrics.csv row's statistics from the step's raw host values."""
         n = self.counts.get(layer.number, {})
         s = {k: r[k] for k in ("act_min", "act_max", "act_mean", "pre_min", "pre_max",
                                 "pre_mean_abs", "grad_w_norm", "grad_b_norm", "weight_norm") if k in r}
-        if "pre_abs_sum" in r:
-            s["pre_mean_abs"] = r["pre_abs_sum"] / n["pre"]
-        if "act_dev_norm" in r:
-            s["act_std"] = r["act_dev_norm"] / math.sqrt(n["act"])
+        if "rows" in r:  # _act_stats: sums of |z|, squared deviations, saturated
+            rows = r["rows"]
+            s["pre_mean_abs"] = rows[0] / n["pre"]
+            s["act_std"] = math.sqrt(rows[1] / n["act"])
+            if len(rows) == 3:
+                s["saturated_frac"] = rows[2] / n["saturated"]
         if "pre_nonfinite" in r:
             s["nonfinite"] = int(r["pre_nonfinite"])
         elif "nonfinite" in n:
             s["nonfinite"] = n["nonfinite"]
-        if "saturated" in r:
-            s["saturated_frac"] = r["saturated"] / n["saturated"]
         if "alive" in r:
             s["dead_frac"] = 1.0 - r["alive"] / n["alive"]
         norms = [s.get(k, 0.0) for k in ("grad_w_norm", "grad_b_norm", "weight_norm")]

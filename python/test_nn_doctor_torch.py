@@ -99,21 +99,69 @@ def test_conv_dead_fraction_is_per_channel():
     assert facts["network"]["layers"][0]["kind"] == "conv2d"
 
 
-def test_float_only_counts_equal_comparisons_on_large_tensors():
-    # Source of truth: torch's comparisons. Values at and around the bound,
-    # infinities, NaN and subnormals, on a tensor above the SMALL threshold.
+def test_nonfinite_count_equals_comparisons_on_large_tensors():
+    # Source of truth: torch's comparisons. Infinities, NaN and subnormals on
+    # a tensor above the SMALL threshold (the float-only pass).
     import nn_doctor_torch as nd
     g = torch.Generator().manual_seed(0)
-    x = (torch.randn(64, 1000, generator=g) * 6).abs()
-    bound = nd.SIGMOID_SATURATION_Z
-    b32 = torch.tensor(bound, dtype=torch.float32)
-    x[0, :5] = torch.tensor([float("inf"), float("nan"), 1e-45, 0.0, float("inf")])
-    x[1, :3] = torch.stack([b32, torch.nextafter(b32, torch.tensor(99.0)), torch.nextafter(b32, torch.tensor(0.0))])
+    x = torch.randn(64, 1000, generator=g) * 6
+    x[0, :5] = torch.tensor([float("inf"), float("nan"), 1e-45, 0.0, float("-inf")])
     assert x.numel() >= nd.SMALL
-    assert int(nd.count_above_(x.clone(), bound)) == int((x > bound).sum())
     assert int(nd.count_nonfinite(x)) == int((~torch.isfinite(x)).sum()) == 3
-    y = x[2:]  # finite
-    assert int(nd.count_above_(y.clone(), bound)) == int((y > bound).sum())
+
+
+def test_row_sums_equal_float64_definitions_on_large_layers():
+    # The rows summed in one reduction (|z|, squared deviations, saturation
+    # indicator) against the definitions computed in float64 by torch on the
+    # same tensors, read by hooks of the test: mean |z|, population std of
+    # the activation, |z| > the engine's bound (values placed at, just above
+    # and just below it), softmax a(1 - a) < 0.0025.
+    import nn_doctor_torch as nd
+    torch.manual_seed(3)
+    b32 = torch.tensor(nd.SIGMOID_SATURATION_Z, dtype=torch.float32)
+    lin = nn.Linear(4, 3000)
+    with torch.no_grad():
+        lin.weight.mul_(20.0)
+        lin.weight[:3, :] = 0.0
+        lin.bias[:3] = torch.stack([b32, torch.nextafter(b32, torch.tensor(99.0)), torch.nextafter(b32, torch.tensor(0.0))])
+    model = nn.Sequential(lin, nn.Sigmoid(), nn.Linear(3000, 7), nn.Softmax(dim=1))
+    with torch.no_grad():
+        model[2].weight.mul_(30.0)  # confident outputs: some saturated, some not
+    seen = {}
+    model[1].register_forward_hook(lambda m, a, o: seen.update(z1=a[0].detach().clone(), a1=o.detach().clone()))
+    model[3].register_forward_hook(lambda m, a, o: seen.update(z2=a[0].detach().clone(), a2=o.detach().clone()))
+    rows, _ = one_step(model, torch.randn(16, 4), torch.zeros(16, 7), lr=0.0)
+    assert seen["z1"].numel() >= nd.SMALL
+    for r, z, a, sat in ((rows[0], seen["z1"], seen["a1"], seen["z1"].abs() > b32),
+                         (rows[1], seen["z2"], seen["a2"], seen["a2"] * (1 - seen["a2"]) < 0.0025)):
+        z64, a64 = z.double(), a.double()
+        assert math.isclose(float(r["pre_mean_abs"]), float(z64.abs().mean()), rel_tol=1e-6)
+        assert math.isclose(float(r["act_std"]), float(a64.std(unbiased=False)), rel_tol=1e-6)
+        assert math.isclose(float(r["act_mean"]), float(a64.mean()), rel_tol=1e-6)
+        assert float(r["saturated_frac"]) == float(sat.double().mean())
+    assert 0.0 < float(rows[0]["saturated_frac"]) < 1.0 and float(rows[1]["saturated_frac"]) > 0.0
+
+
+def test_row_sums_in_float64_and_half_precision_models():
+    # float64 rows for float64 models, float32 rows for bfloat16/float16 ones
+    # (widened first). Source of truth: the definitions in float64 on the
+    # tensors read by hooks of the test.
+    for dtype in (torch.float64, torch.bfloat16, torch.float16):
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Linear(5, 300), nn.Tanh(), nn.Linear(300, 4), nn.Softmax(dim=1)).to(dtype)
+        with torch.no_grad():
+            m[0].weight.mul_(3.0)
+            m[2].weight.mul_(10.0)
+        seen = {}
+        m[1].register_forward_hook(lambda mod, a, o: seen.update(z=a[0].detach().double(), a=o.detach().double()))
+        m[3].register_forward_hook(lambda mod, a, o: seen.update(a2=o.detach().double()))
+        rows, _ = one_step(m, torch.randn(8, 5).to(dtype), torch.zeros(8, 4).to(dtype))
+        z, a, a2 = seen["z"], seen["a"], seen["a2"]
+        tol = 1e-12 if dtype == torch.float64 else 1e-6
+        assert math.isclose(float(rows[0]["act_std"]), float(a.std(unbiased=False)), rel_tol=tol), dtype
+        assert math.isclose(float(rows[0]["pre_mean_abs"]), float(z.abs().mean()), rel_tol=tol), dtype
+        assert float(rows[0]["saturated_frac"]) == float((z.abs() > 2.993222846126382).double().mean()) > 0
+        assert float(rows[1]["saturated_frac"]) == float((a2 * (1 - a2) < 0.0025).double().mean()) > 0
 
 
 def run_steps(model, opt, xs, every=1):
@@ -189,6 +237,56 @@ def test_first_non_finite_forward_backward_and_update():
     # Optimizer step: a learning rate of inf makes every updated weight non-finite.
     m = nn.Sequential(nn.Linear(3, 1))
     assert nan_phase(m, lr=float("inf")) == ("update", 1, 1)
+
+
+def test_backward_origin_without_an_optimizer_step_and_its_spelling():
+    # The output gradients are reduced with the parameter gradients at the
+    # optimizer step; a loop that skips the step (as a GradScaler does on
+    # inf) still gets them located by rec.step(). Source of truth for the
+    # spelled value: the gradient reaching layer 1's output, read by a hook
+    # of the test and spelled as a float64 sum of its elements would be.
+    m = nn.Sequential(nn.Linear(3, 4), Sqrt(), nn.Linear(4, 1))
+    with torch.no_grad():
+        m[0].weight.zero_()
+        m[0].bias.zero_()
+        m[2].bias.fill_(1.0)
+    seen = []
+
+    def keep(mod, args, output):
+        output.register_hook(lambda g: seen.append(g.detach().clone()))
+
+    m[0].register_forward_hook(keep)
+    out = tempfile.mkdtemp()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    rec = Recorder(m, opt, out, loss="mse")
+    loss = 0.5 * (m(torch.ones(2, 3)) ** 2).sum(dim=1).mean()
+    loss.backward()
+    rec.step(loss)  # no opt.step()
+    rec.close()
+    with open(os.path.join(out, "summary.json")) as f:
+        o = json.load(f)["nan_origin"]
+    assert (o["phase"], o["layer"], o["step"]) == ("backward.delta", 1, 1)
+    total = float(seen[0].double().sum())
+    assert o["value"] == ("NaN" if math.isnan(total) else ("inf" if total > 0 else "-inf"))
+
+
+def test_gradient_accumulation_holds_one_backward_of_output_gradients():
+    # Two forward/backward passes before one optimizer step: the output
+    # gradients of the first are reduced when the second forward starts.
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    rec = Recorder(model, opt, tempfile.mkdtemp(), loss="mse")
+    held = []
+    for _ in range(2):
+        loss = (model(torch.randn(5, 3)) ** 2).mean()
+        loss.backward()
+        held.append(len(rec.deltas))
+    opt.step()
+    rec.step(loss)
+    rec.close()
+    assert held == [2, 2] and rec.deltas == []
+    flags = [f for f in rec.flags if f[2] == "backward.delta"]
+    assert len(flags) == 4 and rec.nan_origin is None
 
 
 def diagnose(run_dir):
