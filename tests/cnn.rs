@@ -50,7 +50,11 @@ fn a_small_cnn_trains_healthy_and_repeats_byte_for_byte() {
         let x = std::fs::read(a.path().join(f)).unwrap();
         let y = std::fs::read(b.path().join(f)).unwrap();
         assert_eq!(x, y, "{f} differs between runs");
-    }
+    } // The run directory reads back (empty parameter cells are "not
+      // applicable") and re-diagnoses to the same verdict.
+    let o = run_in(b.path(), &["diagnose", a.path().to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("HEALTHY"), "{}", stdout(&o));
 }
 
 #[test]

@@ -26,12 +26,14 @@ pub struct LayerInfo {
 }
 
 impl LayerInfo {
-    /// Whether the layer has parameters (dense, conv2d, batch_norm): the
-    /// others leave the gradient, weight and update columns empty.
+    /// Whether the layer has parameters: false only for the kinds known to
+    /// have none (pooling, flatten, dropout, a standalone activation), whose
+    /// gradient, weight and update columns are left empty. Kinds other
+    /// trainers name ("lstm", ...) keep their numbers.
     pub fn has_params(&self) -> bool {
-        matches!(
+        !matches!(
             self.kind.as_deref(),
-            None | Some("dense") | Some("conv2d") | Some("batch_norm")
+            Some("max_pool2d" | "avg_pool2d" | "flatten" | "dropout" | "activation")
         )
     }
 }

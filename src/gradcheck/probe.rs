@@ -157,6 +157,15 @@ impl<'a> Probe<'a> {
     /// go through each layer as one stacked batch, so every weight matrix
     /// above is multiplied (and packed) once per pair, not twice.
     fn eval_pair(&self, from: usize, zp: Array2<f64>, zm: Array2<f64>) -> [(f64, bool); 2] {
+        // Batch norm's statistics and dropout's mask depend on the whole
+        // batch: stacking the two halves would mix them, so such networks
+        // evaluate each half on its own.
+        let coupled = self.net.layers[from..]
+            .iter()
+            .any(|l| matches!(l, AnyLayer::BatchNorm(_) | AnyLayer::Dropout(_)));
+        if coupled {
+            return [self.eval_pre(from, zp), self.eval_pre(from, zm)];
+        }
         let n = zp.nrows();
         let last = self.net.layers.len() - 1;
         let mut kinks = [false, false];
