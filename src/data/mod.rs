@@ -180,6 +180,17 @@ pub struct Data {
     /// One line describing where the data came from, for reports
     /// ("idx: fixtures/.../train-images-idx3-ubyte.gz (8000 x 784), test 2000").
     pub description: String,
+    /// The shape of one sample when it is an image (IDX images [N, H, W]
+    /// are 1 x H x W; CSV data may declare `input_shape`); `None` is flat.
+    pub shape: Option<crate::kinds::Shape>,
+}
+
+impl Data {
+    /// The shape of one sample: the declared image shape, else flat.
+    pub fn sample_shape(&self) -> crate::kinds::Shape {
+        self.shape
+            .unwrap_or(crate::kinds::Shape::Flat(self.train.width()))
+    }
 }
 
 /// Loads the data a config asks for, then applies `train_limit` (first N
@@ -243,6 +254,9 @@ pub fn load(cfg: &spec::DataConfig, seed: u64) -> Result<Data, DataError> {
         })?,
     };
     apply_limit(&mut data, cfg.train_limit)?;
+    if cfg.input_shape.is_some() {
+        data.shape = cfg.input_shape;
+    }
     regression::check_task(&data, cfg)?;
     if let Some(path) = labels_path(&cfg.spec).filter(|_| data.task == spec::Task::Classification) {
         check_classes(&data, path)?;
@@ -430,6 +444,7 @@ mod tests {
     #[test]
     fn load_applies_limit_then_scale() {
         let cfg = spec::DataConfig {
+            input_shape: None,
             spec: spec::DataSpec::Synthetic {
                 generator: spec::Generator::Blobs,
                 samples: 100,
@@ -467,6 +482,7 @@ mod tests {
             ))
         };
         let cfg = spec::DataConfig {
+            input_shape: None,
             spec: spec::DataSpec::Idx {
                 train_images: p("train-images-idx3-ubyte.gz"),
                 train_labels: p("train-labels-idx1-ubyte.gz"),
@@ -491,6 +507,7 @@ mod tests {
     #[test]
     fn load_rejects_zero_limit() {
         let cfg = spec::DataConfig {
+            input_shape: None,
             spec: spec::DataSpec::Synthetic {
                 generator: spec::Generator::Xor,
                 samples: 10,

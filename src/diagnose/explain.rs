@@ -15,7 +15,7 @@ pub struct Explanation {
     pub look: &'static str,
 }
 
-pub const EXPLANATIONS: [Explanation; 23] = [
+pub const EXPLANATIONS: [Explanation; 24] = [
     Explanation {
         code: "non-finite",
         title: "a NaN or Inf appeared during training",
@@ -183,6 +183,14 @@ pub const EXPLANATIONS: [Explanation; 23] = [
         why: "Class indices are not quantities: 'class 7' is not 'more' than class 3, and a single threshold can only ever name classes 0 and 1. Usually the last layer was copied from a binary model.",
         fix: "units = C with softmax and loss = \"cross_entropy\" (check --try-fixes verifies it: units-per-class). Units that are neither 1 nor C are refused (exit 2), as Keras refuses the shape.",
         look: "confusion.png: only the columns of classes 0 and 1 are filled.",
+    },
+    Explanation {
+        code: "batch-norm-small-batch",
+        title: "batch norm trained on batches of 1 or 2",
+        meaning: "The network has a batch_norm layer and train.batch_size is 1 or 2. In training, batch norm normalises each channel with the mean and variance of the current batch (over samples, and positions for images); evaluation uses the running averages of those statistics. Evidence: the batch size and how many values each channel's statistics come from.",
+        why: "With one sample of flat features every value equals its batch mean: x - mean = 0, the layer outputs beta whatever the input and no gradient reaches the layers below (PyTorch refuses this case). With two samples, or one image, the statistics are so noisy that training normalises by numbers evaluation never sees: test accuracy falls behind training accuracy or the network does not learn.",
+        fix: "Use train.batch_size >= 16 (32 or more is usual), or remove the batch_norm layers for tiny batches.",
+        look: "batch_norm.csv: the running-statistics drift stays large; loss.png: the test loss far from the training loss.",
     },
     Explanation {
         code: "overfitting",

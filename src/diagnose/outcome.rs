@@ -12,7 +12,7 @@ use crate::numfmt::short;
 /// Codes that describe a risk or a symptom: serious only when training was
 /// hurt. (non-finite, gradient-mismatch, non-finite-data and overfitting
 /// are failures whatever the loss did.)
-const OUTCOME_DEPENDENT: [&str; 13] = [
+const OUTCOME_DEPENDENT: [&str; 14] = [
     "unscaled-inputs",
     "output-loss-mismatch",
     "poor-initialization",
@@ -26,6 +26,7 @@ const OUTCOME_DEPENDENT: [&str; 13] = [
     "class-imbalance",
     "unscaled-targets",
     "hidden-softmax",
+    "batch-norm-small-batch",
 ];
 
 /// Causes and the error symptoms each explains.

@@ -8,7 +8,7 @@ use crate::engine::flaw::Flaw;
 use crate::engine::network::Workspace;
 use crate::engine::Network;
 use crate::monitor::hook::Flow;
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, ArrayD, Ix1, Ix2};
 
 /// dL/dW and dL/db of every layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,8 +41,18 @@ pub fn gradients(
     let mut none = |_, _: &Workspace<f64>| Flow::Continue;
     forward(net, &mut ws, x, &mut none);
     backward(net, &mut ws, x, t, loss, flaw, &mut none);
+    // Dense layers' "weight" [fan_in, units] and "bias" [units]; other
+    // kinds' tensors are not covered here (empty).
+    let two = |g: Option<&ArrayD<f64>>| {
+        g.and_then(|g| g.clone().into_dimensionality::<Ix2>().ok())
+            .unwrap_or_else(|| Array2::zeros((0, 0)))
+    };
+    let one = |g: Option<&ArrayD<f64>>| {
+        g.and_then(|g| g.clone().into_dimensionality::<Ix1>().ok())
+            .unwrap_or_else(|| Array1::zeros(0))
+    };
     Gradients {
-        w: ws.grad_w,
-        b: ws.grad_b,
+        w: ws.grads.iter().map(|g| two(g.first())).collect(),
+        b: ws.grads.iter().map(|g| one(g.get(1))).collect(),
     }
 }

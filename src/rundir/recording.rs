@@ -55,6 +55,7 @@ pub fn read(dir: &Path, layers: &[LayerInfo]) -> Result<Recorded, RunDirError> {
             probes,
             full: Default::default(),
             task_evals: Vec::new(),
+            bn_drift: Vec::new(),
         },
         missing,
     })
@@ -117,6 +118,9 @@ fn layer_row(r: &Row<'_>, layers: &[LayerInfo]) -> Result<LayerRow, RunDirError>
             r.required_number(c)
         }
     };
+    // The parameter columns are empty for layers without parameters
+    // (pooling, flatten, dropout, activation): not applicable, read as NaN.
+    let param = |c: &str| -> Result<f64, RunDirError> { Ok(r.number(c)?.unwrap_or(f64::NAN)) };
     let frac = |c: &str| -> Result<Option<f64>, RunDirError> {
         let v = r.number(c)?;
         match v {
@@ -138,10 +142,10 @@ fn layer_row(r: &Row<'_>, layers: &[LayerInfo]) -> Result<LayerRow, RunDirError>
         pre_mean_abs: n("pre_mean_abs")?,
         saturated_frac: frac("saturated_frac")?,
         dead_frac: frac("dead_frac")?,
-        grad_w_norm: n("grad_w_norm")?,
-        grad_b_norm: n("grad_b_norm")?,
-        weight_norm: n("weight_norm")?,
-        update_ratio: n("update_ratio")?,
+        grad_w_norm: param("grad_w_norm")?,
+        grad_b_norm: param("grad_b_norm")?,
+        weight_norm: param("weight_norm")?,
+        update_ratio: param("update_ratio")?,
         nonfinite: match r.text("nonfinite") {
             None => 0,
             Some(_) => r.count("nonfinite")? as u64,
@@ -193,6 +197,7 @@ mod tests {
 
     fn layers() -> Vec<LayerInfo> {
         vec![LayerInfo {
+            kind: None,
             layer: 1,
             units: 3,
             fan_in: 2,

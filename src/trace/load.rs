@@ -9,7 +9,7 @@ use super::error::TraceError;
 use super::spec::{Layout, Precision, TraceSpec};
 use super::tensor::{read, shape_label, Dtype, RawTensor, TensorKind};
 use crate::engine::network::Network;
-use crate::engine::Dense;
+use crate::engine::{AnyLayer, Dense};
 use ndarray::{Array1, Array2};
 use std::path::{Path, PathBuf};
 
@@ -131,7 +131,9 @@ pub fn load(dir: &Path) -> Result<Trace, TraceError> {
         dir: dir.to_path_buf(),
         spec,
         precision,
-        net: Network { layers },
+        net: Network {
+            layers: layers.into_iter().map(AnyLayer::Dense).collect(),
+        },
         x,
         t,
         layout,

@@ -13,7 +13,7 @@ use super::reference::{step, Step};
 use super::tensor::TensorKind;
 use super::tolerance::{Tolerance, FACTOR_SNAP};
 use crate::engine::flaw::{Flaw, FlawKind};
-use crate::engine::Network;
+use crate::engine::{AnyLayer, Network};
 use crate::gradcheck::catalogue::{applicable, Arch, Entry};
 use ndarray::Array2;
 
@@ -169,7 +169,7 @@ fn out_in_transposed_gradient(g: &Array2<f64>) -> Array2<f64> {
 /// implementation would: delta · reshape(W_oi, [fan_in, units])^T.
 fn out_in_misread_net(net: &Network<f64>, layer: usize) -> Network<f64> {
     let mut back = net.clone();
-    if let Some(next) = back.layers.get_mut(layer) {
+    if let Some(next) = back.layers.get_mut(layer).and_then(AnyLayer::as_dense_mut) {
         let (fan_in, units) = next.weight.dim();
         let oi: Vec<f64> = next.weight.t().iter().copied().collect();
         let wanted = Array2::from_shape_vec((fan_in, units), oi)

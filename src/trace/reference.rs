@@ -69,8 +69,25 @@ pub fn step(
         pre: ws.pre,
         act: ws.act,
         delta: ws.delta,
-        grad_w: ws.grad_w,
-        grad_b: ws.grad_b,
+        // A version-1 trace is dense: "weight" [fan_in, units], "bias".
+        grad_w: ws
+            .grads
+            .iter()
+            .map(|g| {
+                g.first()
+                    .and_then(|g| g.clone().into_dimensionality::<ndarray::Ix2>().ok())
+                    .unwrap_or_else(|| Array2::zeros((0, 0)))
+            })
+            .collect(),
+        grad_b: ws
+            .grads
+            .iter()
+            .map(|g| {
+                g.get(1)
+                    .and_then(|g| g.clone().into_dimensionality::<ndarray::Ix1>().ok())
+                    .unwrap_or_else(|| ndarray::Array1::zeros(0))
+            })
+            .collect(),
         loss: value,
     }
 }

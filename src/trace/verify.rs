@@ -15,6 +15,7 @@ use super::spec::{Precision, Reduction};
 use super::tensor::{shape_label, tensor_label, TensorKind};
 use super::tolerance::Tolerance;
 use crate::config::LossKind;
+use crate::engine::Layer;
 use crate::numfmt::short;
 use ndarray::Axis;
 use std::path::Path;
@@ -309,7 +310,7 @@ fn layout_finding(issue: &LayoutIssue) -> Finding {
 fn info(trace: &Trace, tol: Tolerance) -> TraceInfo {
     let mut network = trace.net.input_width().to_string();
     for l in &trace.net.layers {
-        network.push_str(&format!(" -> {} {}", l.weight.ncols(), l.activation));
+        network.push_str(&format!(" -> {} {}", l.output_width(), l.activation()));
     }
     let spec = &trace.spec;
     let reduction = match spec.reduction {

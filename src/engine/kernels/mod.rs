@@ -5,6 +5,7 @@
 
 pub mod exp;
 pub mod gemm;
+pub mod im2col;
 pub mod pool;
 pub mod simd;
 pub mod threads;
