@@ -8,8 +8,11 @@ Needs numpy and torch (CI does not install torch; run it where torch is):
     python3 python/test_export_trace_cnn.py
 """
 import os
+import re
+import subprocess
 import sys
 import tempfile
+import tomllib
 
 import numpy as np
 import torch
@@ -141,6 +144,46 @@ def test_written_trace_names_every_tensor_file():
         w = np.load(os.path.join(out, "l1_weight.npy"))
         assert w.shape == (3, 2, 3, 3)
         assert np.load(os.path.join(out, "x.npy")).shape == (4, 2, 10, 10)
+
+
+def read_trace(d):
+    """A version 2 trace directory back into the exporter's step inputs."""
+    with open(os.path.join(d, "trace.toml"), "rb") as fh:
+        toml = tomllib.load(fh)
+    load = lambda f: np.load(os.path.join(d, f))
+    keys = {"params", "grads", "mask", "pre_activation", "output", "delta", "grad_input"}
+    spec = [{k: v for k, v in l.items() if k not in keys} for l in toml["layers"]]
+    params = [{k: load(f) for k, f in l.get("params", {}).items()} for l in toml["layers"]]
+    masks = [load(l["mask"]) if "mask" in l else None for l in toml["layers"]]
+    return toml, spec, load(toml["input"]), load(toml["target"]), params, masks
+
+
+def test_pytorch_recipe_writes_a_trace_the_numpy_step_reproduces():
+    """The CNN recipe of examples/pytorch_trace.md, run as written, dumps a
+    version 2 trace whose every tensor the independent NumPy step
+    recomputes from its inputs, parameters and mask."""
+    md = open(os.path.join(HERE, "..", "examples", "pytorch_trace.md")).read()
+    code = re.findall(r"```python\n(.*?)```", md, re.S)[-1]
+    with tempfile.TemporaryDirectory() as d:
+        open(os.path.join(d, "recipe.py"), "w").write(code)
+        subprocess.run([sys.executable, "recipe.py"], cwd=d, check=True)
+        out = os.path.join(d, "trace-torch-cnn")
+        toml, spec, x, t, params, masks = read_trace(out)
+        assert toml["version"] == 2
+        rec = ex.forward(spec, params, masks, x)
+        lv, back = ex.backward(spec, params, masks, rec, t, toml["loss"], None, None)
+        assert abs(lv - toml["loss_value"]) <= TOL
+        worst = 0.0
+        for i, (l, r, b) in enumerate(zip(toml["layers"], rec, back)):
+            mine = {"output": r[2], "delta": b["delta"], "grad_input": b["grad_input"]}
+            if "pre_activation" in l:
+                mine["pre_activation"] = r[1]
+            for key, v in mine.items():
+                worst = max(worst, max_diff(v, np.load(os.path.join(out, l[key]))))
+            for k, f in l.get("grads", {}).items():
+                worst = max(worst, max_diff(b["grads"][k], np.load(os.path.join(out, f))))
+        assert worst <= TOL, worst
+        print(f"pytorch recipe trace: worst |numpy - torch| = {worst:.3g}")
 
 
 if __name__ == "__main__":
