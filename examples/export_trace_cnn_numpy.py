@@ -13,7 +13,7 @@ Usage:
     python3 examples/export_trace_cnn_numpy.py OUT_DIR [options]
 
 Options:
-    --net default            the architecture (see NETS below): default | small
+    --net default            the architecture (see NETS below): default | small | mlp
     --batch 4                samples in the batch
     --loss cross_entropy     cross_entropy (softmax output) | mse (1/2, per sample)
     --format npy             npy (tensors keep their 4-D shape) |
@@ -76,6 +76,13 @@ NETS = {
             dict(kind="avg_pool2d", size=2, stride=1),
             dict(kind="flatten"),
             dict(kind="dropout", rate=0.25),
+            dict(kind="dense", units=3, activation="softmax"),
+        ],
+    ),
+    "mlp": (
+        [4],
+        [
+            dict(kind="dense", units=5, activation="tanh"),
             dict(kind="dense", units=3, activation="softmax"),
         ],
     ),

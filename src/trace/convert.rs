@@ -67,6 +67,7 @@ pub fn expected(
         TensorKind::PreActivation => matrix(step.pre.get(l)?, 1.0),
         TensorKind::Output => matrix(step.act.get(l)?, 1.0),
         TensorKind::Delta => matrix(step.delta.get(l)?, s),
+        TensorKind::GradInput => matrix(step.grad_input.get(l)?, s),
         TensorKind::GradWeight => {
             let g = step.grad_w.get(l)?;
             match conv.layout {

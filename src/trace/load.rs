@@ -6,7 +6,7 @@
 //! is a finding about the exporter, not an unreadable trace.
 
 use super::error::TraceError;
-use super::spec::{Layout, Precision, TraceSpec};
+use super::spec::{LayerKind, Layout, Precision, TraceSpec};
 use super::tensor::{read, shape_label, Dtype, RawTensor, TensorKind};
 use crate::engine::network::Network;
 use crate::engine::Dense;
@@ -61,7 +61,11 @@ pub fn load(dir: &Path) -> Result<Trace, TraceError> {
     let toml_path = dir.join("trace.toml");
     let spec = TraceSpec::read(&toml_path)?;
     let x_raw = read(dir, &spec.input)?;
-    let x = matrix_any(dir, &spec.input, &x_raw, "[batch, features]")?;
+    let x = if spec.version == 1 {
+        matrix_any(dir, &spec.input, &x_raw, "[batch, features]")?
+    } else {
+        batch_rows(dir, &spec.input, &x_raw, spec.input_shape.as_deref())?
+    };
     finite(dir, &spec.input, &x_raw)?;
     let mut dtypes = vec![x_raw.dtype];
     let mut exact_f32 = is_f32_exact(&x_raw);
@@ -69,25 +73,41 @@ pub fn load(dir: &Path) -> Result<Trace, TraceError> {
     let mut issue = None;
     let mut fan_in = x.ncols();
     for (i, ls) in spec.layers.iter().enumerate() {
-        let b_raw = read(dir, &ls.bias)?;
+        let (Some(bias), Some(weight)) = (ls.param_file("bias"), ls.param_file("weight")) else {
+            return Err(TraceError::file(
+                &toml_path,
+                format!("layers[{}]: missing the weight or bias file", i + 1),
+            ));
+        };
+        if ls.kind() != LayerKind::Dense {
+            return Err(TraceError::file(
+                &toml_path,
+                format!(
+                    "layers[{}]: kind {} cannot be recomputed by this build (dense layers only)",
+                    i + 1,
+                    ls.kind().name()
+                ),
+            ));
+        }
+        let b_raw = read(dir, bias)?;
         let units = b_raw.vector_len().ok_or_else(|| {
             TraceError::file(
-                &dir.join(&ls.bias),
+                &dir.join(bias),
                 format!(
                     "shape {}: a bias must be a vector",
                     shape_label(&b_raw.shape)
                 ),
             )
         })?;
-        finite(dir, &ls.bias, &b_raw)?;
-        let w_raw = read(dir, &ls.weight)?;
-        finite(dir, &ls.weight, &w_raw)?;
-        let (weight, fitted) =
-            weight_in_out(dir, &ls.weight, &w_raw, fan_in, units, spec.weight_layout)?;
+        finite(dir, bias, &b_raw)?;
+        let w_raw = read(dir, weight)?;
+        finite(dir, weight, &w_raw)?;
+        let (weight_m, fitted) =
+            weight_in_out(dir, weight, &w_raw, fan_in, units, spec.weight_layout)?;
         if fitted != spec.weight_layout && issue.is_none() {
             issue = Some(LayoutIssue {
                 layer: i + 1,
-                file: ls.weight.clone(),
+                file: weight.clone(),
                 shape: w_raw.shape.clone(),
                 declared: spec.weight_layout,
             });
@@ -95,9 +115,9 @@ pub fn load(dir: &Path) -> Result<Trace, TraceError> {
         dtypes.extend([w_raw.dtype, b_raw.dtype]);
         exact_f32 &= is_f32_exact(&w_raw) && is_f32_exact(&b_raw);
         layers.push(Dense {
-            weight,
+            weight: weight_m,
             bias: Array1::from(b_raw.data),
-            activation: ls.activation,
+            activation: ls.activation(),
         });
         fan_in = units;
     }
@@ -178,6 +198,43 @@ fn weight_in_out(
     ))
 }
 
+/// Version 2 input: [batch, ...] with any per-sample shape (NCHW images
+/// arrive 4-D), as the engine's [batch, features] rows in C order; the
+/// declared `input_shape` must hold as many values per sample.
+fn batch_rows(
+    dir: &Path,
+    file: &str,
+    raw: &RawTensor,
+    declared: Option<&[usize]>,
+) -> Result<Array2<f64>, TraceError> {
+    let per_sample: usize = raw.shape.iter().skip(1).product();
+    let rows = raw.shape.first().copied().unwrap_or(0);
+    if raw.shape.len() < 2 || rows == 0 || per_sample == 0 {
+        return Err(TraceError::file(
+            &dir.join(file),
+            format!(
+                "shape {}, expected [batch, features] or [batch, C, H, W]",
+                shape_label(&raw.shape)
+            ),
+        ));
+    }
+    if let Some(d) = declared {
+        let want: usize = d.iter().product();
+        if want != per_sample || (raw.shape.len() > 2 && raw.shape[1..] != *d) {
+            return Err(TraceError::file(
+                &dir.join(file),
+                format!(
+                    "shape {}, but trace.toml declares input_shape = {} per sample",
+                    shape_label(&raw.shape),
+                    shape_label(d)
+                ),
+            ));
+        }
+    }
+    raw.rows()
+        .ok_or_else(|| TraceError::file(&dir.join(file), "inconsistent data length"))
+}
+
 fn matrix_any(
     dir: &Path,
     file: &str,
@@ -247,8 +304,13 @@ fn provided(dir: &Path, spec: &TraceSpec) -> Result<Vec<Provided>, TraceError> {
     }
     for (i, l) in spec.layers.iter().enumerate().rev() {
         add(i + 1, TensorKind::Delta, &l.delta)?;
-        add(i + 1, TensorKind::GradWeight, &l.grad_weight)?;
-        add(i + 1, TensorKind::GradBias, &l.grad_bias)?;
+        add(
+            i + 1,
+            TensorKind::GradWeight,
+            &l.grad_file("weight").cloned(),
+        )?;
+        add(i + 1, TensorKind::GradBias, &l.grad_file("bias").cloned())?;
+        add(i + 1, TensorKind::GradInput, &l.grad_input)?;
     }
     if let Some(v) = spec.loss_value {
         let loss = Provided {

@@ -6,6 +6,7 @@
 use crate::config::LossKind;
 use crate::engine::backprop::{backward, forward};
 use crate::engine::flaw::Flaw;
+use crate::engine::layers::Layer;
 use crate::engine::loss::batch_loss;
 use crate::engine::network::{Network, Workspace};
 use crate::gradcheck::probe::Param;
@@ -18,6 +19,8 @@ pub struct Step {
     pub pre: Vec<Array2<f64>>,
     pub act: Vec<Array2<f64>>,
     pub delta: Vec<Array2<f64>>,
+    /// dL/d(layer input): what each layer's backward sends down.
+    pub grad_input: Vec<Array2<f64>>,
     pub grad_w: Vec<Array2<f64>>,
     pub grad_b: Vec<Array1<f64>>,
     pub loss: f64,
@@ -56,21 +59,42 @@ pub fn step(
         (Some(z), Some(a)) => batch_loss(loss, net.output_activation(), z, a, t),
         _ => f64::NAN,
     };
-    backward(
-        back_net.unwrap_or(net),
-        &mut ws,
-        x,
-        t,
-        loss,
-        flaw,
-        &mut go_on,
-    );
+    let back = back_net.unwrap_or(net);
+    backward(back, &mut ws, x, t, loss, flaw, &mut go_on);
+    let grad_input = grad_inputs(back, &ws, x, flaw);
     Step {
         pre: ws.pre,
         act: ws.act,
         delta: ws.delta,
+        grad_input,
         grad_w: ws.grad_w,
         grad_b: ws.grad_b,
         loss: value,
     }
+}
+
+/// Each layer's input gradient from its delta, through the same layer the
+/// backward pass used (the flaw's wrapper at its layer).
+fn grad_inputs(
+    net: &Network<f64>,
+    ws: &Workspace<f64>,
+    x: &Array2<f64>,
+    flaw: Option<&Flaw>,
+) -> Vec<Array2<f64>> {
+    let flawed = flaw.and_then(|f| f.wrap(&net.layers, &ws.act, &ws.pre, x));
+    net.layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let layer: &dyn Layer<f64> = match &flawed {
+                Some((j, w)) if *j == i => w,
+                _ => l,
+            };
+            let mut g = Array2::zeros((x.nrows(), layer.input_width()));
+            if let Some(d) = ws.delta.get(i) {
+                layer.backward_input(d, &mut g);
+            }
+            g
+        })
+        .collect()
 }

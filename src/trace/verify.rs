@@ -106,6 +106,12 @@ impl Ctx<'_> {
             return (result, None);
         };
         let actual = match exp.shape[..] {
+            // A version 2 activation may keep its [N, C, H, W] shape.
+            [r, c] if p.raw.shape.len() > 2 && self.trace.spec.version >= 2 => p
+                .raw
+                .rows()
+                .filter(|m| m.dim() == (r, c))
+                .map(|m| m.iter().copied().collect::<Vec<f64>>()),
             [r, c] => p
                 .raw
                 .matrix(r, c)
