@@ -10,6 +10,8 @@
 //! The backward pass itself has no branch for flaws; it is handed a layer
 //! list in which one layer is the wrapper.
 
+pub mod cnn;
+
 use super::activation::Activation;
 use super::float::Float;
 use super::layers::{Dense, Layer, Mode, NamedParam, NamedParamMut};
