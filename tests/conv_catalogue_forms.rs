@@ -147,3 +147,60 @@ fn each_injector_form_reproduces_the_independent_numpy_bug() {
         }
     }
 }
+
+/// Names the mistake in layer `l`'s input gradient of the trace in `dir`
+/// with verify-trace's matcher, from the trace's own tensors.
+fn named(dir: &Path, l: usize) -> Option<&'static str> {
+    use nn_doctor::trace::cnn_pattern::{input_shapes, match_input_gradient, LayerState};
+    use nn_doctor::trace::spec::{Precision, TraceSpec};
+    use nn_doctor::trace::tolerance::Tolerance;
+    let spec = TraceSpec::read(&dir.join("trace.toml")).unwrap();
+    let shapes = input_shapes(&spec.layers, spec.input_shape.as_deref().unwrap()).unwrap();
+    let ls = &spec.layers[l - 1];
+    let input = if l == 1 {
+        rows(dir, "x.npy")
+    } else {
+        rows(dir, &format!("l{}_out.npy", l - 1))
+    };
+    let delta = rows(dir, &format!("l{l}_delta.npy"));
+    let weight = ls.param_file("weight").map(|f| flat(dir, f));
+    let mask = ls.mask.as_ref().map(|f| rows(dir, f));
+    let state = LayerState {
+        spec: ls,
+        input_shape: shapes[l - 1],
+        input: input.view(),
+        delta: delta.view(),
+        weight: weight.as_deref(),
+        mask: mask.as_ref().map(|m| m.view()),
+    };
+    let actual = flat(dir, &format!("l{l}_grad_input.npy"));
+    match_input_gradient(&state, &actual, 1.0, &Tolerance::of(Precision::F64)).map(|m| m.0)
+}
+
+#[test]
+fn the_matcher_names_each_bug_from_the_trace_and_nothing_in_a_correct_one() {
+    for (bug, l) in [
+        ("conv-kernel-not-rotated", 1),
+        ("conv-backward-padding", 1),
+        ("batchnorm-stats-constant", 2),
+        ("maxpool-wrong-element", 3),
+        ("maxpool-spread", 3),
+        ("conv-backward-stride", 4),
+        ("flatten-order", 6),
+        ("dropout-no-mask", 7),
+        ("dropout-no-scale", 7),
+    ] {
+        let dir = fixture(&format!("traces/v2-bug-{bug}"));
+        assert_eq!(named(&dir, l), Some(bug), "{bug}");
+    }
+    for trace in ["v2-cnn-npy", "v2-torch-cnn"] {
+        let dir = fixture(&format!("traces/{trace}"));
+        let layers = nn_doctor::trace::spec::TraceSpec::read(&dir.join("trace.toml"))
+            .unwrap()
+            .layers
+            .len();
+        for l in 1..=layers {
+            assert_eq!(named(&dir, l), None, "{trace} layer {l}");
+        }
+    }
+}
