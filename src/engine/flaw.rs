@@ -47,6 +47,9 @@ pub enum FlawKind {
     /// The delta is propagated through the next layer's weights read in the
     /// wrong layout (reshaped instead of transposed).
     WrongWeightsInBackprop,
+    /// A convolutional layer kind's input gradient computed wrongly
+    /// (flaw::cnn).
+    Cnn(cnn::CnnMistake),
 }
 
 /// A mistake at one layer (1-based).

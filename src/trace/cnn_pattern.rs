@@ -11,7 +11,7 @@ use super::spec::{LayerKind, LayerSpec, Padding};
 use super::tolerance::Tolerance;
 use crate::engine::flaw::cnn::{
     batch_norm_stats_constant, conv_input_grad, dropout_input_grad, flatten_channels_last,
-    max_pool_input_grad, ConvBack, ConvShape, DropoutBack, PoolBack, PoolShape,
+    max_pool_input_grad, CnnMistake, ConvBack, ConvShape, DropoutBack, PoolBack, PoolShape,
 };
 use ndarray::{Array2, ArrayView2};
 
@@ -20,56 +20,6 @@ pub type Chw = [usize; 3];
 
 /// Default batch-norm epsilon (PyTorch's, the config's).
 pub const BN_EPS: f64 = 1e-5;
-
-/// The catalogue entries of the convolutional layer kinds: code, kind,
-/// explanation.
-pub const ENTRIES: [(&str, LayerKind, &str); 9] = [
-    (
-        "conv-kernel-not-rotated",
-        LayerKind::Conv2d,
-        "the input gradient correlates the output gradient with the kernel as stored; it must use the kernel rotated by 180 degrees",
-    ),
-    (
-        "conv-backward-padding",
-        LayerKind::Conv2d,
-        "the input gradient ignores the forward padding: it is shifted by the padding and its border rows/columns are lost",
-    ),
-    (
-        "conv-backward-stride",
-        LayerKind::Conv2d,
-        "the input gradient ignores the stride: the output gradient is scattered as if the stride were 1 (not dilated)",
-    ),
-    (
-        "maxpool-wrong-element",
-        LayerKind::MaxPool2d,
-        "the max-pool gradient goes to the wrong element of the window (the maximum's position transposed)",
-    ),
-    (
-        "maxpool-spread",
-        LayerKind::MaxPool2d,
-        "the max-pool gradient is spread evenly over the window (average pooling's rule) instead of routed to the maximum",
-    ),
-    (
-        "batchnorm-stats-constant",
-        LayerKind::BatchNorm,
-        "the batch-norm backward treats the batch mean and variance as constants: the two terms through them are missing",
-    ),
-    (
-        "dropout-no-mask",
-        LayerKind::Dropout,
-        "the dropout backward does not apply the mask: dropped units receive a gradient",
-    ),
-    (
-        "dropout-no-scale",
-        LayerKind::Dropout,
-        "the dropout backward misses the 1/(1 - rate) scale of inverted dropout",
-    ),
-    (
-        "flatten-order",
-        LayerKind::Flatten,
-        "the flatten backward unflattens channels-last (NHWC) while the forward flattened channels-first (NCHW)",
-    ),
-];
 
 /// The per-sample output shape of a layer on input `s`, None when the
 /// layer does not fit it.
@@ -230,14 +180,14 @@ pub fn match_input_gradient(
     scale: f64,
     tol: &Tolerance,
 ) -> Option<(&'static str, &'static str)> {
-    ENTRIES
+    CnnMistake::ALL
         .iter()
-        .filter(|(code, kind, _)| *kind == s.spec.kind() && applies(code, s))
-        .find_map(|&(code, _, explanation)| {
-            let p = predict(code, s)?;
+        .filter(|m| m.layer_kind() == s.spec.kind().name() && applies(m.code(), s))
+        .find_map(|m| {
+            let p = predict(m.code(), s)?;
             let data: Vec<f64> = p.iter().map(|v| v * scale).collect();
             let shape = [p.nrows(), p.ncols()];
-            fits(&data, actual, &shape, tol).then_some((code, explanation))
+            fits(&data, actual, &shape, tol).then_some((m.code(), m.explanation()))
         })
 }
 

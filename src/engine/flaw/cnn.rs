@@ -8,6 +8,80 @@
 //! and that every mistake changes the result.
 
 use ndarray::{Array2, ArrayView2};
+use serde::Serialize;
+
+/// The convolutional catalogue: one mistake in one layer kind's backward
+/// pass to its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CnnMistake {
+    ConvKernelNotRotated,
+    ConvBackwardPadding,
+    ConvBackwardStride,
+    MaxpoolWrongElement,
+    MaxpoolSpread,
+    BatchnormStatsConstant,
+    DropoutNoMask,
+    DropoutNoScale,
+    FlattenOrder,
+}
+
+impl CnnMistake {
+    pub const ALL: [CnnMistake; 9] = [
+        CnnMistake::ConvKernelNotRotated,
+        CnnMistake::ConvBackwardPadding,
+        CnnMistake::ConvBackwardStride,
+        CnnMistake::MaxpoolWrongElement,
+        CnnMistake::MaxpoolSpread,
+        CnnMistake::BatchnormStatsConstant,
+        CnnMistake::DropoutNoMask,
+        CnnMistake::DropoutNoScale,
+        CnnMistake::FlattenOrder,
+    ];
+
+    /// The stable catalogue code (also the NumPy exporter's `--bug` name).
+    pub fn code(self) -> &'static str {
+        match self {
+            CnnMistake::ConvKernelNotRotated => "conv-kernel-not-rotated",
+            CnnMistake::ConvBackwardPadding => "conv-backward-padding",
+            CnnMistake::ConvBackwardStride => "conv-backward-stride",
+            CnnMistake::MaxpoolWrongElement => "maxpool-wrong-element",
+            CnnMistake::MaxpoolSpread => "maxpool-spread",
+            CnnMistake::BatchnormStatsConstant => "batchnorm-stats-constant",
+            CnnMistake::DropoutNoMask => "dropout-no-mask",
+            CnnMistake::DropoutNoScale => "dropout-no-scale",
+            CnnMistake::FlattenOrder => "flatten-order",
+        }
+    }
+
+    /// The layer kind (config name) whose backward makes the mistake.
+    pub fn layer_kind(self) -> &'static str {
+        match self {
+            CnnMistake::ConvKernelNotRotated
+            | CnnMistake::ConvBackwardPadding
+            | CnnMistake::ConvBackwardStride => "conv2d",
+            CnnMistake::MaxpoolWrongElement | CnnMistake::MaxpoolSpread => "max_pool2d",
+            CnnMistake::BatchnormStatsConstant => "batch_norm",
+            CnnMistake::DropoutNoMask | CnnMistake::DropoutNoScale => "dropout",
+            CnnMistake::FlattenOrder => "flatten",
+        }
+    }
+
+    /// One line on what the code does wrong.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            CnnMistake::ConvKernelNotRotated => "the input gradient correlates the output gradient with the kernel as stored; it must use the kernel rotated by 180 degrees",
+            CnnMistake::ConvBackwardPadding => "the input gradient ignores the forward padding: it is shifted by the padding and its border rows/columns are lost",
+            CnnMistake::ConvBackwardStride => "the input gradient ignores the stride: the output gradient is scattered as if the stride were 1 (not dilated)",
+            CnnMistake::MaxpoolWrongElement => "the max-pool gradient goes to the wrong element of the window (the maximum's position transposed)",
+            CnnMistake::MaxpoolSpread => "the max-pool gradient is spread evenly over the window (average pooling's rule) instead of routed to the maximum",
+            CnnMistake::BatchnormStatsConstant => "the batch-norm backward treats the batch mean and variance as constants: the two terms through them are missing",
+            CnnMistake::DropoutNoMask => "the dropout backward does not apply the mask: dropped units receive a gradient",
+            CnnMistake::DropoutNoScale => "the dropout backward misses the 1/(1 - rate) scale of inverted dropout",
+            CnnMistake::FlattenOrder => "the flatten backward unflattens channels-last (NHWC) while the forward flattened channels-first (NCHW)",
+        }
+    }
+}
 
 /// A convolution's geometry on one sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
