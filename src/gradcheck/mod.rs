@@ -105,12 +105,12 @@ fn rel_error(a: f64, n: f64) -> f64 {
 pub fn arch(net: &Network<f64>, loss: LossKind, batch: usize) -> Arch {
     let mut widths = vec![net.input_width()];
     widths.extend(net.layers.iter().map(|l| l.weight.ncols()));
-    Arch {
-        activations: net.layers.iter().map(|l| l.activation).collect(),
+    Arch::dense(
+        net.layers.iter().map(|l| l.activation).collect(),
         widths,
         loss,
         batch,
-    }
+    )
 }
 
 /// Checks every tensor of `net` at one check point with the engine's

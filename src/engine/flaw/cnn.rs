@@ -40,7 +40,7 @@ impl CnnMistake {
     ];
 
     /// The stable catalogue code (also the NumPy exporter's `--bug` name).
-    pub fn code(self) -> &'static str {
+    pub const fn code(self) -> &'static str {
         match self {
             CnnMistake::ConvKernelNotRotated => "conv-kernel-not-rotated",
             CnnMistake::ConvBackwardPadding => "conv-backward-padding",
@@ -55,7 +55,7 @@ impl CnnMistake {
     }
 
     /// The layer kind (config name) whose backward makes the mistake.
-    pub fn layer_kind(self) -> &'static str {
+    pub const fn layer_kind(self) -> &'static str {
         match self {
             CnnMistake::ConvKernelNotRotated
             | CnnMistake::ConvBackwardPadding
@@ -68,7 +68,7 @@ impl CnnMistake {
     }
 
     /// One line on what the code does wrong.
-    pub fn explanation(self) -> &'static str {
+    pub const fn explanation(self) -> &'static str {
         match self {
             CnnMistake::ConvKernelNotRotated => "the input gradient correlates the output gradient with the kernel as stored; it must use the kernel rotated by 180 degrees",
             CnnMistake::ConvBackwardPadding => "the input gradient ignores the forward padding: it is shifted by the padding and its border rows/columns are lost",
