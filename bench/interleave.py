@@ -6,6 +6,7 @@ PyTorch's plain loop.
     python3 bench/interleave.py --nn-doctor                      # and nn-doctor plain + instrumented
     python3 bench/interleave.py --contender "nn-doctor=CMD ..."  # add any worker speaking worker.py's protocol
     ROUNDS=5 SAMPLES=25600 MAX_SECONDS=300 python3 bench/interleave.py --shapes seed-f32-b64
+    python3 bench/interleave.py --shapes cnn-f32-b64 --only pytorch,pytorch+hooks --nn-doctor   # the MNIST CNN
 
 Every contender trains the same number of samples per round (SAMPLES,
 rounded up to whole batches) of each shape in worker.py's SHAPES (the seed
@@ -76,7 +77,9 @@ def peer_worker():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated, from worker.py's SHAPES")
+    ap.add_argument("--shapes", default=",".join(k for k in SHAPES if not k.startswith("cnn")),
+                    help="comma-separated, from worker.py's SHAPES (cnn-f32-b64 only on request, "
+                         "with --only pytorch,pytorch+hooks)")
     ap.add_argument("--contender", action="append", default=[], metavar="NAME=COMMAND",
                     help="another worker speaking worker.py's protocol (e.g. an nn-doctor bench binary)")
     ap.add_argument("--nn-doctor", action="store_true",

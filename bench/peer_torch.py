@@ -2,7 +2,12 @@
 batch 64, SGD 0.05, sigmoid hidden, softmax output, MSE) trained with the plain
 loop, then with forward/backward hooks that compute per-layer statistics
 comparable to nn-doctor's recorder (min/max/mean/std of activations, saturated
-share, gradient norms, update/weight ratio, non-finite count)."""
+share, gradient norms, update/weight ratio, non-finite count).
+
+`python3 bench/peer_torch.py cnn` runs examples/mnist_cnn.toml's CNN instead
+(conv 8@5x5 relu, max pool 2, conv 16@5x5 relu, max pool 2, flatten, dense 10
+softmax), the same loop and hooks."""
+import sys
 import time
 
 import numpy as np
@@ -14,8 +19,18 @@ BATCH, STEPS, ROUNDS = 64, 400, 5
 torch.set_num_threads(2)
 
 
+def cnn():
+    """examples/mnist_cnn.toml's network on flat 784-pixel rows."""
+    nn = torch.nn
+    return nn.Sequential(nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(8, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(256, 10),
+                         nn.Softmax(dim=1))
+
+
 def model():
     torch.manual_seed(1)
+    if sys.argv[1:] == ["cnn"]:
+        return cnn()
     return torch.nn.Sequential(torch.nn.Linear(784, 1000), torch.nn.Sigmoid(), torch.nn.Linear(1000, 10), torch.nn.Softmax(dim=1))
 
 
@@ -24,8 +39,13 @@ def stats_hooks(net, sink):
         o = out.detach()
         sink.append((o.min(), o.max(), o.mean(), o.std(), (o * (1 - o) < 0.0025).float().mean(), (~torch.isfinite(o)).sum()))
 
+    # The CNN's hidden activations are ReLUs (the MLP shapes keep the hooks
+    # their published figures were measured with).
+    kinds = (torch.nn.Sigmoid, torch.nn.Softmax)
+    if any(isinstance(m, torch.nn.Conv2d) for m in net):
+        kinds += (torch.nn.ReLU,)
     for m in net:
-        if isinstance(m, (torch.nn.Sigmoid, torch.nn.Softmax)):
+        if isinstance(m, kinds):
             m.register_forward_hook(fwd)
 
 
@@ -44,11 +64,11 @@ def run(x, t, hooks):
         opt.zero_grad()
         loss.backward()
         if hooks:
-            before = [p.detach().norm() for p in net.parameters() if p.dim() == 2]
+            before = [p.detach().norm() for p in net.parameters() if p.dim() >= 2]
             sink.append([p.grad.norm() for p in net.parameters()])
         opt.step()
         if hooks:
-            after = [p.detach().norm() for p in net.parameters() if p.dim() == 2]
+            after = [p.detach().norm() for p in net.parameters() if p.dim() >= 2]
             sink.append([(a - b).abs() / b for a, b in zip(after, before)])
         sink.clear()
     return STEPS * BATCH / (time.perf_counter() - start)

@@ -24,6 +24,10 @@ SHAPES = {
     "seed-f32-b256": ([1000], "sigmoid", "f32", 256),
     "seed-f64-b64": ([1000], "sigmoid", "f64", 64),
     "deep-f32-b64": ([256] * 4, "relu", "f32", 64),
+    # examples/mnist_cnn.toml: conv 8@5x5 relu, max pool 2, conv 16@5x5 relu,
+    # max pool 2, flatten, dense 10 (PyTorch modes only; not in the default
+    # --shapes of interleave.py).
+    "cnn-f32-b64": ("cnn", "relu", "f32", 64),
 }
 LR = 0.05
 
@@ -40,12 +44,15 @@ class TorchNet:
         widths, act, dtype, self.batch = SHAPES[shape]
         dt = torch.float64 if dtype == "f64" else torch.float32
         torch.manual_seed(1)
-        layers, fan_in = [], x.shape[1]
-        for w in widths:
-            layers += [torch.nn.Linear(fan_in, w), torch.nn.Sigmoid() if act == "sigmoid" else torch.nn.ReLU()]
-            fan_in = w
-        layers += [torch.nn.Linear(fan_in, t.shape[1]), torch.nn.Softmax(dim=1)]
-        self.net = torch.nn.Sequential(*layers).to(dt)
+        if widths == "cnn":
+            self.net = peer_torch.cnn().to(dt)
+        else:
+            layers, fan_in = [], x.shape[1]
+            for w in widths:
+                layers += [torch.nn.Linear(fan_in, w), torch.nn.Sigmoid() if act == "sigmoid" else torch.nn.ReLU()]
+                fan_in = w
+            layers += [torch.nn.Linear(fan_in, t.shape[1]), torch.nn.Softmax(dim=1)]
+            self.net = torch.nn.Sequential(*layers).to(dt)
         self.x, self.t = torch.from_numpy(x).to(dt), torch.from_numpy(t).to(dt)
         self.opt = torch.optim.SGD(self.net.parameters(), lr=LR)
         self.gen = torch.Generator().manual_seed(1)
@@ -61,7 +68,7 @@ class TorchNet:
 
     def steps(self, n):
         torch = self.torch
-        params = [p for p in self.net.parameters() if p.dim() == 2]
+        params = [p for p in self.net.parameters() if p.dim() >= 2]
         for _ in range(n):
             idx = torch.randint(0, len(self.x), (self.batch,), generator=self.gen)
             tb = self.t[idx]
@@ -89,6 +96,8 @@ class NumpyNet:
 
     def __init__(self, shape, x, t, mode):
         widths, self.act, dtype, self.batch = SHAPES[shape]
+        if widths == "cnn":
+            raise SystemExit("worker.py numpy: no CNN loop; run the cnn shape with --only pytorch,pytorch+hooks")
         dt = np.float64 if dtype == "f64" else np.float32
         self.rng = np.random.default_rng(1)
         sizes = [x.shape[1]] + widths + [t.shape[1]]

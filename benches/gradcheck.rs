@@ -16,7 +16,7 @@ use ndarray::{Array1, Array2};
 use nn_doctor::config::{GradcheckConfig, Init, LayerConfig, LossKind};
 use nn_doctor::data::one_hot;
 use nn_doctor::engine::activation::Activation;
-use nn_doctor::engine::Network;
+use nn_doctor::engine::{Layer, Network};
 use nn_doctor::gradcheck::probe::{Param, Probe};
 use nn_doctor::gradcheck::types::{State, Status};
 use nn_doctor::gradcheck::{check_point, Batch};
@@ -24,6 +24,7 @@ use std::time::Instant;
 
 fn layer(units: usize, activation: Activation, init: Init) -> LayerConfig {
     LayerConfig {
+        kind: nn_doctor::config::LayerKind::Dense,
         units,
         activation,
         init,
@@ -156,7 +157,7 @@ fn main() {
             })
             .collect(),
     );
-    let len = wide.layers[0].weight.len();
+    let len = wide.layers[0].params()[0].value.len();
     let slow = median(
         (0..15)
             .map(|k| {

@@ -1,13 +1,15 @@
 //! nn-doctor as one persistent contender of `bench/interleave.py`: trains the
 //! shapes of `bench/worker.py` (seed network 784-1000-10 at f32 b32/b64/b256
-//! and f64 b64, deep 784-256x4-10 ReLU at f32 b64) and answers timing
-//! requests on stdin with the protocol of `bench/worker.py`
-//! (`SHAPE SAMPLES` -> `SECONDS STEPS`, `quit`).
+//! and f64 b64, deep 784-256x4-10 ReLU at f32 b64, the MNIST CNN at f32 b64)
+//! and answers timing requests on stdin with the protocol of
+//! `bench/worker.py` (`SHAPE SAMPLES` -> `SECONDS STEPS`, `quit`).
 //!
 //! `cargo bench --bench peer_worker -- plain|instrumented` (the driver
 //! starts the built binary itself; see bench/README.md).
 
-use nn_doctor::config::{self, Init, LayerConfig, LossKind, OptimizerConfig};
+use nn_doctor::config::{
+    self, Init, LayerConfig, LayerKind, LossKind, OptimizerConfig, Padding, PoolKind,
+};
 use nn_doctor::data;
 use nn_doctor::engine::activation::Activation;
 use nn_doctor::engine::float::Float;
@@ -27,6 +29,7 @@ type Runner = Box<dyn FnMut(usize) -> anyhow::Result<f64>>;
 
 fn layers(shape: &str) -> Option<(Vec<LayerConfig>, bool, usize)> {
     let layer = |units, activation| LayerConfig {
+        kind: nn_doctor::config::LayerKind::Dense,
         units,
         activation,
         init: Init::XavierUniform,
@@ -38,12 +41,43 @@ fn layers(shape: &str) -> Option<(Vec<LayerConfig>, bool, usize)> {
     ];
     let mut deep: Vec<_> = (0..4).map(|_| layer(256, Activation::Relu)).collect();
     deep.push(layer(10, Activation::Softmax));
+    // examples/mnist_cnn.toml's network (worker.py's "cnn-f32-b64").
+    let kind = |kind| LayerConfig {
+        kind,
+        ..layer(0, Activation::Linear)
+    };
+    let conv = |filters| LayerConfig {
+        kind: LayerKind::Conv2d {
+            filters,
+            kernel: (5, 5),
+            stride: 1,
+            padding: Padding::Valid,
+        },
+        init: Init::HeNormal,
+        ..layer(filters, Activation::Relu)
+    };
+    let pool = || {
+        kind(LayerKind::Pool2d {
+            pool: PoolKind::Max,
+            size: 2,
+            stride: 2,
+        })
+    };
+    let cnn = vec![
+        conv(8),
+        pool(),
+        conv(16),
+        pool(),
+        kind(LayerKind::Flatten),
+        layer(10, Activation::Softmax),
+    ];
     Some(match shape {
         "seed-f32-b32" => (seed, false, 32),
         "seed-f32-b64" => (seed, false, 64),
         "seed-f32-b256" => (seed, false, 256),
         "seed-f64-b64" => (seed, true, 64),
         "deep-f32-b64" => (deep, false, 64),
+        "cnn-f32-b64" => (cnn, false, 64),
         _ => return None,
     })
 }
@@ -59,7 +93,17 @@ fn runner<F: Float + 'static>(
         targets: data::one_hot(&data.train.labels, data.classes).mapv(F::of),
         labels: data.train.labels.clone(),
     };
-    let mut net = Network::<F>::init(split.x.ncols(), &layers, 1);
+    // A network that starts with a convolution reads 1 x 28 x 28 images.
+    let image = matches!(
+        layers.first().map(|l| l.kind),
+        Some(LayerKind::Conv2d { .. })
+    );
+    let input = if image {
+        config::Shape::Image { c: 1, h: 28, w: 28 }
+    } else {
+        config::Shape::Flat(split.x.ncols())
+    };
+    let mut net = Network::<F>::init(input, &layers, 1);
     let mut opt = Optimizer::for_layers(OptimizerConfig::Sgd, 0.05, &net.layers);
     Box::new(move |steps| {
         let plan = Plan {

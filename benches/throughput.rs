@@ -6,7 +6,7 @@
 //! Shapes: the seed network (784-1000-10, sigmoid hidden, softmax output,
 //! MSE, plain SGD) in f32 at batch 32, 64 and 256 and in f64 at batch 64,
 //! and a deep 784-256x4-10 ReLU net (softmax + cross-entropy, f32, batch
-//! 64). Each run trains a fresh network on the MNIST fixture (8,000
+//! 64), and examples/mnist_cnn.toml's CNN (f32, batch 64). Each run trains a fresh network on the MNIST fixture (8,000
 //! samples) for 25,600 samples. Every round runs every contender of every
 //! shape once, in the same order; the table shows medians over rounds, and
 //! the ratios are medians of the per-round ratios, which cancels the slow
@@ -18,7 +18,9 @@
 //! shapes whose name contains TEXT, e.g. "seed f32 b64"), `--fashion` for
 //! Fashion-MNIST from Debian's `dataset-fashion-mnist` (60,000 samples).
 
-use nn_doctor::config::{self, Init, LayerConfig, LossKind, OptimizerConfig};
+use nn_doctor::config::{
+    self, Init, LayerConfig, LayerKind, LossKind, OptimizerConfig, Padding, PoolKind,
+};
 use nn_doctor::data::{self, spec::DataSpec};
 use nn_doctor::engine::activation::Activation;
 use nn_doctor::engine::kernels::threads::{set_threads, threads};
@@ -38,6 +40,8 @@ const SAMPLES: usize = 25_600;
 struct Shape {
     name: &'static str,
     f64: bool,
+    /// Samples are 1 x 28 x 28 images (the CNN), else flat.
+    image: bool,
     batch: usize,
     layers: Vec<LayerConfig>,
     loss: LossKind,
@@ -47,6 +51,7 @@ fn layer(units: usize, activation: Activation) -> LayerConfig {
     // Zero-mean init so the numbers stay in range for the whole run; the
     // arithmetic cost is the same as the seed's U[0,1).
     LayerConfig {
+        kind: nn_doctor::config::LayerKind::Dense,
         units,
         activation,
         init: Init::XavierUniform,
@@ -66,6 +71,7 @@ fn shapes() -> Vec<Shape> {
     let s = |name, f64, batch, layers, loss| Shape {
         name,
         f64,
+        image: false,
         batch,
         layers,
         loss,
@@ -76,6 +82,50 @@ fn shapes() -> Vec<Shape> {
         s("seed f32 b256", false, 256, seed(), LossKind::Mse),
         s("seed f64 b64", true, 64, seed(), LossKind::Mse),
         s("deep relu f32 b64", false, 64, deep, LossKind::CrossEntropy),
+        Shape {
+            image: true,
+            ..s(
+                "mnist cnn f32 b64",
+                false,
+                64,
+                cnn(),
+                LossKind::CrossEntropy,
+            )
+        },
+    ]
+}
+
+/// examples/mnist_cnn.toml's network: conv 8@5x5 relu -> max pool 2 ->
+/// conv 16@5x5 relu -> max pool 2 -> flatten -> dense 10 softmax.
+fn cnn() -> Vec<LayerConfig> {
+    let kind = |kind| LayerConfig {
+        kind,
+        ..layer(0, Activation::Linear)
+    };
+    let conv = |filters| LayerConfig {
+        kind: LayerKind::Conv2d {
+            filters,
+            kernel: (5, 5),
+            stride: 1,
+            padding: Padding::Valid,
+        },
+        init: Init::HeNormal,
+        ..layer(filters, Activation::Relu)
+    };
+    let pool = || {
+        kind(LayerKind::Pool2d {
+            pool: PoolKind::Max,
+            size: 2,
+            stride: 2,
+        })
+    };
+    vec![
+        conv(8),
+        pool(),
+        conv(16),
+        pool(),
+        kind(LayerKind::Flatten),
+        layer(10, Activation::Softmax),
     ]
 }
 
@@ -93,7 +143,12 @@ fn run<F: Float>(split: &Split<F>, shape: &Shape, instrumented: bool, threads: u
         seed: 1,
         flaw: None,
     };
-    let mut net = Network::<F>::init(split.x.ncols(), &shape.layers, 42);
+    let input = if shape.image {
+        config::Shape::Image { c: 1, h: 28, w: 28 }
+    } else {
+        config::Shape::Flat(split.x.ncols())
+    };
+    let mut net = Network::<F>::init(input, &shape.layers, 42);
     let mut opt = Optimizer::for_layers(OptimizerConfig::Sgd, 0.05, &net.layers);
     let mut recorder = Recorder::new(net.layer_infos(), 1);
     let mut tracer = NonFiniteTracer::new();

@@ -4,7 +4,8 @@
 //!
 //! The limit comes from [`crate::limits`]: MemAvailable, or `--max-memory`.
 
-use crate::config::{Config, ConfigError, DType, Duration, OptimizerConfig};
+use crate::config::{Config, ConfigError, DType, Duration, OptimizerConfig, Shape};
+use crate::engine::layers::plan::{param_count, plan, scratch_per_sample};
 use crate::limits::bytes;
 use crate::monitor::record::{LayerRow, StepRow};
 use crate::monitor::recorder::MAX_ROWS;
@@ -36,10 +37,12 @@ impl MemoryEstimate {
 const EVAL_CHUNK: f64 = 512.0;
 
 /// Estimates the memory of training `cfg` for `steps` steps on data with
-/// `train`/`test` samples of `width` features and `classes` classes.
+/// `train`/`test` samples of shape `input` (a bare width is flat) and
+/// `classes` classes. Parameters and widths come from the layers' planned
+/// shapes (`engine::layers::plan`).
 pub fn estimate(
     cfg: &Config,
-    width: usize,
+    input: impl Into<Shape>,
     train: usize,
     test: usize,
     classes: usize,
@@ -49,14 +52,24 @@ pub fn estimate(
         DType::F32 => 4.0,
         DType::F64 => 8.0,
     };
-    let mut fan_in = width as f64;
+    let input: Shape = input.into();
+    let width = input.width();
     let (mut params, mut units_sum, mut units_max) = (0.0, 0.0, 0.0f64);
+    let mut scratch_max = 0.0f64;
+    let mut shape = input;
     for l in &cfg.model.layers {
-        let units = l.units as f64;
-        params += (fan_in + 1.0) * units;
+        // Shapes were checked against the data before the guard runs; a
+        // layer that does not fit counts as its `units` wide.
+        let out = plan(shape, std::slice::from_ref(l))
+            .ok()
+            .and_then(|s| s.first().copied())
+            .unwrap_or(Shape::Flat(l.units));
+        params += param_count(shape, l) as f64;
+        scratch_max = scratch_max.max(scratch_per_sample(shape, out, l) as f64);
+        let units = out.width() as f64;
         units_sum += units;
         units_max = units_max.max(units);
-        fan_in = units;
+        shape = out;
     }
     let states = match cfg.train.optimizer {
         OptimizerConfig::Sgd => 0.0,
@@ -74,7 +87,9 @@ pub fn estimate(
     MemoryEstimate {
         parameters: 3.0 * params * w,
         optimizer: states * params * w,
-        activations: 3.0 * batch * units_sum * w + 2.0 * EVAL_CHUNK * units_max * w,
+        activations: 3.0 * batch * units_sum * w
+            + 2.0 * EVAL_CHUNK * units_max * w
+            + EVAL_CHUNK.max(batch) * scratch_max * w,
         data: samples * (width as f64 * (8.0 + w) + classes as f64 * w + 8.0),
         recorder: (recorded * layers).min(cap + layers) * std::mem::size_of::<LayerRow>() as f64
             + (steps as f64).min(cap + 1.0) * std::mem::size_of::<StepRow>() as f64,

@@ -130,6 +130,7 @@ fn seed_pair(hidden: usize) -> (Net, Net) {
     let twin_layers: Vec<LayerConfig> = layers
         .iter()
         .map(|l| LayerConfig {
+            kind: nn_doctor::config::LayerKind::Dense,
             init: Init::XavierUniform,
             bias_init: 0.0,
             ..l.clone()
@@ -202,6 +203,7 @@ fn the_seed_network_catches_what_its_well_conditioned_twin_catches() {
 
 fn dense(units: usize, activation: Activation, init: Init, bias_init: f64) -> LayerConfig {
     LayerConfig {
+        kind: nn_doctor::config::LayerKind::Dense,
         units,
         activation,
         init,
@@ -374,7 +376,7 @@ fn all_on_kinks() -> Net {
         ],
         4,
     );
-    net.layers[1].bias.fill(0.1);
+    net.layers[1].as_dense_mut().unwrap().bias.fill(0.1);
     Net {
         name: "all relus on kinks".into(),
         net,

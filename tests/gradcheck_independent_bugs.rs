@@ -158,7 +158,7 @@ impl Backward for Hand {
         // Forward, keeping z and a of every layer.
         let mut zs = Vec::new();
         let mut acts = vec![x.clone()];
-        for layer in &net.layers {
+        for layer in net.layers.iter().map(|l| l.as_dense().unwrap()) {
             let z = acts.last().unwrap().dot(&layer.weight) + &layer.bias;
             acts.push(apply(layer.activation, &z));
             zs.push(z);
@@ -189,11 +189,12 @@ impl Backward for Hand {
                 Bug::WeightGradTransposedCopy(k) if k == layer_no => {
                     let g = delta.t().dot(a_prev);
                     let flat: Vec<f64> = g.iter().copied().collect();
-                    Array2::from_shape_vec(net.layers[l].weight.raw_dim(), flat).unwrap()
+                    Array2::from_shape_vec(net.layers[l].as_dense().unwrap().weight.raw_dim(), flat)
+                        .unwrap()
                 }
                 Bug::WeightGradFromZ(k) if k == layer_no => zs[l - 1].t().dot(&delta),
                 Bug::WeightDecayFolded(k) if k == layer_no => {
-                    a_prev.t().dot(&delta) + &(&net.layers[l].weight * 1e-2)
+                    a_prev.t().dot(&delta) + &(&net.layers[l].as_dense().unwrap().weight * 1e-2)
                 }
                 _ => a_prev.t().dot(&delta),
             };
@@ -207,7 +208,7 @@ impl Backward for Hand {
                 break;
             }
             let below = l; // 1-based number of the layer below
-            let w_here = &net.layers[l].weight;
+            let w_here = &net.layers[l].as_dense().unwrap().weight;
             let back = match bug {
                 Bug::BackpropThroughReshapedWeights(k) if k == below => {
                     let (fan_in, units) = w_here.dim();
@@ -220,7 +221,7 @@ impl Backward for Hand {
                 Bug::NoActivationDerivative(k) if k == below => back,
                 _ => {
                     back * prime(
-                        net.layers[l - 1].activation,
+                        net.layers[l - 1].as_dense().unwrap().activation,
                         &zs[l - 1],
                         &acts[l],
                         bug,
@@ -229,7 +230,13 @@ impl Backward for Hand {
                 }
             };
         }
-        Gradients { w, b }
+        // One (weight, bias) pair per layer, as the engine lists them.
+        let grads = w
+            .into_iter()
+            .zip(b)
+            .map(|(w, b)| vec![w.into_dyn(), b.into_dyn()])
+            .collect();
+        Gradients { grads }
     }
 }
 
@@ -243,6 +250,7 @@ struct Case {
 
 fn layer(units: usize, activation: Activation, init: Init) -> LayerConfig {
     LayerConfig {
+        kind: nn_doctor::config::LayerKind::Dense,
         units,
         activation,
         init,
@@ -341,7 +349,7 @@ fn bugs(c: &Case) -> Vec<Bug> {
             out.push(Bug::WeightGradFromZ(l));
         }
         if l < depth {
-            let act = c.net.layers[l - 1].activation;
+            let act = c.net.layers[l - 1].as_dense().unwrap().activation;
             out.push(Bug::NoActivationDerivative(l));
             out.push(Bug::BackpropThroughReshapedWeights(l));
             match act {

@@ -12,7 +12,7 @@ use nn_doctor::engine::activation::Activation;
 use nn_doctor::engine::flaw::{Flaw, FlawKind};
 use nn_doctor::engine::optim::Optimizer;
 use nn_doctor::engine::train::{train, Plan, Split};
-use nn_doctor::engine::{Float, Network};
+use nn_doctor::engine::{Float, Layer, Network};
 use nn_doctor::gradcheck::analytic::gradients;
 use nn_doctor::gradcheck::catalogue::{applicable, CATALOGUE};
 use nn_doctor::gradcheck::types::TensorKind;
@@ -37,6 +37,7 @@ fn layer(units: usize, activation: Activation) -> LayerConfig {
         Init::XavierUniform
     };
     LayerConfig {
+        kind: nn_doctor::config::LayerKind::Dense,
         units,
         activation,
         init,
@@ -304,13 +305,13 @@ fn correct_backprop_is_never_flagged_on_random_architectures() {
         if let Some(l) = net
             .layers
             .iter()
-            .position(|l| l.activation.is_relu_family())
+            .position(|l| l.activation().is_relu_family())
         {
             let (pre, _) = Network {
                 layers: net.layers[..=l].to_vec(),
             }
             .predict(x.view());
-            net.layers[l].bias[0] -= pre[[0, 0]] - 1e-9;
+            net.layers[l].as_dense_mut().unwrap().bias[0] -= pre[[0, 0]] - 1e-9;
         }
         let r = check_point(&net, Batch { x: &x, t: &t, loss }, &s, "init", None, seed);
         nets += 1;

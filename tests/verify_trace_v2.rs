@@ -105,3 +105,39 @@ fn malformed_version_2_traces_exit_2_naming_file_and_layer() {
         assert!(stderr(&o).contains(want), "{want}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn cnn_traces_from_numpy_and_pytorch_match() {
+    // Truth: the NumPy step agrees with PyTorch autograd to 1.5e-14
+    // (python/test_export_trace_cnn.py); v2-torch-cnn is PyTorch's own step.
+    for name in ["v2-cnn-npy", "v2-cnn-csv", "v2-torch-cnn"] {
+        let (code, r) = json(&fixture(&format!("traces/{name}")));
+        assert_eq!(code, 0, "{name}: {r}");
+        assert_eq!(r["verdict"], "match", "{name}: {r}");
+    }
+}
+
+#[test]
+fn every_conv_catalogue_bug_is_named_at_its_layer() {
+    // Truth: examples/export_trace_cnn_numpy.py --bug NAME changed exactly
+    // that layer's input gradient (python/test_export_trace_cnn.py).
+    for (bug, layer) in [
+        ("conv-kernel-not-rotated", 1),
+        ("conv-backward-padding", 1),
+        ("batchnorm-stats-constant", 2),
+        ("maxpool-wrong-element", 3),
+        ("maxpool-spread", 3),
+        ("conv-backward-stride", 4),
+        ("flatten-order", 6),
+        ("dropout-no-mask", 7),
+        ("dropout-no-scale", 7),
+    ] {
+        let (code, r) = json(&fixture(&format!("traces/v2-bug-{bug}")));
+        assert_eq!(code, 1, "{bug}: {r}");
+        assert_eq!(r["verdict"], "mismatch", "{bug}");
+        let first = &r["first_divergence"];
+        assert_eq!(first["layer"], layer, "{bug}: {first}");
+        assert_eq!(first["tensor"], "grad_input", "{bug}: {first}");
+        assert_eq!(first["pattern"], bug, "{bug}: {first}");
+    }
+}

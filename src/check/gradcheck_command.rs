@@ -98,7 +98,7 @@ fn check_typed<F: Float>(
 ) -> Result<GradcheckReport, CheckError> {
     let t = &cfg.train;
     let flaw = opts.flaw;
-    let mut net = Network::<F>::init(data.train.width(), &cfg.model.layers, cfg.seed);
+    let mut net = Network::<F>::init(data.sample_shape(), &cfg.model.layers, cfg.seed);
     let mut checker =
         Checker::new(data, t.loss, &cfg.gradcheck, points, cfg.seed, flaw).with_notify(opts.notify);
     checker.at_init(&net);

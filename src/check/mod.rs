@@ -191,7 +191,7 @@ pub fn memory_guard(cfg: &Config, data: &Data, steps: usize) -> Result<(), Confi
     let test = data.test.as_ref().map_or(0, |d| d.len());
     let est = crate::guard::estimate(
         cfg,
-        data.train.width(),
+        data.sample_shape(),
         data.train.len(),
         test,
         data.classes,
@@ -219,8 +219,16 @@ fn validate_against_data(cfg: &Config, data: &Data) -> Result<(), ConfigError> {
             ),
         ));
     }
+    // Shapes: every layer must fit what the one below gives it.
+    let shapes = crate::engine::layers::plan::plan(data.sample_shape(), &cfg.model.layers)
+        .map_err(|e| {
+            cfg.error_at(
+                &format!("model.layers[{}].{}", e.index + 1, e.key),
+                e.message,
+            )
+        })?;
     let last = cfg.model.layers.len();
-    let units = cfg.model.layers.last().map_or(0, |l| l.units);
+    let units = shapes.last().map_or(0, |s| s.width());
     if data.task != data::spec::Task::Classification {
         if units != data.classes {
             return Err(cfg.error_at(
@@ -294,7 +302,7 @@ fn train_typed<F: Float>(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Trained, TrainError> {
     let flaw = opts.flaw;
-    let mut net = Network::<F>::init(data.train.width(), &cfg.model.layers, cfg.seed);
+    let mut net = Network::<F>::init(data.sample_shape(), &cfg.model.layers, cfg.seed);
     let t = &cfg.train;
     let mut pf = preflight(
         &data.train.features,

@@ -153,6 +153,7 @@ fn issue_example_parses_to_expected_values() {
             dtype: DType::F32,
             layers: vec![
                 LayerConfig {
+                    kind: crate::config::LayerKind::Dense,
                     units: 1000,
                     activation: Activation::Sigmoid,
                     init: Init::Uniform {
@@ -162,6 +163,7 @@ fn issue_example_parses_to_expected_values() {
                     bias_init: 0.0,
                 },
                 LayerConfig {
+                    kind: crate::config::LayerKind::Dense,
                     units: 10,
                     activation: Activation::Softmax,
                     init: Init::XavierUniform,
@@ -1065,4 +1067,58 @@ fn new_optimizers_losses_and_weight_decay() {
         "train.huber_delta",
         "applies only to loss = \"huber\"",
     );
+}
+
+// ----- layer kinds -----
+
+#[test]
+fn layer_kinds_parse_with_their_defaults() {
+    let cfg = ok(&edit(
+        "[[model.layers]]\nunits = 8\nactivation = \"relu\"",
+        "[[model.layers]]\nkind = \"conv2d\"\nfilters = 4\nkernel = [3, 2]\npadding = \"same\"\nactivation = \"relu\"\n\n[[model.layers]]\nkind = \"max_pool2d\"\nsize = 2\n\n[[model.layers]]\nkind = \"batch_norm\"\n\n[[model.layers]]\nkind = \"dropout\"\nrate = 0.25\n\n[[model.layers]]\nkind = \"flatten\"",
+    ));
+    let kinds: Vec<LayerKind> = cfg.model.layers.iter().map(|l| l.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            LayerKind::Conv2d {
+                filters: 4,
+                kernel: (3, 2),
+                stride: 1,
+                padding: Padding::Same
+            },
+            LayerKind::Pool2d {
+                pool: PoolKind::Max,
+                size: 2,
+                stride: 2
+            },
+            LayerKind::BatchNorm {
+                momentum: 0.1,
+                eps: 1e-5
+            },
+            LayerKind::Dropout { rate: 0.25 },
+            LayerKind::Flatten,
+            LayerKind::Dense,
+        ]
+    );
+    assert_eq!(cfg.model.layers[1].activation, Activation::Linear);
+}
+
+#[test]
+fn a_key_of_another_kind_is_refused_at_its_line() {
+    let e = err(&edit(
+        "units = 8",
+        "kind = \"max_pool2d\"\nsize = 2\nunits = 8",
+    ));
+    assert_eq!(e.line, Some(9), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("model.layers[1].units"), "{text}");
+    assert!(text.contains("applies only to kind = \"dense\""), "{text}");
+    let e = err(&edit(
+        "units = 8\nactivation = \"relu\"",
+        "kind = \"dropout\"\nrate = 1.0",
+    ));
+    assert!(e.to_string().contains("model.layers[1].rate"), "{e}");
+    let e = err(&edit("units = 8", "kind = \"conv\""));
+    assert!(e.to_string().contains("model.layers[1].kind"), "{e}");
 }

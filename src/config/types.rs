@@ -5,12 +5,17 @@
 use crate::data::spec::DataConfig;
 use crate::kinds::Activation;
 pub use crate::kinds::{DType, Init, LossKind, OptimizerConfig};
+pub use crate::kinds::{LayerKind, Padding, PoolKind, Shape};
 use serde::Serialize;
 use std::path::PathBuf;
 
-/// One dense layer: `units` outputs, then `activation`.
+/// One layer: its kind (with the kind's settings), then for a dense layer
+/// `units` outputs; `activation` after the layer (Linear for the
+/// parameter-free kinds except `activation`); `init` and `bias_init` for
+/// the kinds with weights.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerConfig {
+    pub kind: LayerKind,
     pub units: usize,
     pub activation: Activation,
     pub init: Init,

@@ -14,7 +14,7 @@ use super::types::{
 };
 use super::ConfigError;
 use crate::data::spec::{DataConfig, DataSpec, Generator, Scale, TargetScale, Task};
-use crate::kinds::Activation;
+use crate::kinds::{Activation, LayerKind, Padding, PoolKind};
 use std::mem::discriminant;
 use std::path::{Path, PathBuf};
 use toml::de::DeTable;
@@ -383,7 +383,44 @@ const LAYER_KEYS: &[&str] = &[
     "init_high",
     "init_std",
     "bias_init",
+    "kind",
+    "filters",
+    "kernel",
+    "stride",
+    "padding",
+    "size",
+    "rate",
+    "momentum",
+    "eps",
 ];
+
+/// Keys of the kinds with weights, besides their own.
+const WEIGHT_KEYS: &[&str] = &[
+    "activation",
+    "init",
+    "init_low",
+    "init_high",
+    "init_std",
+    "bias_init",
+];
+
+/// The keys each layer kind takes (besides `kind`).
+fn kind_keys(kind: &str) -> Vec<&'static str> {
+    let own: &[&'static str] = match kind {
+        "dense" => &["units"],
+        "conv2d" => &["filters", "kernel", "stride", "padding"],
+        "max_pool2d" | "avg_pool2d" => &["size", "stride"],
+        "dropout" => &["rate"],
+        "batch_norm" => &["momentum", "eps"],
+        "activation" => &["activation"],
+        _ => &[],
+    };
+    let mut keys = own.to_vec();
+    if matches!(kind, "dense" | "conv2d") {
+        keys.extend_from_slice(WEIGHT_KEYS);
+    }
+    keys
+}
 
 const DTYPES: &[(&str, DType)] = &[("f32", DType::F32), ("f64", DType::F64)];
 
@@ -443,17 +480,129 @@ pub const MAX_UNITS: usize = 1_000_000_000;
 /// passes, so more than this would run for hours with no gain in power.
 pub const MAX_GRADCHECK_COUNT: usize = 10_000;
 
-/// One `[[model.layers]]` entry; `number` is 1-based, of `count` layers.
+/// Caps on a convolution's or pooling window's size and stride (far above
+/// any real image; the memory estimate decides what fits).
+pub const MAX_KERNEL: usize = 4096;
+
+/// One `[[model.layers]]` entry. `kind` (default "dense") decides which
+/// keys apply; a key of another kind is an error naming the kinds it
+/// belongs to. Whether shapes fit is checked once the data's shape is known
+/// (`check_shapes`).
 fn layer(table: &Table<'_, '_>) -> Result<LayerConfig, ConfigError> {
     table.deny_unknown(LAYER_KEYS)?;
-    let units = table.req("units", |v| v.count_in(1, MAX_UNITS))?;
-    let activation = table.req("activation", activation)?;
+    let kind_name = table
+        .opt("kind", |v| {
+            let choices = LayerKind::NAMES.map(|n| (n, n));
+            v.choice(&choices)
+        })?
+        .unwrap_or("dense");
+    let allowed = kind_keys(kind_name);
+    let misplaced = LAYER_KEYS
+        .iter()
+        .filter(|k| **k != "kind" && !allowed.contains(k))
+        .filter_map(|k| Some((*k, table.get(k)?)))
+        .min_by_key(|(_, v)| v.key_start());
+    if let Some((key, value)) = misplaced {
+        let owners: Vec<String> = LayerKind::NAMES
+            .iter()
+            .filter(|n| kind_keys(n).contains(&key))
+            .map(|n| format!("\"{n}\""))
+            .collect();
+        return Err(value.key_error(format!(
+            "applies only to kind = {}; this layer has kind = \"{kind_name}\"",
+            owners.join(" or ")
+        )));
+    }
+    let count = |key: &str, min: usize| table.req(key, |v| v.count_in(min, MAX_KERNEL));
+    let pool = |pool: PoolKind| -> Result<LayerKind, ConfigError> {
+        let size = count("size", 1)?;
+        let stride = table
+            .opt("stride", |v| v.count_in(1, MAX_KERNEL))?
+            .unwrap_or(size);
+        Ok(LayerKind::Pool2d { pool, size, stride })
+    };
+    let kind = match kind_name {
+        "conv2d" => LayerKind::Conv2d {
+            filters: table.req("filters", |v| v.count_in(1, MAX_UNITS))?,
+            kernel: table.req("kernel", kernel)?,
+            stride: table
+                .opt("stride", |v| v.count_in(1, MAX_KERNEL))?
+                .unwrap_or(1),
+            padding: table.opt("padding", padding)?.unwrap_or(Padding::Valid),
+        },
+        "max_pool2d" => pool(PoolKind::Max)?,
+        "avg_pool2d" => pool(PoolKind::Avg)?,
+        "flatten" => LayerKind::Flatten,
+        "dropout" => LayerKind::Dropout {
+            rate: table.req("rate", Value::fraction)?,
+        },
+        "batch_norm" => LayerKind::BatchNorm {
+            momentum: table
+                .opt("momentum", |v| {
+                    let m = v.number()?;
+                    if (0.0..=1.0).contains(&m) {
+                        Ok(m)
+                    } else {
+                        Err(v.error(format!("must be a number in [0, 1], found {}", v.literal())))
+                    }
+                })?
+                .unwrap_or(0.1),
+            eps: table.opt("eps", Value::positive)?.unwrap_or(1e-5),
+        },
+        "activation" => LayerKind::Activation,
+        _ => LayerKind::Dense,
+    };
+    let units = match kind {
+        LayerKind::Dense => table.req("units", |v| v.count_in(1, MAX_UNITS))?,
+        LayerKind::Conv2d { filters, .. } => filters,
+        _ => 0,
+    };
+    let activation = match kind {
+        LayerKind::Dense | LayerKind::Conv2d { .. } | LayerKind::Activation => {
+            table.req("activation", activation)?
+        }
+        _ => Activation::Linear,
+    };
     Ok(LayerConfig {
+        kind,
         units,
         activation,
         init: init(table, activation)?,
         bias_init: table.opt("bias_init", Value::finite)?.unwrap_or(0.0),
     })
+}
+
+/// A kernel: one size for a square kernel or [height, width].
+fn kernel(value: &Value<'_, '_>) -> Result<(usize, usize), ConfigError> {
+    if let Ok(items) = value.items() {
+        return match items.as_slice() {
+            [h, w] => Ok((h.count_in(1, MAX_KERNEL)?, w.count_in(1, MAX_KERNEL)?)),
+            _ => Err(value.error(format!(
+                "expected one size or [height, width], found {}",
+                value.literal()
+            ))),
+        };
+    }
+    let k = value.count_in(1, MAX_KERNEL)?;
+    Ok((k, k))
+}
+
+/// Padding: "valid", "same" or a number of zeros on every side.
+fn padding(value: &Value<'_, '_>) -> Result<Padding, ConfigError> {
+    if value.is_string() {
+        return value.choice(&[("valid", Padding::Valid), ("same", Padding::Same)]);
+    }
+    Ok(Padding::Zeros(value.integer(0).and_then(|n| {
+        usize::try_from(n)
+            .ok()
+            .filter(|&n| n <= MAX_KERNEL)
+            .ok_or_else(|| {
+                value.error(format!(
+                    "too large: {} (at most {MAX_KERNEL})",
+                    value.literal()
+                ))
+            })
+    })?))
 }
 
 /// A layer's activation. A softmax on a hidden layer is a mistake, not bad

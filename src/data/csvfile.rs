@@ -119,6 +119,7 @@ pub fn load_csv(
         target_names: Vec::new(),
         target_scaler: None,
         description,
+        shape: None,
     })
 }
 
@@ -163,6 +164,7 @@ fn target_data(
         target_names: names,
         target_scaler: None,
         description,
+        shape: None,
     }
 }
 

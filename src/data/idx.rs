@@ -8,6 +8,7 @@
 //! garbage.
 
 use super::{DataError, Dataset, MAX_CLASSES};
+use crate::kinds::Shape;
 use flate2::read::MultiGzDecoder;
 use ndarray::Array2;
 use std::fmt;
@@ -394,14 +395,25 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// An images file as a `[samples, features]` matrix.
 pub fn read_images(path: &Path) -> Result<Array2<f64>, DataError> {
-    read_images_rows(path, None).map(|(a, _)| a)
+    read_images_rows(path, None).map(|(a, _, _)| a)
 }
 
-/// At most `max_rows` images, with the count the header declares.
+/// The sample shape of an images file's dimensions after the count:
+/// [H, W] is one channel, [C, H, W] channel-first, anything else flat.
+fn sample_shape(rest: &[usize]) -> Shape {
+    match *rest {
+        [h, w] => Shape::Image { c: 1, h, w },
+        [c, h, w] => Shape::Image { c, h, w },
+        _ => Shape::Flat(rest.iter().product()),
+    }
+}
+
+/// At most `max_rows` images, with the count the header declares and the
+/// shape of one sample.
 fn read_images_rows(
     path: &Path,
     max_rows: Option<usize>,
-) -> Result<(Array2<f64>, usize), DataError> {
+) -> Result<(Array2<f64>, usize, Shape), DataError> {
     let (arr, declared) = read_idx_rows(path, max_rows)?;
     let Some((&n, rest)) = arr.dims.split_first().filter(|_| arr.dims.len() >= 2) else {
         return Err(idx_err(
@@ -414,8 +426,9 @@ fn read_images_rows(
     };
     // Cannot overflow: the product of all dims already fitted.
     let width = rest.iter().product();
+    let shape = sample_shape(rest);
     Array2::from_shape_vec((n, width), arr.data)
-        .map(|a| (a, declared))
+        .map(|a| (a, declared, shape))
         .map_err(|e| idx_err(path, format!("cannot shape data as {n} x {width}: {e}")))
 }
 
@@ -472,8 +485,8 @@ fn read_pair(
     images: &Path,
     labels: &Path,
     max_rows: Option<usize>,
-) -> Result<(Dataset, usize), DataError> {
-    let (features, n_images) = read_images_rows(images, max_rows)?;
+) -> Result<(Dataset, usize, Shape), DataError> {
+    let (features, n_images, shape) = read_images_rows(images, max_rows)?;
     let (labels_v, n_labels) = read_labels_rows(labels, max_rows)?;
     if n_images != n_labels {
         return Err(DataError::CountMismatch {
@@ -488,7 +501,7 @@ fn read_pair(
         labels: labels_v,
         targets: None,
     };
-    Ok((set, n_images))
+    Ok((set, n_images, shape))
 }
 
 /// Loads train (and optionally test) IDX pairs into [`super::Data`].
@@ -501,7 +514,7 @@ pub fn load_idx(
     test_labels: Option<&Path>,
     train_limit: Option<usize>,
 ) -> Result<super::Data, DataError> {
-    let (train, declared) = read_pair(train_images, train_labels, train_limit)?;
+    let (train, declared, shape) = read_pair(train_images, train_labels, train_limit)?;
     super::ensure_nonempty_train(&train, train_images)?;
     let test = match (test_images, test_labels) {
         (Some(ti), Some(tl)) => Some((ti, read_pair(ti, tl, None)?.0)),
@@ -547,6 +560,7 @@ pub fn load_idx(
         target_names: Vec::new(),
         target_scaler: None,
         description,
+        shape: Some(shape),
     })
 }
 

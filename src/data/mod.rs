@@ -180,6 +180,17 @@ pub struct Data {
     /// One line describing where the data came from, for reports
     /// ("idx: fixtures/.../train-images-idx3-ubyte.gz (8000 x 784), test 2000").
     pub description: String,
+    /// The shape of one sample when it is an image (IDX images [N, H, W]
+    /// are 1 x H x W; CSV data may declare `input_shape`); `None` is flat.
+    pub shape: Option<crate::kinds::Shape>,
+}
+
+impl Data {
+    /// The shape of one sample: the declared image shape, else flat.
+    pub fn sample_shape(&self) -> crate::kinds::Shape {
+        self.shape
+            .unwrap_or(crate::kinds::Shape::Flat(self.train.width()))
+    }
 }
 
 /// Loads the data a config asks for, then applies `train_limit` (first N

@@ -102,6 +102,7 @@ pub fn generate(p: &RegressionParams) -> Result<Data, DataError> {
         test,
         classes: 1,
         class_names: None,
+        shape: None,
         task: Task::Regression,
         target_names: vec!["y".to_string()],
         target_scaler: None,

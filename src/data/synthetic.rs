@@ -174,6 +174,7 @@ pub fn generate(p: &SyntheticParams) -> Result<Data, DataError> {
         target_names: Vec::new(),
         target_scaler: None,
         description,
+        shape: None,
     })
 }
 

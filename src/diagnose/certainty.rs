@@ -39,6 +39,7 @@ pub fn prefix(rec: &Recording, step: usize) -> Recording {
         // The rules read the in-memory series only.
         full: Default::default(),
         task_evals: Vec::new(),
+        bn_drift: Vec::new(),
     }
 }
 

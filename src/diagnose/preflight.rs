@@ -5,7 +5,7 @@
 use crate::config::{LossKind, OptimizerConfig};
 use crate::data::spec::Task;
 use crate::engine::activation::Activation;
-use crate::engine::{Float, Network};
+use crate::engine::{AnyLayer, Float, Layer, Network};
 use crate::monitor::fit::TaskFit;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -146,7 +146,7 @@ pub fn preflight<F: Float>(
             .layers
             .iter()
             .enumerate()
-            .map(|(i, l)| init_stats(i + 1, l.activation, &l.weight))
+            .map(|(i, l)| layer_init_stats(i + 1, l))
             .collect(),
         classes,
         loss,
@@ -203,6 +203,35 @@ fn input_stats(x: &Array2<f64>) -> InputStats {
         },
         feature_scale_max: scales.iter().copied().fold(0.0, f64::max),
         feature_scale_min_nonzero: nonzero.fold(f64::INFINITY, f64::min),
+    }
+}
+
+/// A layer's initial weight statistics. A convolution's kernel is read as
+/// [in·kh·kw, out] (its fan-in and units); the kinds without weights
+/// (pooling, flatten, dropout, activation, and batch norm, which rescales
+/// its input itself) pass the scale on: gain 1, mean 0.
+fn layer_init_stats<F: Float>(layer: usize, l: &AnyLayer<F>) -> InitStats {
+    match l {
+        AnyLayer::Dense(d) => init_stats(layer, d.activation, &d.weight),
+        AnyLayer::Conv2d(c) => {
+            let (o, ch, kh, kw) = c.weight.dim();
+            let w = Array2::from_shape_fn((ch * kh * kw, o), |(i, j)| {
+                c.weight
+                    .as_slice()
+                    .map_or(F::zero(), |s| s[j * ch * kh * kw + i])
+            });
+            init_stats(layer, c.activation, &w)
+        }
+        _ => InitStats {
+            layer,
+            fan_in: l.input_width(),
+            units: l.output_shape().channels(),
+            activation: l.activation(),
+            mean: 0.0,
+            std: 0.0,
+            gain: 1.0,
+            all_zero: false,
+        },
     }
 }
 

@@ -83,6 +83,7 @@ pub fn recording(
         .iter()
         .enumerate()
         .map(|(i, &a)| LayerInfo {
+            kind: None,
             layer: i + 1,
             units: 10,
             fan_in: 10,
@@ -130,6 +131,7 @@ pub fn recording(
         probes: Vec::new(),
         full: Default::default(),
         task_evals: Vec::new(),
+        bn_drift: Vec::new(),
     }
 }
 

@@ -21,7 +21,8 @@ pub enum Op {
     ForwardActivation(usize),
     BackwardOutput,
     BackwardDelta(usize),
-    /// With the squared norms of dW and db.
+    /// With the squared norms of the "weight" and "bias" gradients (only
+    /// for layers with parameters).
     WeightGrad {
         layer: usize,
         w_sq: f64,
@@ -40,7 +41,7 @@ pub fn forward<F: Float>(
         {
             let (done, _) = ws.act.split_at(l);
             let input = if l == 0 { x.view() } else { done[l - 1].view() };
-            layer.forward_pre(input, Mode::Train, &mut ws.pre[l]);
+            layer.forward_pre(input, Mode::Train, &mut ws.caches[l], &mut ws.pre[l]);
         }
         if on(Op::ForwardLinear(l), ws) == Flow::Stop {
             return Flow::Stop;
@@ -53,8 +54,8 @@ pub fn forward<F: Float>(
     Flow::Continue
 }
 
-/// Backward pass after [`forward`]: deltas, then dW and db per layer, from
-/// the output down. Returns the flow and the squared global gradient norm.
+/// Backward pass after [`forward`]: deltas, then the gradient of every
+/// named parameter per layer, from the output down. Returns the flow and the squared global gradient norm.
 /// With a flaw, its layer is replaced by the [`Flawed`] decorator in the
 /// layer list [`backward_layers`] runs; the pass itself is the same.
 pub fn backward<F: Float>(
@@ -110,11 +111,20 @@ pub fn backward_layers<F: Float>(
     for l in (0..n).rev() {
         if l < last {
             let (lower, upper) = ws.delta.split_at_mut(l + 1);
-            layers[l + 1].backward_input(&upper[0], &mut lower[l]);
+            layers[l + 1].backward_input(
+                ws.act[l].view(),
+                &upper[0],
+                &ws.caches[l + 1],
+                &mut lower[l],
+            );
             layers[l].backward_act(&ws.pre[l], &ws.act[l], &mut lower[l]);
             if on(Op::BackwardDelta(l), ws) == Flow::Stop {
                 return (Flow::Stop, grad_sq);
             }
+        }
+        if ws.grads[l].is_empty() {
+            // A parameter-free layer (pool, flatten, dropout, activation).
+            continue;
         }
         {
             let input: ArrayView2<F> = if l == 0 {
@@ -122,18 +132,18 @@ pub fn backward_layers<F: Float>(
             } else {
                 ws.act[l - 1].view()
             };
-            layers[l].backward_params(
-                input,
-                &ws.delta[l],
-                &mut [
-                    ws.grad_w[l].view_mut().into_dyn(),
-                    ws.grad_b[l].view_mut().into_dyn(),
-                ],
-            );
+            let mut views: Vec<_> = ws.grads[l].iter_mut().map(|g| g.view_mut()).collect();
+            layers[l].backward_params(input, &ws.delta[l], &ws.caches[l], &mut views);
         }
-        let w_sq = ws.grad_w[l].as_slice().map_or(f64::NAN, sum_sq);
-        let b_sq = ws.grad_b[l].as_slice().map_or(f64::NAN, sum_sq);
-        grad_sq += w_sq + b_sq;
+        // "weight" and "bias" are the first two tensors of every kind that
+        // has parameters (dense, conv2d, batch_norm).
+        let sq = |k: usize| {
+            ws.grads[l]
+                .get(k)
+                .map_or(0.0, |g| g.as_slice().map_or(f64::NAN, sum_sq))
+        };
+        let (w_sq, b_sq) = (sq(0), sq(1));
+        grad_sq += (0..ws.grads[l].len()).map(sq).sum::<f64>();
         if on(
             Op::WeightGrad {
                 layer: l,

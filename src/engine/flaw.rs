@@ -14,7 +14,7 @@ pub mod cnn;
 
 use super::activation::Activation;
 use super::float::Float;
-use super::layers::{Dense, Layer, Mode, NamedParam, NamedParamMut};
+use super::layers::{AnyLayer, Cache, Layer, Mode, NamedParam, NamedParamMut, Shape};
 use super::loss::output_delta;
 use crate::kinds::LossKind;
 use ndarray::linalg::general_mat_mul;
@@ -78,7 +78,7 @@ impl Flaw {
     /// input" takes another layer's tensor, copied here.
     pub fn wrap<'a, F: Float>(
         &self,
-        layers: &'a [Dense<F>],
+        layers: &'a [AnyLayer<F>],
         act: &[Array2<F>],
         pre: &[Array2<F>],
         x: &Array2<F>,
@@ -106,7 +106,7 @@ impl Flaw {
 /// forward and parameters are the wrapped layer's.
 #[derive(Debug)]
 pub struct Flawed<'a, F> {
-    inner: &'a Dense<F>,
+    inner: &'a AnyLayer<F>,
     kind: FlawKind,
     /// The tensor a "wrong layer input" uses in place of the true input.
     wrong_input: Option<Array2<F>>,
@@ -117,20 +117,26 @@ impl<F: Float> Layer<F> for Flawed<'_, F> {
         self.inner.kind()
     }
 
-    fn input_width(&self) -> usize {
-        self.inner.input_width()
+    fn input_shape(&self) -> Shape {
+        self.inner.input_shape()
     }
 
-    fn output_width(&self) -> usize {
-        self.inner.output_width()
+    fn output_shape(&self) -> Shape {
+        self.inner.output_shape()
     }
 
     fn activation(&self) -> Activation {
-        self.inner.activation
+        self.inner.activation()
     }
 
-    fn forward_pre(&self, input: ArrayView2<'_, F>, mode: Mode, pre: &mut Array2<F>) {
-        self.inner.forward_pre(input, mode, pre);
+    fn forward_pre(
+        &self,
+        input: ArrayView2<'_, F>,
+        mode: Mode,
+        cache: &mut Cache<F>,
+        pre: &mut Array2<F>,
+    ) {
+        self.inner.forward_pre(input, mode, cache, pre);
     }
 
     /// Missing output derivative: dL/dy, without the output activation's
@@ -148,14 +154,14 @@ impl<F: Float> Layer<F> for Flawed<'_, F> {
             let grad_a = (act - targets) * inv_n;
             out.assign(&grad_a);
         } else {
-            output_delta(loss, self.inner.activation, pre, act, targets, out);
+            output_delta(loss, self.inner.activation(), pre, act, targets, out);
         }
     }
 
     /// Missing activation derivative: dL/da passed on as dL/dz. Derivative
     /// at the wrong point: f' evaluated at a instead of z.
     fn backward_act(&self, pre: &Array2<F>, act: &Array2<F>, grad: &mut Array2<F>) {
-        let activation = self.inner.activation;
+        let activation = self.inner.activation();
         match self.kind {
             FlawKind::MissingActivationDerivative => {}
             FlawKind::DerivativeAtWrongPoint => {
@@ -169,16 +175,29 @@ impl<F: Float> Layer<F> for Flawed<'_, F> {
 
     /// Wrong weights in backprop: the weights read [units, fan_in] from
     /// their [fan_in, units] memory (reshaped, not transposed).
-    fn backward_input(&self, delta: &Array2<F>, grad_in: &mut Array2<F>) {
-        if self.kind == FlawKind::WrongWeightsInBackprop {
-            let weight = &self.inner.weight;
+    fn backward_input(
+        &self,
+        input: ArrayView2<'_, F>,
+        delta: &Array2<F>,
+        cache: &Cache<F>,
+        grad_in: &mut Array2<F>,
+    ) {
+        if let FlawKind::Cnn(m) = self.kind {
+            if let Some(g) = cnn::flawed_input_grad(m, self.inner, input, delta, cache) {
+                grad_in.assign(&g);
+                return;
+            }
+        }
+        let dense = self.inner.as_dense();
+        if let (FlawKind::WrongWeightsInBackprop, Some(dense)) = (self.kind, dense) {
+            let weight = &dense.weight;
             let (fan_in, units) = weight.dim();
             let flat: Vec<F> = weight.iter().copied().collect();
             let misread = Array2::from_shape_vec((units, fan_in), flat)
                 .unwrap_or_else(|_| weight.t().to_owned());
             general_mat_mul(F::one(), delta, &misread, F::zero(), grad_in);
         } else {
-            self.inner.backward_input(delta, grad_in);
+            self.inner.backward_input(input, delta, cache, grad_in);
         }
     }
 
@@ -186,17 +205,18 @@ impl<F: Float> Layer<F> for Flawed<'_, F> {
         &self,
         input: ArrayView2<'_, F>,
         delta: &Array2<F>,
+        cache: &Cache<F>,
         grads: &mut [ArrayViewMutD<'_, F>],
     ) {
         match self.kind {
             FlawKind::WrongLayerInput => {
                 let wrong = self.wrong_input.as_ref().map_or(input, |w| w.view());
-                self.inner.backward_params(wrong, delta, grads);
+                self.inner.backward_params(wrong, delta, cache, grads);
             }
             FlawKind::TransposedWeightGradient => {
                 // dW computed as delta^T x ([units, fan_in]) and stored
                 // row-major into the [fan_in, units] buffer.
-                self.inner.backward_params(input, delta, grads);
+                self.inner.backward_params(input, delta, cache, grads);
                 if let Some(gw) = grads.first_mut() {
                     let g = delta.t().dot(&input);
                     if let Ok(mut gw) = gw.view_mut().into_dimensionality::<Ix2>() {
@@ -207,7 +227,7 @@ impl<F: Float> Layer<F> for Flawed<'_, F> {
                     }
                 }
             }
-            _ => self.inner.backward_params(input, delta, grads),
+            _ => self.inner.backward_params(input, delta, cache, grads),
         }
         let scale = match self.kind {
             FlawKind::SignFlipped => Some(-1.0),
@@ -255,12 +275,12 @@ impl<F: Float> Layer<F> for Flawed<'_, F> {
 /// the first of these with the right shape that differs from the truth.
 pub fn wrong_layer_input<'a, F: Float>(
     l: usize,
-    layers: &[Dense<F>],
+    layers: &[AnyLayer<F>],
     act: &'a [Array2<F>],
     pre: &'a [Array2<F>],
     x: &'a Array2<F>,
 ) -> Option<ArrayView2<'a, F>> {
-    let fan_in = layers.get(l)?.weight.nrows();
+    let fan_in = layers.get(l)?.input_width();
     let mut candidates: Vec<ArrayView2<'a, F>> = vec![act.get(l)?.view()];
     if l >= 1 {
         candidates.push(x.view());
@@ -268,7 +288,7 @@ pub fn wrong_layer_input<'a, F: Float>(
     if l >= 2 {
         candidates.push(act[l - 2].view());
     }
-    if l >= 1 && layers[l - 1].activation != Activation::Linear {
+    if l >= 1 && layers[l - 1].activation() != Activation::Linear {
         candidates.push(pre[l - 1].view());
     }
     candidates

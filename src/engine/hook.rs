@@ -8,16 +8,32 @@ use super::activation::Activation;
 use super::optim::UpdateNorms;
 use super::Float;
 use crate::kinds::LossKind;
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewD};
 use serde::{Deserialize, Serialize};
 
 /// Static facts about one layer (layer numbers are 1-based everywhere).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerInfo {
     pub layer: usize,
+    /// Units, or channels of an image layer.
     pub units: usize,
     pub fan_in: usize,
     pub activation: Activation,
+    /// The layer kind ("conv2d", "max_pool2d", ...); absent for dense, so
+    /// an MLP's summary.json reads as it always has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+impl LayerInfo {
+    /// Whether the layer has parameters (dense, conv2d, batch_norm): the
+    /// others leave the gradient, weight and update columns empty.
+    pub fn has_params(&self) -> bool {
+        matches!(
+            self.kind.as_deref(),
+            None | Some("dense") | Some("conv2d") | Some("batch_norm")
+        )
+    }
 }
 
 /// The operation an event follows, named as in reports.
@@ -39,6 +55,26 @@ pub enum Phase {
     BackwardWeightGrad,
     #[serde(rename = "update")]
     Update,
+    #[serde(rename = "forward.conv")]
+    ForwardConv,
+    #[serde(rename = "forward.pool")]
+    ForwardPool,
+    #[serde(rename = "forward.batch_norm")]
+    ForwardBatchNorm,
+    #[serde(rename = "forward.dropout")]
+    ForwardDropout,
+    /// A flatten or standalone activation layer's input copied to its
+    /// pre-activation.
+    #[serde(rename = "forward.copy")]
+    ForwardCopy,
+    #[serde(rename = "backward.conv")]
+    BackwardConv,
+    #[serde(rename = "backward.pool")]
+    BackwardPool,
+    #[serde(rename = "backward.batch_norm")]
+    BackwardBatchNorm,
+    #[serde(rename = "backward.dropout")]
+    BackwardDropout,
 }
 
 impl Phase {
@@ -52,6 +88,40 @@ impl Phase {
             Phase::BackwardDelta => "backward.delta",
             Phase::BackwardWeightGrad => "backward.weight_grad",
             Phase::Update => "update",
+            Phase::ForwardConv => "forward.conv",
+            Phase::ForwardPool => "forward.pool",
+            Phase::ForwardBatchNorm => "forward.batch_norm",
+            Phase::ForwardDropout => "forward.dropout",
+            Phase::ForwardCopy => "forward.copy",
+            Phase::BackwardConv => "backward.conv",
+            Phase::BackwardPool => "backward.pool",
+            Phase::BackwardBatchNorm => "backward.batch_norm",
+            Phase::BackwardDropout => "backward.dropout",
+        }
+    }
+
+    /// The phase of a layer kind's first forward operation (dense keeps
+    /// `forward.linear`).
+    pub fn forward_of(kind: &str) -> Phase {
+        match kind {
+            "conv2d" => Phase::ForwardConv,
+            "max_pool2d" | "avg_pool2d" => Phase::ForwardPool,
+            "batch_norm" => Phase::ForwardBatchNorm,
+            "dropout" => Phase::ForwardDropout,
+            "flatten" | "activation" => Phase::ForwardCopy,
+            _ => Phase::ForwardLinear,
+        }
+    }
+
+    /// The phase of the backward operation through a layer kind to its
+    /// input (dense keeps `backward.delta`).
+    pub fn backward_of(kind: &str) -> Phase {
+        match kind {
+            "conv2d" => Phase::BackwardConv,
+            "max_pool2d" | "avg_pool2d" => Phase::BackwardPool,
+            "batch_norm" => Phase::BackwardBatchNorm,
+            "dropout" => Phase::BackwardDropout,
+            _ => Phase::BackwardDelta,
         }
     }
 }
@@ -63,15 +133,25 @@ impl std::fmt::Display for Phase {
 }
 
 /// What just happened inside a training step, with the operation's inputs
-/// and outputs. Layer numbers are 1-based.
+/// and outputs. Layer numbers are 1-based. Parameters are a layer's
+/// "weight" and "bias" tensors where it has them (dense [fan_in, units],
+/// conv2d [out, in, kh, kw], batch_norm gamma); `kind` names the layer kind.
+///
+/// The variants differ in size (an update carries six tensor views); an
+/// event lives on the stack for one call, so boxing the large ones would
+/// only add an allocation per operation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Event<'a, F> {
-    /// z = input W + b.
+    /// The layer's first operation: z = input W + b for dense, the
+    /// convolution, pooling, normalisation, dropout or copy for the others.
     ForwardLinear {
         layer: usize,
+        kind: &'static str,
         input: ArrayView2<'a, F>,
-        weight: &'a Array2<F>,
-        bias: &'a Array1<F>,
+        /// Dense only: [fan_in, units] and [units].
+        weight: Option<ArrayView2<'a, F>>,
+        bias: Option<ArrayView1<'a, F>>,
         pre: &'a Array2<F>,
     },
     /// a = f(z).
@@ -100,48 +180,58 @@ pub enum Event<'a, F> {
         targets: &'a Array2<F>,
         delta: &'a Array2<F>,
     },
-    /// delta = (delta_next W_next^T) * f'(z) of a hidden layer.
+    /// delta = (the next layer's input gradient) * f'(z) of a hidden layer;
+    /// for a dense next layer that is delta_next W_nextᵀ.
     BackwardDelta {
         layer: usize,
         activation: Activation,
+        /// The kind of the layer the gradient came back through.
+        next_kind: &'static str,
         delta_next: &'a Array2<F>,
-        weight_next: &'a Array2<F>,
+        /// Dense next layer only.
+        weight_next: Option<ArrayView2<'a, F>>,
         pre: &'a Array2<F>,
         delta: &'a Array2<F>,
     },
-    /// dW = input^T delta, db = sum of delta; norms before clipping.
+    /// The parameter gradients of a layer with parameters; norms before
+    /// clipping.
     WeightGrad {
         layer: usize,
+        kind: &'static str,
         input: ArrayView2<'a, F>,
         delta: &'a Array2<F>,
-        grad_w: &'a Array2<F>,
-        grad_b: &'a Array1<F>,
+        grad_w: Option<ArrayViewD<'a, F>>,
+        grad_b: Option<ArrayViewD<'a, F>>,
         grad_w_norm: f64,
         grad_b_norm: f64,
     },
     /// Parameters after the optimizer step; `grad_*` as applied (after
-    /// clipping by `clip_scale`).
+    /// clipping by `clip_scale`). Only for layers with parameters.
     Update {
         layer: usize,
-        weight: &'a Array2<F>,
-        bias: &'a Array1<F>,
-        grad_w: &'a Array2<F>,
-        grad_b: &'a Array1<F>,
-        update_w: &'a Array2<F>,
-        update_b: &'a Array1<F>,
+        weight: Option<ArrayViewD<'a, F>>,
+        bias: Option<ArrayViewD<'a, F>>,
+        grad_w: Option<ArrayViewD<'a, F>>,
+        grad_b: Option<ArrayViewD<'a, F>>,
+        update_w: Option<ArrayViewD<'a, F>>,
+        update_b: Option<ArrayViewD<'a, F>>,
         norms: UpdateNorms,
         clip_scale: f64,
+        /// Batch norm: the running-statistics drift of this step (largest
+        /// |running mean − batch mean| / sqrt(running var + eps) over
+        /// channels, before the running statistics moved).
+        drift: Option<f64>,
     },
 }
 
 impl<F> Event<'_, F> {
     pub fn phase(&self) -> Phase {
         match self {
-            Event::ForwardLinear { .. } => Phase::ForwardLinear,
+            Event::ForwardLinear { kind, .. } => Phase::forward_of(kind),
             Event::ForwardActivation { .. } => Phase::ForwardActivation,
             Event::Loss { .. } => Phase::Loss,
             Event::BackwardOutput { .. } => Phase::BackwardOutput,
-            Event::BackwardDelta { .. } => Phase::BackwardDelta,
+            Event::BackwardDelta { next_kind, .. } => Phase::backward_of(next_kind),
             Event::WeightGrad { .. } => Phase::BackwardWeightGrad,
             Event::Update { .. } => Phase::Update,
         }

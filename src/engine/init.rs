@@ -9,6 +9,20 @@ use rand_distr::{Distribution, StandardNormal};
 
 /// Draws a [fan_in, fan_out] weight matrix.
 pub fn draw_weights<R: Rng>(init: Init, fan_in: usize, fan_out: usize, rng: &mut R) -> Array2<f64> {
+    let values = draw_values(init, fan_in, fan_out, fan_in * fan_out, rng);
+    Array2::from_shape_vec((fan_in, fan_out), values)
+        .unwrap_or_else(|_| Array2::zeros((fan_in, fan_out)))
+}
+
+/// Draws `count` weights for a layer with the given fans (a convolution's
+/// are in·kh·kw and out·kh·kw, as PyTorch computes them), in order.
+pub fn draw_values<R: Rng>(
+    init: Init,
+    fan_in: usize,
+    fan_out: usize,
+    count: usize,
+    rng: &mut R,
+) -> Vec<f64> {
     let (fi, fo) = (fan_in as f64, fan_out as f64);
     let uniform = |a: f64, b: f64, rng: &mut R| a + (b - a) * rng.random::<f64>();
     let normal = |std: f64, rng: &mut R| {
@@ -33,9 +47,7 @@ pub fn draw_weights<R: Rng>(init: Init, fan_in: usize, fan_out: usize, rng: &mut
         }
     };
     // Row-major order of draws is part of the determinism contract.
-    let values: Vec<f64> = (0..fan_in * fan_out).map(|_| draw(rng)).collect();
-    Array2::from_shape_vec((fan_in, fan_out), values)
-        .unwrap_or_else(|_| Array2::zeros((fan_in, fan_out)))
+    (0..count).map(|_| draw(rng)).collect()
 }
 
 /// The variance an init scheme aims for, for the pre-flight comparison of

@@ -17,5 +17,5 @@ pub mod optim;
 pub mod train;
 
 pub use float::Float;
-pub use layers::{Dense, Layer, Mode};
+pub use layers::{AnyLayer, Dense, Layer, Mode};
 pub use network::Network;

@@ -1,4 +1,4 @@
-//! A network: a stack of layers (dense for now, each run through the
+//! A network: a stack of layers of any kind (each run through the
 //! [`Layer`] trait), its initialisation, evaluation-mode forward pass and
 //! the training workspace. The operations themselves live with each layer
 //! kind in `engine::layers`; the training loop sequences them and emits an
@@ -8,9 +8,9 @@
 use super::activation::Activation;
 use super::float::Float;
 use super::hook::LayerInfo;
-use super::layers::{Dense, Layer, Mode};
+use super::layers::{AnyLayer, Cache, Layer, Mode, Shape};
 use crate::config::LayerConfig;
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::{Array2, ArrayD, ArrayView2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -18,21 +18,23 @@ use rand_chacha::ChaCha8Rng;
 /// a random stream with data generation or shuffling.
 const INIT_STREAM: u64 = 0x1A17_0000_0000_0003;
 
-/// A stack of layers (dense for now).
+/// A stack of layers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network<F> {
-    pub layers: Vec<Dense<F>>,
+    pub layers: Vec<AnyLayer<F>>,
 }
 
 impl<F: Float> Network<F> {
-    /// Initialises every layer from `seed` (layer by layer, one stream).
-    pub fn init(input_width: usize, configs: &[LayerConfig], seed: u64) -> Self {
+    /// Initialises every layer from `seed` (layer by layer, one stream) for
+    /// samples of shape `input` (a bare width is a flat sample). The shapes
+    /// were checked when the config was loaded (`layers::plan`).
+    pub fn init(input: impl Into<Shape>, configs: &[LayerConfig], seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ INIT_STREAM);
-        let mut fan_in = input_width;
+        let mut shape = input.into();
         let mut layers = Vec::with_capacity(configs.len());
         for c in configs {
-            let layer = Dense::init(fan_in, c, &mut rng);
-            fan_in = layer.output_width();
+            let layer = AnyLayer::init(shape, c, &mut rng);
+            shape = layer.output_shape();
             layers.push(layer);
         }
         Network { layers }
@@ -41,7 +43,7 @@ impl<F: Float> Network<F> {
     /// The same network in another precision (gradient checks run in f64).
     pub fn cast<G: Float>(&self) -> Network<G> {
         Network {
-            layers: self.layers.iter().map(Dense::cast).collect(),
+            layers: self.layers.iter().map(AnyLayer::cast).collect(),
         }
     }
 
@@ -57,23 +59,35 @@ impl<F: Float> Network<F> {
         self.layers.iter().map(Layer::param_count).sum()
     }
 
+    /// Whether every layer is dense (the MLPs the dense-only tools know).
+    pub fn is_dense(&self) -> bool {
+        self.layers.iter().all(|l| l.as_dense().is_some())
+    }
+
     /// The output activation (the last layer's).
     pub fn output_activation(&self) -> Activation {
         self.layers
             .last()
-            .map_or(Activation::Linear, |l| l.activation)
+            .map_or(Activation::Linear, Layer::activation)
     }
 
-    /// Static layer facts for recordings and reports.
+    /// Static layer facts for recordings and reports. `units` counts
+    /// channels for image layers (recorders count dead and saturated
+    /// channels as units); `fan_in` is a unit's inputs (in·kh·kw for a
+    /// convolution).
     pub fn layer_infos(&self) -> Vec<LayerInfo> {
         self.layers
             .iter()
             .enumerate()
             .map(|(i, l)| LayerInfo {
                 layer: i + 1,
-                units: l.output_width(),
-                fan_in: l.input_width(),
-                activation: l.activation,
+                units: l.output_shape().channels(),
+                fan_in: match l {
+                    AnyLayer::Conv2d(c) => c.geometry.patch(),
+                    _ => l.input_width(),
+                },
+                activation: l.activation(),
+                kind: l.as_dense().is_none().then(|| l.kind().to_string()),
             })
             .collect()
     }
@@ -93,39 +107,47 @@ impl<F: Float> Network<F> {
 }
 
 /// Buffers for one batch, reused across steps so the loop allocates nothing
-/// large. Index i holds layer i + 1.
+/// large. Index i holds layer i + 1; `grads[i][k]` and `updates[i][k]` are
+/// for the layer's k-th named parameter (its `params()` order), and
+/// `caches[i]` its per-step state.
 #[derive(Debug, Clone)]
 pub struct Workspace<F> {
     pub pre: Vec<Array2<F>>,
     pub act: Vec<Array2<F>>,
     pub delta: Vec<Array2<F>>,
-    pub grad_w: Vec<Array2<F>>,
-    pub grad_b: Vec<Array1<F>>,
-    pub update_w: Vec<Array2<F>>,
-    pub update_b: Vec<Array1<F>>,
+    pub grads: Vec<Vec<ArrayD<F>>>,
+    pub updates: Vec<Vec<ArrayD<F>>>,
+    pub caches: Vec<Cache<F>>,
 }
 
 impl<F: Float> Workspace<F> {
     pub fn new(net: &Network<F>, batch: usize) -> Self {
-        let per_layer = |f: &dyn Fn(&Dense<F>) -> Array2<F>| net.layers.iter().map(f).collect();
-        let units = |l: &Dense<F>| Array2::zeros((batch, l.output_width()));
+        let units = |l: &AnyLayer<F>| Array2::zeros((batch, l.output_width()));
+        let per_param = |l: &AnyLayer<F>| -> Vec<ArrayD<F>> {
+            l.params()
+                .iter()
+                .map(|p| ArrayD::zeros(p.value.raw_dim()))
+                .collect()
+        };
         Workspace {
-            pre: per_layer(&units),
-            act: per_layer(&units),
-            delta: per_layer(&units),
-            grad_w: per_layer(&|l| Array2::zeros(l.weight.raw_dim())),
-            grad_b: net
-                .layers
-                .iter()
-                .map(|l| Array1::zeros(l.bias.len()))
-                .collect(),
-            update_w: per_layer(&|l| Array2::zeros(l.weight.raw_dim())),
-            update_b: net
-                .layers
-                .iter()
-                .map(|l| Array1::zeros(l.bias.len()))
-                .collect(),
+            pre: net.layers.iter().map(units).collect(),
+            act: net.layers.iter().map(units).collect(),
+            delta: net.layers.iter().map(units).collect(),
+            grads: net.layers.iter().map(per_param).collect(),
+            updates: net.layers.iter().map(per_param).collect(),
+            caches: net.layers.iter().map(|_| Cache::new()).collect(),
         }
+    }
+
+    /// The gradient of layer `l`'s parameter `name` ("weight", "bias").
+    pub fn grad(&self, net: &Network<F>, l: usize, name: &str) -> Option<&ArrayD<F>> {
+        let k = net
+            .layers
+            .get(l)?
+            .params()
+            .iter()
+            .position(|p| p.name == name)?;
+        self.grads.get(l)?.get(k)
     }
 }
 
@@ -137,6 +159,7 @@ mod tests {
 
     fn layer(units: usize, activation: Activation) -> LayerConfig {
         LayerConfig {
+            kind: crate::kinds::LayerKind::Dense,
             units,
             activation,
             init: Init::XavierUniform,
@@ -150,11 +173,11 @@ mod tests {
         let a = Network::<f32>::init(4, &cfg, 9);
         let b = Network::<f64>::init(4, &cfg, 9);
         assert_eq!(
-            a.cast::<f64>().layers[1].weight,
-            b.cast::<f32>().cast::<f64>().layers[1].weight
+            a.cast::<f64>().layers[1],
+            b.cast::<f32>().cast::<f64>().layers[1]
         );
         assert_eq!(a.param_count(), 4 * 5 + 5 + 5 * 3 + 3);
-        assert_eq!(b.layers[0].bias[0], 0.1);
+        assert_eq!(b.layers[0].as_dense().map(|d| d.bias[0]), Some(0.1));
     }
 
     #[test]

@@ -7,13 +7,13 @@ use super::eval::{evaluate, EvalStats};
 use super::flaw::Flaw;
 use super::float::Float;
 use super::hook::{Event, Flow, Hook, StepStats};
-use super::layers::Layer;
+use super::layers::{AnyLayer, Layer};
 use super::loss::{batch_loss, count_correct};
 use super::network::{Network, Workspace};
 use super::optim::{Optimizer, ParamNorms, UpdateNorms};
 use crate::data::batch::Batcher;
 use crate::kinds::LossKind;
-use ndarray::{Array2, Axis};
+use ndarray::{Array2, ArrayViewD, Axis};
 
 /// Features, one-hot targets and labels of one split, already in the
 /// training precision.
@@ -178,7 +178,10 @@ fn run_step<F: Float>(
     let Some(last) = net.layers.len().checked_sub(1) else {
         return StepEnd::Stopped;
     };
-    let output = net.layers[last].activation;
+    let output = net.layers[last].activation();
+    for (l, cache) in ws.caches.iter_mut().enumerate() {
+        cache.seed = step_seed(plan.seed, step, l);
+    }
     let (loss, correct, grad_sq) = {
         let netr: &Network<F> = net;
         let mut on =
@@ -211,44 +214,62 @@ fn run_step<F: Float>(
     let clip_scale = clip_scale(plan.clip_grad_norm, grad_sq.sqrt());
     if clip_scale < 1.0 {
         let s = F::of(clip_scale);
-        for (gw, gb) in ws.grad_w.iter_mut().zip(ws.grad_b.iter_mut()) {
-            gw.mapv_inplace(|v| v * s);
-            gb.mapv_inplace(|v| v * s);
+        for g in ws.grads.iter_mut().flatten() {
+            g.mapv_inplace(|v| v * s);
         }
     }
     for l in 0..net.layers.len() {
         let layer = &mut net.layers[l];
+        // Batch norm's running statistics move from this step's batch
+        // statistics (its drift is measured before they do).
+        let drift = match layer {
+            AnyLayer::BatchNorm(b) => b.drift(&ws.caches[l]),
+            _ => None,
+        };
+        layer.update_state(&ws.caches[l]);
+        if ws.grads[l].is_empty() {
+            continue;
+        }
         // Each named tensor with its gradient and update buffer, in the
         // layer's params() order ("weight", "bias").
-        let grads = [ws.grad_w[l].as_slice(), ws.grad_b[l].as_slice()];
-        let updates = [ws.update_w[l].as_slice_mut(), ws.update_b[l].as_slice_mut()];
         let named: Vec<(&str, ParamNorms)> = layer
             .params_mut()
             .into_iter()
-            .zip(grads)
-            .zip(updates)
+            .zip(ws.grads[l].iter())
+            .zip(ws.updates[l].iter_mut())
             .enumerate()
             .map(|(i, ((mut p, g), u))| {
                 (
                     p.name,
-                    optimizer.update_param(l, i, p.value.as_slice_mut(), g, u),
+                    optimizer.update_param(
+                        l,
+                        i,
+                        p.value.as_slice_mut(),
+                        g.as_slice(),
+                        u.as_slice_mut(),
+                    ),
                 )
             })
             .collect();
         let norms = UpdateNorms::from_named(&named);
+        let params = layer.params();
+        let value = |k: usize| params.get(k).map(|p| p.value.view());
+        let grad = |k: usize| ws.grads[l].get(k).map(|g| g.view());
+        let update = |k: usize| ws.updates[l].get(k).map(|u| u.view());
         emit_or_stop!(
             hooks,
             step,
             Event::Update {
                 layer: l + 1,
-                weight: &layer.weight,
-                bias: &layer.bias,
-                grad_w: &ws.grad_w[l],
-                grad_b: &ws.grad_b[l],
-                update_w: &ws.update_w[l],
-                update_b: &ws.update_b[l],
+                weight: value(0),
+                bias: value(1),
+                grad_w: grad(0),
+                grad_b: grad(1),
+                update_w: update(0),
+                update_b: update(1),
                 norms,
                 clip_scale,
+                drift,
             }
         );
     }
@@ -262,6 +283,26 @@ fn run_step<F: Float>(
         loss,
         batch_accuracy,
     })
+}
+
+/// The seed of layer `l`'s random draws (dropout's mask) at `step`: one
+/// stream per (seed, step, layer), so runs repeat exactly.
+pub fn step_seed(seed: u64, step: usize, l: usize) -> u64 {
+    const DROPOUT_STREAM: u64 = 0xD409_0000_0000_0005;
+    let mut z = seed ^ DROPOUT_STREAM;
+    for v in [step as u64, l as u64] {
+        // splitmix64 of the running value and the next key.
+        z = z.wrapping_add(v).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+    }
+    z
+}
+
+/// A dense layer's weight [fan_in, units], if `layer` is dense.
+fn dense_weight<F: Float>(layer: &AnyLayer<F>) -> Option<ndarray::ArrayView2<'_, F>> {
+    layer.as_dense().map(|d| d.weight.view())
 }
 
 /// The hook event for a forward/backward operation, built from the
@@ -285,21 +326,22 @@ fn event<'a, F: Float>(
     match op {
         Op::ForwardLinear(l) => Event::ForwardLinear {
             layer: l + 1,
+            kind: net.layers[l].kind(),
             input: input(l),
-            weight: &net.layers[l].weight,
-            bias: &net.layers[l].bias,
+            weight: dense_weight(&net.layers[l]),
+            bias: net.layers[l].as_dense().map(|d| d.bias.view()),
             pre: &ws.pre[l],
         },
         Op::ForwardActivation(l) => Event::ForwardActivation {
             layer: l + 1,
-            activation: net.layers[l].activation,
+            activation: net.layers[l].activation(),
             pre: &ws.pre[l],
             act: &ws.act[l],
         },
         Op::BackwardOutput => Event::BackwardOutput {
             layer: last + 1,
             kind: loss,
-            output: net.layers[last].activation,
+            output: net.layers[last].activation(),
             pre: &ws.pre[last],
             act: &ws.act[last],
             targets: t,
@@ -307,9 +349,10 @@ fn event<'a, F: Float>(
         },
         Op::BackwardDelta(l) => Event::BackwardDelta {
             layer: l + 1,
-            activation: net.layers[l].activation,
+            activation: net.layers[l].activation(),
+            next_kind: net.layers[l + 1].kind(),
             delta_next: &ws.delta[l + 1],
-            weight_next: &net.layers[l + 1].weight,
+            weight_next: dense_weight(&net.layers[l + 1]),
             pre: &ws.pre[l],
             delta: &ws.delta[l],
         },
@@ -317,15 +360,20 @@ fn event<'a, F: Float>(
             layer: l,
             w_sq,
             b_sq,
-        } => Event::WeightGrad {
-            layer: l + 1,
-            input: input(l),
-            delta: &ws.delta[l],
-            grad_w: &ws.grad_w[l],
-            grad_b: &ws.grad_b[l],
-            grad_w_norm: w_sq.sqrt(),
-            grad_b_norm: b_sq.sqrt(),
-        },
+        } => {
+            let grad =
+                |k: usize| -> Option<ArrayViewD<'a, F>> { ws.grads[l].get(k).map(|g| g.view()) };
+            Event::WeightGrad {
+                layer: l + 1,
+                kind: net.layers[l].kind(),
+                input: input(l),
+                delta: &ws.delta[l],
+                grad_w: grad(0),
+                grad_b: grad(1),
+                grad_w_norm: w_sq.sqrt(),
+                grad_b_norm: b_sq.sqrt(),
+            }
+        }
     }
 }
 
@@ -370,12 +418,14 @@ mod tests {
     fn net(act: Activation) -> Network<f64> {
         let cfg = [
             LayerConfig {
+                kind: crate::kinds::LayerKind::Dense,
                 units: 8,
                 activation: act,
                 init: Init::XavierUniform,
                 bias_init: 0.0,
             },
             LayerConfig {
+                kind: crate::kinds::LayerKind::Dense,
                 units: 2,
                 activation: Activation::Softmax,
                 init: Init::XavierUniform,

@@ -10,6 +10,7 @@
 //! exactly on 0), and the batch standardised per feature. Everything is
 //! drawn from a fixed seed, so the probe is reproducible.
 
+use crate::engine::layers::AnyLayer;
 use crate::engine::Network;
 use ndarray::{Array1, Array2, Axis};
 use rand::SeedableRng;
@@ -28,7 +29,7 @@ pub fn probe_state(net: &Network<f64>, x: &Array2<f64>, seed: u64) -> (Network<f
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ PROBE_STREAM);
     let x = standardise(x, &mut rng);
     let mut probe = net.clone();
-    for layer in &mut probe.layers {
+    for layer in probe.layers.iter_mut().filter_map(AnyLayer::as_dense_mut) {
         let fan_in = layer.weight.nrows().max(1) as f64;
         // Gain 1 (2 for ReLU-family units, which pass half their input):
         // unit-variance inputs give unit-variance pre-activations.
@@ -79,6 +80,7 @@ mod tests {
 
     fn seed_like() -> Network<f64> {
         let layer = |units, activation| LayerConfig {
+            kind: crate::config::LayerKind::Dense,
             units,
             activation,
             init: Init::Uniform {
@@ -112,6 +114,7 @@ mod tests {
         let (p, px) = probe_state(&net, &x, 3);
         assert_eq!(p.layers.len(), net.layers.len());
         for (a, b) in p.layers.iter().zip(&net.layers) {
+            let (a, b) = (a.as_dense().unwrap(), b.as_dense().unwrap());
             assert_eq!(a.weight.dim(), b.weight.dim());
             assert_eq!(a.activation, b.activation);
         }
@@ -141,6 +144,7 @@ mod tests {
 
     fn seed_like_small() -> Network<f64> {
         let layer = |units, activation| LayerConfig {
+            kind: crate::config::LayerKind::Dense,
             units,
             activation,
             init: Init::XavierUniform,

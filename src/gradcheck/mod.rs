@@ -104,13 +104,20 @@ fn rel_error(a: f64, n: f64) -> f64 {
 /// The architecture facts the catalogue's rules need.
 pub fn arch(net: &Network<f64>, loss: LossKind, batch: usize) -> Arch {
     let mut widths = vec![net.input_width()];
-    widths.extend(net.layers.iter().map(|l| l.weight.ncols()));
-    Arch::dense(
-        net.layers.iter().map(|l| l.activation).collect(),
+    widths.extend(net.layers.iter().map(|l| l.output_width()));
+    let mut arch = Arch::dense(
+        net.layers.iter().map(|l| l.activation()).collect(),
         widths,
         loss,
         batch,
-    )
+    );
+    arch.kinds = net.layers.iter().map(|l| l.kind()).collect();
+    arch.cnn = net
+        .layers
+        .iter()
+        .map(crate::engine::flaw::cnn::can_show)
+        .collect();
+    arch
 }
 
 /// Checks every tensor of `net` at one check point with the engine's

@@ -10,6 +10,7 @@
 
 use crate::config::LossKind;
 use crate::engine::activation::Activation;
+use crate::engine::layers::{AnyLayer, Cache};
 use crate::engine::loss::batch_loss;
 use crate::engine::Network;
 use crate::engine::{Layer, Mode};
@@ -64,6 +65,9 @@ pub struct Probe<'a> {
     loss: LossKind,
     base_pre: Vec<Array2<f64>>,
     base_act: Vec<Array2<f64>>,
+    /// Dropout masks held fixed (engine scale), per layer; a layer without
+    /// one draws from a fresh cache's seed, the same mask every pass.
+    masks: Vec<Option<Array2<f64>>>,
 }
 
 /// One central difference and whether it straddled a kink.
@@ -80,6 +84,17 @@ impl<'a> Probe<'a> {
         t: &'a Array2<f64>,
         loss: LossKind,
     ) -> Self {
+        Self::with_masks(net, x, t, loss, Vec::new())
+    }
+
+    /// A probe whose dropout layers use the given masks (a trace's).
+    pub fn with_masks(
+        net: &'a Network<f64>,
+        x: &'a Array2<f64>,
+        t: &'a Array2<f64>,
+        loss: LossKind,
+        masks: Vec<Option<Array2<f64>>>,
+    ) -> Self {
         let mut probe = Probe {
             net: Cow::Borrowed(net),
             x,
@@ -87,15 +102,28 @@ impl<'a> Probe<'a> {
             loss,
             base_pre: Vec::new(),
             base_act: Vec::new(),
+            masks,
         };
         let mut input = x.clone();
-        for layer in &probe.net.layers {
-            let (z, a) = layer.forward(input.view(), Mode::Train);
+        for (l, layer) in probe.net.layers.iter().enumerate() {
+            let mut z = Array2::zeros((input.nrows(), layer.output_width()));
+            layer.forward_pre(input.view(), Mode::Train, &mut probe.cache(l), &mut z);
+            let mut a = Array2::zeros(z.raw_dim());
+            layer.forward_act(&z, &mut a);
             probe.base_pre.push(z);
             input = a.clone();
             probe.base_act.push(a);
         }
         probe
+    }
+
+    /// A fresh cache for layer `l`'s forward pass, with its fixed mask.
+    fn cache(&self, l: usize) -> Cache<f64> {
+        let mut c = Cache::new();
+        if let Some(Some(m)) = self.masks.get(l) {
+            c.fix_mask(m.clone());
+        }
+        c
     }
 
     /// The unperturbed loss.
@@ -122,7 +150,7 @@ impl<'a> Probe<'a> {
     /// Whether a ReLU-family layer's pre-activations changed sign against
     /// the base pass.
     fn kinked(&self, l: usize, z: ArrayView2<'_, f64>, base: ArrayView2<'_, f64>) -> bool {
-        self.net.layers[l].activation.is_relu_family()
+        self.net.layers[l].activation().is_relu_family()
             && z.iter()
                 .zip(base.iter())
                 .any(|(&a, &b)| (a > 0.0) != (b > 0.0))
@@ -140,12 +168,12 @@ impl<'a> Probe<'a> {
             let mut a = Array2::zeros(z.raw_dim());
             layer.forward_act(&z, &mut a);
             if l == last {
-                let loss = batch_loss(self.loss, layer.activation, &z, &a, self.t);
+                let loss = batch_loss(self.loss, layer.activation(), &z, &a, self.t);
                 return (loss, kink);
             }
             let next = &self.net.layers[l + 1];
             let mut z_next = Array2::zeros((a.nrows(), next.output_width()));
-            next.forward_pre(a.view(), Mode::Train, &mut z_next);
+            next.forward_pre(a.view(), Mode::Train, &mut self.cache(l + 1), &mut z_next);
             z = z_next;
         }
         (f64::NAN, kink)
@@ -156,6 +184,14 @@ impl<'a> Probe<'a> {
     /// go through each layer as one stacked batch, so every weight matrix
     /// above is multiplied (and packed) once per pair, not twice.
     fn eval_pair(&self, from: usize, zp: Array2<f64>, zm: Array2<f64>) -> [(f64, bool); 2] {
+        // Batch norm's statistics and dropout's mask belong to one batch:
+        // stacked halves would share them, so each half runs alone.
+        let per_batch = self.net.layers[from..]
+            .iter()
+            .any(|l| matches!(l, AnyLayer::BatchNorm(_) | AnyLayer::Dropout(_)));
+        if per_batch {
+            return [self.eval_pre(from, zp), self.eval_pre(from, zm)];
+        }
         let n = zp.nrows();
         let last = self.net.layers.len() - 1;
         let mut kinks = [false, false];
@@ -176,7 +212,7 @@ impl<'a> Probe<'a> {
                     let rows = s![h * n..(h + 1) * n, ..];
                     batch_loss(
                         self.loss,
-                        layer.activation,
+                        layer.activation(),
                         &z.slice(rows).to_owned(),
                         &a.slice(rows).to_owned(),
                         self.t,
@@ -186,7 +222,7 @@ impl<'a> Probe<'a> {
             }
             let next = &self.net.layers[l + 1];
             let mut z_next = Array2::zeros((a.nrows(), next.output_width()));
-            next.forward_pre(a.view(), Mode::Train, &mut z_next);
+            next.forward_pre(a.view(), Mode::Train, &mut self.cache(l + 1), &mut z_next);
             z = z_next;
         }
         [(f64::NAN, kinks[0]), (f64::NAN, kinks[1])]
@@ -203,15 +239,17 @@ impl<'a> Probe<'a> {
         let mut z = self.base_pre[l].clone();
         let mut col = z.column_mut(j);
         col += dz;
-        if l == last || layer.activation == Activation::Softmax {
+        let next = self.net.layers.get(l + 1).and_then(AnyLayer::as_dense);
+        let (Some(next), false) = (next, l == last || layer.activation() == Activation::Softmax)
+        else {
             return (l, z, false);
-        }
+        };
         let kink = self.kinked(
             l,
             z.column(j).insert_axis(Axis(1)),
             self.base_pre[l].column(j).insert_axis(Axis(1)),
         );
-        let w_row = self.net.layers[l + 1].weight.row(j);
+        let w_row = next.weight.row(j);
         let mut z_next = self.base_pre[l + 1].clone();
         for ((mut row, &zi), &ai) in z_next
             .rows_mut()
@@ -219,7 +257,7 @@ impl<'a> Probe<'a> {
             .zip(z.column(j))
             .zip(self.base_act[l].column(j))
         {
-            let d = layer.activation.value(zi) - ai;
+            let d = layer.activation().value(zi) - ai;
             if d != 0.0 {
                 row.scaled_add(d, &w_row);
             }
@@ -231,8 +269,8 @@ impl<'a> Probe<'a> {
     /// 0-based `layer`'s tensor (flat row-major index). Only the
     /// pre-activations the element feeds are recomputed.
     pub fn element(&mut self, layer: usize, param: Param, flat: usize, eps: f64) -> Difference {
-        let Some(l) = self.net.layers.get(layer) else {
-            return NAN_DIFFERENCE;
+        let Some(l) = self.net.layers.get(layer).and_then(AnyLayer::as_dense) else {
+            return self.element_by_forward(layer, param, flat, eps);
         };
         let units = l.weight.ncols();
         let (j, dz) = match param {
@@ -264,8 +302,8 @@ impl<'a> Probe<'a> {
         dir: &Array1<f64>,
         eps: f64,
     ) -> Difference {
-        let Some(l) = self.net.layers.get(layer) else {
-            return NAN_DIFFERENCE;
+        let Some(l) = self.net.layers.get(layer).and_then(AnyLayer::as_dense) else {
+            return self.direction(&[(layer, param, dir.clone())], eps);
         };
         let shape = l.weight.raw_dim();
         let dz = match param {
@@ -288,11 +326,47 @@ impl<'a> Probe<'a> {
         }
     }
 
+    /// Any layer kind's tensor by name, as one contiguous slice.
     fn tensor_mut(&mut self, layer: usize, param: Param) -> Option<&mut [f64]> {
         let l = self.net.to_mut().layers.get_mut(layer)?;
-        match param {
-            Param::Weight => l.weight.as_slice_mut(),
-            Param::Bias => l.bias.as_slice_mut(),
+        l.params_mut()
+            .into_iter()
+            .find(|p| p.name == param.name())?
+            .value
+            .into_slice()
+    }
+
+    /// The central difference of one element for a layer kind without the
+    /// dense shortcut (conv2d, batch norm): the element is moved in the
+    /// layer and the pass re-run from that layer, so batch norm's batch
+    /// statistics follow the perturbation (their dependence is included)
+    /// and dropout keeps its mask.
+    fn element_by_forward(
+        &mut self,
+        layer: usize,
+        param: Param,
+        flat: usize,
+        eps: f64,
+    ) -> Difference {
+        let Some(orig) = self
+            .tensor_mut(layer, param)
+            .and_then(|t| t.get(flat).copied())
+        else {
+            return NAN_DIFFERENCE;
+        };
+        let set = |probe: &mut Self, v: f64| {
+            if let Some(t) = probe.tensor_mut(layer, param) {
+                t[flat] = v;
+            }
+        };
+        set(self, orig + eps);
+        let (plus, k1) = self.eval_params_from(layer);
+        set(self, orig - eps);
+        let (minus, k2) = self.eval_params_from(layer);
+        set(self, orig);
+        Difference {
+            numeric: (plus - minus) / (2.0 * eps),
+            kink: k1 || k2,
         }
     }
 
@@ -301,7 +375,12 @@ impl<'a> Probe<'a> {
     fn eval_params_from(&self, from: usize) -> (f64, bool) {
         let layer = &self.net.layers[from];
         let mut z = Array2::zeros(self.base_pre[from].raw_dim());
-        layer.forward_pre(self.input_of(from), Mode::Train, &mut z);
+        layer.forward_pre(
+            self.input_of(from),
+            Mode::Train,
+            &mut self.cache(from),
+            &mut z,
+        );
         self.eval_pre(from, z)
     }
 
@@ -358,12 +437,14 @@ mod tests {
     fn net(act: Activation) -> Network<f64> {
         let cfg = [
             LayerConfig {
+                kind: crate::config::LayerKind::Dense,
                 units: 3,
                 activation: act,
                 init: Init::XavierUniform,
                 bias_init: 0.1,
             },
             LayerConfig {
+                kind: crate::config::LayerKind::Dense,
                 units: 2,
                 activation: Activation::Softmax,
                 init: Init::XavierUniform,
@@ -400,18 +481,19 @@ mod tests {
         for act in [Activation::Tanh, Activation::Elu, Activation::Softmax] {
             let mut n = net(act);
             n.layers.push(n.layers[1].clone());
-            n.layers[1].activation = Activation::Sigmoid;
-            n.layers[1].weight = array![[0.3, -0.2], [0.5, 0.1]];
-            n.layers[0].weight = array![[0.3, -0.2, 0.4], [0.5, 0.1, -0.6]];
-            n.layers[1].weight = array![[0.3, -0.2], [0.5, 0.1], [-0.4, 0.8]];
-            n.layers[1].bias = array![0.1, -0.1];
-            n.layers[2].weight = array![[0.7, -0.3], [0.2, 0.9]];
+            n.layers[1].as_dense_mut().unwrap().activation = Activation::Sigmoid;
+            n.layers[1].as_dense_mut().unwrap().weight = array![[0.3, -0.2], [0.5, 0.1]];
+            n.layers[0].as_dense_mut().unwrap().weight = array![[0.3, -0.2, 0.4], [0.5, 0.1, -0.6]];
+            n.layers[1].as_dense_mut().unwrap().weight =
+                array![[0.3, -0.2], [0.5, 0.1], [-0.4, 0.8]];
+            n.layers[1].as_dense_mut().unwrap().bias = array![0.1, -0.1];
+            n.layers[2].as_dense_mut().unwrap().weight = array![[0.7, -0.3], [0.2, 0.9]];
             let mut p = Probe::new(&n, &x, &t, LossKind::Mse);
             for l in 0..3 {
                 for param in [Param::Weight, Param::Bias] {
                     let len = match param {
-                        Param::Weight => n.layers[l].weight.len(),
-                        Param::Bias => n.layers[l].bias.len(),
+                        Param::Weight => n.layers[l].as_dense().unwrap().weight.len(),
+                        Param::Bias => n.layers[l].as_dense().unwrap().bias.len(),
                     };
                     for flat in 0..len {
                         let mut e = Array1::zeros(len);
@@ -454,7 +536,7 @@ mod tests {
         let x = array![[0.0, 0.0]];
         let t = array![[1.0, 0.0]];
         let mut n = net(Activation::Relu);
-        n.layers[0].bias[1] = 1e-9;
+        n.layers[0].as_dense_mut().unwrap().bias[1] = 1e-9;
         let mut p = Probe::new(&n, &x, &t, LossKind::CrossEntropy);
         assert!(p.element(0, Param::Bias, 1, 1e-6).kink);
         assert!(!p.element(0, Param::Bias, 0, 1e-6).kink);

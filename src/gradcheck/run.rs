@@ -7,7 +7,7 @@ use super::{assemble, check_point, Batch, PointResult};
 use crate::config::{CheckPoint, GradcheckConfig, LossKind};
 use crate::data::{targets_for, Data};
 use crate::engine::flaw::Flaw;
-use crate::engine::{Float, Network};
+use crate::engine::{Float, Layer, Network};
 use ndarray::{Array2, Axis};
 use rand::seq::index::sample;
 use rand::SeedableRng;
@@ -190,7 +190,9 @@ impl Checker {
 }
 
 fn all_weights_finite<F: Float>(net: &Network<F>) -> bool {
-    net.layers
-        .iter()
-        .all(|l| l.weight.iter().chain(l.bias.iter()).all(|v| v.is_finite()))
+    net.layers.iter().all(|l| {
+        l.params()
+            .iter()
+            .all(|p| p.value.iter().all(|v| v.is_finite()))
+    })
 }

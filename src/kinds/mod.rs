@@ -8,11 +8,13 @@
 pub mod activation;
 pub mod dtype;
 pub mod init;
+pub mod layer;
 pub mod loss;
 pub mod optimizer;
 
 pub use activation::Activation;
 pub use dtype::DType;
 pub use init::Init;
+pub use layer::{LayerKind, Padding, PoolKind, Shape};
 pub use loss::LossKind;
 pub use optimizer::OptimizerConfig;

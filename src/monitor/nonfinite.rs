@@ -14,7 +14,7 @@ use crate::engine::activation::Activation;
 use crate::engine::float::all_finite;
 use crate::engine::loss::sample_loss;
 use crate::engine::Float;
-use ndarray::{Array1, ArrayView1, ArrayView2};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewD, Ix2};
 use serde::{Deserialize, Serialize};
 
 /// The largest finite magnitude among one input of the failing operation.
@@ -85,9 +85,10 @@ fn trace<F: Float>(step: usize, event: &Event<'_, F>) -> Option<NanOrigin> {
     match *event {
         Event::ForwardLinear {
             layer,
+            kind,
             input,
-            weight,
-            bias,
+            ref weight,
+            ref bias,
             pre,
         } => {
             if layer == 1 {
@@ -96,17 +97,32 @@ fn trace<F: Float>(step: usize, event: &Event<'_, F>) -> Option<NanOrigin> {
                 }
             }
             let (s, j) = first_nonfinite(pre.view())?;
-            let kind = classify_dot(input.row(s), weight.column(j), bias[j]);
-            let inputs = vec![
-                mag(format!("input row {s}"), input.row(s)),
-                mag(format!("weight column {j}"), weight.column(j)),
-                mag(format!("bias[{j}]"), bias.slice(ndarray::s![j..=j])),
-            ];
+            let phase = Phase::forward_of(kind);
+            let (class, inputs) = match (weight, bias) {
+                (Some(weight), Some(bias)) => (
+                    classify_dot(input.row(s), weight.column(j), bias[j]),
+                    vec![
+                        mag(format!("input row {s}"), input.row(s)),
+                        mag(format!("weight column {j}"), weight.column(j)),
+                        mag(format!("bias[{j}]"), bias.slice(ndarray::s![j..=j])),
+                    ],
+                ),
+                // Other kinds: a sum that overflowed, or (batch norm) a
+                // variance that did.
+                _ => (
+                    if pre[[s, j]].is_nan() {
+                        "inf-inf"
+                    } else {
+                        "overflow"
+                    },
+                    vec![mag(format!("input row {s}"), input.row(s))],
+                ),
+            };
             Some(origin(
                 step,
                 Some(layer),
-                Phase::ForwardLinear,
-                kind,
+                phase,
+                class,
                 "pre_activation",
                 (s, j),
                 pre[[s, j]],
@@ -203,29 +219,33 @@ fn trace<F: Float>(step: usize, event: &Event<'_, F>) -> Option<NanOrigin> {
         Event::BackwardDelta {
             layer,
             activation,
+            next_kind,
             delta_next,
-            weight_next,
+            ref weight_next,
             pre,
             delta,
         } => {
             let (s, j) = first_nonfinite(delta.view())?;
             let slope = activation.derivative(pre[[s, j]]);
-            let mut kind = classify_dot(delta_next.row(s), weight_next.row(j), F::zero());
+            let mut inputs = vec![mag(format!("upstream delta row {s}"), delta_next.row(s))];
+            let mut kind = match weight_next {
+                Some(w) => {
+                    inputs.push(mag(format!("next weight row {j}"), w.row(j)));
+                    classify_dot(delta_next.row(s), w.row(j), F::zero())
+                }
+                None => "overflow",
+            };
             if kind == "overflow" && slope == F::zero() {
                 kind = "0*inf";
             }
-            let inputs = vec![
-                mag(format!("upstream delta row {s}"), delta_next.row(s)),
-                mag(format!("next weight row {j}"), weight_next.row(j)),
-                InputMagnitude {
-                    name: "activation slope f'(z)".into(),
-                    max_abs: slope.f64().abs(),
-                },
-            ];
+            inputs.push(InputMagnitude {
+                name: "activation slope f'(z)".into(),
+                max_abs: slope.f64().abs(),
+            });
             Some(origin(
                 step,
                 Some(layer),
-                Phase::BackwardDelta,
+                Phase::backward_of(next_kind),
                 kind,
                 "delta",
                 (s, j),
@@ -237,10 +257,11 @@ fn trace<F: Float>(step: usize, event: &Event<'_, F>) -> Option<NanOrigin> {
             layer,
             input,
             delta,
-            grad_w,
-            grad_b,
+            ref grad_w,
+            ref grad_b,
             grad_w_norm,
             grad_b_norm,
+            ..
         } => {
             // A finite sum of squares proves every element finite (a NaN or
             // Inf element makes it non-finite), so the big tensors are only
@@ -248,28 +269,51 @@ fn trace<F: Float>(step: usize, event: &Event<'_, F>) -> Option<NanOrigin> {
             if (grad_w_norm + grad_b_norm).is_finite() {
                 return None;
             }
-            if let Some((i, j)) = first_nonfinite(grad_w.view()) {
-                let kind = classify_dot(input.column(i), delta.column(j), F::zero());
-                let inputs = vec![
-                    mag(format!("input column {i}"), input.column(i)),
-                    mag(format!("delta column {j}"), delta.column(j)),
-                ];
-                let mut o = origin(
+            let dense_w = grad_w
+                .as_ref()
+                .and_then(|g| g.view().into_dimensionality::<Ix2>().ok())
+                .filter(|g| g.nrows() == input.ncols() && g.ncols() == delta.ncols());
+            if let Some(grad_w) = dense_w {
+                if let Some((i, j)) = first_nonfinite(grad_w.view()) {
+                    let kind = classify_dot(input.column(i), delta.column(j), F::zero());
+                    let inputs = vec![
+                        mag(format!("input column {i}"), input.column(i)),
+                        mag(format!("delta column {j}"), delta.column(j)),
+                    ];
+                    let mut o = origin(
+                        step,
+                        Some(layer),
+                        Phase::BackwardWeightGrad,
+                        kind,
+                        "grad_weight",
+                        (i, j),
+                        grad_w[[i, j]],
+                        inputs,
+                    );
+                    o.sample = None;
+                    o.unit = Some(j);
+                    return Some(o);
+                }
+            } else if let Some(o) = grad_w.as_ref().and_then(|g| {
+                param_origin(
                     step,
-                    Some(layer),
+                    layer,
                     Phase::BackwardWeightGrad,
-                    kind,
                     "grad_weight",
-                    (i, j),
-                    grad_w[[i, j]],
-                    inputs,
-                );
-                o.sample = None;
-                o.unit = Some(j);
+                    g,
+                    None,
+                    None,
+                )
+            }) {
                 return Some(o);
             }
-            let j = first_nonfinite_1(grad_b)?;
-            let inputs = vec![mag(format!("delta column {j}"), delta.column(j))];
+            let grad_b = grad_b.as_ref()?;
+            let j = grad_b.iter().position(|v| !v.is_finite())?;
+            let inputs = if j < delta.ncols() {
+                vec![mag(format!("delta column {j}"), delta.column(j))]
+            } else {
+                vec![mag("delta".to_string(), delta.row(0))]
+            };
             let mut o = origin(
                 step,
                 Some(layer),
@@ -277,7 +321,7 @@ fn trace<F: Float>(step: usize, event: &Event<'_, F>) -> Option<NanOrigin> {
                 "overflow",
                 "grad_bias",
                 (0, j),
-                grad_b[j],
+                grad_b.iter().nth(j).copied().unwrap_or_else(F::zero),
                 inputs,
             );
             o.index = vec![j];
@@ -286,82 +330,125 @@ fn trace<F: Float>(step: usize, event: &Event<'_, F>) -> Option<NanOrigin> {
         }
         Event::Update {
             layer,
-            weight,
-            bias,
-            grad_w,
-            grad_b,
-            update_w,
-            update_b,
+            ref weight,
+            ref bias,
+            ref grad_w,
+            ref grad_b,
+            ref update_w,
+            ref update_b,
             norms,
             ..
         } => {
             if (norms.weight_after + norms.bias_after).is_finite() {
                 return None;
             }
-            if let Some((i, j)) = first_nonfinite(weight.view()) {
-                let inputs = vec![
-                    InputMagnitude {
-                        name: format!("gradient [{i}, {j}]"),
-                        max_abs: grad_w[[i, j]].f64().abs(),
-                    },
-                    InputMagnitude {
-                        name: "largest weight".into(),
-                        max_abs: max_abs(weight.iter()),
-                    },
-                    InputMagnitude {
-                        name: format!("update [{i}, {j}]"),
-                        max_abs: update_w[[i, j]].f64().abs(),
-                    },
-                ];
-                let kind = if weight[[i, j]].is_nan() {
-                    "inf-inf"
-                } else {
-                    "overflow"
-                };
-                let mut o = origin(
+            if let Some(o) = weight.as_ref().and_then(|w| {
+                param_origin(
                     step,
-                    Some(layer),
+                    layer,
                     Phase::Update,
-                    kind,
                     "weight",
-                    (i, j),
-                    weight[[i, j]],
-                    inputs,
-                );
-                o.sample = None;
-                o.unit = Some(j);
+                    w,
+                    grad_w.as_ref(),
+                    update_w.as_ref(),
+                )
+            }) {
                 return Some(o);
             }
-            let j = first_nonfinite_1(bias)?;
-            let inputs = vec![
-                InputMagnitude {
-                    name: format!("gradient [{j}]"),
-                    max_abs: grad_b.get(j).map_or(f64::NAN, |g| g.f64().abs()),
-                },
-                InputMagnitude {
-                    name: "largest bias".into(),
-                    max_abs: max_abs(bias.iter()),
-                },
-                InputMagnitude {
-                    name: format!("update [{j}]"),
-                    max_abs: update_b.get(j).map_or(f64::NAN, |u| u.f64().abs()),
-                },
-            ];
-            let mut o = origin(
-                step,
-                Some(layer),
-                Phase::Update,
-                "overflow",
-                "bias",
-                (0, j),
-                bias[j],
-                inputs,
-            );
-            o.index = vec![j];
-            o.sample = None;
-            Some(o)
+            bias.as_ref().and_then(|b| {
+                param_origin(
+                    step,
+                    layer,
+                    Phase::Update,
+                    "bias",
+                    b,
+                    grad_b.as_ref(),
+                    update_b.as_ref(),
+                )
+            })
         }
     }
+}
+
+/// The first non-finite element of a parameter tensor (or its gradient)
+/// of any shape, with the gradient and update there and the tensor's
+/// largest finite magnitude. The index is the tensor's own (e.g. [i, j] of
+/// a dense weight, [out, in, y, x] of a kernel); a [i, j] element also
+/// names unit j, as the dense tracer always has.
+fn param_origin<F: Float>(
+    step: usize,
+    layer: usize,
+    phase: Phase,
+    tensor: &str,
+    value: &ArrayViewD<'_, F>,
+    grad: Option<&ArrayViewD<'_, F>>,
+    update: Option<&ArrayViewD<'_, F>>,
+) -> Option<NanOrigin> {
+    let (flat, v) = value.iter().enumerate().find(|(_, v)| !v.is_finite())?;
+    let index = unravel(flat, value.shape());
+    let label = index
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let at = |t: Option<&ArrayViewD<'_, F>>| {
+        t.and_then(|t| t.iter().nth(flat))
+            .map_or(f64::NAN, |g| g.f64().abs())
+    };
+    let mut inputs = Vec::new();
+    if phase == Phase::Update {
+        inputs.push(InputMagnitude {
+            name: format!("gradient [{label}]"),
+            max_abs: at(grad),
+        });
+        inputs.push(InputMagnitude {
+            name: format!("largest {tensor}"),
+            max_abs: max_abs(value.iter()),
+        });
+        inputs.push(InputMagnitude {
+            name: format!("update [{label}]"),
+            max_abs: at(update),
+        });
+    }
+    let kind = if v.is_nan() && phase == Phase::Update && tensor == "weight" {
+        "inf-inf"
+    } else {
+        "overflow"
+    };
+    let (row, col) = match index.as_slice() {
+        [i, j] => (*i, *j),
+        [j] => (0, *j),
+        _ => (flat, 0),
+    };
+    let mut o = origin(
+        step,
+        Some(layer),
+        phase,
+        kind,
+        tensor,
+        (row, col),
+        *v,
+        inputs,
+    );
+    o.sample = None;
+    o.unit = match index.as_slice() {
+        [_, j] | [j] => Some(*j),
+        [out, ..] => Some(*out),
+        [] => None,
+    };
+    o.index = index;
+    Some(o)
+}
+
+/// Row-major multi-index of flat position `flat` in `shape`.
+fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (i, &n) in shape.iter().enumerate().rev() {
+        let n = n.max(1);
+        index[i] = flat % n;
+        flat /= n;
+    }
+    index
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -518,10 +605,6 @@ fn first_nonfinite<F: Float>(a: ArrayView2<F>) -> Option<(usize, usize)> {
         .map(|(ix, _)| ix)
 }
 
-fn first_nonfinite_1<F: Float>(a: &Array1<F>) -> Option<usize> {
-    a.iter().position(|v| !v.is_finite())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,9 +633,10 @@ mod tests {
         let pre = array![[3e20f32], [f32::INFINITY]];
         let ev = Event::ForwardLinear {
             layer: 2,
+            kind: "dense",
             input: input.view(),
-            weight: &weight,
-            bias: &bias,
+            weight: Some(weight.view()),
+            bias: Some(bias.view()),
             pre: &pre,
         };
         let o = trace(5, &ev).unwrap();
@@ -581,8 +665,9 @@ mod tests {
         let ev = Event::BackwardDelta {
             layer: 1,
             activation: Activation::Relu,
+            next_kind: "dense",
             delta_next: &delta_next,
-            weight_next: &weight_next,
+            weight_next: Some(weight_next.view()),
             pre: &pre,
             delta: &delta,
         };
@@ -611,9 +696,10 @@ mod tests {
         let pre = array![[f64::NAN]];
         let ev = Event::ForwardLinear {
             layer: 1,
+            kind: "dense",
             input: input.view(),
-            weight: &weight,
-            bias: &bias,
+            weight: Some(weight.view()),
+            bias: Some(bias.view()),
             pre: &pre,
         };
         let o = trace(1, &ev).unwrap();

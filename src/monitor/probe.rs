@@ -108,7 +108,8 @@ pub fn probe<F: Float>(
     let mut last_pre = Array2::zeros((0, 0));
     for layer in &net.layers {
         let (pre, act) = layer.forward(input.view(), Mode::Eval);
-        layers.push(layer_shares(layer.activation, &pre, &act));
+        let channels = layer.output_shape().channels();
+        layers.push(layer_shares(layer.activation(), channels, &pre, &act));
         last_pre = pre;
         input = act;
     }
@@ -134,8 +135,11 @@ pub fn probe<F: Float>(
 
 /// Saturated share of unit x sample entries and dead share of units (no
 /// probe sample activates them), for the activations where each applies.
+/// Dead units are counted per channel (an image layer's columns are
+/// channels x positions; a dense layer's channels are its units).
 fn layer_shares<F: Float>(
     activation: crate::engine::activation::Activation,
+    channels: usize,
     pre: &Array2<F>,
     act: &Array2<F>,
 ) -> ProbeLayer {
@@ -156,12 +160,16 @@ fn layer_shares<F: Float>(
         }
     });
     let dead_frac = (activation.is_relu_family() && pre.nrows() > 0).then(|| {
-        let dead = pre
-            .columns()
-            .into_iter()
-            .filter(|c| c.iter().all(|&z| z.f64() <= 0.0))
+        let channels = channels.clamp(1, pre.ncols().max(1));
+        let positions = (pre.ncols() / channels).max(1);
+        let dead = (0..channels)
+            .filter(|c| {
+                pre.slice(ndarray::s![.., c * positions..(c + 1) * positions])
+                    .iter()
+                    .all(|&z| z.f64() <= 0.0)
+            })
             .count();
-        dead as f64 / pre.ncols().max(1) as f64
+        dead as f64 / channels as f64
     });
     ProbeLayer {
         saturated_frac,
@@ -177,6 +185,7 @@ mod tests {
 
     fn layer(units: usize, activation: Activation) -> LayerConfig {
         LayerConfig {
+            kind: crate::config::LayerKind::Dense,
             units,
             activation,
             init: Init::XavierUniform,
@@ -190,7 +199,7 @@ mod tests {
             &[layer(4, Activation::Relu), layer(2, Activation::Softmax)],
             1,
         );
-        net.layers[0].bias.fill(bias);
+        net.layers[0].as_dense_mut().unwrap().bias.fill(bias);
         net
     }
 

@@ -62,6 +62,12 @@ pub struct Recording {
     /// set, else the training set); empty for classification.
     #[serde(default)]
     pub task_evals: Vec<super::fit::TaskEval>,
+    /// Batch norm layers' running-statistics drift at recorded steps:
+    /// (step, layer, the largest over channels of |running mean − batch
+    /// mean| / sqrt(running var plus eps)). Empty without batch norm;
+    /// written to batch_norm.csv.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bn_drift: Vec<(usize, usize, f64)>,
 }
 
 /// The fixed probe batch after one step's update.

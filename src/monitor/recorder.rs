@@ -9,7 +9,7 @@ use crate::engine::activation::Activation;
 use crate::engine::eval::EvalStats;
 use crate::engine::float::all_finite;
 use crate::engine::Float;
-use ndarray::{Array1, Array2};
+use ndarray::{Array2, ArrayViewD};
 
 /// Records every layer at steps 1, 1 + every, 1 + 2 every, ... and every
 /// step's loss.
@@ -226,8 +226,12 @@ impl<F: Float> Hook<F> for Recorder {
                 pre,
                 act,
             } => {
+                let channels = layer
+                    .checked_sub(1)
+                    .and_then(|l| self.recording.layers.get(l))
+                    .map_or(pre.ncols(), |info| info.units);
                 if let Some(row) = self.row(layer) {
-                    activation_stats(row, activation, pre, act);
+                    activation_stats(row, activation, channels, pre, act);
                 }
             }
             Event::BackwardOutput { layer, delta, .. }
@@ -238,8 +242,8 @@ impl<F: Float> Hook<F> for Recorder {
             }
             Event::WeightGrad {
                 layer,
-                grad_w,
-                grad_b,
+                ref grad_w,
+                ref grad_b,
                 grad_w_norm,
                 grad_b_norm,
                 ..
@@ -248,22 +252,28 @@ impl<F: Float> Hook<F> for Recorder {
                     row.grad_w_norm = grad_w_norm;
                     row.grad_b_norm = grad_b_norm;
                     if !(grad_w_norm + grad_b_norm).is_finite() {
-                        row.nonfinite += count_nonfinite2(grad_w) + count_nonfinite1(grad_b);
+                        row.nonfinite += count_nonfinite(grad_w) + count_nonfinite(grad_b);
                     }
                 }
             }
             Event::Update {
                 layer,
-                weight,
-                bias,
+                ref weight,
+                ref bias,
                 norms,
+                drift,
                 ..
             } => {
+                // Bounded like the other series (a long run keeps the
+                // first MAX_ROWS values).
+                if let Some(d) = drift.filter(|_| self.recording.bn_drift.len() < MAX_ROWS) {
+                    self.recording.bn_drift.push((step, layer, d));
+                }
                 if let Some(row) = self.row(layer) {
                     row.weight_norm = norms.weight_after;
                     row.update_ratio = ratio(norms.update_w, norms.weight_before);
                     if !(norms.weight_after + norms.bias_after).is_finite() {
-                        row.nonfinite += count_nonfinite2(weight) + count_nonfinite1(bias);
+                        row.nonfinite += count_nonfinite(weight) + count_nonfinite(bias);
                     }
                 }
             }
@@ -333,8 +343,10 @@ fn count_nonfinite2<F: Float>(a: &Array2<F>) -> u64 {
     }
 }
 
-fn count_nonfinite1<F: Float>(a: &Array1<F>) -> u64 {
-    a.iter().filter(|v| !v.is_finite()).count() as u64
+/// Non-finite entries of a parameter tensor (0 when the layer has none).
+fn count_nonfinite<F: Float>(a: &Option<ArrayViewD<'_, F>>) -> u64 {
+    a.as_ref()
+        .map_or(0, |a| a.iter().filter(|v| !v.is_finite()).count() as u64)
 }
 
 /// Running totals of one layer's statistics, in f64.
@@ -386,9 +398,15 @@ impl Totals {
 /// training precision, folded into f64 once per row: the recorder runs on
 /// every unit of every sample at every step, and a scalar loop with ten
 /// serial f64 accumulations cost more than the rest of the recorder.
+///
+/// Dead units are counted per channel: an image layer's columns are
+/// channels x positions, and a channel is dead when its pre-activation is
+/// <= 0 at every position of every sample (a dense layer's channels are its
+/// units, one position each).
 fn activation_stats<F: Float>(
     row: &mut LayerRow,
     activation: Activation,
+    channels: usize,
     pre: &Array2<F>,
     act: &Array2<F>,
 ) {
@@ -431,8 +449,13 @@ fn activation_stats<F: Float>(
         });
     }
     if activation.is_relu_family() && pre.nrows() > 0 {
-        let dead = active.iter().filter(|&&on| !on).count();
-        row.dead_frac = Some(dead as f64 / units.max(1) as f64);
+        let channels = channels.clamp(1, units.max(1));
+        let positions = (units / channels).max(1);
+        let dead = active
+            .chunks(positions)
+            .filter(|c| !c.iter().any(|&on| on))
+            .count();
+        row.dead_frac = Some(dead as f64 / channels as f64);
     }
 }
 
@@ -514,7 +537,7 @@ mod tests {
         let pre = array![[0.5, 1.0], [-3.0, 2.0]];
         let act = array![[0.5, 1.0], [0.0, 2.0]];
         let mut row = empty_row(1, 1);
-        activation_stats(&mut row, Activation::Relu, &pre, &act);
+        activation_stats(&mut row, Activation::Relu, pre.ncols(), &pre, &act);
         assert_eq!((row.act_min, row.act_max, row.act_mean), (0.0, 2.0, 0.875));
         assert!((row.act_std - (1.3125f64 - 0.765625).sqrt()).abs() < 1e-12);
         assert_eq!(
@@ -531,7 +554,7 @@ mod tests {
         let pre = array![[1.0, -1.0], [-1.0, 0.0]];
         let act = pre.mapv(|v: f64| v.max(0.0));
         let mut row = empty_row(1, 1);
-        activation_stats(&mut row, Activation::Relu, &pre, &act);
+        activation_stats(&mut row, Activation::Relu, pre.ncols(), &pre, &act);
         assert_eq!(row.dead_frac, Some(0.5));
     }
 
@@ -542,7 +565,7 @@ mod tests {
         let pre = array![[51.0, -8.0], [0.1, f64::NAN]];
         let act = pre.mapv(crate::engine::activation::sigmoid);
         let mut row = empty_row(1, 1);
-        activation_stats(&mut row, Activation::Sigmoid, &pre, &act);
+        activation_stats(&mut row, Activation::Sigmoid, pre.ncols(), &pre, &act);
         assert_eq!(row.nonfinite, 1);
         assert!((row.saturated_frac.unwrap() - 2.0 / 3.0).abs() < 1e-12);
     }
@@ -563,7 +586,7 @@ mod tests {
             let mut a = Array2::zeros(pre.raw_dim());
             act.forward(&pre, &mut a);
             let mut row = empty_row(1, 1);
-            activation_stats(&mut row, act, &pre, &a);
+            activation_stats(&mut row, act, pre.ncols(), &pre, &a);
             let n = pre.len() as f64;
             let mean = a.sum() / n;
             let std = (a.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
@@ -618,6 +641,7 @@ mod tests {
         // of 8 rows, 1 layer recorded every step: after 20 steps the grid
         // has doubled until at most 8 rows remain, all on steps 1 + k*every.
         let info = vec![LayerInfo {
+            kind: None,
             layer: 1,
             units: 1,
             fan_in: 1,
@@ -649,12 +673,14 @@ mod tests {
         // most about 8 rows of each series in memory.
         let info = vec![
             LayerInfo {
+                kind: None,
                 layer: 1,
                 units: 1,
                 fan_in: 1,
                 activation: Activation::Relu,
             },
             LayerInfo {
+                kind: None,
                 layer: 2,
                 units: 1,
                 fan_in: 1,

@@ -2,7 +2,7 @@
 //! round-trip form (scientific outside [1e-4, 1e15)), which is exact and
 //! deterministic: the same run gives byte-identical files.
 
-use crate::monitor::record::{LayerRow, Recording, StepRow};
+use crate::monitor::record::{LayerInfo, LayerRow, Recording, StepRow};
 use std::path::Path;
 
 /// Columns of metrics.csv, in order (documented in README.md).
@@ -58,6 +58,8 @@ pub fn write_metrics(rec: &Recording, path: &Path) -> std::io::Result<()> {
     w.write_record(METRICS_HEADER)?;
     let mut write = |r: LayerRow| -> std::io::Result<()> {
         let info = rec.layers.iter().find(|l| l.layer == r.layer);
+        let has_params = info.is_none_or(LayerInfo::has_params);
+        let params = |v: f64| if has_params { num(v) } else { String::new() };
         let probe = rec
             .probe_at(r.step)
             .and_then(|p| p.layers.get(r.layer.wrapping_sub(1)));
@@ -74,10 +76,11 @@ pub fn write_metrics(rec: &Recording, path: &Path) -> std::io::Result<()> {
             num(r.pre_mean_abs),
             opt(r.saturated_frac),
             opt(r.dead_frac),
-            num(r.grad_w_norm),
-            num(r.grad_b_norm),
-            num(r.weight_norm),
-            num(r.update_ratio),
+            // Layers without parameters: not applicable (empty).
+            params(r.grad_w_norm),
+            params(r.grad_b_norm),
+            params(r.weight_norm),
+            params(r.update_ratio),
             r.nonfinite.to_string(),
             info.map_or(String::new(), |l| l.units.to_string()),
             opt(probe.and_then(|p| p.saturated_frac)),
@@ -88,6 +91,18 @@ pub fn write_metrics(rec: &Recording, path: &Path) -> std::io::Result<()> {
     match &rec.full.rows {
         Some(spill) => spill.for_each(&mut write)?,
         None => rec.rows.iter().cloned().try_for_each(&mut write)?,
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Writes batch_norm.csv (only for networks with batch norm): one row per
+/// recorded step and batch-norm layer, `step,layer,running_stat_drift`.
+pub fn write_batch_norm(rec: &Recording, path: &Path) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_path(path)?;
+    w.write_record(["step", "layer", "running_stat_drift"])?;
+    for &(step, layer, drift) in &rec.bn_drift {
+        w.write_record([step.to_string(), layer.to_string(), num(drift)])?;
     }
     w.flush()?;
     Ok(())

@@ -68,6 +68,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
     }
 }
 
+/// Batch norm's running-statistics drift per recorded step (networks with
+/// batch norm only).
+pub const BATCH_NORM_FILE: &str = "batch_norm.csv";
+
 /// Writes a report into a directory this run has locked: every file is
 /// staged and renamed into place, summary.json last, with `files` set to
 /// what this run wrote (plus `fixes` when `--try-fixes` reported
@@ -85,6 +89,10 @@ pub fn write_report_in(
     csv::write_metrics(rec, &metrics).map_err(io(&metrics))?;
     let loss = dir.join("loss.csv");
     csv::write_loss(rec, &loss).map_err(io(&loss))?;
+    if !rec.bn_drift.is_empty() {
+        let path = dir.join(BATCH_NORM_FILE);
+        csv::write_batch_norm(rec, &path).map_err(io(&path))?;
+    }
     if let Some(g) = gradcheck {
         let path = dir.join("gradcheck.csv");
         crate::gradcheck::output::write_csv(g, &path).map_err(io(&path))?;
@@ -94,6 +102,7 @@ pub fn write_report_in(
         .iter()
         .copied()
         .chain(gradcheck.map(|_| "gradcheck.csv"))
+        .chain((!rec.bn_drift.is_empty()).then_some(BATCH_NORM_FILE))
         .chain(summary.confusion.as_ref().map(|_| CONFUSION_FILE))
         .filter(|f| {
             matches!(*f, "report.md" | "summary.json" | "index.html") || dir.join(f).is_file()

@@ -251,6 +251,7 @@ pub(crate) mod tests {
     /// nothing here is checked against a computation).
     pub(crate) fn example() -> Summary {
         let layer = |layer, units, fan_in, activation| LayerInfo {
+            kind: None,
             layer,
             units,
             fan_in,

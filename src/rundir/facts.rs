@@ -155,6 +155,7 @@ impl RunFacts {
             .layers
             .iter()
             .map(|l| LayerInfo {
+                kind: None,
                 layer: l.layer,
                 units: l.units,
                 fan_in: l.fan_in,

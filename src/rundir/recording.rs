@@ -55,6 +55,7 @@ pub fn read(dir: &Path, layers: &[LayerInfo]) -> Result<Recorded, RunDirError> {
             probes,
             full: Default::default(),
             task_evals: Vec::new(),
+            bn_drift: Vec::new(),
         },
         missing,
     })
@@ -193,6 +194,7 @@ mod tests {
 
     fn layers() -> Vec<LayerInfo> {
         vec![LayerInfo {
+            kind: None,
             layer: 1,
             units: 3,
             fan_in: 2,

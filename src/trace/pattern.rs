@@ -13,7 +13,7 @@ use super::reference::{step, Step};
 use super::tensor::TensorKind;
 use super::tolerance::{Tolerance, FACTOR_SNAP};
 use crate::engine::flaw::{Flaw, FlawKind};
-use crate::engine::Network;
+use crate::engine::{AnyLayer, Network};
 use crate::gradcheck::catalogue::{applicable, Arch, Entry};
 use ndarray::Array2;
 
@@ -132,9 +132,17 @@ impl<'a> Matcher<'a> {
             }
             FlawKind::WrongWeightsInBackprop if native => {
                 let back = out_in_misread_net(&t.net, layer);
-                step(&t.net, Some(&back), &t.x, &t.t, t.spec.loss, Some(&flaw))
+                step(
+                    &t.net,
+                    Some(&back),
+                    &t.x,
+                    &t.t,
+                    t.spec.loss,
+                    Some(&flaw),
+                    &t.masks,
+                )
             }
-            _ => step(&t.net, None, &t.x, &t.t, t.spec.loss, Some(&flaw)),
+            _ => step(&t.net, None, &t.x, &t.t, t.spec.loss, Some(&flaw), &t.masks),
         };
         self.cache.push((key, s.clone()));
         s
@@ -169,7 +177,7 @@ fn out_in_transposed_gradient(g: &Array2<f64>) -> Array2<f64> {
 /// implementation would: delta · reshape(W_oi, [fan_in, units])^T.
 fn out_in_misread_net(net: &Network<f64>, layer: usize) -> Network<f64> {
     let mut back = net.clone();
-    if let Some(next) = back.layers.get_mut(layer) {
+    if let Some(next) = back.layers.get_mut(layer).and_then(AnyLayer::as_dense_mut) {
         let (fan_in, units) = next.weight.dim();
         let oi: Vec<f64> = next.weight.t().iter().copied().collect();
         let wanted = Array2::from_shape_vec((fan_in, units), oi)

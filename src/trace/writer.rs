@@ -23,7 +23,7 @@ pub fn write_trace(
     layout: Layout,
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let s = step(net, None, x, t, loss, None);
+    let s = step(net, None, x, t, loss, None, &[]);
     let save = |name: &str, m: &Array2<f64>| -> std::io::Result<String> {
         let file = format!("{name}.npy");
         let flat: Vec<f64> = m.iter().copied().collect();
@@ -48,7 +48,8 @@ pub fn write_trace(
         save("t", t)?,
         s.loss
     );
-    for (i, layer) in net.layers.iter().enumerate() {
+    let dense = net.layers.iter().enumerate();
+    for (i, layer) in dense.filter_map(|(i, l)| Some((i, l.as_dense()?))) {
         let l = i + 1;
         let b = format!("b{l}.npy");
         write_f64(&dir.join(&b), &[layer.bias.len()], &layer.bias.to_vec())?;
@@ -88,8 +89,8 @@ pub fn seed_case() -> (Network<f64>, Array2<f64>, Array2<f64>) {
     };
     let net = Network {
         layers: vec![
-            layer(784, 1000, Activation::Sigmoid),
-            layer(1000, 10, Activation::Softmax),
+            layer(784, 1000, Activation::Sigmoid).into(),
+            layer(1000, 10, Activation::Softmax).into(),
         ],
     };
     let x = Array2::from_shape_fn((20, 784), |(i, j)| ((i * 31 + j * 7) % 256) as f64 / 256.0);

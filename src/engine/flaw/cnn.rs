@@ -7,6 +7,9 @@
 //! check the correct forms against finite differences of a naive forward
 //! and that every mistake changes the result.
 
+use crate::engine::float::Float;
+use crate::engine::layers::{AnyLayer, Cache, Layer, Shape};
+use crate::kinds::PoolKind;
 use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
@@ -317,6 +320,127 @@ pub fn flatten_channels_last(
         }
     }
     dx
+}
+
+/// The input gradient `layer` sends down under mistake `m`, from its input,
+/// its output gradient and what its forward pass cached; None when the
+/// layer is not of the mistake's kind (the decorator then runs the correct
+/// backward). Computed in f64, as the gradient checks run.
+pub fn flawed_input_grad<F: Float>(
+    m: CnnMistake,
+    layer: &AnyLayer<F>,
+    input: ArrayView2<'_, F>,
+    delta: &Array2<F>,
+    cache: &Cache<F>,
+) -> Option<Array2<F>> {
+    let d = delta.mapv(|v| v.f64());
+    let out = match (m, layer) {
+        (
+            CnnMistake::ConvKernelNotRotated
+            | CnnMistake::ConvBackwardPadding
+            | CnnMistake::ConvBackwardStride,
+            AnyLayer::Conv2d(c),
+        ) => {
+            let g = &c.geometry;
+            let shape = ConvShape {
+                c: g.c,
+                h: g.h,
+                w: g.w,
+                o: c.weight.dim().0,
+                ho: g.out_h,
+                wo: g.out_w,
+                kh: g.kh,
+                kw: g.kw,
+                stride: g.stride,
+                pad_top: g.pad_top,
+                pad_left: g.pad_left,
+            };
+            let how = match m {
+                CnnMistake::ConvKernelNotRotated => ConvBack::KernelNotRotated,
+                CnnMistake::ConvBackwardPadding => ConvBack::PaddingIgnored,
+                _ => ConvBack::StrideIgnored,
+            };
+            let w: Vec<f64> = c.weight.iter().map(|v| v.f64()).collect();
+            conv_input_grad(d.view(), &w, &shape, how)
+        }
+        (CnnMistake::MaxpoolWrongElement | CnnMistake::MaxpoolSpread, AnyLayer::Pool2d(p))
+            if p.pool == PoolKind::Max =>
+        {
+            let g = &p.geometry;
+            let shape = PoolShape {
+                c: g.c,
+                h: g.h,
+                w: g.w,
+                ho: g.out_h,
+                wo: g.out_w,
+                size: g.kh,
+                stride: g.stride,
+            };
+            let how = if m == CnnMistake::MaxpoolSpread {
+                PoolBack::Spread
+            } else {
+                PoolBack::WrongElement
+            };
+            max_pool_input_grad(input.mapv(|v| v.f64()).view(), d.view(), &shape, how)
+        }
+        (CnnMistake::BatchnormStatsConstant, AnyLayer::BatchNorm(b)) => {
+            let gamma: Vec<f64> = b.weight.iter().map(|v| v.f64()).collect();
+            batch_norm_stats_constant(
+                input.mapv(|v| v.f64()).view(),
+                d.view(),
+                &gamma,
+                b.shape.positions(),
+                b.eps,
+            )
+        }
+        (CnnMistake::DropoutNoMask | CnnMistake::DropoutNoScale, AnyLayer::Dropout(dr)) => {
+            // The engine keeps the mask scaled (0 or 1/(1 - rate)).
+            let mask = if cache.mask.dim() == delta.dim() {
+                cache.mask.mapv(|v| v.f64() * (1.0 - dr.rate))
+            } else {
+                Array2::ones(delta.dim())
+            };
+            let how = if m == CnnMistake::DropoutNoMask {
+                DropoutBack::NoMask
+            } else {
+                DropoutBack::NoScale
+            };
+            dropout_input_grad(d.view(), mask.view(), dr.rate, how)
+        }
+        (CnnMistake::FlattenOrder, AnyLayer::Flatten(f)) => match f.input {
+            Shape::Image { c, h, w } => flatten_channels_last(d.view(), c, h, w),
+            Shape::Flat(_) => return None,
+        },
+        _ => return None,
+    };
+    Some(out.mapv(F::of))
+}
+
+/// The mistakes that change `layer`'s input gradient: those of its kind,
+/// less a stride, padding, channel order or scale it does not have.
+pub fn can_show<F: Float>(layer: &AnyLayer<F>) -> Vec<CnnMistake> {
+    let shows = |m: CnnMistake| match (m, layer) {
+        (CnnMistake::ConvKernelNotRotated, AnyLayer::Conv2d(_)) => true,
+        (CnnMistake::ConvBackwardPadding, AnyLayer::Conv2d(c)) => {
+            c.geometry.pad_top + c.geometry.pad_left > 0
+        }
+        (CnnMistake::ConvBackwardStride, AnyLayer::Conv2d(c)) => c.geometry.stride > 1,
+        (CnnMistake::MaxpoolWrongElement, AnyLayer::Pool2d(p)) => {
+            p.pool == PoolKind::Max && p.geometry.kh > 1
+        }
+        (CnnMistake::MaxpoolSpread, AnyLayer::Pool2d(p)) => {
+            p.pool == PoolKind::Max && p.geometry.kh > 1
+        }
+        (CnnMistake::BatchnormStatsConstant, AnyLayer::BatchNorm(_)) => true,
+        (CnnMistake::DropoutNoMask, AnyLayer::Dropout(d)) => d.rate > 0.0,
+        (CnnMistake::DropoutNoScale, AnyLayer::Dropout(d)) => d.rate > 0.0,
+        (CnnMistake::FlattenOrder, AnyLayer::Flatten(f)) => {
+            matches!(f.input, Shape::Image { c, h, w } if c > 1 && h * w > 1)
+        }
+        _ => false,
+    };
+    let _ = Layer::<F>::kind(layer);
+    CnnMistake::ALL.into_iter().filter(|&m| shows(m)).collect()
 }
 
 #[cfg(test)]

@@ -5,5 +5,6 @@
 
 pub mod exp;
 pub mod gemm;
+pub mod im2col;
 pub mod simd;
 pub mod threads;

@@ -2,7 +2,7 @@
 //! [fan_in, units] (in_out, so a batch is one GEMM) and `bias` [units].
 //! Its parameters are named "weight" and "bias", in that order.
 
-use super::{Layer, Mode, NamedParam, NamedParamMut};
+use super::{Cache, Layer, Mode, NamedParam, NamedParamMut, Shape};
 use crate::config::LayerConfig;
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
@@ -50,12 +50,12 @@ impl<F: Float> Layer<F> for Dense<F> {
         "dense"
     }
 
-    fn input_width(&self) -> usize {
-        self.weight.nrows()
+    fn input_shape(&self) -> Shape {
+        Shape::Flat(self.weight.nrows())
     }
 
-    fn output_width(&self) -> usize {
-        self.weight.ncols()
+    fn output_shape(&self) -> Shape {
+        Shape::Flat(self.weight.ncols())
     }
 
     fn activation(&self) -> Activation {
@@ -64,7 +64,13 @@ impl<F: Float> Layer<F> for Dense<F> {
 
     /// forward.linear: pre = input W + b, through ndarray's GEMM (the bias
     /// is written first and the product accumulated onto it).
-    fn forward_pre(&self, input: ArrayView2<'_, F>, _mode: Mode, pre: &mut Array2<F>) {
+    fn forward_pre(
+        &self,
+        input: ArrayView2<'_, F>,
+        _mode: Mode,
+        _cache: &mut Cache<F>,
+        pre: &mut Array2<F>,
+    ) {
         pre.assign(&self.bias.view().insert_axis(Axis(0)));
         gemm(
             F::one(),
@@ -77,7 +83,13 @@ impl<F: Float> Layer<F> for Dense<F> {
     }
 
     /// dL/dx = delta W^T.
-    fn backward_input(&self, delta: &Array2<F>, grad_in: &mut Array2<F>) {
+    fn backward_input(
+        &self,
+        _input: ArrayView2<'_, F>,
+        delta: &Array2<F>,
+        _cache: &Cache<F>,
+        grad_in: &mut Array2<F>,
+    ) {
         gemm(
             F::one(),
             &delta.view(),
@@ -94,6 +106,7 @@ impl<F: Float> Layer<F> for Dense<F> {
         &self,
         input: ArrayView2<'_, F>,
         delta: &Array2<F>,
+        _cache: &Cache<F>,
         grads: &mut [ArrayViewMutD<'_, F>],
     ) {
         if let [gw, gb, ..] = grads {
@@ -171,13 +184,14 @@ mod tests {
         let l = layer();
         let delta = array![[1.0, -1.0, 0.5]];
         let mut dx = Array2::zeros((1, 2));
-        l.backward_input(&delta, &mut dx);
+        l.backward_input(array![[1.0, 2.0]].view(), &delta, &Cache::new(), &mut dx);
         assert_eq!(dx, array![[1.0 + 1.0, -1.0 + 1.5]]);
         let mut gw = Array2::zeros((2, 3));
         let mut gb = Array1::zeros(3);
         l.backward_params(
             array![[1.0, 2.0]].view(),
             &delta,
+            &Cache::new(),
             &mut [gw.view_mut().into_dyn(), gb.view_mut().into_dyn()],
         );
         assert_eq!(gw, array![[1.0, -1.0, 0.5], [2.0, -2.0, 1.0]]);
@@ -194,6 +208,7 @@ mod tests {
         layer().backward_params(
             array![[1.0, 2.0]].view(),
             &array![[1.0, -1.0, 0.5]],
+            &Cache::new(),
             &mut [gw.view_mut().into_dyn(), gb.view_mut().into_dyn()],
         );
         assert!(gw.iter().all(|v: &f64| v.is_nan()));

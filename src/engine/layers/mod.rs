@@ -13,9 +13,29 @@
 //! and to its parameters. Parameters are a list of named tensors
 //! ("weight", "bias", ...), in a fixed order that gradient buffers follow.
 
+pub mod activation;
+pub mod any;
+pub mod batch_norm;
+pub mod cache;
+pub mod conv2d;
 pub mod dense;
+pub mod dropout;
+pub mod flatten;
+pub mod plan;
+pub mod pool2d;
+#[cfg(test)]
+pub(crate) mod testing;
 
+pub use crate::kinds::Shape;
+pub use activation::ActivationLayer;
+pub use any::AnyLayer;
+pub use batch_norm::BatchNorm;
+pub use cache::Cache;
+pub use conv2d::Conv2d;
 pub use dense::Dense;
+pub use dropout::Dropout;
+pub use flatten::Flatten;
+pub use pool2d::Pool2d;
 
 use super::activation::Activation;
 use super::float::Float;
@@ -23,8 +43,9 @@ use super::loss::output_delta;
 use crate::kinds::LossKind;
 use ndarray::{Array2, ArrayView2, ArrayViewD, ArrayViewMutD};
 
-/// Whether a forward pass trains or evaluates. Dense layers behave the same
-/// in both; dropout and batch norm will not.
+/// Whether a forward pass trains or evaluates. Dense and convolution layers
+/// behave the same in both; dropout (off) and batch norm (running
+/// statistics) do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Train,
@@ -45,20 +66,39 @@ pub struct NamedParamMut<'a, F> {
     pub value: ArrayViewMutD<'a, F>,
 }
 
-/// A layer of a network. Widths are per sample; batches are rows.
+/// A layer of a network. Shapes are per sample; batches are rows, and an
+/// image sample is one row read as C x H x W (see [`Shape`]). Per-step state
+/// (a dropout mask, batch norm's batch statistics, max-pool's argmax) lives
+/// in the [`Cache`] the caller passes, so forward stays `&self`.
 pub trait Layer<F: Float> {
-    /// The kind's config name ("dense").
+    /// The kind's config name ("dense", "conv2d", ...).
     fn kind(&self) -> &'static str;
+    /// The shape of one input sample.
+    fn input_shape(&self) -> Shape;
+    /// The shape of one output sample.
+    fn output_shape(&self) -> Shape;
     /// Features per sample in.
-    fn input_width(&self) -> usize;
+    fn input_width(&self) -> usize {
+        self.input_shape().width()
+    }
     /// Features per sample out.
-    fn output_width(&self) -> usize;
-    /// The activation applied after the pre-activation.
+    fn output_width(&self) -> usize {
+        self.output_shape().width()
+    }
+    /// The activation applied after the pre-activation (Linear for the
+    /// parameter-free kinds other than the activation layer).
     fn activation(&self) -> Activation;
 
     /// forward, first operation: the pre-activation of `input` into `pre`
-    /// (shape [batch, output_width]).
-    fn forward_pre(&self, input: ArrayView2<'_, F>, mode: Mode, pre: &mut Array2<F>);
+    /// (shape [batch, output_width]); state the backward pass needs goes
+    /// into `cache`.
+    fn forward_pre(
+        &self,
+        input: ArrayView2<'_, F>,
+        mode: Mode,
+        cache: &mut Cache<F>,
+        pre: &mut Array2<F>,
+    );
 
     /// forward, second operation: the activation of `pre` into `act`.
     fn forward_act(&self, pre: &Array2<F>, act: &mut Array2<F>) {
@@ -68,7 +108,7 @@ pub trait Layer<F: Float> {
     /// Both forward operations into new buffers: (pre, act).
     fn forward(&self, input: ArrayView2<'_, F>, mode: Mode) -> (Array2<F>, Array2<F>) {
         let mut pre = Array2::zeros((input.nrows(), self.output_width()));
-        self.forward_pre(input, mode, &mut pre);
+        self.forward_pre(input, mode, &mut Cache::new(), &mut pre);
         let mut act = Array2::zeros(pre.raw_dim());
         self.forward_act(&pre, &mut act);
         (pre, act)
@@ -94,8 +134,15 @@ pub trait Layer<F: Float> {
         output_delta(loss, self.activation(), pre, act, targets, out);
     }
 
-    /// backward to the input: dL/dx from dL/dz (`delta`) into `grad_in`.
-    fn backward_input(&self, delta: &Array2<F>, grad_in: &mut Array2<F>);
+    /// backward to the input: dL/dx from dL/dz (`delta`) into `grad_in`,
+    /// given the forward pass's `input` and `cache`.
+    fn backward_input(
+        &self,
+        input: ArrayView2<'_, F>,
+        delta: &Array2<F>,
+        cache: &Cache<F>,
+        grad_in: &mut Array2<F>,
+    );
 
     /// backward to the parameters: one gradient per tensor of
     /// [`Layer::params`], in that order, from the layer's input and dL/dz
@@ -104,6 +151,7 @@ pub trait Layer<F: Float> {
         &self,
         input: ArrayView2<'_, F>,
         delta: &Array2<F>,
+        cache: &Cache<F>,
         grads: &mut [ArrayViewMutD<'_, F>],
     );
 
@@ -117,4 +165,8 @@ pub trait Layer<F: Float> {
     fn param_count(&self) -> usize {
         self.params().iter().map(|p| p.value.len()).sum()
     }
+
+    /// Updates state that is not a parameter from a training step's cache
+    /// (batch norm's running statistics); called in the update phase.
+    fn update_state(&mut self, _cache: &Cache<F>) {}
 }

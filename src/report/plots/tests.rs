@@ -11,6 +11,7 @@ const NAMES: [&str; 7] = crate::report::PLOT_FILES;
 
 fn info(layer: usize, units: usize, activation: Activation) -> LayerInfo {
     LayerInfo {
+        kind: None,
         layer,
         units,
         fan_in: 16,

@@ -1,0 +1,91 @@
+//! A standalone activation layer (`kind = "activation"`), so that conv ->
+//! batch_norm -> relu can be written. Its pre-activation is its input
+//! (copied); the activation and its backward are the shared ones of
+//! `engine::activation`. No parameters; the shape passes through.
+
+use super::{Cache, Layer, Mode, NamedParam, NamedParamMut, Shape};
+use crate::engine::activation::Activation;
+use crate::engine::float::Float;
+use ndarray::{Array2, ArrayView2, ArrayViewMutD};
+
+/// One activation layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivationLayer {
+    pub shape: Shape,
+    pub activation: Activation,
+}
+
+impl<F: Float> Layer<F> for ActivationLayer {
+    fn kind(&self) -> &'static str {
+        "activation"
+    }
+
+    fn input_shape(&self) -> Shape {
+        self.shape
+    }
+
+    fn output_shape(&self) -> Shape {
+        self.shape
+    }
+
+    fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    fn forward_pre(
+        &self,
+        input: ArrayView2<'_, F>,
+        mode: Mode,
+        cache: &mut Cache<F>,
+        pre: &mut Array2<F>,
+    ) {
+        cache.train = mode == Mode::Train;
+        pre.assign(&input);
+    }
+
+    fn backward_input(
+        &self,
+        _input: ArrayView2<'_, F>,
+        delta: &Array2<F>,
+        _cache: &Cache<F>,
+        grad_in: &mut Array2<F>,
+    ) {
+        grad_in.assign(delta);
+    }
+
+    fn backward_params(
+        &self,
+        _input: ArrayView2<'_, F>,
+        _delta: &Array2<F>,
+        _cache: &Cache<F>,
+        _grads: &mut [ArrayViewMutD<'_, F>],
+    ) {
+    }
+
+    fn params(&self) -> Vec<NamedParam<'_, F>> {
+        Vec::new()
+    }
+
+    fn params_mut(&mut self) -> Vec<NamedParamMut<'_, F>> {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::layers::testing::{check_gradients, random};
+
+    /// Truth: central finite differences through tanh and elu.
+    #[test]
+    fn gradients_match_finite_differences() {
+        for activation in [Activation::Tanh, Activation::Elu, Activation::Sigmoid] {
+            let l = ActivationLayer {
+                shape: Shape::Flat(5),
+                activation,
+            };
+            let x = Array2::from_shape_vec((3, 5), random(15, 3)).unwrap();
+            check_gradients(&l, &x, Mode::Train, Cache::new());
+        }
+    }
+}

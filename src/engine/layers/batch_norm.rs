@@ -1,0 +1,336 @@
+//! Batch normalisation (PyTorch's `BatchNorm1d` on flat samples,
+//! `BatchNorm2d` per channel over samples and positions on images). In
+//! training it normalises with the batch's mean and biased variance and the
+//! backward pass includes their dependence on every input; the update phase
+//! moves the running statistics (momentum, default 0.1; the running
+//! variance takes the unbiased batch variance), which evaluation uses.
+//! Parameters "weight" (gamma) and "bias" (beta), as PyTorch names them.
+
+use super::{Cache, Layer, Mode, NamedParam, NamedParamMut, Shape};
+use crate::engine::activation::Activation;
+use crate::engine::float::Float;
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMutD, Ix1};
+
+/// One batch-norm layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchNorm<F> {
+    pub shape: Shape,
+    /// gamma, one per channel.
+    pub weight: Array1<F>,
+    /// beta, one per channel.
+    pub bias: Array1<F>,
+    pub running_mean: Array1<F>,
+    pub running_var: Array1<F>,
+    pub momentum: f64,
+    pub eps: f64,
+}
+
+impl<F: Float> BatchNorm<F> {
+    /// gamma 1, beta 0, running mean 0 and variance 1 (PyTorch's start).
+    pub fn new(shape: Shape, momentum: f64, eps: f64) -> Self {
+        let c = shape.channels();
+        BatchNorm {
+            shape,
+            weight: Array1::from_elem(c, F::one()),
+            bias: Array1::zeros(c),
+            running_mean: Array1::zeros(c),
+            running_var: Array1::from_elem(c, F::one()),
+            momentum,
+            eps,
+        }
+    }
+
+    /// The same layer in another precision (through f64).
+    pub fn cast<G: Float>(&self) -> BatchNorm<G> {
+        let c = |a: &Array1<F>| a.mapv(|v| G::of(v.f64()));
+        BatchNorm {
+            shape: self.shape,
+            weight: c(&self.weight),
+            bias: c(&self.bias),
+            running_mean: c(&self.running_mean),
+            running_var: c(&self.running_var),
+            momentum: self.momentum,
+            eps: self.eps,
+        }
+    }
+
+    /// Calls `f(channel, column)` for every column of a row.
+    fn columns(&self, mut f: impl FnMut(usize, usize)) {
+        let p = self.shape.positions();
+        for ch in 0..self.shape.channels() {
+            for j in ch * p..(ch + 1) * p {
+                f(ch, j);
+            }
+        }
+    }
+
+    /// Sums over samples and positions per channel of g(row, column).
+    fn channel_sums(&self, rows: usize, g: impl Fn(usize, usize) -> f64) -> Vec<f64> {
+        let mut sums = vec![0.0; self.shape.channels()];
+        for s in 0..rows {
+            self.columns(|ch, j| sums[ch] += g(s, j));
+        }
+        sums
+    }
+
+    /// The running-statistics drift of a batch: per channel |running mean
+    /// − batch mean| / sqrt(running var + eps), the largest over channels
+    /// (how far evaluation's normalisation is from training's).
+    pub fn drift(&self, cache: &Cache<F>) -> Option<f64> {
+        if !cache.train || cache.mean.len() != self.running_mean.len() {
+            return None;
+        }
+        self.running_mean
+            .iter()
+            .zip(&self.running_var)
+            .zip(&cache.mean)
+            .map(|((rm, rv), m)| (rm.f64() - m.f64()).abs() / (rv.f64() + self.eps).sqrt())
+            .reduce(f64::max)
+    }
+}
+
+/// Parameter names, in [`Layer::params`] order.
+pub const PARAM_NAMES: [&str; 2] = ["weight", "bias"];
+
+impl<F: Float> Layer<F> for BatchNorm<F> {
+    fn kind(&self) -> &'static str {
+        "batch_norm"
+    }
+
+    fn input_shape(&self) -> Shape {
+        self.shape
+    }
+
+    fn output_shape(&self) -> Shape {
+        self.shape
+    }
+
+    fn activation(&self) -> Activation {
+        Activation::Linear
+    }
+
+    /// forward.batch_norm: y = gamma (x − mean) / sqrt(var + eps) + beta,
+    /// with the batch's statistics in training and the running ones in
+    /// evaluation.
+    fn forward_pre(
+        &self,
+        input: ArrayView2<'_, F>,
+        mode: Mode,
+        cache: &mut Cache<F>,
+        pre: &mut Array2<F>,
+    ) {
+        let n = input.nrows();
+        let m = n * self.shape.positions();
+        cache.train = mode == Mode::Train;
+        cache.count = m;
+        let (mean, var): (Vec<f64>, Vec<f64>) = if cache.train {
+            let mean: Vec<f64> = self
+                .channel_sums(n, |s, j| input[[s, j]].f64())
+                .into_iter()
+                .map(|v| v / m.max(1) as f64)
+                .collect();
+            let var = self
+                .channel_sums(n, |s, j| {
+                    let ch = j / self.shape.positions().max(1);
+                    (input[[s, j]].f64() - mean[ch]).powi(2)
+                })
+                .into_iter()
+                .map(|v| v / m.max(1) as f64)
+                .collect();
+            (mean, var)
+        } else {
+            (
+                self.running_mean.iter().map(|v| v.f64()).collect(),
+                self.running_var.iter().map(|v| v.f64()).collect(),
+            )
+        };
+        let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
+        cache.mean = mean.iter().map(|&v| F::of(v)).collect();
+        cache.var = var.iter().map(|&v| F::of(v)).collect();
+        cache.inv_std = inv_std.iter().map(|&v| F::of(v)).collect();
+        if cache.xhat.dim() != input.dim() {
+            cache.xhat = Array2::zeros(input.dim());
+        }
+        for s in 0..n {
+            self.columns(|ch, j| {
+                let xhat = F::of((input[[s, j]].f64() - mean[ch]) * inv_std[ch]);
+                cache.xhat[[s, j]] = xhat;
+                pre[[s, j]] = self.weight[ch] * xhat + self.bias[ch];
+            });
+        }
+    }
+
+    /// backward.batch_norm. Training: dx = inv_std / m · (m·dx̂ − Σdx̂ −
+    /// x̂·Σ(dx̂·x̂)) with dx̂ = delta·gamma, the mean's and the variance's
+    /// dependence on x included; evaluation: dx = delta·gamma·inv_std.
+    fn backward_input(
+        &self,
+        _input: ArrayView2<'_, F>,
+        delta: &Array2<F>,
+        cache: &Cache<F>,
+        grad_in: &mut Array2<F>,
+    ) {
+        let n = delta.nrows();
+        if cache.xhat.dim() != delta.dim() || cache.inv_std.len() != self.shape.channels() {
+            grad_in.fill(F::of(f64::NAN));
+            return;
+        }
+        let gamma = |ch: usize| self.weight[ch].f64();
+        if !cache.train {
+            for s in 0..n {
+                self.columns(|ch, j| {
+                    grad_in[[s, j]] =
+                        F::of(delta[[s, j]].f64() * gamma(ch) * cache.inv_std[ch].f64());
+                });
+            }
+            return;
+        }
+        let m = cache.count.max(1) as f64;
+        let sum_d = self.channel_sums(n, |s, j| delta[[s, j]].f64());
+        let sum_dx = self.channel_sums(n, |s, j| delta[[s, j]].f64() * cache.xhat[[s, j]].f64());
+        for s in 0..n {
+            self.columns(|ch, j| {
+                let g = gamma(ch);
+                let dxhat = delta[[s, j]].f64() * g;
+                let v = cache.inv_std[ch].f64() / m
+                    * (m * dxhat - g * sum_d[ch] - cache.xhat[[s, j]].f64() * g * sum_dx[ch]);
+                grad_in[[s, j]] = F::of(v);
+            });
+        }
+    }
+
+    /// dgamma = Σ delta·x̂, dbeta = Σ delta per channel.
+    fn backward_params(
+        &self,
+        _input: ArrayView2<'_, F>,
+        delta: &Array2<F>,
+        cache: &Cache<F>,
+        grads: &mut [ArrayViewMutD<'_, F>],
+    ) {
+        if let [gw, gb, ..] = grads {
+            let n = delta.nrows();
+            let ok = cache.xhat.dim() == delta.dim();
+            let dgamma = self.channel_sums(n, |s, j| {
+                if ok {
+                    delta[[s, j]].f64() * cache.xhat[[s, j]].f64()
+                } else {
+                    f64::NAN
+                }
+            });
+            let dbeta = self.channel_sums(n, |s, j| delta[[s, j]].f64());
+            for (g, values) in [(gw, dgamma), (gb, dbeta)] {
+                match g.view_mut().into_dimensionality::<Ix1>() {
+                    Ok(mut g) if g.len() == values.len() => {
+                        g.iter_mut().zip(values).for_each(|(g, v)| *g = F::of(v));
+                    }
+                    _ => g.fill(F::of(f64::NAN)),
+                }
+            }
+        }
+    }
+
+    fn params(&self) -> Vec<NamedParam<'_, F>> {
+        vec![
+            NamedParam {
+                name: PARAM_NAMES[0],
+                value: self.weight.view().into_dyn(),
+            },
+            NamedParam {
+                name: PARAM_NAMES[1],
+                value: self.bias.view().into_dyn(),
+            },
+        ]
+    }
+
+    fn params_mut(&mut self) -> Vec<NamedParamMut<'_, F>> {
+        vec![
+            NamedParamMut {
+                name: PARAM_NAMES[0],
+                value: self.weight.view_mut().into_dyn(),
+            },
+            NamedParamMut {
+                name: PARAM_NAMES[1],
+                value: self.bias.view_mut().into_dyn(),
+            },
+        ]
+    }
+
+    /// running = (1 − momentum)·running + momentum·batch, with the unbiased
+    /// batch variance (biased·m/(m − 1); the biased one when m = 1, where
+    /// PyTorch refuses to train and nn-doctor diagnoses instead).
+    fn update_state(&mut self, cache: &Cache<F>) {
+        let c = self.shape.channels();
+        if !cache.train || cache.mean.len() != c || cache.var.len() != c {
+            return;
+        }
+        let mom = self.momentum;
+        let m = cache.count as f64;
+        let unbias = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
+        for ch in 0..c {
+            let rm = self.running_mean[ch].f64();
+            let rv = self.running_var[ch].f64();
+            self.running_mean[ch] = F::of((1.0 - mom) * rm + mom * cache.mean[ch].f64());
+            self.running_var[ch] = F::of((1.0 - mom) * rv + mom * cache.var[ch].f64() * unbias);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::layers::testing::{check_gradients, random};
+    use ndarray::array;
+
+    fn layer(shape: Shape, seed: u64) -> BatchNorm<f64> {
+        let mut l = BatchNorm::new(shape, 0.1, 1e-5);
+        let c = shape.channels();
+        l.weight = Array1::from_vec(random(c, seed)) + 1.5;
+        l.bias = Array1::from_vec(random(c, seed + 1));
+        l.running_mean = Array1::from_vec(random(c, seed + 2));
+        l.running_var = Array1::from_vec(random(c, seed + 3)).mapv(|v| v.abs() + 0.5);
+        l
+    }
+
+    /// Truth: by hand, the batch [1, 3] has mean 2 and biased variance 1,
+    /// so x̂ = ±1/sqrt(1 + 1e-5); the running statistics after one step
+    /// are 0.9·0 + 0.1·2 = 0.2 and 0.9·1 + 0.1·2 (unbiased: 1·2/1) = 1.1
+    /// (PyTorch's update rule).
+    #[test]
+    fn forward_and_running_statistics_match_hand_computation() {
+        let mut l = BatchNorm::<f64>::new(Shape::Flat(1), 0.1, 1e-5);
+        let x = array![[1.0], [3.0]];
+        let mut cache = Cache::new();
+        let mut pre = Array2::zeros((2, 1));
+        l.forward_pre(x.view(), Mode::Train, &mut cache, &mut pre);
+        let h = 1.0 / (1.0f64 + 1e-5).sqrt();
+        assert!((pre[[0, 0]] + h).abs() < 1e-12 && (pre[[1, 0]] - h).abs() < 1e-12);
+        l.update_state(&cache);
+        assert!((l.running_mean[0] - 0.2).abs() < 1e-12);
+        assert!((l.running_var[0] - 1.1).abs() < 1e-12);
+        // Evaluation uses the running statistics.
+        let (y, _) = l.forward(array![[0.2]].view(), Mode::Eval);
+        assert!(y[[0, 0]].abs() < 1e-12);
+    }
+
+    /// Truth: central finite differences, in training mode (the batch
+    /// statistics' dependence on the input included) and evaluation mode,
+    /// flat and per channel of an image.
+    #[test]
+    fn gradients_match_finite_differences() {
+        let image = Shape::Image { c: 2, h: 2, w: 3 };
+        for (i, (shape, mode)) in [
+            (Shape::Flat(4), Mode::Train),
+            (Shape::Flat(4), Mode::Eval),
+            (image, Mode::Train),
+            (image, Mode::Eval),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let l = layer(shape, 20 + i as u64);
+            let x = Array2::from_shape_vec((4, shape.width()), random(4 * shape.width(), i as u64))
+                .unwrap();
+            check_gradients(&l, &x, mode, Cache::new());
+        }
+    }
+}

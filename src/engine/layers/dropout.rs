@@ -1,0 +1,166 @@
+//! Inverted dropout (PyTorch's `nn.Dropout`): in training each value is
+//! kept with probability 1 - rate and scaled by 1/(1 - rate), so evaluation
+//! (identity) sees the same expected activation. The mask is drawn from a
+//! stream seeded by the cache's seed, which the training loop derives from
+//! (seed, step, layer): runs repeat exactly, and a gradient check can hold a
+//! mask fixed (`Cache::fix_mask`). No parameters; activation Linear.
+
+use super::{Cache, Layer, Mode, NamedParam, NamedParamMut, Shape};
+use crate::engine::activation::Activation;
+use crate::engine::float::Float;
+use ndarray::{Array2, ArrayView2, ArrayViewMutD, Zip};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// One dropout layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dropout {
+    pub shape: Shape,
+    pub rate: f64,
+}
+
+impl Dropout {
+    /// A mask for a batch of `rows`: 0 with probability `rate`, else
+    /// 1/(1 - rate), drawn in row-major order from `seed`.
+    pub fn draw_mask<F: Float>(&self, rows: usize, seed: u64) -> Array2<F> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let keep = F::of(1.0 / (1.0 - self.rate));
+        let width = self.shape.width();
+        Array2::from_shape_fn((rows, width), |_| {
+            if rng.random::<f64>() < self.rate {
+                F::zero()
+            } else {
+                keep
+            }
+        })
+    }
+}
+
+impl<F: Float> Layer<F> for Dropout {
+    fn kind(&self) -> &'static str {
+        "dropout"
+    }
+
+    fn input_shape(&self) -> Shape {
+        self.shape
+    }
+
+    fn output_shape(&self) -> Shape {
+        self.shape
+    }
+
+    fn activation(&self) -> Activation {
+        Activation::Linear
+    }
+
+    /// forward.dropout: x ⊙ mask in training, x in evaluation.
+    fn forward_pre(
+        &self,
+        input: ArrayView2<'_, F>,
+        mode: Mode,
+        cache: &mut Cache<F>,
+        pre: &mut Array2<F>,
+    ) {
+        cache.train = mode == Mode::Train;
+        if mode == Mode::Eval || self.rate <= 0.0 {
+            pre.assign(&input);
+            return;
+        }
+        if !(cache.fixed_mask && cache.mask.dim() == input.dim()) {
+            cache.mask = self.draw_mask(input.nrows(), cache.seed);
+        }
+        Zip::from(pre)
+            .and(&input)
+            .and(&cache.mask)
+            .for_each(|p, &x, &m| *p = x * m);
+    }
+
+    /// backward.dropout: the same mask and scale on the gradient.
+    fn backward_input(
+        &self,
+        _input: ArrayView2<'_, F>,
+        delta: &Array2<F>,
+        cache: &Cache<F>,
+        grad_in: &mut Array2<F>,
+    ) {
+        if !cache.train || self.rate <= 0.0 {
+            grad_in.assign(delta);
+        } else if cache.mask.dim() == delta.dim() {
+            Zip::from(grad_in)
+                .and(delta)
+                .and(&cache.mask)
+                .for_each(|g, &d, &m| *g = d * m);
+        } else {
+            grad_in.fill(F::of(f64::NAN));
+        }
+    }
+
+    fn backward_params(
+        &self,
+        _input: ArrayView2<'_, F>,
+        _delta: &Array2<F>,
+        _cache: &Cache<F>,
+        _grads: &mut [ArrayViewMutD<'_, F>],
+    ) {
+    }
+
+    fn params(&self) -> Vec<NamedParam<'_, F>> {
+        Vec::new()
+    }
+
+    fn params_mut(&mut self) -> Vec<NamedParamMut<'_, F>> {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::layers::testing::{check_gradients, random};
+    use ndarray::array;
+
+    #[test]
+    fn training_masks_and_scales_evaluation_passes_through() {
+        let l = Dropout {
+            shape: Shape::Flat(4),
+            rate: 0.5,
+        };
+        let x = array![[1.0, 2.0, 3.0, 4.0]];
+        let mut cache = Cache::new();
+        cache.fix_mask(array![[2.0, 0.0, 2.0, 0.0]]);
+        let mut pre = Array2::zeros((1, 4));
+        l.forward_pre(x.view(), Mode::Train, &mut cache, &mut pre);
+        assert_eq!(pre, array![[2.0, 0.0, 6.0, 0.0]]);
+        let (eval, _) = Layer::<f64>::forward(&l, x.view(), Mode::Eval);
+        assert_eq!(eval, x);
+    }
+
+    /// Truth: over 100k draws the kept share is 1 - rate within 4 standard
+    /// errors (sqrt(0.3·0.7/1e5) = 0.0014), and one seed gives one mask.
+    #[test]
+    fn drawn_masks_keep_one_minus_rate_and_repeat_by_seed() {
+        let l = Dropout {
+            shape: Shape::Flat(1000),
+            rate: 0.3,
+        };
+        let m: Array2<f64> = l.draw_mask(100, 5);
+        let kept = m.iter().filter(|&&v| v > 0.0).count() as f64 / 1e5;
+        assert!((kept - 0.7).abs() < 4.0 * 0.0015, "{kept}");
+        assert!(m.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.7).abs() < 1e-12));
+        assert_eq!(m, l.draw_mask::<f64>(100, 5));
+        assert_ne!(m, l.draw_mask::<f64>(100, 6));
+    }
+
+    /// Truth: central finite differences with the mask held fixed.
+    #[test]
+    fn gradients_match_finite_differences_with_a_fixed_mask() {
+        let l = Dropout {
+            shape: Shape::Flat(6),
+            rate: 0.4,
+        };
+        let mut cache = Cache::new();
+        cache.fix_mask(l.draw_mask(3, 11));
+        let x = Array2::from_shape_vec((3, 6), random(18, 4)).unwrap();
+        check_gradients(&l, &x, Mode::Train, cache);
+    }
+}

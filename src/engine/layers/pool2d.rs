@@ -1,0 +1,263 @@
+//! Max and average pooling over size x size windows moved by `stride`, no
+//! padding (PyTorch's `MaxPool2d`/`AvgPool2d` defaults). Max pooling
+//! remembers, per output, which input it took (the first maximum in the
+//! window in row-major order, PyTorch's tie rule; a NaN wins, so it
+//! propagates) and sends the gradient there alone; average pooling spreads
+//! it evenly over the window. No parameters; activation Linear.
+
+use super::{Cache, Layer, Mode, NamedParam, NamedParamMut, Shape};
+use crate::engine::activation::Activation;
+use crate::engine::float::Float;
+use crate::engine::kernels::im2col::Geometry;
+use crate::kinds::PoolKind;
+use ndarray::{Array2, ArrayView2, ArrayViewMutD};
+
+/// One pooling layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pool2d {
+    pub pool: PoolKind,
+    /// The window sweep (kh = kw = size, no padding).
+    pub geometry: Geometry,
+}
+
+impl Pool2d {
+    /// Pooling of `size` windows every `stride` over a c x h x w image.
+    pub fn new(
+        pool: PoolKind,
+        (c, h, w): (usize, usize, usize),
+        size: usize,
+        stride: usize,
+    ) -> Self {
+        let stride = stride.max(1);
+        let out = |n: usize| n.checked_sub(size).map_or(0, |span| span / stride + 1);
+        Pool2d {
+            pool,
+            geometry: Geometry {
+                c,
+                h,
+                w,
+                kh: size,
+                kw: size,
+                stride,
+                pad_top: 0,
+                pad_left: 0,
+                out_h: out(h),
+                out_w: out(w),
+            },
+        }
+    }
+
+    /// Calls `f(out_index, in_index)` for every input of every window of
+    /// one sample, windows in output order and inputs in row-major order.
+    fn windows(&self, mut f: impl FnMut(usize, usize)) {
+        let g = &self.geometry;
+        for ci in 0..g.c {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let o = (ci * g.out_h + oy) * g.out_w + ox;
+                    for ki in 0..g.kh {
+                        for kj in 0..g.kw {
+                            let (iy, ix) = (oy * g.stride + ki, ox * g.stride + kj);
+                            f(o, (ci * g.h + iy) * g.w + ix);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<F: Float> Layer<F> for Pool2d {
+    fn kind(&self) -> &'static str {
+        match self.pool {
+            PoolKind::Max => "max_pool2d",
+            PoolKind::Avg => "avg_pool2d",
+        }
+    }
+
+    fn input_shape(&self) -> Shape {
+        let g = &self.geometry;
+        Shape::Image {
+            c: g.c,
+            h: g.h,
+            w: g.w,
+        }
+    }
+
+    fn output_shape(&self) -> Shape {
+        let g = &self.geometry;
+        Shape::Image {
+            c: g.c,
+            h: g.out_h,
+            w: g.out_w,
+        }
+    }
+
+    fn activation(&self) -> Activation {
+        Activation::Linear
+    }
+
+    /// forward.pool: the maximum (with its position kept in the cache) or
+    /// the mean of each window.
+    fn forward_pre(
+        &self,
+        input: ArrayView2<'_, F>,
+        mode: Mode,
+        cache: &mut Cache<F>,
+        pre: &mut Array2<F>,
+    ) {
+        cache.train = mode == Mode::Train;
+        let per = <Self as Layer<F>>::output_width(self);
+        let n = input.nrows();
+        match self.pool {
+            PoolKind::Max => {
+                cache.argmax.clear();
+                cache.argmax.resize(n * per, 0);
+                let mut first = vec![true; per];
+                for (s, (x, mut out)) in input.rows().into_iter().zip(pre.rows_mut()).enumerate() {
+                    first.fill(true);
+                    let arg = &mut cache.argmax[s * per..(s + 1) * per];
+                    self.windows(|o, i| {
+                        let v = x[i];
+                        if first[o] || v > out[o] || (v.is_nan() && !out[o].is_nan()) {
+                            out[o] = v;
+                            arg[o] = i;
+                            first[o] = false;
+                        }
+                    });
+                }
+            }
+            PoolKind::Avg => {
+                let inv = F::of(1.0 / (self.geometry.kh * self.geometry.kw).max(1) as f64);
+                pre.fill(F::zero());
+                for (x, mut out) in input.rows().into_iter().zip(pre.rows_mut()) {
+                    self.windows(|o, i| out[o] += x[i]);
+                    out.mapv_inplace(|v| v * inv);
+                }
+            }
+        }
+    }
+
+    /// backward.pool: the gradient to the remembered maximum, or spread
+    /// evenly over the window (overlapping windows add up).
+    fn backward_input(
+        &self,
+        _input: ArrayView2<'_, F>,
+        delta: &Array2<F>,
+        cache: &Cache<F>,
+        grad_in: &mut Array2<F>,
+    ) {
+        grad_in.fill(F::zero());
+        let per = delta.ncols();
+        match self.pool {
+            PoolKind::Max => {
+                for (s, (d, mut gi)) in delta.rows().into_iter().zip(grad_in.rows_mut()).enumerate()
+                {
+                    let Some(arg) = cache.argmax.get(s * per..(s + 1) * per) else {
+                        gi.fill(F::of(f64::NAN));
+                        continue;
+                    };
+                    for (o, &i) in arg.iter().enumerate() {
+                        if let Some(g) = gi.get_mut(i) {
+                            *g += d[o];
+                        }
+                    }
+                }
+            }
+            PoolKind::Avg => {
+                let inv = F::of(1.0 / (self.geometry.kh * self.geometry.kw).max(1) as f64);
+                for (d, mut gi) in delta.rows().into_iter().zip(grad_in.rows_mut()) {
+                    self.windows(|o, i| gi[i] += d[o] * inv);
+                }
+            }
+        }
+    }
+
+    fn backward_params(
+        &self,
+        _input: ArrayView2<'_, F>,
+        _delta: &Array2<F>,
+        _cache: &Cache<F>,
+        _grads: &mut [ArrayViewMutD<'_, F>],
+    ) {
+    }
+
+    fn params(&self) -> Vec<NamedParam<'_, F>> {
+        Vec::new()
+    }
+
+    fn params_mut(&mut self) -> Vec<NamedParamMut<'_, F>> {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::layers::testing::{check_gradients, random};
+    use ndarray::array;
+
+    /// Truth: 2x2 max and mean of the four quadrants of a 4x4 image, by
+    /// hand.
+    #[test]
+    fn forward_matches_hand_computation() {
+        let x = array![[
+            1.0, 2.0, 0.0, 0.0, //
+            3.0, 4.0, 0.0, 1.0, //
+            5.0, 5.0, -1.0, -2.0, //
+            5.0, 5.0, -3.0, -4.0
+        ]];
+        let max = Pool2d::new(PoolKind::Max, (1, 4, 4), 2, 2);
+        let (pre, act) = Layer::<f64>::forward(&max, x.view(), Mode::Train);
+        assert_eq!(pre, array![[4.0, 1.0, 5.0, -1.0]]);
+        assert_eq!(act, pre);
+        let avg = Pool2d::new(PoolKind::Avg, (1, 4, 4), 2, 2);
+        let (pre, _) = Layer::<f64>::forward(&avg, x.view(), Mode::Train);
+        assert_eq!(pre, array![[2.5, 0.25, 5.0, -2.5]]);
+    }
+
+    /// Truth: PyTorch's max_pool2d sends the gradient of a window with tied
+    /// maxima to the first one in row-major order (index 8 here, not 9,
+    /// 12 or 13), and all zero windows to their first element.
+    #[test]
+    fn max_pool_ties_route_to_the_first_maximum() {
+        let x = array![[
+            1.0, 2.0, 0.0, 0.0, //
+            3.0, 4.0, 0.0, 0.0, //
+            5.0, 5.0, -1.0, -2.0, //
+            5.0, 5.0, -3.0, -4.0
+        ]];
+        let max = Pool2d::new(PoolKind::Max, (1, 4, 4), 2, 2);
+        let mut cache = Cache::new();
+        let mut pre = Array2::zeros((1, 4));
+        max.forward_pre(x.view(), Mode::Train, &mut cache, &mut pre);
+        let mut gin = Array2::zeros((1, 16));
+        max.backward_input(x.view(), &array![[1.0, 2.0, 3.0, 4.0]], &cache, &mut gin);
+        let mut want = Array2::zeros((1, 16));
+        want[[0, 5]] = 1.0;
+        want[[0, 2]] = 2.0;
+        want[[0, 8]] = 3.0;
+        want[[0, 10]] = 4.0;
+        assert_eq!(gin, want);
+    }
+
+    /// Truth: central finite differences (no ties in random inputs), with
+    /// stride 1 (overlapping windows), stride 2 and a window not dividing
+    /// the image.
+    #[test]
+    fn gradients_match_finite_differences() {
+        for (i, (pool, size, stride)) in [
+            (PoolKind::Max, 2, 2),
+            (PoolKind::Max, 3, 1),
+            (PoolKind::Avg, 2, 2),
+            (PoolKind::Avg, 3, 2),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let l = Pool2d::new(pool, (2, 5, 5), size, stride);
+            let x = Array2::from_shape_vec((2, 50), random(100, 70 + i as u64)).unwrap();
+            check_gradients(&l, &x, Mode::Train, Cache::new());
+        }
+    }
+}
