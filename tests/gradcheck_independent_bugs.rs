@@ -230,7 +230,13 @@ impl Backward for Hand {
                 }
             };
         }
-        Gradients { w, b }
+        // One (weight, bias) pair per layer, as the engine lists them.
+        let grads = w
+            .into_iter()
+            .zip(b)
+            .map(|(w, b)| vec![w.into_dyn(), b.into_dyn()])
+            .collect();
+        Gradients { grads }
     }
 }
 

@@ -244,12 +244,16 @@ fn every_catalogue_mistake_is_caught_at_its_layer_and_named() {
         misses.len(),
         misses.join("\n")
     );
-    // Every catalogue entry was exercised somewhere.
-    for e in CATALOGUE {
+    // Every dense catalogue entry was exercised somewhere (the
+    // convolutional ones on CNNs: tests/gradcheck_cnn.rs).
+    for e in CATALOGUE
+        .iter()
+        .filter(|e| !matches!(e.kind, nn_doctor::engine::flaw::FlawKind::Cnn(_)))
+    {
         assert!(
             catch_cases().iter().any(|c| {
                 let net = trained::<f64>(c, 0, 0);
-                (1..=net.layers.len()).any(|l| (e.applies)(&arch(&net, c.loss, BATCH), l))
+                (1..=net.layers.len()).any(|l| e.shows(&arch(&net, c.loss, BATCH), l))
             }),
             "{} never applies",
             e.code

@@ -212,7 +212,7 @@ pub const EXPLANATIONS: [Explanation; 24] = [
 
 /// Codes that gradcheck and verify-trace print beside the diagnoses: the
 /// backprop mistakes they name and why a check can be inconclusive.
-pub const CHECK_CODES: [Explanation; 16] = [
+pub const CHECK_CODES: [Explanation; 25] = [
     Explanation {
         code: "missing-output-derivative",
         title: "the output delta lacks the output activation's Jacobian",
@@ -340,6 +340,78 @@ pub const CHECK_CODES: [Explanation; 16] = [
         why: "ReLU inputs sitting exactly on 0 (zero weights and biases, dead units with zero input).",
         fix: "Nothing to fix in the check: read the probe state's verdict; zero-initialised ReLU layers are themselves a problem (poor-initialization).",
         look: "gradcheck.csv: rows with status kink; the JUnit file marks the tensor skipped with the reason.",
+    },
+    Explanation {
+        code: "conv-kernel-not-rotated",
+        title: "the convolution's input gradient uses the kernel unrotated",
+        meaning: "dL/dx of a convolution is the full correlation of the (stride-dilated) output gradient with the kernel rotated by 180 degrees; this one correlates with the kernel as stored.",
+        why: "Writing the backward as 'another convolution with the same weights' without flipping them.",
+        fix: "Flip the kernel in both spatial axes (w[:, :, ::-1, ::-1]) and swap its in/out axes, or scatter each output gradient back to the input positions it read (dx[.., s*i+u, s*j+v] += dz[.., i, j] * w[.., u, v]).",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace names the layer whose grad_input diverges first.",
+    },
+    Explanation {
+        code: "conv-backward-padding",
+        title: "the convolution's input gradient ignores the padding",
+        meaning: "The forward padded the input; the backward maps output positions back without the padding offset, so the input gradient is shifted and its border is lost.",
+        why: "Cropping the padded gradient at [0:H] instead of [p:p+H], or forgetting that the padded input is bigger.",
+        fix: "Accumulate into the padded shape and crop dx_padded[:, :, p:p+H, p:p+W].",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace names the layer whose grad_input diverges first.",
+    },
+    Explanation {
+        code: "conv-backward-stride",
+        title: "the convolution's input gradient ignores the stride",
+        meaning: "With stride s, output position i read input rows s*i .. s*i+k-1; this backward scatters it back as if the stride were 1 (the output gradient not dilated by the stride).",
+        why: "Reusing a stride-1 backward for a strided layer.",
+        fix: "Dilate dz with s-1 zeros between elements before the full correlation, or scatter at s*i+u.",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace names the layer whose grad_input diverges first.",
+    },
+    Explanation {
+        code: "maxpool-wrong-element",
+        title: "the max-pool gradient goes to the wrong element",
+        meaning: "Each window's gradient must go to the element that was the maximum; this one goes to another position of the window (the maximum's position transposed: a flat argmax unravelled in the wrong order).",
+        why: "Unravelling a flat argmax with the window's width and height swapped, or storing indices in another layout than the one read back.",
+        fix: "Store the argmax per window in the forward and unravel it as (idx // k, idx % k) for a row-major window.",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace names the layer whose grad_input diverges first.",
+    },
+    Explanation {
+        code: "maxpool-spread",
+        title: "the max-pool gradient is spread over the window",
+        meaning: "The gradient of each window is divided evenly over its elements, as for average pooling, instead of routed to the maximum alone.",
+        why: "Copying the average-pool backward into the max-pool layer.",
+        fix: "Route dz to the argmax of each window; the other elements get zero.",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace names the layer whose grad_input diverges first.",
+    },
+    Explanation {
+        code: "batchnorm-stats-constant",
+        title: "batch norm's backward treats the batch mean and variance as constants",
+        meaning: "In training, the mean and variance are functions of the batch; dL/dx = gamma/sqrt(var+eps) * (dy - mean(dy) - xhat*mean(dy*xhat)). This backward keeps only the first term.",
+        why: "Differentiating the normalisation as if mean and variance were parameters.",
+        fix: "Include the two terms through the statistics (the formula above, means per channel over batch and positions).",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace names the layer whose grad_input diverges first.",
+    },
+    Explanation {
+        code: "dropout-no-mask",
+        title: "dropout's backward does not apply the mask",
+        meaning: "Units dropped in the forward pass must get zero gradient; this backward passes the gradient to every unit.",
+        why: "Scaling the gradient by 1/(1-rate) but forgetting to store and reuse the mask.",
+        fix: "Keep the forward mask and multiply: dx = dy * mask / (1 - rate).",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace names the layer whose grad_input diverges first.",
+    },
+    Explanation {
+        code: "dropout-no-scale",
+        title: "dropout's backward misses the 1/(1-rate) scale",
+        meaning: "Inverted dropout multiplies kept units by 1/(1-rate) in the forward pass; the backward must apply the same factor.",
+        why: "Applying the mask as 0/1 in the backward while the forward scaled.",
+        fix: "dx = dy * mask / (1 - rate).",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace names the layer whose grad_input diverges first.",
+    },
+    Explanation {
+        code: "flatten-order",
+        title: "flatten's backward uses another order than its forward",
+        meaning: "The forward flattened [C, H, W] channels-first; the backward reshapes the gradient channels-last (H, W, C), so each input position receives another position's gradient.",
+        why: "Mixing NCHW and NHWC conventions (e.g. a transpose before the reshape on one side only).",
+        fix: "Unflatten with exactly the inverse of the forward: dx = dy.reshape(N, C, H, W).",
+        look: "gradcheck.csv (every comparison, with status and state) and the text table's first-wrong lines; verify-trace names the layer whose grad_input diverges first.",
     },
 ];
 

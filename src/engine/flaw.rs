@@ -10,6 +10,8 @@
 //! The backward pass itself has no branch for flaws; it is handed a layer
 //! list in which one layer is the wrapper.
 
+pub mod cnn;
+
 use super::activation::Activation;
 use super::float::Float;
 use super::layers::{AnyLayer, Cache, Layer, Mode, NamedParam, NamedParamMut, Shape};
@@ -45,6 +47,9 @@ pub enum FlawKind {
     /// The delta is propagated through the next layer's weights read in the
     /// wrong layout (reshaped instead of transposed).
     WrongWeightsInBackprop,
+    /// A convolutional layer kind's input gradient computed wrongly
+    /// (flaw::cnn).
+    Cnn(cnn::CnnMistake),
 }
 
 /// A mistake at one layer (1-based).
@@ -177,6 +182,12 @@ impl<F: Float> Layer<F> for Flawed<'_, F> {
         cache: &Cache<F>,
         grad_in: &mut Array2<F>,
     ) {
+        if let FlawKind::Cnn(m) = self.kind {
+            if let Some(g) = cnn::flawed_input_grad(m, self.inner, input, delta, cache) {
+                grad_in.assign(&g);
+                return;
+            }
+        }
         let dense = self.inner.as_dense();
         if let (FlawKind::WrongWeightsInBackprop, Some(dense)) = (self.kind, dense) {
             let weight = &dense.weight;

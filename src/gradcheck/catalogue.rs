@@ -8,6 +8,7 @@
 
 use crate::config::LossKind;
 use crate::engine::activation::Activation;
+use crate::engine::flaw::cnn::CnnMistake;
 use crate::engine::flaw::FlawKind;
 
 /// The shape of a network, as far as the catalogue's rules need it.
@@ -19,11 +20,38 @@ pub struct Arch {
     pub widths: Vec<usize>,
     pub loss: LossKind,
     pub batch: usize,
+    /// Kind of each layer ("dense", "conv2d", ...), layer 1 first.
+    pub kinds: Vec<&'static str>,
+    /// The convolutional mistakes that change the input gradient of each
+    /// layer (a stride of 1 has no stride to get wrong), layer 1 first.
+    pub cnn: Vec<Vec<CnnMistake>>,
 }
 
 impl Arch {
+    /// Facts of an MLP (every layer dense).
+    pub fn dense(
+        activations: Vec<Activation>,
+        widths: Vec<usize>,
+        loss: LossKind,
+        batch: usize,
+    ) -> Self {
+        let n = activations.len();
+        Arch {
+            activations,
+            widths,
+            loss,
+            batch,
+            kinds: vec!["dense"; n],
+            cnn: vec![Vec::new(); n],
+        }
+    }
+
     pub fn depth(&self) -> usize {
         self.activations.len()
+    }
+    /// Whether 1-based `layer` is a dense layer.
+    fn is_dense(&self, layer: usize) -> bool {
+        self.kinds.get(layer.wrapping_sub(1)) == Some(&"dense")
     }
     fn units(&self, layer: usize) -> usize {
         self.widths.get(layer).copied().unwrap_or(0)
@@ -45,13 +73,43 @@ pub struct Entry {
     pub code: &'static str,
     pub explanation: &'static str,
     pub kind: FlawKind,
-    /// Whether the mistake changes any gradient at 1-based `layer` of `arch`.
+    /// The entry's own rule (see [`Entry::shows`], which adds the layer
+    /// kind's).
     pub applies: fn(&Arch, usize) -> bool,
+}
+
+impl Entry {
+    /// Whether the mistake changes any gradient at 1-based `layer` of
+    /// `arch`: a convolutional mistake where its layer kind can show it, a
+    /// dense one at a dense layer (and a misread next layer that is dense)
+    /// where its rule says so.
+    pub fn shows(&self, arch: &Arch, layer: usize) -> bool {
+        match self.kind {
+            FlawKind::Cnn(m) => arch
+                .cnn
+                .get(layer.wrapping_sub(1))
+                .is_some_and(|ms| ms.contains(&m)),
+            FlawKind::WrongWeightsInBackprop => {
+                arch.is_dense(layer) && arch.is_dense(layer + 1) && (self.applies)(arch, layer)
+            }
+            _ => arch.is_dense(layer) && (self.applies)(arch, layer),
+        }
+    }
+}
+
+/// The catalogue entry of a convolutional mistake.
+const fn cnn(m: CnnMistake) -> Entry {
+    Entry {
+        code: m.code(),
+        explanation: m.explanation(),
+        kind: FlawKind::Cnn(m),
+        applies: |_, _| true,
+    }
 }
 
 /// Every entry, in the order they are tried when naming a mismatch (exact
 /// structural mistakes first, plain factors last).
-pub const CATALOGUE: [Entry; 9] = [
+pub const CATALOGUE: [Entry; 18] = [
     Entry {
         code: "missing-output-derivative",
         explanation: "the output delta is dL/dy without the output activation's Jacobian (e.g. softmax + MSE with the softmax derivative set to 1)",
@@ -115,6 +173,15 @@ pub const CATALOGUE: [Entry; 9] = [
         kind: FlawKind::BatchSumNotMean,
         applies: |a, _| a.batch > 1,
     },
+    cnn(CnnMistake::ConvKernelNotRotated),
+    cnn(CnnMistake::ConvBackwardPadding),
+    cnn(CnnMistake::ConvBackwardStride),
+    cnn(CnnMistake::MaxpoolWrongElement),
+    cnn(CnnMistake::MaxpoolSpread),
+    cnn(CnnMistake::BatchnormStatsConstant),
+    cnn(CnnMistake::DropoutNoMask),
+    cnn(CnnMistake::DropoutNoScale),
+    cnn(CnnMistake::FlattenOrder),
 ];
 
 /// The entry with this code.
@@ -124,7 +191,7 @@ pub fn entry(code: &str) -> Option<&'static Entry> {
 
 /// Entries that can show at `layer` of `arch`.
 pub fn applicable(arch: &Arch, layer: usize) -> impl Iterator<Item = &'static Entry> + '_ {
-    CATALOGUE.iter().filter(move |e| (e.applies)(arch, layer))
+    CATALOGUE.iter().filter(move |e| e.shows(arch, layer))
 }
 
 #[cfg(test)]
@@ -132,12 +199,12 @@ mod tests {
     use super::*;
 
     fn seed_arch() -> Arch {
-        Arch {
-            activations: vec![Activation::Sigmoid, Activation::Softmax],
-            widths: vec![784, 1000, 10],
-            loss: LossKind::Mse,
-            batch: 20,
-        }
+        Arch::dense(
+            vec![Activation::Sigmoid, Activation::Softmax],
+            vec![784, 1000, 10],
+            LossKind::Mse,
+            20,
+        )
     }
 
     #[test]
@@ -153,14 +220,14 @@ mod tests {
     fn the_mnist_case_applies_at_the_output_layer_only() {
         let a = seed_arch();
         let e = entry("missing-output-derivative").unwrap();
-        assert!((e.applies)(&a, 2));
-        assert!(!(e.applies)(&a, 1));
+        assert!(e.shows(&a, 2));
+        assert!(!e.shows(&a, 1));
         // Under cross-entropy the output delta is a - t either way.
         let ce = Arch {
             loss: LossKind::CrossEntropy,
             ..a
         };
-        assert!(!(e.applies)(&ce, 2));
+        assert!(!e.shows(&ce, 2));
     }
 
     #[test]
@@ -170,8 +237,6 @@ mod tests {
             activations: vec![Activation::Relu, Activation::Softmax],
             ..seed_arch()
         };
-        assert!(!(entry("derivative-at-wrong-point").unwrap().applies)(
-            &a, 1
-        ));
+        assert!(!entry("derivative-at-wrong-point").unwrap().shows(&a, 1));
     }
 }

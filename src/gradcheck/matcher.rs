@@ -11,7 +11,7 @@ use super::probe::Param;
 use super::types::PatternMatch;
 use crate::config::LossKind;
 use crate::engine::flaw::{Flaw, FlawKind};
-use crate::engine::Network;
+use crate::engine::{Layer, Network};
 use ndarray::Array2;
 
 /// Relative tolerance for "reproduces exactly" (both sides are f64
@@ -67,6 +67,42 @@ pub fn match_catalogue(
                 explanation: entry.explanation.to_string(),
                 factor,
             });
+        }
+    }
+    above(s, arch, layer, param, observed)
+}
+
+/// A convolutional mistake in a layer above `layer` (0-based) whose wrong
+/// input gradient reaches this tensor first: the layers up to and including
+/// the next one with parameters (whose own gradients stay right). The
+/// explanation names the layer that makes the mistake.
+fn above(
+    s: &Sample<'_>,
+    arch: &Arch,
+    layer: usize,
+    param: Param,
+    observed: &[f64],
+) -> Option<PatternMatch> {
+    for k in layer + 2..=arch.depth() {
+        for entry in applicable(arch, k).filter(|e| matches!(e.kind, FlawKind::Cnn(_))) {
+            let flaw = Flaw {
+                kind: entry.kind,
+                layer: k,
+            };
+            if engine_tensor(s, Some(&flaw), layer, param).is_some_and(|c| same(&c, observed)) {
+                return Some(PatternMatch {
+                    code: entry.code.to_string(),
+                    explanation: format!(
+                        "at layer {k} ({}): {}",
+                        arch.kinds.get(k - 1).copied().unwrap_or("?"),
+                        entry.explanation
+                    ),
+                    factor: None,
+                });
+            }
+        }
+        if s.net.layers.get(k - 1).is_some_and(|l| l.param_count() > 0) {
+            break;
         }
     }
     None

@@ -105,12 +105,19 @@ fn rel_error(a: f64, n: f64) -> f64 {
 pub fn arch(net: &Network<f64>, loss: LossKind, batch: usize) -> Arch {
     let mut widths = vec![net.input_width()];
     widths.extend(net.layers.iter().map(|l| l.output_width()));
-    Arch {
-        activations: net.layers.iter().map(|l| l.activation()).collect(),
+    let mut arch = Arch::dense(
+        net.layers.iter().map(|l| l.activation()).collect(),
         widths,
         loss,
         batch,
-    }
+    );
+    arch.kinds = net.layers.iter().map(|l| l.kind()).collect();
+    arch.cnn = net
+        .layers
+        .iter()
+        .map(crate::engine::flaw::cnn::can_show)
+        .collect();
+    arch
 }
 
 /// Checks every tensor of `net` at one check point with the engine's
@@ -245,12 +252,6 @@ fn check_state<'a>(
         res: &res,
     };
     for l in 0..net.layers.len() {
-        // The probe perturbs dense layers' tensors only; the other kinds'
-        // parameters are not checked here yet (issue 13's gradcheck per
-        // kind), and layers without parameters have none.
-        if net.layers[l].as_dense().is_none() {
-            continue;
-        }
         // Every named parameter tensor of the layer, in its params() order
         // (each name has a handle: probe::every_layer_parameter_has_a_handle).
         for named in net.layers[l].params() {
@@ -408,9 +409,6 @@ fn network_direction(
     let mut lens = Vec::new();
     let mut slots = Vec::new();
     for (l, layer) in net.layers.iter().enumerate() {
-        if layer.as_dense().is_none() {
-            continue;
-        }
         for param in Param::of_layer(layer) {
             lens.push(g.tensor(l, param).len());
             slots.push((l, param));

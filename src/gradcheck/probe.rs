@@ -65,6 +65,9 @@ pub struct Probe<'a> {
     loss: LossKind,
     base_pre: Vec<Array2<f64>>,
     base_act: Vec<Array2<f64>>,
+    /// Dropout masks held fixed (engine scale), per layer; a layer without
+    /// one draws from a fresh cache's seed, the same mask every pass.
+    masks: Vec<Option<Array2<f64>>>,
 }
 
 /// One central difference and whether it straddled a kink.
@@ -81,6 +84,17 @@ impl<'a> Probe<'a> {
         t: &'a Array2<f64>,
         loss: LossKind,
     ) -> Self {
+        Self::with_masks(net, x, t, loss, Vec::new())
+    }
+
+    /// A probe whose dropout layers use the given masks (a trace's).
+    pub fn with_masks(
+        net: &'a Network<f64>,
+        x: &'a Array2<f64>,
+        t: &'a Array2<f64>,
+        loss: LossKind,
+        masks: Vec<Option<Array2<f64>>>,
+    ) -> Self {
         let mut probe = Probe {
             net: Cow::Borrowed(net),
             x,
@@ -88,15 +102,28 @@ impl<'a> Probe<'a> {
             loss,
             base_pre: Vec::new(),
             base_act: Vec::new(),
+            masks,
         };
         let mut input = x.clone();
-        for layer in &probe.net.layers {
-            let (z, a) = layer.forward(input.view(), Mode::Train);
+        for (l, layer) in probe.net.layers.iter().enumerate() {
+            let mut z = Array2::zeros((input.nrows(), layer.output_width()));
+            layer.forward_pre(input.view(), Mode::Train, &mut probe.cache(l), &mut z);
+            let mut a = Array2::zeros(z.raw_dim());
+            layer.forward_act(&z, &mut a);
             probe.base_pre.push(z);
             input = a.clone();
             probe.base_act.push(a);
         }
         probe
+    }
+
+    /// A fresh cache for layer `l`'s forward pass, with its fixed mask.
+    fn cache(&self, l: usize) -> Cache<f64> {
+        let mut c = Cache::new();
+        if let Some(Some(m)) = self.masks.get(l) {
+            c.fix_mask(m.clone());
+        }
+        c
     }
 
     /// The unperturbed loss.
@@ -146,7 +173,7 @@ impl<'a> Probe<'a> {
             }
             let next = &self.net.layers[l + 1];
             let mut z_next = Array2::zeros((a.nrows(), next.output_width()));
-            next.forward_pre(a.view(), Mode::Train, &mut Cache::new(), &mut z_next);
+            next.forward_pre(a.view(), Mode::Train, &mut self.cache(l + 1), &mut z_next);
             z = z_next;
         }
         (f64::NAN, kink)
@@ -157,13 +184,12 @@ impl<'a> Probe<'a> {
     /// go through each layer as one stacked batch, so every weight matrix
     /// above is multiplied (and packed) once per pair, not twice.
     fn eval_pair(&self, from: usize, zp: Array2<f64>, zm: Array2<f64>) -> [(f64, bool); 2] {
-        // Batch norm's statistics and dropout's mask depend on the whole
-        // batch: stacking the two halves would mix them, so such networks
-        // evaluate each half on its own.
-        let coupled = self.net.layers[from..]
+        // Batch norm's statistics and dropout's mask belong to one batch:
+        // stacked halves would share them, so each half runs alone.
+        let per_batch = self.net.layers[from..]
             .iter()
             .any(|l| matches!(l, AnyLayer::BatchNorm(_) | AnyLayer::Dropout(_)));
-        if coupled {
+        if per_batch {
             return [self.eval_pre(from, zp), self.eval_pre(from, zm)];
         }
         let n = zp.nrows();
@@ -196,7 +222,7 @@ impl<'a> Probe<'a> {
             }
             let next = &self.net.layers[l + 1];
             let mut z_next = Array2::zeros((a.nrows(), next.output_width()));
-            next.forward_pre(a.view(), Mode::Train, &mut Cache::new(), &mut z_next);
+            next.forward_pre(a.view(), Mode::Train, &mut self.cache(l + 1), &mut z_next);
             z = z_next;
         }
         [(f64::NAN, kinks[0]), (f64::NAN, kinks[1])]
@@ -244,7 +270,7 @@ impl<'a> Probe<'a> {
     /// pre-activations the element feeds are recomputed.
     pub fn element(&mut self, layer: usize, param: Param, flat: usize, eps: f64) -> Difference {
         let Some(l) = self.net.layers.get(layer).and_then(AnyLayer::as_dense) else {
-            return NAN_DIFFERENCE;
+            return self.element_by_forward(layer, param, flat, eps);
         };
         let units = l.weight.ncols();
         let (j, dz) = match param {
@@ -277,7 +303,7 @@ impl<'a> Probe<'a> {
         eps: f64,
     ) -> Difference {
         let Some(l) = self.net.layers.get(layer).and_then(AnyLayer::as_dense) else {
-            return NAN_DIFFERENCE;
+            return self.direction(&[(layer, param, dir.clone())], eps);
         };
         let shape = l.weight.raw_dim();
         let dz = match param {
@@ -300,11 +326,47 @@ impl<'a> Probe<'a> {
         }
     }
 
+    /// Any layer kind's tensor by name, as one contiguous slice.
     fn tensor_mut(&mut self, layer: usize, param: Param) -> Option<&mut [f64]> {
-        let l = self.net.to_mut().layers.get_mut(layer)?.as_dense_mut()?;
-        match param {
-            Param::Weight => l.weight.as_slice_mut(),
-            Param::Bias => l.bias.as_slice_mut(),
+        let l = self.net.to_mut().layers.get_mut(layer)?;
+        l.params_mut()
+            .into_iter()
+            .find(|p| p.name == param.name())?
+            .value
+            .into_slice()
+    }
+
+    /// The central difference of one element for a layer kind without the
+    /// dense shortcut (conv2d, batch norm): the element is moved in the
+    /// layer and the pass re-run from that layer, so batch norm's batch
+    /// statistics follow the perturbation (their dependence is included)
+    /// and dropout keeps its mask.
+    fn element_by_forward(
+        &mut self,
+        layer: usize,
+        param: Param,
+        flat: usize,
+        eps: f64,
+    ) -> Difference {
+        let Some(orig) = self
+            .tensor_mut(layer, param)
+            .and_then(|t| t.get(flat).copied())
+        else {
+            return NAN_DIFFERENCE;
+        };
+        let set = |probe: &mut Self, v: f64| {
+            if let Some(t) = probe.tensor_mut(layer, param) {
+                t[flat] = v;
+            }
+        };
+        set(self, orig + eps);
+        let (plus, k1) = self.eval_params_from(layer);
+        set(self, orig - eps);
+        let (minus, k2) = self.eval_params_from(layer);
+        set(self, orig);
+        Difference {
+            numeric: (plus - minus) / (2.0 * eps),
+            kink: k1 || k2,
         }
     }
 
@@ -313,7 +375,12 @@ impl<'a> Probe<'a> {
     fn eval_params_from(&self, from: usize) -> (f64, bool) {
         let layer = &self.net.layers[from];
         let mut z = Array2::zeros(self.base_pre[from].raw_dim());
-        layer.forward_pre(self.input_of(from), Mode::Train, &mut Cache::new(), &mut z);
+        layer.forward_pre(
+            self.input_of(from),
+            Mode::Train,
+            &mut self.cache(from),
+            &mut z,
+        );
         self.eval_pre(from, z)
     }
 

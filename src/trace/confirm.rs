@@ -28,8 +28,9 @@ pub fn confirm(
     t: &Array2<f64>,
     loss: LossKind,
     step: &Step,
+    masks: &[Option<Array2<f64>>],
 ) -> Result<Confirmation, TraceError> {
-    let mut probe = Probe::new(net, x, t, loss);
+    let mut probe = Probe::with_masks(net, x, t, loss, masks.to_vec());
     let loss_scale = probe.base_loss().abs().max(1.0);
     let mut done = Confirmation::default();
     for l in 0..net.layers.len() {

@@ -67,6 +67,16 @@ pub fn expected(
         TensorKind::PreActivation => matrix(step.pre.get(l)?, 1.0),
         TensorKind::Output => matrix(step.act.get(l)?, 1.0),
         TensorKind::Delta => matrix(step.delta.get(l)?, s),
+        TensorKind::GradInput => matrix(step.grad_input.get(l)?, s),
+        TensorKind::GradWeight if step.grad_w.get(l).is_none_or(|g| g.is_empty()) => {
+            // Not a dense layer: the tensor in its own shape (conv weights
+            // [out, in, kh, kw], batch norm's gamma).
+            let g = step.grads.get(l)?.first()?;
+            Expected {
+                shape: g.shape().to_vec(),
+                data: g.iter().map(|v| v * s).collect(),
+            }
+        }
         TensorKind::GradWeight => {
             let g = step.grad_w.get(l)?;
             match conv.layout {
@@ -75,7 +85,7 @@ pub fn expected(
             }
         }
         TensorKind::GradBias => {
-            let b = step.grad_b.get(l)?;
+            let b = step.grads.get(l)?.get(1)?;
             Expected {
                 shape: vec![b.len()],
                 data: b.iter().map(|v| v * s).collect(),

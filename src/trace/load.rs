@@ -48,6 +48,9 @@ pub struct Trace {
     pub layout_issue: Option<LayoutIssue>,
     /// Computed tensors in computation order.
     pub tensors: Vec<Provided>,
+    /// Each dropout layer's mask (engine scale: 0 or 1/(1 - rate)); empty
+    /// for version 1.
+    pub masks: Vec<Option<Array2<f64>>>,
 }
 
 impl Trace {
@@ -61,46 +64,76 @@ pub fn load(dir: &Path) -> Result<Trace, TraceError> {
     let toml_path = dir.join("trace.toml");
     let spec = TraceSpec::read(&toml_path)?;
     let x_raw = read(dir, &spec.input)?;
-    let x = matrix_any(dir, &spec.input, &x_raw, "[batch, features]")?;
+    let x = if spec.version == 1 {
+        matrix_any(dir, &spec.input, &x_raw, "[batch, features]")?
+    } else {
+        batch_rows(dir, &spec.input, &x_raw, spec.input_shape.as_deref())?
+    };
     finite(dir, &spec.input, &x_raw)?;
     let mut dtypes = vec![x_raw.dtype];
     let mut exact_f32 = is_f32_exact(&x_raw);
-    let mut layers = Vec::new();
-    let mut issue = None;
-    let mut fan_in = x.ncols();
-    for (i, ls) in spec.layers.iter().enumerate() {
-        let b_raw = read(dir, &ls.bias)?;
-        let units = b_raw.vector_len().ok_or_else(|| {
-            TraceError::file(
-                &dir.join(&ls.bias),
-                format!(
-                    "shape {}: a bias must be a vector",
-                    shape_label(&b_raw.shape)
-                ),
-            )
-        })?;
-        finite(dir, &ls.bias, &b_raw)?;
-        let w_raw = read(dir, &ls.weight)?;
-        finite(dir, &ls.weight, &w_raw)?;
-        let (weight, fitted) =
-            weight_in_out(dir, &ls.weight, &w_raw, fan_in, units, spec.weight_layout)?;
-        if fitted != spec.weight_layout && issue.is_none() {
-            issue = Some(LayoutIssue {
-                layer: i + 1,
-                file: ls.weight.clone(),
-                shape: w_raw.shape.clone(),
-                declared: spec.weight_layout,
+    let (net, masks, issue, fan_in) = if spec.version == 1 {
+        let mut layers = Vec::new();
+        let mut issue = None;
+        let mut fan_in = x.ncols();
+        for (i, ls) in spec.layers.iter().enumerate() {
+            let (Some(bias), Some(weight)) = (ls.param_file("bias"), ls.param_file("weight"))
+            else {
+                return Err(TraceError::file(
+                    &toml_path,
+                    format!("layers[{}]: missing the weight or bias file", i + 1),
+                ));
+            };
+            let b_raw = read(dir, bias)?;
+            let units = b_raw.vector_len().ok_or_else(|| {
+                TraceError::file(
+                    &dir.join(bias),
+                    format!(
+                        "shape {}: a bias must be a vector",
+                        shape_label(&b_raw.shape)
+                    ),
+                )
+            })?;
+            finite(dir, bias, &b_raw)?;
+            let w_raw = read(dir, weight)?;
+            finite(dir, weight, &w_raw)?;
+            let (weight_m, fitted) =
+                weight_in_out(dir, weight, &w_raw, fan_in, units, spec.weight_layout)?;
+            if fitted != spec.weight_layout && issue.is_none() {
+                issue = Some(LayoutIssue {
+                    layer: i + 1,
+                    file: weight.clone(),
+                    shape: w_raw.shape.clone(),
+                    declared: spec.weight_layout,
+                });
+            }
+            dtypes.extend([w_raw.dtype, b_raw.dtype]);
+            exact_f32 &= is_f32_exact(&w_raw) && is_f32_exact(&b_raw);
+            layers.push(Dense {
+                weight: weight_m,
+                bias: Array1::from(b_raw.data),
+                activation: ls.activation(),
             });
+            fan_in = units;
         }
-        dtypes.extend([w_raw.dtype, b_raw.dtype]);
-        exact_f32 &= is_f32_exact(&w_raw) && is_f32_exact(&b_raw);
-        layers.push(Dense {
-            weight,
-            bias: Array1::from(b_raw.data),
-            activation: ls.activation,
+        let net = Network {
+            layers: layers.into_iter().map(AnyLayer::Dense).collect(),
+        };
+        (net, Vec::new(), issue, fan_in)
+    } else {
+        let input = super::build::input_shape(spec.input_shape.as_deref(), &x_raw.shape);
+        let b = super::build::build(dir, &spec, input, x.nrows())?;
+        dtypes.extend(b.dtypes);
+        exact_f32 &= b.exact_f32;
+        let issue = b.layout_issue.map(|(layer, file, shape)| LayoutIssue {
+            layer,
+            file,
+            shape,
+            declared: spec.weight_layout,
         });
-        fan_in = units;
-    }
+        let fan_in = b.net.output_width();
+        (b.net, b.masks, issue, fan_in)
+    };
     let t_raw = read(dir, &spec.target)?;
     finite(dir, &spec.target, &t_raw)?;
     let t = t_raw.matrix(x.nrows(), fan_in).ok_or_else(|| {
@@ -131,9 +164,8 @@ pub fn load(dir: &Path) -> Result<Trace, TraceError> {
         dir: dir.to_path_buf(),
         spec,
         precision,
-        net: Network {
-            layers: layers.into_iter().map(AnyLayer::Dense).collect(),
-        },
+        net,
+        masks,
         x,
         t,
         layout,
@@ -143,7 +175,7 @@ pub fn load(dir: &Path) -> Result<Trace, TraceError> {
 }
 
 /// The weight as [fan_in, units] and the layout it was found in.
-fn weight_in_out(
+pub(super) fn weight_in_out(
     dir: &Path,
     file: &str,
     raw: &RawTensor,
@@ -180,6 +212,43 @@ fn weight_in_out(
     ))
 }
 
+/// Version 2 input: [batch, ...] with any per-sample shape (NCHW images
+/// arrive 4-D), as the engine's [batch, features] rows in C order; the
+/// declared `input_shape` must hold as many values per sample.
+fn batch_rows(
+    dir: &Path,
+    file: &str,
+    raw: &RawTensor,
+    declared: Option<&[usize]>,
+) -> Result<Array2<f64>, TraceError> {
+    let per_sample: usize = raw.shape.iter().skip(1).product();
+    let rows = raw.shape.first().copied().unwrap_or(0);
+    if raw.shape.len() < 2 || rows == 0 || per_sample == 0 {
+        return Err(TraceError::file(
+            &dir.join(file),
+            format!(
+                "shape {}, expected [batch, features] or [batch, C, H, W]",
+                shape_label(&raw.shape)
+            ),
+        ));
+    }
+    if let Some(d) = declared {
+        let want: usize = d.iter().product();
+        if want != per_sample || (raw.shape.len() > 2 && raw.shape[1..] != *d) {
+            return Err(TraceError::file(
+                &dir.join(file),
+                format!(
+                    "shape {}, but trace.toml declares input_shape = {} per sample",
+                    shape_label(&raw.shape),
+                    shape_label(d)
+                ),
+            ));
+        }
+    }
+    raw.rows()
+        .ok_or_else(|| TraceError::file(&dir.join(file), "inconsistent data length"))
+}
+
 fn matrix_any(
     dir: &Path,
     file: &str,
@@ -202,7 +271,7 @@ fn matrix_any(
 
 /// Inputs and parameters must be finite: the step cannot be recomputed
 /// from NaN, and a NaN there is not a backprop bug.
-fn finite(dir: &Path, file: &str, raw: &RawTensor) -> Result<(), TraceError> {
+pub(super) fn finite(dir: &Path, file: &str, raw: &RawTensor) -> Result<(), TraceError> {
     match raw.data.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(flat) => Err(TraceError::file(
@@ -221,7 +290,7 @@ fn finite(dir: &Path, file: &str, raw: &RawTensor) -> Result<(), TraceError> {
 /// significant digits put it (at most 5e-9 off). f32 values are 1.2e-7
 /// apart (relative), so a random f64 lies that close to one with
 /// probability ~1/6 per value: a whole trace never does by chance.
-fn is_f32_exact(raw: &RawTensor) -> bool {
+pub(super) fn is_f32_exact(raw: &RawTensor) -> bool {
     raw.data
         .iter()
         .all(|&v| (f64::from(v as f32) - v).abs() <= 1e-8 * v.abs())
@@ -249,8 +318,13 @@ fn provided(dir: &Path, spec: &TraceSpec) -> Result<Vec<Provided>, TraceError> {
     }
     for (i, l) in spec.layers.iter().enumerate().rev() {
         add(i + 1, TensorKind::Delta, &l.delta)?;
-        add(i + 1, TensorKind::GradWeight, &l.grad_weight)?;
-        add(i + 1, TensorKind::GradBias, &l.grad_bias)?;
+        add(
+            i + 1,
+            TensorKind::GradWeight,
+            &l.grad_file("weight").cloned(),
+        )?;
+        add(i + 1, TensorKind::GradBias, &l.grad_file("bias").cloned())?;
+        add(i + 1, TensorKind::GradInput, &l.grad_input)?;
     }
     if let Some(v) = spec.loss_value {
         let loss = Provided {

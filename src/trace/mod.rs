@@ -6,6 +6,8 @@
 //! and names the catalogue mistake or constant factor a divergence matches.
 
 pub mod advice;
+pub mod build;
+pub mod cnn_pattern;
 pub mod compare;
 pub mod confirm;
 pub mod convert;

@@ -1,6 +1,6 @@
 //! A small reader (and writer) for NumPy's `.npy` format, versions 1.0, 2.0
 //! and 3.0: little-endian `<f4`, `<f8`, `<i4`, `<i8`, C or Fortran order,
-//! 1-D or 2-D. Hand-rolled rather than a crate so every way a file can be
+//! 1-D to 4-D. Hand-rolled rather than a crate so every way a file can be
 //! wrong gets a message that names the file and says what was expected.
 //! Format: <https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html>
 
@@ -65,8 +65,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<RawTensor, TraceError> {
         .chunks_exact(size)
         .map(|c| decode(dtype, c))
         .collect();
-    if h.fortran_order && h.shape.len() == 2 {
-        values = fortran_to_c(&values, h.shape[0], h.shape[1]);
+    if h.fortran_order && h.shape.len() >= 2 {
+        values = fortran_to_c(&values, &h.shape);
     }
     RawTensor::new(h.shape, values, dtype).map_err(bad)
 }
@@ -154,11 +154,26 @@ fn decode(dtype: Dtype, c: &[u8]) -> f64 {
     }
 }
 
-fn fortran_to_c(v: &[f64], rows: usize, cols: usize) -> Vec<f64> {
-    let mut out = Vec::with_capacity(v.len());
-    for r in 0..rows {
-        for c in 0..cols {
-            out.push(v.get(c * rows + r).copied().unwrap_or(f64::NAN));
+/// Column-major (first index fastest) values of `shape` in row-major order.
+fn fortran_to_c(v: &[f64], shape: &[usize]) -> Vec<f64> {
+    let n: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(n);
+    let mut index = vec![0usize; shape.len()];
+    for _ in 0..n {
+        // The Fortran offset of the current row-major index.
+        let (mut offset, mut stride) = (0, 1);
+        for (i, d) in index.iter().zip(shape) {
+            offset += i * stride;
+            stride *= d;
+        }
+        out.push(v.get(offset).copied().unwrap_or(f64::NAN));
+        // Next row-major index: the last dimension fastest.
+        for k in (0..shape.len()).rev() {
+            index[k] += 1;
+            if index[k] < shape[k] {
+                break;
+            }
+            index[k] = 0;
         }
     }
     out
@@ -222,6 +237,25 @@ mod tests {
         assert_eq!(t.shape, vec![2, 3]);
         assert_eq!(t.data, vec![1., 2., 3., 4., 5., 6.]);
         assert_eq!(t.dtype, Dtype::F32);
+    }
+
+    #[test]
+    fn reads_a_4d_fortran_array_as_row_major() {
+        // Truth: np.asfortranarray(np.arange(24.).reshape(2, 3, 2, 2))
+        // .tobytes(order="A") stores element [a, b, c, d] at offset
+        // a + 2b + 6c + 12d; row-major order is 0, 1, ..., 23.
+        let mut fortran = vec![0f32; 24];
+        for (flat, v) in fortran.iter_mut().enumerate() {
+            let (a, b, c, d) = (flat % 2, flat / 2 % 3, flat / 6 % 2, flat / 12);
+            *v = (a * 12 + b * 4 + c * 2 + d) as f32;
+        }
+        let b = file("<f4", true, "(2, 3, 2, 2)", &f32s(&fortran));
+        let t = parse(Path::new("w.npy"), &b).unwrap();
+        assert_eq!(t.shape, vec![2, 3, 2, 2]);
+        assert_eq!(t.data, (0..24).map(f64::from).collect::<Vec<_>>());
+        let b = file("<f4", false, "(1, 1, 1, 1, 1)", &f32s(&[1.0]));
+        let e = parse(Path::new("v.npy"), &b).unwrap_err().to_string();
+        assert!(e.contains("has 5 dimensions"), "{e}");
     }
 
     #[test]

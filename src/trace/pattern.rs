@@ -132,9 +132,17 @@ impl<'a> Matcher<'a> {
             }
             FlawKind::WrongWeightsInBackprop if native => {
                 let back = out_in_misread_net(&t.net, layer);
-                step(&t.net, Some(&back), &t.x, &t.t, t.spec.loss, Some(&flaw))
+                step(
+                    &t.net,
+                    Some(&back),
+                    &t.x,
+                    &t.t,
+                    t.spec.loss,
+                    Some(&flaw),
+                    &t.masks,
+                )
             }
-            _ => step(&t.net, None, &t.x, &t.t, t.spec.loss, Some(&flaw)),
+            _ => step(&t.net, None, &t.x, &t.t, t.spec.loss, Some(&flaw), &t.masks),
         };
         self.cache.push((key, s.clone()));
         s

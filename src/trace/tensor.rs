@@ -1,5 +1,5 @@
 //! A tensor as read from a trace file, before we know what it should be:
-//! its shape (1-D or 2-D, row-major values), its stored type, and the
+//! its shape (1-D to 4-D, row-major values), its stored type, and the
 //! coercions to the shape a trace slot expects (a vector may arrive as one
 //! row or one column, as the format allows).
 
@@ -8,6 +8,9 @@ use super::error::TraceError;
 use super::npy;
 use ndarray::{Array1, Array2};
 use std::path::Path;
+
+/// The most dimensions a trace tensor may have ([N, C, H, W]).
+pub const MAX_DIMS: usize = 4;
 
 /// How the values were stored; f32 storage loosens the tolerances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +22,8 @@ pub enum Dtype {
     Text,
 }
 
-/// A 1-D or 2-D array of values in row-major order.
+/// A 1-D to 4-D array of values in row-major order (version 1 slots take
+/// 1-D or 2-D; version 2 activations and conv weights up to 4-D).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawTensor {
     pub shape: Vec<usize>,
@@ -29,9 +33,9 @@ pub struct RawTensor {
 
 impl RawTensor {
     pub fn new(shape: Vec<usize>, data: Vec<f64>, dtype: Dtype) -> Result<Self, String> {
-        if shape.is_empty() || shape.len() > 2 {
+        if shape.is_empty() || shape.len() > MAX_DIMS {
             return Err(format!(
-                "has {} dimensions (shape {shape:?}); expected a 1-D or 2-D array",
+                "has {} dimensions (shape {shape:?}); expected a 1-D to {MAX_DIMS}-D array",
                 shape.len()
             ));
         }
@@ -43,6 +47,18 @@ impl RawTensor {
         (self.shape == [rows, cols])
             .then(|| Array2::from_shape_vec((rows, cols), self.data.clone()).ok())
             .flatten()
+    }
+
+    /// The tensor as [shape[0], product of the other dimensions] rows: a
+    /// [N, C, H, W] activation as the engine's [N, C*H*W] (C order).
+    pub fn rows(&self) -> Option<Array2<f64>> {
+        let r = *self.shape.first()?;
+        let c: usize = self.shape.iter().skip(1).product();
+        Array2::from_shape_vec(
+            (r, if self.shape.len() == 1 { 1 } else { c }),
+            self.data.clone(),
+        )
+        .ok()
     }
 
     /// The tensor as a vector of `n` values: 1-D, one row or one column.
@@ -119,6 +135,8 @@ pub enum TensorKind {
     Delta,
     GradWeight,
     GradBias,
+    /// Version 2: dL/d(layer input), what the layer sends down.
+    GradInput,
 }
 
 impl TensorKind {
@@ -132,6 +150,7 @@ impl TensorKind {
             TensorKind::Delta => "delta",
             TensorKind::GradWeight => "grad_weight",
             TensorKind::GradBias => "grad_bias",
+            TensorKind::GradInput => "grad_input",
         }
     }
 

@@ -25,7 +25,15 @@ use std::time::Instant;
 pub fn verify(dir: &Path) -> Result<TraceReport, TraceError> {
     let started = Instant::now();
     let trace = load(dir)?;
-    let correct = step(&trace.net, None, &trace.x, &trace.t, trace.spec.loss, None);
+    let correct = step(
+        &trace.net,
+        None,
+        &trace.x,
+        &trace.t,
+        trace.spec.loss,
+        None,
+        &trace.masks,
+    );
     let confirmation = confirm(
         dir,
         &trace.net,
@@ -33,6 +41,7 @@ pub fn verify(dir: &Path) -> Result<TraceReport, TraceError> {
         &trace.t,
         trace.spec.loss,
         &correct,
+        &trace.masks,
     )?;
     let conv = Conventions::new(&trace.spec, trace.batch(), trace.layout);
     let tol = Tolerance::of(trace.precision);
@@ -107,12 +116,25 @@ impl Ctx<'_> {
             return (result, None);
         };
         let actual = match exp.shape[..] {
+            // A version 2 activation may keep its [N, C, H, W] shape.
+            [r, c] if p.raw.shape.len() > 2 && self.trace.spec.version >= 2 => p
+                .raw
+                .rows()
+                .filter(|m| m.dim() == (r, c))
+                .map(|m| m.iter().copied().collect::<Vec<f64>>()),
             [r, c] => p
                 .raw
                 .matrix(r, c)
                 .map(|m| m.iter().copied().collect::<Vec<f64>>()),
             [n] => p.raw.vector(n).map(|v| v.to_vec()),
-            _ => None,
+            // A conv weight gradient: its own shape, or the CSV's 2-D
+            // [out, in·kh·kw] (C order).
+            ref shape => {
+                let n: usize = shape.iter().product();
+                let fits = p.raw.shape == shape
+                    || (p.raw.shape.len() == 2 && p.raw.shape.first() == shape.first());
+                (fits && p.raw.data.len() == n).then(|| p.raw.data.clone())
+            }
         };
         let Some(actual) = actual else {
             let f = self.shape_finding(p, &exp);
@@ -308,9 +330,20 @@ fn layout_finding(issue: &LayoutIssue) -> Finding {
 }
 
 fn info(trace: &Trace, tol: Tolerance) -> TraceInfo {
-    let mut network = trace.net.input_width().to_string();
+    let mut network = match trace.net.layers.first() {
+        Some(l) if trace.spec.version >= 2 => l.input_shape().to_string(),
+        _ => trace.net.input_width().to_string(),
+    };
     for l in &trace.net.layers {
-        network.push_str(&format!(" -> {} {}", l.output_width(), l.activation()));
+        if trace.spec.version >= 2 {
+            // "conv2d 3x10x10 relu", "max_pool2d 3x5x5".
+            network.push_str(&format!(" -> {} {}", l.kind(), l.output_shape()));
+            if l.activation() != crate::engine::activation::Activation::Linear {
+                network.push_str(&format!(" {}", l.activation()));
+            }
+        } else {
+            network.push_str(&format!(" -> {} {}", l.output_width(), l.activation()));
+        }
     }
     let spec = &trace.spec;
     let reduction = match spec.reduction {

@@ -23,7 +23,7 @@ pub fn write_trace(
     layout: Layout,
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let s = step(net, None, x, t, loss, None);
+    let s = step(net, None, x, t, loss, None, &[]);
     let save = |name: &str, m: &Array2<f64>| -> std::io::Result<String> {
         let file = format!("{name}.npy");
         let flat: Vec<f64> = m.iter().copied().collect();
