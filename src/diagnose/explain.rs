@@ -15,7 +15,7 @@ pub struct Explanation {
     pub look: &'static str,
 }
 
-pub const EXPLANATIONS: [Explanation; 23] = [
+pub const EXPLANATIONS: [Explanation; 25] = [
     Explanation {
         code: "non-finite",
         title: "a NaN or Inf appeared during training",
@@ -183,6 +183,22 @@ pub const EXPLANATIONS: [Explanation; 23] = [
         why: "Class indices are not quantities: 'class 7' is not 'more' than class 3, and a single threshold can only ever name classes 0 and 1. Usually the last layer was copied from a binary model.",
         fix: "units = C with softmax and loss = \"cross_entropy\" (check --try-fixes verifies it: units-per-class). Units that are neither 1 nor C are refused (exit 2), as Keras refuses the shape.",
         look: "confusion.png: only the columns of classes 0 and 1 are filled.",
+    },
+    Explanation {
+        code: "batch-norm-small-batch",
+        title: "batch norm trained on batches of one or two samples",
+        meaning: "A batch_norm layer is trained with batch_size 1 or 2, so each channel's batch mean and variance are taken over one or two samples (times H·W positions for an image channel). Evidence: the batch size, the number of values per statistic and the batch norm layers. A warning; info when the run trained well anyway.",
+        why: "At batch 1 a flat feature (or a 1x1 channel) minus its own mean is exactly 0: the layer outputs its bias beta whatever the input and no gradient reaches the layers below. At batch 2 every normalised value is -1 or +1. Over images the statistics of one picture jump from step to step, and evaluation uses running statistics that training never normalised with.",
+        fix: "Train with batch_size >= 8-16 (32 is typical), or remove the batch_norm layer. check --try-fixes verifies batch_size = 32 by retraining (bn-batch-size).",
+        look: "loss.png: a flat loss at batch 1 over flat features; batch_norm.csv: the running statistics' drift from the batch statistics.",
+    },
+    Explanation {
+        code: "dropout-too-high",
+        title: "dropout so high the network cannot fit",
+        meaning: "A dropout layer has rate >= 0.5 and the run did not train well: the training loss did not fall by half, or accuracy stayed near chance. Evidence: the rate, the loss drop and the recent training batches' accuracy against chance. Never raised on a run that trained well, and not for rates below 0.5.",
+        why: "Inverted dropout zeroes a share `rate` of the layer's inputs at every training step (and scales the rest by 1/(1 - rate)); at 0.9 only one unit in ten passes, so the layers after it see a different, mostly empty input at each step and the network underfits.",
+        fix: "Lower the rate to 0.1-0.5 (0.2 after dense layers is a common start), or remove the dropout until the network fits, then add regularisation back. check --try-fixes verifies rate 0.2 by retraining (dropout-lower).",
+        look: "loss.png: the training loss stays high; the test accuracy (measured without dropout) may still be above chance.",
     },
     Explanation {
         code: "overfitting",

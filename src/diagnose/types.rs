@@ -127,7 +127,7 @@ impl Diagnosis {
 }
 
 /// Every code nn-doctor can emit today, for docs and tests.
-pub const CODES: [&str; 23] = [
+pub const CODES: [&str; 25] = [
     "non-finite",
     "gradient-mismatch",
     "non-finite-data",
@@ -151,4 +151,6 @@ pub const CODES: [&str; 23] = [
     "hidden-softmax",
     "one-unit-softmax",
     "output-units-mismatch",
+    "batch-norm-small-batch",
+    "dropout-too-high",
 ];
