@@ -523,7 +523,9 @@ pub fn try_fixes(cfg: &Config, before: &check::CheckRun, steps: usize) -> Vec<Fi
             fail_on: FailOn::Never,
             flaw: None,
             try_fixes: false,
-            no_gradcheck: false,
+            // The candidates run the checks the original ran: a run checked
+            // with --no-gradcheck is compared with unchecked candidates.
+            no_gradcheck: s.gradcheck.is_none(),
             gradcheck_notify: None,
             seed: Some(cfg.seed),
             stop_when_diagnosed: false,
