@@ -449,6 +449,7 @@ pub fn targets() -> Vec<Target> {
                     train_limit: None,
                     task: nn_doctor::data::spec::Task::Classification,
                     scale_targets: nn_doctor::data::spec::TargetScale::None,
+                    input_shape: None,
                 };
                 nn_doctor::data::load(&cfg, 0).is_ok()
             },

@@ -89,3 +89,55 @@ fn shape_mistakes_are_refused_naming_the_layer_and_key() {
         assert_invalid(&o, needles);
     }
 }
+
+/// The README's figure: examples/mnist_cnn.toml reaches a test accuracy of
+/// at least 0.97 (the issue's target; measured 0.9705). About 20 s of
+/// training, so not part of the default run.
+#[test]
+#[ignore]
+fn the_mnist_cnn_example_reaches_097() {
+    let out = tempfile::tempdir().unwrap();
+    let o = check(
+        &root().join("examples/mnist_cnn.toml"),
+        out.path(),
+        &["--fail-on", "warning"],
+    );
+    let s = summary(out.path());
+    assert_eq!(code(&o), 0, "{} {:?}", stderr(&o), diagnoses(&s));
+    let acc = s["final"]["test_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.97, "test accuracy {acc}");
+}
+
+/// CSV rows read as images through `input_shape = [C, H, W]`, checked
+/// against the column count (exit 2 naming the key when it does not fit).
+#[test]
+fn csv_data_declares_an_image_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("a,b,c,d,label\n");
+    for i in 0..40 {
+        let label = i % 2;
+        let v = if label == 1 { 1.0 } else { -1.0 };
+        csv.push_str(&format!("{v},{},{},{v},{label}\n", -v, -v));
+    }
+    std::fs::write(dir.path().join("train.csv"), csv).unwrap();
+    let config = |shape: &str| {
+        format!(
+            "[data]\nsource = \"csv\"\ntrain = \"train.csv\"\ninput_shape = {shape}\n\n[model]\n\
+             [[model.layers]]\nkind = \"conv2d\"\nfilters = 2\nkernel = 2\nactivation = \"tanh\"\n\n\
+             [[model.layers]]\nkind = \"flatten\"\n\n[[model.layers]]\nunits = 2\nactivation = \"softmax\"\n\n\
+             [train]\nloss = \"cross_entropy\"\noptimizer = \"adam\"\nlearning_rate = 0.05\nbatch_size = 8\nsteps = 40\n"
+        )
+    };
+    let path = dir.path().join("img.toml");
+    std::fs::write(&path, config("[1, 2, 2]")).unwrap();
+    let o = check(&path, &dir.path().join("ok"), &["--fail-on", "never"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let s = summary(&dir.path().join("ok"));
+    assert_eq!(s["steps_run"], 40);
+    std::fs::write(&path, config("[1, 3, 2]")).unwrap();
+    let o = check(&path, &dir.path().join("bad"), &[]);
+    assert_invalid(
+        &o,
+        &["data.input_shape", "1x3x2 is 6 values", "4 feature columns"],
+    );
+}

@@ -219,6 +219,18 @@ fn validate_against_data(cfg: &Config, data: &Data) -> Result<(), ConfigError> {
             ),
         ));
     }
+    if let Some(shape) = cfg.data.input_shape {
+        let columns = data.train.width();
+        if shape.width() != columns {
+            return Err(cfg.error_at(
+                "data.input_shape",
+                format!(
+                    "{shape} is {} values per sample, but the data has {columns} feature columns",
+                    shape.width()
+                ),
+            ));
+        }
+    }
     // Shapes: every layer must fit what the one below gives it.
     let shapes = crate::engine::layers::plan::plan(data.sample_shape(), &cfg.model.layers)
         .map_err(|e| {

@@ -14,7 +14,7 @@ use super::types::{
 };
 use super::ConfigError;
 use crate::data::spec::{DataConfig, DataSpec, Generator, Scale, TargetScale, Task};
-use crate::kinds::{Activation, LayerKind, Padding, PoolKind};
+use crate::kinds::{Activation, LayerKind, Padding, PoolKind, Shape};
 use std::mem::discriminant;
 use std::path::{Path, PathBuf};
 use toml::de::DeTable;
@@ -169,6 +169,7 @@ const DATA_KEYS: &[&str] = &[
     "classes",
     "noise",
     "test_fraction",
+    "input_shape",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,7 +191,16 @@ const SOURCE_KEYS: &[(&str, &[&str])] = &[
         "idx",
         &["train_images", "train_labels", "test_images", "test_labels"],
     ),
-    ("csv", &["train", "test", "label_column", "target_columns"]),
+    (
+        "csv",
+        &[
+            "train",
+            "test",
+            "label_column",
+            "target_columns",
+            "input_shape",
+        ],
+    ),
     (
         "synthetic",
         &["generator", "samples", "classes", "noise", "test_fraction"],
@@ -248,7 +258,23 @@ fn data(table: &Table<'_, '_>, config_path: &Path) -> Result<DataConfig, ConfigE
         scale_targets: table
             .opt("scale_targets", |v| v.choice(TARGET_SCALES))?
             .unwrap_or(TargetScale::None),
+        input_shape: table.opt("input_shape", input_shape)?,
     })
+}
+
+/// `input_shape = [C, H, W]`: three sizes of at least 1.
+fn input_shape(value: &Value<'_, '_>) -> Result<Shape, ConfigError> {
+    match value.items()?.as_slice() {
+        [c, h, w] => Ok(Shape::Image {
+            c: c.count_in(1, MAX_UNITS)?,
+            h: h.count_in(1, MAX_UNITS)?,
+            w: w.count_in(1, MAX_UNITS)?,
+        }),
+        _ => Err(value.error(format!(
+            "expected [channels, height, width], found {}",
+            value.literal()
+        ))),
+    }
 }
 
 /// Keys that belong to one task: `label_column` names a class label,

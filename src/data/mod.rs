@@ -254,6 +254,9 @@ pub fn load(cfg: &spec::DataConfig, seed: u64) -> Result<Data, DataError> {
         })?,
     };
     apply_limit(&mut data, cfg.train_limit)?;
+    if cfg.input_shape.is_some() {
+        data.shape = cfg.input_shape;
+    }
     regression::check_task(&data, cfg)?;
     if let Some(path) = labels_path(&cfg.spec).filter(|_| data.task == spec::Task::Classification) {
         check_classes(&data, path)?;
@@ -441,6 +444,7 @@ mod tests {
     #[test]
     fn load_applies_limit_then_scale() {
         let cfg = spec::DataConfig {
+            input_shape: None,
             spec: spec::DataSpec::Synthetic {
                 generator: spec::Generator::Blobs,
                 samples: 100,
@@ -478,6 +482,7 @@ mod tests {
             ))
         };
         let cfg = spec::DataConfig {
+            input_shape: None,
             spec: spec::DataSpec::Idx {
                 train_images: p("train-images-idx3-ubyte.gz"),
                 train_labels: p("train-labels-idx1-ubyte.gz"),
@@ -502,6 +507,7 @@ mod tests {
     #[test]
     fn load_rejects_zero_limit() {
         let cfg = spec::DataConfig {
+            input_shape: None,
             spec: spec::DataSpec::Synthetic {
                 generator: spec::Generator::Xor,
                 samples: 10,

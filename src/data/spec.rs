@@ -109,4 +109,8 @@ pub struct DataConfig {
     pub train_limit: Option<usize>,
     pub task: Task,
     pub scale_targets: TargetScale,
+    /// CSV: the shape of one sample's feature columns as an image
+    /// (`input_shape = [C, H, W]`, channel-first); checked against the
+    /// column count once the data is loaded.
+    pub input_shape: Option<crate::kinds::Shape>,
 }

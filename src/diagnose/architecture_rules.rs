@@ -41,6 +41,50 @@ pub fn hidden_softmax(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis> 
     )
 }
 
+/// `batch-norm-small-batch`: a batch-norm layer trained on batches of 1 or
+/// 2. A flat batch norm at batch 1 is an error whatever happened (every
+/// value equals its batch mean, so the layer outputs beta and passes no
+/// gradient); otherwise a warning whose severity follows the outcome.
+pub fn batch_norm_small_batch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis> {
+    let batch = ctx.preflight.batch_size;
+    if batch > 2 {
+        return None;
+    }
+    let bn = ctx
+        .recording
+        .layers
+        .iter()
+        .find(|l| l.kind.as_deref() == Some("batch_norm"))?;
+    // A batch norm layer's fan-in is its input width: channels x positions.
+    let positions = (bn.fan_in / bn.units.max(1)).max(1);
+    let values = batch * positions;
+    let (severity, what) = if values <= 1 {
+        (
+            Severity::Error,
+            "every value equals its batch mean, so the layer outputs its bias (beta) whatever the input and no gradient reaches the layers below",
+        )
+    } else {
+        (
+            Severity::Warning,
+            "its statistics are too noisy to normalise with, and evaluation's running averages differ from what training normalised by",
+        )
+    };
+    Some(
+        Diagnosis::new(
+            "batch-norm-small-batch",
+            severity,
+            format!(
+                "Layer {} is batch norm trained at batch size {batch}: each channel's mean and variance come from {values} value(s), so {what}.",
+                bn.layer
+            ),
+        )
+        .at(Some(bn.layer), Some(0))
+        .with("batch_size", batch)
+        .with("values_per_channel", values)
+        .suggest("Use train.batch_size >= 16, or remove the batch_norm layers for tiny batches."),
+    )
+}
+
 /// `one-unit-softmax`: a softmax over a single unit is the constant 1 for
 /// every input, so the output carries no information and no gradient
 /// reaches any weight (the loss is constant). An error whatever the loss
@@ -108,6 +152,7 @@ mod tests {
     use super::super::testing::{context_with, preflight_with_layers};
     use super::*;
     use crate::diagnose::preflight::InitStats;
+    use crate::monitor::record::Recording;
 
     fn layer(layer: usize, units: usize, activation: Activation) -> InitStats {
         InitStats {
@@ -163,5 +208,40 @@ mod tests {
             layer(2, 1, Activation::Sigmoid),
         ]);
         assert!(one_unit_softmax(&context_with(&pf), &Thresholds::default()).is_none());
+    }
+
+    /// Truth: at batch 1, flat batch norm's x - mean is 0 for every value
+    /// (an error); one 2x2 image gives 4 values per channel (a warning);
+    /// batch 32 is fine.
+    #[test]
+    fn batch_norm_at_batch_one_or_two_is_diagnosed() {
+        let bn = |fan_in: usize, units: usize| crate::monitor::record::LayerInfo {
+            layer: 2,
+            units,
+            fan_in,
+            activation: Activation::Linear,
+            kind: Some("batch_norm".into()),
+        };
+        let run = |batch: usize, info| {
+            let mut pf = preflight_with_layers(Vec::new());
+            pf.batch_size = batch;
+            let rec = Recording {
+                layers: vec![info],
+                ..Recording::default()
+            };
+            let ctx = Context {
+                recording: &rec,
+                preflight: &pf,
+                nan_origin: None,
+                gradcheck: None,
+            };
+            batch_norm_small_batch(&ctx, &Thresholds::default())
+        };
+        let flat = run(1, bn(8, 8)).unwrap();
+        assert_eq!((flat.severity, flat.layer), (Severity::Error, Some(2)));
+        let image = run(1, bn(16, 4)).unwrap();
+        assert_eq!(image.severity, Severity::Warning);
+        assert_eq!(image.evidence["values_per_channel"], 4);
+        assert!(run(32, bn(8, 8)).is_none());
     }
 }

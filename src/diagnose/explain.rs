@@ -186,11 +186,11 @@ pub const EXPLANATIONS: [Explanation; 25] = [
     },
     Explanation {
         code: "batch-norm-small-batch",
-        title: "batch norm trained on batches of one or two samples",
-        meaning: "A batch_norm layer is trained with batch_size 1 or 2, so each channel's batch mean and variance are taken over one or two samples (times H·W positions for an image channel). Evidence: the batch size, the number of values per statistic and the batch norm layers. A warning; info when the run trained well anyway.",
-        why: "At batch 1 a flat feature (or a 1x1 channel) minus its own mean is exactly 0: the layer outputs its bias beta whatever the input and no gradient reaches the layers below. At batch 2 every normalised value is -1 or +1. Over images the statistics of one picture jump from step to step, and evaluation uses running statistics that training never normalised with.",
-        fix: "Train with batch_size >= 8-16 (32 is typical), or remove the batch_norm layer. check --try-fixes verifies batch_size = 32 by retraining (bn-batch-size).",
-        look: "loss.png: a flat loss at batch 1 over flat features; batch_norm.csv: the running statistics' drift from the batch statistics.",
+        title: "batch norm trained on batches of 1 or 2",
+        meaning: "The network has a batch_norm layer and train.batch_size is 1 or 2. In training, batch norm normalises each channel with the mean and variance of the current batch (over samples, and positions for images); evaluation uses the running averages of those statistics. Evidence: the batch size and how many values each channel's statistics come from.",
+        why: "With one sample of flat features every value equals its batch mean: x - mean = 0, the layer outputs beta whatever the input and no gradient reaches the layers below (PyTorch refuses this case). With two samples, or one image, the statistics are so noisy that training normalises by numbers evaluation never sees: test accuracy falls behind training accuracy or the network does not learn.",
+        fix: "Use train.batch_size >= 16 (32 or more is usual), or remove the batch_norm layers for tiny batches.",
+        look: "batch_norm.csv: the running-statistics drift stays large; loss.png: the test loss far from the training loss.",
     },
     Explanation {
         code: "dropout-too-high",

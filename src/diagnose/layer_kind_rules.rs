@@ -1,8 +1,8 @@
-//! Rules about the layer kinds beyond dense: mistakes a CNN config can
-//! describe that the per-layer series rules do not name. Batch norm trained
-//! on batches of one or two samples (`batch-norm-small-batch`) and dropout
-//! so high the network cannot fit (`dropout-too-high`). Both read the
-//! pre-flight layer facts; dropout also reads how training went.
+//! Rules about the layer kinds beyond dense that the per-layer series rules
+//! do not name: dropout so high the network cannot fit
+//! (`dropout-too-high`), read from the pre-flight layer facts and how
+//! training went. (Batch norm at batch 1-2, `batch-norm-small-batch`, is
+//! read from the layer list in `architecture_rules`.)
 
 use super::context::Context;
 use super::outcome::trained_well;
@@ -10,73 +10,11 @@ use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
 use crate::numfmt::short;
 
-/// A batch of at most this many samples gives batch norm no usable
-/// statistics: with one sample per flat feature the normalised value is
-/// exactly 0, with two it is ±1 whatever the input, and an image channel's
-/// statistics come from one or two pictures.
-pub const BATCH_NORM_SMALL_BATCH: usize = 2;
-
 /// Dropout rates from here on drop at least half of a layer's units on
 /// every step: the rate above which a run that does not fit is blamed on
 /// dropout. (0.5 is the largest rate in common use, Srivastava et al. 2014;
 /// at rates below it a failing run has other causes to look for.)
 pub const DROPOUT_HIGH: f64 = 0.5;
-
-/// `batch-norm-small-batch`: a batch norm layer trained with batch size
-/// 1-2. Its batch mean and variance come from one or two samples: at batch
-/// 1 a feature (or a 1x1 channel) minus its own mean is 0, so the layer
-/// outputs beta whatever the input and nothing below it learns; at batch 2
-/// every normalised value is ±1. Evaluation then uses running statistics
-/// the training never normalised with. A warning; severity follows the
-/// outcome (info on a run that trained well).
-pub fn batch_norm_small_batch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis> {
-    let pf = ctx.preflight;
-    if pf.batch_size > BATCH_NORM_SMALL_BATCH {
-        return None;
-    }
-    let &(layer, positions) = pf.batch_norm.first()?;
-    let pooled = pf.batch_size.saturating_mul(positions);
-    let layers: Vec<usize> = pf.batch_norm.iter().map(|b| b.0).collect();
-    let effect = if pooled <= 1 {
-        "each value minus its own batch mean is exactly 0, so the layer outputs its bias (beta) whatever the input: no gradient reaches the layers below it".to_string()
-    } else if positions == 1 {
-        "every normalised value is -1 or +1 whatever the input".to_string()
-    } else {
-        format!(
-            "each channel's mean and variance come from {} picture(s) ({pooled} values), so they jump from step to step and differ from the running statistics evaluation uses",
-            pf.batch_size
-        )
-    };
-    Some(
-        Diagnosis::new(
-            "batch-norm-small-batch",
-            Severity::Warning,
-            format!(
-                "Batch norm (layer {}) is trained with batch size {}: its batch statistics are taken over {pooled} value(s) per channel, and {effect}.",
-                layers
-                    .iter()
-                    .map(|l| l.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                pf.batch_size
-            ),
-        )
-        .at(Some(layer), Some(0))
-        .with("batch_size", pf.batch_size)
-        .with("values_per_statistic", pooled)
-        .with("batch_norm_layers", layers.clone())
-        .suggest("Set batch_size = 32 in [train] (batch norm needs batches of at least 8-16 samples).")
-        .suggest(format!(
-            "Or remove the batch_norm layer{} {}: at this batch size it cannot estimate statistics.",
-            if layers.len() > 1 { "s" } else { "" },
-            layers
-                .iter()
-                .map(|l| l.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    )
-}
 
 /// `dropout-too-high`: a dropout layer with rate >= [`DROPOUT_HIGH`] on a
 /// run that did not train well (the loss did not fall by
@@ -131,32 +69,8 @@ pub fn dropout_too_high(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis>
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::diagnose::testing::*;
-
-    #[test]
-    fn batch_norm_at_batch_one_on_flat_features_outputs_beta() {
-        let mut pf = preflight_with_layers(Vec::new());
-        pf.batch_norm = vec![(5, 1)];
-        pf.batch_size = 1;
-        let d = batch_norm_small_batch(&context_with(&pf), &Thresholds::default()).unwrap();
-        assert_eq!(d.layer, Some(5));
-        assert_eq!(d.evidence["values_per_statistic"], 1);
-        assert!(d.message.contains("exactly 0"), "{}", d.message);
-    }
-
-    #[test]
-    fn batch_norm_at_batch_two_over_images_and_not_at_batch_three() {
-        let mut pf = preflight_with_layers(Vec::new());
-        pf.batch_norm = vec![(2, 576)];
-        pf.batch_size = 2;
-        let d = batch_norm_small_batch(&context_with(&pf), &Thresholds::default()).unwrap();
-        assert_eq!(d.evidence["values_per_statistic"], 1152);
-        pf.batch_size = 3;
-        assert!(batch_norm_small_batch(&context_with(&pf), &Thresholds::default()).is_none());
-        pf.batch_size = 1;
-        pf.batch_norm.clear();
-        assert!(batch_norm_small_batch(&context_with(&pf), &Thresholds::default()).is_none());
-    }
 
     /// A run of 60 steps with loss `loss(s)` and batch accuracy `acc`, and
     /// one dropout layer of `rate` at layer 3.

@@ -50,7 +50,7 @@ pub fn diagnose(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
     out.extend(architecture_rules::hidden_softmax(ctx, th));
     out.extend(architecture_rules::one_unit_softmax(ctx, th));
     out.extend(architecture_rules::output_units_mismatch(ctx, th));
-    out.extend(layer_kind_rules::batch_norm_small_batch(ctx, th));
+    out.extend(architecture_rules::batch_norm_small_batch(ctx, th));
     out.extend(layer_kind_rules::dropout_too_high(ctx, th));
     out.extend(activation_rules::saturated_activations(ctx, th));
     out.extend(activation_rules::dead_relus(ctx, th));

@@ -86,12 +86,6 @@ pub struct Preflight {
     /// Empty (and absent from summary.json) without dropout.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropout: Vec<(usize, f64)>,
-    /// Batch norm layers as (layer, values each channel's statistics pool
-    /// per sample: 1 for flat features, H·W for an image): with the batch
-    /// size, how many values a batch statistic is taken over
-    /// (`batch-norm-small-batch`). Empty without batch norm.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub batch_norm: Vec<(usize, usize)>,
 }
 
 /// What the network is asked to predict. The target statistics are of the
@@ -176,17 +170,6 @@ pub fn preflight<F: Float>(
             .enumerate()
             .filter_map(|(i, l)| match l {
                 AnyLayer::Dropout(d) => Some((i + 1, d.rate)),
-                _ => None,
-            })
-            .collect(),
-        batch_norm: net
-            .layers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, l)| match l {
-                AnyLayer::BatchNorm(b) => {
-                    Some((i + 1, b.shape.width() / b.shape.channels().max(1)))
-                }
                 _ => None,
             })
             .collect(),

@@ -34,7 +34,6 @@ pub fn preflight(loss: LossKind, layers: Vec<InitStats>) -> Preflight {
         test_class_counts: vec![100; 10],
         task: Default::default(),
         dropout: Vec::new(),
-        batch_norm: Vec::new(),
     }
 }
 

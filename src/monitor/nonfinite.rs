@@ -706,4 +706,38 @@ mod tests {
         assert_eq!(o.phase, Phase::Input);
         assert_eq!(o.index, vec![0, 1]);
     }
+
+    /// Image layers name their own operation: the first NaN of a
+    /// convolution is `forward.conv`, a gradient broken on its way back
+    /// through a pool is `backward.pool` (dense keeps its old names).
+    #[test]
+    fn conv_and_pool_origins_name_their_operation() {
+        let input = array![[1.0f32, 2.0]];
+        let pre = array![[f32::INFINITY, 1.0]];
+        let ev = Event::ForwardLinear {
+            layer: 2,
+            kind: "conv2d",
+            input: input.view(),
+            weight: None,
+            bias: None,
+            pre: &pre,
+        };
+        let o = trace(4, &ev).unwrap();
+        assert_eq!((o.phase, o.kind.as_str()), (Phase::ForwardConv, "overflow"));
+        assert!(o.detail.contains("forward.conv of layer 2"), "{}", o.detail);
+        let delta_next = array![[f32::MAX]];
+        let delta = array![[f32::INFINITY, 0.0]];
+        let ev = Event::BackwardDelta {
+            layer: 1,
+            activation: Activation::Relu,
+            next_kind: "max_pool2d",
+            delta_next: &delta_next,
+            weight_next: None,
+            pre: &pre,
+            delta: &delta,
+        };
+        let o = trace(4, &ev).unwrap();
+        assert_eq!(o.phase, Phase::BackwardPool);
+        assert_eq!(o.phase.name(), "backward.pool");
+    }
 }

@@ -738,4 +738,19 @@ mod tests {
         let metrics = std::fs::read_to_string(dir.path().join("metrics-capped.csv")).unwrap();
         assert_eq!(metrics.lines().count(), 1 + 14 * 2);
     }
+
+    /// A channel of an image layer is dead only when it is <= 0 at every
+    /// position of every sample: here channel 0 (columns 0-1) is, channel 1
+    /// (columns 2-3) is not, so 1 of 2 channels (not 3 of 4 columns).
+    #[test]
+    fn dead_fraction_counts_channels_of_image_layers() {
+        let pre = array![[-1.0f64, -2.0, 3.0, -1.0], [-0.5, 0.0, -1.0, -1.0]];
+        let act = pre.mapv(|v: f64| v.max(0.0));
+        let mut row = empty_row(1, 1);
+        activation_stats(&mut row, Activation::Relu, 2, &pre, &act);
+        assert_eq!(row.dead_frac, Some(0.5));
+        let mut row = empty_row(1, 1);
+        activation_stats(&mut row, Activation::Relu, 4, &pre, &act);
+        assert_eq!(row.dead_frac, Some(0.75));
+    }
 }

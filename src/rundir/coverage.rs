@@ -125,7 +125,6 @@ pub fn preflight_and_skipped(
         test_class_counts: pf.test_class_counts.unwrap_or_default(),
         task: pf.task.unwrap_or_default(),
         dropout: pf.dropout.unwrap_or_default(),
-        batch_norm: pf.batch_norm.unwrap_or_default(),
     };
     (preflight, skipped)
 }

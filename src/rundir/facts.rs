@@ -96,10 +96,8 @@ pub struct PreflightFacts {
     pub test_class_counts: Option<Vec<usize>>,
     /// Regression / multilabel facts (absent: classification).
     pub task: Option<crate::diagnose::preflight::TaskFacts>,
-    /// Dropout (layer, rate) and batch norm (layer, values per channel per
-    /// sample) layers (absent: none).
+    /// Dropout layers as (layer, rate) (absent: none).
     pub dropout: Option<Vec<(usize, f64)>>,
-    pub batch_norm: Option<Vec<(usize, usize)>>,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<NanOrigin>>, D::Error> {
