@@ -254,6 +254,31 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
             }),
         });
     }
+    if has(diagnoses, &["batch-norm-small-batch"]) {
+        fixes.push(Fix {
+            name: "bn-batch-size",
+            changes: vec!["batch_size = 32 (batch norm needs batch statistics)".into()],
+            apply: Box::new(|t| set(t, "train", "batch_size", Value::Integer(32))),
+        });
+    }
+    if has(diagnoses, &["dropout-too-high"]) {
+        fixes.push(Fix {
+            name: "dropout-lower",
+            changes: vec!["rate = 0.2 on the dropout layers with rate >= 0.5".into()],
+            apply: Box::new(|t| {
+                for l in layers_mut(t) {
+                    let dropout = l.get("kind").and_then(Value::as_str) == Some("dropout");
+                    let high = l
+                        .get("rate")
+                        .and_then(Value::as_float)
+                        .is_some_and(|r| r >= crate::diagnose::DROPOUT_HIGH);
+                    if dropout && high {
+                        l.insert("rate".into(), Value::Float(0.2));
+                    }
+                }
+            }),
+        });
+    }
     let lr = cfg.train.learning_rate;
     // Units dead because their biases start negative: the init, not a step,
     // killed them, so zeroing those biases is the candidate to verify.
@@ -498,7 +523,9 @@ pub fn try_fixes(cfg: &Config, before: &check::CheckRun, steps: usize) -> Vec<Fi
             fail_on: FailOn::Never,
             flaw: None,
             try_fixes: false,
-            no_gradcheck: false,
+            // The candidates run the checks the original ran: a run checked
+            // with --no-gradcheck is compared with unchecked candidates.
+            no_gradcheck: s.gradcheck.is_none(),
             gradcheck_notify: None,
             seed: Some(cfg.seed),
             stop_when_diagnosed: false,

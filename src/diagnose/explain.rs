@@ -15,7 +15,7 @@ pub struct Explanation {
     pub look: &'static str,
 }
 
-pub const EXPLANATIONS: [Explanation; 24] = [
+pub const EXPLANATIONS: [Explanation; 25] = [
     Explanation {
         code: "non-finite",
         title: "a NaN or Inf appeared during training",
@@ -191,6 +191,14 @@ pub const EXPLANATIONS: [Explanation; 24] = [
         why: "With one sample of flat features every value equals its batch mean: x - mean = 0, the layer outputs beta whatever the input and no gradient reaches the layers below (PyTorch refuses this case). With two samples, or one image, the statistics are so noisy that training normalises by numbers evaluation never sees: test accuracy falls behind training accuracy or the network does not learn.",
         fix: "Use train.batch_size >= 16 (32 or more is usual), or remove the batch_norm layers for tiny batches.",
         look: "batch_norm.csv: the running-statistics drift stays large; loss.png: the test loss far from the training loss.",
+    },
+    Explanation {
+        code: "dropout-too-high",
+        title: "dropout so high the network cannot fit",
+        meaning: "A dropout layer has rate >= 0.5 and the run did not train well: the training loss did not fall by half, or accuracy stayed near chance. Evidence: the rate, the loss drop and the recent training batches' accuracy against chance. Never raised on a run that trained well, and not for rates below 0.5.",
+        why: "Inverted dropout zeroes a share `rate` of the layer's inputs at every training step (and scales the rest by 1/(1 - rate)); at 0.9 only one unit in ten passes, so the layers after it see a different, mostly empty input at each step and the network underfits.",
+        fix: "Lower the rate to 0.1-0.5 (0.2 after dense layers is a common start), or remove the dropout until the network fits, then add regularisation back. check --try-fixes verifies rate 0.2 by retraining (dropout-lower).",
+        look: "loss.png: the training loss stays high; the test accuracy (measured without dropout) may still be above chance.",
     },
     Explanation {
         code: "overfitting",

@@ -13,6 +13,7 @@ mod fit_rules;
 mod gradcheck_rule;
 mod gradient_rules;
 mod init_rules;
+mod layer_kind_rules;
 mod loss_rules;
 mod nonfinite_rule;
 pub mod outcome;
@@ -28,6 +29,7 @@ mod training_rules;
 pub mod types;
 
 pub use context::Context;
+pub use layer_kind_rules::DROPOUT_HIGH;
 pub use skipped::Skipped;
 pub use thresholds::Thresholds;
 pub use types::{Diagnosis, Severity, CODES};
@@ -49,6 +51,7 @@ pub fn diagnose(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
     out.extend(architecture_rules::one_unit_softmax(ctx, th));
     out.extend(architecture_rules::output_units_mismatch(ctx, th));
     out.extend(architecture_rules::batch_norm_small_batch(ctx, th));
+    out.extend(layer_kind_rules::dropout_too_high(ctx, th));
     out.extend(activation_rules::saturated_activations(ctx, th));
     out.extend(activation_rules::dead_relus(ctx, th));
     out.extend(gradient_rules::vanishing_gradients(ctx, th));
@@ -97,7 +100,7 @@ pub fn sort(diagnoses: &mut [Diagnosis]) {
 /// configuration (init, loss, learning rate), then what they do to units
 /// and gradients, then the loss curve and accuracy that result. A learning
 /// rate that blew the loss up ranks before the dead units it caused.
-pub const CAUSAL_ORDER: [&str; 23] = [
+pub const CAUSAL_ORDER: [&str; 25] = [
     "gradient-mismatch",
     "non-finite-data",
     "unscaled-inputs",
@@ -108,6 +111,8 @@ pub const CAUSAL_ORDER: [&str; 23] = [
     "output-units-mismatch",
     "hidden-softmax",
     "output-loss-mismatch",
+    "batch-norm-small-batch",
+    "dropout-too-high",
     "lr-too-high",
     "lr-too-low",
     "saturated-activations",

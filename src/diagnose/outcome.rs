@@ -12,7 +12,7 @@ use crate::numfmt::short;
 /// Codes that describe a risk or a symptom: serious only when training was
 /// hurt. (non-finite, gradient-mismatch, non-finite-data and overfitting
 /// are failures whatever the loss did.)
-const OUTCOME_DEPENDENT: [&str; 14] = [
+const OUTCOME_DEPENDENT: [&str; 15] = [
     "unscaled-inputs",
     "output-loss-mismatch",
     "poor-initialization",
@@ -27,10 +27,11 @@ const OUTCOME_DEPENDENT: [&str; 14] = [
     "unscaled-targets",
     "hidden-softmax",
     "batch-norm-small-batch",
+    "dropout-too-high",
 ];
 
 /// Causes and the error symptoms each explains.
-const EXPLAINS: [(&str, &[&str]); 6] = [
+const EXPLAINS: [(&str, &[&str]); 8] = [
     (
         "unscaled-inputs",
         &[
@@ -67,6 +68,19 @@ const EXPLAINS: [(&str, &[&str]); 6] = [
         ],
     ),
     ("class-imbalance", &["accuracy-at-chance", "loss-plateau"]),
+    (
+        "batch-norm-small-batch",
+        &[
+            "vanishing-gradients",
+            "loss-plateau",
+            "loss-oscillating",
+            "accuracy-at-chance",
+        ],
+    ),
+    (
+        "dropout-too-high",
+        &["dead-relus", "loss-plateau", "accuracy-at-chance"],
+    ),
     (
         "hidden-softmax",
         &[

@@ -82,6 +82,10 @@ pub struct Preflight {
     /// The task and, for regression and multilabel, its targets.
     #[serde(default)]
     pub task: TaskFacts,
+    /// Dropout layers as (layer, rate): what `dropout-too-high` reads.
+    /// Empty (and absent from summary.json) without dropout.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropout: Vec<(usize, f64)>,
 }
 
 /// What the network is asked to predict. The target statistics are of the
@@ -160,6 +164,15 @@ pub fn preflight<F: Float>(
         class_counts: class_counts(labels, classes),
         test_class_counts: Vec::new(),
         task: TaskFacts::default(),
+        dropout: net
+            .layers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| match l {
+                AnyLayer::Dropout(d) => Some((i + 1, d.rate)),
+                _ => None,
+            })
+            .collect(),
     }
 }
 

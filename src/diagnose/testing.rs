@@ -33,6 +33,7 @@ pub fn preflight(loss: LossKind, layers: Vec<InitStats>) -> Preflight {
         class_counts: vec![100; 10],
         test_class_counts: vec![100; 10],
         task: Default::default(),
+        dropout: Vec::new(),
     }
 }
 

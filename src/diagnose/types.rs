@@ -127,7 +127,7 @@ impl Diagnosis {
 }
 
 /// Every code nn-doctor can emit today, for docs and tests.
-pub const CODES: [&str; 24] = [
+pub const CODES: [&str; 25] = [
     "non-finite",
     "gradient-mismatch",
     "non-finite-data",
@@ -152,4 +152,5 @@ pub const CODES: [&str; 24] = [
     "one-unit-softmax",
     "output-units-mismatch",
     "batch-norm-small-batch",
+    "dropout-too-high",
 ];

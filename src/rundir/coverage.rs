@@ -124,6 +124,7 @@ pub fn preflight_and_skipped(
         class_counts: pf.class_counts.unwrap_or_default(),
         test_class_counts: pf.test_class_counts.unwrap_or_default(),
         task: pf.task.unwrap_or_default(),
+        dropout: pf.dropout.unwrap_or_default(),
     };
     (preflight, skipped)
 }

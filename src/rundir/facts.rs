@@ -96,6 +96,8 @@ pub struct PreflightFacts {
     pub test_class_counts: Option<Vec<usize>>,
     /// Regression / multilabel facts (absent: classification).
     pub task: Option<crate::diagnose::preflight::TaskFacts>,
+    /// Dropout layers as (layer, rate) (absent: none).
+    pub dropout: Option<Vec<(usize, f64)>>,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<NanOrigin>>, D::Error> {
