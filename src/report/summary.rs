@@ -2,6 +2,7 @@
 //! later `report` command) read this rather than re-running anything.
 
 use crate::config::{DType, LossKind, OptimizerConfig};
+use crate::kinds::Activation;
 use crate::diagnose::preflight::Preflight;
 use crate::diagnose::{Diagnosis, Severity};
 use crate::monitor::nonfinite::NanOrigin;
@@ -213,7 +214,15 @@ impl Summary {
                 self.network
                     .layers
                     .iter()
-                    .map(|l| format!("{} {}", l.units, l.activation)),
+                    .map(|l| match l.kind.as_deref() {
+                        // Image and shape layers name their kind: "conv2d
+                        // 4 relu", "max_pool2d 4" (units are channels).
+                        Some(k) if k != "dense" => match l.activation {
+                            Activation::Linear => format!("{k} {}", l.units),
+                            a => format!("{k} {} {a}", l.units),
+                        },
+                        _ => format!("{} {}", l.units, l.activation),
+                    }),
             )
             .collect::<Vec<_>>()
             .join(sep)
