@@ -122,8 +122,11 @@ impl<F: Float> Conv2d<F> {
         let p = g.positions();
         let mut cols = Array2::zeros((g.patch(), input.nrows() * p));
         for (s, row) in input.rows().into_iter().enumerate() {
-            let x = row.to_vec();
-            im2col(g, &x, &mut cols.slice_mut(s![.., s * p..(s + 1) * p]));
+            let mut view = cols.slice_mut(s![.., s * p..(s + 1) * p]);
+            match row.as_slice() {
+                Some(x) => im2col(g, x, &mut view),
+                None => im2col(g, &row.to_vec(), &mut view),
+            }
         }
         cols
     }

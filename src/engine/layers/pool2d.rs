@@ -67,6 +67,36 @@ impl Pool2d {
     }
 }
 
+impl Pool2d {
+    /// Max pooling of one contiguous sample: the same windows, visiting
+    /// order and tie/NaN rule as the [`Pool2d::windows`] sweep, with each
+    /// window's running maximum kept in a register instead of `out`.
+    fn max_row<F: Float>(&self, x: &[F], out: &mut [F], arg: &mut [usize]) {
+        let g = &self.geometry;
+        for ci in 0..g.c {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let o = (ci * g.out_h + oy) * g.out_w + ox;
+                    let mut best: Option<(F, usize)> = None;
+                    for ki in 0..g.kh {
+                        let base = (ci * g.h + oy * g.stride + ki) * g.w + ox * g.stride;
+                        for (kj, &v) in x[base..base + g.kw].iter().enumerate() {
+                            match best {
+                                Some((b, _)) if !(v > b || (v.is_nan() && !b.is_nan())) => {}
+                                _ => best = Some((v, base + kj)),
+                            }
+                        }
+                    }
+                    if let Some((v, i)) = best {
+                        out[o] = v;
+                        arg[o] = i;
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl<F: Float> Layer<F> for Pool2d {
     fn kind(&self) -> &'static str {
         match self.pool {
@@ -117,6 +147,10 @@ impl<F: Float> Layer<F> for Pool2d {
                 for (s, (x, mut out)) in input.rows().into_iter().zip(pre.rows_mut()).enumerate() {
                     first.fill(true);
                     let arg = &mut cache.argmax[s * per..(s + 1) * per];
+                    if let (Some(x), Some(out)) = (x.as_slice(), out.as_slice_mut()) {
+                        self.max_row(x, out, arg);
+                        continue;
+                    }
                     self.windows(|o, i| {
                         let v = x[i];
                         if first[o] || v > out[o] || (v.is_nan() && !out[o].is_nan()) {
