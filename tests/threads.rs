@@ -9,10 +9,22 @@ use common::*;
 fn csvs_are_byte_identical_across_thread_counts() {
     // Source of truth: the single-threaded run. The seed network's products
     // (20 x 784 x 1000) are large enough to be split.
+    same_csvs_for_every_thread_count("configs/seed.toml", "30");
+}
+
+#[test]
+fn cnn_csvs_are_byte_identical_across_thread_counts() {
+    // Source of truth: the single-threaded run. The small CNN's batch is cut
+    // into groups of samples for im2col, col2im and max pooling, and its
+    // convolution products are split by columns.
+    same_csvs_for_every_thread_count("cnn/small_cnn.toml", "20");
+}
+
+fn same_csvs_for_every_thread_count(config: &str, steps: &str) {
     let one = tempfile::tempdir().unwrap();
-    let args = ["--steps", "30", "--fail-on", "never", "--no-gradcheck"];
+    let args = ["--steps", steps, "--fail-on", "never", "--no-gradcheck"];
     let o = check(
-        &fixture("configs/seed.toml"),
+        &fixture(config),
         one.path(),
         &[&args[..], &["--threads", "1"]].concat(),
     );
@@ -20,7 +32,7 @@ fn csvs_are_byte_identical_across_thread_counts() {
     for t in ["2", "3"] {
         let other = tempfile::tempdir().unwrap();
         let o = check(
-            &fixture("configs/seed.toml"),
+            &fixture(config),
             other.path(),
             &[&args[..], &["--threads", t]].concat(),
         );
@@ -29,7 +41,7 @@ fn csvs_are_byte_identical_across_thread_counts() {
             let x = std::fs::read(one.path().join(f)).unwrap();
             let y = std::fs::read(other.path().join(f)).unwrap();
             assert!(!x.is_empty());
-            assert!(x == y, "{f} differs between 1 and {t} threads");
+            assert!(x == y, "{config}: {f} differs between 1 and {t} threads");
         }
     }
 }

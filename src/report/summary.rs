@@ -2,9 +2,9 @@
 //! later `report` command) read this rather than re-running anything.
 
 use crate::config::{DType, LossKind, OptimizerConfig};
-use crate::kinds::Activation;
 use crate::diagnose::preflight::Preflight;
 use crate::diagnose::{Diagnosis, Severity};
+use crate::kinds::Activation;
 use crate::monitor::nonfinite::NanOrigin;
 use crate::monitor::record::LayerInfo;
 use serde::{Deserialize, Serialize};
@@ -210,20 +210,15 @@ impl Summary {
     /// "784 -> 1000 sigmoid -> 10 softmax", joined by `sep`.
     pub fn architecture(&self, sep: &str) -> String {
         std::iter::once(self.data.features.to_string())
-            .chain(
-                self.network
-                    .layers
-                    .iter()
-                    .map(|l| match l.kind.as_deref() {
-                        // Image and shape layers name their kind: "conv2d
-                        // 4 relu", "max_pool2d 4" (units are channels).
-                        Some(k) if k != "dense" => match l.activation {
-                            Activation::Linear => format!("{k} {}", l.units),
-                            a => format!("{k} {} {a}", l.units),
-                        },
-                        _ => format!("{} {}", l.units, l.activation),
-                    }),
-            )
+            .chain(self.network.layers.iter().map(|l| match l.kind.as_deref() {
+                // Image and shape layers name their kind: "conv2d
+                // 4 relu", "max_pool2d 4" (units are channels).
+                Some(k) if k != "dense" => match l.activation {
+                    Activation::Linear => format!("{k} {}", l.units),
+                    a => format!("{k} {} {a}", l.units),
+                },
+                _ => format!("{} {}", l.units, l.activation),
+            }))
             .collect::<Vec<_>>()
             .join(sep)
     }

@@ -17,6 +17,7 @@
 //! out of the numbers.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
 
 /// The job being broadcast, with its lifetime erased (see [`broadcast`] for
@@ -142,6 +143,35 @@ pub fn broadcast(threads: usize, job: &(dyn Fn() + Sync)) {
     }
     let _close = Close(pool);
     job();
+}
+
+/// Runs `f` once on each of `parts` (disjoint pieces of work, e.g. groups
+/// of samples with their slices of the output), the parts taken from a
+/// shared counter by up to `threads` participants. Each part is computed
+/// the same way whoever takes it, so the thread count changes no result.
+pub fn for_each_part<T: Send>(threads: usize, parts: Vec<T>, f: &(dyn Fn(T) + Sync)) {
+    if threads <= 1 || parts.len() <= 1 {
+        parts.into_iter().for_each(f);
+        return;
+    }
+    let slots: Vec<Mutex<Option<T>>> = parts.into_iter().map(|p| Mutex::new(Some(p))).collect();
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(slot) = slots.get(i) else { break };
+        let taken = slot.lock().map(|mut p| p.take()).unwrap_or(None);
+        if let Some(part) = taken {
+            f(part);
+        }
+    };
+    broadcast(threads, &work);
+}
+
+/// Samples per part when a batch of `n` is cut for [`for_each_part`]: a
+/// few parts per thread so a late worker still finds some, at least
+/// `min` samples each so the hand-off stays small against the work.
+pub fn samples_per_part(n: usize, threads: usize, min: usize) -> usize {
+    n.div_ceil(threads.max(1) * 4).max(min).max(1)
 }
 
 #[cfg(test)]

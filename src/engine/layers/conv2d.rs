@@ -14,6 +14,7 @@ use crate::engine::float::Float;
 use crate::engine::init::draw_values;
 use crate::engine::kernels::gemm::gemm;
 use crate::engine::kernels::im2col::{col2im, im2col, Geometry};
+use crate::engine::kernels::pool::{for_each_part, samples_per_part};
 use crate::engine::kernels::threads::threads;
 use crate::kinds::Padding;
 use ndarray::{s, Array1, Array2, Array4, ArrayView2, ArrayViewMutD, Axis, Ix1, Ix4};
@@ -116,15 +117,31 @@ impl<F: Float> Conv2d<F> {
             .ok()
     }
 
-    /// The columns of a batch: [in·kh·kw, batch·positions].
+    /// The columns of a batch: [in·kh·kw, batch·positions], groups of
+    /// samples filled in parallel (each sample's columns are a copy, so
+    /// the split changes nothing).
     fn columns(&self, input: ArrayView2<'_, F>) -> Array2<F> {
         let g = &self.geometry;
         let p = g.positions();
-        let mut cols = Array2::zeros((g.patch(), input.nrows() * p));
-        for (s, row) in input.rows().into_iter().enumerate() {
-            let x = row.to_vec();
-            im2col(g, &x, &mut cols.slice_mut(s![.., s * p..(s + 1) * p]));
+        let n = input.nrows();
+        let mut cols = Array2::zeros((g.patch(), n * p));
+        if n == 0 || p == 0 {
+            return cols;
         }
+        let per = samples_per_part(n, threads(), 4);
+        let parts: Vec<_> = input
+            .axis_chunks_iter(Axis(0), per)
+            .zip(cols.axis_chunks_iter_mut(Axis(1), per * p))
+            .collect();
+        for_each_part(threads(), parts, &|(rows, mut block)| {
+            for (s, row) in rows.rows().into_iter().enumerate() {
+                let mut view = block.slice_mut(s![.., s * p..(s + 1) * p]);
+                match row.as_slice() {
+                    Some(x) => im2col(g, x, &mut view),
+                    None => im2col(g, &row.to_vec(), &mut view),
+                }
+            }
+        });
         cols
     }
 
@@ -235,11 +252,22 @@ impl<F: Float> Layer<F> for Conv2d<F> {
             threads(),
         );
         grad_in.fill(F::zero());
-        for (s, mut row) in grad_in.rows_mut().into_iter().enumerate() {
-            if let Some(x) = row.as_slice_mut() {
-                col2im(g, &dcols.slice(s![.., s * p..(s + 1) * p]), x);
-            }
+        let n = grad_in.nrows();
+        if n == 0 || p == 0 {
+            return;
         }
+        let per = samples_per_part(n, threads(), 4);
+        let parts: Vec<_> = grad_in
+            .axis_chunks_iter_mut(Axis(0), per)
+            .zip(dcols.axis_chunks_iter(Axis(1), per * p))
+            .collect();
+        for_each_part(threads(), parts, &|(mut rows, block)| {
+            for (s, mut row) in rows.rows_mut().into_iter().enumerate() {
+                if let Some(x) = row.as_slice_mut() {
+                    col2im(g, &block.slice(s![.., s * p..(s + 1) * p]), x);
+                }
+            }
+        });
     }
 
     /// dW = delta · colsᵀ (as [out, in·kh·kw]), db = sum of delta over

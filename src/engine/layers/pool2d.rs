@@ -9,8 +9,10 @@ use super::{Cache, Layer, Mode, NamedParam, NamedParamMut, Shape};
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
 use crate::engine::kernels::im2col::Geometry;
+use crate::engine::kernels::pool::{for_each_part, samples_per_part};
+use crate::engine::kernels::threads::threads;
 use crate::kinds::PoolKind;
-use ndarray::{Array2, ArrayView2, ArrayViewMutD};
+use ndarray::{Array2, ArrayView2, ArrayViewMutD, Axis};
 
 /// One pooling layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +69,36 @@ impl Pool2d {
     }
 }
 
+impl Pool2d {
+    /// Max pooling of one contiguous sample: the same windows, visiting
+    /// order and tie/NaN rule as the [`Pool2d::windows`] sweep, with each
+    /// window's running maximum kept in a register instead of `out`.
+    fn max_row<F: Float>(&self, x: &[F], out: &mut [F], arg: &mut [usize]) {
+        let g = &self.geometry;
+        for ci in 0..g.c {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let o = (ci * g.out_h + oy) * g.out_w + ox;
+                    let mut best: Option<(F, usize)> = None;
+                    for ki in 0..g.kh {
+                        let base = (ci * g.h + oy * g.stride + ki) * g.w + ox * g.stride;
+                        for (kj, &v) in x[base..base + g.kw].iter().enumerate() {
+                            match best {
+                                Some((b, _)) if !(v > b || (v.is_nan() && !b.is_nan())) => {}
+                                _ => best = Some((v, base + kj)),
+                            }
+                        }
+                    }
+                    if let Some((v, i)) = best {
+                        out[o] = v;
+                        arg[o] = i;
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl<F: Float> Layer<F> for Pool2d {
     fn kind(&self) -> &'static str {
         match self.pool {
@@ -113,19 +145,37 @@ impl<F: Float> Layer<F> for Pool2d {
             PoolKind::Max => {
                 cache.argmax.clear();
                 cache.argmax.resize(n * per, 0);
-                let mut first = vec![true; per];
-                for (s, (x, mut out)) in input.rows().into_iter().zip(pre.rows_mut()).enumerate() {
-                    first.fill(true);
-                    let arg = &mut cache.argmax[s * per..(s + 1) * per];
-                    self.windows(|o, i| {
-                        let v = x[i];
-                        if first[o] || v > out[o] || (v.is_nan() && !out[o].is_nan()) {
-                            out[o] = v;
-                            arg[o] = i;
-                            first[o] = false;
-                        }
-                    });
+                if n == 0 || per == 0 {
+                    return;
                 }
+                // Groups of samples in parallel: each sample's maxima are
+                // its own, so the split changes nothing.
+                let t = threads();
+                let chunk = samples_per_part(n, t, 4);
+                let parts: Vec<_> = input
+                    .axis_chunks_iter(Axis(0), chunk)
+                    .zip(pre.axis_chunks_iter_mut(Axis(0), chunk))
+                    .zip(cache.argmax.chunks_mut(chunk * per))
+                    .collect();
+                for_each_part(t, parts, &|((xs, mut outs), args)| {
+                    let mut first = vec![true; per];
+                    let rows = xs.rows().into_iter().zip(outs.rows_mut());
+                    for ((x, mut out), arg) in rows.zip(args.chunks_mut(per)) {
+                        if let (Some(x), Some(out)) = (x.as_slice(), out.as_slice_mut()) {
+                            self.max_row(x, out, arg);
+                            continue;
+                        }
+                        first.fill(true);
+                        self.windows(|o, i| {
+                            let v = x[i];
+                            if first[o] || v > out[o] || (v.is_nan() && !out[o].is_nan()) {
+                                out[o] = v;
+                                arg[o] = i;
+                                first[o] = false;
+                            }
+                        });
+                    }
+                });
             }
             PoolKind::Avg => {
                 let inv = F::of(1.0 / (self.geometry.kh * self.geometry.kw).max(1) as f64);
