@@ -3,10 +3,10 @@
 //! (copied); the activation and its backward are the shared ones of
 //! `engine::activation`. No parameters; the shape passes through.
 
-use super::{Cache, Layer, Mode, NamedParam, NamedParamMut, Shape};
+use super::{Cache, Layer, Mode, Shape};
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
-use ndarray::{Array2, ArrayView2, ArrayViewMutD};
+use ndarray::{Array2, ArrayView2};
 
 /// One activation layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,23 +51,6 @@ impl<F: Float> Layer<F> for ActivationLayer {
         grad_in: &mut Array2<F>,
     ) {
         grad_in.assign(delta);
-    }
-
-    fn backward_params(
-        &self,
-        _input: ArrayView2<'_, F>,
-        _delta: &Array2<F>,
-        _cache: &Cache<F>,
-        _grads: &mut [ArrayViewMutD<'_, F>],
-    ) {
-    }
-
-    fn params(&self) -> Vec<NamedParam<'_, F>> {
-        Vec::new()
-    }
-
-    fn params_mut(&mut self) -> Vec<NamedParamMut<'_, F>> {
-        Vec::new()
     }
 }
 

@@ -6,7 +6,9 @@
 //! variance takes the unbiased batch variance), which evaluation uses.
 //! Parameters "weight" (gamma) and "bias" (beta), as PyTorch names them.
 
-use super::{Cache, Layer, Mode, NamedParam, NamedParamMut, Shape};
+use super::{
+    weight_and_bias, weight_and_bias_mut, Cache, Layer, Mode, NamedParam, NamedParamMut, Shape,
+};
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMutD, Ix1};
@@ -88,9 +90,6 @@ impl<F: Float> BatchNorm<F> {
             .reduce(f64::max)
     }
 }
-
-/// Parameter names, in [`Layer::params`] order.
-pub const PARAM_NAMES: [&str; 2] = ["weight", "bias"];
 
 impl<F: Float> Layer<F> for BatchNorm<F> {
     fn kind(&self) -> &'static str {
@@ -230,29 +229,11 @@ impl<F: Float> Layer<F> for BatchNorm<F> {
     }
 
     fn params(&self) -> Vec<NamedParam<'_, F>> {
-        vec![
-            NamedParam {
-                name: PARAM_NAMES[0],
-                value: self.weight.view().into_dyn(),
-            },
-            NamedParam {
-                name: PARAM_NAMES[1],
-                value: self.bias.view().into_dyn(),
-            },
-        ]
+        weight_and_bias(&self.weight, &self.bias)
     }
 
     fn params_mut(&mut self) -> Vec<NamedParamMut<'_, F>> {
-        vec![
-            NamedParamMut {
-                name: PARAM_NAMES[0],
-                value: self.weight.view_mut().into_dyn(),
-            },
-            NamedParamMut {
-                name: PARAM_NAMES[1],
-                value: self.bias.view_mut().into_dyn(),
-            },
-        ]
+        weight_and_bias_mut(&mut self.weight, &mut self.bias)
     }
 
     /// running = (1 − momentum)·running + momentum·batch, with the unbiased

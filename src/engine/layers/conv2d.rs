@@ -7,7 +7,9 @@
 //! convolution, which is the convolution with the kernel rotated 180° with
 //! padding and stride undone. Parameters "weight" and "bias".
 
-use super::{Cache, Layer, Mode, NamedParam, NamedParamMut, Shape};
+use super::{
+    weight_and_bias, weight_and_bias_mut, Cache, Layer, Mode, NamedParam, NamedParamMut, Shape,
+};
 use crate::config::LayerConfig;
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
@@ -162,9 +164,6 @@ impl<F: Float> Conv2d<F> {
     }
 }
 
-/// Parameter names, in [`Layer::params`] order.
-pub const PARAM_NAMES: [&str; 2] = ["weight", "bias"];
-
 impl<F: Float> Layer<F> for Conv2d<F> {
     fn kind(&self) -> &'static str {
         "conv2d"
@@ -307,29 +306,11 @@ impl<F: Float> Layer<F> for Conv2d<F> {
     }
 
     fn params(&self) -> Vec<NamedParam<'_, F>> {
-        vec![
-            NamedParam {
-                name: PARAM_NAMES[0],
-                value: self.weight.view().into_dyn(),
-            },
-            NamedParam {
-                name: PARAM_NAMES[1],
-                value: self.bias.view().into_dyn(),
-            },
-        ]
+        weight_and_bias(&self.weight, &self.bias)
     }
 
     fn params_mut(&mut self) -> Vec<NamedParamMut<'_, F>> {
-        vec![
-            NamedParamMut {
-                name: PARAM_NAMES[0],
-                value: self.weight.view_mut().into_dyn(),
-            },
-            NamedParamMut {
-                name: PARAM_NAMES[1],
-                value: self.bias.view_mut().into_dyn(),
-            },
-        ]
+        weight_and_bias_mut(&mut self.weight, &mut self.bias)
     }
 }
 

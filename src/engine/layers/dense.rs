@@ -2,7 +2,9 @@
 //! [fan_in, units] (in_out, so a batch is one GEMM) and `bias` [units].
 //! Its parameters are named "weight" and "bias", in that order.
 
-use super::{Cache, Layer, Mode, NamedParam, NamedParamMut, Shape};
+use super::{
+    weight_and_bias, weight_and_bias_mut, Cache, Layer, Mode, NamedParam, NamedParamMut, Shape,
+};
 use crate::config::LayerConfig;
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
@@ -41,9 +43,6 @@ impl<F: Float> Dense<F> {
         }
     }
 }
-
-/// Parameter names, in [`Layer::params`] order.
-pub const PARAM_NAMES: [&str; 2] = ["weight", "bias"];
 
 impl<F: Float> Layer<F> for Dense<F> {
     fn kind(&self) -> &'static str {
@@ -129,29 +128,11 @@ impl<F: Float> Layer<F> for Dense<F> {
     }
 
     fn params(&self) -> Vec<NamedParam<'_, F>> {
-        vec![
-            NamedParam {
-                name: PARAM_NAMES[0],
-                value: self.weight.view().into_dyn(),
-            },
-            NamedParam {
-                name: PARAM_NAMES[1],
-                value: self.bias.view().into_dyn(),
-            },
-        ]
+        weight_and_bias(&self.weight, &self.bias)
     }
 
     fn params_mut(&mut self) -> Vec<NamedParamMut<'_, F>> {
-        vec![
-            NamedParamMut {
-                name: PARAM_NAMES[0],
-                value: self.weight.view_mut().into_dyn(),
-            },
-            NamedParamMut {
-                name: PARAM_NAMES[1],
-                value: self.bias.view_mut().into_dyn(),
-            },
-        ]
+        weight_and_bias_mut(&mut self.weight, &mut self.bias)
     }
 }
 
@@ -197,7 +178,7 @@ mod tests {
         assert_eq!(gw, array![[1.0, -1.0, 0.5], [2.0, -2.0, 1.0]]);
         assert_eq!(gb, array![1.0, -1.0, 0.5]);
         let names: Vec<_> = l.params().iter().map(|p| p.name).collect();
-        assert_eq!(names, PARAM_NAMES);
+        assert_eq!(names, super::super::WEIGHT_AND_BIAS);
         assert_eq!(l.param_count(), 9);
     }
 

@@ -5,10 +5,10 @@
 //! (seed, step, layer): runs repeat exactly, and a gradient check can hold a
 //! mask fixed (`Cache::fix_mask`). No parameters; activation Linear.
 
-use super::{Cache, Layer, Mode, NamedParam, NamedParamMut, Shape};
+use super::{Cache, Layer, Mode, Shape};
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
-use ndarray::{Array2, ArrayView2, ArrayViewMutD, Zip};
+use ndarray::{Array2, ArrayView2, Zip};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -93,23 +93,6 @@ impl<F: Float> Layer<F> for Dropout {
         } else {
             grad_in.fill(F::of(f64::NAN));
         }
-    }
-
-    fn backward_params(
-        &self,
-        _input: ArrayView2<'_, F>,
-        _delta: &Array2<F>,
-        _cache: &Cache<F>,
-        _grads: &mut [ArrayViewMutD<'_, F>],
-    ) {
-    }
-
-    fn params(&self) -> Vec<NamedParam<'_, F>> {
-        Vec::new()
-    }
-
-    fn params_mut(&mut self) -> Vec<NamedParamMut<'_, F>> {
-        Vec::new()
     }
 }
 

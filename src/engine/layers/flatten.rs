@@ -3,10 +3,10 @@
 //! values in that order, so only the declared shape changes; forward and
 //! backward copy. No parameters; activation Linear.
 
-use super::{Cache, Layer, Mode, NamedParam, NamedParamMut, Shape};
+use super::{Cache, Layer, Mode, Shape};
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
-use ndarray::{Array2, ArrayView2, ArrayViewMutD};
+use ndarray::{Array2, ArrayView2};
 
 /// One flatten layer over `input`.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,23 +50,6 @@ impl<F: Float> Layer<F> for Flatten {
         grad_in: &mut Array2<F>,
     ) {
         grad_in.assign(delta);
-    }
-
-    fn backward_params(
-        &self,
-        _input: ArrayView2<'_, F>,
-        _delta: &Array2<F>,
-        _cache: &Cache<F>,
-        _grads: &mut [ArrayViewMutD<'_, F>],
-    ) {
-    }
-
-    fn params(&self) -> Vec<NamedParam<'_, F>> {
-        Vec::new()
-    }
-
-    fn params_mut(&mut self) -> Vec<NamedParamMut<'_, F>> {
-        Vec::new()
     }
 }
 

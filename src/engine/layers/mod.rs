@@ -41,7 +41,7 @@ use super::activation::Activation;
 use super::float::Float;
 use super::loss::output_delta;
 use crate::kinds::LossKind;
-use ndarray::{Array2, ArrayView2, ArrayViewD, ArrayViewMutD};
+use ndarray::{Array, Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Dimension};
 
 /// Whether a forward pass trains or evaluates. Dense and convolution layers
 /// behave the same in both; dropout (off) and batch norm (running
@@ -146,20 +146,27 @@ pub trait Layer<F: Float> {
 
     /// backward to the parameters: one gradient per tensor of
     /// [`Layer::params`], in that order, from the layer's input and dL/dz
-    /// (the 1/batch is already inside `delta`).
+    /// (the 1/batch is already inside `delta`). Parameter-less kinds
+    /// (pooling, flatten, dropout, a standalone activation) keep the
+    /// defaults: nothing to compute, no tensors.
     fn backward_params(
         &self,
-        input: ArrayView2<'_, F>,
-        delta: &Array2<F>,
-        cache: &Cache<F>,
-        grads: &mut [ArrayViewMutD<'_, F>],
-    );
+        _input: ArrayView2<'_, F>,
+        _delta: &Array2<F>,
+        _cache: &Cache<F>,
+        _grads: &mut [ArrayViewMutD<'_, F>],
+    ) {
+    }
 
     /// The parameter tensors, by name, in a fixed order.
-    fn params(&self) -> Vec<NamedParam<'_, F>>;
+    fn params(&self) -> Vec<NamedParam<'_, F>> {
+        Vec::new()
+    }
 
     /// The same tensors, writable, in the same order.
-    fn params_mut(&mut self) -> Vec<NamedParamMut<'_, F>>;
+    fn params_mut(&mut self) -> Vec<NamedParamMut<'_, F>> {
+        Vec::new()
+    }
 
     /// Number of scalar parameters.
     fn param_count(&self) -> usize {
@@ -169,4 +176,43 @@ pub trait Layer<F: Float> {
     /// Updates state that is not a parameter from a training step's cache
     /// (batch norm's running statistics); called in the update phase.
     fn update_state(&mut self, _cache: &Cache<F>) {}
+}
+
+/// The names of a weight and bias pair, as PyTorch names them for dense,
+/// convolution and batch norm (gamma and beta), so metrics.csv's weight and
+/// bias columns mean the same for every kind that has them.
+pub const WEIGHT_AND_BIAS: [&str; 2] = ["weight", "bias"];
+
+/// A weight and a bias as the two named tensors of [`Layer::params`].
+pub(crate) fn weight_and_bias<'a, F, D: Dimension>(
+    weight: &'a Array<F, D>,
+    bias: &'a Array1<F>,
+) -> Vec<NamedParam<'a, F>> {
+    vec![
+        NamedParam {
+            name: WEIGHT_AND_BIAS[0],
+            value: weight.view().into_dyn(),
+        },
+        NamedParam {
+            name: WEIGHT_AND_BIAS[1],
+            value: bias.view().into_dyn(),
+        },
+    ]
+}
+
+/// The same pair, writable ([`Layer::params_mut`]).
+pub(crate) fn weight_and_bias_mut<'a, F, D: Dimension>(
+    weight: &'a mut Array<F, D>,
+    bias: &'a mut Array1<F>,
+) -> Vec<NamedParamMut<'a, F>> {
+    vec![
+        NamedParamMut {
+            name: WEIGHT_AND_BIAS[0],
+            value: weight.view_mut().into_dyn(),
+        },
+        NamedParamMut {
+            name: WEIGHT_AND_BIAS[1],
+            value: bias.view_mut().into_dyn(),
+        },
+    ]
 }

@@ -5,14 +5,14 @@
 //! propagates) and sends the gradient there alone; average pooling spreads
 //! it evenly over the window. No parameters; activation Linear.
 
-use super::{Cache, Layer, Mode, NamedParam, NamedParamMut, Shape};
+use super::{Cache, Layer, Mode, Shape};
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
 use crate::engine::kernels::im2col::Geometry;
 use crate::engine::kernels::pool::{for_each_part, samples_per_part};
 use crate::engine::kernels::threads::threads;
 use crate::kinds::PoolKind;
-use ndarray::{Array2, ArrayView2, ArrayViewMutD, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 
 /// One pooling layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -221,23 +221,6 @@ impl<F: Float> Layer<F> for Pool2d {
                 }
             }
         }
-    }
-
-    fn backward_params(
-        &self,
-        _input: ArrayView2<'_, F>,
-        _delta: &Array2<F>,
-        _cache: &Cache<F>,
-        _grads: &mut [ArrayViewMutD<'_, F>],
-    ) {
-    }
-
-    fn params(&self) -> Vec<NamedParam<'_, F>> {
-        Vec::new()
-    }
-
-    fn params_mut(&mut self) -> Vec<NamedParamMut<'_, F>> {
-        Vec::new()
     }
 }
 
