@@ -7,11 +7,12 @@
 //! `cargo bench --bench peer_worker -- plain|instrumented` (the driver
 //! starts the built binary itself; see bench/README.md).
 
-use nn_doctor::config::{
-    self, Init, LayerConfig, LayerKind, LossKind, OptimizerConfig, Padding, PoolKind,
-};
+#[path = "common/networks.rs"]
+mod networks;
+
+use networks::{cnn, deep, seed};
+use nn_doctor::config::{self, LayerConfig, LayerKind, LossKind, OptimizerConfig};
 use nn_doctor::data;
-use nn_doctor::engine::activation::Activation;
 use nn_doctor::engine::float::Float;
 use nn_doctor::engine::optim::Optimizer;
 use nn_doctor::engine::train::{train, Plan, Split};
@@ -28,49 +29,7 @@ use std::time::Instant;
 type Runner = Box<dyn FnMut(usize) -> anyhow::Result<f64>>;
 
 fn layers(shape: &str) -> Option<(Vec<LayerConfig>, bool, usize)> {
-    let layer = |units, activation| LayerConfig {
-        kind: nn_doctor::config::LayerKind::Dense,
-        units,
-        activation,
-        init: Init::XavierUniform,
-        bias_init: 0.0,
-    };
-    let seed = vec![
-        layer(1000, Activation::Sigmoid),
-        layer(10, Activation::Softmax),
-    ];
-    let mut deep: Vec<_> = (0..4).map(|_| layer(256, Activation::Relu)).collect();
-    deep.push(layer(10, Activation::Softmax));
-    // examples/mnist_cnn.toml's network (worker.py's "cnn-f32-b64").
-    let kind = |kind| LayerConfig {
-        kind,
-        ..layer(0, Activation::Linear)
-    };
-    let conv = |filters| LayerConfig {
-        kind: LayerKind::Conv2d {
-            filters,
-            kernel: (5, 5),
-            stride: 1,
-            padding: Padding::Valid,
-        },
-        init: Init::HeNormal,
-        ..layer(filters, Activation::Relu)
-    };
-    let pool = || {
-        kind(LayerKind::Pool2d {
-            pool: PoolKind::Max,
-            size: 2,
-            stride: 2,
-        })
-    };
-    let cnn = vec![
-        conv(8),
-        pool(),
-        conv(16),
-        pool(),
-        kind(LayerKind::Flatten),
-        layer(10, Activation::Softmax),
-    ];
+    let (seed, deep, cnn) = (seed(), deep(), cnn());
     Some(match shape {
         "seed-f32-b32" => (seed, false, 32),
         "seed-f32-b64" => (seed, false, 64),

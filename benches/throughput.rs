@@ -18,11 +18,12 @@
 //! shapes whose name contains TEXT, e.g. "seed f32 b64"), `--fashion` for
 //! Fashion-MNIST from Debian's `dataset-fashion-mnist` (60,000 samples).
 
-use nn_doctor::config::{
-    self, Init, LayerConfig, LayerKind, LossKind, OptimizerConfig, Padding, PoolKind,
-};
+#[path = "common/networks.rs"]
+mod networks;
+
+use networks::{cnn, deep, seed};
+use nn_doctor::config::{self, LayerConfig, LossKind, OptimizerConfig};
 use nn_doctor::data::{self, spec::DataSpec};
-use nn_doctor::engine::activation::Activation;
 use nn_doctor::engine::kernels::threads::{set_threads, threads};
 use nn_doctor::engine::optim::Optimizer;
 use nn_doctor::engine::train::{train, Plan, Split};
@@ -47,27 +48,7 @@ struct Shape {
     loss: LossKind,
 }
 
-fn layer(units: usize, activation: Activation) -> LayerConfig {
-    // Zero-mean init so the numbers stay in range for the whole run; the
-    // arithmetic cost is the same as the seed's U[0,1).
-    LayerConfig {
-        kind: nn_doctor::config::LayerKind::Dense,
-        units,
-        activation,
-        init: Init::XavierUniform,
-        bias_init: 0.0,
-    }
-}
-
 fn shapes() -> Vec<Shape> {
-    let seed = || {
-        vec![
-            layer(1000, Activation::Sigmoid),
-            layer(10, Activation::Softmax),
-        ]
-    };
-    let mut deep: Vec<_> = (0..4).map(|_| layer(256, Activation::Relu)).collect();
-    deep.push(layer(10, Activation::Softmax));
     let s = |name, f64, batch, layers, loss| Shape {
         name,
         f64,
@@ -81,7 +62,13 @@ fn shapes() -> Vec<Shape> {
         s("seed f32 b64", false, 64, seed(), LossKind::Mse),
         s("seed f32 b256", false, 256, seed(), LossKind::Mse),
         s("seed f64 b64", true, 64, seed(), LossKind::Mse),
-        s("deep relu f32 b64", false, 64, deep, LossKind::CrossEntropy),
+        s(
+            "deep relu f32 b64",
+            false,
+            64,
+            deep(),
+            LossKind::CrossEntropy,
+        ),
         Shape {
             image: true,
             ..s(
@@ -92,40 +79,6 @@ fn shapes() -> Vec<Shape> {
                 LossKind::CrossEntropy,
             )
         },
-    ]
-}
-
-/// examples/mnist_cnn.toml's network: conv 8@5x5 relu -> max pool 2 ->
-/// conv 16@5x5 relu -> max pool 2 -> flatten -> dense 10 softmax.
-fn cnn() -> Vec<LayerConfig> {
-    let kind = |kind| LayerConfig {
-        kind,
-        ..layer(0, Activation::Linear)
-    };
-    let conv = |filters| LayerConfig {
-        kind: LayerKind::Conv2d {
-            filters,
-            kernel: (5, 5),
-            stride: 1,
-            padding: Padding::Valid,
-        },
-        init: Init::HeNormal,
-        ..layer(filters, Activation::Relu)
-    };
-    let pool = || {
-        kind(LayerKind::Pool2d {
-            pool: PoolKind::Max,
-            size: 2,
-            stride: 2,
-        })
-    };
-    vec![
-        conv(8),
-        pool(),
-        conv(16),
-        pool(),
-        kind(LayerKind::Flatten),
-        layer(10, Activation::Softmax),
     ]
 }
 
