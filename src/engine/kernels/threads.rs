@@ -5,6 +5,7 @@
 //! changes no result (the GEMM splits by output columns, see `gemm`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 /// 0 = not set: follow the machine.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -15,10 +16,19 @@ pub fn set_threads(n: usize) {
     THREADS.store(n, Ordering::Relaxed);
 }
 
+/// The machine's thread count, asked once per process: on Linux
+/// `available_parallelism` reads the cgroup CPU quota from files under /sys
+/// on every call, and the kernels ask for every product (`perf` put those
+/// file opens at about 3% of a deep-net training step).
+fn machine() -> usize {
+    static MACHINE: OnceLock<usize> = OnceLock::new();
+    *MACHINE.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// The thread count kernels use now (at least 1).
 pub fn threads() -> usize {
     match THREADS.load(Ordering::Relaxed) {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        0 => machine(),
         n => n,
     }
 }
