@@ -289,6 +289,68 @@ def test_gradient_accumulation_holds_one_backward_of_output_gradients():
     assert len(flags) == 4 and rec.nan_origin is None
 
 
+def record_files(make, transfer_on_cpu, steps=4, every=2):
+    """metrics.csv, loss.csv and nan_origin of a short run of make()'s model."""
+    torch.manual_seed(5)
+    model, lr = make()
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    out = tempfile.mkdtemp()
+    rec = Recorder(model, opt, out, loss="mse", every=every)
+    rec.transfer_on_cpu = transfer_on_cpu
+    g = torch.Generator().manual_seed(2)
+    for _ in range(steps):
+        x = torch.randn(6, 1, 4, 4, generator=g) * 3
+        target = torch.nn.functional.one_hot(torch.randint(0, 3, (6,), generator=g), 3).float()
+        y = model(x)
+        loss = 0.5 * ((y - target) ** 2).sum(dim=1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        rec.step(loss, y, target)
+    rec.close()
+    got = [open(os.path.join(out, f)).read() for f in ("metrics.csv", "loss.csv")]
+    with open(os.path.join(out, "summary.json")) as f:
+        return got + [json.load(f)["nan_origin"]]
+
+
+def test_values_read_in_place_on_the_cpu_equal_the_transferred_ones():
+    # Source of truth: the one-transfer path other devices take (_to_host),
+    # forced on the CPU; every value of metrics.csv, loss.csv and the NaN
+    # origin must be identical, on a conv + ReLU + sigmoid + softmax model
+    # and on one whose forward pass overflows at step 3.
+    def healthy():
+        return nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(12, 5),
+                             nn.Sigmoid(), nn.Linear(5, 3), nn.Softmax(dim=1)), 0.1
+
+    def overflowing():
+        m = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, 3))
+        with torch.no_grad():
+            m[3].weight.mul_(1e37)
+        return m, 1e3
+
+    for make in (healthy, overflowing):
+        in_place, transferred = record_files(make, False), record_files(make, True)
+        assert in_place == transferred, make.__name__
+    assert record_files(overflowing, False)[2] is not None
+    assert record_files(healthy, False)[2] is None
+
+
+def test_each_module_output_range_is_reduced_once():
+    # A module output's (min, max) serves its non-finite flag and, for the
+    # pre-activation, its statistics: one aminmax per output tensor.
+    # Source of truth: the forward pass has four module outputs.
+    import nn_doctor_torch as nd
+    calls = []
+    real = nd.span
+    nd.span = lambda t: calls.append(t.shape) or real(t)
+    try:
+        model = nn.Sequential(nn.Linear(3, 5), nn.Sigmoid(), nn.Linear(5, 2), nn.Softmax(dim=1))
+        one_step(model, torch.randn(4, 3), torch.zeros(4, 2))
+    finally:
+        nd.span = real
+    assert calls == [torch.Size([4, 5])] * 2 + [torch.Size([4, 2])] * 2, calls
+
+
 def diagnose(run_dir):
     out = tempfile.mkdtemp()
     p = subprocess.run([BIN, "diagnose", run_dir, "--out", out, "--format", "json"],
