@@ -232,11 +232,6 @@ def flag_value(lo, hi):
     return 0.0
 
 
-def _flag_order(f):
-    """Flags sort by phase rank, then by the order they were raised."""
-    return f[0], f[1]
-
-
 def ratio(update, weight):
     """||dW|| / ||W||, as the engine's recorder (src/monitor/recorder.rs)."""
     if weight > 0.0:
@@ -269,6 +264,7 @@ class Recorder:
         self.recording = False
         self.in_step = False
         self.flags = []  # (phase rank, order, phase, layer, what, reduction, tensor to confirm)
+        self.flag_tensors = []
         self.stats = {}  # layer number -> {raw statistic: 0-dim tensor}
         self.counts = {}  # layer number -> {element count: int} (host side)
         self.last_layer = None
@@ -321,6 +317,7 @@ class Recorder:
         self.step_no += 1
         self.recording = self.step_no == 1 or (self.step_no - 1) % self.every == 0
         self.flags, self.stats, self.counts, self.paired = [], {}, {}, set()
+        self.flag_tensors = []  # the flags' 0-dim tensors, for step()'s all-finite test
         self.deltas = []  # (layer, gradient of its output, its version) until _flush_deltas
         self.last_layer, self.last_span = None, None
         self.pending = {}
@@ -337,6 +334,10 @@ class Recorder:
         non-finite one is confirmed element-wise (`confirm`) before it is
         blamed."""
         self.flags.append((rank, len(self.flags), phase, layer, what, reduced, confirm))
+        if isinstance(reduced, tuple):
+            self.flag_tensors += reduced
+        else:
+            self.flag_tensors.append(reduced)
 
     def _span(self, t):
         """(min, max) of a module output, remembered so that the activation
@@ -636,17 +637,22 @@ class Recorder:
         for number, out in self.pending.items():
             self._pre_stats(self.order[number - 1], out)
             self._act_stats(self.order[number - 1], out)
-        flags = sorted(self.flags, key=_flag_order)
-        stats = self.stats if self.recording else {}
+        flags, stats = self.flags, self.stats if self.recording else {}
         if loss_t.device.type == "cpu" and not self.transfer_on_cpu:
             loss_v, correct, value, raw = self._read_in_place(tensors, flags, stats)
+            # Every flag's value summed: finite exactly when each is (or a
+            # sum of finite values overflowed: then each is looked at).
+            seen = self.nan_origin is not None or math.isfinite(sum([t.item() for t in self.flag_tensors]))
         else:
             loss_v, correct, value, raw = self._read_transferred(tensors, flags, stats, loss_t.device)
+            seen = self.nan_origin is not None
         acc_v = correct / samples if samples else math.nan
         self.steps.append([self.step_no, loss_v, acc_v])
-        if self.nan_origin is None:
-            for i, f in enumerate(flags):
-                v = value(i)
+        if not seen:
+            # In phase order, then in the order they were raised (a flag's
+            # place in the list); the first non-finite one is the origin.
+            for i in sorted(range(len(flags)), key=lambda i: flags[i][0]):
+                f, v = flags[i], value(i)
                 if not math.isfinite(v) and (f[6] is None or not bool(torch.isfinite(f[6]).all())):
                     if f[6] is not None:  # spelled from the elements, not the norm or sum
                         lo, hi = span(f[6].detach())

@@ -335,6 +335,27 @@ def test_values_read_in_place_on_the_cpu_equal_the_transferred_ones():
     assert record_files(healthy, False)[2] is None
 
 
+def test_finite_values_whose_sum_overflows_are_not_an_origin():
+    # step()'s all-finite test sums the flags' values; float64 outputs of
+    # 1e308 sum to inf although each is finite (and the float64 weight norm
+    # overflows). Source of truth: every tensor of the step is finite (the
+    # loss scales the outputs down to 2.0), so no origin may be named.
+    lin = nn.Linear(1, 2, bias=False).double()
+    with torch.no_grad():
+        lin.weight.fill_(1e308)
+    opt = torch.optim.SGD(lin.parameters(), lr=0.0)
+    rec = Recorder(lin, opt, tempfile.mkdtemp(), loss="mse")
+    y = lin(torch.ones(1, 1, dtype=torch.float64))
+    loss = (y * 1e-308).sum()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    rec.step(loss)
+    assert math.isinf(sum(t.item() for t in rec.flag_tensors))
+    assert all(bool(torch.isfinite(t).all()) for t in (y, loss, lin.weight, lin.weight.grad))
+    assert rec.nan_origin is None
+
+
 def test_each_module_output_range_is_reduced_once():
     # A module output's (min, max) serves its non-finite flag and, for the
     # pre-activation, its statistics: one aminmax per output tensor.
