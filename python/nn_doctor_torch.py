@@ -81,6 +81,7 @@ ACTIVATIONS = [
 SIGMOID_SATURATION_Z = 5.986445692252742
 TANH_SATURATION_Z = 2.993222846126382
 INPUT_BATCHES = 10
+LABEL_BATCHES = 64
 
 METRICS_HEADER = ["step", "layer", "activation", "act_min", "act_max", "act_mean", "act_std",
                   "pre_min", "pre_max", "pre_mean_abs", "saturated_frac", "dead_frac",
@@ -277,6 +278,7 @@ class Recorder:
         self.last_span = None  # (tensor, version, (min, max)) of the last module output
         self.paired = set()
         self.class_counts = None  # on the device, read once at close()
+        self.labels = []  # the labels of the steps not yet in class_counts
         self.input = None
         self.input_batches = 0
         self.nan_origin = None
@@ -638,8 +640,12 @@ class Recorder:
             tensors.append((out.argmax(dim=-1) == labels).sum())
             samples = labels.numel()
             self.classes = out.shape[-1]
-            counts = torch.bincount(labels.reshape(-1), minlength=self.classes)
-            self.class_counts = counts if self.class_counts is None else self.class_counts + counts
+            # Counted LABEL_BATCHES steps at a time (one concatenation and
+            # one bincount instead of a bincount and an addition per step);
+            # labels that are the caller's own tensor are copied first.
+            self.labels.append(labels.reshape(-1) if labels is not target else labels.reshape(-1).clone())
+            if len(self.labels) >= LABEL_BATCHES:
+                self._count_classes()
         for number, out in self.pending.items():
             self._pre_stats(self.order[number - 1], out)
             self._act_stats(self.order[number - 1], out)
@@ -789,6 +795,20 @@ class Recorder:
             s["update_ratio"] = ratio(update, r["before_norm"]) if layer.weights else math.nan
         return s
 
+    def _count_classes(self):
+        """Adds the kept labels to class_counts."""
+        if not self.labels:
+            return
+        labels, self.labels = self.labels, []
+        counts = torch.bincount(torch.cat(labels) if len(labels) > 1 else labels[0], minlength=self.classes)
+        if self.class_counts is None:
+            self.class_counts = counts
+        elif counts.numel() > self.class_counts.numel():  # a label beyond the output width
+            counts[:self.class_counts.numel()] += self.class_counts
+            self.class_counts = counts
+        else:
+            self.class_counts[:counts.numel()] += counts
+
     def evaluation(self, test_loss, test_accuracy, samples):
         """Record a test-set evaluation at the current step."""
         self.tests[self.step_no] = (float(test_loss), float(test_accuracy))
@@ -871,6 +891,7 @@ class Recorder:
                             "rms": math.sqrt(i["sq"] / i["count"]) if i["count"] else None,
                             "feature_scale_max": max(nonzero, default=0.0),
                             "feature_scale_min_nonzero": min(nonzero) if nonzero else None}
+        self._count_classes()
         if self.class_counts is not None and classes:
             counts = self.class_counts.tolist()
             pre["chance_accuracy"] = max(max(counts) / max(1, sum(counts)), 1.0 / classes)

@@ -356,6 +356,39 @@ def test_finite_values_whose_sum_overflows_are_not_an_origin():
     assert rec.nan_origin is None
 
 
+def test_class_counts_over_more_steps_than_one_count_batch():
+    # The labels are counted LABEL_BATCHES steps at a time. Source of truth:
+    # the test's own count of every label it passed, for class-index targets
+    # held in one buffer the loop overwrites in place after each step (the
+    # recorder must have copied them) and for one-hot targets.
+    import nn_doctor_torch as nd
+    steps = nd.LABEL_BATCHES + 7
+    for one_hot in (False, True):
+        model = nn.Sequential(nn.Linear(3, 4))
+        opt = torch.optim.SGD(model.parameters(), lr=0.0)
+        out = tempfile.mkdtemp()
+        rec = Recorder(model, opt, out, loss="cross_entropy", every=5)
+        g = torch.Generator().manual_seed(4)
+        buf, truth = torch.zeros(5, dtype=torch.long), [0] * 4
+        for _ in range(steps):
+            buf.copy_(torch.randint(0, 3, (5,), generator=g))  # class 3 never occurs
+            for c in buf.tolist():
+                truth[c] += 1
+            y = model(torch.randn(5, 3, generator=g))
+            target = nn.functional.one_hot(buf, 4).float() if one_hot else buf
+            loss = nn.functional.cross_entropy(y, buf)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            rec.step(loss, y, target)
+            buf.fill_(0)  # the caller reuses its buffer
+        rec.close()
+        assert rec.class_counts.tolist() == truth, (one_hot, rec.class_counts.tolist(), truth)
+        with open(os.path.join(out, "summary.json")) as f:
+            pre = json.load(f)["preflight"]
+        assert pre["classes"] == 4 and pre["chance_accuracy"] == max(truth) / (5 * steps)
+
+
 def test_each_module_output_range_is_reduced_once():
     # A module output's (min, max) serves its non-finite flag and, for the
     # pre-activation, its statistics: one aminmax per output tensor.
