@@ -43,13 +43,13 @@ after the update from another; a module output's range and its non-finite
 flag come from one aminmax, which the pre-activation statistics reuse (the
 activation module's hook receives the same tensor); on the CPU the step's
 flags are tested by one sum of their values (finite exactly when each is;
-only otherwise are they looked at one by one, in phase order); |z|, the squared deviations of the
-activation from its mean (two passes) and the saturation indicator (0/1
-floats: CPU comparisons into bool tensors are slow) are written to rows of
-one reused buffer and summed by one reduction per layer; on the CPU, where a
-value is read without a transfer, the non-finite count is only taken when
-the range is not finite; the hooks read detached tensors instead of
-entering no_grad.
+only otherwise are they looked at one by one, in phase order); |z|, the
+squared deviations of the activation from its mean (two passes) and the
+saturation indicator (0/1 floats: CPU comparisons into bool tensors are
+slow) are written to rows of one reused buffer and summed by one reduction
+per layer; on the CPU the non-finite count is only taken when the range is
+not finite; the labels are counted 64 steps at a time; the hooks read
+detached tensors instead of entering no_grad.
 """
 
 import csv
