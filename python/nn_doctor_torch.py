@@ -682,9 +682,9 @@ class Recorder:
         without a transfer: each 0-dim tensor by .item() (~0.3 us), each
         vector by .tolist(). Cheaper than gathering them first (stacking 39
         scalars costs ~50 us, more than reading all of them), and nothing
-        positional to keep: each value is read where it is. A flag's value
-        is read only when the flags before it were finite (read in order
-        until the first non-finite one)."""
+        positional to keep: each value is read where it is. value(i) reads
+        flag i; step() calls it only when the sum of the flags' values is
+        not finite."""
         loss_v = tensors[0].item()
         correct = tensors[1].item() if len(tensors) > 1 else None
 
