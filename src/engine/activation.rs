@@ -201,6 +201,11 @@ impl Activation {
             }
             return;
         }
+        if self == Activation::Relu {
+            if let (Some(z), Some(d)) = (z.as_slice(), delta.as_slice_mut()) {
+                return relu_backward(d, z);
+            }
+        }
         let zip = Zip::from(delta).and(z).and(act);
         match self {
             Activation::Linear | Activation::Softmax => {}
@@ -212,6 +217,23 @@ impl Activation {
             }),
             _ => zip.for_each(|d, &z, _| *d *= self.derivative(z)),
         }
+    }
+}
+
+crate::multiversion!(
+    /// ReLU's backward step on contiguous buffers: `d` is zeroed where
+    /// z <= 0, through its AVX2 build where the CPU has it. The same values
+    /// as the element-wise loop it replaces (a zero or `d` unchanged), but
+    /// written as a select, not a conditional store, so it vectorises: the
+    /// branch on a sign that is random per unit mispredicted about every
+    /// other element (6% of a deep-net step under `perf`).
+    fn relu_backward<F: Float>(d: &mut [F], z: &[F]) => relu_backward_select
+);
+
+#[inline(always)]
+fn relu_backward_select<F: Float>(d: &mut [F], z: &[F]) {
+    for (d, &z) in d.iter_mut().zip(z) {
+        *d = if z <= F::zero() { F::zero() } else { *d };
     }
 }
 
@@ -350,6 +372,44 @@ mod tests {
                 let by_slope = act.relative_slope(z, a).unwrap() < SATURATION_SHARE;
                 assert_eq!(act.is_saturated(z, a), by_slope, "{act} at {z}");
             }
+        }
+    }
+
+    /// Source of truth: the element-wise rule, d * relu'(z) with relu'(z) =
+    /// 0 for z <= 0 (also -0.0) and 1 above, applied on a strided copy
+    /// (which takes the generic path) and on the contiguous buffer (the
+    /// slice kernel); also the portable build called directly.
+    #[test]
+    fn relu_backward_kernel_matches_the_elementwise_rule() {
+        let z = Array2::from_shape_fn((7, 37), |(i, j)| match (i * 37 + j) % 5 {
+            0 => -0.0f32,
+            1 => 0.0,
+            k => (k as f32 - 3.0) * (i as f32 + 0.5) * if j % 2 == 0 { 1.0 } else { -1.0 },
+        });
+        let d0 = Array2::from_shape_fn((7, 37), |(i, j)| (i as f32 - 3.0) * 0.7 + j as f32);
+        let want = Array2::from_shape_fn(
+            (7, 37),
+            |(i, j)| {
+                if z[[i, j]] > 0.0 {
+                    d0[[i, j]]
+                } else {
+                    0.0
+                }
+            },
+        );
+        let a = z.mapv(|v| v.max(0.0));
+        let mut fast = d0.clone();
+        Activation::Relu.scale_by_derivative(&z, &a, &mut fast);
+        let mut strided = d0.t().to_owned();
+        strided.swap_axes(0, 1);
+        Activation::Relu.scale_by_derivative(&z, &a, &mut strided);
+        let mut portable = d0.clone();
+        relu_backward_select(portable.as_slice_mut().unwrap(), z.as_slice().unwrap());
+        for got in [&fast, &strided, &portable] {
+            assert!(got
+                .iter()
+                .zip(&want)
+                .all(|(x, y)| x.to_bits() == y.to_bits()));
         }
     }
 

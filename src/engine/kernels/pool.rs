@@ -167,6 +167,78 @@ pub fn for_each_part<T: Send>(threads: usize, parts: Vec<T>, f: &(dyn Fn(T) + Sy
     broadcast(threads, &work);
 }
 
+/// Runs `a` and `b`, on two threads at once when `threads` > 1 (a worker
+/// takes whichever the caller has not started), and returns both results:
+/// for two independent pieces of work too small to split each (the two
+/// backward products of a dense layer, `backprop`). A late worker finds
+/// both taken and the caller runs them in turn, so nothing waits for a
+/// thread that has no core. Kernels called inside either run on their
+/// thread alone (the pool is busy: see [`broadcast`]).
+pub fn join<A, B, RA, RB>(threads: usize, a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    if threads <= 1 {
+        return (a(), b());
+    }
+    let (ta, tb) = (Mutex::new(Some(a)), Mutex::new(Some(b)));
+    let (ra, rb) = (Mutex::new(None), Mutex::new(None));
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        match next.fetch_add(1, Ordering::Relaxed) {
+            0 => {
+                if let Some(f) = ta.lock().ok().and_then(|mut t| t.take()) {
+                    let r = f();
+                    if let Ok(mut slot) = ra.lock() {
+                        *slot = Some(r);
+                    }
+                }
+            }
+            1 => {
+                if let Some(f) = tb.lock().ok().and_then(|mut t| t.take()) {
+                    let r = f();
+                    if let Ok(mut slot) = rb.lock() {
+                        *slot = Some(r);
+                    }
+                }
+            }
+            _ => break,
+        }
+    };
+    broadcast(2, &work);
+    // Both slots are filled: every task index below 2 is taken by exactly
+    // one participant, and broadcast returns after every run returned. A
+    // poisoned lock (a panicking task) leaves its slot empty; run the task
+    // here then, so the panic surfaces on the caller.
+    let ra = ra.into_inner().ok().flatten();
+    let rb = rb.into_inner().ok().flatten();
+    let ra = match ra {
+        Some(r) => r,
+        None => match ta.into_inner().ok().flatten() {
+            Some(f) => f(),
+            None => unreachable_task(),
+        },
+    };
+    let rb = match rb {
+        Some(r) => r,
+        None => match tb.into_inner().ok().flatten() {
+            Some(f) => f(),
+            None => unreachable_task(),
+        },
+    };
+    (ra, rb)
+}
+
+/// A [`join`] task that panicked on a worker (the worker caught it and
+/// lives on) has no result: the panic goes on on the caller.
+#[cold]
+fn unreachable_task() -> ! {
+    panic!("a kernel task panicked on a worker thread")
+}
+
 /// Samples per part when a batch of `n` is cut for [`for_each_part`]: a
 /// few parts per thread so a late worker still finds some, at least
 /// `min` samples each so the hand-off stays small against the work.
@@ -193,6 +265,18 @@ mod tests {
                     p.fetch_add(1, Ordering::Relaxed);
                 });
                 assert!(pieces.iter().all(|p| p.load(Ordering::Relaxed) == 1));
+            }
+        }
+    }
+
+    /// Both tasks run once and their results come back in order, for
+    /// every thread count (1 runs them in turn on the caller).
+    #[test]
+    fn join_returns_both_results() {
+        for threads in [1, 2, 3] {
+            for i in 0..50u64 {
+                let (a, b) = join(threads, || i * 2, || format!("{i}"));
+                assert_eq!((a, b), (i * 2, i.to_string()));
             }
         }
     }
