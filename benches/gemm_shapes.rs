@@ -17,7 +17,8 @@
 //!
 //! Run: `cargo bench --bench gemm_shapes` (options `--rounds N`, default
 //! 7; `--threads N`, default the machine's; `--pairs` for the second table
-//! only); with `--features gemm` it also
+//! only; `--spin-us N`, the pool's poll bound before parking, default the
+//! engine's `kernels::pool::SPIN_MICROS`); with `--features gemm` it also
 //! times the `gemm` crate on one thread (an optional dependency only this
 //! bench uses, so the default build does not compile its 24 crates).
 
@@ -25,7 +26,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, LinalgScalar};
 use nn_doctor::engine::backprop::PAIR_MIN_MACS;
 use nn_doctor::engine::kernels::gemm::{gemm, gemm_split, MIN_PARALLEL_MACS};
-use nn_doctor::engine::kernels::pool::{broadcast, join};
+use nn_doctor::engine::kernels::pool::{broadcast, join, set_spin_micros, SPIN_MICROS};
 use nn_doctor::engine::kernels::threads::threads;
 use nn_doctor::engine::Float;
 use std::time::Instant;
@@ -322,6 +323,9 @@ fn main() {
     };
     let rounds = opt("--rounds").unwrap_or(7).max(1);
     let t = opt("--threads").unwrap_or_else(threads).max(2);
+    let spin = opt("--spin-us").map_or(SPIN_MICROS, |v| v as u64);
+    set_spin_micros(spin);
+    println!("Threads poll up to {spin} us before parking (--spin-us; the engine's bound is {SPIN_MICROS}).");
     if args.iter().any(|a| a == "--pairs") {
         pairs(t, rounds);
         return;
