@@ -8,14 +8,25 @@
 //! time per product and the ratio one-thread / split, from which
 //! `gemm::MIN_PARALLEL_MACS` is chosen.
 //!
+//! A second table times each dense layer's two backward products (weight
+//! gradient TN, input gradient NT) in turn, each through `gemm` as the
+//! layer calls it, against both at once on two threads
+//! (`kernels::pool::join`, each whole), from which
+//! `backprop::PAIR_MIN_MACS` is chosen; and the round trip of waking the
+//! pool's parked worker for an empty job.
+//!
 //! Run: `cargo bench --bench gemm_shapes` (options `--rounds N`, default
-//! 7; `--threads N`, default the machine's); with `--features gemm` it also
+//! 7; `--threads N`, default the machine's; `--pairs` for the second table
+//! only; `--spin-us N`, the pool's poll bound before parking, default the
+//! engine's `kernels::pool::SPIN_MICROS`); with `--features gemm` it also
 //! times the `gemm` crate on one thread (an optional dependency only this
 //! bench uses, so the default build does not compile its 24 crates).
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, LinalgScalar};
-use nn_doctor::engine::kernels::gemm::{gemm_split, MIN_PARALLEL_MACS};
+use nn_doctor::engine::backprop::PAIR_MIN_MACS;
+use nn_doctor::engine::kernels::gemm::{gemm, gemm_split, MIN_PARALLEL_MACS};
+use nn_doctor::engine::kernels::pool::{broadcast, join, set_spin_micros, SPIN_MICROS};
 use nn_doctor::engine::kernels::threads::threads;
 use nn_doctor::engine::Float;
 use std::time::Instant;
@@ -197,6 +208,111 @@ fn time<F: Float>(p: &Product, threads: usize, rounds: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Median seconds per call of `f` over `rounds` rounds of `reps` calls.
+fn median_time(rounds: usize, reps: usize, f: &mut dyn FnMut()) -> f64 {
+    let mut v: Vec<f64> = (0..=rounds)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..reps {
+                f();
+            }
+            started.elapsed().as_secs_f64() / reps as f64
+        })
+        .skip(1)
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Median time from the start of a broadcast until the parked worker runs
+/// the job (the caller waits for it, at most 5 ms, which only this bench
+/// does).
+fn wake_latency(reps: usize) -> f64 {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    let mut v: Vec<f64> = (0..reps)
+        .map(|_| {
+            let arrived = AtomicUsize::new(0);
+            let nanos = AtomicU64::new(u64::MAX);
+            let started = Instant::now();
+            broadcast(2, &|| {
+                if arrived.fetch_add(1, Ordering::SeqCst) == 0 {
+                    while arrived.load(Ordering::SeqCst) < 2 && started.elapsed().as_millis() < 5 {
+                        std::hint::spin_loop();
+                    }
+                } else {
+                    nanos.store(started.elapsed().as_nanos() as u64, Ordering::SeqCst);
+                }
+            });
+            // Let the worker park again before the next call.
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            nanos.load(Ordering::SeqCst) as f64 * 1e-9
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The pair table: per dense layer with an input gradient, the weight and
+/// input gradient products in turn (each through `gemm` with `threads`, as
+/// the layer calls it) against both at once (`join`, each on one thread).
+fn pairs(threads: usize, rounds: usize) {
+    let wake = wake_latency(2_000);
+    let empty = median_time(rounds, 20_000, &mut || {
+        join(threads, || {}, || {});
+    });
+    println!(
+        "Waking the pool's parked worker: median {:.1} us from the call until the worker runs the job (median of 2000; the caller waits for it here, up to 5 ms); a join of two empty tasks {:.1} us.",
+        wake * 1e6,
+        empty * 1e6
+    );
+    println!();
+    println!(
+        "| layer | batch x fan_in x units | MMACs per product | in turn (us) | at once, {threads} thr (us) | in turn / at once |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let layers = [
+        ("seed f32 b32 out", 32, 1000, 10),
+        ("seed f32 b64 out", 64, 1000, 10),
+        ("seed f32 b256 out", 256, 1000, 10),
+        ("deep f32 b64 out", 64, 256, 10),
+        ("deep f32 b64 hidden", 64, 256, 256),
+        ("deep f32 b256 hidden", 256, 256, 256),
+        ("seed-like b64 1000x1000", 64, 1000, 1000),
+    ];
+    for (what, batch, fan_in, units) in layers {
+        let fill =
+            |r, c| Array2::from_shape_fn((r, c), |(i, j)| ((i * 7 + j * 3) % 17) as f32 - 8.0);
+        let (x, w, d) = (fill(batch, fan_in), fill(fan_in, units), fill(batch, units));
+        let mut gw = Array2::<f32>::zeros((fan_in, units));
+        let mut gx = Array2::<f32>::zeros((batch, fan_in));
+        let macs = batch * fan_in * units;
+        let reps = (1_000_000_000 / macs.max(1) / 50).clamp(5, 20_000);
+        let mut in_turn = || {
+            gemm(1.0, &x.t(), &d.view(), 0.0, &mut gw.view_mut(), threads);
+            gemm(1.0, &d.view(), &w.t(), 0.0, &mut gx.view_mut(), threads);
+        };
+        let seq = median_time(rounds, reps, &mut in_turn);
+        let (gw, gx) = (&mut gw, &mut gx);
+        let mut at_once = || {
+            join(
+                threads,
+                || gemm(1.0, &x.t(), &d.view(), 0.0, &mut gw.view_mut(), 1),
+                || gemm(1.0, &d.view(), &w.t(), 0.0, &mut gx.view_mut(), 1),
+            );
+        };
+        let par = median_time(rounds, reps, &mut at_once);
+        println!(
+            "| {what} | {batch}x{fan_in}x{units} | {:.2} | {:.1} | {:.1} | {:.2}x |",
+            macs as f64 / 1e6,
+            seq * 1e6,
+            par * 1e6,
+            seq / par
+        );
+    }
+    println!();
+    println!("PAIR_MIN_MACS now {PAIR_MIN_MACS}");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let opt = |name: &str| {
@@ -207,6 +323,13 @@ fn main() {
     };
     let rounds = opt("--rounds").unwrap_or(7).max(1);
     let t = opt("--threads").unwrap_or_else(threads).max(2);
+    let spin = opt("--spin-us").map_or(SPIN_MICROS, |v| v as u64);
+    set_spin_micros(spin);
+    println!("Threads poll up to {spin} us before parking (--spin-us; the engine's bound is {SPIN_MICROS}).");
+    if args.iter().any(|a| a == "--pairs") {
+        pairs(t, rounds);
+        return;
+    }
     println!("{rounds} rounds, split over {t} threads; MIN_PARALLEL_MACS now {MIN_PARALLEL_MACS}");
     println!();
     let names = contenders(t);
@@ -243,4 +366,6 @@ fn main() {
         }
         println!("{line}");
     }
+    println!();
+    pairs(t, rounds);
 }

@@ -4,8 +4,8 @@
 //! and answers timing requests on stdin with the protocol of
 //! `bench/worker.py` (`SHAPE SAMPLES` -> `SECONDS STEPS`, `quit`).
 //!
-//! `cargo bench --bench peer_worker -- plain|instrumented` (the driver
-//! starts the built binary itself; see bench/README.md).
+//! `cargo bench --bench peer_worker -- plain|instrumented [spin-us=N]` (the
+//! driver starts the built binary itself; see bench/README.md).
 
 #[path = "common/networks.rs"]
 mod networks;
@@ -94,6 +94,11 @@ fn runner<F: Float + 'static>(
 
 fn main() -> anyhow::Result<()> {
     let instrumented = std::env::args().any(|a| a == "instrumented");
+    // `spin-us=N`: the kernel pool's poll bound before parking, to compare
+    // bounds in one interleaved run (default: the engine's).
+    if let Some(us) = std::env::args().find_map(|a| a.strip_prefix("spin-us=")?.parse().ok()) {
+        nn_doctor::engine::kernels::pool::set_spin_micros(us);
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut cfg = config::load(&root.join("fixtures/configs/seed.toml"))?;
     cfg.data.train_limit = None;

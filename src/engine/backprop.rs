@@ -9,6 +9,8 @@
 use super::flaw::{Flaw, Flawed};
 use super::float::{sum_sq, Float};
 use super::hook::Flow;
+use super::kernels::pool::join;
+use super::kernels::threads::threads;
 use super::layers::{Layer, Mode};
 use super::network::{Network, Workspace};
 use crate::kinds::LossKind;
@@ -69,13 +71,13 @@ pub fn backward<F: Float>(
 ) -> (Flow, f64) {
     let flawed: Option<(usize, Flawed<'_, F>)> =
         flaw.and_then(|f| f.wrap(&net.layers, &ws.act, &ws.pre, x));
-    let layers: Vec<&dyn Layer<F>> = net
+    let layers: Vec<&(dyn Layer<F> + Sync)> = net
         .layers
         .iter()
         .enumerate()
         .map(|(i, l)| match &flawed {
-            Some((j, w)) if *j == i => w as &dyn Layer<F>,
-            _ => l as &dyn Layer<F>,
+            Some((j, w)) if *j == i => w as &(dyn Layer<F> + Sync),
+            _ => l as &(dyn Layer<F> + Sync),
         })
         .collect();
     backward_layers(&layers, ws, x, targets, loss, on)
@@ -86,7 +88,7 @@ pub fn backward<F: Float>(
 /// sends dL/da down through its input gradient, this layer takes it
 /// through its activation) and its parameter gradients.
 pub fn backward_layers<F: Float>(
-    layers: &[&dyn Layer<F>],
+    layers: &[&(dyn Layer<F> + Sync)],
     ws: &mut Workspace<F>,
     x: &Array2<F>,
     targets: &Array2<F>,
@@ -109,41 +111,21 @@ pub fn backward_layers<F: Float>(
     }
     let mut grad_sq = 0.0;
     for l in (0..n).rev() {
-        if l < last {
-            let (lower, upper) = ws.delta.split_at_mut(l + 1);
-            layers[l + 1].backward_input(
-                ws.act[l].view(),
-                &upper[0],
-                &ws.caches[l + 1],
-                &mut lower[l],
-            );
-            layers[l].backward_act(&ws.pre[l], &ws.act[l], &mut lower[l]);
-            if on(Op::BackwardDelta(l), ws) == Flow::Stop {
-                return (Flow::Stop, grad_sq);
-            }
+        if l < last && on(Op::BackwardDelta(l), ws) == Flow::Stop {
+            return (Flow::Stop, grad_sq);
         }
-        if ws.grads[l].is_empty() {
+        let sums = layer_backward(layers, ws, x, l, threads());
+        let Some(sums) = sums else {
             // A parameter-free layer (pool, flatten, dropout, activation).
             continue;
-        }
-        {
-            let input: ArrayView2<F> = if l == 0 {
-                x.view()
-            } else {
-                ws.act[l - 1].view()
-            };
-            let mut views: Vec<_> = ws.grads[l].iter_mut().map(|g| g.view_mut()).collect();
-            layers[l].backward_params(input, &ws.delta[l], &ws.caches[l], &mut views);
-        }
+        };
         // "weight" and "bias" are the first two tensors of every kind that
         // has parameters (dense, conv2d, batch_norm).
-        let sq = |k: usize| {
-            ws.grads[l]
-                .get(k)
-                .map_or(0.0, |g| g.as_slice().map_or(f64::NAN, sum_sq))
-        };
-        let (w_sq, b_sq) = (sq(0), sq(1));
-        grad_sq += (0..ws.grads[l].len()).map(sq).sum::<f64>();
+        let (w_sq, b_sq) = (
+            sums.first().copied().unwrap_or(0.0),
+            sums.get(1).copied().unwrap_or(0.0),
+        );
+        grad_sq += sums.iter().sum::<f64>();
         if on(
             Op::WeightGrad {
                 layer: l,
@@ -157,4 +139,144 @@ pub fn backward_layers<F: Float>(
         }
     }
     (Flow::Continue, grad_sq)
+}
+
+/// Both backward products of a dense layer below this many multiply-adds
+/// run in turn on the caller, each split by `gemm` as it sees fit; from
+/// here on they run at once on two threads, each product whole. The deep
+/// ReLU net's 64x256x256 products (4.2M, ~90 us) lost when split by
+/// columns (0.89-0.92x, `cargo bench --bench gemm_shapes`) but gain as a
+/// pair; the seed network's 64x10x1000 ones (0.64M) are near the cost of
+/// waking a worker (README "Performance").
+pub const PAIR_MIN_MACS: usize = 1 << 21;
+
+/// Layer `l`'s share of the backward pass: its parameter gradients (with
+/// the sum of squares of each tensor, returned; None for a parameter-free
+/// layer) and, below the first layer, the delta of layer `l - 1` (its
+/// input gradient through layer `l - 1`'s activation). The two are
+/// independent (both read only layer `l`'s delta), so for a large enough
+/// dense layer they run at once on two kernel threads ([`PAIR_MIN_MACS`]);
+/// each is computed the same way on either thread, so the results do not
+/// depend on the thread count.
+fn layer_backward<F: Float>(
+    layers: &[&(dyn Layer<F> + Sync)],
+    ws: &mut Workspace<F>,
+    x: &Array2<F>,
+    l: usize,
+    threads: usize,
+) -> Option<Vec<f64>> {
+    let Workspace {
+        pre,
+        act,
+        delta,
+        grads,
+        caches,
+        ..
+    } = ws;
+    let (lower, upper) = delta.split_at_mut(l);
+    let d = &upper[0];
+    let input: ArrayView2<F> = if l == 0 { x.view() } else { act[l - 1].view() };
+    let layer = layers[l];
+    let cache = &caches[l];
+    let grads = &mut grads[l];
+    let has_params = !grads.is_empty();
+    let mut params = move || {
+        if !has_params {
+            return None;
+        }
+        {
+            let mut views: Vec<_> = grads.iter_mut().map(|g| g.view_mut()).collect();
+            layer.backward_params(input, d, cache, &mut views);
+        }
+        Some(
+            grads
+                .iter()
+                .map(|g| g.as_slice().map_or(f64::NAN, sum_sq))
+                .collect::<Vec<f64>>(),
+        )
+    };
+    let Some((below, below_delta)) = l.checked_sub(1).zip(lower.last_mut()) else {
+        return params();
+    };
+    let (pre, act) = (&pre[below], &act[below]);
+    let below_layer = layers[below];
+    let mut delta_below = move || {
+        layer.backward_input(act.view(), d, cache, below_delta);
+        below_layer.backward_act(pre, act, below_delta);
+    };
+    let pair = threads > 1
+        && has_params
+        && layer.kind() == "dense"
+        && d.len().saturating_mul(input.ncols()) >= PAIR_MIN_MACS;
+    if pair {
+        join(threads, params, delta_below).0
+    } else {
+        let sums = params();
+        delta_below();
+        sums
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Init, LayerConfig};
+    use crate::engine::activation::Activation;
+    use crate::kinds::LayerKind;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// A dense layer's two backward products run at once on two threads
+    /// (a 64 x 256 x 160 layer is above [`PAIR_MIN_MACS`]) or in turn on
+    /// one: source of truth is the one-thread run; every delta, gradient
+    /// and sum of squares must have the same bits.
+    #[test]
+    fn pairing_the_backward_products_changes_no_bit() {
+        let dense = |units, activation| LayerConfig {
+            kind: LayerKind::Dense,
+            units,
+            activation,
+            init: Init::XavierUniform,
+            bias_init: 0.1,
+        };
+        let cfg = [
+            dense(256, Activation::Relu),
+            dense(160, Activation::Sigmoid),
+            dense(10, Activation::Softmax),
+        ];
+        let net = Network::<f32>::init(300, &cfg, 3);
+        let layers: Vec<&(dyn Layer<f32> + Sync)> = net
+            .layers
+            .iter()
+            .map(|l| l as &(dyn Layer<f32> + Sync))
+            .collect();
+        const { assert!(64 * 256 * 160 >= PAIR_MIN_MACS) };
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let x = Array2::from_shape_fn((64, 300), |_| rng.random_range(-1.0f32..1.0));
+        let delta_top = Array2::from_shape_fn((64, 10), |_| rng.random_range(-0.1f32..0.1));
+        let run = |threads: usize| {
+            let mut ws = Workspace::new(&net, 64);
+            forward(&net, &mut ws, &x, &mut |_, _| Flow::Continue);
+            ws.delta[2].assign(&delta_top);
+            let sums: Vec<_> = (0..3)
+                .rev()
+                .map(|l| layer_backward(&layers, &mut ws, &x, l, threads))
+                .collect();
+            (sums, ws.delta, ws.grads)
+        };
+        let bits = |a: &[Array2<f32>]| -> Vec<u32> {
+            a.iter()
+                .flat_map(|t| t.iter().map(|v| v.to_bits()))
+                .collect()
+        };
+        let (want_sums, want_delta, want_grads) = run(1);
+        for threads in [2, 3] {
+            let (sums, delta, grads) = run(threads);
+            assert_eq!(format!("{sums:?}"), format!("{want_sums:?}"));
+            assert_eq!(bits(&delta), bits(&want_delta));
+            for (g, w) in grads.iter().flatten().zip(want_grads.iter().flatten()) {
+                assert!(g.iter().zip(w).all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
+        }
+    }
 }

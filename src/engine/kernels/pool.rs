@@ -3,9 +3,10 @@
 //! Spawning scoped threads for every product cost tens of microseconds per
 //! call, which is why products of a few million multiply-adds (the deep
 //! ReLU net's) did not gain from the second core. The workers here are
-//! started once and sleep on a condition variable between jobs (no
-//! busy-waiting: an idle worker uses no CPU); a job wakes them with one
-//! notify.
+//! started once and sleep on a condition variable between jobs (an idle
+//! worker uses no CPU); a job wakes them with one notify. A bench can let
+//! threads poll for a bounded time before parking ([`set_spin_micros`];
+//! the engine's bound [`SPIN_MICROS`] is 0: no polling).
 //!
 //! A job is a closure every participant runs once; it takes its own work
 //! from a shared counter (see `gemm` and `optim`), so a worker that gets a
@@ -17,7 +18,7 @@
 //! out of the numbers.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
 
 /// The job being broadcast, with its lifetime erased (see [`broadcast`] for
@@ -46,6 +47,48 @@ struct Pool {
     done: Condvar,
     /// Held by the one caller broadcasting; others run their job alone.
     caller: Mutex<()>,
+    /// Copies of `generation` and `running`, read without the lock while
+    /// a thread spins before parking (see [`SPIN`]); written under it.
+    posted: AtomicU64,
+    busy: AtomicUsize,
+}
+
+/// How long a thread polls before it parks (microseconds): a worker after
+/// its job, for the next one, and the caller at the end of a job, for the
+/// workers still inside it. Waking a parked thread costs a futex wake and
+/// a reschedule (20-30 us measured by `cargo bench --bench gemm_shapes`
+/// under load), comparable to a small product (the deep ReLU net's
+/// 64x256x256 takes ~90 us), and the products of a step follow each other
+/// closely. 0 (park at once, no polling at all) until a quiet machine
+/// shows a bound that pays: under load (other processes taking 1-1.5
+/// CPUs) 50 us gave nothing (deep net 0.96x, seed 0.97x of polling off;
+/// README "Performance"). Any bound is hard: after it the thread parks on
+/// its condition variable, so an idle pool uses no CPU.
+pub const SPIN_MICROS: u64 = 0;
+
+/// The poll bound in use (microseconds): [`SPIN_MICROS`] unless a bench
+/// sets another with [`set_spin_micros`] to measure it.
+static SPIN: AtomicU64 = AtomicU64::new(SPIN_MICROS);
+
+/// Sets the poll bound before parking (0: park at once), at most 1 ms; for
+/// the benches that compare bounds (`gemm_shapes --spin-us`, `peer_worker
+/// spin-us=`).
+pub fn set_spin_micros(micros: u64) {
+    SPIN.store(micros.min(1000), Ordering::Relaxed);
+}
+
+/// Polls `ready` until it holds or the poll bound has passed.
+fn spin_until(ready: impl Fn() -> bool) {
+    let bound = std::time::Duration::from_micros(SPIN.load(Ordering::Relaxed));
+    if bound.is_zero() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    while !ready() && started.elapsed() < bound {
+        for _ in 0..32 {
+            std::hint::spin_loop();
+        }
+    }
 }
 
 fn pool() -> &'static Pool {
@@ -55,6 +98,8 @@ fn pool() -> &'static Pool {
         wake: Condvar::new(),
         done: Condvar::new(),
         caller: Mutex::new(()),
+        posted: AtomicU64::new(0),
+        busy: AtomicUsize::new(0),
     })
 }
 
@@ -73,15 +118,21 @@ fn worker(pool: &'static Pool) {
                 seen = state.generation;
                 state.wanted -= 1;
                 state.running += 1;
+                pool.busy.store(state.running, Ordering::Release);
                 drop(state);
                 // A panic in a job must still count the worker out, or the
                 // caller would wait for ever; kernels do not panic.
                 let _ = catch_unwind(AssertUnwindSafe(job.0));
                 state = lock(pool);
                 state.running -= 1;
+                pool.busy.store(state.running, Ordering::Release);
                 if state.running == 0 {
                     pool.done.notify_all();
                 }
+                // Poll for the next job a little before parking (SPIN).
+                drop(state);
+                spin_until(|| pool.posted.load(Ordering::Acquire) != seen);
+                state = lock(pool);
             }
             _ => state = pool.wake.wait(state).unwrap_or_else(|e| e.into_inner()),
         }
@@ -98,6 +149,12 @@ impl Drop for Close {
         let mut state = lock(self.0);
         state.job = None;
         state.wanted = 0;
+        if state.running > 0 {
+            // Poll for the workers inside a little before parking (SPIN).
+            drop(state);
+            spin_until(|| self.0.busy.load(Ordering::Acquire) == 0);
+            state = lock(self.0);
+        }
         while state.running > 0 {
             state = self.0.done.wait(state).unwrap_or_else(|e| e.into_inner());
         }
@@ -138,6 +195,7 @@ pub fn broadcast(threads: usize, job: &(dyn Fn() + Sync)) {
         }
         state.job = Some(Job(erased));
         state.generation = state.generation.wrapping_add(1);
+        pool.posted.store(state.generation, Ordering::Release);
         state.wanted = helpers.min(state.spawned);
         pool.wake.notify_all();
     }
@@ -167,6 +225,78 @@ pub fn for_each_part<T: Send>(threads: usize, parts: Vec<T>, f: &(dyn Fn(T) + Sy
     broadcast(threads, &work);
 }
 
+/// Runs `a` and `b`, on two threads at once when `threads` > 1 (a worker
+/// takes whichever the caller has not started), and returns both results:
+/// for two independent pieces of work too small to split each (the two
+/// backward products of a dense layer, `backprop`). A late worker finds
+/// both taken and the caller runs them in turn, so nothing waits for a
+/// thread that has no core. Kernels called inside either run on their
+/// thread alone (the pool is busy: see [`broadcast`]).
+pub fn join<A, B, RA, RB>(threads: usize, a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    if threads <= 1 {
+        return (a(), b());
+    }
+    let (ta, tb) = (Mutex::new(Some(a)), Mutex::new(Some(b)));
+    let (ra, rb) = (Mutex::new(None), Mutex::new(None));
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        match next.fetch_add(1, Ordering::Relaxed) {
+            0 => {
+                if let Some(f) = ta.lock().ok().and_then(|mut t| t.take()) {
+                    let r = f();
+                    if let Ok(mut slot) = ra.lock() {
+                        *slot = Some(r);
+                    }
+                }
+            }
+            1 => {
+                if let Some(f) = tb.lock().ok().and_then(|mut t| t.take()) {
+                    let r = f();
+                    if let Ok(mut slot) = rb.lock() {
+                        *slot = Some(r);
+                    }
+                }
+            }
+            _ => break,
+        }
+    };
+    broadcast(2, &work);
+    // Both slots are filled: every task index below 2 is taken by exactly
+    // one participant, and broadcast returns after every run returned. A
+    // poisoned lock (a panicking task) leaves its slot empty; run the task
+    // here then, so the panic surfaces on the caller.
+    let ra = ra.into_inner().ok().flatten();
+    let rb = rb.into_inner().ok().flatten();
+    let ra = match ra {
+        Some(r) => r,
+        None => match ta.into_inner().ok().flatten() {
+            Some(f) => f(),
+            None => unreachable_task(),
+        },
+    };
+    let rb = match rb {
+        Some(r) => r,
+        None => match tb.into_inner().ok().flatten() {
+            Some(f) => f(),
+            None => unreachable_task(),
+        },
+    };
+    (ra, rb)
+}
+
+/// A [`join`] task that panicked on a worker (the worker caught it and
+/// lives on) has no result: the panic goes on on the caller.
+#[cold]
+fn unreachable_task() -> ! {
+    panic!("a kernel task panicked on a worker thread")
+}
+
 /// Samples per part when a batch of `n` is cut for [`for_each_part`]: a
 /// few parts per thread so a late worker still finds some, at least
 /// `min` samples each so the hand-off stays small against the work.
@@ -193,6 +323,41 @@ mod tests {
                     p.fetch_add(1, Ordering::Relaxed);
                 });
                 assert!(pieces.iter().all(|p| p.load(Ordering::Relaxed) == 1));
+            }
+        }
+    }
+
+    /// With polling before parking (a bench's setting) every piece is
+    /// still done exactly once, also when jobs follow each other within
+    /// the bound and when they are further apart. The bound changes only
+    /// timing, so other tests running meanwhile are unaffected.
+    #[test]
+    fn polling_before_parking_keeps_every_piece_once() {
+        set_spin_micros(200);
+        for round in 0..40 {
+            let pieces: Vec<AtomicUsize> = (0..23).map(|_| AtomicUsize::new(0)).collect();
+            let next = AtomicUsize::new(0);
+            broadcast(2, &|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(p) = pieces.get(i) else { break };
+                p.fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(pieces.iter().all(|p| p.load(Ordering::Relaxed) == 1));
+            if round % 4 == 0 {
+                std::thread::sleep(std::time::Duration::from_micros(300));
+            }
+        }
+        set_spin_micros(SPIN_MICROS);
+    }
+
+    /// Both tasks run once and their results come back in order, for
+    /// every thread count (1 runs them in turn on the caller).
+    #[test]
+    fn join_returns_both_results() {
+        for threads in [1, 2, 3] {
+            for i in 0..50u64 {
+                let (a, b) = join(threads, || i * 2, || format!("{i}"));
+                assert_eq!((a, b), (i * 2, i.to_string()));
             }
         }
     }
