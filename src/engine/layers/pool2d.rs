@@ -71,27 +71,40 @@ impl Pool2d {
 
 impl Pool2d {
     /// Max pooling of one contiguous sample: the same windows, visiting
-    /// order and tie/NaN rule as the [`Pool2d::windows`] sweep, with each
-    /// window's running maximum kept in a register instead of `out`.
+    /// order and tie/NaN rule as the [`Pool2d::windows`] sweep, computed a
+    /// row of outputs at a time: the running maxima of a whole output row
+    /// start at each window's first element, and every later element of
+    /// the windows (in row-major window order) replaces them where it is
+    /// larger, or a NaN over a number, by selects rather than branches.
     fn max_row<F: Float>(&self, x: &[F], out: &mut [F], arg: &mut [usize]) {
         let g = &self.geometry;
-        for ci in 0..g.c {
-            for oy in 0..g.out_h {
-                for ox in 0..g.out_w {
-                    let o = (ci * g.out_h + oy) * g.out_w + ox;
-                    let mut best: Option<(F, usize)> = None;
-                    for ki in 0..g.kh {
-                        let base = (ci * g.h + oy * g.stride + ki) * g.w + ox * g.stride;
-                        for (kj, &v) in x[base..base + g.kw].iter().enumerate() {
-                            match best {
-                                Some((b, _)) if !(v > b || (v.is_nan() && !b.is_nan())) => {}
-                                _ => best = Some((v, base + kj)),
-                            }
-                        }
+        let (ow, st) = (g.out_w, g.stride);
+        if ow == 0 || g.kh == 0 || g.kw == 0 {
+            return;
+        }
+        for (row, (best, at)) in out
+            .chunks_exact_mut(ow)
+            .zip(arg.chunks_exact_mut(ow))
+            .enumerate()
+        {
+            let (ci, oy) = (row / g.out_h.max(1), row % g.out_h.max(1));
+            let top = (ci * g.h + oy * st) * g.w;
+            for (ox, (b, a)) in best.iter_mut().zip(at.iter_mut()).enumerate() {
+                *a = top + ox * st;
+                *b = x[*a];
+            }
+            for ki in 0..g.kh {
+                for kj in 0..g.kw {
+                    if ki == 0 && kj == 0 {
+                        continue;
                     }
-                    if let Some((v, i)) = best {
-                        out[o] = v;
-                        arg[o] = i;
+                    let base = top + ki * g.w + kj;
+                    let xs = x[base..].iter().step_by(st);
+                    for (ox, ((b, a), &v)) in best.iter_mut().zip(at.iter_mut()).zip(xs).enumerate()
+                    {
+                        let take = v > *b || (v.is_nan() && !b.is_nan());
+                        *b = if take { v } else { *b };
+                        *a = if take { base + ox * st } else { *a };
                     }
                 }
             }
