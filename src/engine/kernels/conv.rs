@@ -95,7 +95,7 @@ fn product_rows<F: Float, const MB: usize, const NB: usize>(
             for (ii, row) in acc.iter_mut().enumerate() {
                 let aik = a[ii * r + k];
                 for (s, &v) in row.iter_mut().zip(bk) {
-                    *s = *s + aik * v;
+                    *s += aik * v;
                 }
             }
         }
@@ -108,7 +108,7 @@ fn product_rows<F: Float, const MB: usize, const NB: usize>(
         for ii in 0..MB {
             let mut s = F::zero();
             for k in 0..r {
-                s = s + a[ii * r + k] * b[k * n + jj];
+                s += a[ii * r + k] * b[k * n + jj];
             }
             c[ii * n + jj] = s;
         }
@@ -235,7 +235,7 @@ fn mul_add_tile<F: Float, const MB: usize, const NB: usize>(
     for i in 0..MB {
         for j in 0..NB {
             for l in 0..LANES {
-                acc[i][j][l] = acc[i][j][l] + xs[i][l] * ys[j][l];
+                acc[i][j][l] += xs[i][l] * ys[j][l];
             }
         }
     }
@@ -247,7 +247,7 @@ fn fold<F: Float>(lanes: &mut [F; LANES]) -> F {
     let mut width = LANES / 2;
     while width > 0 {
         for l in 0..width {
-            lanes[l] = lanes[l] + lanes[l + width];
+            lanes[l] += lanes[l + width];
         }
         width /= 2;
     }
@@ -263,11 +263,11 @@ pub fn lane_sum<'a, F: Float>(rows: impl Iterator<Item = &'a [F]>) -> F {
         let mut chunks = row.chunks_exact(LANES);
         for chunk in &mut chunks {
             for (s, &v) in lanes.iter_mut().zip(chunk) {
-                *s = *s + v;
+                *s += v;
             }
         }
         for (s, &v) in lanes.iter_mut().zip(chunks.remainder()) {
-            *s = *s + v;
+            *s += v;
         }
     }
     fold(&mut lanes)

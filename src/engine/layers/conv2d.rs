@@ -199,7 +199,7 @@ impl<F: Float> Layer<F> for Conv2d<F> {
                 self.columns(x, &mut cols);
                 product(w, &cols, out, (o, k, p));
                 for (plane, &b) in out.chunks_exact_mut(p).zip(&self.bias) {
-                    plane.iter_mut().for_each(|v| *v = *v + b);
+                    plane.iter_mut().for_each(|v| *v += b);
                 }
             }
             scratch.give(cols);
@@ -319,7 +319,7 @@ impl<F: Float> Layer<F> for Conv2d<F> {
         let mut total = groups.next().map(<[F]>::to_vec).unwrap_or_default();
         for part in groups {
             for (t, &v) in total.iter_mut().zip(part) {
-                *t = *t + v;
+                *t += v;
             }
         }
         for (dst, &v) in gw.iter_mut().zip(&total[..o * k]) {
