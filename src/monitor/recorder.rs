@@ -459,8 +459,22 @@ fn activation_stats<F: Float>(
     }
 }
 
+crate::multiversion!(
+    /// [`clean_row_lanes`] through its AVX2 build where the CPU has it
+    /// (same bits: the lanes are explicit and no multiply-add is fused,
+    /// engine::kernels::simd).
+    fn clean_row<F: Float>(
+        z: &[F],
+        a: &[F],
+        active: &mut [bool],
+        t: &mut Totals,
+        activation: Activation,
+    ) => clean_row_lanes
+);
+
 /// One all-finite row: lane-wise min/max/sums in F, then into `t`.
-fn clean_row<F: Float>(
+#[inline(always)]
+fn clean_row_lanes<F: Float>(
     z: &[F],
     a: &[F],
     active: &mut [bool],

@@ -105,7 +105,7 @@ fn fill_row<F: Float>(g: &Geometry, plane: &[F], ki: usize, kj: usize, dst: &mut
         if hi > lo {
             let first = iy * g.w + lo * st + kj - g.pad_left;
             if st == 1 {
-                out[lo..hi].copy_from_slice(&plane[first..first + (hi - lo)]);
+                copy_short(&mut out[lo..hi], &plane[first..first + (hi - lo)]);
             } else {
                 for (o, &v) in out[lo..hi]
                     .iter_mut()
@@ -115,6 +115,22 @@ fn fill_row<F: Float>(g: &Geometry, plane: &[F], ki: usize, kj: usize, dst: &mut
                 }
             }
         }
+    }
+}
+
+/// `dst` = `src` (equal lengths) for the short runs of an image row
+/// (8 to 28 values for MNIST): blocks of 8 become a few vector moves,
+/// where `copy_from_slice` called `memmove` for every run (`perf`: 7% of a
+/// CNN step in the call alone).
+#[inline(always)]
+fn copy_short<F: Float>(dst: &mut [F], src: &[F]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d, s) in (&mut d).zip(&mut s) {
+        d.copy_from_slice(s);
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *s;
     }
 }
 

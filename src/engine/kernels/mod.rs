@@ -3,6 +3,7 @@
 //! element-wise code. Everything here gives the same bits for the same input
 //! whatever the thread count or instruction set (see each module's tests).
 
+pub mod conv;
 pub mod exp;
 pub mod gemm;
 pub mod im2col;

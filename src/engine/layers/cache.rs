@@ -5,6 +5,7 @@
 
 use crate::engine::float::Float;
 use ndarray::{Array1, Array2};
+use std::sync::{Mutex, PoisonError};
 
 /// What a layer's forward pass leaves for its backward pass and for the
 /// update phase.
@@ -33,9 +34,57 @@ pub struct Cache<F> {
     /// Max pooling: for each output value, the flat index (within the
     /// sample's row) of the input it took, so the gradient goes there.
     pub argmax: Vec<usize>,
-    /// Convolution: the im2col matrix of the batch, per sample
-    /// [in·kh·kw, out_h·out_w] stacked as rows.
-    pub cols: Array2<F>,
+    /// Convolution: buffers for columns, reused from step to step instead
+    /// of allocated (and zeroed) for every product.
+    pub scratch: Scratch<F>,
+}
+
+/// A pool of buffers the parts of a kernel running on several threads take
+/// and give back. Only a workspace: what a buffer holds between uses means
+/// nothing, so a copy starts empty and any two compare equal.
+pub struct Scratch<F>(Mutex<Vec<Vec<F>>>);
+
+impl<F: Float> Scratch<F> {
+    /// A buffer of at least `len` values (their contents are left over from
+    /// earlier uses: the caller writes before it reads).
+    pub fn take(&self, len: usize) -> Vec<F> {
+        let mut buf = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default();
+        if buf.len() < len {
+            buf.resize(len, F::zero());
+        }
+        buf
+    }
+
+    /// Returns a buffer for later [`Scratch::take`]s.
+    pub fn give(&self, buf: Vec<F>) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(buf);
+    }
+}
+
+impl<F> Clone for Scratch<F> {
+    fn clone(&self) -> Self {
+        Scratch(Mutex::new(Vec::new()))
+    }
+}
+
+impl<F> PartialEq for Scratch<F> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<F> std::fmt::Debug for Scratch<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scratch")
+    }
 }
 
 impl<F: Float> Cache<F> {
@@ -52,7 +101,7 @@ impl<F: Float> Cache<F> {
             count: 0,
             xhat: Array2::zeros((0, 0)),
             argmax: Vec::new(),
-            cols: Array2::zeros((0, 0)),
+            scratch: Scratch(Mutex::new(Vec::new())),
         }
     }
 

@@ -71,32 +71,120 @@ impl Pool2d {
 
 impl Pool2d {
     /// Max pooling of one contiguous sample: the same windows, visiting
-    /// order and tie/NaN rule as the [`Pool2d::windows`] sweep, with each
-    /// window's running maximum kept in a register instead of `out`.
+    /// order and tie/NaN rule as the [`Pool2d::windows`] sweep, computed a
+    /// row of outputs at a time: the running maxima of a whole output row
+    /// start at each window's first element, and every later element of
+    /// the windows (in row-major window order) replaces them where it is
+    /// larger, or a NaN over a number, by selects rather than branches.
     fn max_row<F: Float>(&self, x: &[F], out: &mut [F], arg: &mut [usize]) {
-        let g = &self.geometry;
-        for ci in 0..g.c {
-            for oy in 0..g.out_h {
-                for ox in 0..g.out_w {
-                    let o = (ci * g.out_h + oy) * g.out_w + ox;
-                    let mut best: Option<(F, usize)> = None;
-                    for ki in 0..g.kh {
-                        let base = (ci * g.h + oy * g.stride + ki) * g.w + ox * g.stride;
-                        for (kj, &v) in x[base..base + g.kw].iter().enumerate() {
-                            match best {
-                                Some((b, _)) if !(v > b || (v.is_nan() && !b.is_nan())) => {}
-                                _ => best = Some((v, base + kj)),
-                            }
-                        }
-                    }
-                    if let Some((v, i)) = best {
-                        out[o] = v;
-                        arg[o] = i;
-                    }
+        max_rows(&self.geometry, x, out, arg);
+    }
+}
+
+crate::multiversion!(
+    /// [`Pool2d::max_row`], through the AVX2 build when the CPU has it.
+    fn max_rows<F: Float>(g: &Geometry, x: &[F], out: &mut [F], arg: &mut [usize]) => max_rows_body
+);
+
+/// The body of [`Pool2d::max_row`].
+#[inline(always)]
+fn max_rows_body<F: Float>(g: &Geometry, x: &[F], out: &mut [F], arg: &mut [usize]) {
+    let (ow, st) = (g.out_w, g.stride);
+    if ow == 0 || g.kh == 0 || g.kw == 0 {
+        return;
+    }
+    for (row, (best, at)) in out
+        .chunks_exact_mut(ow)
+        .zip(arg.chunks_exact_mut(ow))
+        .enumerate()
+    {
+        let (ci, oy) = (row / g.out_h.max(1), row % g.out_h.max(1));
+        let top = (ci * g.h + oy * st) * g.w;
+        for (ox, (b, a)) in best.iter_mut().zip(at.iter_mut()).enumerate() {
+            *a = top + ox * st;
+            *b = x[*a];
+        }
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                if ki == 0 && kj == 0 {
+                    continue;
+                }
+                let base = top + ki * g.w + kj;
+                // Stride 2 (the usual 2x2 pooling) as a constant, so
+                // the strided reads and selects vectorise.
+                match st {
+                    2 => max_pass::<F, 2>(x, base, st, best, at),
+                    _ => max_pass::<F, 0>(x, base, st, best, at),
                 }
             }
         }
     }
+}
+
+/// One element of every window of an output row: best[ox] and at[ox]
+/// become x[base + ox·stride] and its index where that is larger, or a NaN
+/// over a number. ST is the stride when known at compile time, else 0 and
+/// `stride` is used.
+#[inline(always)]
+fn max_pass<F: Float, const ST: usize>(
+    x: &[F],
+    base: usize,
+    stride: usize,
+    best: &mut [F],
+    at: &mut [usize],
+) {
+    let st = if ST > 0 { ST } else { stride };
+    let n = best.len().min(at.len());
+    if n == 0 {
+        return;
+    }
+    let xs = &x[base..base + (n - 1) * st + 1];
+    // Blocks of 8, then 4, outputs in fixed-size arrays, every bound a
+    // constant, so the compares and selects become vector blends (branches
+    // would mispredict on half the elements of random data).
+    let full = max_block::<F, 8>(xs, base, st, 0, best, at);
+    let full = max_block::<F, 4>(xs, base, st, full, best, at);
+    for ox in full..n {
+        let (v, b) = (xs[ox * st], best[ox]);
+        if (v > b) | (v.is_nan() & !b.is_nan()) {
+            best[ox] = v;
+            at[ox] = base + ox * st;
+        }
+    }
+}
+
+/// [`max_pass`] on outputs `from..` in blocks of W while whole blocks
+/// remain; returns where the blocks ended.
+#[inline(always)]
+fn max_block<F: Float, const W: usize>(
+    xs: &[F],
+    base: usize,
+    st: usize,
+    from: usize,
+    best: &mut [F],
+    at: &mut [usize],
+) -> usize {
+    let n = best.len().min(at.len());
+    let mut o = from;
+    while o + W <= n {
+        let mut v = [F::zero(); W];
+        for (l, v) in v.iter_mut().enumerate() {
+            *v = xs[(o + l) * st];
+        }
+        let mut bb = [F::zero(); W];
+        bb.copy_from_slice(&best[o..o + W]);
+        let mut aa = [0usize; W];
+        aa.copy_from_slice(&at[o..o + W]);
+        for l in 0..W {
+            let take = (v[l] > bb[l]) | (v[l].is_nan() & !bb[l].is_nan());
+            bb[l] = if take { v[l] } else { bb[l] };
+            aa[l] = if take { base + (o + l) * st } else { aa[l] };
+        }
+        best[o..o + W].copy_from_slice(&bb);
+        at[o..o + W].copy_from_slice(&aa);
+        o += W;
+    }
+    o
 }
 
 impl<F: Float> Layer<F> for Pool2d {
@@ -272,6 +360,38 @@ mod tests {
         want[[0, 8]] = 3.0;
         want[[0, 10]] = 4.0;
         assert_eq!(gin, want);
+    }
+
+    /// Truth: the element-by-element [`Pool2d::windows`] sweep with its
+    /// tie and NaN rule, on inputs full of ties and a few NaNs, for
+    /// several sizes and strides: same maxima (bits) and same indices.
+    #[test]
+    fn row_sweep_matches_the_window_sweep() {
+        for (size, stride) in [(2, 2), (3, 1), (2, 3), (3, 2)] {
+            let l = Pool2d::new(PoolKind::Max, (2, 7, 21), size, stride);
+            let x: Vec<f64> = (0..294)
+                .map(|i| match i % 13 {
+                    5 => f64::NAN,
+                    r => (r % 4) as f64,
+                })
+                .collect();
+            let per = 2 * l.geometry.out_h * l.geometry.out_w;
+            let (mut out, mut arg) = (vec![0.0; per], vec![0; per]);
+            l.max_row(&x, &mut out, &mut arg);
+            let (mut want, mut want_arg) = (vec![0.0f64; per], vec![0; per]);
+            let mut first = vec![true; per];
+            l.windows(|o, i| {
+                let v = x[i];
+                if first[o] || v > want[o] || (v.is_nan() && !want[o].is_nan()) {
+                    want[o] = v;
+                    want_arg[o] = i;
+                    first[o] = false;
+                }
+            });
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&out), bits(&want), "{size}/{stride}");
+            assert_eq!(arg, want_arg, "{size}/{stride}");
+        }
     }
 
     /// Truth: central finite differences (no ties in random inputs), with
