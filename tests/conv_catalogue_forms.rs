@@ -125,17 +125,7 @@ fn correct_forms_reproduce_the_correct_trace() {
 
 #[test]
 fn each_injector_form_reproduces_the_independent_numpy_bug() {
-    for (bug, l) in [
-        ("conv-kernel-not-rotated", 1),
-        ("conv-backward-padding", 1),
-        ("batchnorm-stats-constant", 2),
-        ("maxpool-wrong-element", 3),
-        ("maxpool-spread", 3),
-        ("conv-backward-stride", 4),
-        ("flatten-order", 6),
-        ("dropout-no-mask", 7),
-        ("dropout-no-scale", 7),
-    ] {
+    for (bug, l) in CONV_BUGS {
         let dir = fixture(&format!("traces/v2-bug-{bug}"));
         let want = rows(&dir, &format!("l{l}_grad_input.npy"));
         let d = max_abs(&predicted(&dir, l, Some(bug)), &want);
@@ -179,17 +169,7 @@ fn named(dir: &Path, l: usize) -> Option<&'static str> {
 
 #[test]
 fn the_matcher_names_each_bug_from_the_trace_and_nothing_in_a_correct_one() {
-    for (bug, l) in [
-        ("conv-kernel-not-rotated", 1),
-        ("conv-backward-padding", 1),
-        ("batchnorm-stats-constant", 2),
-        ("maxpool-wrong-element", 3),
-        ("maxpool-spread", 3),
-        ("conv-backward-stride", 4),
-        ("flatten-order", 6),
-        ("dropout-no-mask", 7),
-        ("dropout-no-scale", 7),
-    ] {
+    for (bug, l) in CONV_BUGS {
         let dir = fixture(&format!("traces/v2-bug-{bug}"));
         assert_eq!(named(&dir, l), Some(bug), "{bug}");
     }

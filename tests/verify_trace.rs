@@ -17,23 +17,6 @@ fn verify(dir: &Path, extra: &[&str]) -> Output {
     run_in(&root(), &args)
 }
 
-fn json(dir: &Path) -> (i32, serde_json::Value) {
-    let o = verify(dir, &["--format", "json"]);
-    let v = serde_json::from_str(&stdout(&o))
-        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)));
-    (code(&o), v)
-}
-
-/// A copy of a committed trace in a temp dir, to break on purpose.
-fn copy(name: &str) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    for e in std::fs::read_dir(fixture(&format!("traces/{name}"))).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
-    }
-    tmp
-}
-
 #[test]
 fn correct_traces_match_in_every_layout_format_and_precision() {
     // Truth: the NumPy exporter computed these steps without a mistake.
@@ -44,7 +27,7 @@ fn correct_traces_match_in_every_layout_format_and_precision() {
         "correct-in_out-csv",
         "correct-sum-nohalf",
     ] {
-        let (code, r) = json(&fixture(&format!("traces/{name}")));
+        let (code, r) = verify_trace_json(&fixture(&format!("traces/{name}")));
         assert_eq!(code, 0, "{name}: {r}");
         assert_eq!(r["verdict"], "match", "{name}");
         assert!(r["first_divergence"].is_null(), "{name}");
@@ -121,7 +104,7 @@ fn every_catalogue_mistake_is_named_at_its_layer_and_tensor() {
         ("declared-out_in-saved-in_out", 1, "weight", "wrong-layout"),
     ];
     for (name, layer, tensor, pattern) in cases {
-        let (code, r) = json(&fixture(&format!("traces/{name}")));
+        let (code, r) = verify_trace_json(&fixture(&format!("traces/{name}")));
         assert_eq!(code, 1, "{name}: {r}");
         assert_eq!(r["verdict"], "mismatch", "{name}");
         let f = &r["first_divergence"];
@@ -171,14 +154,14 @@ fn the_mnist_case_reads_as_the_issue_promises() {
 #[test]
 fn batch_sum_and_other_factors_are_named_with_the_factor() {
     // Truth: the exporter multiplied layer 1's gradients by the batch (4).
-    let (_, r) = json(&fixture("traces/bug-batch-sum-not-mean"));
+    let (_, r) = verify_trace_json(&fixture("traces/bug-batch-sum-not-mean"));
     let m = r["first_divergence"]["message"].as_str().unwrap();
     assert!(
         m.contains("x 4 = batch size: summed over the batch, declared mean"),
         "{m}"
     );
     // Truth: by construction, gw2 x 3 and a trace declared "sum" that is a mean.
-    let tmp = copy("correct-out_in-csv");
+    let tmp = copy_trace("correct-out_in-csv");
     let gw = std::fs::read_to_string(tmp.path().join("gw2.csv")).unwrap();
     let tripled: String = gw
         .lines()
@@ -191,7 +174,7 @@ fn batch_sum_and_other_factors_are_named_with_the_factor() {
         })
         .collect();
     std::fs::write(tmp.path().join("gw2.csv"), tripled).unwrap();
-    let (code, r) = json(tmp.path());
+    let (code, r) = verify_trace_json(tmp.path());
     assert_eq!(code, 1);
     let f = &r["first_divergence"];
     assert_eq!(
@@ -202,14 +185,14 @@ fn batch_sum_and_other_factors_are_named_with_the_factor() {
         f["message"].as_str().unwrap().contains("reference x 3"),
         "{f}"
     );
-    let tmp = copy("correct-out_in-npy");
+    let tmp = copy_trace("correct-out_in-npy");
     let toml = std::fs::read_to_string(tmp.path().join("trace.toml")).unwrap();
     std::fs::write(
         tmp.path().join("trace.toml"),
         toml.replace("reduction = \"mean\"", "reduction = \"sum\""),
     )
     .unwrap();
-    let (_, r) = json(tmp.path());
+    let (_, r) = verify_trace_json(tmp.path());
     let f = &r["first_divergence"];
     assert_eq!(
         (f["tensor"].as_str(), f["pattern"].as_str()),
@@ -227,7 +210,7 @@ fn batch_sum_and_other_factors_are_named_with_the_factor() {
 #[test]
 fn wrong_shapes_of_computed_tensors_are_findings() {
     // Truth: the transpose of a correct gradient; a vector of the wrong length.
-    let tmp = copy("correct-in_out-csv");
+    let tmp = copy_trace("correct-in_out-csv");
     let gw: Vec<Vec<String>> = std::fs::read_to_string(tmp.path().join("gw1.csv"))
         .unwrap()
         .lines()
@@ -244,7 +227,7 @@ fn wrong_shapes_of_computed_tensors_are_findings() {
         .collect();
     std::fs::write(tmp.path().join("gw1.csv"), transposed).unwrap();
     std::fs::write(tmp.path().join("gb2.csv"), "0.1,0.2\n").unwrap();
-    let (code, r) = json(tmp.path());
+    let (code, r) = verify_trace_json(tmp.path());
     assert_eq!(code, 1, "{r}");
     let patterns: Vec<(u64, &str, &str)> = r["findings"]
         .as_array()
@@ -310,7 +293,7 @@ fn committed_malformed_traces_exit_2_naming_the_file() {
 #[test]
 fn broken_copies_exit_2_naming_the_file_and_problem() {
     let edit = |f: &dyn Fn(&Path)| {
-        let tmp = copy("correct-out_in-npy");
+        let tmp = copy_trace("correct-out_in-npy");
         f(tmp.path());
         verify(tmp.path(), &[])
     };

@@ -6,33 +6,12 @@
 
 mod common;
 use common::*;
-use std::path::Path;
-
-fn json(dir: &Path) -> (i32, serde_json::Value) {
-    let o = run_in(
-        &root(),
-        &["verify-trace", dir.to_str().unwrap(), "--format", "json"],
-    );
-    let v = serde_json::from_str(&stdout(&o))
-        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)));
-    (code(&o), v)
-}
-
-/// A copy of a committed trace in a temp dir, to break on purpose.
-fn copy(name: &str) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    for e in std::fs::read_dir(fixture(&format!("traces/{name}"))).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
-    }
-    tmp
-}
 
 #[test]
 fn dense_version_2_traces_match_with_every_tensor_compared() {
     // Truth: the NumPy exporter computed these steps without a mistake.
     for name in ["v2-mlp-npy", "v2-mlp-csv"] {
-        let (code, r) = json(&fixture(&format!("traces/{name}")));
+        let (code, r) = verify_trace_json(&fixture(&format!("traces/{name}")));
         assert_eq!(code, 0, "{name}: {r}");
         assert_eq!(r["verdict"], "match", "{name}");
         let o = run_in(
@@ -60,7 +39,7 @@ fn dense_version_2_traces_match_with_every_tensor_compared() {
 fn a_wrong_grad_input_is_the_first_divergence_at_its_layer() {
     // Truth: doubling layer 2's input gradient file is a mistake in layer
     // 2's backward to its input; everything computed before it still agrees.
-    let tmp = copy("v2-mlp-csv");
+    let tmp = copy_trace("v2-mlp-csv");
     let f = tmp.path().join("l2_grad_input.csv");
     let text = std::fs::read_to_string(&f).unwrap();
     let doubled: Vec<String> = text
@@ -73,7 +52,7 @@ fn a_wrong_grad_input_is_the_first_divergence_at_its_layer() {
         })
         .collect();
     std::fs::write(&f, doubled.join("\n")).unwrap();
-    let (code, r) = json(tmp.path());
+    let (code, r) = verify_trace_json(tmp.path());
     assert_eq!(code, 1, "{r}");
     assert_eq!(r["verdict"], "mismatch");
     assert_eq!(r["first_divergence"]["layer"], 2, "{r}");
@@ -82,7 +61,7 @@ fn a_wrong_grad_input_is_the_first_divergence_at_its_layer() {
 
 #[test]
 fn malformed_version_2_traces_exit_2_naming_file_and_layer() {
-    let tmp = copy("v2-mlp-npy");
+    let tmp = copy_trace("v2-mlp-npy");
     let toml = tmp.path().join("trace.toml");
     let text = std::fs::read_to_string(&toml).unwrap();
     for (broken, want) in [
@@ -111,7 +90,7 @@ fn cnn_traces_from_numpy_and_pytorch_match() {
     // Truth: the NumPy step agrees with PyTorch autograd to 1.5e-14
     // (python/test_export_trace_cnn.py); v2-torch-cnn is PyTorch's own step.
     for name in ["v2-cnn-npy", "v2-cnn-csv", "v2-torch-cnn"] {
-        let (code, r) = json(&fixture(&format!("traces/{name}")));
+        let (code, r) = verify_trace_json(&fixture(&format!("traces/{name}")));
         assert_eq!(code, 0, "{name}: {r}");
         assert_eq!(r["verdict"], "match", "{name}: {r}");
     }
@@ -121,18 +100,8 @@ fn cnn_traces_from_numpy_and_pytorch_match() {
 fn every_conv_catalogue_bug_is_named_at_its_layer() {
     // Truth: examples/export_trace_cnn_numpy.py --bug NAME changed exactly
     // that layer's input gradient (python/test_export_trace_cnn.py).
-    for (bug, layer) in [
-        ("conv-kernel-not-rotated", 1),
-        ("conv-backward-padding", 1),
-        ("batchnorm-stats-constant", 2),
-        ("maxpool-wrong-element", 3),
-        ("maxpool-spread", 3),
-        ("conv-backward-stride", 4),
-        ("flatten-order", 6),
-        ("dropout-no-mask", 7),
-        ("dropout-no-scale", 7),
-    ] {
-        let (code, r) = json(&fixture(&format!("traces/v2-bug-{bug}")));
+    for (bug, layer) in CONV_BUGS {
+        let (code, r) = verify_trace_json(&fixture(&format!("traces/v2-bug-{bug}")));
         assert_eq!(code, 1, "{bug}: {r}");
         assert_eq!(r["verdict"], "mismatch", "{bug}");
         let first = &r["first_divergence"];

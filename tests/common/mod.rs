@@ -86,3 +86,41 @@ pub fn assert_invalid(o: &Output, needles: &[&str]) {
         assert!(err.contains(n), "expected {n:?} in: {err}");
     }
 }
+
+/// `nn-doctor verify-trace DIR --format json`: its exit code and report.
+pub fn verify_trace_json(dir: &Path) -> (i32, serde_json::Value) {
+    let o = run_in(
+        &root(),
+        &["verify-trace", dir.to_str().unwrap(), "--format", "json"],
+    );
+    let v = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)));
+    (code(&o), v)
+}
+
+/// A copy of the committed trace fixtures/traces/NAME in a temp dir, to
+/// break on purpose.
+pub fn copy_trace(name: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(fixture(&format!("traces/{name}"))).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
+    }
+    tmp
+}
+
+/// The convolutional catalogue's bugs, each with the layer (1-based) of
+/// the NumPy exporter's CNN whose input gradient `--bug NAME` changes
+/// (fixtures/traces/v2-bug-NAME; python/test_export_trace_cnn.py checks
+/// that only that layer changed).
+pub const CONV_BUGS: [(&str, usize); 9] = [
+    ("conv-kernel-not-rotated", 1),
+    ("conv-backward-padding", 1),
+    ("batchnorm-stats-constant", 2),
+    ("maxpool-wrong-element", 3),
+    ("maxpool-spread", 3),
+    ("conv-backward-stride", 4),
+    ("flatten-order", 6),
+    ("dropout-no-mask", 7),
+    ("dropout-no-scale", 7),
+];

@@ -3,7 +3,7 @@
 //! (copied); the activation and its backward are the shared ones of
 //! `engine::activation`. No parameters; the shape passes through.
 
-use super::{Cache, Layer, Mode, Shape};
+use super::{pass_through_backward, pass_through_forward, Cache, Layer, Mode, Shape};
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
 use ndarray::{Array2, ArrayView2};
@@ -39,8 +39,7 @@ impl<F: Float> Layer<F> for ActivationLayer {
         cache: &mut Cache<F>,
         pre: &mut Array2<F>,
     ) {
-        cache.train = mode == Mode::Train;
-        pre.assign(&input);
+        pass_through_forward(input, mode, cache, pre);
     }
 
     fn backward_input(
@@ -50,7 +49,7 @@ impl<F: Float> Layer<F> for ActivationLayer {
         _cache: &Cache<F>,
         grad_in: &mut Array2<F>,
     ) {
-        grad_in.assign(delta);
+        pass_through_backward(delta, grad_in);
     }
 }
 

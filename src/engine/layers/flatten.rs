@@ -3,7 +3,7 @@
 //! values in that order, so only the declared shape changes; forward and
 //! backward copy. No parameters; activation Linear.
 
-use super::{Cache, Layer, Mode, Shape};
+use super::{pass_through_backward, pass_through_forward, Cache, Layer, Mode, Shape};
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
 use ndarray::{Array2, ArrayView2};
@@ -38,8 +38,7 @@ impl<F: Float> Layer<F> for Flatten {
         cache: &mut Cache<F>,
         pre: &mut Array2<F>,
     ) {
-        cache.train = mode == Mode::Train;
-        pre.assign(&input);
+        pass_through_forward(input, mode, cache, pre);
     }
 
     fn backward_input(
@@ -49,7 +48,7 @@ impl<F: Float> Layer<F> for Flatten {
         _cache: &Cache<F>,
         grad_in: &mut Array2<F>,
     ) {
-        grad_in.assign(delta);
+        pass_through_backward(delta, grad_in);
     }
 }
 

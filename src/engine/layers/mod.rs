@@ -178,6 +178,23 @@ pub trait Layer<F: Float> {
     fn update_state(&mut self, _cache: &Cache<F>) {}
 }
 
+/// forward_pre of a kind whose values pass through unchanged (flatten, a
+/// standalone activation): the pre-activation is a copy of the input.
+pub(crate) fn pass_through_forward<F: Float>(
+    input: ArrayView2<'_, F>,
+    mode: Mode,
+    cache: &mut Cache<F>,
+    pre: &mut Array2<F>,
+) {
+    cache.train = mode == Mode::Train;
+    pre.assign(&input);
+}
+
+/// backward_input of the same kinds: dL/dx is dL/dz.
+pub(crate) fn pass_through_backward<F: Float>(delta: &Array2<F>, grad_in: &mut Array2<F>) {
+    grad_in.assign(delta);
+}
+
 /// The names of a weight and bias pair, as PyTorch names them for dense,
 /// convolution and batch norm (gamma and beta), so metrics.csv's weight and
 /// bias columns mean the same for every kind that has them.
