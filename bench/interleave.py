@@ -17,7 +17,8 @@ processes other than that contender used at most NN_DOCTOR_BENCH_MAX_LOAD
 cores (default 0.1): /proc/stat's busy time minus the contender's own
 /proc/PID/stat time. Per shape it prints the median samples/s of each
 contender and the median over clean rounds of its rate relative to PyTorch
-plain in the same round, and how many rounds were discarded. A shape with no
+plain in the same round (and, when NumPy runs, relative to NumPy in the same
+round), and how many rounds were discarded. A shape with no
 clean round within MAX_SECONDS says so and prints nothing as a result.
 """
 import argparse
@@ -123,7 +124,12 @@ def main():
             for c in contenders:
                 rate = quiet.median(g[c.name] for g in clean)
                 ratio = quiet.median(g[c.name] / g[base] for g in clean)
-                print(f"  {c.name:<26} {rate:9.0f} samples/s  {ratio:5.2f}x {base}")
+                line = f"  {c.name:<26} {rate:9.0f} samples/s  {ratio:5.2f}x {base}"
+                if "numpy" in by_name and base != "numpy":
+                    # The issue's second yardstick, paired within each round
+                    # like the first (not a ratio of the two medians above).
+                    line += f"  {quiet.median(g[c.name] / g['numpy'] for g in clean):5.2f}x numpy"
+                print(line)
     finally:
         for c in contenders:
             c.close()

@@ -4,7 +4,7 @@
 //! and answers timing requests on stdin with the protocol of
 //! `bench/worker.py` (`SHAPE SAMPLES` -> `SECONDS STEPS`, `quit`).
 //!
-//! `cargo bench --bench peer_worker -- plain|instrumented [spin-us=N]` (the
+//! `cargo bench --bench peer_worker -- plain|instrumented [spin-us=N] [caller-spin-us=N]` (the
 //! driver starts the built binary itself; see bench/README.md).
 
 #[path = "common/networks.rs"]
@@ -98,6 +98,12 @@ fn main() -> anyhow::Result<()> {
     // bounds in one interleaved run (default: the engine's).
     if let Some(us) = std::env::args().find_map(|a| a.strip_prefix("spin-us=")?.parse().ok()) {
         nn_doctor::engine::kernels::pool::set_spin_micros(us);
+    }
+    // `caller-spin-us=N`: the caller's poll bound for the workers inside
+    // its job (default: the engine's).
+    if let Some(us) = std::env::args().find_map(|a| a.strip_prefix("caller-spin-us=")?.parse().ok())
+    {
+        nn_doctor::engine::kernels::pool::set_caller_spin_micros(us);
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut cfg = config::load(&root.join("fixtures/configs/seed.toml"))?;

@@ -24,7 +24,7 @@ from torch import nn
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import record_fixtures  # noqa: E402
-from nn_doctor_torch import Recorder  # noqa: E402
+from nn_doctor_torch import Recorder, norms  # noqa: E402
 
 BIN = os.environ.get("NN_DOCTOR", os.path.join(HERE, "..", "target", "release", "nn-doctor"))
 
@@ -218,6 +218,26 @@ def nan_phase(model, lr=0.1):
 class Sqrt(nn.Module):
     def forward(self, x):
         return x.abs().sqrt()
+
+
+def test_norms_by_dot_product_equal_float64_norms_and_keep_the_flags():
+    # Source of truth: the float64 sum of squares of each tensor. The CPU
+    # float32/float64 path (a BLAS dot product) and the _foreach_norm path
+    # (float16 here) must agree with it, a transposed (non-contiguous)
+    # tensor included, and a NaN or infinity must make the norm non-finite.
+    gen = torch.Generator().manual_seed(3)
+    big = torch.randn(1000, 784, generator=gen)
+    tensors = [big, big.double(), big.t(), torch.randn(7, generator=gen).half(), torch.zeros(0)]
+    for t, n in zip(tensors, norms(tensors)):
+        exact = float((t.double() ** 2).sum().sqrt())
+        tol = 1e-12 if t.dtype == torch.float64 else 1e-3 if t.dtype == torch.float16 else 1e-6
+        assert math.isclose(float(n), exact, rel_tol=tol, abs_tol=0.0 if exact else 1e-30), (t.dtype, float(n), exact)
+    bad = [big.clone(), big.clone(), big.double()]
+    bad[0][5, 5] = float("nan")
+    bad[1][9, 1] = float("-inf")
+    bad[2][0, 0] = float("inf")
+    got = [float(n) for n in norms(bad)]
+    assert math.isnan(got[0]) and got[1] == math.inf and got[2] == math.inf, got
 
 
 def test_first_non_finite_forward_backward_and_update():

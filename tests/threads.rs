@@ -13,6 +13,15 @@ fn csvs_are_byte_identical_across_thread_counts() {
 }
 
 #[test]
+fn deep_dense_csvs_are_byte_identical_across_thread_counts() {
+    // Source of truth: the single-threaded run. The five dense layers of
+    // this scenario (784-128x4-10, batch 32) go through the row-split
+    // forward (engine::batch_split) and the pipelined backward
+    // (engine::pipeline) with 2 and 3 threads, and through neither with 1.
+    same_csvs_for_every_thread_count("scenarios/deep_relu_mnist_exploding.toml", "30");
+}
+
+#[test]
 fn cnn_csvs_are_byte_identical_across_thread_counts() {
     // Source of truth: the single-threaded run. The small CNN's batch is cut
     // into groups of samples for im2col, col2im and max pooling, and its

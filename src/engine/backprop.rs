@@ -6,13 +6,16 @@
 //! backprop mistake at one layer by wrapping that layer (engine::flaw), for
 //! proving the checker; the pass has no branch for it.
 
+use super::batch_split;
 use super::flaw::{Flaw, Flawed};
-use super::float::{sum_sq, Float};
+use super::float::Float;
 use super::hook::Flow;
 use super::kernels::pool::join;
+use super::kernels::sumsq::sum_sq_chunked;
 use super::kernels::threads::threads;
 use super::layers::{Layer, Mode};
 use super::network::{Network, Workspace};
+use super::pipeline;
 use crate::kinds::LossKind;
 use ndarray::{Array2, ArrayView2};
 
@@ -32,14 +35,37 @@ pub enum Op {
     },
 }
 
-/// Forward pass over `x`, filling `ws.pre` and `ws.act`.
+/// Forward pass over `x`, filling `ws.pre` and `ws.act`. A run of dense
+/// layers whose products are each too small to split goes through
+/// [`batch_split`] (the batch's rows on every kernel thread at once, the
+/// same bits); its operations' callbacks follow in order once the run is
+/// done, so a hook still sees each layer's output before it reads the next
+/// layer's and can stop the step there.
 pub fn forward<F: Float>(
     net: &Network<F>,
     ws: &mut Workspace<F>,
     x: &Array2<F>,
     on: &mut dyn FnMut(Op, &Workspace<F>) -> Flow,
 ) -> Flow {
+    let threads = threads();
+    let mut next = 0;
     for (l, layer) in net.layers.iter().enumerate() {
+        if l < next {
+            continue; // computed by the split run below
+        }
+        let run = batch_split::dense_run(net, l, x.nrows(), threads);
+        if !run.is_empty() {
+            next = run.end;
+            batch_split::forward_rows(net, ws, x, run.clone(), threads);
+            for k in run {
+                if on(Op::ForwardLinear(k), ws) == Flow::Stop
+                    || on(Op::ForwardActivation(k), ws) == Flow::Stop
+                {
+                    return Flow::Stop;
+                }
+            }
+            continue;
+        }
         {
             let (done, _) = ws.act.split_at(l);
             let input = if l == 0 { x.view() } else { done[l - 1].view() };
@@ -109,12 +135,31 @@ pub fn backward_layers<F: Float>(
     if on(Op::BackwardOutput, ws) == Flow::Stop {
         return (Flow::Stop, 0.0);
     }
+    let threads = threads();
     let mut grad_sq = 0.0;
+    // Each layer's sums of squares, computed ahead by a pipelined run.
+    let mut ahead: Vec<Option<Vec<f64>>> = vec![None; n];
     for l in (0..n).rev() {
         if l < last && on(Op::BackwardDelta(l), ws) == Flow::Stop {
             return (Flow::Stop, grad_sq);
         }
-        let sums = layer_backward(layers, ws, x, l, threads());
+        let sums = match ahead.get_mut(l).and_then(Option::take) {
+            Some(sums) => Some(sums),
+            None => match pipeline::run(layers, l, x.nrows(), threads) {
+                // The run's deltas and gradients at once (`pipeline`); its
+                // events follow in this loop's order, as if layer by layer.
+                Some(run) => {
+                    let all = pipeline::backward(layers, ws, x, run.clone(), threads);
+                    for (k, sums) in run.rev().zip(all) {
+                        if let Some(slot) = ahead.get_mut(k) {
+                            *slot = Some(sums);
+                        }
+                    }
+                    ahead.get_mut(l).and_then(Option::take)
+                }
+                None => layer_backward(layers, ws, x, l, threads),
+            },
+        };
         let Some(sums) = sums else {
             // A parameter-free layer (pool, flatten, dropout, activation).
             continue;
@@ -191,7 +236,10 @@ fn layer_backward<F: Float>(
         Some(
             grads
                 .iter()
-                .map(|g| g.as_slice().map_or(f64::NAN, sum_sq))
+                .map(|g| {
+                    g.as_slice()
+                        .map_or(f64::NAN, |s| sum_sq_chunked(s, threads))
+                })
                 .collect::<Vec<f64>>(),
         )
     };
@@ -275,6 +323,73 @@ mod tests {
             assert_eq!(format!("{sums:?}"), format!("{want_sums:?}"));
             assert_eq!(bits(&delta), bits(&want_delta));
             for (g, w) in grads.iter().flatten().zip(want_grads.iter().flatten()) {
+                assert!(g.iter().zip(w).all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
+        }
+    }
+
+    /// Source of truth: the layer-by-layer backward pass on one thread.
+    /// The pipelined run (`pipeline`: the delta chain and the parameter
+    /// gradients as two tasks) followed by the first layer must give its
+    /// bits for 2 and 3 threads: every delta, every gradient and every sum
+    /// of squares; and the run is the documented one.
+    #[test]
+    fn pipelined_run_gives_the_layer_by_layer_bits() {
+        let dense = |units, activation| LayerConfig {
+            kind: LayerKind::Dense,
+            units,
+            activation,
+            init: Init::XavierUniform,
+            bias_init: 0.1,
+        };
+        let cfg = [
+            dense(200, Activation::Relu),
+            dense(192, Activation::Sigmoid),
+            dense(160, Activation::Tanh),
+            dense(10, Activation::Softmax),
+        ];
+        let net = Network::<f32>::init(300, &cfg, 7);
+        let layers: Vec<&(dyn Layer<f32> + Sync)> = net
+            .layers
+            .iter()
+            .map(|l| l as &(dyn Layer<f32> + Sync))
+            .collect();
+        assert_eq!(pipeline::run(&layers, 3, 64, 2), Some(1..=3));
+        assert_eq!(pipeline::run(&layers, 3, 64, 1), None);
+        assert_eq!(
+            pipeline::run(&layers, 1, 64, 2),
+            None,
+            "one layer: the pair"
+        );
+        assert_eq!(pipeline::run(&layers, 3, 2, 2), None, "too little work");
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let x = Array2::from_shape_fn((64, 300), |_| rng.random_range(-1.0f32..1.0));
+        let delta_top = Array2::from_shape_fn((64, 10), |_| rng.random_range(-0.1f32..0.1));
+        let start = || {
+            let mut ws = Workspace::new(&net, 64);
+            forward(&net, &mut ws, &x, &mut |_, _| Flow::Continue);
+            ws.delta[3].assign(&delta_top);
+            ws
+        };
+        let mut ws = start();
+        let want: Vec<_> = (0..4)
+            .rev()
+            .map(|l| layer_backward(&layers, &mut ws, &x, l, 1))
+            .collect();
+        let (want_delta, want_grads) = (ws.delta, ws.grads);
+        let bits = |a: &Array2<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for threads in [2, 3] {
+            let mut ws = start();
+            let mut got: Vec<_> = pipeline::backward(&layers, &mut ws, &x, 1..=3, threads)
+                .into_iter()
+                .map(Some)
+                .collect();
+            got.push(layer_backward(&layers, &mut ws, &x, 0, threads));
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{threads} threads");
+            for (d, w) in ws.delta.iter().zip(&want_delta) {
+                assert_eq!(bits(d), bits(w), "{threads} threads");
+            }
+            for (g, w) in ws.grads.iter().flatten().zip(want_grads.iter().flatten()) {
                 assert!(g.iter().zip(w).all(|(a, b)| a.to_bits() == b.to_bits()));
             }
         }

@@ -57,10 +57,29 @@ crate::multiversion!(
     pub fn sum_sq<F: Float>(xs: &[F]) -> f64 => sum_sq_lanes
 );
 
+crate::multiversion!(
+    /// [`sum_sq`] with sixteen accumulator lanes, for the fixed chunks of a
+    /// long tensor (`kernels::sumsq`): eight lanes of dependent f64
+    /// additions bound the pass by their latency, as the optimizer's norms
+    /// found (`engine::optim`, `WIDE_LANES`).
+    pub fn sum_sq_wide<F: Float>(xs: &[F]) -> f64 => sum_sq_lanes16
+);
+
 #[inline(always)]
 fn sum_sq_lanes<F: Float>(xs: &[F]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let mut chunks = xs.chunks_exact(8);
+    sum_sq_in::<F, 8>(xs)
+}
+
+#[inline(always)]
+fn sum_sq_lanes16<F: Float>(xs: &[F]) -> f64 {
+    sum_sq_in::<F, 16>(xs)
+}
+
+/// The sum of squares in `L` lanes, the lanes added in order, then the tail.
+#[inline(always)]
+fn sum_sq_in<F: Float, const L: usize>(xs: &[F]) -> f64 {
+    let mut acc = [0.0f64; L];
+    let mut chunks = xs.chunks_exact(L);
     for c in &mut chunks {
         for (a, x) in acc.iter_mut().zip(c) {
             let v = x.f64();
@@ -111,6 +130,9 @@ mod tests {
         // portable one called directly: same bits (engine::kernels::simd).
         let xs: Vec<f32> = (0..1001).map(|i| (i as f32 * 0.731).sin()).collect();
         assert_eq!(sum_sq(&xs).to_bits(), sum_sq_lanes(&xs).to_bits());
+        assert_eq!(sum_sq_wide(&xs).to_bits(), sum_sq_lanes16(&xs).to_bits());
+        let naive: f64 = xs.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+        assert!((sum_sq_wide(&xs) - naive).abs() < 1e-9);
     }
 
     #[test]

@@ -209,6 +209,9 @@ pub enum Event<'a, F> {
     },
     /// Parameters after the optimizer step; `grad_*` as applied (after
     /// clipping by `clip_scale`). Only for layers with parameters.
+    /// `update_*` hold the applied update for every rule except plain SGD,
+    /// which writes them only when the new values are not all finite (the
+    /// non-finite tracer's case; a finite run never reads them).
     Update {
         layer: usize,
         weight: Option<ArrayViewD<'a, F>>,

@@ -4,6 +4,7 @@
 
 pub mod activation;
 pub mod backprop;
+pub mod batch_split;
 pub mod eval;
 pub mod flaw;
 pub mod float;
@@ -14,6 +15,7 @@ pub mod layers;
 pub mod loss;
 pub mod network;
 pub mod optim;
+pub mod pipeline;
 pub mod train;
 
 pub use float::Float;

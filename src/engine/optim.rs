@@ -152,10 +152,10 @@ impl<F: Float> Optimizer<F> {
     }
 
     /// Updates parameter tensor `index` of 0-based `layer` in place (flat,
-    /// contiguous); the applied update is written to `update` for the hooks.
-    /// A tensor the optimizer has no state for is left alone (all zeros):
-    /// shapes come from the same network, so that would be a bug upstream,
-    /// and skipping is safer than a panic.
+    /// contiguous); the applied update is written to `update` for the hooks
+    /// (plain SGD writes it only where the new weights are not all finite,
+    /// the one case a hook reads it: see `sgd`). One tensor of
+    /// [`Optimizer::update_all`].
     pub fn update_param(
         &mut self,
         layer: usize,
@@ -167,43 +167,80 @@ impl<F: Float> Optimizer<F> {
         let (Some(param), Some(grad), Some(update)) = (param, grad, update) else {
             return ParamNorms::default();
         };
-        let lr = F::of(self.learning_rate);
-        let t = self.t.max(1);
-        let Some(slots) = self.slots.get_mut(layer).and_then(|l| l.get_mut(index)) else {
-            return ParamNorms::default();
+        let one = ParamUpdate {
+            layer,
+            index,
+            param,
+            grad,
+            update,
         };
+        self.update_all(vec![one], threads())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Updates every tensor of `tensors` in place, all in one job on up to
+    /// `threads` kernel threads, and returns their norms in the same order.
+    /// Each tensor is cut as [`CHUNK`] says whatever else is in the job, so
+    /// its bits are those of updating it alone. One job for the whole step
+    /// instead of one per long tensor, with the short tensors shared too:
+    /// the deep ReLU net's three 256x256 weights (2^16 elements each, one
+    /// chunk apiece) were updated one after another on the caller while
+    /// the other core idled. A tensor the optimizer has no state for is
+    /// left alone (all zeros): shapes come from the same network, so that
+    /// would be a bug upstream, and skipping is safer than a panic.
+    pub fn update_all(
+        &mut self,
+        tensors: Vec<ParamUpdate<'_, F>>,
+        threads: usize,
+    ) -> Vec<ParamNorms> {
         let rule = Rule {
             config: self.config,
-            lr,
+            lr: F::of(self.learning_rate),
             wd: F::of(self.weight_decay),
-            t,
+            t: self.t.max(1),
         };
-        let sums = if param.len() > CHUNK {
-            chunked(
-                rule,
-                threads(),
-                param,
-                grad,
-                update,
-                &mut slots.first,
-                &mut slots.second,
-            )
-        } else {
-            rule.apply(
-                false,
-                param,
-                grad,
-                update,
-                &mut slots.first,
-                &mut slots.second,
-            )
-        };
-        ParamNorms {
-            before: sums.before.sqrt(),
-            update: sums.update.sqrt(),
-            after: sums.after.sqrt(),
+        let mut slots: std::collections::BTreeMap<(usize, usize), &mut Slots<F>> = self
+            .slots
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(l, layer)| layer.iter_mut().enumerate().map(move |(i, s)| ((l, i), s)))
+            .collect();
+        let mut known = Vec::with_capacity(tensors.len());
+        let mut whole: Vec<Whole<'_, F>> = Vec::with_capacity(tensors.len());
+        for t in tensors {
+            match slots.remove(&(t.layer, t.index)) {
+                Some(s) => {
+                    known.push(true);
+                    whole.push((t.param, t.grad, t.update, &mut s.first, &mut s.second));
+                }
+                None => known.push(false),
+            }
         }
+        let mut sums = apply_pieces(rule, whole, threads).into_iter();
+        known
+            .into_iter()
+            .map(|k| match (k, sums.next()) {
+                (true, Some(s)) => ParamNorms {
+                    before: s.before.sqrt(),
+                    update: s.update.sqrt(),
+                    after: s.after.sqrt(),
+                },
+                _ => ParamNorms::default(),
+            })
+            .collect()
     }
+}
+
+/// One parameter tensor for [`Optimizer::update_all`]: its 0-based layer,
+/// its place in the layer's [`Layer::params`] list, and its flat slices
+/// (parameter, gradient, and the buffer for the applied update).
+pub struct ParamUpdate<'a, F> {
+    pub layer: usize,
+    pub index: usize,
+    pub param: &'a mut [F],
+    pub grad: &'a [F],
+    pub update: &'a mut [F],
 }
 
 /// Tensors longer than this are updated in chunks of this many elements,
@@ -254,6 +291,13 @@ impl<F: Float> Rule<F> {
 /// slices (empty when the optimizer has no such state).
 type Piece<'a, F> = (&'a mut [F], &'a [F], &'a mut [F], &'a mut [F], &'a mut [F]);
 
+/// A whole tensor's slices, in the same order as a [`Piece`]'s.
+type Whole<'a, F> = Piece<'a, F>;
+
+/// A piece waiting to be taken by a thread, with whether it sums in many
+/// lanes (a chunk of a long tensor).
+type Slot<'a, F> = std::sync::Mutex<Option<(bool, Piece<'a, F>)>>;
+
 /// Splits `s` at `at` if it is longer, else leaves an empty tail (for the
 /// state slices an optimizer does not have).
 fn split_mut<F>(s: &mut [F], at: usize) -> (&mut [F], &mut [F]) {
@@ -261,32 +305,37 @@ fn split_mut<F>(s: &mut [F], at: usize) -> (&mut [F], &mut [F]) {
     s.split_at_mut(at)
 }
 
-/// [`Rule::apply`] over fixed chunks of [`CHUNK`] elements on the kernel
-/// threads; the sums are combined in chunk order (see [`CHUNK`]).
-fn chunked<F: Float>(
-    rule: Rule<F>,
-    threads: usize,
-    param: &mut [F],
-    grad: &[F],
-    update: &mut [F],
-    first: &mut [F],
-    second: &mut [F],
-) -> Sums {
+/// [`Rule::apply`] over every tensor of `tensors` in one job on the kernel
+/// threads: a tensor longer than [`CHUNK`] in fixed chunks of [`CHUNK`]
+/// (many lanes each) whose sums are combined in chunk order, a shorter one
+/// as one piece (four lanes, as before chunking existed). Returns each
+/// tensor's sums, in order.
+fn apply_pieces<F: Float>(rule: Rule<F>, tensors: Vec<Whole<'_, F>>, threads: usize) -> Vec<Sums> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
-    let n = param.len().min(grad.len()).min(update.len());
-    let mut pieces: Vec<Mutex<Option<Piece<'_, F>>>> = Vec::with_capacity(n.div_ceil(CHUNK));
-    let (mut p, mut g, mut u) = (&mut param[..n], &grad[..n], &mut update[..n]);
-    let (mut s1, mut s2) = (first, second);
-    while !p.is_empty() {
-        let w = CHUNK.min(p.len());
-        let (ph, pt) = p.split_at_mut(w);
-        let (gh, gt) = g.split_at(w);
-        let (uh, ut) = u.split_at_mut(w);
-        let (ah, at) = split_mut(s1, w);
-        let (bh, bt) = split_mut(s2, w);
-        pieces.push(Mutex::new(Some((ph, gh, uh, ah, bh))));
-        (p, g, u, s1, s2) = (pt, gt, ut, at, bt);
+    // (tensor, many lanes, slices) per piece, tensors in order.
+    let mut pieces: Vec<Slot<'_, F>> = Vec::new();
+    let mut owner = Vec::new();
+    let count = tensors.len();
+    for (k, (param, grad, update, first, second)) in tensors.into_iter().enumerate() {
+        let n = param.len().min(grad.len()).min(update.len());
+        let many = n > CHUNK;
+        let (mut p, mut g, mut u) = (&mut param[..n], &grad[..n], &mut update[..n]);
+        let (mut s1, mut s2) = (first, second);
+        loop {
+            let w = if many { CHUNK.min(p.len()) } else { p.len() };
+            let (ph, pt) = p.split_at_mut(w);
+            let (gh, gt) = g.split_at(w);
+            let (uh, ut) = u.split_at_mut(w);
+            let (ah, at) = split_mut(s1, w);
+            let (bh, bt) = split_mut(s2, w);
+            pieces.push(Mutex::new(Some((many, (ph, gh, uh, ah, bh)))));
+            owner.push(k);
+            (p, g, u, s1, s2) = (pt, gt, ut, at, bt);
+            if p.is_empty() {
+                break;
+            }
+        }
     }
     let sums: Vec<Mutex<Sums>> = pieces.iter().map(|_| Mutex::default()).collect();
     let next = AtomicUsize::new(0);
@@ -296,20 +345,23 @@ fn chunked<F: Float>(
             break;
         };
         let taken = piece.lock().map(|mut p| p.take()).unwrap_or(None);
-        if let Some((p, g, u, a, b)) = taken {
-            let s = rule.apply(true, p, g, u, a, b);
+        if let Some((many, (p, g, u, a, b))) = taken {
+            let s = rule.apply(many, p, g, u, a, b);
             if let Ok(mut o) = out.lock() {
                 *o = s;
             }
         }
     };
+    // One piece (a short tensor alone) needs no wake of the pool.
     broadcast(threads.min(pieces.len()), &work);
-    let mut total = Sums::default();
-    for s in sums {
+    let mut total: Vec<Sums> = (0..count).map(|_| Sums::default()).collect();
+    for (k, s) in owner.into_iter().zip(sums) {
         let s = s.into_inner().unwrap_or_default();
-        total.before += s.before;
-        total.update += s.update;
-        total.after += s.after;
+        if let Some(t) = total.get_mut(k) {
+            t.before += s.before;
+            t.update += s.update;
+            t.after += s.after;
+        }
     }
     total
 }
@@ -439,6 +491,14 @@ fn apply_rule_lanes<F: Float, const L: usize>(
 /// written over fixed chunks without state slices so that the compiler
 /// vectorises it (the general form stayed mostly scalar: a fifth of a
 /// seed-network step).
+///
+/// The update -lr g is not stored on the way: its only reader is the
+/// non-finite tracer, and only when a new weight is not finite
+/// (`monitor::nonfinite`, the update at that element). Storing it was a
+/// fourth stream of the pass (a write, and the read that brings each line
+/// into the cache first), on a pass bound by memory. So `update` is
+/// written only when this range's new weights are not all finite, by the
+/// same expression (the same bits); elsewhere it keeps what it held.
 #[inline(always)]
 fn sgd<F: Float, const LANES: usize>(param: &mut [F], grad: &[F], update: &mut [F], lr: F) -> Sums {
     let n = param.len().min(grad.len()).min(update.len());
@@ -446,12 +506,10 @@ fn sgd<F: Float, const LANES: usize>(param: &mut [F], grad: &[F], update: &mut [
     let (mut b, mut u2, mut a) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
     let mut pc = param.chunks_exact_mut(LANES);
     let mut gc = grad.chunks_exact(LANES);
-    let mut uc = update.chunks_exact_mut(LANES);
-    for ((p, g), u) in (&mut pc).zip(&mut gc).zip(&mut uc) {
+    for (p, g) in (&mut pc).zip(&mut gc) {
         for i in 0..LANES {
             let old = p[i];
             let du = -lr * g[i];
-            u[i] = du;
             let new = old + du;
             p[i] = new;
             let (o, d, w) = (old.f64(), du.f64(), new.f64());
@@ -465,19 +523,18 @@ fn sgd<F: Float, const LANES: usize>(param: &mut [F], grad: &[F], update: &mut [
         update: u2.iter().sum(),
         after: a.iter().sum(),
     };
-    let tail = pc
-        .into_remainder()
-        .iter_mut()
-        .zip(gc.remainder())
-        .zip(uc.into_remainder());
-    for ((p, &g), u) in tail {
+    for (p, &g) in pc.into_remainder().iter_mut().zip(gc.remainder()) {
         let old = *p;
         let du = -lr * g;
-        *u = du;
         *p = old + du;
         sums.before += old.f64() * old.f64();
         sums.update += du.f64() * du.f64();
         sums.after += p.f64() * p.f64();
+    }
+    if !sums.after.is_finite() {
+        for (u, &g) in update.iter_mut().zip(grad.iter()) {
+            *u = -lr * g;
+        }
     }
     sums
 }
@@ -655,8 +712,10 @@ mod tests {
     }
 
     /// Source of truth: the general fused pass with the SGD rule. The fast
-    /// path must give its bits (weights, updates and norms), so CSVs of SGD
-    /// runs did not change.
+    /// path must give its bits (weights and norms), so CSVs of SGD runs did
+    /// not change; its update buffer is left alone while the new weights
+    /// are finite and holds the general pass's bits when one is not (the
+    /// tracer's case: an element pushed past f32::MAX).
     #[test]
     fn sgd_fast_path_gives_the_general_pass_bits() {
         fn check<const L: usize>() {
@@ -664,19 +723,31 @@ mod tests {
             let w: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
             let g: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos() * 0.1).collect();
             let lr = 0.05f32;
-            let (mut p1, mut u1) = (w.clone(), vec![0.0f32; n]);
-            let s1 = sgd::<f32, L>(&mut p1, &g, &mut u1, lr);
-            let (mut p2, mut u2) = (w.clone(), vec![0.0f32; n]);
-            let s2 = fused::<f32, L, _>(&mut p2, &g, &mut u2, &mut [], &mut [], 0.0, |g, _, _| {
-                -lr * g
-            });
-            assert_eq!(p1, p2);
-            assert_eq!(u1, u2);
-            assert_eq!(
-                [s1.before, s1.update, s1.after].map(f64::to_bits),
-                [s2.before, s2.update, s2.after].map(f64::to_bits),
-                "{L} lanes"
-            );
+            let run = |w: &[f32], g: &[f32]| {
+                let (mut p1, mut u1) = (w.to_vec(), vec![7.0f32; n]);
+                let s1 = sgd::<f32, L>(&mut p1, g, &mut u1, lr);
+                let (mut p2, mut u2) = (w.to_vec(), vec![0.0f32; n]);
+                let s2 =
+                    fused::<f32, L, _>(&mut p2, g, &mut u2, &mut [], &mut [], 0.0, |g, _, _| {
+                        -lr * g
+                    });
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&p1), bits(&p2), "{L} lanes");
+                assert_eq!(
+                    [s1.before, s1.update, s1.after].map(f64::to_bits),
+                    [s2.before, s2.update, s2.after].map(f64::to_bits),
+                    "{L} lanes"
+                );
+                (u1, u2)
+            };
+            let (u1, _) = run(&w, &g);
+            assert!(u1.iter().all(|&u| u == 7.0), "finite run: update untouched");
+            let (mut w, mut g) = (w, g);
+            w[500] = f32::MAX;
+            g[500] = -f32::MAX;
+            let (u1, u2) = run(&w, &g);
+            assert!(u1.iter().zip(&u2).all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert!(u1[500] > 0.0 && u1[500].is_finite());
         }
         check::<LANES>();
         check::<WIDE_LANES>();
@@ -706,7 +777,9 @@ mod tests {
             let (mut p, mut u) = (w0.clone(), vec![0.0f32; n]);
             let (mut m, mut v) = (vec![0.1f32; n], vec![0.2f32; n]);
             let s = match threads {
-                Some(t) => chunked(rule, t, &mut p, &g, &mut u, &mut m, &mut v),
+                Some(t) => apply_pieces(rule, vec![(&mut p, &g, &mut u, &mut m, &mut v)], t)
+                    .pop()
+                    .unwrap_or_default(),
                 None => rule.apply(false, &mut p, &g, &mut u, &mut m, &mut v),
             };
             (p, u, m, v, [s.before, s.update, s.after])

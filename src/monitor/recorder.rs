@@ -417,9 +417,10 @@ fn activation_stats<F: Float>(
     let sat_test = |z: f64, a: f64| saturating && activation.is_saturated(z, a);
     for (zr, ar) in pre.rows().into_iter().zip(act.rows()) {
         match (zr.as_slice(), ar.as_slice()) {
-            (Some(z), Some(a)) if all_finite(z) && all_finite(a) => {
-                clean_row(z, a, &mut active, &mut t, activation)
-            }
+            // clean_row tests the row's finiteness in the same pass and
+            // leaves `t` alone when it is not (the slow path then takes it;
+            // `active` only gains what that path sets anyway).
+            (Some(z), Some(a)) if clean_row(z, a, &mut active, &mut t, activation) => {}
             _ => {
                 for ((&z, &a), on) in zr.iter().zip(ar.iter()).zip(active.iter_mut()) {
                     let (z, a) = (z.f64(), a.f64());
@@ -469,10 +470,14 @@ crate::multiversion!(
         active: &mut [bool],
         t: &mut Totals,
         activation: Activation,
-    ) => clean_row_lanes
+    ) -> bool => clean_row_lanes
 );
 
-/// One all-finite row: lane-wise min/max/sums in F, then into `t`.
+/// One row: lane-wise min/max/sums in F, then into `t`, if every element
+/// of `z` and `a` is finite (tested in the same pass: x - x is 0 for a
+/// finite x and NaN otherwise, as `all_finite`, which used to take two
+/// more passes over the row first). Returns false and leaves `t` alone
+/// otherwise.
 #[inline(always)]
 fn clean_row_lanes<F: Float>(
     z: &[F],
@@ -480,12 +485,13 @@ fn clean_row_lanes<F: Float>(
     active: &mut [bool],
     t: &mut Totals,
     activation: Activation,
-) {
+) -> bool {
     const L: usize = 8;
     let (inf, zero) = (F::infinity(), F::zero());
     let (mut amin, mut amax, mut asum, mut asq) = ([inf; L], [-inf; L], [zero; L], [zero; L]);
     let (mut zmin, mut zmax, mut zabs) = ([inf; L], [-inf; L], [zero; L]);
     let mut sat = [0u32; L];
+    let mut off = [zero; L];
     // The saturation test on |z| (sigmoid, tanh) or a (softmax), in F.
     let bound = F::of(match activation {
         Activation::Sigmoid => crate::engine::activation::SIGMOID_SATURATION_Z,
@@ -518,7 +524,14 @@ fn clean_row_lanes<F: Float>(
                 zi.abs() > bound
             };
             sat[i] += u32::from(s);
+            #[allow(clippy::eq_op)]
+            let d = (zi - zi) + (ai - ai);
+            off[i] += d;
         }
+    }
+    let (tz, ta) = (&z[full..n], &a[full..n]);
+    if off.iter().any(|&d| d != zero) || !all_finite(tz) || !all_finite(ta) {
+        return false;
     }
     for i in 0..L {
         t.amin = t.amin.min(amin[i].f64());
@@ -537,6 +550,7 @@ fn clean_row_lanes<F: Float>(
         active[k] |= zk > 0.0;
         t.add(zk, ak, saturating && activation.is_saturated(zk, ak));
     }
+    true
 }
 
 #[cfg(test)]
@@ -582,6 +596,35 @@ mod tests {
         activation_stats(&mut row, Activation::Sigmoid, pre.ncols(), &pre, &act);
         assert_eq!(row.nonfinite, 1);
         assert!((row.saturated_frac.unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rows_with_nonfinite_entries_in_the_lanes_take_the_exact_path() {
+        // Source of truth: the definitions over the finite entries. The
+        // NaN and the infinity sit inside the 8-lane part of 37-wide rows,
+        // where the one-pass finiteness test must send their rows to the
+        // element-by-element path without counting anything twice.
+        let mut pre = Array2::from_shape_fn((3, 37), |(i, j)| ((i * 37 + j) as f64 * 0.37).cos());
+        pre[[1, 5]] = f64::NAN;
+        pre[[2, 20]] = f64::INFINITY;
+        let act = pre.mapv(|z| z.max(0.0));
+        let mut row = empty_row(1, 1);
+        activation_stats(&mut row, Activation::Relu, pre.ncols(), &pre, &act);
+        assert_eq!(row.nonfinite, 2);
+        let finite: Vec<(f64, f64)> = pre
+            .iter()
+            .zip(act.iter())
+            .filter(|(z, a)| z.is_finite() && a.is_finite())
+            .map(|(&z, &a)| (z, a))
+            .collect();
+        let n = finite.len() as f64;
+        let mean = finite.iter().map(|p| p.1).sum::<f64>() / n;
+        assert!((row.act_mean - mean).abs() < 1e-12);
+        assert!(
+            (row.pre_mean_abs - finite.iter().map(|p| p.0.abs()).sum::<f64>() / n).abs() < 1e-12
+        );
+        let zmax = finite.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(row.pre_max, zmax);
     }
 
     #[test]

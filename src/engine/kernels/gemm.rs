@@ -19,19 +19,37 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// A product gets one thread per this many multiply-adds (up to the thread
-/// count): the deep ReLU net's 64x256x256 and 64x784x256 products gained
-/// nothing from a second thread (1.00x in `cargo bench --bench throughput`,
-/// README "Performance"), the seed network's 25M and more did (1.2-1.6x).
-pub const MIN_PARALLEL_MACS: usize = 1 << 23;
+/// count), so the first split is at twice this. From the quiet table of
+/// `cargo bench --bench gemm_shapes` (README "Performance"): the deep ReLU
+/// net's 64x256x256 products (4.19M) lose when split on the pool
+/// (0.89-0.92x) and stay whole; its 64x784x256 forward and 784x64x256
+/// weight-gradient products (12.85M) gain 1.20x and 1.50x, and the seed
+/// network's 25M and more 1.4-2.1x. (At 2^23 the 12.85M ones ran on one
+/// thread.)
+pub const MIN_PARALLEL_MACS: usize = 1 << 22;
+
+/// The threads [`gemm`] uses for an `m` x `k` x `n` product when
+/// `threads` are available (at least 1).
+pub fn threads_for(m: usize, k: usize, n: usize, threads: usize) -> usize {
+    threads
+        .min(m.saturating_mul(n).saturating_mul(k) / MIN_PARALLEL_MACS)
+        .max(1)
+}
 
 /// Column blocks are multiples of this (the widest micro-kernel's columns),
 /// so no block ends in a partial tile that a single thread would not have.
 const COLUMN_ALIGN: usize = 16;
 
-/// Column blocks per thread: the blocks are handed out from a shared
+/// Column blocks per thread. The blocks are handed out from a shared
 /// counter, so when a worker is slow to get a core (a loaded machine) the
-/// caller takes its blocks instead of waiting for it.
-const BLOCKS_PER_THREAD: usize = 2;
+/// caller takes its block instead of waiting for it. One block each: every
+/// block packs all of A again (the seed network's 64x784 input, or its
+/// 784x64 transpose for the weight gradient), and with two per thread that
+/// packing cost more than the balance gained. `peer_worker instrumented`
+/// alternated, one against two blocks per thread: quiet, seed f32 b64
+/// 1.05x (8 times), b256 1.03x and the deep net 1.03x (5 times each); with
+/// one CPU taken by another process, seed f32 b64 0.99x (5 times).
+const BLOCKS_PER_THREAD: usize = 1;
 
 /// C = alpha A B + beta C over `threads` threads (1 = the caller's only).
 /// Shapes must agree as for `general_mat_mul`, which panics otherwise; the
@@ -45,10 +63,7 @@ pub fn gemm<F: Float>(
     threads: usize,
 ) {
     let (m, k) = a.dim();
-    let n = b.ncols();
-    let threads = threads
-        .min(m.saturating_mul(n).saturating_mul(k) / MIN_PARALLEL_MACS)
-        .max(1);
+    let threads = threads_for(m, k, b.ncols(), threads);
     gemm_split(alpha, a, b, beta, c, threads);
 }
 

@@ -9,4 +9,5 @@ pub mod gemm;
 pub mod im2col;
 pub mod pool;
 pub mod simd;
+pub mod sumsq;
 pub mod threads;

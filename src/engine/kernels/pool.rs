@@ -5,8 +5,11 @@
 //! ReLU net's) did not gain from the second core. The workers here are
 //! started once and sleep on a condition variable between jobs (an idle
 //! worker uses no CPU); a job wakes them with one notify. A bench can let
-//! threads poll for a bounded time before parking ([`set_spin_micros`];
-//! the engine's bound [`SPIN_MICROS`] is 0: no polling).
+//! workers poll for a bounded time before parking ([`set_spin_micros`];
+//! the engine's bound [`SPIN_MICROS`] is 0: idle workers never poll). The
+//! caller of a job, once its own share is done, polls up to
+//! [`CALLER_SPIN_MICROS`] for the workers still inside that job before it
+//! parks.
 //!
 //! A job is a closure every participant runs once; it takes its own work
 //! from a shared counter (see `gemm` and `optim`), so a worker that gets a
@@ -53,33 +56,52 @@ struct Pool {
     busy: AtomicUsize,
 }
 
-/// How long a thread polls before it parks (microseconds): a worker after
-/// its job, for the next one, and the caller at the end of a job, for the
-/// workers still inside it. Waking a parked thread costs a futex wake and
-/// a reschedule (20-30 us measured by `cargo bench --bench gemm_shapes`
-/// under load), comparable to a small product (the deep ReLU net's
-/// 64x256x256 takes ~90 us), and the products of a step follow each other
-/// closely. 0 (park at once, no polling at all) until a quiet machine
-/// shows a bound that pays: under load (other processes taking 1-1.5
-/// CPUs) 50 us gave nothing (deep net 0.96x, seed 0.97x of polling off;
-/// README "Performance"). Any bound is hard: after it the thread parks on
-/// its condition variable, so an idle pool uses no CPU.
+/// How long a worker polls for the next job before it parks
+/// (microseconds). Waking a parked thread costs a futex wake and a
+/// reschedule (20-30 us measured by `cargo bench --bench gemm_shapes`),
+/// comparable to a small product (the deep ReLU net's 64x256x256 takes ~90
+/// us). 0: an idle worker parks at once and uses no CPU (the issue asks
+/// for no busy-waiting workers). A bench can set another bound to measure
+/// it (quiet, 50 us for workers and caller: deep net 1.20x, seed 1.05x;
+/// under load it lost 3-4%: README "Performance").
 pub const SPIN_MICROS: u64 = 0;
 
-/// The poll bound in use (microseconds): [`SPIN_MICROS`] unless a bench
-/// sets another with [`set_spin_micros`] to measure it.
+/// How long the caller of a job, its own share done, polls for the
+/// workers still inside the job before it parks (microseconds). Those
+/// workers are computing the caller's result, not idling, and without the
+/// poll each job ends with one more futex wake of a parked thread (a
+/// reschedule; on this VM an interrupt to the other CPU). Measured with
+/// `peer_worker instrumented caller-spin-us=0|50` alternated 6-8 times
+/// (README "Performance"): quiet, deep net 1.07-1.09x and seed f32 b64
+/// 1.02-1.03x; with one of the two CPUs taken by another process, deep
+/// 1.03x and seed 0.97x.
+/// The bound is hard: after it the caller parks on the condition variable.
+pub const CALLER_SPIN_MICROS: u64 = 50;
+
+/// The workers' poll bound in use (microseconds): [`SPIN_MICROS`] unless a
+/// bench sets another with [`set_spin_micros`] to measure it.
 static SPIN: AtomicU64 = AtomicU64::new(SPIN_MICROS);
 
-/// Sets the poll bound before parking (0: park at once), at most 1 ms; for
-/// the benches that compare bounds (`gemm_shapes --spin-us`, `peer_worker
-/// spin-us=`).
+/// The caller's poll bound in use: [`CALLER_SPIN_MICROS`] unless a bench
+/// sets another with [`set_caller_spin_micros`].
+static CALLER_SPIN: AtomicU64 = AtomicU64::new(CALLER_SPIN_MICROS);
+
+/// Sets the workers' poll bound before parking (0: park at once), at most
+/// 1 ms; for the benches that compare bounds (`gemm_shapes --spin-us`,
+/// `peer_worker spin-us=`).
 pub fn set_spin_micros(micros: u64) {
     SPIN.store(micros.min(1000), Ordering::Relaxed);
 }
 
-/// Polls `ready` until it holds or the poll bound has passed.
-fn spin_until(ready: impl Fn() -> bool) {
-    let bound = std::time::Duration::from_micros(SPIN.load(Ordering::Relaxed));
+/// Sets the caller's poll bound (0: park at once), at most 1 ms; for the
+/// benches (`peer_worker caller-spin-us=`).
+pub fn set_caller_spin_micros(micros: u64) {
+    CALLER_SPIN.store(micros.min(1000), Ordering::Relaxed);
+}
+
+/// Polls `ready` until it holds or `bound` microseconds have passed.
+fn spin_until(bound: &AtomicU64, ready: impl Fn() -> bool) {
+    let bound = std::time::Duration::from_micros(bound.load(Ordering::Relaxed));
     if bound.is_zero() {
         return;
     }
@@ -129,9 +151,10 @@ fn worker(pool: &'static Pool) {
                 if state.running == 0 {
                     pool.done.notify_all();
                 }
-                // Poll for the next job a little before parking (SPIN).
+                // Poll for the next job a little before parking (SPIN;
+                // 0 in the engine: no polling).
                 drop(state);
-                spin_until(|| pool.posted.load(Ordering::Acquire) != seen);
+                spin_until(&SPIN, || pool.posted.load(Ordering::Acquire) != seen);
                 state = lock(pool);
             }
             _ => state = pool.wake.wait(state).unwrap_or_else(|e| e.into_inner()),
@@ -150,9 +173,10 @@ impl Drop for Close {
         state.job = None;
         state.wanted = 0;
         if state.running > 0 {
-            // Poll for the workers inside a little before parking (SPIN).
+            // Poll for the workers inside a little before parking
+            // (CALLER_SPIN).
             drop(state);
-            spin_until(|| self.0.busy.load(Ordering::Acquire) == 0);
+            spin_until(&CALLER_SPIN, || self.0.busy.load(Ordering::Acquire) == 0);
             state = lock(self.0);
         }
         while state.running > 0 {
