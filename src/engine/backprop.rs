@@ -11,7 +11,7 @@ use super::flaw::{Flaw, Flawed};
 use super::float::Float;
 use super::hook::Flow;
 use super::kernels::pool::join;
-use super::kernels::sumsq::sum_sq_chunked;
+use super::kernels::sumsq::sums_of_squares;
 use super::kernels::threads::threads;
 use super::layers::{Layer, Mode};
 use super::network::{Network, Workspace};
@@ -233,15 +233,7 @@ fn layer_backward<F: Float>(
             let mut views: Vec<_> = grads.iter_mut().map(|g| g.view_mut()).collect();
             layer.backward_params(input, d, cache, &mut views);
         }
-        Some(
-            grads
-                .iter()
-                .map(|g| {
-                    g.as_slice()
-                        .map_or(f64::NAN, |s| sum_sq_chunked(s, threads))
-                })
-                .collect::<Vec<f64>>(),
-        )
+        Some(sums_of_squares(grads, threads))
     };
     let Some((below, below_delta)) = l.checked_sub(1).zip(lower.last_mut()) else {
         return params();
@@ -268,9 +260,8 @@ fn layer_backward<F: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Init, LayerConfig};
     use crate::engine::activation::Activation;
-    use crate::kinds::LayerKind;
+    use crate::engine::layers::testing::{as_layers, dense};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -280,24 +271,13 @@ mod tests {
     /// and sum of squares must have the same bits.
     #[test]
     fn pairing_the_backward_products_changes_no_bit() {
-        let dense = |units, activation| LayerConfig {
-            kind: LayerKind::Dense,
-            units,
-            activation,
-            init: Init::XavierUniform,
-            bias_init: 0.1,
-        };
         let cfg = [
             dense(256, Activation::Relu),
             dense(160, Activation::Sigmoid),
             dense(10, Activation::Softmax),
         ];
         let net = Network::<f32>::init(300, &cfg, 3);
-        let layers: Vec<&(dyn Layer<f32> + Sync)> = net
-            .layers
-            .iter()
-            .map(|l| l as &(dyn Layer<f32> + Sync))
-            .collect();
+        let layers = as_layers(&net);
         const { assert!(64 * 256 * 160 >= PAIR_MIN_MACS) };
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let x = Array2::from_shape_fn((64, 300), |_| rng.random_range(-1.0f32..1.0));
@@ -335,13 +315,6 @@ mod tests {
     /// of squares; and the run is the documented one.
     #[test]
     fn pipelined_run_gives_the_layer_by_layer_bits() {
-        let dense = |units, activation| LayerConfig {
-            kind: LayerKind::Dense,
-            units,
-            activation,
-            init: Init::XavierUniform,
-            bias_init: 0.1,
-        };
         let cfg = [
             dense(200, Activation::Relu),
             dense(192, Activation::Sigmoid),
@@ -349,11 +322,7 @@ mod tests {
             dense(10, Activation::Softmax),
         ];
         let net = Network::<f32>::init(300, &cfg, 7);
-        let layers: Vec<&(dyn Layer<f32> + Sync)> = net
-            .layers
-            .iter()
-            .map(|l| l as &(dyn Layer<f32> + Sync))
-            .collect();
+        let layers = as_layers(&net);
         assert_eq!(pipeline::run(&layers, 3, 64, 2), Some(1..=3));
         assert_eq!(pipeline::run(&layers, 3, 64, 1), None);
         assert_eq!(

@@ -128,21 +128,10 @@ pub fn forward_rows<F: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Init, LayerConfig};
     use crate::engine::activation::Activation;
-    use crate::kinds::LayerKind;
+    use crate::engine::layers::testing::dense;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
-
-    fn dense(units: usize, activation: Activation) -> LayerConfig {
-        LayerConfig {
-            kind: LayerKind::Dense,
-            units,
-            activation,
-            init: Init::XavierUniform,
-            bias_init: 0.1,
-        }
-    }
 
     /// Source of truth: each layer's own whole-batch forward on one thread
     /// (`Layer::forward`, the pass the training loop ran before). The split

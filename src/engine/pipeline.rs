@@ -18,7 +18,7 @@
 
 use super::kernels::gemm::threads_for;
 use super::kernels::pool::join;
-use super::kernels::sumsq::sum_sq_chunked;
+use super::kernels::sumsq::sums_of_squares;
 use super::layers::Layer;
 use super::network::Workspace;
 use super::Float;
@@ -136,39 +136,34 @@ pub fn backward<F: Float>(
     let chain = || {
         let _release = Release(&ready);
         for l in (low..=top).rev() {
-            let (Some(d), Some(below), Some(below_layer)) =
-                (deltas.get(l), deltas.get(l - 1), layers.get(l - 1))
+            let Some(b) = l.checked_sub(1) else { break };
+            let (Some(d), Some(below), Some(layer), Some(below_layer)) =
+                (deltas.get(l), deltas.get(b), layers.get(l), layers.get(b))
             else {
                 break;
             };
             {
                 let d = d.read().unwrap_or_else(|e| e.into_inner());
                 let mut below = below.write().unwrap_or_else(|e| e.into_inner());
-                layers[l].backward_input(input(l), &d, &caches[l], &mut below);
-                below_layer.backward_act(&pre[l - 1], &act[l - 1], &mut below);
+                layer.backward_input(input(l), &d, &caches[l], &mut below);
+                below_layer.backward_act(&pre[b], &act[b], &mut below);
             }
-            ready.set(l - 1);
+            ready.set(b);
         }
     };
     let params = || {
         let mut sums = Vec::with_capacity(top + 1 - low);
         for (l, grads) in grads.iter_mut().enumerate().take(top + 1).skip(low).rev() {
             ready.wait_for(l);
-            let Some(d) = deltas.get(l) else { break };
+            let (Some(d), Some(layer)) = (deltas.get(l), layers.get(l)) else {
+                break;
+            };
             let d = d.read().unwrap_or_else(|e| e.into_inner());
             {
                 let mut views: Vec<_> = grads.iter_mut().map(|g| g.view_mut()).collect();
-                layers[l].backward_params(input(l), &d, &caches[l], &mut views);
+                layer.backward_params(input(l), &d, &caches[l], &mut views);
             }
-            sums.push(
-                grads
-                    .iter()
-                    .map(|g| {
-                        g.as_slice()
-                            .map_or(f64::NAN, |s| sum_sq_chunked(s, threads))
-                    })
-                    .collect(),
-            );
+            sums.push(sums_of_squares(grads, threads));
         }
         sums
     };

@@ -42,6 +42,19 @@ pub fn sum_sq_chunked<F: Float>(xs: &[F], threads: usize) -> f64 {
     })
 }
 
+/// Each tensor's sum of squares ([`sum_sq_chunked`]; NaN for a tensor that
+/// is not contiguous): what the backward pass reports for a layer's
+/// gradients.
+pub fn sums_of_squares<F: Float>(tensors: &[ndarray::ArrayD<F>], threads: usize) -> Vec<f64> {
+    tensors
+        .iter()
+        .map(|g| {
+            g.as_slice()
+                .map_or(f64::NAN, |s| sum_sq_chunked(s, threads))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

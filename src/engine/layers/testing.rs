@@ -3,9 +3,34 @@
 //! differences in f64, the source of truth for every kind's gradient tests.
 
 use super::{Cache, Layer, Mode};
+use crate::config::{Init, LayerConfig};
+use crate::engine::activation::Activation;
+use crate::kinds::LayerKind;
 use ndarray::{Array2, ArrayD};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// A dense layer's config (Xavier-uniform weights, bias 0.1), for the
+/// engine's tests that build small dense networks.
+pub fn dense(units: usize, activation: Activation) -> LayerConfig {
+    LayerConfig {
+        kind: LayerKind::Dense,
+        units,
+        activation,
+        init: Init::XavierUniform,
+        bias_init: 0.1,
+    }
+}
+
+/// The network's layers as the backward pass takes them.
+pub fn as_layers<F: crate::engine::Float>(
+    net: &crate::engine::Network<F>,
+) -> Vec<&(dyn Layer<F> + Sync)> {
+    net.layers
+        .iter()
+        .map(|l| l as &(dyn Layer<F> + Sync))
+        .collect()
+}
 
 /// `n` values uniform in [-1, 1) from `seed`.
 pub fn random(n: usize, seed: u64) -> Vec<f64> {
