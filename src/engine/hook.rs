@@ -208,7 +208,8 @@ pub enum Event<'a, F> {
         grad_b_norm: f64,
     },
     /// Parameters after the optimizer step; `grad_*` as applied (after
-    /// clipping by `clip_scale`). Only for layers with parameters.
+    /// clipping by `clip_scale`). Only for layers with parameters; every
+    /// layer of the step is updated before the first of these events.
     /// `update_*` hold the applied update for every rule except plain SGD,
     /// which writes them only when the new values are not all finite (the
     /// non-finite tracer's case; a finite run never reads them).

@@ -263,7 +263,9 @@ fn run_step<F: Float>(
     // Every named tensor of every layer with its gradient and update
     // buffer, in the layers' params() order ("weight", "bias"), updated in
     // one job on the kernel threads (`Optimizer::update_all`); a tensor
-    // that is not contiguous is left alone with zero norms, as before.
+    // that is not contiguous is left alone with zero norms, as before. The
+    // Update events follow layer by layer, so a hook that stops the step at
+    // one finds the later layers already updated (the run ends there).
     let mut named: Vec<(usize, &'static str, Option<usize>)> = Vec::new();
     let mut tensors: Vec<ParamUpdate<'_, F>> = Vec::new();
     for (l, ((layer, grads), updates)) in net
