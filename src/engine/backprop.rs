@@ -10,7 +10,7 @@ use super::batch_split;
 use super::flaw::{Flaw, Flawed};
 use super::float::Float;
 use super::hook::Flow;
-use super::kernels::pool::join;
+use super::kernels::pool::{join, MIN_WAKE_MACS};
 use super::kernels::sumsq::sums_of_squares;
 use super::kernels::threads::threads;
 use super::layers::{Layer, Mode};
@@ -192,8 +192,8 @@ pub fn backward_layers<F: Float>(
 /// ReLU net's 64x256x256 products (4.2M, ~90 us) lost when split by
 /// columns (0.89-0.92x, `cargo bench --bench gemm_shapes`) but gain as a
 /// pair; the seed network's 64x10x1000 ones (0.64M) are near the cost of
-/// waking a worker (README "Performance").
-pub const PAIR_MIN_MACS: usize = 1 << 21;
+/// waking a worker (README "Performance"): [`MIN_WAKE_MACS`].
+pub const PAIR_MIN_MACS: usize = MIN_WAKE_MACS;
 
 /// Layer `l`'s share of the backward pass: its parameter gradients (with
 /// the sum of squares of each tensor, returned; None for a parameter-free

@@ -18,18 +18,17 @@
 //! draws its mask over it, and convolution splits its own samples.
 
 use super::kernels::gemm::threads_for;
-use super::kernels::pool::for_each_part;
+use super::kernels::pool::{for_each_part, MIN_WAKE_MACS};
 use super::layers::{Layer, Mode};
 use super::network::{Network, Workspace};
 use super::Float;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 use std::ops::Range;
 
-/// A run is split only when its products total this many multiply-adds
-/// (2^21, ~45 us of one core): below that a wake of the pool costs about
-/// what the second core saves (the bound `backprop` pairs the backward
-/// products from, for the same reason).
-pub const MIN_RUN_MACS: usize = 1 << 21;
+/// A run is split only when its products total this many multiply-adds:
+/// below that a wake of the pool costs about what the second core saves
+/// (`kernels::pool::MIN_WAKE_MACS`).
+pub const MIN_RUN_MACS: usize = MIN_WAKE_MACS;
 
 /// Fewest rows per block: below this the products' micro-kernel tiles go
 /// mostly empty.

@@ -17,7 +17,7 @@
 //! layer-by-layer order.
 
 use super::kernels::gemm::threads_for;
-use super::kernels::pool::join;
+use super::kernels::pool::{join, MIN_WAKE_MACS};
 use super::kernels::sumsq::sums_of_squares;
 use super::layers::Layer;
 use super::network::Workspace;
@@ -27,9 +27,9 @@ use std::ops::RangeInclusive;
 use std::sync::{Condvar, Mutex, RwLock};
 
 /// A run is pipelined only when its products total this many
-/// multiply-adds (2^21 per product pair, as `backprop::PAIR_MIN_MACS`):
-/// below that the wake costs about what the second thread saves.
-pub const MIN_RUN_MACS: usize = 1 << 21;
+/// multiply-adds: below that the wake costs about what the second thread
+/// saves (`kernels::pool::MIN_WAKE_MACS`).
+pub const MIN_RUN_MACS: usize = MIN_WAKE_MACS;
 
 /// The layers from `top` down that one pipelined pass should take: dense
 /// layers above the first (each has a layer below to send its delta to),

@@ -56,6 +56,15 @@ struct Pool {
     busy: AtomicUsize,
 }
 
+/// Work (multiply-adds) from which a job on the pool pays for waking a
+/// parked worker (20-30 us, `cargo bench --bench gemm_shapes -- --pairs`):
+/// 2^21, about 45 us of one core. In the quiet pairs table (README
+/// "Performance") two 0.64M products at once lost to running them in turn
+/// (0.71x) and two 2.56M ones gained (1.51x). The paired backward products
+/// (`backprop`), the row-split forward (`batch_split`) and the pipelined
+/// backward (`pipeline`) all start from it.
+pub const MIN_WAKE_MACS: usize = 1 << 21;
+
 /// How long a worker polls for the next job before it parks
 /// (microseconds). Waking a parked thread costs a futex wake and a
 /// reschedule (20-30 us measured by `cargo bench --bench gemm_shapes`),
