@@ -52,13 +52,40 @@ slow) are written to rows of one reused buffer and summed by one reduction
 per layer; on the CPU the non-finite count is only taken when the range is
 not finite; the labels are counted 64 steps at a time; the hooks read
 detached tensors instead of entering no_grad.
+
+How the run directory is written: while training runs, not at the end.
+The constructor removes `out/summary.json` (an older run there is no longer
+claimed) and creates metrics.csv and loss.csv afresh, each starting with
+`# run_id=<32 hex digits>` (a uuid4, also summary.json's "run_id") before
+its header. A step's rows are final when the next training step begins (a
+test evaluation may fill the test columns of its loss row until then); they
+are kept until a flush appends them, whole rows in one write: when step 2
+begins, then every `flush_every` steps, and at close(). A flush (once the
+layers are known) also rewrites summary.json with "complete": false, the
+facts known so far; close() fsyncs both CSVs and writes "complete": true
+last. summary.json is always written to a temporary file in the directory,
+fsynced and renamed over it, so the directory holds either no summary.json
+or one with CSVs of the same run id. A run that is not closed reads as
+incomplete: on an exception or Ctrl-C an atexit handler flushes it; after a
+SIGKILL the rows up to the last flush are there. The recorder's I/O never
+raises into the training loop: a failure is warned about once
+(RuntimeWarning) and the run is not written further. The run name (by
+default the directory's name, or "run" when that is not safe) must be one
+safe path component: nn-doctor writes its report to reports/<name>.
 """
 
+import atexit
 import csv
+import functools
+import io
 import json
 import math
 import os
 import time
+import unicodedata
+import uuid
+import warnings
+import weakref
 
 import torch
 from torch import nn
@@ -84,6 +111,9 @@ SIGMOID_SATURATION_Z = 5.986445692252742
 TANH_SATURATION_Z = 2.993222846126382
 INPUT_BATCHES = 10
 LABEL_BATCHES = 64
+FLUSH_EVERY = 50
+NAME_MAX_BYTES = 200
+FALLBACK_NAME = "run"
 
 METRICS_HEADER = ["step", "layer", "activation", "act_min", "act_max", "act_mean", "act_std",
                   "pre_min", "pre_max", "pre_mean_abs", "saturated_frac", "dead_frac",
@@ -93,6 +123,78 @@ LOSS_HEADER = ["step", "loss", "batch_accuracy", "test_loss", "test_accuracy"]
 STATS = ["act_min", "act_max", "act_mean", "act_std", "pre_min", "pre_max", "pre_mean_abs",
          "saturated_frac", "dead_frac", "grad_w_norm", "grad_b_norm", "weight_norm",
          "update_ratio", "nonfinite"]
+
+
+def name_problem(name):
+    """Why `name` cannot name a run, or None when it can: nn-doctor uses it
+    as one directory component (reports/<name>), so it must be exactly one
+    path component, non-empty, at most NAME_MAX_BYTES bytes of UTF-8, not
+    starting with "." (so not "." or ".."), without "/" or "\\", control
+    characters or other non-printable ones."""
+    if not isinstance(name, str):
+        return f"is a {type(name).__name__}, not a str"
+    if not name:
+        return "is empty"
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "is not encodable as UTF-8"
+    if size > NAME_MAX_BYTES:
+        return f"is {size} bytes long in UTF-8 (at most {NAME_MAX_BYTES})"
+    if name in (".", ".."):
+        return "is a relative directory reference"
+    if name.startswith("."):
+        return 'starts with "."'
+    if "/" in name or "\\" in name:
+        return "contains a path separator"
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        return "contains a control character"
+    if not name.isprintable():
+        return "contains a non-printable character"
+    return None
+
+
+def create_new(path):
+    """A text file created at `path`, which must not exist (O_EXCL: nor as a
+    symbolic link, which is never followed), for CSV rows: UTF-8, newline=""
+    (the csv writers end lines with "\\n")."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o666)
+    try:
+        return open(fd, "w", newline="", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def unlink_if_present(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def sync_directory(path):
+    """Makes a rename or removal in directory `path` durable, where the
+    platform can (best effort: not every system opens directories)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _exit_flush(ref):
+    """The atexit handler: flushes a recorder the program did not close
+    (held weakly: a dropped recorder is not kept alive for it)."""
+    rec = ref()
+    if rec is not None:
+        rec._at_exit()
 
 
 def activation_name(module):
@@ -276,14 +378,34 @@ class Recorder:
     loss: "mse" (nn-doctor's 1/2 sum over outputs, mean over the batch, or
     torch's MSELoss), "cross_entropy", or None for another loss (the
     loss/output pairing rule is then skipped). every: record per-layer
-    statistics at step 1 and every `every` steps after it.
+    statistics at step 1 and every `every` steps after it. name: the run's
+    name (default: the name of `out`, or "run" when that is not a safe
+    name); a given name that is not one safe path component (name_problem)
+    raises ValueError. flush_every: append the recorded rows to the CSVs
+    and rewrite summary.json (complete: false) every `flush_every` steps.
     """
 
-    def __init__(self, model, optimizer, out, loss=None, every=1, name=None, data=None):
+    def __init__(self, model, optimizer, out, loss=None, every=1, name=None, data=None,
+                 flush_every=FLUSH_EVERY):
+        if name is None:
+            name = os.path.basename(os.path.normpath(os.fsdecode(out)))
+            if name_problem(name) is not None:
+                name = FALLBACK_NAME
+        else:
+            problem = name_problem(name)
+            if problem is not None:
+                raise ValueError(
+                    f"nn_doctor_torch: the run name {name!r} {problem}. nn-doctor uses the name as one "
+                    f"directory (reports/<name>): it must be one path component, non-empty, at most "
+                    f"{NAME_MAX_BYTES} bytes of UTF-8, printable, without '/', '\\' or control "
+                    f"characters, and not start with '.'")
         self.model, self.optimizer, self.out = model, optimizer, out
+        self.dir = os.fsdecode(out)  # str, bytes or path-like: the directory as a str
         self.loss_kind, self.every = loss, max(1, int(every))
-        self.name = name or os.path.basename(os.path.normpath(out))
+        self.flush_every = max(1, int(flush_every))
+        self.name = name
         self.data = data
+        self.run_id = uuid.uuid4().hex
         self.layers = {}  # module -> Layer, in first-forward order once known
         for mod_name, module in model.named_modules():
             if any(p.requires_grad for p in module.parameters(recurse=False)):
@@ -304,6 +426,9 @@ class Recorder:
         self.input = None
         self.input_batches = 0
         self.nan_origin = None
+        # The rows recorded and not yet written (at most flush_every steps'):
+        # loss.csv's (step, loss, accuracy) and metrics.csv's (step, layer,
+        # statistics); the test evaluations of steps not yet written.
         self.steps = []
         self.metric_rows = []
         self.tests = {}
@@ -329,6 +454,18 @@ class Recorder:
                 self.handles.append(module.register_forward_hook(self._act_forward))
         self.handles.append(optimizer.register_step_pre_hook(self._before_update))
         self.handles.append(optimizer.register_step_post_hook(self._after_update))
+        # The run directory (_start), then the handler that flushes it if
+        # the program ends without close().
+        self.files = {}  # "metrics", "loss" -> the open CSV file
+        self.closed = False
+        self.failed = False  # an I/O failure stopped the writing (warned once)
+        self.pid = os.getpid()  # a forked child does not write the parent's run
+        try:
+            self._start()
+        except Exception as e:
+            self._fail(e)
+        self._exit_hook = functools.partial(_exit_flush, weakref.ref(self))
+        atexit.register(self._exit_hook)
 
     # --- forward -----------------------------------------------------------
 
@@ -343,6 +480,11 @@ class Recorder:
             self._flush_deltas()
         if not self._training() or self.in_step:
             return
+        # A new step begins: the last step's rows are final (its test
+        # evaluation, if any, came before this forward pass).
+        done = self.step_no
+        if done == 1 or (done and done % self.flush_every == 0):
+            self._flush()
         self.in_step = True
         self.step_no += 1
         self.recording = self.step_no == 1 or (self.step_no - 1) % self.every == 0
@@ -854,14 +996,81 @@ class Recorder:
     # --- writing --------------------------------------------------------------
 
     def close(self):
-        """Writes metrics.csv, loss.csv and summary.json, removes the hooks."""
+        """Removes the hooks and finishes the run directory: appends the rows
+        not yet written, flushes and fsyncs metrics.csv and loss.csv, then
+        replaces summary.json (written to a temporary file, fsynced, renamed)
+        with "complete": true, last. An I/O failure is warned about, not
+        raised (the run then stays "complete": false, or has no summary).
+        A second call does nothing."""
         for h in self.handles:
             h.remove()
         self.handles = []
-        os.makedirs(self.out, exist_ok=True)
-        with open(os.path.join(self.out, "metrics.csv"), "w", newline="") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(METRICS_HEADER)
+        if self.closed:
+            return
+        self.closed = True
+        atexit.unregister(self._exit_hook)
+        self._flush(sync=True, complete=True)
+        self._close_files()
+
+    def _start(self):
+        """Starts the run directory: removes an older run's summary.json
+        first (from then on no summary claims the files), then creates each
+        CSV afresh (a new file, not an old one truncated: a recorder still
+        writing the old one sees it is no longer its own, _check_own) with
+        the run id line and the header."""
+        os.makedirs(self.dir, exist_ok=True)
+        unlink_if_present(os.path.join(self.dir, "summary.json"))
+        sync_directory(self.dir)
+        for kind, header in (("metrics", METRICS_HEADER), ("loss", LOSS_HEADER)):
+            path = os.path.join(self.dir, kind + ".csv")
+            unlink_if_present(path)
+            f = self.files[kind] = create_new(path)
+            f.write(f"# run_id={self.run_id}\n")
+            csv.writer(f, lineterminator="\n").writerow(header)
+            f.flush()
+
+    def _flush(self, sync=False, complete=False):
+        """Appends the rows not yet written, flushes the CSVs (and fsyncs
+        them when `sync`), then rewrites summary.json: always when
+        `complete` (close()), else once the layers are known. Never raises
+        an error of its own: a failure is warned about once and ends the
+        writing. An interruption (Ctrl-C) while the rows are formatted
+        leaves them kept for the atexit handler; one while they are written
+        (a torn row is possible) ends the writing."""
+        if self.failed:
+            self.steps.clear()
+            self.metric_rows.clear()
+            return
+        try:
+            metrics, loss = self._format_rows()
+            try:
+                if metrics:
+                    self.files["metrics"].write(metrics)
+                if loss:
+                    self.files["loss"].write(loss)
+                for f in self.files.values():
+                    f.flush()
+            except BaseException:
+                self.failed = True
+                raise
+            self._written()
+            if sync:
+                for f in self.files.values():
+                    os.fsync(f.fileno())
+            if complete or self.order:
+                self._check_own()
+                self._write_summary(complete)
+        except Exception as e:
+            self._fail(e)
+
+    def _format_rows(self):
+        """The kept rows as CSV text, one string per file (appended in one
+        write: a flush leaves whole rows in the files). Nothing is changed:
+        _written() drops them once they are written."""
+        metrics = loss = ""
+        if self.metric_rows:
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\n")
             for step, layer, s in self.metric_rows:
                 row = [step, layer.number, layer.activation]
                 for key in STATS[:-1]:
@@ -870,18 +1079,92 @@ class Recorder:
                 row += [int(s.get("nonfinite", 0)) if math.isfinite(s.get("nonfinite", 0)) else 0,
                         layer.units, layer.name]
                 w.writerow(row)
-        with open(os.path.join(self.out, "loss.csv"), "w", newline="") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(LOSS_HEADER)
-            for step, loss, acc in self.steps:
+            metrics = buf.getvalue()
+        if self.steps:
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\n")
+            for step, loss_v, acc in self.steps:
                 tl, ta = self.tests.get(step, (None, None))
-                w.writerow([step, num(loss), "" if math.isnan(acc) else num(acc),
+                w.writerow([step, num(loss_v), "" if math.isnan(acc) else num(acc),
                             "" if tl is None else num(tl), "" if ta is None else num(ta)])
-        with open(os.path.join(self.out, "summary.json"), "w") as f:
-            json.dump(finite_or_null(self.facts()), f, indent=2, allow_nan=False, default=str)
-            f.write("\n")
+            loss = buf.getvalue()
+        return metrics, loss
 
-    def facts(self):
+    def _written(self):
+        """The kept rows are in the files: dropped, with the evaluations of
+        their steps (and of steps without a row: before step 1)."""
+        if self.steps:
+            last = self.steps[-1][0]
+            if self.tests:
+                self.tests = {k: v for k, v in self.tests.items() if k > last}
+        self.steps = []
+        self.metric_rows = []
+
+    def _check_own(self):
+        """Raises when a CSV in the directory is no longer the file this
+        recorder writes (another recorder started in the same directory):
+        a summary of this run must never describe another run's rows."""
+        for kind, f in self.files.items():
+            path = os.path.join(self.dir, kind + ".csv")
+            try:
+                same = os.path.samestat(os.fstat(f.fileno()), os.lstat(path))
+            except FileNotFoundError:
+                same = False
+            if not same:
+                raise OSError(f"{path} is no longer this recorder's file (another run is recorded "
+                              "in the same directory)")
+
+    def _write_summary(self, complete):
+        """summary.json, atomically: written to a temporary file in the same
+        directory, fsynced, then renamed over summary.json."""
+        text = json.dumps(finite_or_null(self.facts(complete)), indent=2, allow_nan=False, default=str) + "\n"
+        path = os.path.join(self.dir, "summary.json")
+        tmp = os.path.join(self.dir, f".summary.json.{os.getpid()}.tmp")
+        unlink_if_present(tmp)
+        try:
+            with create_new(tmp) as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        sync_directory(self.dir)
+
+    def _fail(self, error):
+        """An I/O failure: warned about once; nothing more is written."""
+        self.steps.clear()
+        self.metric_rows.clear()
+        if self.failed:
+            return
+        self.failed = True
+        warnings.warn(f"nn_doctor_torch: writing the run directory {self.dir!r} failed "
+                      f"({type(error).__name__}: {error}); training goes on, the run is not written further",
+                      RuntimeWarning, stacklevel=3)
+
+    def _at_exit(self):
+        """The program ends without close() (an exception, Ctrl-C,
+        sys.exit): the rows recorded so far are written and summary.json
+        says "complete": false."""
+        if self.closed or os.getpid() != self.pid:
+            return
+        self.closed = True
+        self._flush(sync=True, complete=False)
+        self._close_files()
+
+    def _close_files(self):
+        files, self.files = self.files, {}
+        for f in files.values():
+            try:
+                f.close()
+            except Exception as e:
+                self._fail(e)
+
+    def facts(self, complete=False):
         seconds = time.perf_counter() - self.started
         optimizer = type(self.optimizer).__name__
         group = self.optimizer.param_groups[0]
@@ -925,6 +1208,8 @@ class Recorder:
             "run_format": RUN_FORMAT,
             "producer": PRODUCER,
             "name": self.name,
+            "run_id": self.run_id,
+            "complete": bool(complete),
             "nan_origin": self.nan_origin,
             "network": {"dtype": "f64" if next(self.model.parameters()).dtype == torch.float64 else "f32",
                         "layers": layers, "loss": loss_kind, "optimizer": opt, "learning_rate": group.get("lr"),

@@ -6,17 +6,22 @@ these where torch is installed):
     cargo build --release && python3 python/test_nn_doctor_torch.py
 
 The first tests check the recorder's numbers against values computed by hand
-for tiny models; the last ones train the fixture models of
-record_fixtures.py afresh and check `nn-doctor diagnose` names the problem
-each was built to show.
+for tiny models; then how the run directory is written (streamed rows, one
+run id, the complete flag, crashes, names); the last ones train the fixture
+models of record_fixtures.py afresh and check `nn-doctor diagnose` names the
+problem each was built to show (skipped when the binary is not built, or
+predates the run id lines).
 """
 import csv
+import io
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import warnings
 
 import torch
 from torch import nn
@@ -24,9 +29,48 @@ from torch import nn
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import record_fixtures  # noqa: E402
-from nn_doctor_torch import Recorder, norms  # noqa: E402
+from nn_doctor_torch import LOSS_HEADER, METRICS_HEADER, Recorder, norms  # noqa: E402
 
 BIN = os.environ.get("NN_DOCTOR", os.path.join(HERE, "..", "target", "release", "nn-doctor"))
+
+try:
+    import pytest
+
+    SkipTest = pytest.skip.Exception
+
+    def skip(reason):
+        pytest.skip(reason)
+except ImportError:  # run without pytest (__main__ below)
+    class SkipTest(Exception):
+        pass
+
+    def skip(reason):
+        raise SkipTest(reason)
+
+
+def split_run_id(text):
+    """A run CSV's text: (its run id, the text after the run id line)."""
+    first, _, rest = text.partition("\n")
+    assert first.startswith("# run_id="), first
+    return first[len("# run_id="):], rest
+
+
+def read_csv(path):
+    """(run id, rows as dicts by header name) of a run CSV."""
+    with open(path, newline="", encoding="utf-8") as f:
+        run_id, rest = split_run_id(f.read())
+    return run_id, list(csv.DictReader(io.StringIO(rest)))
+
+
+def read_run(out):
+    """summary.json (None when absent) and both CSVs of a run directory."""
+    summary = None
+    if os.path.exists(os.path.join(out, "summary.json")):
+        with open(os.path.join(out, "summary.json")) as f:
+            summary = json.load(f)
+    metrics_id, metrics = read_csv(os.path.join(out, "metrics.csv"))
+    loss_id, loss = read_csv(os.path.join(out, "loss.csv"))
+    return {"summary": summary, "metrics_id": metrics_id, "metrics": metrics, "loss_id": loss_id, "loss": loss}
 
 
 def one_step(model, x, target, lr=0.1, every=1):
@@ -40,11 +84,8 @@ def one_step(model, x, target, lr=0.1, every=1):
     opt.step()
     rec.step(loss)
     rec.close()
-    with open(os.path.join(out, "metrics.csv")) as f:
-        rows = list(csv.DictReader(f))
-    with open(os.path.join(out, "summary.json")) as f:
-        facts = json.load(f)
-    return rows, facts
+    run = read_run(out)
+    return run["metrics"], run["summary"]
 
 
 def test_dead_units_pre_activations_and_gradient_norms_by_hand():
@@ -178,8 +219,7 @@ def run_steps(model, opt, xs, every=1):
             with torch.no_grad():  # a change between steps: W before step 2 is this
                 model[0].weight.mul_(2.0)
     rec.close()
-    with open(os.path.join(out, "metrics.csv")) as f:
-        return [r for r in csv.DictReader(f) if r["layer"] == "1"]
+    return [r for r in read_csv(os.path.join(out, "metrics.csv"))[1] if r["layer"] == "1"]
 
 
 def test_update_ratio_exact_for_plain_sgd_and_other_optimizers():
@@ -328,7 +368,10 @@ def record_files(make, transfer_on_cpu, steps=4, every=2):
         opt.step()
         rec.step(loss, y, target)
     rec.close()
-    got = [open(os.path.join(out, f)).read() for f in ("metrics.csv", "loss.csv")]
+    got = []
+    for name in ("metrics.csv", "loss.csv"):  # each recording has its own run id
+        with open(os.path.join(out, name)) as f:
+            got.append(split_run_id(f.read())[1])
     with open(os.path.join(out, "summary.json")) as f:
         return got + [json.load(f)["nan_origin"]]
 
@@ -425,15 +468,401 @@ def test_each_module_output_range_is_reduced_once():
     assert calls == [torch.Size([4, 5])] * 2 + [torch.Size([4, 2])] * 2, calls
 
 
-def diagnose(run_dir):
+# --- the run directory: streamed rows, one run id, the complete flag ------------
+
+
+def mlp():
+    return nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 3))
+
+
+def train(rec, model, opt, steps, g, first=1, evaluate=()):
+    """`steps` cross-entropy steps of a small classifier on random data;
+    a test evaluation after the steps in `evaluate`."""
+    for step in range(first, first + steps):
+        x = torch.randn(16, 8, generator=g)
+        y = torch.randint(0, 3, (16,), generator=g)
+        out = model(x)
+        loss = nn.functional.cross_entropy(out, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        rec.step(loss, out, y)
+        if step in evaluate:
+            rec.evaluation(1.0 + step, step / 100, 50)
+
+
+def record(out, steps, flush_every=50, every=1, evaluate=(), close=True, seed=0, **kw):
+    torch.manual_seed(seed)
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    rec = Recorder(model, opt, out, loss="cross_entropy", every=every, flush_every=flush_every, **kw)
+    train(rec, model, opt, steps, torch.Generator().manual_seed(seed + 1), evaluate=evaluate)
+    if close:
+        rec.close()
+    return rec
+
+
+def steps_of(rows):
+    return [int(r["step"]) for r in rows]
+
+
+def assert_one_run(run, complete):
+    """summary.json and both CSVs carry one run id (32 lowercase hex digits)."""
+    s = run["summary"]
+    assert s is not None, "no summary.json"
+    rid = s["run_id"]
+    assert len(rid) == 32 and all(c in "0123456789abcdef" for c in rid), rid
+    assert run["metrics_id"] == run["loss_id"] == rid, (run["metrics_id"], run["loss_id"], rid)
+    assert s["complete"] is complete, s["complete"]
+    assert [l["layer"] for l in s["network"]["layers"]] == [1, 2]
+
+
+def test_normal_run_carries_one_run_id_and_is_complete():
+    # Source of truth: the steps the test ran and evaluated; the headers are
+    # the module's constants; flush_every must not change a byte after the
+    # run id line (the rows themselves are checked by the tests above).
+    texts = []
+    for flush_every in (1, 3, 10 ** 6):
+        out = tempfile.mkdtemp()
+        # Step 3 is a flush boundary: its test columns are filled after step()
+        # and before the next step's flush; step 7 is the last, before close().
+        rec = record(out, 7, flush_every=flush_every, every=2, evaluate=(3, 6, 7))
+        rec._exit_hook()  # the atexit handler, after close(): does nothing
+        rec.close()  # a second close() neither
+        run = read_run(out)
+        assert_one_run(run, complete=True)
+        assert run["summary"]["run_id"] == rec.run_id
+        assert steps_of(run["loss"]) == list(range(1, 8))
+        assert steps_of(run["metrics"]) == [1, 1, 3, 3, 5, 5, 7, 7]
+        tests = {int(r["step"]): (float(r["test_loss"]), float(r["test_accuracy"]))
+                 for r in run["loss"] if r["test_loss"]}
+        assert tests == {s: (1.0 + s, s / 100) for s in (3, 6, 7)}, tests
+        assert all(r["test_accuracy"] == "" for r in run["loss"] if int(r["step"]) not in tests)
+        parts = []
+        for name, header in (("metrics.csv", METRICS_HEADER), ("loss.csv", LOSS_HEADER)):
+            with open(os.path.join(out, name), newline="") as f:
+                rid, rest = split_run_id(f.read())
+            assert rid == rec.run_id
+            assert rest.split("\n", 1)[0] == ",".join(header)
+            parts.append(rest)
+        texts.append(parts)
+        assert sorted(os.listdir(out)) == ["loss.csv", "metrics.csv", "summary.json"]  # no temporary file left
+    assert texts[0] == texts[1] == texts[2]
+
+
+def test_rows_are_on_disk_before_close():
+    # flush_every 5, 12 steps, no close(): the flushes at the start of steps
+    # 2, 6 and 11 wrote the rows of steps 1..10, and a summary with the
+    # layers that says the run is not complete.
     out = tempfile.mkdtemp()
-    p = subprocess.run([BIN, "diagnose", run_dir, "--out", out, "--format", "json"],
-                       capture_output=True, text=True)
+    rec = record(out, 12, flush_every=5, close=False)
+    run = read_run(out)
+    assert_one_run(run, complete=False)
+    assert steps_of(run["loss"]) == list(range(1, 11))
+    assert steps_of(run["metrics"]) == [s for s in range(1, 11) for _ in (1, 2)]
+    assert len(rec.steps) == 2 and len(rec.metric_rows) == 4  # memory: the rows not yet written
+    rec.close()
+    run = read_run(out)
+    assert_one_run(run, complete=True)
+    assert steps_of(run["loss"]) == list(range(1, 13))
+    assert steps_of(run["metrics"]) == [s for s in range(1, 13) for _ in (1, 2)]
+
+
+CRASH_SCRIPT = """
+import os, signal, sys
+sys.path.insert(0, {here!r})
+import torch
+from torch import nn
+from nn_doctor_torch import Recorder
+torch.set_num_threads(1)
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 3))
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+rec = Recorder(model, opt, {out!r}, loss="cross_entropy", flush_every={flush_every})
+g = torch.Generator().manual_seed(1)
+for step in range(1, 301):
+    x = torch.randn(16, 8, generator=g)
+    y = torch.randint(0, 3, (16,), generator=g)
+    out = model(x)
+    loss = nn.functional.cross_entropy(out, y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    rec.step(loss, out, y)
+    if step == {crash_at}:
+        {crash}
+rec.close()
+"""
+
+
+def crashed_run(crash, crash_at, flush_every):
+    """A run whose training script dies after step `crash_at`."""
+    out = os.path.join(tempfile.mkdtemp(), "crashed")
+    script = CRASH_SCRIPT.format(here=HERE, out=out, flush_every=flush_every, crash_at=crash_at, crash=crash)
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    return out, p
+
+
+def test_crash_by_exception_leaves_an_incomplete_readable_run():
+    # The loop raises after step 137 (flush_every 20): the atexit handler
+    # writes every recorded row and a summary saying complete: false.
+    out, p = crashed_run('raise RuntimeError("boom in the training loop")', 137, 20)
+    assert p.returncode == 1 and "boom in the training loop" in p.stderr, p.stderr
+    assert "nn_doctor_torch" not in p.stderr, p.stderr  # no recorder warning
+    run = read_run(out)
+    assert_one_run(run, complete=False)
+    assert steps_of(run["loss"]) == list(range(1, 138))
+    assert steps_of(run["metrics"]) == [s for s in range(1, 138) for _ in (1, 2)]
+    assert all(math.isfinite(float(r["loss"])) for r in run["loss"])
+    assert sorted(os.listdir(out)) == ["loss.csv", "metrics.csv", "summary.json"]
+
+
+def test_crash_by_sigkill_leaves_the_rows_of_the_last_flush():
+    # SIGKILL after step 125 (flush_every 20): the last flush ran when step
+    # 121 began, so steps 1..120 are on disk, whole lines, and summary.json
+    # (written by that flush) says complete: false with the same run id.
+    out, p = crashed_run("os.kill(os.getpid(), signal.SIGKILL)", 125, 20)
+    assert p.returncode == -signal.SIGKILL, (p.returncode, p.stderr)
+    run = read_run(out)
+    assert_one_run(run, complete=False)
+    assert steps_of(run["loss"]) == list(range(1, 121))
+    assert steps_of(run["metrics"]) == [s for s in range(1, 121) for _ in (1, 2)]
+    for name in ("metrics.csv", "loss.csv"):
+        with open(os.path.join(out, name)) as f:
+            assert f.read().endswith("\n")
+
+
+def test_an_interrupted_flush_keeps_its_rows_for_the_exit_handler():
+    # Ctrl-C landing while a flush formats the rows (simulated: num() raises
+    # KeyboardInterrupt): the rows stay kept, and the atexit handler (called
+    # here as the interpreter would) writes them, no step missing.
+    import nn_doctor_torch as nd
+    out = tempfile.mkdtemp()
+    torch.manual_seed(0)
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    rec = Recorder(model, opt, out, loss="cross_entropy", flush_every=3)
+    g = torch.Generator().manual_seed(1)
+    train(rec, model, opt, 3, g)  # the flush when step 2 began wrote step 1
+    real = nd.num
+
+    def interrupt(v):
+        raise KeyboardInterrupt
+
+    nd.num = interrupt
+    try:
+        train(rec, model, opt, 1, g, first=4)  # step 4 begins: the flush of steps 2..3
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the simulated Ctrl-C did not reach the loop")
+    finally:
+        nd.num = real
+    assert steps_of(read_run(out)["loss"]) == [1]
+    rec._exit_hook()
+    run = read_run(out)
+    assert_one_run(run, complete=False)
+    assert steps_of(run["loss"]) == [1, 2, 3]
+    assert steps_of(run["metrics"]) == [1, 1, 2, 2, 3, 3]
+
+
+def test_recording_over_an_older_run_never_mixes_two_runs():
+    # Run A complete in the directory; run B starts there. Source of truth:
+    # each recorder's run_id and the steps each ran.
+    out = tempfile.mkdtemp()
+    a = record(out, 9, flush_every=4, seed=0)
+    assert read_run(out)["summary"]["run_id"] == a.run_id
+    torch.manual_seed(1)
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    b = Recorder(model, opt, out, loss="cross_entropy", flush_every=2)
+    assert a.run_id != b.run_id
+    # Started: no summary claims the directory; both CSVs are B's, empty.
+    assert not os.path.exists(os.path.join(out, "summary.json"))
+    run = read_run(out)
+    assert run["metrics_id"] == run["loss_id"] == b.run_id and run["loss"] == run["metrics"] == []
+    g = torch.Generator().manual_seed(2)
+    for step in range(1, 6):
+        train(b, model, opt, 1, g, first=step)
+        run = read_run(out)  # at every step: no summary, or B's with B's rows
+        assert run["metrics_id"] == run["loss_id"] == b.run_id
+        if step == 1:
+            assert run["summary"] is None  # the layers are known, but no flush ran yet
+        else:
+            assert_one_run(run, complete=False)
+            assert run["summary"]["run_id"] == b.run_id
+    b.close()
+    run = read_run(out)
+    assert_one_run(run, complete=True)
+    assert run["summary"]["run_id"] == b.run_id
+    assert steps_of(run["loss"]) == list(range(1, 6))
+
+
+def test_a_second_recorder_in_the_same_directory_stops_the_first():
+    # A is still recording when B starts in its directory: A must never
+    # write a summary over B's CSVs. It warns once and writes nothing more;
+    # training goes on.
+    out = tempfile.mkdtemp()
+    a = record(out, 3, flush_every=1, close=False)
+    torch.manual_seed(1)
+    model_b = mlp()
+    opt_b = torch.optim.SGD(model_b.parameters(), lr=0.1)
+    b = Recorder(model_b, opt_b, out, loss="cross_entropy", flush_every=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(a, a.model, a.optimizer, 3, torch.Generator().manual_seed(9), first=4)
+        a.close()
+    assert len(caught) == 1 and issubclass(caught[0].category, RuntimeWarning), [str(w.message) for w in caught]
+    assert "no longer this recorder's file" in str(caught[0].message)
+    assert not os.path.exists(os.path.join(out, "summary.json"))
+    train(b, model_b, opt_b, 2, torch.Generator().manual_seed(3))
+    b.close()
+    run = read_run(out)
+    assert_one_run(run, complete=True)
+    assert run["summary"]["run_id"] == b.run_id and steps_of(run["loss"]) == [1, 2]
+
+
+def test_io_failures_warn_once_and_never_raise():
+    # A run directory that cannot be created (its path is a file), and a
+    # summary that cannot be renamed into place mid-run: the training loop
+    # and close() go on; one RuntimeWarning each.
+    blocker = os.path.join(tempfile.mkdtemp(), "file")
+    with open(blocker, "w") as f:
+        f.write("not a directory\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = record(os.path.join(blocker, "run"), 6, flush_every=2)
+        rec.close()
+    assert len(caught) == 1 and issubclass(caught[0].category, RuntimeWarning), [str(w.message) for w in caught]
+    assert rec.failed and rec.steps == [] and rec.metric_rows == []
+
+    out = tempfile.mkdtemp()
+    real = os.replace
+
+    def refuse(src, dst):
+        raise OSError(28, "No space left on device (simulated)")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        os.replace = refuse
+        try:
+            rec = record(out, 6, flush_every=2)
+        finally:
+            os.replace = real
+    assert len(caught) == 1 and "simulated" in str(caught[0].message), [str(w.message) for w in caught]
+    assert rec.failed and not os.path.exists(os.path.join(out, "summary.json"))
+    assert [n for n in os.listdir(out) if n.endswith(".tmp")] == []
+
+
+def test_unsafe_run_names_are_refused():
+    # nn-doctor writes reports/<name>: a given name must be one safe path
+    # component. Refused before anything is hooked or written.
+    for bad in ("../x", "/abs", "..", ".", ".hidden", "a/b", "a\\b", "a\x00b", "a\nb", "a\x7fb", "",
+                "a\u200bb", "x" * 201, "\u00e9" * 101, b"bytes"):
+        model = mlp()
+        out = os.path.join(tempfile.mkdtemp(), "never")
+        try:
+            Recorder(model, torch.optim.SGD(model.parameters(), lr=0.1), out, name=bad)
+        except ValueError as e:
+            assert "run name" in str(e), e
+        else:
+            raise AssertionError(f"accepted {bad!r}")
+        assert not os.path.exists(out), bad
+        assert not model._forward_pre_hooks and not any(m._forward_hooks for m in model.modules()), bad
+    for good in ("run-1", "mnist lr=0.1", "\u03c1 sweep", "x" * 200, "\u00e9" * 100, "a..b"):
+        rec = record(tempfile.mkdtemp(), 1, name=good)
+        assert rec.name == good and read_run(rec.out)["summary"]["name"] == good
+
+
+def test_unsafe_default_names_fall_back_to_run():
+    # The default name is the directory's; when that is not a safe name it
+    # is "run".
+    base = tempfile.mkdtemp()
+    cases = {os.path.join(base, "x", "."): "x", os.path.join(base, "y") + os.sep: "y",
+             os.path.join(base, ".hidden"): "run", os.path.join(base, "new\nline"): "run",
+             os.fsencode(os.path.join(base, "bytes")): "bytes"}
+    for out, want in cases.items():
+        rec = record(out, 1)
+        assert rec.name == want and read_run(os.fsdecode(out))["summary"]["name"] == want, (out, rec.name)
+    cwd = os.getcwd()
+    os.chdir(tempfile.mkdtemp())
+    try:
+        rec = record(".", 1)
+        assert rec.name == "run" and read_run(".")["summary"]["name"] == "run"
+    finally:
+        os.chdir(cwd)
+
+
+# --- nn-doctor itself (skipped without the binary) ------------------------------
+
+
+def binary_missing():
+    """Why the nn-doctor binary cannot be run, or None."""
+    if not (os.path.isfile(BIN) and os.access(BIN, os.X_OK)):
+        return f"no nn-doctor binary at {BIN} (cargo build --release, or set NN_DOCTOR)"
+    return None
+
+
+def run_binary(run_dir):
+    out = tempfile.mkdtemp()
+    return subprocess.run([BIN, "diagnose", run_dir, "--out", out, "--format", "json"],
+                          capture_output=True, text=True, timeout=600)
+
+
+def without_run_id(run_dir):
+    """A copy of a run directory as the recorder wrote it before run ids:
+    no `# run_id=` lines, no run_id or complete key."""
+    copy = os.path.join(tempfile.mkdtemp(), os.path.basename(os.path.normpath(run_dir)))
+    os.makedirs(copy)
+    for name in ("metrics.csv", "loss.csv"):
+        with open(os.path.join(run_dir, name), newline="") as f:
+            text = split_run_id(f.read())[1]
+        with open(os.path.join(copy, name), "w", newline="") as f:
+            f.write(text)
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        facts = json.load(f)
+    facts.pop("run_id", None)
+    facts.pop("complete", None)
+    with open(os.path.join(copy, "summary.json"), "w") as f:
+        json.dump(facts, f, indent=2)
+    return copy
+
+
+def diagnosed(run_dir):
+    """`nn-doctor diagnose` of a run directory; skips when the binary is
+    missing or predates the run id lines (it refuses the run, exit 2, and
+    reads the same run without them)."""
+    reason = binary_missing()
+    if reason:
+        skip(reason)
+    p = run_binary(run_dir)
+    if p.returncode == 2 and run_binary(without_run_id(run_dir)).returncode in (0, 1):
+        skip(f"{BIN} predates the run format's run id lines: {p.stderr.strip()[:300]}")
+    return p
+
+
+def test_binary_reads_streamed_and_crashed_runs():
+    # Exit 0 (healthy) or 1 (diagnosed), never 2 (refused), for a closed run
+    # and for a run whose loop raised (complete: false).
+    if binary_missing():
+        skip(binary_missing())
+    normal = os.path.join(tempfile.mkdtemp(), "normal")
+    record(normal, 120, flush_every=20)
+    crashed, _ = crashed_run('raise RuntimeError("boom")', 90, 20)
+    for run_dir in (normal, crashed):
+        p = diagnosed(run_dir)
+        assert p.returncode in (0, 1), (run_dir, p.returncode, p.stderr)
+
+
+def diagnose(run_dir):
+    p = diagnosed(run_dir)
     assert p.returncode in (0, 1), p.stderr
     return json.loads(p.stdout)
 
 
 def fresh(name):
+    if binary_missing():
+        skip(binary_missing())
     d = os.path.join(tempfile.mkdtemp(), name)
     truth = record_fixtures.RUNS[name](d)
     return diagnose(d), truth
@@ -475,6 +904,8 @@ if __name__ == "__main__":
             try:
                 fn()
                 print(f"ok    {name}")
+            except SkipTest as e:
+                print(f"skip  {name}: {e}")
             except Exception as e:  # report every failure, then exit 1
                 failed += 1
                 print(f"FAIL  {name}: {e!r}")

@@ -13,20 +13,33 @@ pub const MAX_TEXT_FILE: u64 = 16 << 20;
 pub const MAX_TRACE_FILE: u64 = 4 << 30;
 
 /// Opens `path` for reading if it is a regular file (following symlinks).
+/// The type is checked before opening (opening some devices has effects)
+/// and again on the opened file, which is opened non-blocking: a FIFO
+/// swapped in between is refused instead of blocking forever.
 pub fn open_regular(path: &Path) -> io::Result<File> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
-        let what = if meta.is_dir() {
-            "a directory"
-        } else {
-            "a device, FIFO or socket"
-        };
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("not a regular file ({what})"),
-        ));
+    use std::os::unix::fs::OpenOptionsExt;
+    refuse_irregular(&std::fs::metadata(path)?)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    refuse_irregular(&file.metadata()?)?;
+    Ok(file)
+}
+
+fn refuse_irregular(meta: &std::fs::Metadata) -> io::Result<()> {
+    if meta.is_file() {
+        return Ok(());
     }
-    File::open(path)
+    let what = if meta.is_dir() {
+        "a directory"
+    } else {
+        "a device, FIFO or socket"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("not a regular file ({what})"),
+    ))
 }
 
 /// Reads a whole regular file of at most `max` bytes.

@@ -44,5 +44,7 @@ pub mod numfmt;
 pub mod report;
 /// Run directories (metrics.csv, loss.csv, summary.json) read back: `diagnose`, `report`, `compare`.
 pub mod rundir;
+/// The one rule for a name that becomes a report directory: one safe path component.
+pub mod safe_name;
 /// verify-trace: checks a training step dumped by another implementation.
 pub mod trace;

@@ -199,6 +199,9 @@ fn main() -> ExitCode {
     }
     nn_doctor::limits::set_memory_limit(cli.max_memory);
     let mut printed = String::new();
+    // `check` says in its own summary whether training was interrupted; a
+    // signal that came after the report was complete did not cut it short.
+    let says_interrupted = matches!(cli.command, Command::Check { .. });
     let code = match run(cli, &mut printed) {
         Ok(code) => code,
         Err(e) => {
@@ -209,7 +212,7 @@ fn main() -> ExitCode {
         }
     };
     // An interrupted command still printed its (partial) result above.
-    let code = if nn_doctor::interrupt::requested() {
+    let code = if nn_doctor::interrupt::requested() && !says_interrupted {
         nn_doctor::interrupt::EXIT_INTERRUPTED
     } else {
         code
@@ -301,6 +304,9 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
                 )),
                 Format::Text => {}
             }
+            if done.summary.interrupted {
+                return Ok(nn_doctor::interrupt::EXIT_INTERRUPTED);
+            }
             Ok(u8::try_from(done.summary.exit_code).unwrap_or(1))
         }
         Command::Diagnose {
@@ -316,12 +322,11 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
             };
             let done = nn_doctor::rundir::diagnose::run(&opts)?;
             match format {
-                Format::Json => println!("{}", done.summary.to_json()?),
+                Format::Json => writeln!(printed, "{}", done.summary.to_json()?)?,
                 Format::Text => {
-                    print!(
-                        "{}",
-                        text::render(&done.summary, &done.report_dir.display().to_string())
-                            .replacen("nn-doctor check:", "nn-doctor diagnose:", 1)
+                    printed.push_str(
+                        &text::render(&done.summary, &done.report_dir.display().to_string())
+                            .replacen("nn-doctor check:", "nn-doctor diagnose:", 1),
                     )
                 }
             }
@@ -329,14 +334,14 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
         }
         Command::Report { dir, out } => {
             let md = nn_doctor::rundir::rerender::run(&dir, out.as_deref())?;
-            println!("report: {}", md.display());
+            writeln!(printed, "report: {}", md.display())?;
             Ok(0)
         }
         Command::Compare { a, b, out, format } => {
             let c = nn_doctor::compare::compare(&a, &b, out.as_deref())?;
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&c)?),
-                Format::Text => print!("{}", nn_doctor::compare::render(&c)),
+                Format::Json => writeln!(printed, "{}", serde_json::to_string_pretty(&c)?)?,
+                Format::Text => printed.push_str(&nn_doctor::compare::render(&c)),
             }
             Ok(u8::from(c.worse))
         }
@@ -434,7 +439,10 @@ static BAR: std::sync::OnceLock<ProgressBar> = std::sync::OnceLock::new();
 fn notify(message: &str) {
     match BAR.get() {
         Some(bar) => bar.println(message),
-        None => eprintln!("{message}"),
+        None => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{message}");
+        }
     }
 }
 

@@ -484,25 +484,33 @@ fn errors(d: &[Diagnosis]) -> Vec<String> {
 
 /// Runs every candidate the diagnoses call for; writes `fixes/<name>.toml`
 /// and `fixes/<name>/` (a full report) under `report_dir`.
-pub fn try_fixes(cfg: &Config, before: &check::CheckRun, steps: usize) -> Vec<FixResult> {
+pub fn try_fixes(
+    cfg: &Config,
+    before: &check::CheckRun,
+    out: &crate::report::write::ReportDir,
+    steps: usize,
+) -> Vec<FixResult> {
     let s = &before.summary;
     let Some(base) = base_table(cfg) else {
         return Vec::new();
     };
-    let dir = before.report_dir.join("fixes");
-    if std::fs::create_dir_all(&dir).is_err() {
+    let Ok(dir) = out.fresh_subdir("fixes") else {
         return Vec::new();
-    }
+    };
     let budget = steps.clamp(1, MAX_BUDGET);
     let pf = &s.preflight.input;
     let mut out = Vec::new();
     for fix in candidates(cfg, &s.diagnoses, pf.max, pf.min) {
         let mut t = base.clone();
         (fix.apply)(&mut t);
-        t.insert(
-            "name".into(),
-            Value::String(format!("{}-{}", cfg.name, fix.name)),
-        );
+        // The candidate's name must itself be a safe name (a config named
+        // by an odd file stem, or a long one, would not give one).
+        let name = format!("{}-{}", cfg.name, fix.name);
+        let name = match crate::safe_name::check(&name) {
+            Ok(_) => name,
+            Err(_) => fix.name.to_string(),
+        };
+        t.insert("name".into(), Value::String(name));
         let path: PathBuf = dir.join(format!("{}.toml", fix.name));
         let header = format!("# Candidate fix \"{}\" for {} (written by nn-doctor check --try-fixes)\n# Changes: {}\n", fix.name, cfg.path.display(), fix.changes.join("; "));
         let Ok(text) = toml::to_string(&t) else {
@@ -513,7 +521,7 @@ pub fn try_fixes(cfg: &Config, before: &check::CheckRun, steps: usize) -> Vec<Fi
         if same_setup(cfg, &path, &text) {
             continue;
         }
-        if std::fs::write(&path, header + &text).is_err() {
+        if crate::report::write::write_atomic(&path, (header + &text).as_bytes()).is_err() {
             continue;
         }
         let opts = CheckOptions {

@@ -38,7 +38,7 @@ pub fn run(opts: &GradcheckOptions) -> Result<GradcheckRun, CheckError> {
     let cfg = crate::config::load(&opts.config)?;
     // Locked and staged before any data is read or any step trained, like
     // a check report (issue 11): a busy or unwritable --out fails at once.
-    let dir = report_dir(&cfg, opts.out.as_ref());
+    let dir = report_dir(&cfg, opts.out.as_ref())?;
     crate::report::write::refuse_inputs_inside(&cfg, &dir)?;
     let out = crate::report::write::ReportDir::open(&dir)?;
     let data = load_data(&cfg)?;

@@ -105,7 +105,7 @@ pub fn run(
     }
     // The report directory is checked, locked and staged before any data is
     // read, so an unwritable or busy --out fails in a second, not after training.
-    let report_dir = report_dir(&cfg, opts.out.as_ref());
+    let report_dir = report_dir(&cfg, opts.out.as_ref())?;
     crate::report::write::refuse_inputs_inside(&cfg, &report_dir)?;
     let out = ReportDir::open(&report_dir)?;
     let data = load_data(&cfg)?;
@@ -137,7 +137,7 @@ pub fn run(
         report_dir,
     };
     if opts.try_fixes && done.summary.verdict == Verdict::Unhealthy && !done.summary.interrupted {
-        done.summary.fixes = fixes::try_fixes(&cfg, &done, steps);
+        done.summary.fixes = fixes::try_fixes(&cfg, &done, &out, steps);
         // Ctrl-C during the candidates: `fixes` holds the finished ones.
         done.summary.interrupted = crate::interrupt::requested();
         done.summary.headline_fix = fixes::best(&done.summary.fixes).map(|f| {
@@ -200,11 +200,26 @@ pub fn memory_guard(cfg: &Config, data: &Data, steps: usize) -> Result<(), Confi
     crate::guard::check(cfg, &est, crate::limits::memory_limit())
 }
 
-/// `--out`, else `[report] dir`, else reports/<name>.
-pub fn report_dir(cfg: &Config, out: Option<&PathBuf>) -> PathBuf {
-    out.cloned()
-        .or_else(|| cfg.report.dir.clone())
-        .unwrap_or_else(|| Path::new("reports").join(&cfg.name))
+/// `--out`, else `[report] dir`, else reports/<name> for a safe name
+/// (`crate::safe_name`): a name that is not one is refused, naming the key
+/// or the file stem it came from.
+pub fn report_dir(cfg: &Config, out: Option<&PathBuf>) -> Result<PathBuf, ConfigError> {
+    if let Some(dir) = out.cloned().or_else(|| cfg.report.dir.clone()) {
+        return Ok(dir);
+    }
+    // A `name` key was checked when the config was read: only a name taken
+    // from the file's stem can fail here.
+    crate::safe_name::default_report_dir(&cfg.name).map_err(|e| {
+        ConfigError::new(
+            &cfg.path,
+            &cfg.source,
+            None,
+            None,
+            format!(
+                "the config has no `name`, and its file name gives no usable report directory: {e}; add `name = \"...\"` or pass --out"
+            ),
+        )
+    })
 }
 
 /// Checks that need both the config and the data; errors point at the key.

@@ -13,8 +13,10 @@ pub mod overlay;
 use crate::diagnose::Severity;
 use crate::report::plots::PlotError;
 use crate::report::summary::{Summary, Verdict};
+use crate::report::write::{refuse_run_inside, ReportDir};
+use crate::report::ReportError;
 use crate::rundir::facts::RunFacts;
-use crate::rundir::{recording, RunDirError};
+use crate::rundir::{read_recording, RunDirError};
 use serde::Serialize;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,8 @@ pub enum CompareError {
     RunDir(#[from] RunDirError),
     #[error(transparent)]
     Plot(#[from] PlotError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
     #[error("{0}: not a diagnosed run (summary.json has no `verdict`); run `nn-doctor diagnose` on it first")]
     NotDiagnosed(PathBuf),
 }
@@ -67,19 +71,11 @@ pub struct Comparison {
     pub plots: Vec<String>,
 }
 
-fn summary(dir: &Path) -> Result<Summary, CompareError> {
-    let path = dir.join("summary.json");
-    RunFacts::read(&path)?;
-    let text = std::fs::read_to_string(&path).map_err(|source| RunDirError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| RunDirError::json(&path, &e))?;
-    if v.get("verdict").is_none() {
-        return Err(CompareError::NotDiagnosed(dir.to_path_buf()));
+fn summary(dir: &Path) -> Result<(RunFacts, Summary), CompareError> {
+    match RunFacts::read_diagnosed(&dir.join("summary.json"))? {
+        (facts, Some(summary)) => Ok((facts, summary)),
+        (_, None) => Err(CompareError::NotDiagnosed(dir.to_path_buf())),
     }
-    Ok(serde_json::from_value(v).map_err(|e| RunDirError::format(&path, e.to_string()))?)
 }
 
 fn side(dir: &Path, s: &Summary) -> Side {
@@ -134,19 +130,33 @@ fn is_worse(introduced: &[Key], a: Verdict, b: Verdict) -> bool {
         || (a == Verdict::Healthy && b == Verdict::Unhealthy)
 }
 
-/// Compares two run directories; overlay plots go to `out` when given.
+/// Compares two run directories; overlay plots go to `out` when given,
+/// written as every report is (locked, staged, renamed into place), into a
+/// directory that holds neither run.
 pub fn compare(a_dir: &Path, b_dir: &Path, out: Option<&Path>) -> Result<Comparison, CompareError> {
-    let (a, b) = (summary(a_dir)?, summary(b_dir)?);
+    let out = match out {
+        Some(o) => {
+            refuse_run_inside(o, a_dir)?;
+            refuse_run_inside(o, b_dir)?;
+            Some(ReportDir::open(o)?)
+        }
+        None => None,
+    };
+    let (fa, a) = summary(a_dir)?;
+    let (fb, b) = summary(b_dir)?;
     let (cleared, still_present, introduced) = diff(&keys(&a), &keys(&b));
     let worse = is_worse(&introduced, a.verdict, b.verdict);
     let mut plots = Vec::new();
-    if let Some(out) = out {
-        let ra = recording::read(a_dir, &a.network.layers)?.recording;
-        let rb = recording::read(b_dir, &b.network.layers)?.recording;
-        plots = overlay::write(out, &ra, &rb)?
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
+    if let Some(out) = &out {
+        let ra = read_recording(a_dir, &fa, &a.network.layers)?.recording;
+        let rb = read_recording(b_dir, &fb, &b.network.layers)?.recording;
+        for staged in overlay::write(out.staging(), &ra, &rb)? {
+            let name = staged
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            plots.push(out.commit_file(&name)?.display().to_string());
+        }
     }
     Ok(Comparison {
         a: side(a_dir, &a),

@@ -81,20 +81,11 @@ fn syntax_error(src: Source<'_>, err: &toml::de::Error) -> ConfigError {
     )
 }
 
-/// `name`: a label that becomes one directory under reports/, so it may
-/// not be a path (no separators, no leading dot, no control characters).
+/// `name`: a label that becomes one directory under reports/, so it must
+/// be a safe name (`crate::safe_name`): one path component, not hidden.
 fn run_name<'a>(v: &Value<'a, '_>) -> Result<&'a str, ConfigError> {
     let s = v.non_empty_string()?;
-    let bad = s.starts_with('.')
-        || s.len() > 200
-        || s.chars().any(|c| matches!(c, '/' | '\\') || c.is_control());
-    if bad {
-        return Err(v.error(format!(
-            "a name is a label, not a path: use letters, digits, '-', '_' or spaces, \
-             not starting with '.' and at most 200 bytes; found {s:?}"
-        )));
-    }
-    Ok(s)
+    crate::safe_name::check(s).map_err(|e| v.error(format!("a name is a label, not a path: {e}")))
 }
 
 /// The run's name when the file gives none: the config file's stem.

@@ -40,6 +40,7 @@ pub fn prefix(rec: &Recording, step: usize) -> Recording {
         full: Default::default(),
         task_evals: Vec::new(),
         bn_drift: Vec::new(),
+        layer_index: Default::default(),
     }
 }
 

@@ -133,6 +133,7 @@ pub fn recording(
         full: Default::default(),
         task_evals: Vec::new(),
         bn_drift: Vec::new(),
+        layer_index: Default::default(),
     }
 }
 

@@ -68,6 +68,65 @@ pub struct Recording {
     /// written to batch_norm.csv.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bn_drift: Vec<(usize, usize, f64)>,
+    /// Which rows belong to which layer, built on first use.
+    #[serde(skip)]
+    pub layer_index: LayerIndex,
+}
+
+/// The positions of each layer's rows in `Recording::rows`, so the rules
+/// and plots read one layer in time proportional to its rows, not to the
+/// whole recording (a 3,000-layer run has 3,000 times more rows than any
+/// one layer). Built on first use and rebuilt whenever the rows changed
+/// (their count, buffer or first/last step: the recorder appends and thins
+/// them during training). A clone starts empty; it never affects equality.
+#[derive(Default)]
+pub struct LayerIndex(std::sync::Mutex<Option<(IndexKey, std::sync::Arc<Vec<Vec<u32>>>)>>);
+
+type IndexKey = (usize, usize, usize, usize);
+
+impl Clone for LayerIndex {
+    fn clone(&self) -> Self {
+        LayerIndex::default()
+    }
+}
+
+impl PartialEq for LayerIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for LayerIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LayerIndex")
+    }
+}
+
+impl LayerIndex {
+    fn get(&self, rows: &[LayerRow]) -> std::sync::Arc<Vec<Vec<u32>>> {
+        let key = (
+            rows.len(),
+            rows.as_ptr() as usize,
+            rows.first().map_or(0, |r| r.step),
+            rows.last().map_or(0, |r| r.step),
+        );
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((k, index)) = slot.as_ref() {
+            if *k == key {
+                return index.clone();
+            }
+        }
+        let mut index: Vec<Vec<u32>> = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            if r.layer >= index.len() {
+                index.resize_with(r.layer + 1, Vec::new);
+            }
+            index[r.layer].push(u32::try_from(i).unwrap_or(u32::MAX));
+        }
+        let index = std::sync::Arc::new(index);
+        *slot = Some((key, index.clone()));
+        index
+    }
 }
 
 /// The fixed probe batch after one step's update.
@@ -93,7 +152,25 @@ pub struct ProbeLayer {
 impl Recording {
     /// The rows of one layer, in step order.
     pub fn layer_rows(&self, layer: usize) -> impl Iterator<Item = &LayerRow> + '_ {
-        self.rows.iter().filter(move |r| r.layer == layer)
+        // Few rows: a scan is cheaper than an index.
+        let index = (self.rows.len() > 4096).then(|| self.layer_index.get(&self.rows));
+        let positions = index.map(|ix| {
+            let n = ix.get(layer).map_or(0, Vec::len);
+            (0..n).map(move |k| ix[layer][k] as usize)
+        });
+        let (scan, indexed) = match positions {
+            Some(p) => (None, Some(p)),
+            None => (
+                Some(self.rows.iter().filter(move |r| r.layer == layer)),
+                None,
+            ),
+        };
+        scan.into_iter().flatten().chain(
+            indexed
+                .into_iter()
+                .flatten()
+                .filter_map(|i| self.rows.get(i)),
+        )
     }
 
     /// The probe's shares of one layer: (steps, values) in step order.

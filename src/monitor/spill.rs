@@ -8,7 +8,7 @@
 //! Rows are stored as fixed little-endian records (exact f64 bits, so the
 //! CSV written from the spill is byte-identical to one written from memory).
 
-use super::record::{LayerRow, StepRow};
+use super::record::{LayerRow, Probe, ProbeLayer, StepRow};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,6 +111,125 @@ impl Spill {
 pub struct FullSeries {
     pub rows: Option<Spill>,
     pub steps: Option<Spill>,
+}
+
+/// A row of a series ordered by step (several rows may share a step).
+pub trait Stepped {
+    fn step(&self) -> usize;
+}
+
+impl Stepped for LayerRow {
+    fn step(&self) -> usize {
+        self.step
+    }
+}
+
+impl Stepped for StepRow {
+    fn step(&self) -> usize {
+        self.step
+    }
+}
+
+impl Stepped for Probe {
+    fn step(&self) -> usize {
+        self.step
+    }
+}
+
+/// A series read from outside (a run directory) kept in memory up to a cap:
+/// past it, every other recorded step is dropped (the kept steps stay
+/// evenly spaced in recorded-step order, whatever the step numbers are) and,
+/// when asked, every row is streamed to a spill file so the full series can
+/// still be written. Memory stays bounded in the number of rows read.
+#[derive(Debug)]
+pub struct Thinned<T> {
+    cap: usize,
+    keep_full: bool,
+    /// Rows are kept when their step's ordinal is a multiple of this.
+    stride: u64,
+    /// Ordinal of the current step among the distinct steps seen.
+    ordinal: u64,
+    last_step: Option<usize>,
+    kept: Vec<T>,
+    spill: Option<SpillWriter>,
+    /// The spill file could not be written: only the thinned series is kept.
+    spill_failed: bool,
+}
+
+impl<T: Stepped + SpillRow> Thinned<T> {
+    /// At most `cap` (at least 2) rows in memory; `keep_full` streams every
+    /// row to a spill file once the cap is passed.
+    pub fn new(cap: usize, keep_full: bool) -> Self {
+        Thinned {
+            cap: cap.max(2),
+            keep_full,
+            stride: 1,
+            ordinal: 0,
+            last_step: None,
+            kept: Vec::new(),
+            spill: None,
+            spill_failed: false,
+        }
+    }
+
+    pub fn push(&mut self, row: T) {
+        match self.last_step {
+            None => {}
+            Some(s) if s == row.step() => {}
+            Some(_) => self.ordinal += 1,
+        }
+        self.last_step = Some(row.step());
+        if let Some(w) = self.spill.as_mut() {
+            if w.push(&row).is_err() {
+                self.spill = None;
+                self.spill_failed = true;
+            }
+        }
+        if self.ordinal.is_multiple_of(self.stride) {
+            self.kept.push(row);
+        }
+        if self.kept.len() > self.cap {
+            self.thin();
+        }
+    }
+
+    fn thin(&mut self) {
+        // One step alone over the cap cannot be halved by dropping steps.
+        let steps_kept = (
+            self.kept.first().map(T::step),
+            self.kept.last().map(T::step),
+        );
+        if steps_kept.0 == steps_kept.1 {
+            return;
+        }
+        if self.keep_full && self.spill.is_none() && !self.spill_failed {
+            // First overflow: the stride is still 1, so `kept` is every row.
+            let started = SpillWriter::new().and_then(|mut w| {
+                self.kept.iter().try_for_each(|r| w.push(r))?;
+                Ok(w)
+            });
+            match started {
+                Ok(w) => self.spill = Some(w),
+                Err(_) => self.spill_failed = true,
+            }
+        }
+        self.stride = self.stride.saturating_mul(2);
+        let mut j: u64 = 0;
+        let mut last = None;
+        self.kept.retain(|r| {
+            if last.is_some_and(|s| s != r.step()) {
+                j += 1;
+            }
+            last = Some(r.step());
+            j.is_multiple_of(2)
+        });
+    }
+
+    /// The rows kept in memory and, if the series was thinned and spilled,
+    /// the full series.
+    pub fn finish(self) -> (Vec<T>, Option<Spill>) {
+        (self.kept, self.spill.and_then(|w| w.finish().ok()))
+    }
 }
 
 fn put_u64(out: &mut Vec<u8>, v: u64) {
@@ -218,6 +337,39 @@ impl SpillRow for StepRow {
     }
 }
 
+impl SpillRow for Probe {
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_u64(out, self.step as u64);
+        put_f64(out, self.loss_mean);
+        put_f64(out, self.loss_std);
+        put_u64(out, self.layers.len() as u64);
+        for l in &self.layers {
+            put_opt(out, l.saturated_frac);
+            put_opt(out, l.dead_frac);
+        }
+    }
+
+    fn decode(r: &mut impl Read) -> std::io::Result<Self> {
+        let step = get_usize(r)?;
+        let loss_mean = get_f64(r)?;
+        let loss_std = get_f64(r)?;
+        let n = get_usize(r)?;
+        let mut layers = Vec::new();
+        for _ in 0..n {
+            layers.push(ProbeLayer {
+                saturated_frac: get_opt(r)?,
+                dead_frac: get_opt(r)?,
+            });
+        }
+        Ok(Probe {
+            step,
+            loss_mean,
+            loss_std,
+            layers,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +426,95 @@ mod tests {
         spill
             .for_each(|s: StepRow| {
                 assert_eq!(s, step);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    fn step_row(step: usize) -> StepRow {
+        StepRow {
+            step,
+            loss: step as f64,
+            batch_accuracy: f64::NAN,
+            test_loss: None,
+            test_accuracy: None,
+        }
+    }
+
+    #[test]
+    fn thinned_series_stay_under_the_cap_evenly_and_spill_every_row() {
+        // Irregular step numbers: thinning follows the order of steps, so
+        // it never empties the series whatever the numbers are.
+        let steps: Vec<usize> = (0..1000).map(|i| 3 + 4 * i + (i % 3)).collect();
+        let mut t = Thinned::new(100, true);
+        for &s in &steps {
+            t.push(step_row(s));
+        }
+        let (kept, spill) = t.finish();
+        assert!(kept.len() <= 100 && kept.len() > 50, "{}", kept.len());
+        assert_eq!(kept[0].step, steps[0], "the first step is always kept");
+        let gaps: Vec<usize> = kept
+            .windows(2)
+            .map(|w| {
+                steps.iter().position(|&s| s == w[1].step).unwrap()
+                    - steps.iter().position(|&s| s == w[0].step).unwrap()
+            })
+            .collect();
+        assert!(
+            gaps.iter().all(|&g| g == gaps[0]),
+            "evenly spaced: {gaps:?}"
+        );
+        let spill = spill.expect("spilled");
+        let mut all = Vec::new();
+        spill
+            .for_each(|r: StepRow| {
+                all.push(r.step);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(all, steps);
+    }
+
+    #[test]
+    fn rows_sharing_a_step_are_kept_or_dropped_together() {
+        let mut t = Thinned::new(10, false);
+        for step in 1..=100 {
+            for layer in 1..=3 {
+                let mut r = step_row(step);
+                r.loss = layer as f64;
+                t.push(r);
+            }
+        }
+        let (kept, spill) = t.finish();
+        assert!(spill.is_none());
+        assert!(kept.len() <= 10);
+        for c in kept.chunks(3) {
+            assert!(c.iter().all(|r| r.step == c[0].step), "{c:?}");
+            assert_eq!(c.len(), 3);
+        }
+    }
+
+    #[test]
+    fn probes_round_trip() {
+        let p = Probe {
+            step: 4,
+            loss_mean: 0.5,
+            loss_std: f64::NAN,
+            layers: vec![
+                ProbeLayer {
+                    saturated_frac: Some(0.25),
+                    dead_frac: None,
+                };
+                3
+            ],
+        };
+        let mut w = SpillWriter::new().unwrap();
+        w.push(&p).unwrap();
+        let spill = w.finish().unwrap();
+        spill
+            .for_each(|q: Probe| {
+                assert_eq!((q.step, q.layers.clone()), (p.step, p.layers.clone()));
+                assert!(q.loss_std.is_nan());
                 Ok(())
             })
             .unwrap();

@@ -37,6 +37,16 @@ code{font-size:.9em;background:#f0f0f0;padding:0 .2rem;border-radius:3px;word-br
 @media (max-width:600px){body{font-size:15px}main{padding:.6rem}h1{font-size:1.3rem}}";
 
 /// Escapes text for HTML element content and attribute values.
+/// A link to a file of the report directory, or the name as plain text
+/// when it is not one (see [`super::is_local_link`]).
+fn link(target: &str) -> String {
+    if super::is_local_link(target) {
+        format!("<a href=\"{t}\">{t}</a>", t = esc(target))
+    } else {
+        format!("<code>{}</code>", esc(target))
+    }
+}
+
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -93,12 +103,7 @@ pub fn render(s: &Summary) -> String {
     }
     let _ = writeln!(h, "<h2>Files</h2>\n<ul>");
     for (f, what) in run_files(s) {
-        let _ = writeln!(
-            h,
-            "<li><a href=\"{f}\">{f}</a> — {}</li>",
-            esc(&what),
-            f = esc(&f)
-        );
+        let _ = writeln!(h, "<li>{} — {}</li>", link(&f), esc(&what));
     }
     let _ = writeln!(h, "</ul>\n</main>\n</body>\n</html>");
     h
@@ -309,14 +314,14 @@ fn fixes(h: &mut String, s: &Summary) {
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} → {}</td>\
-             <td><a href=\"{c}\">{c}</a></td></tr>",
+             <td>{}</td></tr>",
             esc(&f.name),
             esc(&f.changes.join("; ")),
             esc(&names::fix_outcome(f)),
             esc(&names::fix_loss(f, "→")),
             show(f.test_accuracy_before),
             show(f.test_accuracy_after),
-            c = esc(&f.config)
+            link(&f.config)
         );
     }
     let _ = writeln!(h, "</table></div>");

@@ -93,7 +93,7 @@ pub fn render(s: &Summary) -> String {
     }
     let _ = writeln!(md, "## Files\n");
     for (f, what) in run_files(s) {
-        let _ = writeln!(md, "- [{f}]({f}) — {what}");
+        let _ = writeln!(md, "- {} — {what}", md_link(&f));
     }
     md
 }
@@ -307,18 +307,27 @@ fn fixes(md: &mut String, s: &Summary) {
         let outcome = names::fix_outcome(f);
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} → {} | [{}]({}) |",
+            "| {} | {} | {} | {} | {} → {} | {} |",
             f.name,
             f.changes.join("; "),
             outcome,
             names::fix_loss(f, "→"),
             fmt_opt(f.test_accuracy_before),
             fmt_opt(f.test_accuracy_after),
-            f.config,
-            f.config
+            md_link(&f.config)
         );
     }
     md.push('\n');
+}
+
+/// A link to a file of the report directory, or the name as code when it
+/// is not one (see [`super::is_local_link`]).
+fn md_link(target: &str) -> String {
+    if super::is_local_link(target) {
+        format!("[{target}]({target})")
+    } else {
+        format!("`{}`", target.replace('`', "'"))
+    }
 }
 
 fn fmt_opt(v: Option<f64>) -> String {

@@ -57,6 +57,8 @@ pub enum ReportError {
     Plot(#[from] plots::PlotError),
     #[error("cannot serialise summary.json: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("{}: this report directory holds {}, which this command reads: writing the report there could replace or remove it; choose another --out", .dir.display(), .input.display())]
+    InputInside { dir: PathBuf, input: PathBuf },
     #[error("{}: another nn-doctor run is writing this report directory (it holds {}); wait for it or choose another --out", .dir.display(), write::LOCK_FILE)]
     Locked { dir: PathBuf },
 }
@@ -66,6 +68,23 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// Whether `target` may be a link in report.md or index.html: a relative
+/// path below the report directory — normal components only, no scheme
+/// (`javascript:`), no absolute or `..` path, no query or fragment, no
+/// control characters. A summary.json is untrusted input (`nn-doctor report`
+/// renders any run directory's), so anything else is shown as text.
+pub fn is_local_link(target: &str) -> bool {
+    !target.is_empty()
+        && target.len() <= 1024
+        && !target.contains([':', '\\', '?', '#', '%'])
+        && !target
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() && c != ' ')
+        && target
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != ".." && c.trim() == c)
 }
 
 /// Batch norm's running-statistics drift per recorded step (networks with
@@ -163,4 +182,36 @@ pub fn plot_options(summary: &Summary) -> plots::PlotOptions {
     opts.vanishing_ratio = summary.thresholds.vanishing_ratio;
     opts.exploding_ratio = summary.thresholds.exploding_ratio;
     opts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_link;
+
+    #[test]
+    fn only_relative_paths_below_the_report_are_links() {
+        for ok in ["loss.png", "fixes/relu-he.toml", "fixes/relu-he/report.md"] {
+            assert!(is_local_link(ok), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JaVaScRiPt:alert(1)",
+            "data:text/html,x",
+            "https://example.com/x",
+            "//example.com/x",
+            "/etc/passwd",
+            "../x",
+            "fixes/../../x",
+            "a//b",
+            "",
+            "x\ny",
+            "%2e%2e/x",
+            "x?y",
+            "#top",
+            " javascript:x",
+            "..\\x",
+        ] {
+            assert!(!is_local_link(bad), "{bad:?}");
+        }
+    }
 }

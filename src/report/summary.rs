@@ -187,7 +187,11 @@ pub fn digest(bytes: &[u8]) -> String {
 
 /// The digest of the config file at `path`, None if it can't be read.
 pub fn config_digest(path: &std::path::Path) -> Option<String> {
-    std::fs::read(path).ok().map(|b| digest(&b))
+    // Bounded, regular files only: a run directory's summary.json may point
+    // `config` at a FIFO or a device.
+    crate::input::read_bounded(path, crate::input::MAX_TEXT_FILE)
+        .ok()
+        .map(|b| digest(&b))
 }
 
 fn run_format_1() -> u32 {

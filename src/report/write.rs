@@ -28,7 +28,23 @@ pub const SUMMARY: &str = "summary.json";
 /// limited to these, whatever its summary.json says.
 pub fn is_owned(name: &str) -> bool {
     super::REPORT_FILES.contains(&name)
-        || matches!(name, super::CONFUSION_FILE | "gradcheck.csv" | "fixes")
+        || matches!(
+            name,
+            super::CONFUSION_FILE | super::BATCH_NORM_FILE | "gradcheck.csv" | "fixes"
+        )
+}
+
+/// Every entry of a report directory that a run may replace or remove: the
+/// owned names, the staging directory and the lock file.
+fn touched_names() -> impl Iterator<Item = &'static str> {
+    super::REPORT_FILES.iter().copied().chain([
+        super::CONFUSION_FILE,
+        super::BATCH_NORM_FILE,
+        "gradcheck.csv",
+        "fixes",
+        STAGING_DIR,
+        LOCK_FILE,
+    ])
 }
 
 /// A locked report directory with its staging area; dropping it removes the
@@ -113,6 +129,18 @@ impl ReportDir {
 }
 
 impl ReportDir {
+    /// Replaces the owned subdirectory `name` (`fixes`) with a new, empty
+    /// one and returns its path. Whatever stood there (a previous run's
+    /// candidates, a planted symlink) is removed without being followed, so
+    /// everything written below it afterwards stays inside this directory.
+    pub fn fresh_subdir(&self, name: &str) -> Result<PathBuf, ReportError> {
+        debug_assert!(is_owned(name));
+        let path = self.dir.join(name);
+        remove_entry(&path).map_err(io(&path))?;
+        std::fs::create_dir(&path).map_err(io(&path))?;
+        Ok(path)
+    }
+
     /// Moves one staged file into place on its own (commands that write a
     /// single file, such as `gradcheck`, and leave the report's summary.json
     /// alone).
@@ -180,7 +208,10 @@ fn previous_files(summary: &Path) -> Vec<String> {
     if !meta.is_file() || meta.len() > 64 << 20 {
         return Vec::new();
     }
-    let Ok(text) = std::fs::read_to_string(summary) else {
+    let Ok(bytes) = crate::input::read_bounded(summary, 64 << 20) else {
+        return Vec::new();
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
         return Vec::new();
     };
     let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
@@ -259,14 +290,34 @@ pub fn refuse_inputs_inside(cfg: &Config, dir: &Path) -> Result<(), ConfigError>
 }
 
 /// Whether report directory `dir` holds `input` where a report writes or
-/// removes files: directly in it, or below its `fixes/` (paths made
-/// absolute and resolved where they exist). Inputs in other subdirectories
-/// are safe: a report never touches them.
+/// removes files: `dir` itself, an entry a report owns (its files, `fixes/`
+/// and everything below it, the staging directory, the lock), or any file
+/// directly in `dir` (paths made absolute and resolved where they exist).
+/// Inputs in other subdirectories are safe: a report never touches them.
 pub fn holds(dir: &Path, input: &Path) -> bool {
     let (Ok(i), Ok(d)) = (std::fs::canonicalize(input), resolve(dir)) else {
         return false;
     };
-    i.parent() == Some(d.as_path()) || i.starts_with(d.join("fixes"))
+    i == d
+        || (!i.is_dir() && i.parent() == Some(d.as_path()))
+        || touched_names().any(|n| i.starts_with(d.join(n)))
+}
+
+/// Refuses a report directory that holds (see [`holds`]) the run directory
+/// a command reads, or any of its files (which may be symlinks into `dir`):
+/// `diagnose RUN/fixes/X --out RUN` would otherwise remove the run it reads.
+pub fn refuse_run_inside(dir: &Path, run: &Path) -> Result<(), ReportError> {
+    let files = ["summary.json", "metrics.csv", "loss.csv"].map(|f| run.join(f));
+    let inside = std::iter::once(run)
+        .chain(files.iter().map(PathBuf::as_path))
+        .find(|p| holds(dir, p));
+    match inside {
+        None => Ok(()),
+        Some(input) => Err(ReportError::InputInside {
+            dir: dir.to_path_buf(),
+            input: input.to_path_buf(),
+        }),
+    }
 }
 
 /// Canonical form of a path that may not exist yet: resolved component by

@@ -2,7 +2,7 @@
 //! trainer writing the run format) judged by the same [`assess`] that
 //! `check` uses, with the report written to another directory.
 
-use super::{load, LoadedRun, RunDirError};
+use super::{LoadedRun, RunDirError};
 use crate::assess::assess;
 use crate::check::{CheckRun, FailOn};
 use crate::config::DType;
@@ -31,23 +31,34 @@ pub enum DiagnoseError {
 
 /// Loads, diagnoses and reports one run directory.
 pub fn run(opts: &DiagnoseOptions) -> Result<CheckRun, DiagnoseError> {
-    let run = load(&opts.dir)?;
-    let name = run.facts.name.clone().unwrap_or_else(|| {
-        opts.dir
-            .file_name()
-            .map_or("run".into(), |n| n.to_string_lossy().into_owned())
-    });
-    let report_dir = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("reports").join(&name));
-    if same_dir(&report_dir, &opts.dir) {
-        return Err(RunDirError::format(
-            &report_dir,
-            "--out must differ from the run directory: the report would overwrite the recorded files",
-        )
-        .into());
+    // The output location is settled, checked and locked before the run is
+    // read: a bad --out costs nothing, and nothing is written anywhere else.
+    let summary_path = super::summary_path(&opts.dir)?;
+    if let Some(out) = &opts.out {
+        crate::report::write::refuse_run_inside(out, &opts.dir)?;
     }
+    let facts = super::facts::RunFacts::read(&summary_path)?;
+    let name = match facts.name.clone() {
+        Some(name) => name,
+        None => opts
+            .dir
+            .canonicalize()
+            .ok()
+            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "run".into()),
+    };
+    let report_dir = match &opts.out {
+        Some(out) => out.clone(),
+        None => crate::safe_name::default_report_dir(&name).map_err(|e| {
+            RunDirError::format(
+                &summary_path,
+                format!("`name`: {e}; pass --out to choose the report directory"),
+            )
+        })?,
+    };
+    crate::report::write::refuse_run_inside(&report_dir, &opts.dir)?;
+    let out = ReportDir::open(&report_dir)?;
+    let run = super::load_with(&opts.dir, facts)?;
     let summary = summarise(&run, name, &opts.dir, opts.fail_on);
     let ctx = Context {
         recording: &run.recording,
@@ -55,7 +66,6 @@ pub fn run(opts: &DiagnoseOptions) -> Result<CheckRun, DiagnoseError> {
         nan_origin: run.nan_origin.as_ref(),
         gradcheck: run.gradcheck.as_ref(),
     };
-    let out = ReportDir::open(&report_dir)?;
     let cfg = recorded_config(&run);
     let summary = assess(
         summary,
@@ -89,13 +99,6 @@ fn recorded_config(run: &LoadedRun) -> Option<crate::config::Config> {
     crate::config::load(path).ok()
 }
 
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
-}
-
 /// The summary of a recorded run, before diagnosis.
 fn summarise(run: &LoadedRun, name: String, dir: &Path, fail_on: FailOn) -> Summary {
     let f = &run.facts;
@@ -115,6 +118,15 @@ fn summarise(run: &LoadedRun, name: String, dir: &Path, fail_on: FailOn) -> Summ
             .as_ref()
             .map(|o| format!("non-finite value in {} at step {}", o.phase, o.step))
     });
+    // A streaming recorder that never closed: the loop raised, was killed,
+    // or is still running. The rows up to its last flush are judged.
+    let stop_reason = match f.complete {
+        Some(false) => Some(format!(
+            "incomplete run: the recording stopped at step {steps_run} without being closed (the training loop raised, was killed, or is still running){}",
+            stop_reason.map_or(String::new(), |r| format!("; {r}"))
+        )),
+        _ => stop_reason,
+    };
     let net = &f.network;
     let data = f.data.clone().unwrap_or_else(|| DataSummary {
         description: "not recorded".into(),
@@ -143,7 +155,7 @@ fn summarise(run: &LoadedRun, name: String, dir: &Path, fail_on: FailOn) -> Summ
         fail_on: fail_on.name().to_string(),
         steps_run,
         steps_planned,
-        stopped_early: steps_run < steps_planned,
+        stopped_early: steps_run < steps_planned || f.complete == Some(false),
         interrupted: f.interrupted,
         stop_reason,
         final_,

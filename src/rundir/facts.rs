@@ -50,6 +50,13 @@ pub struct RunFacts {
     #[serde(default)]
     pub interrupted: bool,
     pub confusion: Option<crate::monitor::confusion::Confusion>,
+    /// The recording this summary belongs to; when present, metrics.csv and
+    /// loss.csv must carry the same `# run_id=` line (a recorder that
+    /// streams its rows writes it), so two runs' files are never mixed.
+    pub run_id: Option<String>,
+    /// False while a streaming recorder is still writing (or crashed before
+    /// closing); absent means a run written whole (complete).
+    pub complete: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +107,28 @@ pub struct PreflightFacts {
     pub dropout: Option<Vec<(usize, f64)>>,
 }
 
+/// The largest summary.json read (a real one is a few hundred kilobytes).
+pub const MAX_SUMMARY_BYTES: u64 = 64 << 20;
+
+/// The most layers a run directory may list (time and plots stay bounded).
+pub const MAX_LAYERS: usize = 20_000;
+
+/// summary.json's text: a regular file of at most [`MAX_SUMMARY_BYTES`],
+/// UTF-8 (a FIFO, a device or a huge file is refused before reading).
+pub fn read_summary_text(path: &Path) -> Result<String, RunDirError> {
+    let io = |source| RunDirError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes = crate::input::read_bounded(path, MAX_SUMMARY_BYTES).map_err(io)?;
+    String::from_utf8(bytes).map_err(|_| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not UTF-8 text",
+        ))
+    })
+}
+
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<NanOrigin>>, D::Error> {
     Ok(Some(Option::deserialize(d)?))
 }
@@ -107,12 +136,12 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<NanOr
 impl RunFacts {
     /// Reads and checks summary.json.
     pub fn read(path: &Path) -> Result<RunFacts, RunDirError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RunDirError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        Self::parse(path, &read_summary_text(path)?)
+    }
+
+    fn parse(path: &Path, text: &str) -> Result<RunFacts, RunDirError> {
         let facts: RunFacts =
-            serde_json::from_str(&text).map_err(|e| RunDirError::json(path, &e))?;
+            serde_json::from_str(text).map_err(|e| RunDirError::json(path, &e))?;
         if facts.run_format != RUN_FORMAT {
             return Err(RunDirError::format(
                 path,
@@ -126,12 +155,39 @@ impl RunFacts {
         Ok(facts)
     }
 
+    /// Reads summary.json once: the run facts (checked as [`RunFacts::read`]
+    /// does) and, when it holds a `verdict`, the whole summary of a
+    /// diagnosed run (None: not diagnosed yet).
+    pub fn read_diagnosed(
+        path: &Path,
+    ) -> Result<(RunFacts, Option<crate::report::summary::Summary>), RunDirError> {
+        let text = read_summary_text(path)?;
+        let facts = Self::parse(path, &text)?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| RunDirError::json(path, &e))?;
+        if value.get("verdict").is_none() {
+            return Ok((facts, None));
+        }
+        let summary =
+            serde_json::from_value(value).map_err(|e| RunDirError::format(path, e.to_string()))?;
+        Ok((facts, Some(summary)))
+    }
+
     /// Layers must be numbered 1, 2, ... in order, each with units >= 1.
     fn check_layers(&self, path: &Path) -> Result<(), RunDirError> {
         if self.network.layers.is_empty() {
             return Err(RunDirError::format(
                 path,
                 "`network.layers`: expected at least one layer, found none",
+            ));
+        }
+        if self.network.layers.len() > MAX_LAYERS {
+            return Err(RunDirError::format(
+                path,
+                format!(
+                    "`network.layers`: {} layers; this nn-doctor reads at most {MAX_LAYERS}",
+                    self.network.layers.len()
+                ),
             ));
         }
         for (i, l) in self.network.layers.iter().enumerate() {

@@ -36,15 +36,25 @@ pub struct LoadedRun {
 
 /// Reads `dir`/summary.json, metrics.csv and loss.csv.
 pub fn load(dir: &Path) -> Result<LoadedRun, RunDirError> {
+    let facts = RunFacts::read(&summary_path(dir)?)?;
+    load_with(dir, facts)
+}
+
+/// `dir`/summary.json, once `dir` is known to be a directory.
+pub fn summary_path(dir: &Path) -> Result<std::path::PathBuf, RunDirError> {
     if !dir.is_dir() {
         return Err(RunDirError::format(
             dir,
             "not a directory; expected a run directory holding summary.json, metrics.csv and loss.csv",
         ));
     }
+    Ok(dir.join("summary.json"))
+}
+
+/// Reads metrics.csv and loss.csv of `dir`, whose summary.json gave `facts`.
+pub fn load_with(dir: &Path, facts: RunFacts) -> Result<LoadedRun, RunDirError> {
     let summary_path = dir.join("summary.json");
-    let facts = RunFacts::read(&summary_path)?;
-    let recorded = recording::read(dir, &facts.layer_infos())?;
+    let recorded = read_recording(dir, &facts, &facts.layer_infos())?;
     let has_test = recorded
         .recording
         .steps
@@ -66,4 +76,32 @@ pub fn load(dir: &Path) -> Result<LoadedRun, RunDirError> {
         skipped,
         facts,
     })
+}
+
+/// metrics.csv and loss.csv of `dir`, refused when they belong to another
+/// recording than summary.json: a streaming recorder writes its run id as
+/// the first line of both CSVs and into summary.json, so a directory where
+/// an interrupted close or a second run left files of two runs is never
+/// judged as one run.
+pub fn read_recording(
+    dir: &Path,
+    facts: &RunFacts,
+    layers: &[crate::monitor::record::LayerInfo],
+) -> Result<recording::Recorded, RunDirError> {
+    let recorded = recording::read(dir, layers)?;
+    let want = facts.run_id.as_deref();
+    for (file, got) in ["metrics.csv", "loss.csv"].iter().zip(&recorded.run_ids) {
+        if got.as_deref() != want {
+            let show = |id: Option<&str>| id.map_or("none".to_string(), |i| format!("{i:?}"));
+            return Err(RunDirError::format(
+                &dir.join(file),
+                format!(
+                    "belongs to run {} but summary.json to run {}: this directory holds files of two recordings (an interrupted close, or a run started over an older one); record the run again",
+                    show(got.as_deref()),
+                    show(want)
+                ),
+            ));
+        }
+    }
+    Ok(recorded)
 }

@@ -6,6 +6,8 @@
 use super::error::RunDirError;
 use super::table::{Row, Table};
 use crate::monitor::record::{LayerInfo, LayerRow, Probe, ProbeLayer, Recording, StepRow};
+use crate::monitor::recorder::MAX_ROWS;
+use crate::monitor::spill::{FullSeries, Thinned};
 use crate::report::csv::METRICS_HEADER;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -20,13 +22,18 @@ pub const METRIC_COLUMNS: &[&str] = METRICS_HEADER.split_at(3).1.split_at(14).0;
 pub struct Recorded {
     pub recording: Recording,
     pub missing: BTreeSet<&'static str>,
+    /// The `# run_id=` of metrics.csv and loss.csv (None: the file has none).
+    pub run_ids: [Option<String>; 2],
 }
 
-/// Reads both files of `dir` for a network of `layers`.
+/// Reads both files of `dir` for a network of `layers`, streaming: past
+/// [`MAX_ROWS`] rows a series is thinned in memory (every row is still
+/// kept in a spill file, from which a report's CSVs are written whole), so
+/// memory stays bounded in the length of the files.
 pub fn read(dir: &Path, layers: &[LayerInfo]) -> Result<Recorded, RunDirError> {
-    let metrics = Table::read(&dir.join("metrics.csv"))?;
+    let mut metrics = Table::open(&dir.join("metrics.csv"))?;
     metrics.require(&["step", "layer"])?;
-    let loss = Table::read(&dir.join("loss.csv"))?;
+    let mut loss = Table::open(&dir.join("loss.csv"))?;
     loss.require(&["step", "loss"])?;
     let mut missing: BTreeSet<&'static str> = METRIC_COLUMNS
         .iter()
@@ -36,73 +43,90 @@ pub fn read(dir: &Path, layers: &[LayerInfo]) -> Result<Recorded, RunDirError> {
     if !loss.has("batch_accuracy") {
         missing.insert("batch_accuracy");
     }
-    let rows = metrics
-        .rows()
-        .map(|r| layer_row(&r, layers))
-        .collect::<Result<Vec<_>, _>>()?;
-    check_order(&metrics, rows.iter().map(|r| (r.step, r.layer)))?;
-    let steps = loss
-        .rows()
-        .map(|r| step_row(&r))
-        .collect::<Result<Vec<_>, _>>()?;
-    check_order(&loss, steps.iter().map(|s| (s.step, 0)))?;
-    let probes = probes(&metrics, &loss, layers)?;
+    let run_ids = [
+        metrics.run_id().map(str::to_string),
+        loss.run_id().map(str::to_string),
+    ];
+    // loss.csv first: its probe statistics make the probes that
+    // metrics.csv's probe columns fill in.
+    let mut steps = Thinned::new(MAX_ROWS, true);
+    let probe_cap = MAX_ROWS / layers.len().max(1);
+    let mut probes = Thinned::new(probe_cap, false);
+    let mut order = Order::default();
+    loss.for_each_row(|r| {
+        let s = step_row(r)?;
+        order.check(r, (s.step, 0))?;
+        if let (Some(mean), Some(std)) = (r.number("probe_loss_mean")?, r.number("probe_loss_std")?)
+        {
+            probes.push(Probe {
+                step: s.step,
+                loss_mean: mean,
+                loss_std: std,
+                layers: Vec::new(),
+            });
+        }
+        steps.push(s);
+        Ok(())
+    })?;
+    let (steps, full_steps) = steps.finish();
+    let (mut probes, _) = probes.finish();
+    for p in &mut probes {
+        p.layers = vec![
+            ProbeLayer {
+                saturated_frac: None,
+                dead_frac: None,
+            };
+            layers.len()
+        ];
+    }
+    let mut rows = Thinned::new(MAX_ROWS, true);
+    let mut order = Order::default();
+    metrics.for_each_row(|r| {
+        let row = layer_row(r, layers)?;
+        order.check(r, (row.step, row.layer))?;
+        if let Ok(i) = probes.binary_search_by_key(&row.step, |p| p.step) {
+            if let Some(slot) = row
+                .layer
+                .checked_sub(1)
+                .and_then(|l| probes[i].layers.get_mut(l))
+            {
+                slot.saturated_frac = r.number("probe_saturated_frac")?;
+                slot.dead_frac = r.number("probe_dead_frac")?;
+            }
+        }
+        rows.push(row);
+        Ok(())
+    })?;
+    let (rows, full_rows) = rows.finish();
     Ok(Recorded {
         recording: Recording {
             layers: layers.to_vec(),
             rows,
             steps,
             probes,
-            full: Default::default(),
+            full: FullSeries {
+                rows: full_rows,
+                steps: full_steps,
+            },
             task_evals: Vec::new(),
             bn_drift: Vec::new(),
+            layer_index: Default::default(),
         },
         missing,
+        run_ids,
     })
-}
-
-/// The fixed probe batch's statistics, where the run recorded them: the
-/// per-sample loss in loss.csv (`probe_loss_mean`, `probe_loss_std`) and
-/// the per-layer shares in metrics.csv (`probe_saturated_frac`,
-/// `probe_dead_frac`). A trainer without a probe batch writes none, and the
-/// rules then judge the training batches, as `check` does on such runs.
-fn probes(metrics: &Table, loss: &Table, layers: &[LayerInfo]) -> Result<Vec<Probe>, RunDirError> {
-    let mut out: Vec<Probe> = Vec::new();
-    for r in loss.rows() {
-        let (Some(mean), Some(std)) = (r.number("probe_loss_mean")?, r.number("probe_loss_std")?)
-        else {
-            continue;
-        };
-        out.push(Probe {
-            step: r.count("step")?,
-            loss_mean: mean,
-            loss_std: std,
-            layers: vec![
-                ProbeLayer {
-                    saturated_frac: None,
-                    dead_frac: None,
-                };
-                layers.len()
-            ],
-        });
-    }
-    for r in metrics.rows() {
-        let step = r.count("step")?;
-        let layer = r.count("layer")?;
-        let Ok(i) = out.binary_search_by_key(&step, |p| p.step) else {
-            continue;
-        };
-        if let Some(slot) = layer.checked_sub(1).and_then(|l| out[i].layers.get_mut(l)) {
-            slot.saturated_frac = r.number("probe_saturated_frac")?;
-            slot.dead_frac = r.number("probe_dead_frac")?;
-        }
-    }
-    Ok(out)
 }
 
 fn layer_row(r: &Row<'_>, layers: &[LayerInfo]) -> Result<LayerRow, RunDirError> {
     let layer = r.count("layer")?;
-    if !layers.iter().any(|l| l.layer == layer) {
+    // Layers are numbered 1, 2, ... in order: index first, search as a
+    // fallback (a run of `check` lists them so too).
+    let known = layer
+        .checked_sub(1)
+        .and_then(|i| layers.get(i))
+        .is_some_and(|l| l.layer == layer)
+        || layers.iter().any(|l| l.layer == layer);
+    if !known {
         return Err(r.error(
             "layer",
             format!(
@@ -164,23 +188,24 @@ fn step_row(r: &Row<'_>) -> Result<StepRow, RunDirError> {
 }
 
 /// Rows must come in (step, layer) order, as the rules' windows assume.
-fn check_order(t: &Table, keys: impl Iterator<Item = (usize, usize)>) -> Result<(), RunDirError> {
-    let mut last: Option<(usize, usize)> = None;
-    for (i, k) in keys.enumerate() {
-        if last.is_some_and(|l| k <= l) {
-            return Err(RunDirError::Csv {
-                path: t.path().to_path_buf(),
-                line: i + 2,
-                column: "step".into(),
-                message: format!(
-                    "rows must be ordered by step (then layer) without repeats; (step, layer) {k:?} follows {:?}",
-                    last.unwrap_or_default()
+#[derive(Default)]
+struct Order {
+    last: Option<(usize, usize)>,
+}
+
+impl Order {
+    fn check(&mut self, r: &Row<'_>, k: (usize, usize)) -> Result<(), RunDirError> {
+        if let Some(last) = self.last.filter(|&l| k <= l) {
+            return Err(r.error(
+                "step",
+                format!(
+                    "rows must be ordered by step (then layer) without repeats; (step, layer) {k:?} follows {last:?}"
                 ),
-            });
+            ));
         }
-        last = Some(k);
+        self.last = Some(k);
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

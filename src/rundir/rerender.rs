@@ -4,8 +4,7 @@
 //! recorded files are left untouched.
 
 use super::facts::RunFacts;
-use super::{recording, RunDirError};
-use crate::report::summary::Summary;
+use super::RunDirError;
 use crate::report::write::ReportDir;
 use crate::report::ReportError;
 use std::path::{Path, PathBuf};
@@ -24,22 +23,17 @@ pub enum RerenderError {
 /// directory), staged and renamed into place under the directory's lock.
 /// Returns the written report.md's path.
 pub fn run(dir: &Path, out: Option<&Path>) -> Result<PathBuf, RerenderError> {
-    let path = dir.join("summary.json");
-    // The run facts first: they check the format version and layers.
-    let facts = RunFacts::read(&path)?;
-    let text = std::fs::read_to_string(&path).map_err(|source| RunDirError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| RunDirError::json(&path, &e))?;
-    if value.get("verdict").is_none() {
-        return Err(RerenderError::NotDiagnosed { path });
+    let path = super::summary_path(dir)?;
+    if let Some(out) = out {
+        crate::report::write::refuse_run_inside(out, dir)?;
     }
-    let mut summary: Summary =
-        serde_json::from_value(value).map_err(|e| RunDirError::format(&path, e.to_string()))?;
+    // The run facts are checked (format version, layers) before the rest.
+    let (facts, summary) = RunFacts::read_diagnosed(&path)?;
+    let Some(mut summary) = summary else {
+        return Err(RerenderError::NotDiagnosed { path });
+    };
     summary.network.loss = summary.network.loss.with_delta(summary.network.huber_delta);
-    let rec = recording::read(dir, &facts.layer_infos())?.recording;
+    let rec = super::read_recording(dir, &facts, &facts.layer_infos())?.recording;
     let out = ReportDir::open(out.unwrap_or(dir))?;
     let files = crate::report::render_views(out.staging(), &summary, &rec)?;
     for f in &files {

@@ -168,37 +168,62 @@ pub fn write_plots(
     let ctx = PlotData::new(rec, opts);
     let stacked = (PLOT_SIZE.0, activations::height(ctx.layers.len()));
     let mut out = Vec::new();
+    let note = ctx.omitted_note();
     for (file, _) in PLOTS {
         let path = dir.join(file);
+        // loss.png draws no layers; every other plot says which it shows.
+        let note = note.as_deref().filter(|_| file != "loss.png");
+        let render = |path: &Path, size, draw: &dyn Fn(&Area) -> DrawResult<()>| {
+            render(path, size, |a| {
+                draw(a)?;
+                match note {
+                    Some(n) => draw_corner_note(a, n),
+                    None => Ok(()),
+                }
+            })
+        };
         let written = match file {
-            "loss.png" => render(&path, PLOT_SIZE, |a| loss::draw(a, &ctx)),
-            "pre_activations.png" => render(&path, stacked, |a| preact::draw(a, &ctx)),
+            "loss.png" => render(&path, PLOT_SIZE, &|a| loss::draw(a, &ctx)),
+            "pre_activations.png" => render(&path, stacked, &|a| preact::draw(a, &ctx)),
             "gradient_ratio.png" => {
                 let spec = layers::gradient_ratio(opts);
-                render(&path, layers::size(&ctx, &spec), |a| {
+                render(&path, layers::size(&ctx, &spec), &|a| {
                     layers::draw_log_layers(a, &ctx, &spec)
                 })
             }
-            "saturation.png" => render(&path, layers::saturation_size(&ctx), |a| {
+            "saturation.png" => render(&path, layers::saturation_size(&ctx), &|a| {
                 layers::draw_saturation(a, &ctx)
             }),
             "update_ratio.png" => {
                 let spec = layers::update_ratio();
-                render(&path, layers::size(&ctx, &spec), |a| {
+                render(&path, layers::size(&ctx, &spec), &|a| {
                     layers::draw_log_layers(a, &ctx, &spec)
                 })
             }
             "gradient_norms.png" => {
                 let spec = layers::gradient_norms();
-                render(&path, layers::size(&ctx, &spec), |a| {
+                render(&path, layers::size(&ctx, &spec), &|a| {
                     layers::draw_log_layers(a, &ctx, &spec)
                 })
             }
-            _ => render(&path, stacked, |a| activations::draw(a, &ctx)),
+            _ => render(&path, stacked, &|a| activations::draw(a, &ctx)),
         };
         out.push(written?);
     }
     Ok(out)
+}
+
+/// A line of small text in the image's top right corner.
+fn draw_corner_note(area: &Area, note: &str) -> DrawResult<()> {
+    let (w, _) = area.dim_in_pixel();
+    let x = i32::try_from(w).unwrap_or(i32::MAX).saturating_sub(8);
+    let style = TextStyle::from((font::FONT, 14).into_font())
+        .color(&RGBColor(110, 110, 110))
+        .pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Right,
+            plotters::style::text_anchor::VPos::Top,
+        ));
+    area.draw(&Text::new(note.to_string(), (x, 6), style))
 }
 
 /// Draws one image with `draw` and saves it, naming the file in any error.
@@ -223,7 +248,10 @@ fn render(
 /// x axes line up.
 pub(crate) struct PlotData<'r> {
     pub rec: &'r Recording,
+    /// The layers drawn: every layer, or [`MAX_PLOTTED_LAYERS`] of them.
     pub layers: Vec<LayerSeries<'r>>,
+    /// How many layers the recording has in all.
+    pub all_layers: usize,
     pub x: Range<f64>,
     pub nonfinite: Option<usize>,
     marks: Vec<DiagnosisMark>,
@@ -236,13 +264,29 @@ impl<'r> PlotData<'r> {
             .iter()
             .map(|m| m.step)
             .chain(opts.first_nonfinite_step);
+        let mut layers = group_layers(rec);
+        let all_layers = layers.len();
+        let diagnosed: Vec<usize> = opts.marks.iter().filter_map(|m| m.layer).collect();
+        select_layers(&mut layers, &diagnosed);
         Self {
             rec,
-            layers: group_layers(rec),
+            layers,
+            all_layers,
             x: step_range(rec, marked),
             nonfinite: opts.first_nonfinite_step,
             marks: opts.marks.clone(),
         }
+    }
+
+    /// "showing 16 of 3000 layers ..." when not every layer is drawn.
+    fn omitted_note(&self) -> Option<String> {
+        (self.layers.len() < self.all_layers).then(|| {
+            format!(
+                "showing {} of {} layers: the first, the last, those with a diagnosis, and evenly spaced others",
+                self.layers.len(),
+                self.all_layers
+            )
+        })
     }
 
     /// The vertical marks of `file` (or of its panel for `layer`): the
@@ -337,6 +381,41 @@ fn group_layers(rec: &Recording) -> Vec<LayerSeries<'_>> {
             .push(row);
     }
     by_layer.into_values().collect()
+}
+
+/// The most layers a per-layer plot draws: images stay a bounded size and
+/// take a bounded time whatever the depth of the network.
+pub const MAX_PLOTTED_LAYERS: usize = 16;
+
+/// Keeps at most [`MAX_PLOTTED_LAYERS`] of `layers` (in layer order): the
+/// first and the last (output) layer, the layers a diagnosis names, then
+/// evenly spaced others.
+fn select_layers(layers: &mut Vec<LayerSeries<'_>>, marked: &[usize]) {
+    let n = layers.len();
+    if n <= MAX_PLOTTED_LAYERS {
+        return;
+    }
+    let mut keep = vec![false; n];
+    keep[0] = true;
+    keep[n - 1] = true;
+    let mut kept = 2;
+    for (i, l) in layers.iter().enumerate() {
+        if kept < MAX_PLOTTED_LAYERS && !keep[i] && marked.contains(&l.layer) {
+            keep[i] = true;
+            kept += 1;
+        }
+    }
+    // Evenly spaced: positions i * (n - 1) / (slots + 1) that are still free.
+    let slots = MAX_PLOTTED_LAYERS.saturating_sub(kept);
+    for k in 1..=slots {
+        let i = k * (n - 1) / (slots + 1);
+        if kept < MAX_PLOTTED_LAYERS && !keep[i] {
+            keep[i] = true;
+            kept += 1;
+        }
+    }
+    let mut flags = keep.into_iter();
+    layers.retain(|_| flags.next().unwrap_or(false));
 }
 
 /// The x range covering every recorded step and every marked step.
