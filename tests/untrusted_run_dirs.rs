@@ -328,7 +328,8 @@ fn e4_a_config_stem_that_is_not_a_safe_name_is_refused() {
 #[test]
 fn fifos_devices_and_directories_in_a_run_never_block_or_abort() {
     let limit = Duration::from_secs(60);
-    let cases: [(&str, fn(&Path)); 6] = [
+    type Make = fn(&Path);
+    let cases: [(&str, Make); 6] = [
         ("metrics.csv", |p| mkfifo(p)),
         ("loss.csv", |p| mkfifo(p)),
         ("summary.json", |p| mkfifo(p)),

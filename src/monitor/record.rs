@@ -80,9 +80,12 @@ pub struct Recording {
 /// (their count, buffer or first/last step: the recorder appends and thins
 /// them during training). A clone starts empty; it never affects equality.
 #[derive(Default)]
-pub struct LayerIndex(std::sync::Mutex<Option<(IndexKey, std::sync::Arc<Vec<Vec<u32>>>)>>);
+pub struct LayerIndex(std::sync::Mutex<Option<(IndexKey, RowsByLayer)>>);
 
+/// What the index was built from: row count, buffer address, first and last step.
 type IndexKey = (usize, usize, usize, usize);
+/// Row positions per layer number (index 0 unused).
+type RowsByLayer = std::sync::Arc<Vec<Vec<u32>>>;
 
 impl Clone for LayerIndex {
     fn clone(&self) -> Self {
@@ -103,7 +106,7 @@ impl std::fmt::Debug for LayerIndex {
 }
 
 impl LayerIndex {
-    fn get(&self, rows: &[LayerRow]) -> std::sync::Arc<Vec<Vec<u32>>> {
+    fn get(&self, rows: &[LayerRow]) -> RowsByLayer {
         let key = (
             rows.len(),
             rows.as_ptr() as usize,

@@ -428,6 +428,57 @@ mod tests {
     }
 
     #[test]
+    fn every_file_a_report_writes_is_owned_so_a_later_report_removes_it() {
+        for f in super::super::REPORT_FILES {
+            assert!(is_owned(f), "{f}");
+        }
+        for f in [super::super::BATCH_NORM_FILE, super::super::CONFUSION_FILE] {
+            assert!(is_owned(f), "{f}");
+        }
+        assert!(!is_owned("../x") && !is_owned("data.csv"));
+    }
+
+    #[test]
+    fn a_run_directory_below_an_owned_entry_or_equal_to_the_report_is_held() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        for sub in ["fixes/x", "loss.png", "plain"] {
+            std::fs::create_dir_all(out.join(sub)).unwrap();
+        }
+        assert!(holds(&out, &out));
+        assert!(holds(&out, &out.join("fixes/x")));
+        assert!(
+            holds(&out, &out.join("loss.png")),
+            "an owned name, even a directory"
+        );
+        assert!(
+            !holds(&out, &out.join("plain")),
+            "a report never touches it"
+        );
+        let e = refuse_run_inside(&out, &out.join("fixes/x")).unwrap_err();
+        assert!(e.to_string().contains("which this command reads"), "{e}");
+        assert!(refuse_run_inside(&out, &out.join("plain")).is_ok());
+    }
+
+    #[test]
+    fn fresh_subdir_removes_a_planted_link_without_following_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("keep.txt"), "precious").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join("fixes")).unwrap();
+        let d = ReportDir::open(&out).unwrap();
+        let fixes = d.fresh_subdir("fixes").unwrap();
+        assert!(std::fs::symlink_metadata(&fixes).unwrap().is_dir());
+        assert_eq!(
+            std::fs::read_to_string(elsewhere.join("keep.txt")).unwrap(),
+            "precious"
+        );
+    }
+
+    #[test]
     fn holds_resolves_paths_that_do_not_exist_yet() {
         let tmp = tempfile::tempdir().unwrap();
         let input = tmp.path().join("train.csv");

@@ -213,17 +213,19 @@ pub fn write_plots(
     Ok(out)
 }
 
-/// A line of small text in the image's top right corner.
+/// A line of small text in the image's bottom right corner, below the
+/// legend column and right of the x axis title.
 fn draw_corner_note(area: &Area, note: &str) -> DrawResult<()> {
-    let (w, _) = area.dim_in_pixel();
+    let (w, h) = area.dim_in_pixel();
     let x = i32::try_from(w).unwrap_or(i32::MAX).saturating_sub(8);
+    let y = i32::try_from(h).unwrap_or(i32::MAX).saturating_sub(4);
     let style = TextStyle::from((font::FONT, 14).into_font())
-        .color(&RGBColor(110, 110, 110))
+        .color(&RGBColor(90, 90, 90))
         .pos(plotters::style::text_anchor::Pos::new(
             plotters::style::text_anchor::HPos::Right,
-            plotters::style::text_anchor::VPos::Top,
+            plotters::style::text_anchor::VPos::Bottom,
         ));
-    area.draw(&Text::new(note.to_string(), (x, 6), style))
+    area.draw(&Text::new(note.to_string(), (x, y), style))
 }
 
 /// Draws one image with `draw` and saves it, naming the file in any error.
@@ -278,11 +280,11 @@ impl<'r> PlotData<'r> {
         }
     }
 
-    /// "showing 16 of 3000 layers ..." when not every layer is drawn.
+    /// "16 of 3000 layers shown ..." when not every layer is drawn.
     fn omitted_note(&self) -> Option<String> {
         (self.layers.len() < self.all_layers).then(|| {
             format!(
-                "showing {} of {} layers: the first, the last, those with a diagnosis, and evenly spaced others",
+                "{} of {} layers shown (first, last, diagnosed, evenly spaced)",
                 self.layers.len(),
                 self.all_layers
             )
