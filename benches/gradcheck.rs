@@ -5,6 +5,8 @@
 //!   is re-checked at the probe state),
 //! - 784-H-10 xavier networks against parameter count,
 //! - the 784-4096-4096-10 network,
+//! - 784-64x8-10 and 784-64x32-10 sigmoid stacks, whose lower layers only
+//!   the layer-local check resolves (column "local": tensors it decided),
 //!
 //! and, side by side in the same run, the cost of one element check by the
 //! column/rank-one update the checker uses against the textbook way (move
@@ -18,7 +20,7 @@ use nn_doctor::data::one_hot;
 use nn_doctor::engine::activation::Activation;
 use nn_doctor::engine::{Layer, Network};
 use nn_doctor::gradcheck::probe::{Param, Probe};
-use nn_doctor::gradcheck::types::{State, Status};
+use nn_doctor::gradcheck::types::{State, Status, TensorKind};
 use nn_doctor::gradcheck::{check_point, Batch};
 use std::time::Instant;
 
@@ -50,30 +52,35 @@ fn cpu_seconds() -> f64 {
 }
 
 /// Mean wall and CPU seconds per check point over `runs` (after one
-/// warm-up), and the number of tensors the probe state decided.
+/// warm-up), and the numbers of parameter tensors the probe state and the
+/// layer-local check decided.
 fn time_point(
     net: &Network<f64>,
     batch: Batch<'_>,
     s: &GradcheckConfig,
     runs: u64,
-) -> (f64, f64, usize) {
+) -> (f64, f64, usize, usize) {
     check_point(net, batch, s, "warm-up", None, 1);
     let cpu = cpu_seconds();
     let started = Instant::now();
-    let mut probe = 0;
+    let (mut probe, mut local) = (0, 0);
     for k in 0..runs {
         let r = check_point(net, batch, s, "bench", None, k);
         assert!(r.tensors.iter().all(|t| t.status == Status::Pass));
-        probe = r
-            .tensors
-            .iter()
-            .filter(|t| t.verified_at == Some(State::Probe))
-            .count();
+        let count = |state: State| {
+            r.tensors
+                .iter()
+                .filter(|t| t.verified_at == Some(state) && t.tensor != TensorKind::Input)
+                .count()
+        };
+        probe = count(State::Probe);
+        local = count(State::Local) + count(State::LocalProbe);
     }
     (
         started.elapsed().as_secs_f64() / runs as f64,
         (cpu_seconds() - cpu) / runs as f64,
         probe,
+        local,
     )
 }
 
@@ -94,14 +101,14 @@ fn main() {
         s.batch, s.samples_per_tensor, s.directions
     );
     println!(
-        "{:<30} {:>11} {:>10} {:>10} {:>13} {:>6}",
-        "network", "parameters", "wall s/pt", "cpu s/pt", "wall us/param", "probe"
+        "{:<30} {:>11} {:>10} {:>10} {:>13} {:>6} {:>6}",
+        "network", "parameters", "wall s/pt", "cpu s/pt", "wall us/param", "probe", "local"
     );
     let row = |name: &str, net: &Network<f64>, runs: u64| {
-        let (secs, cpu, probe) = time_point(net, batch, &s, runs);
+        let (secs, cpu, probe, local) = time_point(net, batch, &s, runs);
         let p = net.param_count();
         println!(
-            "{name:<30} {p:>11} {secs:>10.3} {cpu:>10.3} {:>13.4} {probe:>6}",
+            "{name:<30} {p:>11} {secs:>10.3} {cpu:>10.3} {:>13.4} {probe:>6} {local:>6}",
             secs * 1e6 / p as f64
         );
     };
@@ -128,6 +135,14 @@ fn main() {
             1,
         );
         row(&format!("784-{hidden}-10 xavier"), &net, 3);
+    }
+    for depth in [8, 32] {
+        let mut layers: Vec<LayerConfig> = (0..depth)
+            .map(|_| layer(64, Activation::Sigmoid, Init::XavierUniform))
+            .collect();
+        layers.push(layer(10, Activation::Softmax, Init::XavierUniform));
+        let net = Network::<f64>::init(784, &layers, 1);
+        row(&format!("784-64x{depth}-10 sigmoid"), &net, 3);
     }
     let wide = Network::<f64>::init(
         784,

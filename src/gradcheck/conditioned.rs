@@ -29,26 +29,61 @@ pub fn probe_state(net: &Network<f64>, x: &Array2<f64>, seed: u64) -> (Network<f
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ PROBE_STREAM);
     let x = standardise(x, &mut rng);
     let mut probe = net.clone();
-    for layer in probe.layers.iter_mut().filter_map(AnyLayer::as_dense_mut) {
-        let fan_in = layer.weight.nrows().max(1) as f64;
-        // Gain 1 (2 for ReLU-family units, which pass half their input):
-        // unit-variance inputs give unit-variance pre-activations.
-        let gain = if layer.activation.is_relu_family() {
-            2.0
-        } else {
-            1.0
-        };
-        let std = (gain / fan_in).sqrt();
-        layer.weight.mapv_inplace(|_| {
-            let v: f64 = StandardNormal.sample(&mut rng);
-            std * v
-        });
-        layer.bias = Array1::from_shape_fn(layer.bias.len(), |_| {
-            let v: f64 = StandardNormal.sample(&mut rng);
-            BIAS_STD * v
-        });
+    for layer in probe.layers.iter_mut() {
+        match layer {
+            AnyLayer::Dense(d) => {
+                let fan_in = d.weight.nrows();
+                redraw(
+                    d.weight.iter_mut(),
+                    &mut d.bias,
+                    fan_in,
+                    d.activation,
+                    &mut rng,
+                );
+            }
+            // Convolutions too: their weights may hold exact symmetries
+            // (equal kernels give exact ties in a max-pool window) that no
+            // finite difference can step across.
+            AnyLayer::Conv2d(c) => {
+                let (_, cin, kh, kw) = c.weight.dim();
+                redraw(
+                    c.weight.iter_mut(),
+                    &mut c.bias,
+                    cin * kh * kw,
+                    c.activation,
+                    &mut rng,
+                );
+            }
+            _ => {}
+        }
     }
     (probe, x)
+}
+
+/// New weights of gain 1 (2 for ReLU-family units, which pass half their
+/// input), so unit-variance inputs give unit-variance pre-activations, and
+/// small random biases.
+fn redraw<'a>(
+    weights: impl Iterator<Item = &'a mut f64>,
+    bias: &mut Array1<f64>,
+    fan_in: usize,
+    activation: crate::engine::activation::Activation,
+    rng: &mut ChaCha8Rng,
+) {
+    let gain = if activation.is_relu_family() {
+        2.0
+    } else {
+        1.0
+    };
+    let std = (gain / fan_in.max(1) as f64).sqrt();
+    for w in weights {
+        let v: f64 = StandardNormal.sample(&mut *rng);
+        *w = std * v;
+    }
+    *bias = Array1::from_shape_fn(bias.len(), |_| {
+        let v: f64 = StandardNormal.sample(&mut *rng);
+        BIAS_STD * v
+    });
 }
 
 /// Each feature shifted to mean 0 and scaled to standard deviation 1 over

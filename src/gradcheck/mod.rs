@@ -10,8 +10,10 @@
 
 pub mod analytic;
 pub mod catalogue;
+pub mod complex_step;
 pub mod conditioned;
 mod finding;
+pub mod local;
 mod matcher;
 pub mod output;
 pub mod probe;
@@ -62,6 +64,20 @@ pub trait Backward {
         t: &Array2<f64>,
         loss: LossKind,
     ) -> Gradients;
+
+    /// The same code's backward of 0-based `layer` alone, from `upstream`
+    /// at its input in the forward pass of (net, x): what the layer-local
+    /// check ([`local`]) compares. None when the code under test cannot be
+    /// called per layer; its tensors then get no local check.
+    fn local(
+        &self,
+        _net: &Network<f64>,
+        _x: &Array2<f64>,
+        _layer: usize,
+        _upstream: local::Upstream<'_>,
+    ) -> Option<local::LocalGradients> {
+        None
+    }
 }
 
 /// The engine's own backward pass, optionally with an injected catalogue
@@ -81,6 +97,16 @@ impl Backward for EngineBackward<'_> {
         loss: LossKind,
     ) -> Gradients {
         gradients(net, x, t, loss, self.flaw)
+    }
+
+    fn local(
+        &self,
+        net: &Network<f64>,
+        x: &Array2<f64>,
+        layer: usize,
+        upstream: local::Upstream<'_>,
+    ) -> Option<local::LocalGradients> {
+        local::engine_local(net, x, layer, upstream, self.flaw)
     }
 }
 
@@ -211,11 +237,123 @@ pub fn check_point_with(
         }
         rows.extend(p.rows.iter().cloned());
     }
-    let first_wrong = finding::first_wrong(&tensors, &point, probe.as_ref(), batch);
+    if let Some(p) = &probe {
+        local_checks(
+            &mut tensors,
+            &mut rows,
+            (net, batch.x),
+            p,
+            batch,
+            s,
+            at,
+            backward,
+            seed,
+        );
+    }
+    // Report order: by layer, each layer's weight, bias, then input
+    // gradient; the whole-network direction last.
+    tensors.sort_by_key(|t| {
+        let kind = match t.tensor {
+            TensorKind::Weight => 0,
+            TensorKind::Bias => 1,
+            TensorKind::Input => 2,
+            TensorKind::Network => 3,
+        };
+        (t.layer.unwrap_or(usize::MAX), kind)
+    });
+    let first_wrong = finding::first_wrong(&tensors, &rows, &point, probe.as_ref(), batch);
     PointResult {
         rows,
         tensors,
         first_wrong,
+    }
+}
+
+/// The layer-local checks ([`local`]) of what neither whole-network check
+/// resolved: every still-inconclusive parameter tensor, and the input
+/// gradient of every layer above the lowest of them (the deltas that reach
+/// it), first at the point's values, then what is still undecided at the
+/// probe state's. Decided tensors replace the inconclusive verdicts;
+/// input-gradient verdicts are added.
+#[allow(clippy::too_many_arguments)]
+fn local_checks(
+    tensors: &mut Vec<TensorResult>,
+    rows: &mut Vec<CheckRow>,
+    (net, x): (&Network<f64>, &Array2<f64>),
+    probe: &StateChecks<'_>,
+    batch: Batch<'_>,
+    s: &GradcheckConfig,
+    at: &str,
+    backward: &dyn Backward,
+    seed: u64,
+) {
+    let undecided = |t: &TensorResult| {
+        t.status == Status::Inconclusive
+            && matches!(t.tensor, TensorKind::Weight | TensorKind::Bias)
+    };
+    let Some(lowest) = tensors
+        .iter()
+        .filter(|t| undecided(t))
+        .filter_map(|t| t.layer)
+        .min()
+    else {
+        return;
+    };
+    let n = net.layers.len();
+    let mut plans: Vec<local::LayerPlan> = (1..=n)
+        .map(|layer| {
+            let mut kinds: Vec<TensorKind> = tensors
+                .iter()
+                .filter(|t| undecided(t) && t.layer == Some(layer))
+                .map(|t| t.tensor)
+                .collect();
+            // Layer 1's input gradient feeds nothing.
+            if layer > lowest && layer >= 2 {
+                kinds.push(TensorKind::Input);
+            }
+            local::LayerPlan {
+                layer,
+                tensors: kinds,
+            }
+        })
+        .filter(|p| !p.tensors.is_empty())
+        .collect();
+    let mut decided: Vec<TensorResult> = Vec::new();
+    for (state, (snet, sx)) in [
+        (State::Local, (net, x)),
+        (State::LocalProbe, (probe.net.as_ref(), probe.x.as_ref())),
+    ] {
+        if plans.is_empty() {
+            break;
+        }
+        let (r, ts) = local::check(snet, sx, batch, s, at, state, backward, seed, &plans);
+        rows.extend(r);
+        for t in ts {
+            if t.status != Status::Inconclusive {
+                for p in &mut plans {
+                    if Some(p.layer) == t.layer {
+                        p.tensors.retain(|k| *k != t.tensor);
+                    }
+                }
+                decided.push(t);
+            } else if state == State::LocalProbe {
+                decided.push(t);
+            }
+        }
+        plans.retain(|p| !p.tensors.is_empty());
+    }
+    for d in decided {
+        match tensors
+            .iter_mut()
+            .find(|t| t.layer == d.layer && t.tensor == d.tensor)
+        {
+            Some(t) if d.status != Status::Inconclusive => {
+                let reason = t.reason.take();
+                *t = TensorResult { reason, ..d };
+            }
+            Some(_) => {}
+            None => tensors.push(d),
+        }
     }
 }
 
@@ -240,8 +378,8 @@ fn check_state<'a>(
     // One stream per state, so the point's choices do not depend on
     // whether a probe follows.
     let stream = match state {
-        State::Point => 0,
-        State::Probe => 1,
+        State::Point | State::Local | State::LocalComplexStep => 0,
+        State::Probe | State::LocalProbe => 1,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ CHECK_STREAM ^ stream);
     let mut rows = Vec::new();
@@ -295,7 +433,14 @@ fn check_state<'a>(
     }
     if wanted((None, TensorKind::Network)) {
         let start = rows.len();
-        rows.push(network_direction(&net, &mut probe, &g, &ctx, &mut rng, s));
+        let around = Around {
+            x: &x,
+            batch,
+            backward,
+        };
+        rows.push(network_direction(
+            &net, &mut probe, &g, &ctx, &mut rng, s, &around,
+        ));
         tensors.push(summarise(
             at,
             state,
@@ -398,6 +543,18 @@ fn unit_direction(lens: &[usize], rng: &mut ChaCha8Rng) -> Vec<Array1<f64>> {
     parts
 }
 
+/// What checking a direction at a nearby point needs.
+struct Around<'a> {
+    x: &'a Array2<f64>,
+    batch: Batch<'a>,
+    backward: &'a dyn Backward,
+}
+
+/// Steps (in units of epsilon) the whole-network direction moves its base
+/// point along itself when the difference at the point crosses a kink:
+/// both evaluations then lie on one side of a kink at the point.
+const AROUND_STEPS: [f64; 4] = [5.0, -5.0, 13.0, -13.0];
+
 fn network_direction(
     net: &Network<f64>,
     probe: &mut Probe<'_>,
@@ -405,6 +562,7 @@ fn network_direction(
     ctx: &RowContext<'_>,
     rng: &mut ChaCha8Rng,
     s: &GradcheckConfig,
+    around: &Around<'_>,
 ) -> CheckRow {
     let mut lens = Vec::new();
     let mut slots = Vec::new();
@@ -415,22 +573,67 @@ fn network_direction(
         }
     }
     let parts = unit_direction(&lens, rng);
-    let mut analytic = 0.0;
     let mut dir = Vec::new();
     for ((l, p), d) in slots.into_iter().zip(parts) {
-        let grad = g.tensor(l, p);
-        analytic += d.iter().zip(grad).map(|(a, b)| a * b).sum::<f64>();
         dir.push((l, p, d));
     }
+    let along = |g: &Gradients| -> f64 {
+        dir.iter()
+            .map(|(l, p, d)| {
+                d.iter()
+                    .zip(g.tensor(*l, *p))
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>()
+            })
+            .sum()
+    };
     let d = probe.direction(&dir, s.epsilon);
-    ctx.row(
+    let row = ctx.row(
         None,
         TensorKind::Network,
         CheckKind::Direction,
         vec![0],
-        analytic,
+        along(g),
         d,
-    )
+    );
+    if !d.kink {
+        return row;
+    }
+    // Perturbed around the kink (a tie in a max-pool window, a ReLU input
+    // at 0): the same direction, the same backward code, checked at points
+    // a few steps along it, analytic and numeric both there. The row's
+    // index says which step ([0, k]).
+    for (k, step) in AROUND_STEPS.iter().enumerate() {
+        let mut moved = net.clone();
+        for (l, p, d) in &dir {
+            if let Some(layer) = moved.layers.get_mut(*l) {
+                for named in layer.params_mut() {
+                    if named.name == p.name() {
+                        let mut v = named.value;
+                        for (w, di) in v.iter_mut().zip(d.iter()) {
+                            *w += step * s.epsilon * di;
+                        }
+                    }
+                }
+            }
+        }
+        let g2 = around
+            .backward
+            .gradients(&moved, around.x, around.batch.t, around.batch.loss);
+        let mut p2 = Probe::new(&moved, around.x, around.batch.t, around.batch.loss);
+        let d2 = p2.direction(&dir, s.epsilon);
+        if !d2.kink {
+            return ctx.row(
+                None,
+                TensorKind::Network,
+                CheckKind::Direction,
+                vec![0, k + 1],
+                along(&g2),
+                d2,
+            );
+        }
+    }
+    row
 }
 
 #[cfg(test)]

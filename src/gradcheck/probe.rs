@@ -65,6 +65,10 @@ pub struct Probe<'a> {
     loss: LossKind,
     base_pre: Vec<Array2<f64>>,
     base_act: Vec<Array2<f64>>,
+    /// Max pooling: which input each output took in the base pass (empty
+    /// for other kinds). A perturbation that changes one crossed a tie,
+    /// where the loss has a kink.
+    base_argmax: Vec<Vec<usize>>,
     /// Dropout masks held fixed (engine scale), per layer; a layer without
     /// one draws from a fresh cache's seed, the same mask every pass.
     masks: Vec<Option<Array2<f64>>>,
@@ -102,12 +106,15 @@ impl<'a> Probe<'a> {
             loss,
             base_pre: Vec::new(),
             base_act: Vec::new(),
+            base_argmax: Vec::new(),
             masks,
         };
         let mut input = x.clone();
         for (l, layer) in probe.net.layers.iter().enumerate() {
             let mut z = Array2::zeros((input.nrows(), layer.output_width()));
-            layer.forward_pre(input.view(), Mode::Train, &mut probe.cache(l), &mut z);
+            let mut cache = probe.cache(l);
+            layer.forward_pre(input.view(), Mode::Train, &mut cache, &mut z);
+            probe.base_argmax.push(cache.argmax);
             let mut a = Array2::zeros(z.raw_dim());
             layer.forward_act(&z, &mut a);
             probe.base_pre.push(z);
@@ -147,6 +154,20 @@ impl<'a> Probe<'a> {
         }
     }
 
+    /// Whether max-pool layer `l` took another input than in the base pass
+    /// for any output, in block `half` of a pass over stacked batches (0
+    /// for a single batch): a finite difference across a tie in a pooling
+    /// window sees neither side's slope.
+    fn selection_changed(&self, l: usize, argmax: &[usize], half: usize) -> bool {
+        let Some(base) = self.base_argmax.get(l).filter(|b| !b.is_empty()) else {
+            return false;
+        };
+        let n = base.len();
+        argmax
+            .get(half * n..(half + 1) * n)
+            .is_some_and(|a| a != base.as_slice())
+    }
+
     /// Whether a ReLU-family layer's pre-activations changed sign against
     /// the base pass.
     fn kinked(&self, l: usize, z: ArrayView2<'_, f64>, base: ArrayView2<'_, f64>) -> bool {
@@ -173,7 +194,9 @@ impl<'a> Probe<'a> {
             }
             let next = &self.net.layers[l + 1];
             let mut z_next = Array2::zeros((a.nrows(), next.output_width()));
-            next.forward_pre(a.view(), Mode::Train, &mut self.cache(l + 1), &mut z_next);
+            let mut cache = self.cache(l + 1);
+            next.forward_pre(a.view(), Mode::Train, &mut cache, &mut z_next);
+            kink |= self.selection_changed(l + 1, &cache.argmax, 0);
             z = z_next;
         }
         (f64::NAN, kink)
@@ -222,7 +245,11 @@ impl<'a> Probe<'a> {
             }
             let next = &self.net.layers[l + 1];
             let mut z_next = Array2::zeros((a.nrows(), next.output_width()));
-            next.forward_pre(a.view(), Mode::Train, &mut self.cache(l + 1), &mut z_next);
+            let mut cache = self.cache(l + 1);
+            next.forward_pre(a.view(), Mode::Train, &mut cache, &mut z_next);
+            for (h, kink) in kinks.iter_mut().enumerate() {
+                *kink |= self.selection_changed(l + 1, &cache.argmax, h);
+            }
             z = z_next;
         }
         [(f64::NAN, kinks[0]), (f64::NAN, kinks[1])]

@@ -12,6 +12,9 @@ pub enum TensorKind {
     Bias,
     /// A direction over every parameter of the network at once.
     Network,
+    /// A layer's input gradient dL/dx (what it sends down), checked by the
+    /// layer-local check only.
+    Input,
 }
 
 impl TensorKind {
@@ -28,6 +31,7 @@ impl TensorKind {
             TensorKind::Weight => "weight",
             TensorKind::Bias => "bias",
             TensorKind::Network => "network",
+            TensorKind::Input => "input",
         }
     }
 }
@@ -97,10 +101,18 @@ impl Status {
 /// well-conditioned probe state the same code is re-checked at when the
 /// point could not resolve a tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum State {
     Point,
     Probe,
+    /// The layer-local check (gradcheck::local) at the point's values.
+    Local,
+    /// The layer-local check at the probe state's values.
+    LocalProbe,
+    /// The layer-local check at the point's values by complex step
+    /// (gradcheck::complex_step), where a central difference could not
+    /// resolve an element of a dense sigmoid/tanh/linear layer.
+    LocalComplexStep,
 }
 
 impl State {
@@ -108,6 +120,9 @@ impl State {
         match self {
             State::Point => "point",
             State::Probe => "probe",
+            State::Local => "local",
+            State::LocalProbe => "local-probe",
+            State::LocalComplexStep => "local-complex-step",
         }
     }
 }
@@ -207,6 +222,10 @@ pub struct Counts {
     /// Tensors the requested point could not resolve that the probe state
     /// then decided.
     pub resolved_at_probe: usize,
+    /// Tensors neither whole-network check resolved that the layer-local
+    /// check decided (at the point's or the probe state's values).
+    #[serde(default)]
+    pub resolved_locally: usize,
 }
 
 impl Counts {
@@ -218,8 +237,14 @@ impl Counts {
                 Status::Fail => c.fail += 1,
                 Status::Inconclusive => c.inconclusive += 1,
             }
-            if t.verified_at == Some(State::Probe) {
-                c.resolved_at_probe += 1;
+            match t.verified_at {
+                Some(State::Probe) => c.resolved_at_probe += 1,
+                Some(State::Local | State::LocalProbe | State::LocalComplexStep)
+                    if t.tensor != TensorKind::Input =>
+                {
+                    c.resolved_locally += 1
+                }
+                _ => {}
             }
         }
         c

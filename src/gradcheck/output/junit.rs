@@ -4,7 +4,7 @@
 
 use super::{index_label, matches_line, sci, short, tensor_label};
 use crate::gradcheck::types::{
-    CheckRow, Finding, GradcheckReport, RowStatus, State, Status, TensorResult,
+    CheckRow, Finding, GradcheckReport, RowStatus, State, Status, TensorKind, TensorResult,
 };
 use std::fmt::Write;
 
@@ -126,12 +126,25 @@ fn rows_of<'a>(report: &'a GradcheckReport, t: &TensorResult) -> Vec<&'a CheckRo
 
 /// Why a verdict comes from the probe state rather than the check point.
 fn probe_note(t: &TensorResult) -> Option<String> {
-    (t.verified_at == Some(State::Probe)).then(|| {
-        format!(
-            "verified at the probe state: the check point was inconclusive ({})",
-            t.reason.as_deref().unwrap_or("below-resolution")
-        )
-    })
+    let reason = t.reason.as_deref().unwrap_or("below-resolution");
+    match t.verified_at {
+        Some(State::Probe) => Some(format!(
+            "verified at the probe state: the check point was inconclusive ({reason})"
+        )),
+        Some(State::Local | State::LocalProbe | State::LocalComplexStep)
+            if t.tensor != TensorKind::Input =>
+        {
+            Some(format!(
+                "verified by the layer-local check{}: the whole-network checks at the point and the probe state were inconclusive ({reason})",
+                match t.verified_at {
+                    Some(State::LocalProbe) => " at the probe state",
+                    Some(State::LocalComplexStep) => " by complex step",
+                    _ => "",
+                }
+            ))
+        }
+        _ => None,
+    }
 }
 
 fn failure(x: &mut String, report: &GradcheckReport, t: &TensorResult, rows: &[&CheckRow]) {

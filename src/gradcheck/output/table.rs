@@ -4,7 +4,7 @@
 //! logs.
 
 use super::{index_label, matches_line, sci, short, tensor_label};
-use crate::gradcheck::types::{Finding, GradcheckReport, State, Status, TensorResult};
+use crate::gradcheck::types::{Finding, GradcheckReport, State, Status, TensorKind, TensorResult};
 use std::fmt::Write;
 
 /// Renders the table, verdict and first finding, each line ending in '\n'.
@@ -65,6 +65,17 @@ fn result(r: &TensorResult) -> String {
     match (r.status, r.verified_at) {
         (Status::Inconclusive, _) => format!("{word} ({reason})"),
         (_, Some(State::Probe)) => format!("{word} at probe (point: {reason})"),
+        (_, Some(State::Local)) if r.tensor == TensorKind::Input => format!("{word} locally"),
+        (_, Some(State::LocalProbe)) if r.tensor == TensorKind::Input => {
+            format!("{word} locally at probe")
+        }
+        (_, Some(State::Local)) => format!("{word} locally (point, probe: {reason})"),
+        (_, Some(State::LocalComplexStep)) => {
+            format!("{word} locally by complex step (point, probe: {reason})")
+        }
+        (_, Some(State::LocalProbe)) => {
+            format!("{word} locally at probe (point, probe: {reason})")
+        }
         _ => word,
     }
 }
@@ -77,15 +88,21 @@ fn verdict_line(r: &GradcheckReport) -> String {
         Status::Pass => format!("PASS ({n} {tensors}"),
         Status::Fail => format!("FAIL ({} of {n} {tensors} wrong", c.fail),
         Status::Inconclusive => format!(
-            "INCONCLUSIVE ({} of {n} {tensors} unresolved at the point and the probe state",
+            "INCONCLUSIVE ({} of {n} {tensors} unresolved at the point, the probe state and locally",
             c.inconclusive
         ),
     };
-    let probe = if c.resolved_at_probe > 0 {
+    let mut probe = if c.resolved_at_probe > 0 {
         format!(", {} decided at the probe state", c.resolved_at_probe)
     } else {
         String::new()
     };
+    if c.resolved_locally > 0 {
+        probe.push_str(&format!(
+            ", {} decided by the layer-local check",
+            c.resolved_locally
+        ));
+    }
     format!(
         "gradcheck: {count}{probe}, max rel error {} over resolved rows, {:.2} s, {} parameters)\n",
         sci(r.max_rel_error),
@@ -189,7 +206,7 @@ at    layer  tensor   elements  directions  kinks  resolved  max rel error  resu
 init      1  weight         12           2      0        14        2.00e-7  PASS at probe (point: below-resolution)
 init      1  bias           12           2     14         0              -  INCONCLUSIVE (all-kinks)
 init      2  weight         12           2      0        14        3.00e-8  PASS
-gradcheck: INCONCLUSIVE (1 of 3 tensors unresolved at the point and the probe state, 1 decided at the probe state, max rel error 2.00e-7 over resolved rows, 0.41 s, 795,010 parameters)
+gradcheck: INCONCLUSIVE (1 of 3 tensors unresolved at the point, the probe state and locally, 1 decided at the probe state, max rel error 2.00e-7 over resolved rows, 0.41 s, 795,010 parameters)
 ";
         assert_eq!(text_table(&super::super::fixtures::undecided()), expected);
     }
