@@ -83,6 +83,8 @@ pub enum CheckError {
 /// The raw results of training, before diagnosis.
 struct Trained {
     recording: Recording,
+    /// Scalar parameters of the network (`Network::param_count`).
+    parameters: usize,
     preflight: Preflight,
     nan_origin: Option<NanOrigin>,
     outcome: Outcome,
@@ -370,6 +372,7 @@ fn train_typed<F: Float>(
             fit: Default::default(),
         };
         return Ok(Trained {
+            parameters: net.param_count(),
             recording: recorder.into_recording(),
             preflight: pf,
             nan_origin: None,
@@ -550,6 +553,7 @@ fn train_typed<F: Float>(
     let mut recording = recorder.into_recording_with(prober.into_probes());
     recording.task_evals = task_evals;
     Ok(Trained {
+        parameters: net.param_count(),
         recording,
         preflight: pf,
         nan_origin: tracer.into_origin(),
@@ -679,12 +683,7 @@ fn summarise(
         network: NetworkSummary {
             dtype: cfg.model.dtype,
             layers: t.recording.layers.clone(),
-            parameters: t
-                .recording
-                .layers
-                .iter()
-                .map(|l| (l.fan_in + 1) * l.units)
-                .sum(),
+            parameters: t.parameters,
             loss: cfg.train.loss,
             optimizer: cfg.train.optimizer,
             learning_rate: cfg.train.learning_rate,

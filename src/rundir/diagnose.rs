@@ -166,9 +166,15 @@ fn summarise(run: &LoadedRun, name: String, dir: &Path, fail_on: FailOn) -> Summ
         network: NetworkSummary {
             dtype: net.dtype.unwrap_or(DType::F32),
             layers: rec.layers.clone(),
-            parameters: net
-                .parameters
-                .unwrap_or_else(|| rec.layers.iter().map(|l| (l.fan_in + 1) * l.units).sum()),
+            // Without the trainer's count: weights and biases of the layers
+            // that have parameters (fan_in counts a kernel's weights).
+            parameters: net.parameters.unwrap_or_else(|| {
+                rec.layers
+                    .iter()
+                    .filter(|l| l.has_params())
+                    .map(|l| (l.fan_in + 1) * l.units)
+                    .sum()
+            }),
             loss: run.preflight.loss,
             optimizer: run.preflight.optimizer,
             learning_rate: run.preflight.learning_rate,
