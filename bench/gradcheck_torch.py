@@ -20,7 +20,6 @@ same construction (saturated, uniform [0, 1) weights), labelled so.
 The Functions and bug forms are those of python/test_nn_doctor_gradcheck.py.
 """
 import argparse
-import math
 import os
 import statistics
 import subprocess

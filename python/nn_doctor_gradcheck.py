@@ -188,7 +188,10 @@ class Report:
         self.epsilon = eps
         self.rtol = rtol
         self.atol = atol
-        self.counts = {"pass": 0, "fail": 0, "inconclusive": 0, "resolved_at_probe": 0}
+        # resolved_locally: the Rust engine's layer-local re-check, which
+        # this checker does not have (always 0; kept so both JSONs match).
+        self.counts = {"pass": 0, "fail": 0, "inconclusive": 0, "resolved_at_probe": 0,
+                       "resolved_locally": 0}
         for t in tensors:
             self.counts[t["status"]] += 1
             if t["verified_at"] == "probe":
@@ -306,7 +309,9 @@ class Report:
             out.append(self._failure(t, rows))
         elif t["status"] == "inconclusive":
             reason = t["reason"] or "below-resolution"
-            out.append(f'    <skipped message="{_esc(f"inconclusive ({reason}): no comparison resolved at the check point or the probe state")}"/>\n')
+            why = (f"inconclusive ({reason}): no comparison resolved at the check point or "
+                   "the probe state")
+            out.append(f'    <skipped message="{_esc(why)}"/>\n')
         if notes:
             out.append(f"    <system-out>{_esc(chr(10).join(notes), False)}</system-out>\n")
         out.append("  </testcase>\n")
@@ -343,7 +348,8 @@ class Report:
         aw = max([len(t["at"]) for t in self.tensors] + [2])
         nw = max([len(t["name"]) for t in self.tensors] + [6])
         lines = [f"{'at':<{aw}}  {'layer':>5}  {'tensor':<{nw}}  {'elements':>8}  "
-                 f"{'directions':>10}  {'kinks':>5}  {'resolved':>8}  {'max rel error':>13}  result"]
+                 f"{'directions':>10}  {'kinks':>5}  {'resolved':>8}  {'max rel error':>13}  "
+                 "result"]
         for t in self.tensors:
             rel = _sci(t["max_rel_error"]) if t["resolved"] else "-"
             word = t["status"].upper()
@@ -371,7 +377,8 @@ class Report:
         probe = (f", {c['resolved_at_probe']} decided at the probe state"
                  if c["resolved_at_probe"] else "")
         lines.append(f"gradcheck: {count}{probe}, max rel error {_sci(self.max_rel_error)} over "
-                     f"resolved rows, {self.seconds:.2f} s, {_grouped(self.parameters)} parameters)")
+                     f"resolved rows, {self.seconds:.2f} s, {_grouped(self.parameters)} "
+                     "parameters)")
         f = self.first_wrong
         if f is not None:
             where = f"layer {f['layer']} {f['tensor']} ({f['name']})" if f["layer"] else \
@@ -564,10 +571,12 @@ def _measure(st, move, a):
     num = (fp - fm) / (pp - pm)
     if not (math.isfinite(fp) and math.isfinite(fm) and math.isfinite(f0)):
         return num if math.isfinite(num) else math.nan, False, "non-finite", False
+    if not math.isfinite(a):
+        # a non-finite analytic value where the function is finite: a failure
+        return num, False, _row_status(a, num, False, floor, rtol), False
     dp, dm = (fp - f0) / pp, (f0 - fm) / (-pm)
     jump = dp - dm
-    visible = max(abs(a) if math.isfinite(a) else math.inf, abs(num), abs(dp), abs(dm)) \
-        > RESOLVE_FACTOR * floor
+    visible = max(abs(a), abs(num), abs(dp), abs(dm)) > RESOLVE_FACTOR * floor
     if abs(jump) <= floor + rtol * max(abs(dp), abs(dm)) or not visible:
         return num, False, _row_status(a, num, False, floor, rtol), False
     # Perturbed around: the same three-point stencil at x + 7h and x - 7h.

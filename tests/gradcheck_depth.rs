@@ -123,12 +123,24 @@ fn deep_sigmoid_and_tanh_stacks_resolve_every_tensor_without_a_false_alarm() {
 
 #[test]
 fn every_catalogue_mistake_in_a_deep_sigmoid_stack_is_caught_at_its_layer_and_named() {
+    catalogue_in_deep_stacks(
+        &[(8, (1..=9).collect()), (32, vec![1, 2, 3, 16, 31, 32, 33])],
+        60,
+    );
+}
+
+/// Every layer of the 32-layer stack too (a few minutes):
+/// `cargo test --release --test gradcheck_depth -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement: every layer of a 32-layer stack"]
+fn every_catalogue_mistake_at_every_layer_of_a_32_layer_stack() {
+    catalogue_in_deep_stacks(&[(32, (1..=33).collect())], 300);
+}
+
+fn catalogue_in_deep_stacks(cases: &[(usize, Vec<usize>)], at_least: usize) {
     let (mut injected, mut caught, mut named) = (0, 0, 0);
     let mut misses = Vec::new();
-    for (depth, layers_to_try) in [
-        (8usize, (1..=9).collect::<Vec<_>>()),
-        (32, vec![1, 2, 3, 16, 31, 32, 33]),
-    ] {
+    for (depth, layers_to_try) in cases.iter().cloned() {
         let (net, x, t) = deep_mlp(depth, Activation::Sigmoid, 0.0, 3);
         let a = arch(&net, LossKind::CrossEntropy, BATCH);
         for &layer in &layers_to_try {
@@ -175,7 +187,7 @@ fn every_catalogue_mistake_in_a_deep_sigmoid_stack_is_caught_at_its_layer_and_na
         }
     }
     println!("deep sigmoid stacks: {caught}/{injected} caught at their layer and tensor, {named}/{injected} named");
-    assert!(injected >= 60, "only {injected} injections");
+    assert!(injected >= at_least, "only {injected} injections");
     assert!(
         misses.is_empty(),
         "{} misses:\n{}",
