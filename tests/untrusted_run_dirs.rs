@@ -7,48 +7,19 @@
 //! the input must stay intact, and refusals exit 2 with a message.
 
 mod common;
+#[path = "../fuzz/structure.rs"]
+#[allow(dead_code)] // the fuzzer's cases are the smoke test's
+mod structure;
 
 use common::{code, stderr, stdout};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use structure::snapshot;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nn-doctor"))
-}
-
-/// Every entry below `dir`: its relative path and what it is (file bytes,
-/// link target, directory, FIFO), without following links.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            let rel = p.strip_prefix(dir).unwrap().to_path_buf();
-            let meta = std::fs::symlink_metadata(&p).unwrap();
-            let what = if meta.file_type().is_symlink() {
-                format!("link -> {}", std::fs::read_link(&p).unwrap().display())
-            } else if meta.is_dir() {
-                stack.push(p.clone());
-                "dir".to_string()
-            } else if meta.is_file() {
-                use std::hash::{Hash, Hasher};
-                let bytes = std::fs::read(&p).unwrap();
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                bytes.hash(&mut h);
-                format!("file of {} bytes, hash {:x}", bytes.len(), h.finish())
-            } else {
-                "special".to_string()
-            };
-            out.insert(rel, what);
-        }
-    }
-    out
 }
 
 /// The snapshot without the entries below `except` (the report directory).
@@ -75,6 +46,17 @@ fn edit_summary(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
     edit(&mut v);
     std::fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+/// `nn-doctor diagnose RUN --out OUT`.
+fn diagnose(run: &Path, out: &Path) -> Output {
+    bin()
+        .arg("diagnose")
+        .arg(run)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
 }
 
 fn refused(o: &Output, needles: &[&str]) {
@@ -194,13 +176,7 @@ fn e2_diagnosing_a_run_below_the_report_directory_is_refused() {
         (dir.join("fixes"), dir.clone()),
     ] {
         let before = snapshot(tmp.path());
-        let o = bin()
-            .arg("diagnose")
-            .arg(&run)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let o = diagnose(&run, &out);
         refused(&o, &["which this command reads"]);
         assert_eq!(snapshot(tmp.path()), before);
     }
@@ -212,13 +188,7 @@ fn e2_diagnosing_a_run_below_the_report_directory_is_refused() {
     std::fs::rename(run.join("loss.csv"), out.join("loss.csv")).unwrap();
     std::os::unix::fs::symlink(out.join("loss.csv"), run.join("loss.csv")).unwrap();
     let before = snapshot(tmp.path());
-    let o = bin()
-        .arg("diagnose")
-        .arg(&run)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = diagnose(&run, &out);
     refused(&o, &["loss.csv"]);
     assert_eq!(snapshot(tmp.path()), before);
 }
@@ -229,13 +199,7 @@ fn two_reports(tmp: &Path) -> (PathBuf, PathBuf) {
     for (name, out) in [("torch_seed_mlp", &a), ("torch_dead_relu_cnn", &b)] {
         let run = tmp.join(format!("run-{name}"));
         copy_run(name, &run);
-        let o = bin()
-            .arg("diagnose")
-            .arg(&run)
-            .arg("--out")
-            .arg(out)
-            .output()
-            .unwrap();
+        let o = diagnose(&run, out);
         assert!(code(&o) < 2, "{}", stderr(&o));
     }
     (a, b)
@@ -472,25 +436,13 @@ fn files_of_two_recordings_are_refused_and_an_unclosed_run_is_called_incomplete(
     copy_run("torch_seed_mlp", &run);
     stamp(&run, "aaa", "bbb");
     edit_summary(&run, |v| v["run_id"] = "aaa".into());
-    let o = bin()
-        .arg("diagnose")
-        .arg(&run)
-        .arg("--out")
-        .arg(tmp.path().join("o"))
-        .output()
-        .unwrap();
+    let o = diagnose(&run, &tmp.path().join("o"));
     refused(&o, &["loss.csv", "two recordings", "\"bbb\""]);
     // An older summary without a run id beside streamed CSVs: refused too.
     edit_summary(&run, |v| {
         v.as_object_mut().unwrap().remove("run_id");
     });
-    let o = bin()
-        .arg("diagnose")
-        .arg(&run)
-        .arg("--out")
-        .arg(tmp.path().join("o"))
-        .output()
-        .unwrap();
+    let o = diagnose(&run, &tmp.path().join("o"));
     refused(&o, &["metrics.csv", "two recordings"]);
     // One recording that never closed: judged, and said to be incomplete.
     let run = tmp.path().join("run2");
@@ -501,13 +453,7 @@ fn files_of_two_recordings_are_refused_and_an_unclosed_run_is_called_incomplete(
         v["complete"] = false.into();
     });
     let out = tmp.path().join("o2");
-    let o = bin()
-        .arg("diagnose")
-        .arg(&run)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = diagnose(&run, &out);
     assert!(code(&o) < 2, "{}", stderr(&o));
     assert!(
         stdout(&o).contains("incomplete run: the recording stopped at step 300"),

@@ -31,8 +31,9 @@ pub enum DiagnoseError {
 
 /// Loads, diagnoses and reports one run directory.
 pub fn run(opts: &DiagnoseOptions) -> Result<CheckRun, DiagnoseError> {
-    // The output location is settled, checked and locked before the run is
-    // read: a bad --out costs nothing, and nothing is written anywhere else.
+    // The output location is settled, checked and locked before the CSVs
+    // are read (only summary.json's `name` is needed for it): a bad --out
+    // costs nothing, and nothing is written anywhere else.
     let summary_path = super::summary_path(&opts.dir)?;
     if let Some(out) = &opts.out {
         crate::report::write::refuse_run_inside(out, &opts.dir)?;
@@ -50,9 +51,14 @@ pub fn run(opts: &DiagnoseOptions) -> Result<CheckRun, DiagnoseError> {
     let report_dir = match &opts.out {
         Some(out) => out.clone(),
         None => crate::safe_name::default_report_dir(&name).map_err(|e| {
+            let origin = if facts.name.is_some() {
+                "`name`"
+            } else {
+                "no `name`, and the run directory's own name"
+            };
             RunDirError::format(
                 &summary_path,
-                format!("`name`: {e}; pass --out to choose the report directory"),
+                format!("{origin}: {e}; pass --out to choose the report directory"),
             )
         })?,
     };
