@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nn_doctor::check::gradcheck_command::GradcheckOptions;
 use nn_doctor::check::{self, CheckOptions, FailOn};
-use nn_doctor::config::starter::STARTER;
+use nn_doctor::config::starter::starter_for;
 use nn_doctor::config::CheckPoint;
 use nn_doctor::diagnose::explain;
 use nn_doctor::engine::flaw::Flaw;
@@ -419,7 +419,7 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
                     path.display()
                 );
             }
-            nn_doctor::report::write::write_atomic(&path, STARTER.as_bytes())
+            nn_doctor::report::write::write_atomic(&path, starter_for(&path).as_bytes())
                 .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
             writeln!(
                 printed,

@@ -27,3 +27,32 @@ fn init_refuses_to_overwrite() {
         "keep me"
     );
 }
+
+#[test]
+fn each_init_config_is_named_after_its_file_so_reports_do_not_collide() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["first.toml", "second.toml", "..toml"] {
+        let o = run_in(dir.path(), &["init", f]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    }
+    let name = |f: &str| {
+        let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        let v: toml::Value = toml::from_str(&text).unwrap();
+        v["name"].as_str().unwrap().to_string()
+    };
+    assert_eq!(name("first.toml"), "first");
+    assert_eq!(name("second.toml"), "second");
+    // A stem that is no safe report name keeps the starter's own name.
+    assert_eq!(name("..toml"), "starter");
+    // The comment column of the name line is kept (the starter's own).
+    let hash_column = |f: &str| {
+        let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("name"))
+            .unwrap()
+            .to_string();
+        line.find('#').unwrap()
+    };
+    assert_eq!(hash_column("first.toml"), hash_column("..toml"));
+}

@@ -3,6 +3,23 @@
 //! trains out of the box on synthetic data, so `init` then `check` works with
 //! no downloads.
 
+/// The starter config for a file at `path`, named after the file (so two
+/// configs made by `init` report into two directories), or "starter" when
+/// the file's stem is not a safe report name.
+pub fn starter_for(path: &std::path::Path) -> String {
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| crate::safe_name::check(s).is_ok() && !s.contains(['"', '\\']))
+        .unwrap_or("starter");
+    let padded = format!("name = \"{name}\"");
+    STARTER.replacen(
+        "name = \"starter\"               #",
+        &format!("{padded:<30} #"),
+        1,
+    )
+}
+
 /// A complete, valid config: three-class spirals, two tanh hidden layers,
 /// softmax + cross-entropy, Adam. Optional keys are shown commented out with
 /// their defaults.

@@ -143,7 +143,7 @@ fn headline(h: &mut String, s: &Summary) {
         esc(&names::layer_label(d.layer)),
         esc(&d.message)
     );
-    if let Some(fix) = d.suggestions.first() {
+    if let Some(fix) = names::first_fix(s) {
         let _ = write!(h, "<p><strong>Fix:</strong> {}</p>", esc(fix));
     }
     let _ = writeln!(h, "</div>");

@@ -25,6 +25,9 @@ pub fn render(s: &Summary) -> String {
         s.exit_code,
         s.fail_on
     );
+    if let Some(fix) = names::first_fix(s) {
+        let _ = writeln!(md, "**First fix:** {fix}\n");
+    }
     run_facts(&mut md, s);
     if let Some(o) = &s.nan_origin {
         let _ = writeln!(md, "## First non-finite value\n\n{}\n", o.detail);

@@ -6,6 +6,21 @@ use super::fix_result::FixResult;
 use crate::diagnose::Diagnosis;
 
 /// "layer 2" or "network" (a diagnosis about no single layer).
+/// The one fix every view puts first: the verified best fix when
+/// `--try-fixes` ran, else the first suggestion of the most important
+/// diagnosis at warning or error level (an info-level note is not a
+/// problem to fix). The terminal, report.md and index.html all use it, so
+/// they never name different first fixes.
+pub fn first_fix(s: &crate::report::summary::Summary) -> Option<&str> {
+    s.headline_fix.as_deref().or_else(|| {
+        s.diagnoses
+            .iter()
+            .find(|d| d.severity >= crate::diagnose::Severity::Warning)
+            .and_then(|d| d.suggestions.first())
+            .map(String::as_str)
+    })
+}
+
 pub fn layer_label(layer: Option<usize>) -> String {
     layer.map_or("network".into(), |l| format!("layer {l}"))
 }
@@ -172,5 +187,54 @@ mod tests {
         assert_eq!(first_seen(None), None);
         assert_eq!(first_seen(Some(0)).unwrap(), "first seen before training");
         assert_eq!(layer_label(None), "network");
+    }
+}
+
+#[cfg(test)]
+mod first_fix_tests {
+    use super::first_fix;
+    use crate::diagnose::{Diagnosis, Severity};
+
+    /// Truth: the rule stated on `first_fix`, written out. Every view
+    /// names the verified best fix when there is one (index.html's "Fix:"
+    /// box once named the first diagnosis's own suggestion instead), and
+    /// never an info-level note's suggestion as the fix.
+    #[test]
+    fn terminal_markdown_and_html_name_the_same_first_fix() {
+        let mut s = crate::report::summary::tests::example();
+        s.headline_fix = Some("relu + he_normal (verified by --try-fixes)".into());
+        let views = |s: &crate::report::summary::Summary| {
+            (
+                crate::report::text::render(s, "out"),
+                crate::report::markdown::render(s),
+                crate::report::html::render(s),
+            )
+        };
+        let (text, md, html) = views(&s);
+        assert!(
+            text.contains("first fix: relu + he_normal (verified"),
+            "{text}"
+        );
+        assert!(
+            md.contains("**First fix:** relu + he_normal (verified"),
+            "{md}"
+        );
+        assert!(
+            html.contains("<strong>Fix:</strong> relu + he_normal (verified"),
+            "{html}"
+        );
+        // Without verified fixes: the first warning-or-error suggestion,
+        // passing over an info note placed first.
+        s.headline_fix = None;
+        s.diagnoses.insert(
+            0,
+            Diagnosis::new("class-imbalance", Severity::Info, "A note.").suggest("Not a fix."),
+        );
+        assert_eq!(first_fix(&s), Some("Use relu."));
+        let (text, md, html) = views(&s);
+        assert!(text.contains("first fix: Use relu."), "{text}");
+        assert!(md.contains("**First fix:** Use relu."), "{md}");
+        assert!(html.contains("<strong>Fix:</strong> Use relu."), "{html}");
+        assert!(!html.contains("<strong>Fix:</strong> Not a fix."), "{html}");
     }
 }

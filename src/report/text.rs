@@ -91,13 +91,7 @@ pub fn render(s: &Summary, report_dir: &str) -> String {
     for k in &s.skipped {
         let _ = writeln!(t, "  skipped {:<22} {}", k.code, k.reason);
     }
-    let first = s.headline_fix.as_ref().or_else(|| {
-        s.diagnoses
-            .iter()
-            .find(|d| d.severity >= crate::diagnose::Severity::Warning)
-            .and_then(|d| d.suggestions.first())
-    });
-    if let Some(fix) = first {
+    if let Some(fix) = super::names::first_fix(s) {
         let _ = writeln!(t, "first fix: {fix}");
     }
     for f in &s.fixes {
