@@ -10,9 +10,12 @@
 //!
 //! Run: `cargo bench --bench complex_step`
 
+#[path = "common/checked_networks.rs"]
+mod checked_networks;
+
+use checked_networks::{seed_u01, sigmoid_stack};
 use ndarray::{Array2, Ix2};
-use nn_doctor::config::{GradcheckConfig, Init, LayerConfig};
-use nn_doctor::engine::activation::Activation;
+use nn_doctor::config::GradcheckConfig;
 use nn_doctor::engine::layers::AnyLayer;
 use nn_doctor::engine::Network;
 use nn_doctor::gradcheck::complex_step::{dense_derivative, Element};
@@ -24,35 +27,10 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use std::time::Instant;
 
-fn layer(units: usize, activation: Activation, init: Init) -> LayerConfig {
-    LayerConfig {
-        kind: nn_doctor::config::LayerKind::Dense,
-        units,
-        activation,
-        init,
-        bias_init: 0.0,
-    }
-}
-
 fn main() {
     let s = GradcheckConfig::default();
-    let u01 = Init::Uniform {
-        low: 0.0,
-        high: 1.0,
-    };
-    let seed = Network::<f64>::init(
-        784,
-        &[
-            layer(1000, Activation::Sigmoid, u01),
-            layer(10, Activation::Softmax, u01),
-        ],
-        42,
-    );
-    let mut deep_layers: Vec<LayerConfig> = (0..32)
-        .map(|_| layer(64, Activation::Sigmoid, Init::XavierUniform))
-        .collect();
-    deep_layers.push(layer(10, Activation::Softmax, Init::XavierUniform));
-    let deep = Network::<f64>::init(784, &deep_layers, 1);
+    let seed = Network::<f64>::init(784, &seed_u01(), 42);
+    let deep = Network::<f64>::init(784, &sigmoid_stack(32), 1);
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let x = Array2::from_shape_fn((s.batch, 784), |_| rng.random_range(0.0..1.0));
     println!(

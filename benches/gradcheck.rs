@@ -14,8 +14,12 @@
 //!
 //! Run: `cargo bench --bench gradcheck`
 
+#[path = "common/checked_networks.rs"]
+mod checked_networks;
+
+use checked_networks::{layer, seed_u01, sigmoid_stack};
 use ndarray::{Array1, Array2};
-use nn_doctor::config::{GradcheckConfig, Init, LayerConfig, LossKind};
+use nn_doctor::config::{GradcheckConfig, Init, LossKind};
 use nn_doctor::data::one_hot;
 use nn_doctor::engine::activation::Activation;
 use nn_doctor::engine::{Layer, Network};
@@ -23,16 +27,6 @@ use nn_doctor::gradcheck::probe::{Param, Probe};
 use nn_doctor::gradcheck::types::{State, Status, TensorKind};
 use nn_doctor::gradcheck::{check_point, Batch};
 use std::time::Instant;
-
-fn layer(units: usize, activation: Activation, init: Init) -> LayerConfig {
-    LayerConfig {
-        kind: nn_doctor::config::LayerKind::Dense,
-        units,
-        activation,
-        init,
-        bias_init: 0.0,
-    }
-}
 
 /// CPU seconds of this process (user + system, all threads) from
 /// /proc/self/stat: on a machine shared with other jobs, wall time measures
@@ -112,18 +106,7 @@ fn main() {
             secs * 1e6 / p as f64
         );
     };
-    let u01 = Init::Uniform {
-        low: 0.0,
-        high: 1.0,
-    };
-    let seed = Network::<f64>::init(
-        784,
-        &[
-            layer(1000, Activation::Sigmoid, u01),
-            layer(10, Activation::Softmax, u01),
-        ],
-        42,
-    );
+    let seed = Network::<f64>::init(784, &seed_u01(), 42);
     row("seed 784-1000-10 (saturated)", &seed, 3);
     for hidden in [10, 100, 300, 1000, 2000] {
         let net = Network::<f64>::init(
@@ -137,11 +120,7 @@ fn main() {
         row(&format!("784-{hidden}-10 xavier"), &net, 3);
     }
     for depth in [8, 32] {
-        let mut layers: Vec<LayerConfig> = (0..depth)
-            .map(|_| layer(64, Activation::Sigmoid, Init::XavierUniform))
-            .collect();
-        layers.push(layer(10, Activation::Softmax, Init::XavierUniform));
-        let net = Network::<f64>::init(784, &layers, 1);
+        let net = Network::<f64>::init(784, &sigmoid_stack(depth), 1);
         row(&format!("784-64x{depth}-10 sigmoid"), &net, 3);
     }
     let wide = Network::<f64>::init(
