@@ -105,12 +105,12 @@ impl Templates {
                 std::fs::copy(root.join(name).join(f), to.join(f)).expect("fixture copy");
             }
         }
-        let opts = nn_doctor::rundir::diagnose::DiagnoseOptions {
+        let opts = nn_doctor::commands::diagnose::DiagnoseOptions {
             dir: dir.path().join("torch_nan_overflow"),
             out: Some(dir.path().join("diag")),
-            fail_on: nn_doctor::check::FailOn::Error,
+            fail_on: nn_doctor::assess::FailOn::Error,
         };
-        nn_doctor::rundir::diagnose::run(&opts).expect("the template run diagnoses");
+        nn_doctor::commands::diagnose::run(&opts).expect("the template run diagnoses");
         Templates { dir }
     }
 
@@ -426,17 +426,20 @@ fn one_case(
     let _ = std::env::set_current_dir(&work);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cmd {
         Cmd::Diagnose => {
-            nn_doctor::rundir::diagnose::run(&nn_doctor::rundir::diagnose::DiagnoseOptions {
+            nn_doctor::commands::diagnose::run(&nn_doctor::commands::diagnose::DiagnoseOptions {
                 dir: input_arg.clone(),
                 out: out.clone(),
-                fail_on: nn_doctor::check::FailOn::Error,
+                fail_on: nn_doctor::assess::FailOn::Error,
             })
             .is_ok()
         }
-        Cmd::Report => nn_doctor::rundir::rerender::run(&input_arg, out.as_deref()).is_ok(),
-        Cmd::Compare => {
-            nn_doctor::compare::compare(&input_arg, &templates.run("diag"), out.as_deref()).is_ok()
-        }
+        Cmd::Report => nn_doctor::commands::report::run(&input_arg, out.as_deref()).is_ok(),
+        Cmd::Compare => nn_doctor::commands::compare::compare(
+            &input_arg,
+            &templates.run("diag"),
+            out.as_deref(),
+        )
+        .is_ok(),
     }));
     let after = keep(snapshot(root));
     let input_after = input_snapshot();

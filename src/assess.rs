@@ -5,11 +5,20 @@
 //! `diagnose RUN_DIR` is reading a run directory plus this, so both judge a
 //! run identically.
 
+use crate::config::{Config, LossKind};
 use crate::diagnose::skipped::drop_skipped;
 use crate::diagnose::{self, Context, Diagnosis, Severity, Skipped};
 use crate::report::summary::{Summary, Verdict};
 use crate::report::write::ReportDir;
 use crate::report::{self, ReportError};
+
+/// A judged run: its summary and where the report went (what `check` and
+/// `diagnose` return).
+#[derive(Debug, Clone)]
+pub struct Assessed {
+    pub summary: Summary,
+    pub report_dir: std::path::PathBuf,
+}
 
 /// Diagnoses `ctx` with `summary.thresholds`, completes `summary`
 /// (diagnoses, skipped rules, verdict, exit code) and writes the report
@@ -67,5 +76,43 @@ impl FailOn {
             (FailOn::Error, Some(s)) => s >= Severity::Error,
             (FailOn::Warning, Some(s)) => s >= Severity::Warning,
         }
+    }
+}
+
+/// Drops suggestions that name the setting the config already has (they
+/// would change nothing): `init = "X"` when every layer it applies to
+/// already uses X, `loss = "cross_entropy"`, `scale = "unit"` or
+/// `"standardize"`, and `optimizer = "adam"` at `learning_rate = 0.001`.
+pub fn drop_noop_suggestions(cfg: &Config, diagnoses: &mut [Diagnosis]) {
+    use crate::config::{Init, OptimizerConfig};
+    use crate::data::spec::Scale;
+    let layers = &cfg.model.layers;
+    let hidden = &layers[..layers.len().saturating_sub(1)];
+    let all_init = |init: Init, relu: bool| {
+        hidden
+            .iter()
+            .filter(|l| l.activation.is_relu_family() == relu)
+            .all(|l| l.init == init)
+    };
+    let relu_biases_non_negative = hidden
+        .iter()
+        .filter(|l| l.activation.is_relu_family())
+        .all(|l| l.bias_init >= 0.0);
+    let noop = |s: &str| {
+        (s.contains("init = \"xavier_uniform\"") && all_init(Init::XavierUniform, false))
+            || (s.contains("init = \"he_normal\"")
+                && !s.contains("activation")
+                && all_init(Init::HeNormal, true)
+                // "... and bias_init = 0.0" still changes a negative bias.
+                && (!s.contains("bias_init") || relu_biases_non_negative))
+            || (s.contains("loss = \"cross_entropy\"") && cfg.train.loss == LossKind::CrossEntropy)
+            || (s.contains("scale = \"unit\"") && cfg.data.scale == Scale::Unit)
+            || (s.contains("scale = \"standardize\"") && cfg.data.scale == Scale::Standardize)
+            || (s.contains("optimizer = \"adam\"")
+                && matches!(cfg.train.optimizer, OptimizerConfig::Adam { .. })
+                && (cfg.train.learning_rate - 0.001).abs() < 1e-12)
+    };
+    for d in diagnoses.iter_mut() {
+        d.suggestions.retain(|s| !noop(s));
     }
 }

@@ -7,11 +7,10 @@
 
 /// Diagnose, judge and report a recorded run: the half `check` and `diagnose` share.
 pub mod assess;
-/// The `check` command, sequencing all of the above, with `--try-fixes` (check::fixes,
-/// which re-runs check) and the `gradcheck` command (trains as check does).
-pub mod check;
-/// `compare`: two diagnosed runs side by side, diagnoses cleared / present / introduced.
-pub mod compare;
+/// The commands, side by side on one floor (check, gradcheck, diagnose, report,
+/// compare, verify_trace, explain, init): each sequences the shared modules below
+/// it, and none imports another.
+pub mod commands;
 /// The TOML run configuration, validated, with file:line errors.
 pub mod config;
 /// Data sets: IDX, CSV, synthetic generators, scaling and seeded batching.
@@ -40,11 +39,15 @@ pub mod monitor;
 pub mod nullnum;
 /// Short human-readable number formatting.
 pub mod numfmt;
+/// What the commands that train a config share: config and data loaded and checked
+/// against each other, steps planned, memory guarded, report directory chosen.
+pub mod prepare;
 /// Report writers: CSV, summary.json, report.md, PNG plots, terminal text.
 pub mod report;
-/// Run directories (metrics.csv, loss.csv, summary.json) read back: `diagnose`, `report`, `compare`.
+/// Run directories (metrics.csv, loss.csv, summary.json) read back, for `diagnose`,
+/// `report` and `compare`; reading only.
 pub mod rundir;
 /// The one rule for a name that becomes a report directory: one safe path component.
 pub mod safe_name;
-/// verify-trace: checks a training step dumped by another implementation.
+/// Checking a training step dumped by another implementation (`verify-trace`).
 pub mod trace;

@@ -9,15 +9,13 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use nn_doctor::check::gradcheck_command::GradcheckOptions;
-use nn_doctor::check::{self, CheckOptions, FailOn};
-use nn_doctor::config::starter::starter_for;
+use nn_doctor::assess::FailOn;
+use nn_doctor::commands::diagnose::DiagnoseOptions;
+use nn_doctor::commands::{self, check::CheckOptions, gradcheck::GradcheckOptions};
 use nn_doctor::config::CheckPoint;
-use nn_doctor::diagnose::explain;
 use nn_doctor::engine::flaw::Flaw;
-use nn_doctor::gradcheck::{catalogue, output::junit_xml, output::text_table};
+use nn_doctor::gradcheck::{catalogue, output::text_table};
 use nn_doctor::report::text;
-use nn_doctor::rundir::diagnose::DiagnoseOptions;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,12 +48,8 @@ enum Command {
         /// Exit 1 when a diagnosis of at least this severity is made.
         #[arg(long, value_enum, default_value = "error")]
         fail_on: FailOnArg,
-        /// What to print on stdout.
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-        /// No progress bar and no text summary (files are still written).
-        #[arg(long, short)]
-        quiet: bool,
+        #[command(flatten)]
+        output: Output,
         /// Test hook: reproduce a catalogue backprop mistake, CODE@LAYER.
         #[arg(long, hide = true, value_parser = parse_flaw)]
         inject_bug: Option<Flaw>,
@@ -94,9 +88,8 @@ enum Command {
         /// Where gradcheck.csv goes (default: [report] dir, else reports/<name>).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// What to print on stdout.
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        #[command(flatten)]
+        output: Output,
         /// Test hook: reproduce a catalogue backprop mistake, CODE@LAYER.
         #[arg(long, hide = true, value_parser = parse_flaw)]
         inject_bug: Option<Flaw>,
@@ -113,9 +106,8 @@ enum Command {
         /// Exit 1 when a diagnosis of at least this severity is made.
         #[arg(long, value_enum, default_value = "error")]
         fail_on: FailOnArg,
-        /// What to print on stdout.
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        #[command(flatten)]
+        output: Output,
     },
     /// Re-render report.md and the plots of a diagnosed run from its
     /// summary.json and CSVs (nothing is re-run or re-judged).
@@ -125,6 +117,8 @@ enum Command {
         /// Write report.md and the PNGs here instead of into DIR.
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        output: Output,
     },
     /// Compare two diagnosed runs (e.g. before and after a fix): final
     /// metrics, diagnoses cleared / still present / introduced, overlay
@@ -137,23 +131,24 @@ enum Command {
         /// Write overlay plots (loss.png, gradient_norms.png) here.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// What to print on stdout.
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        #[command(flatten)]
+        output: Output,
     },
     /// Explain a diagnosis code (or list all codes).
     Explain {
         /// A code such as saturated-activations.
         code: Option<String>,
+        /// Print every code as the Markdown page docs/diagnoses.md.
+        #[arg(long, conflicts_with = "code")]
+        markdown: bool,
     },
     /// Verify one training step dumped by another implementation (a trace
     /// directory with trace.toml) and name the first divergent tensor.
     VerifyTrace {
         /// The trace directory (holding trace.toml).
         dir: PathBuf,
-        /// What to print on stdout.
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        #[command(flatten)]
+        output: Output,
         /// Also write a JUnit XML file (one test case per compared tensor).
         #[arg(long)]
         junit: Option<PathBuf>,
@@ -190,6 +185,41 @@ impl From<FailOnArg> for FailOn {
 enum Format {
     Text,
     Json,
+}
+
+/// The output flags every command that prints a result takes, with one
+/// meaning: `--format json` prints the result as JSON (whatever `--quiet`
+/// says: a script asked for it), `--quiet` drops the text result and the
+/// terminal progress; the files are written either way.
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct Output {
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// No text result and no progress on the terminal (files are still written).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+impl Output {
+    /// Appends the result to what main prints: `json` for `--format json`,
+    /// else the text `render` makes unless `--quiet`.
+    fn print(
+        self,
+        printed: &mut String,
+        json: &str,
+        render: impl FnOnce() -> String,
+    ) -> std::fmt::Result {
+        use std::fmt::Write;
+        match (self.format, self.quiet) {
+            (Format::Json, _) => writeln!(printed, "{json}"),
+            (Format::Text, false) => {
+                printed.push_str(&render());
+                Ok(())
+            }
+            (Format::Text, true) => Ok(()),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -254,8 +284,7 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
             out,
             steps,
             fail_on,
-            format,
-            quiet,
+            output,
             inject_bug,
             try_fixes,
             no_gradcheck,
@@ -266,22 +295,21 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
             if let Some(t) = threads {
                 nn_doctor::engine::kernels::threads::set_threads(usize::try_from(t).unwrap_or(1));
             }
-            let fail_on = fail_on.into();
             let steps = steps.map(|s| usize::try_from(s).unwrap_or(usize::MAX));
+            let terminal = !output.quiet && std::io::stderr().is_terminal();
             let opts = CheckOptions {
                 config,
                 out,
                 steps,
-                fail_on,
+                fail_on: fail_on.into(),
                 flaw: inject_bug,
                 try_fixes,
                 no_gradcheck,
-                gradcheck_notify: (!quiet && std::io::stderr().is_terminal())
-                    .then_some(notify as fn(&str)),
+                gradcheck_notify: terminal.then_some(notify as fn(&str)),
                 seed,
                 stop_when_diagnosed,
             };
-            let bar = (!quiet && std::io::stderr().is_terminal()).then(progress_bar);
+            let bar = terminal.then(progress_bar);
             if let Some(b) = &bar {
                 let _ = BAR.set(b.clone());
             }
@@ -291,19 +319,18 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
                     b.set_position(step as u64);
                 }
             };
-            let result = check::run(&opts, &mut progress);
+            let result = commands::check::run(&opts, &mut progress);
             if let Some(b) = &bar {
                 b.finish_and_clear();
             }
             let done = result?;
-            match format {
-                Format::Json => writeln!(printed, "{}", done.summary.to_json()?)?,
-                Format::Text if !quiet => printed.push_str(&text::render(
+            output.print(printed, &done.summary.to_json()?, || {
+                text::render(
                     &done.summary,
+                    "check",
                     &done.report_dir.display().to_string(),
-                )),
-                Format::Text => {}
-            }
+                )
+            })?;
             if done.summary.interrupted {
                 return Ok(nn_doctor::interrupt::EXIT_INTERRUPTED);
             }
@@ -313,36 +340,36 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
             dir,
             out,
             fail_on,
-            format,
+            output,
         } => {
             let opts = DiagnoseOptions {
                 dir,
                 out,
                 fail_on: fail_on.into(),
             };
-            let done = nn_doctor::rundir::diagnose::run(&opts)?;
-            match format {
-                Format::Json => writeln!(printed, "{}", done.summary.to_json()?)?,
-                Format::Text => {
-                    printed.push_str(
-                        &text::render(&done.summary, &done.report_dir.display().to_string())
-                            .replacen("nn-doctor check:", "nn-doctor diagnose:", 1),
-                    )
-                }
-            }
+            let done = commands::diagnose::run(&opts)?;
+            output.print(printed, &done.summary.to_json()?, || {
+                text::render(
+                    &done.summary,
+                    "diagnose",
+                    &done.report_dir.display().to_string(),
+                )
+            })?;
             Ok(u8::try_from(done.summary.exit_code).unwrap_or(1))
         }
-        Command::Report { dir, out } => {
-            let md = nn_doctor::rundir::rerender::run(&dir, out.as_deref())?;
-            writeln!(printed, "report: {}", md.display())?;
+        Command::Report { dir, out, output } => {
+            let md = commands::report::run(&dir, out.as_deref())?;
+            let json = serde_json::json!({ "report": md.display().to_string() });
+            output.print(printed, &json.to_string(), || {
+                format!("report: {}\n", md.display())
+            })?;
             Ok(0)
         }
-        Command::Compare { a, b, out, format } => {
-            let c = nn_doctor::compare::compare(&a, &b, out.as_deref())?;
-            match format {
-                Format::Json => writeln!(printed, "{}", serde_json::to_string_pretty(&c)?)?,
-                Format::Text => printed.push_str(&nn_doctor::compare::render(&c)),
-            }
+        Command::Compare { a, b, out, output } => {
+            let c = commands::compare::compare(&a, &b, out.as_deref())?;
+            output.print(printed, &serde_json::to_string_pretty(&c)?, || {
+                commands::compare::render(&c)
+            })?;
             Ok(u8::from(c.worse))
         }
         Command::Gradcheck {
@@ -350,83 +377,42 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
             at,
             junit,
             out,
-            format,
+            output,
             inject_bug,
         } => {
             let opts = GradcheckOptions {
                 config,
                 at: (!at.is_empty()).then_some(at),
                 out,
+                junit,
                 flaw: inject_bug,
-                notify: std::io::stderr()
-                    .is_terminal()
+                notify: (!output.quiet && std::io::stderr().is_terminal())
                     .then_some(notify as fn(&str)),
             };
-            let done = check::gradcheck_command::run(&opts)?;
-            if let Some(path) = junit {
-                nn_doctor::report::write::write_atomic(
-                    &path,
-                    junit_xml(&done.report, &done.name).as_bytes(),
-                )
-                .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
-            }
-            match format {
-                Format::Json => {
-                    writeln!(printed, "{}", serde_json::to_string_pretty(&done.report)?)?
-                }
-                Format::Text => {
-                    printed.push_str(&text_table(&done.report));
-                    writeln!(printed, "rows: {}", done.csv.display())?;
-                }
-            }
+            let done = commands::gradcheck::run(&opts)?;
+            output.print(
+                printed,
+                &serde_json::to_string_pretty(&done.report)?,
+                || format!("{}rows: {}\n", text_table(&done.report), done.csv.display()),
+            )?;
             // Only a pass exits 0: an inconclusive check proved nothing.
             Ok(u8::from(!done.report.passed))
         }
-        Command::Explain { code: None } => {
-            printed.push_str(&explain::list());
+        Command::Explain { code, markdown } => {
+            printed.push_str(&commands::explain::run(code.as_deref(), markdown)?);
             Ok(0)
         }
-        Command::Explain { code: Some(code) } => match explain::explain(&code) {
-            Some(e) => {
-                printed.push_str(&explain::render(e));
-                Ok(0)
-            }
-            None => {
-                anyhow::bail!("unknown diagnosis code {code:?}; `nn-doctor explain` lists them")
-            }
-        },
-        Command::VerifyTrace { dir, format, junit } => {
-            let report = nn_doctor::trace::verify(&dir)?;
-            if let Some(path) = junit {
-                nn_doctor::report::write::write_atomic(
-                    &path,
-                    nn_doctor::trace::junit_xml(&report).as_bytes(),
-                )
-                .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
-            }
-            match format {
-                Format::Json => writeln!(printed, "{}", serde_json::to_string_pretty(&report)?)?,
-                Format::Text => printed.push_str(&nn_doctor::trace::render(&report)),
-            }
+        Command::VerifyTrace { dir, output, junit } => {
+            let report = commands::verify_trace::run(&dir, junit.as_deref())?;
+            output.print(printed, &serde_json::to_string_pretty(&report)?, || {
+                nn_doctor::trace::render(&report)
+            })?;
             Ok(u8::from(
                 report.verdict == nn_doctor::trace::Verdict::Mismatch,
             ))
         }
         Command::Init { path, force } => {
-            if path.exists() && !force {
-                anyhow::bail!(
-                    "{}: already exists; not overwriting it (use --force)",
-                    path.display()
-                );
-            }
-            nn_doctor::report::write::write_atomic(&path, starter_for(&path).as_bytes())
-                .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
-            writeln!(
-                printed,
-                "wrote {}; run: nn-doctor check {}",
-                path.display(),
-                path.display()
-            )?;
+            write!(printed, "{}", commands::init::run(&path, force)?)?;
             Ok(0)
         }
     }

@@ -7,7 +7,7 @@ use common::*;
 fn explain_lists_every_code_and_explains_one() {
     let o = run_in(&root(), &["explain"]);
     assert_eq!(code(&o), 0);
-    for c in nn_doctor::diagnose::CODES {
+    for c in nn_doctor::diagnose::Code::all().map(|c| c.name()) {
         assert!(stdout(&o).contains(c), "{c} not listed");
     }
     let o = run_in(&root(), &["explain", "vanishing-gradients"]);
@@ -90,4 +90,21 @@ fn relus_killed_by_a_negative_bias_init_get_the_verified_zero_bias_fix() {
         "{}",
         s["headline_fix"]
     );
+}
+
+/// Truth: the rule registry, printed by the binary; the checked-in page
+/// must be exactly that, so it cannot drift from the rules.
+#[test]
+fn the_diagnoses_page_is_generated_from_the_registry() {
+    let o = run_in(&root(), &["explain", "--markdown"]);
+    assert_eq!(code(&o), 0);
+    let page = std::fs::read_to_string(root().join("docs/diagnoses.md")).unwrap();
+    assert!(
+        page == stdout(&o),
+        "docs/diagnoses.md is stale: regenerate it with \
+         `cargo run --release -- explain --markdown > docs/diagnoses.md`"
+    );
+    for c in nn_doctor::diagnose::Code::all() {
+        assert!(page.contains(&format!("\n## {}\n", c.name())), "{c}");
+    }
 }

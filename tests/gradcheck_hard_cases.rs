@@ -9,7 +9,6 @@
 //! is never a pass.
 
 use ndarray::{s, Array2};
-use nn_doctor::check::load_inputs;
 use nn_doctor::config::{GradcheckConfig, Init, LayerConfig, LossKind};
 use nn_doctor::data::one_hot;
 use nn_doctor::engine::activation::Activation;
@@ -19,6 +18,7 @@ use nn_doctor::gradcheck::analytic::gradients;
 use nn_doctor::gradcheck::catalogue::applicable;
 use nn_doctor::gradcheck::types::{State, Status, TensorKind};
 use nn_doctor::gradcheck::{arch, check_point, Batch, PointResult};
+use nn_doctor::prepare::load_inputs;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

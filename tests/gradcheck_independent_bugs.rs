@@ -15,7 +15,6 @@
 //! every network before its buggy variants mean anything.
 
 use ndarray::{Array1, Array2, Axis};
-use nn_doctor::check::load_inputs;
 use nn_doctor::config::{GradcheckConfig, Init, LayerConfig, LossKind};
 use nn_doctor::data::one_hot;
 use nn_doctor::engine::activation::Activation;
@@ -23,6 +22,7 @@ use nn_doctor::engine::Network;
 use nn_doctor::gradcheck::analytic::Gradients;
 use nn_doctor::gradcheck::types::{Status, TensorKind};
 use nn_doctor::gradcheck::{check_point_with, Backward, Batch};
+use nn_doctor::prepare::load_inputs;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

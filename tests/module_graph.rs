@@ -1,4 +1,4 @@
-//! The library's top-level module graph has no cycles (issue 13): data flows
+//! The library's top-level module graph has no cycles: data flows
 //! config -> data -> engine -> monitor -> diagnose -> report, and a module
 //! never reaches back upstream. The graph is read from the source itself:
 //! every `crate::name` path (in `use` lines, grouped `use crate::{a, b}`
@@ -279,6 +279,137 @@ fn a_planted_cycle_is_found() {
     let mut acyclic = g.clone();
     acyclic.get_mut("engine").unwrap().clear();
     assert_eq!(find_cycle(&acyclic), None);
+}
+
+/// The command a file under src/commands/ belongs to: `check` for
+/// commands/check.rs and commands/check/fixes.rs; None for commands/mod.rs
+/// and files elsewhere.
+fn command_of(src: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(src.join("commands")).ok()?;
+    let first = rel.components().next()?.as_os_str().to_str()?.to_string();
+    let name = first.strip_suffix(".rs").unwrap_or(&first).to_string();
+    (name != "mod").then_some(name)
+}
+
+/// Commands a command file names other than its own: `crate::commands::y`
+/// anywhere, and `super::y` in a command's top file (commands/x.rs, whose
+/// `super` is the floor).
+fn other_commands(src: &Path, file: &Path, text: &str, commands: &BTreeSet<String>) -> Vec<String> {
+    let Some(own) = command_of(src, file) else {
+        return Vec::new();
+    };
+    let top = file.parent() == Some(&src.join("commands"));
+    let code = strip_comments(library_part(text));
+    let mut out = Vec::new();
+    for (prefix, applies) in [("crate::commands::", true), ("super::", top)] {
+        if !applies {
+            continue;
+        }
+        for (i, _) in code.match_indices(prefix) {
+            let before = code[..i].chars().last();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let rest = &code[i + prefix.len()..];
+            let names: Vec<String> = match rest.strip_prefix('{') {
+                Some(group) => group
+                    .split('}')
+                    .next()
+                    .unwrap_or("")
+                    .split(',')
+                    .map(|n| ident_at(n.trim()))
+                    .collect(),
+                None => vec![ident_at(rest)],
+            };
+            for n in names {
+                if commands.contains(&n) && n != own {
+                    out.push(n);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Commands sit side by side on one floor: no command imports another, no
+/// module below them imports any command, and the run-directory reader is
+/// only a reader (it hosts no command and uses none of their stages).
+#[test]
+fn commands_are_side_by_side_on_one_floor() {
+    let (src, files) = source_tree();
+    let commands: BTreeSet<String> = files
+        .iter()
+        .filter_map(|(p, _)| command_of(&src, p))
+        .collect();
+    for c in [
+        "check",
+        "gradcheck",
+        "diagnose",
+        "report",
+        "compare",
+        "verify_trace",
+        "explain",
+        "init",
+    ] {
+        assert!(
+            commands.contains(c),
+            "src/commands/{c}.rs is missing: {commands:?}"
+        );
+    }
+    let mut crossings = Vec::new();
+    for (path, text) in &files {
+        for other in other_commands(&src, path, text, &commands) {
+            crossings.push(format!("{} -> {other}", path.display()));
+        }
+    }
+    assert!(
+        crossings.is_empty(),
+        "a command imports another:\n  {}",
+        crossings.join("\n  ")
+    );
+    let g = graph(&src, &files);
+    let below: Vec<&String> = g
+        .iter()
+        .filter(|(from, to)| from.as_str() != "commands" && to.contains("commands"))
+        .map(|(from, _)| from)
+        .collect();
+    assert!(
+        below.is_empty(),
+        "modules below the commands import them: {below:?}"
+    );
+    for stage in ["commands", "assess", "prepare"] {
+        assert!(!g["rundir"].contains(stage), "rundir uses {stage}");
+    }
+}
+
+#[test]
+fn a_command_importing_another_is_found() {
+    let src = PathBuf::from("/s");
+    let commands: BTreeSet<String> = ["check", "diagnose"].map(String::from).into();
+    let diag = src.join("commands/diagnose.rs");
+    assert_eq!(
+        other_commands(&src, &diag, "use super::check::CheckOptions;", &commands),
+        ["check"]
+    );
+    assert_eq!(
+        other_commands(
+            &src,
+            &diag,
+            "use crate::commands::{check, diagnose};",
+            &commands
+        ),
+        ["check"]
+    );
+    assert!(other_commands(
+        &src,
+        &diag,
+        "use crate::assess::Assessed; // super::check",
+        &commands
+    )
+    .is_empty());
+    // In a command's own submodule, `super` is the command itself.
+    let fixes = src.join("commands/check/fixes.rs");
+    assert!(other_commands(&src, &fixes, "use super::CheckOptions;", &commands).is_empty());
 }
 
 /// The whole graph, printed: `cargo test --test module_graph -- --ignored --nocapture`.

@@ -225,7 +225,7 @@ fn scenario_corpus_has_full_recall_and_no_false_alarms_on_calibration_seeds() {
     let healthy = e.scenario.iter().filter(|s| s.healthy).count();
     assert!(e.scenario.len() >= 24 && healthy >= 6);
     // Every diagnosis code is a must of at least two scenarios.
-    for code in nn_doctor::diagnose::CODES {
+    for code in nn_doctor::diagnose::Code::all().map(|c| c.name()) {
         let n = e
             .scenario
             .iter()

@@ -2,13 +2,36 @@
 //! ReLUs. Both read the recorded per-layer shares and require them to hold
 //! over a window, never one step.
 
+use super::code::Code;
 use super::context::Context;
+use super::rule::{Explanation, FixKind, Need, Plot, Rule};
 use super::series::{share_series, ShareSource};
 use super::stats::first_sustained;
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
 use crate::config::LossKind;
 use crate::engine::activation::Activation;
+
+/// `saturated-activations`: the descriptor of [`saturated_activations`].
+pub const SATURATED_ACTIVATIONS: Rule = Rule {
+    code: Code::SaturatedActivations,
+    name: "saturated-activations",
+    outcome_dependent: true,
+    explains: &[],
+    needs: &[Need::Column("saturated_frac")],
+    unless: &[],
+    plot: Some(Plot::Saturation),
+    plot_if_evidence: None,
+    fixes: &[FixKind::FanInInit, FixKind::ReluHe, FixKind::CrossEntropy],
+    run: saturated_activations,
+    explanation: Explanation {
+                    title: "sigmoid/tanh/softmax units sit where their slope is ~0",
+            meaning: "Over a window of recorded steps, most unit x sample entries have a local slope below 1% of the maximum (|z| > 6 for sigmoid, > 3 for tanh).",
+            why: "Large pre-activations from bad initialisation, unscaled inputs or a too-high learning rate. Gradients through a saturated unit are multiplied by that tiny slope, so the layers below stop learning.",
+            fix: "Zero-mean fan-in-scaled init, scaled inputs; relu with he_normal in hidden layers; cross-entropy for softmax/sigmoid outputs.",
+            look: "saturation.png (solid lines near 1); pre_activations.png (mean |z| above the dashed saturation bound).",
+    },
+};
 
 /// `saturated-activations`, per layer. A saturated softmax (or sigmoid)
 /// output under cross-entropy is a confident classifier, not a problem: the
@@ -68,7 +91,7 @@ pub fn saturated_activations(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosi
             _ => "an output within 0.25% of 0 or 1",
         };
         let mut d = Diagnosis::new(
-            "saturated-activations",
+            Code::SaturatedActivations,
             severity,
             format!(
                 "Layer {} ({}): {:.1}% of unit x sample entries on {over} are saturated ({bound}: slope below 1% of its maximum) from step {}; mean |pre-activation| = {:.3}. Gradients through saturated units are scaled by that tiny slope, so these weights barely learn.",
@@ -113,6 +136,27 @@ fn loss_halved(ctx: &Context<'_>, th: &Thresholds) -> bool {
     super::loss_rules::overall_drop(ctx, th).is_some_and(|d| d > th.trained_well_drop)
 }
 
+/// `dead-relus`: the descriptor of [`dead_relus`].
+pub const DEAD_RELUS: Rule = Rule {
+    code: Code::DeadRelus,
+    name: "dead-relus",
+    outcome_dependent: true,
+    explains: &[],
+    needs: &[Need::Column("dead_frac")],
+    unless: &[],
+    plot: Some(Plot::Saturation),
+    plot_if_evidence: None,
+    fixes: &[FixKind::ZeroBias, FixKind::LowerLr],
+    run: dead_relus,
+    explanation: Explanation {
+                    title: "ReLU units output 0 for every sample",
+            meaning: "Over a window of recorded steps, most units of a relu layer are inactive (z <= 0) for the whole batch.",
+            why: "A large update pushed weights/biases so that the units never fire again; dead units get zero gradient and cannot recover.",
+            fix: "Lower the learning rate; leaky_relu or elu; he_normal init with small or zero biases.",
+            look: "saturation.png (dashed lines near 1), gradient_norms.png (the layer's norm on the bottom \"0\" row).",
+    },
+};
+
 /// `dead-relus`: ReLU units that output 0 for every sample of the batch get
 /// no gradient and cannot recover. Leaky ReLU and ELU keep a slope below 0,
 /// so only `relu` layers are judged.
@@ -156,7 +200,7 @@ pub fn dead_relus(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
         };
         out.push(
             Diagnosis::new(
-                "dead-relus",
+                Code::DeadRelus,
                 severity,
                 format!(
                     "Layer {} (relu): {:.1}% of its {} units are inactive for {over} from step {}; dead units get no gradient and never recover.",

@@ -4,10 +4,33 @@
 //! and one output unit for more than two classes (`output-units-mismatch`).
 //! All are read from the initial layer facts.
 
+use super::code::Code;
 use super::context::Context;
+use super::rule::{Explanation, FixKind, Plot, Rule};
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
 use crate::engine::activation::Activation;
+
+/// `hidden-softmax`: the descriptor of [`hidden_softmax`].
+pub const HIDDEN_SOFTMAX: Rule = Rule {
+    code: Code::HiddenSoftmax,
+    name: "hidden-softmax",
+    outcome_dependent: true,
+    explains: &[Code::SaturatedActivations, Code::VanishingGradients, Code::LossPlateau, Code::AccuracyAtChance, Code::NoBetterThanMean],
+    needs: &[],
+    unless: &[],
+    plot: Some(Plot::Saturation),
+    plot_if_evidence: None,
+    fixes: &[FixKind::HiddenRelu],
+    run: |ctx, th| hidden_softmax(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "a softmax on a hidden layer",
+            meaning: "A layer below the output has activation = \"softmax\". Its outputs are forced onto a simplex (they sum to 1, about 1/units each); the network trains (the backward pass is the softmax's Jacobian-vector product, s * (g - sum(g * s)) per row) and is diagnosed instead of refused.",
+            why: "The next layer sees tiny, coupled inputs, and the gradient through the softmax is small everywhere and vanishes when one unit dominates: layers below it barely learn. Usually a copy-paste of the output layer's activation.",
+            fix: "Use relu (init = \"he_normal\") or tanh on hidden layers; keep softmax for the output. check --try-fixes verifies it (hidden-relu).",
+            look: "saturation.png (the softmax layer's saturated share) and gradient_ratio.png (layers below it receive little gradient).",
+    },
+};
 
 /// `hidden-softmax`: a softmax on a layer below the output. It squeezes the
 /// layer's units onto a simplex (they sum to 1, so each is about 1/units):
@@ -22,7 +45,7 @@ pub fn hidden_softmax(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis> 
         .find(|l| l.activation == Activation::Softmax && l.layer < last)?;
     Some(
         Diagnosis::new(
-            "hidden-softmax",
+            Code::HiddenSoftmax,
             Severity::Warning,
             format!(
                 "Layer {} of {last} is a hidden softmax: its {} outputs are forced to sum to 1 (about {:.3} each), so the next layer sees tiny, coupled inputs and the gradient passes through the softmax Jacobian, which vanishes as soon as one unit dominates.",
@@ -40,6 +63,27 @@ pub fn hidden_softmax(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis> 
         )),
     )
 }
+
+/// `batch-norm-small-batch`: the descriptor of [`batch_norm_small_batch`].
+pub const BATCH_NORM_SMALL_BATCH: Rule = Rule {
+    code: Code::BatchNormSmallBatch,
+    name: "batch-norm-small-batch",
+    outcome_dependent: true,
+    explains: &[Code::VanishingGradients, Code::LossPlateau, Code::LossOscillating, Code::AccuracyAtChance],
+    needs: &[],
+    unless: &[],
+    plot: None,
+    plot_if_evidence: None,
+    fixes: &[FixKind::BnBatchSize],
+    run: |ctx, th| batch_norm_small_batch(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "batch norm trained on batches of 1 or 2",
+            meaning: "The network has a batch_norm layer and train.batch_size is 1 or 2. In training, batch norm normalises each channel with the mean and variance of the current batch (over samples, and positions for images); evaluation uses the running averages of those statistics. Evidence: the batch size and how many values each channel's statistics come from.",
+            why: "With one sample of flat features every value equals its batch mean: x - mean = 0, the layer outputs beta whatever the input and no gradient reaches the layers below (PyTorch refuses this case). With two samples, or one image, the statistics are so noisy that training normalises by numbers evaluation never sees: test accuracy falls behind training accuracy or the network does not learn.",
+            fix: "Use train.batch_size >= 16 (32 or more is usual), or remove the batch_norm layers for tiny batches.",
+            look: "batch_norm.csv: the running-statistics drift stays large; loss.png: the test loss far from the training loss.",
+    },
+};
 
 /// `batch-norm-small-batch`: a batch-norm layer trained on batches of 1 or
 /// 2. A flat batch norm at batch 1 is an error whatever happened (every
@@ -71,7 +115,7 @@ pub fn batch_norm_small_batch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Dia
     };
     Some(
         Diagnosis::new(
-            "batch-norm-small-batch",
+            Code::BatchNormSmallBatch,
             severity,
             format!(
                 "Layer {} is batch norm trained at batch size {batch}: each channel's mean and variance come from {values} value(s), so {what}.",
@@ -85,6 +129,27 @@ pub fn batch_norm_small_batch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Dia
     )
 }
 
+/// `one-unit-softmax`: the descriptor of [`one_unit_softmax`].
+pub const ONE_UNIT_SOFTMAX: Rule = Rule {
+    code: Code::OneUnitSoftmax,
+    name: "one-unit-softmax",
+    outcome_dependent: false,
+    explains: &[],
+    needs: &[],
+    unless: &[],
+    plot: Some(Plot::GradientNorms),
+    plot_if_evidence: None,
+    fixes: &[FixKind::SigmoidOutput],
+    run: |ctx, th| one_unit_softmax(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "a softmax over a single output unit",
+            meaning: "The output layer has units = 1 and activation = \"softmax\": e^z / e^z = 1 for every input, so the network always outputs 1 (always class 1). The loss is constant, and every gradient is exactly 0 (with cross-entropy the engine uses dL/dz = a * sum(t) - t, exact for any target).",
+            why: "A softmax normalises over its units; with one unit there is nothing to normalise against. Keras' Dense(1, activation='softmax') for a binary label is the classic form.",
+            fix: "One unit: activation = \"sigmoid\" with loss = \"binary_cross_entropy\" (0/1 targets). Or units = 2 with softmax and cross_entropy. check --try-fixes verifies the sigmoid form.",
+            look: "loss.png: a flat loss; gradient_norms.png: every gradient on the 0 row.",
+    },
+};
+
 /// `one-unit-softmax`: a softmax over a single unit is the constant 1 for
 /// every input, so the output carries no information and no gradient
 /// reaches any weight (the loss is constant). An error whatever the loss
@@ -96,7 +161,7 @@ pub fn one_unit_softmax(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis
     }
     Some(
         Diagnosis::new(
-            "one-unit-softmax",
+            Code::OneUnitSoftmax,
             Severity::Error,
             format!(
                 "The output layer (layer {}) is a softmax over one unit: e^z / e^z = 1 for every input, so the network always outputs 1 (always class 1), the loss is constant and every gradient is exactly 0.",
@@ -113,6 +178,27 @@ pub fn one_unit_softmax(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis
     )
 }
 
+/// `output-units-mismatch`: the descriptor of [`output_units_mismatch`].
+pub const OUTPUT_UNITS_MISMATCH: Rule = Rule {
+    code: Code::OutputUnitsMismatch,
+    name: "output-units-mismatch",
+    outcome_dependent: false,
+    explains: &[],
+    needs: &[],
+    unless: &[],
+    plot: Some(Plot::Confusion),
+    plot_if_evidence: None,
+    fixes: &[FixKind::UnitsPerClass],
+    run: |ctx, th| output_units_mismatch(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "one output unit for more than two classes",
+            meaning: "A classifier of C > 2 classes has units = 1 on its output layer. It trains as Keras trains a Dense(1) on integer labels: the unit is fitted to the class index 0..C-1 as a number (with binary_cross_entropy these are targets above 1), and a class is read from it as Keras' binary accuracy does: class 1 above 0.5, else class 0.",
+            why: "Class indices are not quantities: 'class 7' is not 'more' than class 3, and a single threshold can only ever name classes 0 and 1. Usually the last layer was copied from a binary model.",
+            fix: "units = C with softmax and loss = \"cross_entropy\" (check --try-fixes verifies it: units-per-class). Units that are neither 1 nor C are refused (exit 2), as Keras refuses the shape.",
+            look: "confusion.png: only the columns of classes 0 and 1 are filled.",
+    },
+};
+
 /// `output-units-mismatch`: a classifier of C > 2 classes with one output
 /// unit. As Keras trains a Dense(1) on integer labels, the unit is fitted to
 /// the class index 0..C-1 (with a cross-entropy: targets above 1), and a
@@ -127,7 +213,7 @@ pub fn output_units_mismatch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diag
     }
     Some(
         Diagnosis::new(
-            "output-units-mismatch",
+            Code::OutputUnitsMismatch,
             Severity::Error,
             format!(
                 "The output layer (layer {}) has 1 unit for {} classes: it is trained to output the class index 0..{} as a number (a regression onto the label, as Keras trains a Dense(1) on integer labels) and predicts class 1 above 0.5, else 0, so classes 2..{} can never be predicted.",

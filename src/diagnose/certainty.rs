@@ -4,6 +4,7 @@
 //! Rules read only the recording, so "the data seen so far" is a prefix of
 //! it, re-diagnosed at evenly spaced checkpoints.
 
+use super::code::Code;
 use super::context::Context;
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
@@ -45,7 +46,7 @@ pub fn prefix(rec: &Recording, step: usize) -> Recording {
 }
 
 /// Error codes the rules give on the prefix up to `step`.
-pub fn errors_at(ctx: &Context<'_>, th: &Thresholds, step: usize) -> BTreeSet<&'static str> {
+pub fn errors_at(ctx: &Context<'_>, th: &Thresholds, step: usize) -> BTreeSet<Code> {
     let rec = prefix(ctx.recording, step);
     let sub = Context {
         recording: &rec,
@@ -78,7 +79,7 @@ pub fn set_certain_at(ctx: &Context<'_>, th: &Thresholds, diagnoses: &mut [Diagn
         return;
     }
     let points = checkpoints(last);
-    let sets: Vec<BTreeSet<&str>> = points.iter().map(|&s| errors_at(ctx, th, s)).collect();
+    let sets: Vec<BTreeSet<Code>> = points.iter().map(|&s| errors_at(ctx, th, s)).collect();
     for d in diagnoses
         .iter_mut()
         .filter(|d| d.severity == Severity::Error)
@@ -86,7 +87,7 @@ pub fn set_certain_at(ctx: &Context<'_>, th: &Thresholds, diagnoses: &mut [Diagn
         // Walk back from the end while the code holds.
         let mut from = None;
         for (i, set) in sets.iter().enumerate().rev() {
-            if set.contains(d.code) {
+            if set.contains(&d.code) {
                 from = Some(points[i]);
             } else {
                 break;
@@ -102,12 +103,12 @@ pub fn set_certain_at(ctx: &Context<'_>, th: &Thresholds, diagnoses: &mut [Diagn
 /// held), after at least `trend_min_points` steps.
 #[derive(Debug, Default)]
 pub struct StopRule {
-    previous: Option<BTreeSet<&'static str>>,
+    previous: Option<BTreeSet<Code>>,
 }
 
 impl StopRule {
     /// Feeds the error set at a checkpoint; true when training may stop.
-    pub fn certain(&mut self, errors: BTreeSet<&'static str>) -> bool {
+    pub fn certain(&mut self, errors: BTreeSet<Code>) -> bool {
         let stop = !errors.is_empty() && self.previous.as_ref() == Some(&errors);
         self.previous = Some(errors);
         stop
@@ -131,7 +132,7 @@ mod tests {
         let th = Thresholds::default();
         let mut d = super::super::diagnose(&ctx, &th);
         set_certain_at(&ctx, &th, &mut d);
-        let plateau = d.iter().find(|d| d.code == "loss-plateau").unwrap();
+        let plateau = d.iter().find(|d| d.code == Code::LossPlateau).unwrap();
         let at = plateau.certain_at.unwrap();
         assert!((20..=40).contains(&at), "{at}");
     }
@@ -139,10 +140,10 @@ mod tests {
     #[test]
     fn stop_rule_needs_the_same_errors_twice() {
         let mut r = StopRule::default();
-        let set = |c: &[&'static str]| c.iter().copied().collect::<BTreeSet<_>>();
+        let set = |c: &[Code]| c.iter().copied().collect::<BTreeSet<_>>();
         assert!(!r.certain(set(&[])));
-        assert!(!r.certain(set(&["loss-plateau"])));
-        assert!(!r.certain(set(&["loss-plateau", "accuracy-at-chance"])));
-        assert!(r.certain(set(&["loss-plateau", "accuracy-at-chance"])));
+        assert!(!r.certain(set(&[Code::LossPlateau])));
+        assert!(!r.certain(set(&[Code::LossPlateau, Code::AccuracyAtChance])));
+        assert!(r.certain(set(&[Code::LossPlateau, Code::AccuracyAtChance])));
     }
 }

@@ -1,8 +1,31 @@
 //! Rules about the input data: non-finite values and unscaled features.
 
+use super::code::Code;
 use super::context::Context;
+use super::rule::{Explanation, FixKind, Need, Plot, Rule};
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
+
+/// `non-finite-data`: the descriptor of [`non_finite_data`].
+pub const NON_FINITE_DATA: Rule = Rule {
+    code: Code::NonFiniteData,
+    name: "non-finite-data",
+    outcome_dependent: false,
+    explains: &[],
+    needs: &[Need::InputStats],
+    unless: &[],
+    plot: None,
+    plot_if_evidence: None,
+    fixes: &[],
+    run: |ctx, th| non_finite_data(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "the training data contains NaN or Inf",
+            meaning: "Some input features are NaN or Inf; every forward pass through them is NaN, so training is not started.",
+            why: "Missing values in a CSV, a division by zero in preprocessing, a corrupted file.",
+            fix: "Drop or impute the affected samples; check custom normalisation for a zero standard deviation.",
+            look: "summary.json: evidence first_sample / first_feature.",
+    },
+};
 
 /// `non-finite-data`: NaN or Inf in the training inputs. Training is skipped
 /// when this fires: every step would be NaN from the first.
@@ -14,7 +37,7 @@ pub fn non_finite_data(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis>
     let (s, f) = input.first_nonfinite.unwrap_or((0, 0));
     Some(
         Diagnosis::new(
-            "non-finite-data",
+            Code::NonFiniteData,
             Severity::Error,
             format!(
                 "The training inputs hold {} non-finite values (first at sample {s}, feature {f}); every forward pass through them is NaN, so training was not started.",
@@ -29,6 +52,27 @@ pub fn non_finite_data(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis>
         .suggest("With scale = \"standardize\", constant features are only centred; check any custom normalisation for a division by a zero standard deviation."),
     )
 }
+
+/// `unscaled-inputs`: the descriptor of [`unscaled_inputs`].
+pub const UNSCALED_INPUTS: Rule = Rule {
+    code: Code::UnscaledInputs,
+    name: "unscaled-inputs",
+    outcome_dependent: true,
+    explains: &[Code::SaturatedActivations, Code::DeadRelus, Code::ExplodingGradients, Code::NonFinite, Code::LrTooHigh, Code::LossDiverging, Code::LossOscillating, Code::LossPlateau, Code::AccuracyAtChance],
+    needs: &[Need::InputStats],
+    unless: &[],
+    plot: Some(Plot::PreActivations),
+    plot_if_evidence: None,
+    fixes: &[FixKind::ScaleInputs],
+    run: |ctx, th| unscaled_inputs(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "inputs are far from unit scale",
+            meaning: "The input features have an RMS well above 1 (raw pixels: ~80), or feature magnitudes differ by orders of magnitude.",
+            why: "Large inputs make first-layer pre-activations large: sigmoid/tanh saturate immediately, and the first layer's gradient dominates the others.",
+            fix: "[data] scale = \"unit\" for 8-bit pixels, or \"standardize\" for mixed features.",
+            look: "pre_activations.png: layer 1's mean and max |z| (also in metrics.csv, pre_min/pre_max/pre_mean_abs).",
+    },
+};
 
 /// `unscaled-inputs`: features far from unit scale, or of wildly different
 /// scales: large inputs saturate sigmoid/tanh units at once and make the
@@ -52,7 +96,7 @@ pub fn unscaled_inputs(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> 
             input.feature_scale_min_nonzero, input.feature_scale_max
         )
     };
-    let mut d = Diagnosis::new("unscaled-inputs", Severity::Warning, message)
+    let mut d = Diagnosis::new(Code::UnscaledInputs, Severity::Warning, message)
         .at(None, Some(0))
         .with("input_rms", input.rms)
         .with("input_min", input.min)

@@ -2,13 +2,36 @@
 //! test loss climbs while the training loss falls) and class imbalance (a
 //! majority class the network can score by always predicting it).
 
+use super::code::Code;
 use super::context::Context;
 use super::preflight::chance_from_counts;
+use super::rule::{Explanation, Plot, Rule};
 use super::series::loss_series;
 use super::stats::{change, median, trend};
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
 use crate::numfmt::short;
+
+/// `overfitting`: the descriptor of [`overfitting`].
+pub const OVERFITTING: Rule = Rule {
+    code: Code::Overfitting,
+    name: "overfitting",
+    outcome_dependent: false,
+    explains: &[],
+    needs: &[],
+    unless: &[],
+    plot: Some(Plot::Loss),
+    plot_if_evidence: None,
+    fixes: &[],
+    run: |ctx, th| overfitting(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "the test loss rises while the training loss falls",
+            meaning: "After its minimum, the test loss climbed by more than 10% with a significant upward trend while the training loss kept falling beyond its noise; the generalisation gap (training vs test accuracy) is in the evidence.",
+            why: "The network has more capacity than the data constrains: it memorises the training samples (their noise included) instead of the pattern.",
+            fix: "Stop at the step where the test loss was lowest, use more data, or a smaller network. Evaluate often enough (train.eval_every) to see the turn.",
+            look: "loss.png: the test loss turns upward while the training loss keeps falling; confusion.png for which classes suffer.",
+    },
+};
 
 /// `overfitting`: after its minimum, the test loss rises by more than
 /// `overfit_rise` with a significant upward trend, while the training loss
@@ -65,7 +88,7 @@ pub fn overfitting(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     let gap = train_acc - test_acc;
     Some(
         Diagnosis::new(
-            "overfitting",
+            Code::Overfitting,
             Severity::Warning,
             format!(
                 "The test loss rose {:.0}% from its minimum {} at step {min_step} to {} (slope p = {:.1e} over {} evaluations) while the training loss kept falling ({} to {}, {:.1} standard errors): the network memorises the training set. Generalisation gap: training accuracy {} vs test {}.",
@@ -96,6 +119,27 @@ pub fn overfitting(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
         .suggest("Use more training data, or a smaller network (fewer units per layer)."),
     )
 }
+
+/// `class-imbalance`: the descriptor of [`class_imbalance`].
+pub const CLASS_IMBALANCE: Rule = Rule {
+    code: Code::ClassImbalance,
+    name: "class-imbalance",
+    outcome_dependent: true,
+    explains: &[Code::AccuracyAtChance, Code::LossPlateau],
+    needs: &[],
+    unless: &[],
+    plot: Some(Plot::Confusion),
+    plot_if_evidence: None,
+    fixes: &[],
+    run: |ctx, th| class_imbalance(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "one class dominates the training set",
+            meaning: "The majority class's share is far above 1/C (by default at least halfway from 1/C to 1), and accuracy is near that share: always predicting the majority class scores about as well as the network does. With accuracy well above it, the finding is info.",
+            why: "The cheapest way to lower the loss on imbalanced data is to predict the majority class; minority classes get few gradient contributions.",
+            fix: "Balance the training set (oversample minority classes, undersample the majority) and judge by per-class accuracy, not overall accuracy.",
+            look: "confusion.png: one column (the majority class) collects the predictions; summary.json per_class_accuracy.",
+    },
+};
 
 /// `class-imbalance`: the majority class's share of the training set is far
 /// above 1/C, and accuracy is near that majority share: the network may
@@ -146,7 +190,7 @@ pub fn class_imbalance(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> 
     };
     Some(
         Diagnosis::new(
-            "class-imbalance",
+            Code::ClassImbalance,
             severity,
             format!(
                 "Class {major} makes up {:.1}% of the training set (uniform would be {:.1}%), {verdict} (accuracy {} over {n} samples).",

@@ -2,9 +2,32 @@
 //! differences; evidence is the first wrong tensor and the mistake it
 //! matches.
 
+use super::code::Code;
 use super::context::Context;
+use super::rule::{Explanation, Need, Rule};
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
+
+/// `gradient-mismatch`: the descriptor of [`gradient_mismatch`].
+pub const GRADIENT_MISMATCH: Rule = Rule {
+    code: Code::GradientMismatch,
+    name: "gradient-mismatch",
+    outcome_dependent: false,
+    explains: &[],
+    needs: &[Need::GradientCheck],
+    unless: &[],
+    plot: None,
+    plot_if_evidence: None,
+    fixes: &[],
+    run: |ctx, th| gradient_mismatch(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "analytic gradients disagree with finite differences",
+            meaning: "The backward pass computes gradients that central finite differences of the loss contradict. The first wrong tensor (nearest the output) and its worst element are named, with the known backprop mistake it matches when one does.",
+            why: "A bug in backward: a missing derivative (e.g. softmax under MSE), a transposed or wrongly-scaled gradient, the wrong layer's activations. No tuning fixes wrong gradients.",
+            fix: "Fix the named mistake; `nn-doctor verify-trace` on a dumped step of your own implementation names the first wrong tensor.",
+            look: "gradcheck.csv lists every comparison; the JUnit file marks the failing tensors.",
+    },
+};
 
 pub fn gradient_mismatch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis> {
     let report = ctx.gradcheck?;
@@ -27,7 +50,7 @@ pub fn gradient_mismatch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosi
                 format!(" It matches `{}`{factor}: {}.", p.code, p.explanation)
             });
     let message = format!("{place} (checked at {}): {}.{matches}", f.at, f.message);
-    let mut d = Diagnosis::new("gradient-mismatch", Severity::Error, message)
+    let mut d = Diagnosis::new(Code::GradientMismatch, Severity::Error, message)
         .at(f.layer, None)
         .with("at", f.at.clone())
         .with("tensor", f.tensor.name())

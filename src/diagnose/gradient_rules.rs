@@ -3,7 +3,9 @@
 //! layers or over time). Layers are compared by RMS gradient per weight so a
 //! large layer is not favoured by its size.
 
+use super::code::Code;
 use super::context::Context;
+use super::rule::{Explanation, FixKind, Need, Plot, Rule};
 use super::series::{global_grad_norm, grad_rms, share_series};
 use super::stats::{first_sustained, median};
 use super::thresholds::Thresholds;
@@ -21,6 +23,27 @@ fn ratios(ctx: &Context<'_>, layer: usize) -> (Vec<usize>, Vec<f64>) {
         .collect();
     (steps, r)
 }
+
+/// `vanishing-gradients`: the descriptor of [`vanishing_gradients`].
+pub const VANISHING_GRADIENTS: Rule = Rule {
+    code: Code::VanishingGradients,
+    name: "vanishing-gradients",
+    outcome_dependent: true,
+    explains: &[],
+    needs: &[Need::Column("grad_w_norm")],
+    unless: &[],
+    plot: Some(Plot::GradientRatio),
+    plot_if_evidence: None,
+    fixes: &[FixKind::FanInInit, FixKind::ReluHe],
+    run: |ctx, th| vanishing_gradients(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "lower layers get almost no gradient",
+            meaning: "A layer's RMS weight gradient stays below 1e-3 of the output layer's over a window of recorded steps.",
+            why: "Each layer multiplies the gradient by its weights and activation slopes; saturated units or small weights shrink it geometrically with depth.",
+            fix: "Keep units out of saturation (init, input scale), relu + he_normal, fewer layers, Adam.",
+            look: "gradient_ratio.png: the layer's line below the dashed vanishing threshold (RMS gradient relative to the output layer).",
+    },
+};
 
 /// `vanishing-gradients`: the lowest layer whose gradient stays below
 /// `vanishing_ratio` of the output layer's.
@@ -41,7 +64,7 @@ pub fn vanishing_gradients(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnos
         let act = info.map_or(String::new(), |l| format!(" ({})", l.activation));
         let step = steps.get(i).copied();
         let mut d = Diagnosis::new(
-            "vanishing-gradients",
+            Code::VanishingGradients,
             Severity::Error,
             format!(
                 "Layer {layer}{act} receives a gradient {med:.2e} times the output layer's (RMS per weight, median over {w} recorded steps from step {}): its weights effectively do not learn.",
@@ -86,6 +109,27 @@ pub fn vanishing_gradients(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnos
     None
 }
 
+/// `exploding-gradients`: the descriptor of [`exploding_gradients`].
+pub const EXPLODING_GRADIENTS: Rule = Rule {
+    code: Code::ExplodingGradients,
+    name: "exploding-gradients",
+    outcome_dependent: true,
+    explains: &[],
+    needs: &[Need::Column("grad_w_norm")],
+    unless: &[],
+    plot: Some(Plot::GradientNorms),
+    plot_if_evidence: Some(("ratio_to_output_layer_median", Plot::GradientRatio)),
+    fixes: &[FixKind::FanInInit, FixKind::ReluHe, FixKind::LowerLr, FixKind::ClipGradients],
+    run: |ctx, th| exploding_gradients(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "gradients grow across layers or over time",
+            meaning: "A lower layer's RMS gradient is over 100x the output layer's, the global gradient norm grew over 1000x during training, or an overflow was born in backward or the update.",
+            why: "Weights with gain above 1 multiply gradients layer by layer; a too-high learning rate makes each step bigger than the last.",
+            fix: "Clip gradients (train.clip_grad_norm), lower the learning rate, fan-in-scaled init.",
+            look: "gradient_ratio.png above the dashed exploding threshold, or gradient_norms.png climbing; update_ratio.png far above the 1e-3 line.",
+    },
+};
+
 /// `exploding-gradients`: lower layers' gradients far above the output
 /// layer's, the global gradient norm growing by orders of magnitude, or a
 /// non-finite value born in backward or the update from overflow.
@@ -111,7 +155,7 @@ pub fn exploding_gradients(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnos
             let step = steps.get(i).copied();
             return Some(
                 Diagnosis::new(
-                    "exploding-gradients",
+                    Code::ExplodingGradients,
                     Severity::Error,
                     format!(
                         "Layer {layer}'s gradient is {med:.3e} times the output layer's (RMS per weight, median over {w} recorded steps from step {}): gradients grow as they flow down the network.",
@@ -141,7 +185,7 @@ pub fn exploding_gradients(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnos
                 .unwrap_or(0);
             return Some(
                 Diagnosis::new(
-                    "exploding-gradients",
+                    Code::ExplodingGradients,
                     Severity::Error,
                     format!("The global gradient norm grew {growth:.3e}x over training (median {first:.3e} in the first {w} recorded steps, {last:.3e} in the last)."),
                 )
@@ -166,7 +210,7 @@ pub fn exploding_gradients(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnos
     }
     Some(
         Diagnosis::new(
-            "exploding-gradients",
+            Code::ExplodingGradients,
             Severity::Error,
             format!(
                 "Values overflowed to {} in {} at step {}: updates made the numbers grow until they no longer fit.",

@@ -1,10 +1,33 @@
 //! `poor-initialization`: initial weights whose scale or sign pattern pushes
 //! pre-activations far from where the activation has slope.
 
+use super::code::Code;
 use super::context::Context;
+use super::rule::{Explanation, FixKind, Need, Plot, Rule};
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
 use crate::engine::activation::Activation;
+
+/// `poor-initialization`: the descriptor of [`poor_initialization`].
+pub const POOR_INITIALIZATION: Rule = Rule {
+    code: Code::PoorInitialization,
+    name: "poor-initialization",
+    outcome_dependent: true,
+    explains: &[Code::SaturatedActivations, Code::DeadRelus, Code::VanishingGradients, Code::ExplodingGradients, Code::NonFinite, Code::LossPlateau, Code::AccuracyAtChance],
+    needs: &[Need::InitialWeights],
+    unless: &[],
+    plot: Some(Plot::PreActivations),
+    plot_if_evidence: None,
+    fixes: &[FixKind::FanInInit, FixKind::ReluHe],
+    run: poor_initialization,
+    explanation: Explanation {
+                    title: "initial weights are the wrong scale or sign",
+            meaning: "A layer's initial weights are all of one sign, all zero (hidden layer), or far too large or small for its fan-in (mean(W^2) x fan_in far from 1-2).",
+            why: "Same-sign weights make fan_in terms add up instead of cancelling (the MNIST case: U[0,1) weights give pre-activations near +54); zero weights keep units identical forever; the wrong scale grows or shrinks signals layer by layer.",
+            fix: "init = \"xavier_uniform\" for sigmoid/tanh/softmax, \"he_normal\" for relu-family layers; biases 0.",
+            look: "pre_activations.png from step 1 (|z| far from 0, above the dashed saturation bound); summary.json evidence: weight mean/std and gain.",
+    },
+};
 
 /// One diagnosis per badly initialised layer.
 pub fn poor_initialization(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis> {
@@ -36,7 +59,7 @@ pub fn poor_initialization(ctx: &Context<'_>, th: &Thresholds) -> Vec<Diagnosis>
             continue;
         };
         let first_rows = ctx.recording.layer_rows(s.layer).next();
-        let mut d = Diagnosis::new("poor-initialization", severity, message)
+        let mut d = Diagnosis::new(Code::PoorInitialization, severity, message)
             .at(Some(s.layer), Some(0))
             .with("weight_mean", s.mean)
             .with("weight_std", s.std)
@@ -108,7 +131,7 @@ fn shrinking_stack(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     let last = hidden.last()?;
     Some(
         Diagnosis::new(
-            "poor-initialization",
+            Code::PoorInitialization,
             Severity::Warning,
             format!(
                 "Layers 1-{} together start by shrinking the signal's scale by a factor of {:.2e} (product of mean(W^2) x fan_in per layer, halved for relu): each layer passes on its own, but the stack leaves almost nothing for layer {} and almost no gradient for layer 1.",

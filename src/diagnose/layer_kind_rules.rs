@@ -4,8 +4,10 @@
 //! training went. (Batch norm at batch 1-2, `batch-norm-small-batch`, is
 //! read from the layer list in `architecture_rules`.)
 
+use super::code::Code;
 use super::context::Context;
 use super::outcome::trained_well;
+use super::rule::{Explanation, FixKind, Rule};
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
 use crate::numfmt::short;
@@ -15,6 +17,27 @@ use crate::numfmt::short;
 /// dropout. (0.5 is the largest rate in common use, Srivastava et al. 2014;
 /// at rates below it a failing run has other causes to look for.)
 pub const DROPOUT_HIGH: f64 = 0.5;
+
+/// `dropout-too-high`: the descriptor of [`dropout_too_high`].
+pub const DROPOUT_TOO_HIGH: Rule = Rule {
+    code: Code::DropoutTooHigh,
+    name: "dropout-too-high",
+    outcome_dependent: true,
+    explains: &[Code::DeadRelus, Code::LossPlateau, Code::AccuracyAtChance],
+    needs: &[],
+    unless: &[],
+    plot: None,
+    plot_if_evidence: None,
+    fixes: &[FixKind::DropoutLower],
+    run: |ctx, th| dropout_too_high(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "dropout so high the network cannot fit",
+            meaning: "A dropout layer has rate >= 0.5 and the run did not train well: the training loss did not fall by half, or accuracy stayed near chance. Evidence: the rate, the loss drop and the recent training batches' accuracy against chance. Never raised on a run that trained well, and not for rates below 0.5.",
+            why: "Inverted dropout zeroes a share `rate` of the layer's inputs at every training step (and scales the rest by 1/(1 - rate)); at 0.9 only one unit in ten passes, so the layers after it see a different, mostly empty input at each step and the network underfits.",
+            fix: "Lower the rate to 0.1-0.5 (0.2 after dense layers is a common start), or remove the dropout until the network fits, then add regularisation back. check --try-fixes verifies rate 0.2 by retraining (dropout-lower).",
+            look: "loss.png: the training loss stays high; the test accuracy (measured without dropout) may still be above chance.",
+    },
+};
 
 /// `dropout-too-high`: a dropout layer with rate >= [`DROPOUT_HIGH`] on a
 /// run that did not train well (the loss did not fall by
@@ -42,7 +65,7 @@ pub fn dropout_too_high(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis>
     let batch_accuracy = recent.iter().map(|s| s.batch_accuracy).sum::<f64>() / recent.len() as f64;
     let drop = super::loss_rules::overall_drop(ctx, th);
     let mut d = Diagnosis::new(
-        "dropout-too-high",
+        Code::DropoutTooHigh,
         Severity::Warning,
         format!(
             "Dropout of rate {} (layer {layer}) drops {:.0}% of its inputs on every training step, and the network does not fit: the training loss fell {} and the recent training batches score {} accuracy (chance {}).",

@@ -2,7 +2,9 @@
 //! divergence (the loss grows). Both use a least-squares trend with its
 //! Student-t p-value and window medians, never one-step deltas.
 
+use super::code::Code;
 use super::context::Context;
+use super::rule::{Explanation, FixKind, Plot, Rule};
 use super::series::loss_series;
 use super::stats::{change, trend, Change, Trend};
 use super::thresholds::Thresholds;
@@ -60,6 +62,27 @@ pub(super) fn overall_drop(ctx: &Context<'_>, th: &Thresholds) -> Option<f64> {
     Some((first - last) / first.abs().max(f64::MIN_POSITIVE))
 }
 
+/// `loss-plateau`: the descriptor of [`loss_plateau`].
+pub const LOSS_PLATEAU: Rule = Rule {
+    code: Code::LossPlateau,
+    name: "loss-plateau",
+    outcome_dependent: false,
+    explains: &[],
+    needs: &[],
+    unless: &[],
+    plot: Some(Plot::Loss),
+    plot_if_evidence: None,
+    fixes: &[FixKind::CrossEntropy],
+    run: |ctx, th| loss_plateau(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "the loss does not improve",
+            meaning: "The loss changed by less than 1% between the first and last windows and its least-squares slope is not significantly negative (p > 0.05).",
+            why: "Nothing is learned: saturated units, vanishing or wrong gradients, a learning rate far too small, or dead units.",
+            fix: "Fix the other diagnoses first; run gradcheck; then try a larger learning rate or Adam.",
+            look: "loss.png flat; check gradient_norms.png and saturation.png for the cause.",
+    },
+};
+
 /// `loss-plateau`: the loss has not improved since the start of training:
 /// its change is within the noise, real but negligible, or a rise too small
 /// to be divergence.
@@ -87,7 +110,7 @@ pub fn loss_plateau(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     };
     Some(
         Diagnosis::new(
-            "loss-plateau",
+            Code::LossPlateau,
             Severity::Error,
             format!(
                 "The loss has not improved: median {} over the first {} steps, {} over the last {} ({:+.2}%, {why}; step-to-step noise {}).",
@@ -112,6 +135,27 @@ pub fn loss_plateau(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     )
 }
 
+/// `loss-diverging`: the descriptor of [`loss_diverging`].
+pub const LOSS_DIVERGING: Rule = Rule {
+    code: Code::LossDiverging,
+    name: "loss-diverging",
+    outcome_dependent: false,
+    explains: &[],
+    needs: &[],
+    unless: &[],
+    plot: Some(Plot::Loss),
+    plot_if_evidence: None,
+    fixes: &[FixKind::LowerLr, FixKind::ClipGradients],
+    run: |ctx, th| loss_diverging(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "the loss grows",
+            meaning: "The last window's median loss is above 1.5x the first window's and ln(loss) rises significantly (least-squares slope, Student-t p < 0.01).",
+            why: "Too high a learning rate, exploding gradients, or a gradient with the wrong sign.",
+            fix: "Lower the learning rate, clip gradients, run gradcheck.",
+            look: "loss.png rising (log axis).",
+    },
+};
+
 /// `loss-diverging`: the loss grows over training, beyond its noise.
 pub fn loss_diverging(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     let cv = curve(ctx, th)?;
@@ -125,7 +169,7 @@ pub fn loss_diverging(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     }
     Some(
         Diagnosis::new(
-            "loss-diverging",
+            Code::LossDiverging,
             Severity::Error,
             format!(
                 "The loss is growing: median {} over the first {} steps, {} over the last ({}x, {:.1} standard errors of its noise); slope of ln(loss) {:.3e} per step, p = {:.2e} for an increase.",

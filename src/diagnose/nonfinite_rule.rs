@@ -1,14 +1,37 @@
 //! `non-finite`: training produced NaN or Inf; the tracer's origin is the
 //! evidence.
 
+use super::code::Code;
 use super::context::Context;
+use super::rule::{Explanation, FixKind, Need, Plot, Rule};
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
 use crate::monitor::hook::Phase;
 
+/// `non-finite`: the descriptor of [`non_finite`].
+pub const NON_FINITE: Rule = Rule {
+    code: Code::NonFinite,
+    name: "non-finite",
+    outcome_dependent: false,
+    explains: &[],
+    needs: &[Need::NanWatch],
+    unless: &[],
+    plot: Some(Plot::GradientNorms),
+    plot_if_evidence: None,
+    fixes: &[FixKind::LowerLr, FixKind::ClipGradients],
+    run: |ctx, th| non_finite(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "a NaN or Inf appeared during training",
+            meaning: "An operation produced NaN or Inf from finite inputs. nn-doctor names that operation (phase, layer, element), the kind (overflow, inf-inf, 0*inf, ...) and the largest input magnitudes, then stops training.",
+            why: "Values grew past the float range: too high a learning rate, exploding gradients, unscaled inputs, or a numerically naive formula (softmax without subtracting the max, log of a probability that underflowed to 0).",
+            fix: "Lower the learning rate, clip gradients (train.clip_grad_norm), scale the inputs, use fan-in-scaled init. Use f64 only to confirm the diagnosis, not as the fix.",
+            look: "gradient_norms.png and update_ratio.png climb before the red 'first non-finite' line; activations.png shows ranges widening.",
+    },
+};
+
 pub fn non_finite(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis> {
     let o = ctx.nan_origin?;
-    let mut d = Diagnosis::new("non-finite", Severity::Error, o.detail.clone())
+    let mut d = Diagnosis::new(Code::NonFinite, Severity::Error, o.detail.clone())
         .at(o.layer, Some(o.step))
         .with("phase", o.phase.name())
         .with("kind", o.kind.clone())

@@ -3,109 +3,12 @@
 //! a pre-flight cause on a run that was hurt, alongside an error it
 //! explains, is an error itself, so the headline names the cause.
 
+use super::code::Code;
 use super::context::Context;
 use super::loss_rules::overall_drop;
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
 use crate::numfmt::short;
-
-/// Codes that describe a risk or a symptom: serious only when training was
-/// hurt. (non-finite, gradient-mismatch, non-finite-data and overfitting
-/// are failures whatever the loss did.)
-const OUTCOME_DEPENDENT: [&str; 15] = [
-    "unscaled-inputs",
-    "output-loss-mismatch",
-    "poor-initialization",
-    "saturated-activations",
-    "dead-relus",
-    "vanishing-gradients",
-    "exploding-gradients",
-    "lr-too-high",
-    "lr-too-low",
-    "loss-oscillating",
-    "class-imbalance",
-    "unscaled-targets",
-    "hidden-softmax",
-    "batch-norm-small-batch",
-    "dropout-too-high",
-];
-
-/// Causes and the error symptoms each explains.
-const EXPLAINS: [(&str, &[&str]); 8] = [
-    (
-        "unscaled-inputs",
-        &[
-            "saturated-activations",
-            "dead-relus",
-            "exploding-gradients",
-            "non-finite",
-            "lr-too-high",
-            "loss-diverging",
-            "loss-oscillating",
-            "loss-plateau",
-            "accuracy-at-chance",
-        ],
-    ),
-    (
-        "poor-initialization",
-        &[
-            "saturated-activations",
-            "dead-relus",
-            "vanishing-gradients",
-            "exploding-gradients",
-            "non-finite",
-            "loss-plateau",
-            "accuracy-at-chance",
-        ],
-    ),
-    (
-        "output-loss-mismatch",
-        &[
-            "saturated-activations",
-            "vanishing-gradients",
-            "loss-plateau",
-            "accuracy-at-chance",
-        ],
-    ),
-    ("class-imbalance", &["accuracy-at-chance", "loss-plateau"]),
-    (
-        "batch-norm-small-batch",
-        &[
-            "vanishing-gradients",
-            "loss-plateau",
-            "loss-oscillating",
-            "accuracy-at-chance",
-        ],
-    ),
-    (
-        "dropout-too-high",
-        &["dead-relus", "loss-plateau", "accuracy-at-chance"],
-    ),
-    (
-        "hidden-softmax",
-        &[
-            "saturated-activations",
-            "vanishing-gradients",
-            "loss-plateau",
-            "accuracy-at-chance",
-            "no-better-than-mean",
-        ],
-    ),
-    (
-        "unscaled-targets",
-        &[
-            "saturated-activations",
-            "dead-relus",
-            "exploding-gradients",
-            "non-finite",
-            "lr-too-high",
-            "loss-diverging",
-            "loss-oscillating",
-            "loss-plateau",
-            "no-better-than-mean",
-        ],
-    ),
-];
 
 /// How training went, for the severity of outcome-dependent findings.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,7 +100,7 @@ pub fn apply(ctx: &Context<'_>, th: &Thresholds, diagnoses: &mut [Diagnosis]) {
             short(w.chance)
         );
         for d in diagnoses.iter_mut() {
-            if OUTCOME_DEPENDENT.contains(&d.code) && d.severity > Severity::Info {
+            if d.code.rule().outcome_dependent && d.severity > Severity::Info {
                 d.evidence
                     .insert("severity_reason".into(), format!("info: {reason}").into());
                 d.evidence
@@ -207,19 +110,17 @@ pub fn apply(ctx: &Context<'_>, th: &Thresholds, diagnoses: &mut [Diagnosis]) {
         }
         return;
     }
-    let errors: Vec<&'static str> = diagnoses
+    let errors: Vec<Code> = diagnoses
         .iter()
         .filter(|d| d.severity == Severity::Error)
         .map(|d| d.code)
         .collect();
     for d in diagnoses.iter_mut() {
-        let Some((_, symptoms)) = EXPLAINS.iter().find(|(c, _)| *c == d.code) else {
-            continue;
-        };
+        let symptoms = d.code.rule().explains;
         let explained: Vec<&str> = errors
             .iter()
-            .copied()
             .filter(|e| symptoms.contains(e))
+            .map(|e| e.name())
             .collect();
         if d.severity < Severity::Error && !explained.is_empty() {
             d.evidence.insert(
@@ -260,7 +161,7 @@ mod tests {
     use super::*;
     use crate::config::LossKind;
 
-    fn warning(code: &'static str) -> Diagnosis {
+    fn warning(code: Code) -> Diagnosis {
         Diagnosis::new(code, Severity::Warning, "x")
     }
 
@@ -270,7 +171,7 @@ mod tests {
         let mut rec = recording_with_loss(300, |s| 2.3 * (-(s as f64) / 50.0).exp() + 0.1);
         rec.steps.last_mut().unwrap().test_accuracy = Some(0.9);
         let ctx = context_from(&rec, LossKind::CrossEntropy);
-        let mut d = vec![warning("unscaled-inputs"), warning("non-finite")];
+        let mut d = vec![warning(Code::UnscaledInputs), warning(Code::NonFinite)];
         apply(&ctx, &Thresholds::default(), &mut d);
         assert_eq!(d[0].severity, Severity::Info);
         assert!(d[0].evidence["severity_reason"]
@@ -286,8 +187,8 @@ mod tests {
         rec.steps.last_mut().unwrap().test_accuracy = Some(0.1);
         let ctx = context_from(&rec, LossKind::CrossEntropy);
         let mut d = vec![
-            warning("unscaled-inputs"),
-            Diagnosis::new("saturated-activations", Severity::Error, "x"),
+            warning(Code::UnscaledInputs),
+            Diagnosis::new(Code::SaturatedActivations, Severity::Error, "x"),
         ];
         apply(&ctx, &Thresholds::default(), &mut d);
         assert_eq!(d[0].severity, Severity::Error);

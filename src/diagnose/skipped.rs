@@ -18,26 +18,26 @@ pub struct Skipped {
 
 /// Drops every diagnosis whose rule was skipped.
 pub fn drop_skipped(diagnoses: &mut Vec<Diagnosis>, skipped: &[Skipped]) {
-    diagnoses.retain(|d| !skipped.iter().any(|s| s.code == d.code));
+    diagnoses.retain(|d| !skipped.iter().any(|s| s.code == d.code.name()));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::Severity;
+    use crate::diagnose::{Code, Severity};
 
     #[test]
     fn only_skipped_codes_are_dropped() {
         let mut ds = vec![
-            Diagnosis::new("poor-initialization", Severity::Error, "a"),
-            Diagnosis::new("dead-relus", Severity::Error, "b"),
+            Diagnosis::new(Code::PoorInitialization, Severity::Error, "a"),
+            Diagnosis::new(Code::DeadRelus, Severity::Error, "b"),
         ];
         let skipped = [Skipped {
-            code: "poor-initialization".into(),
+            code: Code::PoorInitialization.name().into(),
             reason: "no initial weights recorded".into(),
         }];
         drop_skipped(&mut ds, &skipped);
         assert_eq!(ds.len(), 1);
-        assert_eq!(ds[0].code, "dead-relus");
+        assert_eq!(ds[0].code, Code::DeadRelus);
     }
 }

@@ -3,11 +3,34 @@
 //! predicting the training mean on held-out data (`no-better-than-mean`,
 //! the regression counterpart of `accuracy-at-chance`).
 
+use super::code::Code;
 use super::context::Context;
+use super::rule::{Explanation, FixKind, Plot, Rule};
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
 use crate::data::spec::Task;
 use crate::numfmt::short;
+
+/// `unscaled-targets`: the descriptor of [`unscaled_targets`].
+pub const UNSCALED_TARGETS: Rule = Rule {
+    code: Code::UnscaledTargets,
+    name: "unscaled-targets",
+    outcome_dependent: true,
+    explains: &[Code::SaturatedActivations, Code::DeadRelus, Code::ExplodingGradients, Code::NonFinite, Code::LrTooHigh, Code::LossDiverging, Code::LossOscillating, Code::LossPlateau, Code::NoBetterThanMean],
+    needs: &[],
+    unless: &[],
+    plot: Some(Plot::Loss),
+    plot_if_evidence: None,
+    fixes: &[FixKind::ScaleTargets],
+    run: |ctx, th| unscaled_targets(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "regression targets far from unit scale",
+            meaning: "A regression target column has an RMS above 10 (e.g. prices in dollars) or a std below 0.01, measured on the training targets the network is trained on. Evidence: the column's mean, std and RMS.",
+            why: "The loss and every gradient scale with the targets (MSE with their square): a learning rate that suits unit-scale targets overshoots or diverges, a bounded hidden layer must grow its output weights to reach large values, and tiny targets give tiny updates.",
+            fix: "Set [data] scale_targets = \"standardize\" (per-target z-score from the training split; R^2 and RMSE are still reported in the original units). check --try-fixes verifies it.",
+            look: "loss.png: the loss starts at the targets' squared scale; summary.json preflight.task has the target statistics.",
+    },
+};
 
 /// `unscaled-targets`: a regression target column whose RMS is above
 /// `target_scale_high` or whose std is below `target_scale_low`. The loss
@@ -44,7 +67,7 @@ pub fn unscaled_targets(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis>
     };
     Some(
         Diagnosis::new(
-            "unscaled-targets",
+            Code::UnscaledTargets,
             Severity::Warning,
             format!(
                 "Regression target {name} has mean {} and std {} (RMS {}), far from unit scale: {what}.",
@@ -62,6 +85,27 @@ pub fn unscaled_targets(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis>
         .suggest("Set [data] scale_targets = \"standardize\" (z-score of each target from the training set; R^2 and RMSE are still reported in the original units)."),
     )
 }
+
+/// `no-better-than-mean`: the descriptor of [`no_better_than_mean`].
+pub const NO_BETTER_THAN_MEAN: Rule = Rule {
+    code: Code::NoBetterThanMean,
+    name: "no-better-than-mean",
+    outcome_dependent: false,
+    explains: &[],
+    needs: &[],
+    unless: &[],
+    plot: Some(Plot::Loss),
+    plot_if_evidence: None,
+    fixes: &[],
+    run: |ctx, th| no_better_than_mean(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "the regression predicts no better than the training mean",
+            meaning: "On the test set (else the training set) the per-sample gain (y - set mean)^2 - (y - prediction)^2, whose mean is R^2 times the set's variance, is not significantly above 0: its mean is below 3 standard errors. So R^2 is not significantly above 0. R^2 and RMSE are shown; the regression counterpart of accuracy-at-chance.",
+            why: "The network learned nothing usable about the target: see the other diagnoses (unscaled targets, saturation, a learning rate too small or too large), or the features carry no information about the target.",
+            fix: "Fix the errors above; check that target_columns names the intended column and that features and targets are aligned.",
+            look: "loss.png: the R^2 line stays near 0.",
+    },
+};
 
 /// `no-better-than-mean`: on held-out data (the test set, else the training
 /// set) the per-sample gain over predicting that set's mean,
@@ -85,7 +129,7 @@ pub fn no_better_than_mean(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnos
     let r2 = fit.r2.unwrap_or(f64::NAN);
     Some(
         Diagnosis::new(
-            "no-better-than-mean",
+            Code::NoBetterThanMean,
             Severity::Error,
             format!(
                 "Final {} R^2 {} (RMSE {}): the network predicts no better than the training mean. Its squared error beats the set mean's by {} per sample, not significantly above 0 ({} standard errors over {} samples reach {}).",

@@ -3,9 +3,11 @@
 //! oscillating loss, accuracy that never leaves chance, and a loss that does
 //! not fit its output activation.
 
+use super::code::Code;
 use super::context::Context;
 use super::loss_rules::{curve, overall_drop, progressed};
 use super::preflight::chance_from_counts;
+use super::rule::{Explanation, FixKind, Need, Plot, Rule};
 use super::series::{layer_series, loss_series};
 use super::stats::{median, trend, Change};
 use super::thresholds::Thresholds;
@@ -82,6 +84,27 @@ fn early_spike(ctx: &Context<'_>, th: &Thresholds) -> Option<(usize, f64, f64)> 
     (peak > th.loss_spike_factor * level).then_some((step, peak, level))
 }
 
+/// `lr-too-high`: the descriptor of [`lr_too_high`].
+pub const LR_TOO_HIGH: Rule = Rule {
+    code: Code::LrTooHigh,
+    name: "lr-too-high",
+    outcome_dependent: true,
+    explains: &[],
+    needs: &[Need::Column("update_ratio"), Need::LearningRate],
+    unless: &[Code::GradientMismatch],
+    plot: Some(Plot::UpdateRatio),
+    plot_if_evidence: None,
+    fixes: &[FixKind::LowerLr],
+    run: |ctx, th| lr_too_high(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "updates are far too large and the loss does not improve",
+            meaning: "A layer's median update/weight ratio is above 1e-1 (100x the ~1e-3 rule of thumb) while the loss makes no progress, or the run overflowed.",
+            why: "Steps overshoot the minimum: the loss bounces or climbs instead of descending.",
+            fix: "Lower the learning rate (the suggestion gives a factor), clip gradients, or Adam with 1e-3.",
+            look: "update_ratio.png far above the dashed 1e-3 line; loss.png noisy or rising.",
+    },
+};
+
 /// `lr-too-high`: named as a cause whenever an early update is larger than
 /// the weights (ratio above `update_ratio_cause`) or the loss spikes early,
 /// whatever follows (dead units, overflow, a plateau); otherwise when
@@ -134,7 +157,7 @@ pub fn lr_too_high(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
         "and the loss is not improving"
     };
     let mut d = Diagnosis::new(
-        "lr-too-high",
+        Code::LrTooHigh,
         Severity::Error,
         format!("Learning rate {lr} is too high: {why}; {tail}."),
     )
@@ -157,6 +180,27 @@ pub fn lr_too_high(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
         .suggest("Clip gradients (train.clip_grad_norm) or use optimizer = \"adam\" with learning_rate = 0.001."),
     )
 }
+
+/// `lr-too-low`: the descriptor of [`lr_too_low`].
+pub const LR_TOO_LOW: Rule = Rule {
+    code: Code::LrTooLow,
+    name: "lr-too-low",
+    outcome_dependent: true,
+    explains: &[],
+    needs: &[Need::Column("update_ratio"), Need::LearningRate],
+    unless: &[Code::GradientMismatch, Code::SaturatedActivations, Code::VanishingGradients],
+    plot: Some(Plot::UpdateRatio),
+    plot_if_evidence: None,
+    fixes: &[FixKind::HigherLr],
+    run: |ctx, th| lr_too_low(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "updates are far too small and the loss barely moves",
+            meaning: "Every layer's median update/weight ratio is below 1e-5 (100x under the rule of thumb) and the loss dropped less than 10%, with no saturation or vanishing gradient to blame.",
+            why: "The steps are too small to make progress within the training budget.",
+            fix: "Raise the learning rate (the suggestion gives a factor) or use Adam.",
+            look: "update_ratio.png far below the dashed 1e-3 line; loss.png almost flat but sloping down.",
+    },
+};
 
 /// `lr-too-low`: every layer moves by less than 1e-5 of its weights per
 /// step and the loss barely moves. Not reported when saturation or
@@ -192,7 +236,7 @@ pub fn lr_too_low(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
     let factor = (1e-3 / max.max(1e-12)).sqrt().min(1e3);
     Some(
         Diagnosis::new(
-            "lr-too-low",
+            Code::LrTooLow,
             Severity::Warning,
             format!(
                 "Every layer's updates are below {} of its weights per step (largest median {}), far under the ~1e-3 rule of thumb, and the loss moved only {:+.1}% ({:.1} standard errors of its noise): learning rate {lr} is too low.",
@@ -229,6 +273,27 @@ fn expected_jump(ctx: &Context<'_>, from_step: usize) -> Option<f64> {
     let b = ctx.preflight.batch_size.max(1) as f64;
     Some(0.6745 * std::f64::consts::SQRT_2 * cv / b.sqrt())
 }
+
+/// `loss-oscillating`: the descriptor of [`loss_oscillating`].
+pub const LOSS_OSCILLATING: Rule = Rule {
+    code: Code::LossOscillating,
+    name: "loss-oscillating",
+    outcome_dependent: true,
+    explains: &[],
+    needs: &[],
+    unless: &[Code::GradientMismatch],
+    plot: Some(Plot::Loss),
+    plot_if_evidence: None,
+    fixes: &[FixKind::LowerLr],
+    run: |ctx, th| loss_oscillating(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "the loss jumps back and forth",
+            meaning: "In the second half of training consecutive losses differ by a median factor above 1.5, with no trend, while the loss stays at or above half its first value.",
+            why: "The optimizer overshoots across a valley: the learning rate is too high for the curvature, or batches are too small and noisy.",
+            fix: "Lower the learning rate, larger batches, Adam with 1e-3.",
+            look: "loss.png: a thick saw-tooth band with no downward trend.",
+    },
+};
 
 /// `loss-oscillating`: consecutive losses jump by large factors, far more
 /// than batch sampling explains at this batch size, and the loss makes no
@@ -274,7 +339,7 @@ pub fn loss_oscillating(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis>
         )
     });
     let mut d = Diagnosis::new(
-        "loss-oscillating",
+        Code::LossOscillating,
         Severity::Error,
         format!(
             "The loss jumps by a median factor of {} between consecutive steps in the second half of training{noise_note}, and has not improved on its first value (median {} vs {} at step 1): the optimizer overshoots back and forth.",
@@ -296,6 +361,27 @@ pub fn loss_oscillating(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis>
             .suggest("Use a larger batch_size to reduce gradient noise, or optimizer = \"adam\" with learning_rate = 0.001."),
     )
 }
+
+/// `accuracy-at-chance`: the descriptor of [`accuracy_at_chance`].
+pub const ACCURACY_AT_CHANCE: Rule = Rule {
+    code: Code::AccuracyAtChance,
+    name: "accuracy-at-chance",
+    outcome_dependent: false,
+    explains: &[],
+    needs: &[Need::ChanceAccuracy, Need::Accuracy],
+    unless: &[],
+    plot: Some(Plot::Loss),
+    plot_if_evidence: None,
+    fixes: &[],
+    run: |ctx, th| accuracy_at_chance(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "accuracy is not above always guessing the majority class",
+            meaning: "The final test accuracy (or the recent batch accuracy without a test set) is within 3 standard errors of the majority-class rate.",
+            why: "The network learned nothing usable: see the other diagnoses; or the labels do not belong to the inputs.",
+            fix: "Fix the errors above; check the data loading and label alignment.",
+            look: "loss.png: the accuracy lines stay at the chance level.",
+    },
+};
 
 /// `accuracy-at-chance`: after training, accuracy is not significantly
 /// above always guessing the most frequent class of the set it was
@@ -338,7 +424,7 @@ pub fn accuracy_at_chance(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosi
     if bound >= 1.0 {
         return Some(
             Diagnosis::new(
-                "accuracy-at-chance",
+                Code::AccuracyAtChance,
                 Severity::Info,
                 format!(
                     "Too small to decide: with {n} {what} samples and chance {}, {} standard errors reach {} (above 1), so no accuracy could show learning. Final {what} accuracy {}.",
@@ -360,7 +446,7 @@ pub fn accuracy_at_chance(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosi
     }
     Some(
         Diagnosis::new(
-            "accuracy-at-chance",
+            Code::AccuracyAtChance,
             Severity::Error,
             format!(
                 "Final {what} accuracy {} is not significantly above chance ({} = always the most frequent class of that set; {} standard errors over {n} samples reach {}): the network has learned nothing usable.",
@@ -378,6 +464,27 @@ pub fn accuracy_at_chance(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosi
         .suggest("Check that labels match inputs (a shuffled label file also gives chance accuracy)."),
     )
 }
+
+/// `output-loss-mismatch`: the descriptor of [`output_loss_mismatch`].
+pub const OUTPUT_LOSS_MISMATCH: Rule = Rule {
+    code: Code::OutputLossMismatch,
+    name: "output-loss-mismatch",
+    outcome_dependent: true,
+    explains: &[Code::SaturatedActivations, Code::VanishingGradients, Code::LossPlateau, Code::AccuracyAtChance],
+    needs: &[Need::NamedLoss],
+    unless: &[],
+    plot: Some(Plot::PreActivations),
+    plot_if_evidence: None,
+    fixes: &[FixKind::CrossEntropy, FixKind::ProbabilityOutput],
+    run: |ctx, th| output_loss_mismatch(ctx, th).into_iter().collect(),
+    explanation: Explanation {
+                    title: "the output activation does not fit the loss",
+            meaning: "Softmax or sigmoid outputs trained with MSE: the loss's gradient is multiplied by the output activation's slope, which vanishes when the output saturates. Or a cross-entropy over outputs that are not probabilities (relu, linear, tanh; softmax under binary cross-entropy): nn-doctor clips them to [1e-7, 1] before the log, as Keras does. Or categorical cross-entropy over several sigmoid units with one label per sample: computed as one binary cross-entropy per unit, so each unit learns yes/no alone and the outputs are not class probabilities.",
+            why: "With MSE, a confidently wrong output (saturated) gets almost no gradient: it learns slowest exactly when it is most wrong. Cross-entropy's gradient is a - t, independent of saturation. A clipped output passes no gradient at all: a relu output at 0 or a linear output above 1 never moves.",
+            fix: "MSE on softmax/sigmoid: train.loss = \"cross_entropy\". Cross-entropy on another output: last layer activation = \"softmax\" (\"sigmoid\" for binary_cross_entropy or independent 0/1 outputs). Several sigmoid units, one label per sample: activation = \"softmax\".",
+            look: "saturation.png: the output layer's saturated share; loss.png: a slow or stalled loss.",
+    },
+};
 
 /// `output-loss-mismatch`: an output activation that does not fit the loss.
 /// Softmax or sigmoid outputs trained with MSE: the MSE gradient passes
@@ -402,7 +509,7 @@ pub fn output_loss_mismatch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagn
         };
         return Some(
             Diagnosis::new(
-                "output-loss-mismatch",
+                Code::OutputLossMismatch,
                 Severity::Warning,
                 format!(
                     "The {} output is trained with {}, which takes the log of a probability: outputs outside (0, 1] are clipped to [1e-7, 1] before the log (as Keras does), and a clipped output gets no gradient at all.",
@@ -423,7 +530,7 @@ pub fn output_loss_mismatch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagn
     {
         return Some(
             Diagnosis::new(
-                "output-loss-mismatch",
+                Code::OutputLossMismatch,
                 Severity::Warning,
                 format!(
                     "Categorical cross-entropy over {units} sigmoid outputs: each sigmoid is trained as its own yes/no (the loss is computed as {units} binary cross-entropies, as PyTorch's BCEWithLogitsLoss and Keras' binary_crossentropy do), so the outputs need not sum to 1 and are not the class probabilities a one-label-per-sample loss assumes; the classes are never ranked against each other."
@@ -441,7 +548,7 @@ pub fn output_loss_mismatch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagn
     }
     Some(
         Diagnosis::new(
-            "output-loss-mismatch",
+            Code::OutputLossMismatch,
             Severity::Warning,
             format!(
                 "The {} output is trained with MSE: its gradient is multiplied by the output's slope, which vanishes when the output saturates (a confidently wrong class learns slowest). Cross-entropy's gradient is simply a - t.",
@@ -580,7 +687,7 @@ mod tests {
         let mut pf = preflight_with_layers(vec![out(4)]);
         pf.output = Activation::Sigmoid;
         let d = output_loss_mismatch(&context_with(&pf), &Thresholds::default()).unwrap();
-        assert_eq!(d.code, "output-loss-mismatch");
+        assert_eq!(d.code, Code::OutputLossMismatch);
         assert!(d.suggestions[0].contains("softmax"));
         pf.task.task = Task::Multilabel;
         assert!(output_loss_mismatch(&context_with(&pf), &Thresholds::default()).is_none());

@@ -1,6 +1,7 @@
 //! What a diagnosis is: a stable code, a severity, where and when it was
 //! first seen, the numbers behind it and what to do about it.
 
+use super::code::Code;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -36,7 +37,7 @@ pub type Evidence = BTreeMap<String, serde_json::Value>;
 /// One finding about a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Diagnosis {
-    pub code: &'static str,
+    pub code: Code,
     pub severity: Severity,
     /// 1-based layer, or None for the whole network or the data.
     pub layer: Option<usize>,
@@ -52,7 +53,7 @@ pub struct Diagnosis {
 }
 
 /// A diagnosis as summary.json stores it, read back by `report` and
-/// `compare`; its code must be one of [`CODES`].
+/// `compare`; its code must be one of [`Code`]'s names.
 #[derive(Deserialize)]
 struct StoredDiagnosis {
     code: String,
@@ -76,10 +77,7 @@ impl TryFrom<StoredDiagnosis> for Diagnosis {
     type Error = String;
 
     fn try_from(d: StoredDiagnosis) -> Result<Self, String> {
-        let code = CODES
-            .iter()
-            .copied()
-            .find(|c| *c == d.code)
+        let code = Code::from_name(&d.code)
             .ok_or_else(|| format!("unknown diagnosis code {:?}", d.code))?;
         Ok(Diagnosis {
             code,
@@ -95,7 +93,7 @@ impl TryFrom<StoredDiagnosis> for Diagnosis {
 }
 
 impl Diagnosis {
-    pub fn new(code: &'static str, severity: Severity, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, severity: Severity, message: impl Into<String>) -> Self {
         Diagnosis {
             code,
             severity,
@@ -125,32 +123,3 @@ impl Diagnosis {
         self
     }
 }
-
-/// Every code nn-doctor can emit today, for docs and tests.
-pub const CODES: [&str; 25] = [
-    "non-finite",
-    "gradient-mismatch",
-    "non-finite-data",
-    "unscaled-inputs",
-    "output-loss-mismatch",
-    "poor-initialization",
-    "saturated-activations",
-    "dead-relus",
-    "vanishing-gradients",
-    "exploding-gradients",
-    "lr-too-high",
-    "lr-too-low",
-    "loss-diverging",
-    "loss-oscillating",
-    "loss-plateau",
-    "accuracy-at-chance",
-    "overfitting",
-    "class-imbalance",
-    "unscaled-targets",
-    "no-better-than-mean",
-    "hidden-softmax",
-    "one-unit-softmax",
-    "output-units-mismatch",
-    "batch-norm-small-batch",
-    "dropout-too-high",
-];

@@ -8,6 +8,7 @@ use super::markdown::{gradcheck_rows, gradcheck_verdict, run_files, where_to_loo
 use super::names;
 use super::plots::{plot_for, PLOTS};
 use super::summary::{Summary, Verdict};
+use crate::diagnose::Code;
 use crate::diagnose::{Diagnosis, Severity};
 use std::fmt::Write;
 
@@ -139,7 +140,7 @@ fn headline(h: &mut String, s: &Summary) {
     let _ = write!(
         h,
         "<div class=\"headline\"><h3>Cause: <code>{}</code> ({})</h3><p>{}</p>",
-        esc(d.code),
+        esc(d.code.name()),
         esc(&names::layer_label(d.layer)),
         esc(&d.message)
     );
@@ -207,7 +208,7 @@ fn diagnosis(h: &mut String, d: &Diagnosis) {
         h,
         "<section class=\"diag\"><h3><span class=\"sev {sev}\">{sev}</span> <code>{}</code></h3>\
          <p class=\"meta\">{}{}</p><p>{}</p>",
-        esc(d.code),
+        esc(d.code.name()),
         esc(&names::layer_label(d.layer)),
         esc(&seen),
         esc(&d.message),
@@ -244,7 +245,7 @@ fn diagnosis(h: &mut String, d: &Diagnosis) {
         }
         let _ = write!(h, "</ol>");
     }
-    if d.code == "gradient-mismatch" {
+    if d.code == Code::GradientMismatch {
         let _ = write!(
             h,
             "<p class=\"meta\"><a href=\"#gradient-check\">See the gradient-check table</a> and \

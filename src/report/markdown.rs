@@ -4,6 +4,7 @@
 use super::names;
 use super::plots::{plot_for, PLOTS};
 use super::summary::{Summary, Verdict};
+use crate::diagnose::Code;
 use crate::diagnose::{Diagnosis, Severity};
 use std::fmt::Write;
 
@@ -362,7 +363,7 @@ fn diagnosis(md: &mut String, d: &Diagnosis) {
 
 /// "See saturation.png, panel layer 1, at the dashed line marking step 1."
 pub fn where_to_look(d: &Diagnosis) -> Option<String> {
-    if d.code == "gradient-mismatch" {
+    if d.code == Code::GradientMismatch {
         return Some(
             "Look at the gradient-check table below and [gradcheck.csv](gradcheck.csv).".into(),
         );
@@ -416,7 +417,7 @@ mod tests {
 
     #[test]
     fn every_code_with_a_plot_names_a_written_file() {
-        for code in crate::diagnose::CODES {
+        for code in crate::diagnose::Code::all() {
             for layer in [None, Some(1)] {
                 let d = Diagnosis::new(code, Severity::Error, "").at(layer, Some(1));
                 if let Some(file) = plot_for(&d) {
@@ -432,7 +433,7 @@ mod tests {
 
     #[test]
     fn where_to_look_names_plot_layer_and_step() {
-        let d = Diagnosis::new("vanishing-gradients", Severity::Error, "").at(Some(1), Some(3));
+        let d = Diagnosis::new(Code::VanishingGradients, Severity::Error, "").at(Some(1), Some(3));
         assert_eq!(
             where_to_look(&d).unwrap(),
             "Look at [gradient_ratio.png](gradient_ratio.png) — layer 1, where a dashed line marks step 3."

@@ -47,7 +47,7 @@ pub fn code_at(code: &str, layer: Option<usize>) -> String {
 
 /// A diagnosis as "code L1".
 pub fn diagnosis_at(d: &Diagnosis) -> String {
-    code_at(d.code, d.layer)
+    code_at(d.code.name(), d.layer)
 }
 
 /// "clears all errors" or "leaves saturated-activations L1, loss-plateau".
@@ -205,7 +205,7 @@ mod first_fix_tests {
         s.headline_fix = Some("relu + he_normal (verified by --try-fixes)".into());
         let views = |s: &crate::report::summary::Summary| {
             (
-                crate::report::text::render(s, "out"),
+                crate::report::text::render(s, "check", "out"),
                 crate::report::markdown::render(s),
                 crate::report::html::render(s),
             )
@@ -228,7 +228,12 @@ mod first_fix_tests {
         s.headline_fix = None;
         s.diagnoses.insert(
             0,
-            Diagnosis::new("class-imbalance", Severity::Info, "A note.").suggest("Not a fix."),
+            Diagnosis::new(
+                crate::diagnose::Code::ClassImbalance,
+                Severity::Info,
+                "A note.",
+            )
+            .suggest("Not a fix."),
         );
         assert_eq!(first_fix(&s), Some("Use relu."));
         let (text, md, html) = views(&s);

@@ -177,6 +177,31 @@ pub struct Summary {
     pub skipped: Vec<crate::diagnose::Skipped>,
 }
 
+/// What a run says about itself, whoever ran it (`check` trained it,
+/// `diagnose` read it); [`Summary::new`] adds what every summary carries.
+#[derive(Debug, Clone)]
+pub struct RunParts {
+    pub name: String,
+    pub config: String,
+    pub config_digest: Option<String>,
+    pub seed: Option<u64>,
+    pub thresholds: crate::diagnose::Thresholds,
+    pub fail_on: String,
+    pub steps_run: usize,
+    pub steps_planned: usize,
+    pub stopped_early: bool,
+    pub interrupted: bool,
+    pub stop_reason: Option<String>,
+    pub final_: Final,
+    pub nan_origin: Option<NanOrigin>,
+    pub gradcheck: Option<serde_json::Value>,
+    pub data: DataSummary,
+    pub network: NetworkSummary,
+    pub preflight: Preflight,
+    pub timing: Timing,
+    pub confusion: Option<crate::monitor::confusion::Confusion>,
+}
+
 /// "sha256:<hex>" of `bytes`.
 pub fn digest(bytes: &[u8]) -> String {
     use sha2::Digest;
@@ -203,6 +228,50 @@ fn schema_version_1() -> u32 {
 }
 
 impl Summary {
+    /// The one constructor: the run's parts, this program's identity and
+    /// formats, the files its report holds, and an open verdict (no
+    /// diagnoses, healthy, exit 0) that `assess` settles.
+    pub fn new(p: RunParts) -> Summary {
+        let files = super::REPORT_FILES
+            .iter()
+            .copied()
+            .chain(p.confusion.as_ref().map(|_| super::CONFUSION_FILE))
+            .map(str::to_string)
+            .collect();
+        Summary {
+            schema_version: SCHEMA_VERSION,
+            tool: env!("CARGO_PKG_NAME").to_string(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            run_format: RUN_FORMAT,
+            name: p.name,
+            config: p.config,
+            config_digest: p.config_digest,
+            seed: p.seed,
+            thresholds: p.thresholds,
+            verdict: Verdict::Healthy,
+            exit_code: 0,
+            fail_on: p.fail_on,
+            steps_run: p.steps_run,
+            steps_planned: p.steps_planned,
+            stopped_early: p.stopped_early,
+            interrupted: p.interrupted,
+            stop_reason: p.stop_reason,
+            final_: p.final_,
+            diagnoses: Vec::new(),
+            nan_origin: p.nan_origin,
+            gradcheck: p.gradcheck,
+            data: p.data,
+            network: p.network,
+            preflight: p.preflight,
+            timing: p.timing,
+            files,
+            fixes: Vec::new(),
+            headline_fix: None,
+            confusion: p.confusion,
+            skipped: Vec::new(),
+        }
+    }
+
     /// Number of diagnoses of a severity.
     pub fn count(&self, severity: Severity) -> usize {
         self.diagnoses
@@ -291,7 +360,7 @@ pub(crate) mod tests {
                 fit: FinalFit::default(),
             },
             diagnoses: vec![Diagnosis::new(
-                "vanishing-gradients",
+                crate::diagnose::Code::VanishingGradients,
                 Severity::Error,
                 "Layer 1 receives a tiny gradient.",
             )

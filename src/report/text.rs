@@ -5,9 +5,9 @@ use crate::diagnose::Severity;
 use std::fmt::Write;
 
 /// Renders the terminal summary (no colours: it is often piped to CI logs).
-pub fn render(s: &Summary, report_dir: &str) -> String {
+pub fn render(s: &Summary, command: &str, report_dir: &str) -> String {
     let mut t = String::new();
-    let _ = writeln!(t, "nn-doctor check: {} ({})", s.name, s.config);
+    let _ = writeln!(t, "nn-doctor {command}: {} ({})", s.name, s.config);
     let _ = writeln!(
         t,
         "  network  {} | {} | loss {} | {} | lr {} | batch {}",

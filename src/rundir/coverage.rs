@@ -6,7 +6,8 @@
 use super::facts::RunFacts;
 use crate::config::{LossKind, OptimizerConfig};
 use crate::diagnose::preflight::{expected_initial_loss, InputStats, Preflight};
-use crate::diagnose::Skipped;
+use crate::diagnose::rule::Need;
+use crate::diagnose::{Skipped, RULES};
 use crate::engine::activation::Activation;
 use std::collections::BTreeSet;
 
@@ -33,70 +34,30 @@ pub fn preflight_and_skipped(
         .or(facts.data.as_ref().map(|d| d.test_samples))
         .unwrap_or(0);
 
-    if facts.nan_origin.is_none() {
-        skip(&mut skipped, "non-finite", "the run does not say whether it watched for NaN/Inf (no `nan_origin` key in summary.json)".into());
-    }
-    if facts.gradcheck.as_ref().is_none_or(|g| g.is_null()) {
-        skip(&mut skipped, "gradient-mismatch", "no gradient check was recorded (`nn-doctor gradcheck` checks a config's backward pass; autograd frameworks are not finite-difference checked here)".into());
-    }
-    if pf.input.is_none() {
-        for code in ["non-finite-data", "unscaled-inputs"] {
-            skip(
-                &mut skipped,
-                code,
-                "no input statistics recorded (`preflight.input`)".into(),
-            );
-        }
-    }
-    if pf.layers.is_none() {
-        skip(
-            &mut skipped,
-            "poor-initialization",
-            "no initial weight statistics recorded (`preflight.layers`)".into(),
-        );
-    }
-    for (code, column) in [
-        ("saturated-activations", "saturated_frac"),
-        ("dead-relus", "dead_frac"),
-        ("vanishing-gradients", "grad_w_norm"),
-        ("exploding-gradients", "grad_w_norm"),
-        ("lr-too-high", "update_ratio"),
-        ("lr-too-low", "update_ratio"),
-    ] {
-        if missing_columns.contains(column) {
-            skip(
-                &mut skipped,
-                code,
-                format!("metrics.csv has no `{column}` column"),
-            );
-        }
-    }
-    if net.learning_rate.is_none() {
-        for code in ["lr-too-high", "lr-too-low"] {
-            if !skipped.iter().any(|s| s.code == code) {
-                skip(
-                    &mut skipped,
-                    code,
-                    "no learning rate recorded (`network.learning_rate`)".into(),
-                );
-            }
-        }
-    }
-    if net.loss.is_none() {
-        skip(&mut skipped, "output-loss-mismatch", "the loss is not one nn-doctor names (`network.loss`: mse or cross_entropy) or was not recorded".into());
-    }
     let chance = pf.chance_accuracy;
     let accuracy_known = (has_test_accuracy && test_samples > 0)
         || (!missing_columns.contains("batch_accuracy") && batch_size.is_some());
-    if chance.is_none() {
-        skip(
-            &mut skipped,
-            "accuracy-at-chance",
-            "no chance accuracy recorded (`preflight.chance_accuracy`: the majority-class rate)"
-                .into(),
-        );
-    } else if !accuracy_known {
-        skip(&mut skipped, "accuracy-at-chance", "no accuracy recorded (loss.csv `batch_accuracy` with `network.batch_size`, or `test_accuracy` with the test set size)".into());
+    // Each rule's first unmet need is its reason for being skipped.
+    let unmet = |need: &Need| -> Option<String> {
+        match *need {
+            Need::NanWatch => facts.nan_origin.is_none().then(|| "the run does not say whether it watched for NaN/Inf (no `nan_origin` key in summary.json)".into()),
+            Need::GradientCheck => facts.gradcheck.as_ref().is_none_or(|g| g.is_null()).then(|| "no gradient check was recorded (`nn-doctor gradcheck` checks a config's backward pass; autograd frameworks are not finite-difference checked here)".into()),
+            Need::InputStats => pf.input.is_none().then(|| "no input statistics recorded (`preflight.input`)".into()),
+            Need::InitialWeights => pf.layers.is_none().then(|| "no initial weight statistics recorded (`preflight.layers`)".into()),
+            Need::Column(column) => missing_columns.contains(column).then(|| format!("metrics.csv has no `{column}` column")),
+            Need::LearningRate => net.learning_rate.is_none().then(|| "no learning rate recorded (`network.learning_rate`)".into()),
+            Need::NamedLoss => net.loss.is_none().then(|| "the loss is not one nn-doctor names (`network.loss`: mse or cross_entropy) or was not recorded".into()),
+            Need::ChanceAccuracy => chance.is_none().then(|| "no chance accuracy recorded (`preflight.chance_accuracy`: the majority-class rate)".into()),
+            Need::Accuracy => (!accuracy_known).then(|| "no accuracy recorded (loss.csv `batch_accuracy` with `network.batch_size`, or `test_accuracy` with the test set size)".into()),
+        }
+    };
+    for rule in RULES {
+        if let Some(reason) = rule.needs.iter().find_map(unmet) {
+            skipped.push(Skipped {
+                code: rule.name.to_string(),
+                reason,
+            });
+        }
     }
     for earlier in &facts.skipped {
         if !skipped.iter().any(|s| s.code == earlier.code) {
@@ -127,13 +88,6 @@ pub fn preflight_and_skipped(
         dropout: pf.dropout.unwrap_or_default(),
     };
     (preflight, skipped)
-}
-
-fn skip(skipped: &mut Vec<Skipped>, code: &str, reason: String) {
-    skipped.push(Skipped {
-        code: code.to_string(),
-        reason,
-    });
 }
 
 /// Placeholder input statistics; the rules reading them are skipped.

@@ -2,14 +2,13 @@
 //! can produce (README: "The run format") — metrics.csv, loss.csv and
 //! summary.json's run facts — read back into a [`Recording`] and the
 //! pre-flight facts, so `diagnose`, `report` and `compare` judge a run
-//! without training it.
+//! without training it. This module only reads the format; the commands
+//! that use it live in `commands`.
 
 mod coverage;
-pub mod diagnose;
 pub mod error;
 pub mod facts;
 pub mod recording;
-pub mod rerender;
 mod table;
 
 pub use error::RunDirError;

@@ -21,7 +21,7 @@ mod series;
 #[cfg(test)]
 mod tests;
 
-use crate::diagnose::Diagnosis;
+use crate::diagnose::{Diagnosis, Plot};
 use crate::engine::activation::Activation;
 use crate::monitor::record::{LayerRow, Recording};
 use chart::{Area, DrawResult, StepMark};
@@ -64,32 +64,18 @@ pub const PLOTS: [(&str, &str); 7] = [
     ),
 ];
 
-/// The plot that shows the quantity a diagnosis judged, if one does.
+/// The plot that shows the quantity a diagnosis judged, if one does (the
+/// rule's descriptor names the quantity; the file is the report's).
 pub fn plot_for(d: &Diagnosis) -> Option<&'static str> {
-    match d.code {
-        "saturated-activations" | "dead-relus" | "hidden-softmax" => Some("saturation.png"),
-        "one-unit-softmax" => Some("gradient_norms.png"),
-        "vanishing-gradients" => Some("gradient_ratio.png"),
-        // Only the layer-ratio variant is judged on the ratio; the global-norm
-        // growth and the overflow variants show in the norms themselves.
-        "exploding-gradients" if d.evidence.contains_key("ratio_to_output_layer_median") => {
-            Some("gradient_ratio.png")
-        }
-        "exploding-gradients" | "non-finite" => Some("gradient_norms.png"),
-        "poor-initialization" | "unscaled-inputs" | "output-loss-mismatch" => {
-            Some("pre_activations.png")
-        }
-        "lr-too-high" | "lr-too-low" => Some("update_ratio.png"),
-        "loss-plateau"
-        | "loss-diverging"
-        | "loss-oscillating"
-        | "accuracy-at-chance"
-        | "overfitting"
-        | "unscaled-targets"
-        | "no-better-than-mean" => Some("loss.png"),
-        "class-imbalance" | "output-units-mismatch" => Some(crate::report::CONFUSION_FILE),
-        _ => None,
-    }
+    Some(match d.code.rule().plot_for(d)? {
+        Plot::Loss => "loss.png",
+        Plot::PreActivations => "pre_activations.png",
+        Plot::Saturation => "saturation.png",
+        Plot::GradientRatio => "gradient_ratio.png",
+        Plot::GradientNorms => "gradient_norms.png",
+        Plot::UpdateRatio => "update_ratio.png",
+        Plot::Confusion => crate::report::CONFUSION_FILE,
+    })
 }
 
 /// Why the plots could not be written.

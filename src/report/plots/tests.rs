@@ -227,14 +227,14 @@ fn coinciding_layers_get_one_panel_each() {
 #[test]
 fn diagnoses_are_marked_in_their_plot_and_layer_panel() {
     let rec = seed_case(50);
-    let d = |code: &'static str, layer, step| {
+    let d = |code: crate::diagnose::Code, layer, step| {
         crate::diagnose::Diagnosis::new(code, crate::diagnose::Severity::Error, String::new())
             .at(layer, Some(step))
     };
     let diagnoses = [
-        d("vanishing-gradients", Some(1), 3),
-        d("saturated-activations", Some(2), 1),
-        d("loss-plateau", None, 1),
+        d(crate::diagnose::Code::VanishingGradients, Some(1), 3),
+        d(crate::diagnose::Code::SaturatedActivations, Some(2), 1),
+        d(crate::diagnose::Code::LossPlateau, None, 1),
     ];
     let opts = PlotOptions::new(Some(40)).with_diagnoses(&diagnoses);
     let data = PlotData::new(&rec, &opts);

@@ -4,11 +4,13 @@
 //! is applied silently: every candidate is written next to the report as a
 //! config the user can read and run.
 
-use crate::check::{self, CheckOptions, FailOn};
+use super::CheckOptions;
+use crate::assess::{Assessed, FailOn};
 use crate::config::{Config, LossKind};
 use crate::data::spec::{DataSpec, Task};
-use crate::diagnose::{Diagnosis, Severity};
+use crate::diagnose::{Code, Diagnosis, FixKind, Severity};
 use crate::engine::activation::Activation;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
@@ -24,8 +26,13 @@ struct Fix {
     apply: Box<dyn Fn(&mut Table)>,
 }
 
-fn has(diagnoses: &[Diagnosis], codes: &[&str]) -> bool {
-    diagnoses.iter().any(|d| codes.contains(&d.code))
+/// The fixes the found codes' rules call for (their descriptors'
+/// `fixes`).
+fn wanted(diagnoses: &[Diagnosis]) -> BTreeSet<FixKind> {
+    diagnoses
+        .iter()
+        .flat_map(|d| d.code.rule().fixes.iter().copied())
+        .collect()
 }
 
 fn layers_mut(t: &mut Table) -> Vec<&mut Table> {
@@ -89,18 +96,11 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
         cfg.model.layers.last().map(|l| l.activation),
         Some(Activation::Softmax | Activation::Sigmoid)
     );
-    let init_trouble = has(
-        diagnoses,
-        &[
-            "poor-initialization",
-            "saturated-activations",
-            "vanishing-gradients",
-            "exploding-gradients",
-        ],
-    );
-    if init_trouble {
+    let wanted = wanted(diagnoses);
+    let want = |k: FixKind| wanted.contains(&k);
+    if want(FixKind::FanInInit) {
         fixes.push(Fix {
-            name: "fan-in-init",
+            name: FixKind::FanInInit.name(),
             changes: vec![
                 "init = xavier_uniform (he_normal for relu-family layers), bias_init = 0".into(),
             ],
@@ -115,9 +115,9 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
             }),
         });
     }
-    if init_trouble && hidden_saturating {
+    if want(FixKind::ReluHe) && hidden_saturating {
         fixes.push(Fix {
-            name: "relu-he",
+            name: FixKind::ReluHe.name(),
             changes: vec!["hidden sigmoid/tanh layers -> relu with init = he_normal; output layer init = xavier_uniform".into()],
             apply: Box::new(|t| {
                 let mut layers = layers_mut(t);
@@ -133,19 +133,9 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
             }),
         });
     }
-    if cfg.train.loss == LossKind::Mse
-        && bounded_output
-        && has(
-            diagnoses,
-            &[
-                "output-loss-mismatch",
-                "saturated-activations",
-                "loss-plateau",
-            ],
-        )
-    {
+    if cfg.train.loss == LossKind::Mse && bounded_output && want(FixKind::CrossEntropy) {
         fixes.push(Fix {
-            name: "cross-entropy",
+            name: FixKind::CrossEntropy.name(),
             changes: vec!["loss = cross_entropy".into()],
             apply: Box::new(|t| set(t, "train", "loss", Value::String("cross_entropy".into()))),
         });
@@ -153,7 +143,7 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
     // A cross-entropy over an output that is not its probability: give the
     // last layer the activation the loss assumes.
     let output = cfg.model.layers.last().map(|l| l.activation);
-    let wanted = match cfg.train.loss {
+    let wanted_output = match cfg.train.loss {
         LossKind::CrossEntropy if !bounded_output => Some("softmax"),
         // Categorical cross-entropy over several sigmoid units, one label
         // per sample: the softmax it assumes.
@@ -167,9 +157,9 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
         LossKind::BinaryCrossEntropy if output != Some(Activation::Sigmoid) => Some("sigmoid"),
         _ => None,
     };
-    if let Some(activation) = wanted.filter(|_| has(diagnoses, &["output-loss-mismatch"])) {
+    if let Some(activation) = wanted_output.filter(|_| want(FixKind::ProbabilityOutput)) {
         fixes.push(Fix {
-            name: "probability-output",
+            name: FixKind::ProbabilityOutput.name(),
             changes: vec![format!("output layer activation = {activation}")],
             apply: Box::new(move |t| {
                 if let Some(last) = layers_mut(t).pop() {
@@ -178,22 +168,22 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
             }),
         });
     }
-    if has(diagnoses, &["unscaled-inputs"]) {
+    if want(FixKind::ScaleInputs) {
         let scale = if input_min >= 0.0 && input_max <= 255.0 {
             "unit"
         } else {
             "standardize"
         };
         fixes.push(Fix {
-            name: "scale-inputs",
+            name: FixKind::ScaleInputs.name(),
             changes: vec![format!("[data] scale = {scale}")],
             apply: Box::new(move |t| set(t, "data", "scale", Value::String(scale.into()))),
         });
     }
     let classes = cfg_classes(diagnoses);
-    if let Some(classes) = classes.filter(|_| has(diagnoses, &["output-units-mismatch"])) {
+    if let Some(classes) = classes.filter(|_| want(FixKind::UnitsPerClass)) {
         fixes.push(Fix {
-            name: "units-per-class",
+            name: FixKind::UnitsPerClass.name(),
             changes: vec![format!(
                 "output units = {classes}, activation = softmax, loss = cross_entropy"
             )],
@@ -206,9 +196,9 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
             }),
         });
     }
-    if has(diagnoses, &["one-unit-softmax"]) {
+    if want(FixKind::SigmoidOutput) {
         fixes.push(Fix {
-            name: "sigmoid-output",
+            name: FixKind::SigmoidOutput.name(),
             changes: vec!["output activation = sigmoid".into()],
             apply: Box::new(|t| {
                 if let Some(last) = layers_mut(t).pop() {
@@ -226,9 +216,9 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
         .filter(|(_, l)| l.activation == Activation::Softmax)
         .map(|(i, _)| i)
         .collect();
-    if has(diagnoses, &["hidden-softmax"]) && !hidden_softmax.is_empty() {
+    if want(FixKind::HiddenRelu) && !hidden_softmax.is_empty() {
         fixes.push(Fix {
-            name: "hidden-relu",
+            name: FixKind::HiddenRelu.name(),
             changes: vec!["hidden softmax layers -> relu with init = he_normal".into()],
             apply: Box::new(move |t| {
                 for (i, layer) in layers_mut(t).into_iter().enumerate() {
@@ -240,9 +230,9 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
             }),
         });
     }
-    if has(diagnoses, &["unscaled-targets"]) {
+    if want(FixKind::ScaleTargets) {
         fixes.push(Fix {
-            name: "scale-targets",
+            name: FixKind::ScaleTargets.name(),
             changes: vec!["[data] scale_targets = standardize".into()],
             apply: Box::new(|t| {
                 set(
@@ -254,16 +244,16 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
             }),
         });
     }
-    if has(diagnoses, &["batch-norm-small-batch"]) {
+    if want(FixKind::BnBatchSize) {
         fixes.push(Fix {
-            name: "bn-batch-size",
+            name: FixKind::BnBatchSize.name(),
             changes: vec!["batch_size = 32 (batch norm needs batch statistics)".into()],
             apply: Box::new(|t| set(t, "train", "batch_size", Value::Integer(32))),
         });
     }
-    if has(diagnoses, &["dropout-too-high"]) {
+    if want(FixKind::DropoutLower) {
         fixes.push(Fix {
-            name: "dropout-lower",
+            name: FixKind::DropoutLower.name(),
             changes: vec!["rate = 0.2 on the dropout layers with rate >= 0.5".into()],
             apply: Box::new(|t| {
                 for l in layers_mut(t) {
@@ -287,9 +277,9 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
         .layers
         .iter()
         .any(|l| l.activation.is_relu_family() && l.bias_init < 0.0);
-    if has(diagnoses, &["dead-relus"]) && negative_relu_bias {
+    if want(FixKind::ZeroBias) && negative_relu_bias {
         fixes.push(Fix {
-            name: "zero-bias",
+            name: FixKind::ZeroBias.name(),
             changes: vec!["bias_init = 0.0 on the relu-family layers".into()],
             apply: Box::new(|t| {
                 for l in layers_mut(t) {
@@ -308,35 +298,22 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
             }),
         });
     }
-    if has(
-        diagnoses,
-        &[
-            "lr-too-high",
-            "loss-diverging",
-            "loss-oscillating",
-            "exploding-gradients",
-            "non-finite",
-            "dead-relus",
-        ],
-    ) {
+    if want(FixKind::LowerLr) {
         fixes.push(Fix {
-            name: "lower-lr",
+            name: FixKind::LowerLr.name(),
             changes: vec![format!("learning_rate = {} (10x lower)", lr / 10.0)],
             apply: Box::new(move |t| set(t, "train", "learning_rate", Value::Float(lr / 10.0))),
         });
-    } else if has(diagnoses, &["lr-too-low"]) {
+    } else if want(FixKind::HigherLr) {
         fixes.push(Fix {
-            name: "higher-lr",
+            name: FixKind::HigherLr.name(),
             changes: vec![format!("learning_rate = {} (10x higher)", lr * 10.0)],
             apply: Box::new(move |t| set(t, "train", "learning_rate", Value::Float(lr * 10.0))),
         });
     }
-    if has(
-        diagnoses,
-        &["exploding-gradients", "non-finite", "loss-diverging"],
-    ) {
+    if want(FixKind::ClipGradients) {
         fixes.push(Fix {
-            name: "clip-gradients",
+            name: FixKind::ClipGradients.name(),
             changes: vec!["clip_grad_norm = 1.0".into()],
             apply: Box::new(|t| set(t, "train", "clip_grad_norm", Value::Float(1.0))),
         });
@@ -348,7 +325,7 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
 fn cfg_classes(diagnoses: &[Diagnosis]) -> Option<u64> {
     diagnoses
         .iter()
-        .find(|d| d.code == "output-units-mismatch")
+        .find(|d| d.code == Code::OutputUnitsMismatch)
         .and_then(|d| d.evidence.get("classes"))
         .and_then(|v| v.as_u64())
 }
@@ -437,44 +414,6 @@ pub fn best(fixes: &[FixResult]) -> Option<&FixResult> {
         })
 }
 
-/// Drops suggestions that name the setting the config already has (they
-/// would change nothing): `init = "X"` when every layer it applies to
-/// already uses X, `loss = "cross_entropy"`, `scale = "unit"` or
-/// `"standardize"`, and `optimizer = "adam"` at `learning_rate = 0.001`.
-pub fn drop_noop_suggestions(cfg: &Config, diagnoses: &mut [Diagnosis]) {
-    use crate::config::{Init, OptimizerConfig};
-    use crate::data::spec::Scale;
-    let layers = &cfg.model.layers;
-    let hidden = &layers[..layers.len().saturating_sub(1)];
-    let all_init = |init: Init, relu: bool| {
-        hidden
-            .iter()
-            .filter(|l| l.activation.is_relu_family() == relu)
-            .all(|l| l.init == init)
-    };
-    let relu_biases_non_negative = hidden
-        .iter()
-        .filter(|l| l.activation.is_relu_family())
-        .all(|l| l.bias_init >= 0.0);
-    let noop = |s: &str| {
-        (s.contains("init = \"xavier_uniform\"") && all_init(Init::XavierUniform, false))
-            || (s.contains("init = \"he_normal\"")
-                && !s.contains("activation")
-                && all_init(Init::HeNormal, true)
-                // "... and bias_init = 0.0" still changes a negative bias.
-                && (!s.contains("bias_init") || relu_biases_non_negative))
-            || (s.contains("loss = \"cross_entropy\"") && cfg.train.loss == LossKind::CrossEntropy)
-            || (s.contains("scale = \"unit\"") && cfg.data.scale == Scale::Unit)
-            || (s.contains("scale = \"standardize\"") && cfg.data.scale == Scale::Standardize)
-            || (s.contains("optimizer = \"adam\"")
-                && matches!(cfg.train.optimizer, OptimizerConfig::Adam { .. })
-                && (cfg.train.learning_rate - 0.001).abs() < 1e-12)
-    };
-    for d in diagnoses.iter_mut() {
-        d.suggestions.retain(|s| !noop(s));
-    }
-}
-
 fn errors(d: &[Diagnosis]) -> Vec<String> {
     d.iter()
         .filter(|d| d.severity == Severity::Error)
@@ -486,7 +425,7 @@ fn errors(d: &[Diagnosis]) -> Vec<String> {
 /// and `fixes/<name>/` (a full report) under `report_dir`.
 pub fn try_fixes(
     cfg: &Config,
-    before: &check::CheckRun,
+    before: &Assessed,
     out: &crate::report::write::ReportDir,
     steps: usize,
 ) -> Vec<FixResult> {
@@ -538,7 +477,7 @@ pub fn try_fixes(
             seed: Some(cfg.seed),
             stop_when_diagnosed: false,
         };
-        let Ok(after) = check::run(&opts, &mut |_, _| {}) else {
+        let Ok(after) = super::run(&opts, &mut |_, _| {}) else {
             continue;
         };
         if after.summary.interrupted {

@@ -2,14 +2,14 @@
 //! trainer writing the run format) judged by the same [`assess`] that
 //! `check` uses, with the report written to another directory.
 
-use super::{LoadedRun, RunDirError};
 use crate::assess::assess;
-use crate::check::{CheckRun, FailOn};
+use crate::assess::{drop_noop_suggestions, Assessed, FailOn};
 use crate::config::DType;
 use crate::diagnose::Context;
-use crate::report::summary::{DataSummary, Final, NetworkSummary, Summary, Timing, Verdict};
+use crate::report::summary::{DataSummary, Final, NetworkSummary, RunParts, Summary, Timing};
 use crate::report::write::ReportDir;
-use crate::report::{ReportError, REPORT_FILES};
+use crate::report::ReportError;
+use crate::rundir::{self, LoadedRun, RunDirError};
 use std::path::{Path, PathBuf};
 
 /// What the command line asked for.
@@ -30,15 +30,15 @@ pub enum DiagnoseError {
 }
 
 /// Loads, diagnoses and reports one run directory.
-pub fn run(opts: &DiagnoseOptions) -> Result<CheckRun, DiagnoseError> {
+pub fn run(opts: &DiagnoseOptions) -> Result<Assessed, DiagnoseError> {
     // The output location is settled, checked and locked before the CSVs
     // are read (only summary.json's `name` is needed for it): a bad --out
     // costs nothing, and nothing is written anywhere else.
-    let summary_path = super::summary_path(&opts.dir)?;
+    let summary_path = rundir::summary_path(&opts.dir)?;
     if let Some(out) = &opts.out {
         crate::report::write::refuse_run_inside(out, &opts.dir)?;
     }
-    let facts = super::facts::RunFacts::read(&summary_path)?;
+    let facts = rundir::facts::RunFacts::read(&summary_path)?;
     let name = match facts.name.clone() {
         Some(name) => name,
         None => opts
@@ -64,7 +64,7 @@ pub fn run(opts: &DiagnoseOptions) -> Result<CheckRun, DiagnoseError> {
     };
     crate::report::write::refuse_run_inside(&report_dir, &opts.dir)?;
     let out = ReportDir::open(&report_dir)?;
-    let run = super::load_with(&opts.dir, facts)?;
+    let run = rundir::load_with(&opts.dir, facts)?;
     let summary = summarise(&run, name, &opts.dir, opts.fail_on);
     let ctx = Context {
         recording: &run.recording,
@@ -80,12 +80,12 @@ pub fn run(opts: &DiagnoseOptions) -> Result<CheckRun, DiagnoseError> {
         opts.fail_on,
         &|d| {
             if let Some(cfg) = &cfg {
-                crate::check::fixes::drop_noop_suggestions(cfg, d);
+                drop_noop_suggestions(cfg, d);
             }
         },
         &out,
     )?;
-    Ok(CheckRun {
+    Ok(Assessed {
         summary,
         report_dir,
     })
@@ -141,11 +141,7 @@ fn summarise(run: &LoadedRun, name: String, dir: &Path, fail_on: FailOn) -> Summ
         features: run.recording.layers.first().map_or(0, |l| l.fan_in),
         classes: run.preflight.classes,
     });
-    Summary {
-        schema_version: crate::report::summary::SCHEMA_VERSION,
-        tool: env!("CARGO_PKG_NAME").to_string(),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        run_format: super::RUN_FORMAT,
+    Summary::new(RunParts {
         name,
         config: match &f.producer {
             Some(p) => format!("{} ({p})", dir.display()),
@@ -156,8 +152,6 @@ fn summarise(run: &LoadedRun, name: String, dir: &Path, fail_on: FailOn) -> Summ
         // A recorded run is judged by the thresholds its summary says were
         // in effect (a `check` run's `[thresholds]`), else the defaults.
         thresholds: f.thresholds.clone().unwrap_or_default(),
-        verdict: Verdict::Healthy,
-        exit_code: 0,
         fail_on: fail_on.name().to_string(),
         steps_run,
         steps_planned,
@@ -165,7 +159,6 @@ fn summarise(run: &LoadedRun, name: String, dir: &Path, fail_on: FailOn) -> Summ
         interrupted: f.interrupted,
         stop_reason,
         final_,
-        diagnoses: Vec::new(),
         nan_origin: run.nan_origin.clone(),
         gradcheck: f.gradcheck.clone().filter(|g| !g.is_null()),
         data,
@@ -194,10 +187,6 @@ fn summarise(run: &LoadedRun, name: String, dir: &Path, fail_on: FailOn) -> Summ
             seconds: 0.0,
             samples_per_second: 0.0,
         }),
-        files: REPORT_FILES.iter().map(|s| s.to_string()).collect(),
-        fixes: Vec::new(),
-        headline_fix: None,
         confusion: f.confusion.clone(),
-        skipped: Vec::new(),
-    }
+    })
 }

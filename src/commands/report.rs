@@ -3,10 +3,10 @@
 //! run diagnosed elsewhere), without re-running or re-judging anything. The
 //! recorded files are left untouched.
 
-use super::facts::RunFacts;
-use super::RunDirError;
 use crate::report::write::ReportDir;
 use crate::report::ReportError;
+use crate::rundir::facts::RunFacts;
+use crate::rundir::{self, RunDirError};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +23,7 @@ pub enum RerenderError {
 /// directory), staged and renamed into place under the directory's lock.
 /// Returns the written report.md's path.
 pub fn run(dir: &Path, out: Option<&Path>) -> Result<PathBuf, RerenderError> {
-    let path = super::summary_path(dir)?;
+    let path = rundir::summary_path(dir)?;
     if let Some(out) = out {
         crate::report::write::refuse_run_inside(out, dir)?;
     }
@@ -33,7 +33,7 @@ pub fn run(dir: &Path, out: Option<&Path>) -> Result<PathBuf, RerenderError> {
         return Err(RerenderError::NotDiagnosed { path });
     };
     summary.network.loss = summary.network.loss.with_delta(summary.network.huber_delta);
-    let rec = super::read_recording(dir, &facts, &facts.layer_infos())?.recording;
+    let rec = rundir::read_recording(dir, &facts, &facts.layer_infos())?.recording;
     let out = ReportDir::open(out.unwrap_or(dir))?;
     let files = crate::report::render_views(out.staging(), &summary, &rec)?;
     for f in &files {

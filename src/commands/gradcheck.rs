@@ -1,7 +1,6 @@
 //! The `gradcheck` command: train as the config says (only as far as the
 //! check points need), check gradients at each point, write gradcheck.csv.
 
-use super::{load_data, optimizer_for, plan_for, planned_steps, report_dir, split, CheckError};
 use crate::config::{CheckPoint, Config, DType};
 use crate::data::Data;
 use crate::engine::flaw::Flaw;
@@ -11,6 +10,9 @@ use crate::gradcheck::run::Checker;
 use crate::gradcheck::types::GradcheckReport;
 use crate::monitor::hook::Hook;
 use crate::monitor::nonfinite::NonFiniteTracer;
+use crate::prepare::{
+    load_data, optimizer_for, plan_for, planned_steps, report_dir, split, RunError,
+};
 use std::path::PathBuf;
 
 /// What the command line asked for.
@@ -20,6 +22,8 @@ pub struct GradcheckOptions {
     /// Overrides `[gradcheck] at`.
     pub at: Option<Vec<CheckPoint>>,
     pub out: Option<PathBuf>,
+    /// Also write a JUnit XML file here (one test case per checked tensor).
+    pub junit: Option<PathBuf>,
     /// The `--inject-bug` test hook.
     pub flaw: Option<Flaw>,
     /// Told when each check point starts and ends (terminal progress).
@@ -34,7 +38,9 @@ pub struct GradcheckRun {
     pub csv: PathBuf,
 }
 
-pub fn run(opts: &GradcheckOptions) -> Result<GradcheckRun, CheckError> {
+/// Runs the gradient checks the options ask for and writes gradcheck.csv
+/// (and the JUnit file).
+pub fn run(opts: &GradcheckOptions) -> Result<GradcheckRun, RunError> {
     let cfg = crate::config::load(&opts.config)?;
     // Locked and staged before any data is read or any step trained, like
     // a check report (issue 11): a busy or unwritable --out fails at once.
@@ -56,6 +62,15 @@ pub fn run(opts: &GradcheckOptions) -> Result<GradcheckRun, CheckError> {
         }
     })?;
     let csv = out.commit_file("gradcheck.csv")?;
+    if let Some(path) = &opts.junit {
+        let xml = crate::gradcheck::output::junit_xml(&report, &cfg.name);
+        crate::report::write::write_atomic(path, xml.as_bytes()).map_err(|source| {
+            crate::report::ReportError::Io {
+                path: path.clone(),
+                source,
+            }
+        })?;
+    }
     Ok(GradcheckRun {
         report,
         name: cfg.name.clone(),
@@ -69,14 +84,14 @@ fn refuse_points_beyond_the_run(
     cfg: &Config,
     data: &Data,
     points: &[CheckPoint],
-) -> Result<(), CheckError> {
+) -> Result<(), RunError> {
     let planned = planned_steps(cfg, data, None);
     match points
         .iter()
         .filter_map(|p| p.step())
         .find(|&s| s > planned)
     {
-        Some(step) => Err(CheckError::Config(crate::config::ConfigError::new(
+        Some(step) => Err(RunError::Config(crate::config::ConfigError::new(
             &cfg.path,
             &cfg.source,
             None,
@@ -95,7 +110,7 @@ fn check_typed<F: Float>(
     data: &Data,
     points: &[CheckPoint],
     opts: &GradcheckOptions,
-) -> Result<GradcheckReport, CheckError> {
+) -> Result<GradcheckReport, RunError> {
     let t = &cfg.train;
     let flaw = opts.flaw;
     let mut net = Network::<F>::init(data.sample_shape(), &cfg.model.layers, cfg.seed);
