@@ -76,6 +76,19 @@ pub fn markdown() -> String {
             "\n## {}\n\n{}.\n\n**What it means.** {}\n\n**Why it happens.** {}\n\n**How to fix it.** {}\n\n**Where to look.** {}\n",
             r.name, capitalised(x.title), x.meaning, x.why, x.fix, x.look
         ));
+        if !r.thresholds.is_empty() {
+            let defaults =
+                serde_json::to_value(crate::diagnose::Thresholds::default()).unwrap_or_default();
+            let named: Vec<String> = r
+                .thresholds
+                .iter()
+                .map(|t| format!("`{t}` = {}", defaults[*t]))
+                .collect();
+            s.push_str(&format!(
+                "\n*Thresholds (`[thresholds]` overrides them):* {}.\n",
+                named.join(", ")
+            ));
+        }
         if !r.explains.is_empty() {
             let names: Vec<&str> = r.explains.iter().map(|c| c.name()).collect();
             s.push_str(&format!(

@@ -16,6 +16,7 @@ use crate::engine::activation::Activation;
 pub const SATURATED_ACTIVATIONS: Rule = Rule {
     code: Code::SaturatedActivations,
     name: "saturated-activations",
+    thresholds: &["saturation_warning", "saturation_error", "trained_well_drop", "window_share", "window_min", "window_max"],
     outcome_dependent: true,
     explains: &[],
     needs: &[Need::Column("saturated_frac")],
@@ -140,6 +141,7 @@ fn loss_halved(ctx: &Context<'_>, th: &Thresholds) -> bool {
 pub const DEAD_RELUS: Rule = Rule {
     code: Code::DeadRelus,
     name: "dead-relus",
+    thresholds: &["dead_warning", "dead_error", "window_share", "window_min", "window_max"],
     outcome_dependent: true,
     explains: &[],
     needs: &[Need::Column("dead_frac")],

@@ -15,6 +15,7 @@ use crate::engine::activation::Activation;
 pub const HIDDEN_SOFTMAX: Rule = Rule {
     code: Code::HiddenSoftmax,
     name: "hidden-softmax",
+    thresholds: &[],
     outcome_dependent: true,
     explains: &[Code::SaturatedActivations, Code::VanishingGradients, Code::LossPlateau, Code::AccuracyAtChance, Code::NoBetterThanMean],
     needs: &[],
@@ -68,6 +69,7 @@ pub fn hidden_softmax(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis> 
 pub const BATCH_NORM_SMALL_BATCH: Rule = Rule {
     code: Code::BatchNormSmallBatch,
     name: "batch-norm-small-batch",
+    thresholds: &[],
     outcome_dependent: true,
     explains: &[Code::VanishingGradients, Code::LossPlateau, Code::LossOscillating, Code::AccuracyAtChance],
     needs: &[],
@@ -133,6 +135,7 @@ pub fn batch_norm_small_batch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Dia
 pub const ONE_UNIT_SOFTMAX: Rule = Rule {
     code: Code::OneUnitSoftmax,
     name: "one-unit-softmax",
+    thresholds: &[],
     outcome_dependent: false,
     explains: &[],
     needs: &[],
@@ -182,6 +185,7 @@ pub fn one_unit_softmax(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis
 pub const OUTPUT_UNITS_MISMATCH: Rule = Rule {
     code: Code::OutputUnitsMismatch,
     name: "output-units-mismatch",
+    thresholds: &[],
     outcome_dependent: false,
     explains: &[],
     needs: &[],

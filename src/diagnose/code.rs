@@ -46,7 +46,7 @@ impl Code {
         RULES[self as usize]
     }
 
-    /// The stable name summary.json, the CLI and the docs use (Code::DeadRelus).
+    /// The stable name summary.json, the CLI and the docs use ("dead-relus").
     pub fn name(self) -> &'static str {
         self.rule().name
     }
@@ -100,6 +100,25 @@ mod tests {
             assert_eq!(Code::from_name(rule.name), Some(rule.code));
         }
         assert_eq!(RULES.len(), Code::NoBetterThanMean as usize + 1);
+    }
+
+    /// Truth: the Thresholds struct itself, serialised. Every threshold a
+    /// rule declares exists, and every threshold is some rule's.
+    #[test]
+    fn every_threshold_belongs_to_a_rule_and_exists() {
+        let fields = serde_json::to_value(crate::diagnose::Thresholds::default()).unwrap();
+        let fields = fields.as_object().unwrap();
+        for r in RULES {
+            for t in r.thresholds {
+                assert!(fields.contains_key(*t), "{}: no threshold {t}", r.name);
+            }
+        }
+        for f in fields.keys() {
+            assert!(
+                RULES.iter().any(|r| r.thresholds.contains(&f.as_str())),
+                "threshold {f} is no rule's"
+            );
+        }
     }
 
     #[test]

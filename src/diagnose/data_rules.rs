@@ -10,6 +10,7 @@ use super::types::{Diagnosis, Severity};
 pub const NON_FINITE_DATA: Rule = Rule {
     code: Code::NonFiniteData,
     name: "non-finite-data",
+    thresholds: &[],
     outcome_dependent: false,
     explains: &[],
     needs: &[Need::InputStats],
@@ -57,6 +58,7 @@ pub fn non_finite_data(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis>
 pub const UNSCALED_INPUTS: Rule = Rule {
     code: Code::UnscaledInputs,
     name: "unscaled-inputs",
+    thresholds: &["input_rms", "feature_scale_ratio"],
     outcome_dependent: true,
     explains: &[Code::SaturatedActivations, Code::DeadRelus, Code::ExplodingGradients, Code::NonFinite, Code::LrTooHigh, Code::LossDiverging, Code::LossOscillating, Code::LossPlateau, Code::AccuracyAtChance],
     needs: &[Need::InputStats],

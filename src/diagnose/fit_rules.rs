@@ -16,6 +16,7 @@ use crate::numfmt::short;
 pub const OVERFITTING: Rule = Rule {
     code: Code::Overfitting,
     name: "overfitting",
+    thresholds: &["overfit_rise", "overfit_p", "overfit_min_evals", "drop_z", "window_share", "window_min", "window_max", "loss_window_share", "loss_window_min", "loss_window_max"],
     outcome_dependent: false,
     explains: &[],
     needs: &[],
@@ -124,6 +125,7 @@ pub fn overfitting(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
 pub const CLASS_IMBALANCE: Rule = Rule {
     code: Code::ClassImbalance,
     name: "class-imbalance",
+    thresholds: &["chance_sigmas", "imbalance_excess", "window_share", "window_min", "window_max"],
     outcome_dependent: true,
     explains: &[Code::AccuracyAtChance, Code::LossPlateau],
     needs: &[],

@@ -12,6 +12,7 @@ use super::types::{Diagnosis, Severity};
 pub const GRADIENT_MISMATCH: Rule = Rule {
     code: Code::GradientMismatch,
     name: "gradient-mismatch",
+    thresholds: &[],
     outcome_dependent: false,
     explains: &[],
     needs: &[Need::GradientCheck],

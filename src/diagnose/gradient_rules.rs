@@ -28,6 +28,7 @@ fn ratios(ctx: &Context<'_>, layer: usize) -> (Vec<usize>, Vec<f64>) {
 pub const VANISHING_GRADIENTS: Rule = Rule {
     code: Code::VanishingGradients,
     name: "vanishing-gradients",
+    thresholds: &["vanishing_ratio", "saturation_warning", "window_share", "window_min", "window_max"],
     outcome_dependent: true,
     explains: &[],
     needs: &[Need::Column("grad_w_norm")],
@@ -113,6 +114,7 @@ pub fn vanishing_gradients(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnos
 pub const EXPLODING_GRADIENTS: Rule = Rule {
     code: Code::ExplodingGradients,
     name: "exploding-gradients",
+    thresholds: &["exploding_ratio", "exploding_growth", "window_share", "window_min", "window_max"],
     outcome_dependent: true,
     explains: &[],
     needs: &[Need::Column("grad_w_norm")],

@@ -12,6 +12,7 @@ use crate::engine::activation::Activation;
 pub const POOR_INITIALIZATION: Rule = Rule {
     code: Code::PoorInitialization,
     name: "poor-initialization",
+    thresholds: &["init_gain_high", "init_gain_low", "init_mean_shift"],
     outcome_dependent: true,
     explains: &[Code::SaturatedActivations, Code::DeadRelus, Code::VanishingGradients, Code::ExplodingGradients, Code::NonFinite, Code::LossPlateau, Code::AccuracyAtChance],
     needs: &[Need::InitialWeights],

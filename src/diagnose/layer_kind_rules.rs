@@ -22,6 +22,7 @@ pub const DROPOUT_HIGH: f64 = 0.5;
 pub const DROPOUT_TOO_HIGH: Rule = Rule {
     code: Code::DropoutTooHigh,
     name: "dropout-too-high",
+    thresholds: &["chance_sigmas", "trained_well_drop", "window_share", "window_min", "window_max"],
     outcome_dependent: true,
     explains: &[Code::DeadRelus, Code::LossPlateau, Code::AccuracyAtChance],
     needs: &[],

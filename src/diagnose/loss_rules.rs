@@ -66,6 +66,7 @@ pub(super) fn overall_drop(ctx: &Context<'_>, th: &Thresholds) -> Option<f64> {
 pub const LOSS_PLATEAU: Rule = Rule {
     code: Code::LossPlateau,
     name: "loss-plateau",
+    thresholds: &["plateau_drop", "slow_drop", "drop_z", "diverging_growth", "trained_well_drop", "trend_min_points", "loss_window_share", "loss_window_min", "loss_window_max"],
     outcome_dependent: false,
     explains: &[],
     needs: &[],
@@ -139,6 +140,7 @@ pub fn loss_plateau(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
 pub const LOSS_DIVERGING: Rule = Rule {
     code: Code::LossDiverging,
     name: "loss-diverging",
+    thresholds: &["diverging_growth", "diverging_p", "drop_z", "trend_min_points", "loss_window_share", "loss_window_min", "loss_window_max"],
     outcome_dependent: false,
     explains: &[],
     needs: &[],

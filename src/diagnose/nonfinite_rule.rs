@@ -12,6 +12,7 @@ use crate::monitor::hook::Phase;
 pub const NON_FINITE: Rule = Rule {
     code: Code::NonFinite,
     name: "non-finite",
+    thresholds: &[],
     outcome_dependent: false,
     explains: &[],
     needs: &[Need::NanWatch],

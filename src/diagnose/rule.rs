@@ -16,8 +16,12 @@ use super::types::Diagnosis;
 #[derive(Debug)]
 pub struct Rule {
     pub code: Code,
-    /// The stable name (Code::DeadRelus).
+    /// The stable name ("dead-relus").
     pub name: &'static str,
+    /// The [`Thresholds`] fields the rule compares against (a user's
+    /// `[thresholds]` table overrides them); docs/diagnoses.md lists them
+    /// with their defaults.
+    pub thresholds: &'static [&'static str],
     /// A risk or a symptom, serious only when training was hurt; false for
     /// failures whatever the loss did (NaN, wrong gradients, bad data,
     /// overfitting).

@@ -15,6 +15,7 @@ use crate::numfmt::short;
 pub const UNSCALED_TARGETS: Rule = Rule {
     code: Code::UnscaledTargets,
     name: "unscaled-targets",
+    thresholds: &["target_scale_high", "target_scale_low"],
     outcome_dependent: true,
     explains: &[Code::SaturatedActivations, Code::DeadRelus, Code::ExplodingGradients, Code::NonFinite, Code::LrTooHigh, Code::LossDiverging, Code::LossOscillating, Code::LossPlateau, Code::NoBetterThanMean],
     needs: &[],
@@ -90,6 +91,7 @@ pub fn unscaled_targets(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis>
 pub const NO_BETTER_THAN_MEAN: Rule = Rule {
     code: Code::NoBetterThanMean,
     name: "no-better-than-mean",
+    thresholds: &["chance_sigmas"],
     outcome_dependent: false,
     explains: &[],
     needs: &[],

@@ -88,6 +88,7 @@ fn early_spike(ctx: &Context<'_>, th: &Thresholds) -> Option<(usize, f64, f64)> 
 pub const LR_TOO_HIGH: Rule = Rule {
     code: Code::LrTooHigh,
     name: "lr-too-high",
+    thresholds: &["update_ratio_high", "update_ratio_cause", "loss_spike_factor", "loss_spike_share", "loss_spike_window", "plateau_p", "trained_well_drop", "trend_min_points", "window_share", "window_min", "window_max"],
     outcome_dependent: true,
     explains: &[],
     needs: &[Need::Column("update_ratio"), Need::LearningRate],
@@ -185,6 +186,7 @@ pub fn lr_too_high(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis> {
 pub const LR_TOO_LOW: Rule = Rule {
     code: Code::LrTooLow,
     name: "lr-too-low",
+    thresholds: &["update_ratio_low", "update_ratio_high", "plateau_drop", "slow_drop", "drop_z", "trained_well_drop", "trend_min_points", "window_share", "window_min", "window_max", "loss_window_share", "loss_window_min", "loss_window_max"],
     outcome_dependent: true,
     explains: &[],
     needs: &[Need::Column("update_ratio"), Need::LearningRate],
@@ -278,6 +280,7 @@ fn expected_jump(ctx: &Context<'_>, from_step: usize) -> Option<f64> {
 pub const LOSS_OSCILLATING: Rule = Rule {
     code: Code::LossOscillating,
     name: "loss-oscillating",
+    thresholds: &["oscillation_log_step", "oscillation_noise_factor", "oscillation_progress", "diverging_growth", "diverging_p", "plateau_p", "trend_min_points"],
     outcome_dependent: true,
     explains: &[],
     needs: &[],
@@ -366,6 +369,7 @@ pub fn loss_oscillating(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosis>
 pub const ACCURACY_AT_CHANCE: Rule = Rule {
     code: Code::AccuracyAtChance,
     name: "accuracy-at-chance",
+    thresholds: &["chance_sigmas", "trend_min_points", "window_share", "window_min", "window_max"],
     outcome_dependent: false,
     explains: &[],
     needs: &[Need::ChanceAccuracy, Need::Accuracy],
@@ -469,6 +473,7 @@ pub fn accuracy_at_chance(ctx: &Context<'_>, th: &Thresholds) -> Option<Diagnosi
 pub const OUTPUT_LOSS_MISMATCH: Rule = Rule {
     code: Code::OutputLossMismatch,
     name: "output-loss-mismatch",
+    thresholds: &[],
     outcome_dependent: true,
     explains: &[Code::SaturatedActivations, Code::VanishingGradients, Code::LossPlateau, Code::AccuracyAtChance],
     needs: &[Need::NamedLoss],
