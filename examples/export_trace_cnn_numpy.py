@@ -40,7 +40,7 @@ Bugs (each changes only the backward pass):
     flatten-order               flatten backward unflattens channels-last
                                 (NHWC) while the forward flattened NCHW
 
-Trace format version 2 (see README "Trace format version 2"): per layer a
+Trace format version 2 (see docs/verify-trace.md): per layer a
 `kind` and its config keys, `params`/`grads` tables naming one file per
 parameter tensor, `output` (after the activation), `pre_activation`
 (conv2d/dense), `delta` = dL/d(pre_activation) (= dL/d(output) for kinds

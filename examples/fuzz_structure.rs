@@ -1,4 +1,4 @@
-//! The documented structure fuzz run (README, Reliability): hostile run
+//! The documented structure fuzz run (docs/architecture.md, Fuzzing): hostile run
 //! directories — names, paths, links, FIFOs, devices, planted report
 //! directories, mixed recordings — fed to `diagnose`, `report` and
 //! `compare`, checking that nothing outside the chosen report directory

@@ -1,5 +1,5 @@
 """nn-doctor's PyTorch recorder: watch any nn.Module and optimizer in your own
-training loop and write nn-doctor's run format (README: "The run format"), so
+training loop and write nn-doctor's run format (docs/run-format.md), so
 `nn-doctor diagnose RUN_DIR` can name what is wrong.
 
     rec = Recorder(model, optimizer, "runs/mine", loss="cross_entropy", every=10)

@@ -94,7 +94,7 @@ fn shape_mistakes_are_refused_naming_the_layer_and_key() {
     }
 }
 
-/// The README's figure: examples/mnist_cnn.toml reaches a test accuracy of
+/// The figure in bench/RESULTS.md: examples/mnist_cnn.toml reaches a test accuracy of
 /// at least 0.97 (the target; measured 0.9705). About 20 s of
 /// training, so not part of the default run.
 #[test]

@@ -1,6 +1,6 @@
 //! The CI fuzz smoke test (issue 11): 20,000 seeded mutants per reader (3,000
 //! for the file-backed data CSV), none may panic. The long run is `cargo run --release --example
-//! fuzz` (README, Reliability); crashers it finds are kept below.
+//! fuzz` (docs/architecture.md, Fuzzing); crashers it finds are kept below.
 
 #[path = "../fuzz/harness.rs"]
 #[allow(dead_code)] // the example reads what this test does not

@@ -3,7 +3,7 @@
 //! mixed recordings through `diagnose`, `report` and `compare`, in-process.
 //! Nothing outside the chosen report directory may change, the input must
 //! stay intact, and nothing may panic or hang. The long run is `cargo run
-//! --release --example fuzz_structure` (README, Reliability). One test in
+//! --release --example fuzz_structure` (docs/architecture.md, Fuzzing). One test in
 //! this binary: the cases change the working directory.
 
 #[path = "../fuzz/structure.rs"]

@@ -6,7 +6,7 @@
 //! the rules and scenarios were tuned and on which recall must be 100% and
 //! false alarms zero; and the HELD-OUT seeds 101..105, never looked at while
 //! calibrating, whose figures are measured (not asserted) by the ignored
-//! test `held_out_seeds` and reported in the README:
+//! test `held_out_seeds` and reported in bench/RESULTS.md:
 //!
 //! ```text
 //! cargo test --release --test scenarios -- --ignored --nocapture
@@ -247,7 +247,7 @@ fn scenario_corpus_has_full_recall_and_no_false_alarms_on_calibration_seeds() {
 }
 
 /// Measures (does not assert) recall and false alarms on seeds never used
-/// for calibration; the README reports what this prints.
+/// for calibration; bench/RESULTS.md reports what this prints.
 #[test]
 #[ignore = "measurement: cargo test --release --test scenarios -- --ignored --nocapture"]
 fn held_out_seeds() {

@@ -160,7 +160,7 @@ fn e1_a_safe_run_name_reports_into_reports_of_the_working_directory() {
 
 #[test]
 fn e2_diagnosing_a_run_below_the_report_directory_is_refused() {
-    // The README's compare workflow one step on: a check report DIR with a
+    // The documented compare workflow one step on: a check report DIR with a
     // candidate run in DIR/fixes/X, diagnosed with --out DIR.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("report");

@@ -398,7 +398,7 @@ mod tests {
 
     #[test]
     fn window_min_above_window_max_is_rejected_not_a_panic() {
-        // Regression (issue 9): window_min = 30 panicked in clamp.
+        // Regression: window_min = 30 once panicked in clamp.
         let t = Thresholds::with_overrides(&[("window_min".into(), 30.0)]);
         let (key, msg) = t.validate().unwrap_err();
         assert_eq!(key, "window_min");

@@ -93,7 +93,7 @@ impl std::fmt::Display for CheckPoint {
     }
 }
 
-/// The validated `[gradcheck]` table; defaults are documented in README.md
+/// The validated `[gradcheck]` table; defaults are documented in docs/configs.md
 /// and `gradcheck::settings`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GradcheckConfig {

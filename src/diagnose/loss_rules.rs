@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn noisy_plateau_is_found_whatever_the_window_medians_do() {
-        // Regression (issue 9): batch noise moved the window medians by up
+        // Regression: batch noise moved the window medians by up
         // to 6% and the fixed 1% band missed the plateau. Noise +-10%
         // around 0.9, no trend: never significant.
         for seed in 0..7 {

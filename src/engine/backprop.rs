@@ -188,11 +188,10 @@ pub fn backward_layers<F: Float>(
 
 /// Both backward products of a dense layer below this many multiply-adds
 /// run in turn on the caller, each split by `gemm` as it sees fit; from
-/// here on they run at once on two threads, each product whole. The deep
-/// ReLU net's 64x256x256 products (4.2M, ~90 us) lost when split by
-/// columns (0.89-0.92x, `cargo bench --bench gemm_shapes`) but gain as a
-/// pair; the seed network's 64x10x1000 ones (0.64M) are near the cost of
-/// waking a worker (README "Performance"): [`MIN_WAKE_MACS`].
+/// here on they run at once on two threads, each product whole: mid-sized
+/// products lose when split by columns but gain as a pair, and small ones
+/// cost less than waking a worker (`cargo bench --bench gemm_shapes --
+/// --pairs`; bench/RESULTS.md): [`MIN_WAKE_MACS`].
 pub const PAIR_MIN_MACS: usize = MIN_WAKE_MACS;
 
 /// Layer `l`'s share of the backward pass: its parameter gradients (with

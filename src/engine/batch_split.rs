@@ -40,8 +40,7 @@ pub const MIN_ROWS: usize = 8;
 /// for `gemm` to split by columns itself (`gemm::threads_for`): that one
 /// already uses every core, with its weight packed once instead of once
 /// per block. (Taking such a product into the run by rows saves a wake but
-/// packs the whole weight in every block: `peer_worker` alternated 10
-/// times, seed f32 b64 instrumented, 0.96x; deep net 1.02x, within noise.)
+/// packs the whole weight in every block, which costs more.)
 pub fn dense_run<F: Float>(
     net: &Network<F>,
     start: usize,

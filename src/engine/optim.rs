@@ -415,8 +415,8 @@ const LANES: usize = 4;
 /// Accumulator lanes per norm in the chunks of a longer tensor. With four,
 /// each lane's sum is one chain of dependent f64 additions, and that
 /// latency bounded the pass (about one element per cycle); sixteen
-/// independent lanes made plain SGD on the seed network's 784x1000 f32
-/// weight 2-3x faster on one thread (`cargo bench --bench update`).
+/// independent chains keep the adder busy (`cargo bench --bench update`;
+/// bench/RESULTS.md).
 const WIDE_LANES: usize = 16;
 
 /// [`apply_rule`] with `L` accumulator lanes per norm.

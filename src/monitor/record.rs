@@ -54,7 +54,7 @@ pub struct Recording {
     /// The fixed probe batch at its steps (monitor::probe), ordered by step.
     #[serde(default)]
     pub probes: Vec<Probe>,
-    /// Every row of a run whose in-memory series were thinned (issue 11),
+    /// Every row of a run whose in-memory series were thinned,
     /// on disk; the CSVs are written from it.
     #[serde(skip)]
     pub full: super::spill::FullSeries,

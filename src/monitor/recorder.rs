@@ -22,7 +22,7 @@ pub struct Recorder {
     keep_every: usize,
     /// Loss rows are kept at steps 1, 1 + loss_every, ... (1 until thinned).
     loss_every: usize,
-    /// Row caps (issue 11): past them the in-memory series are thinned, so
+    /// Row caps: past them the in-memory series are thinned, so
     /// memory stays bounded for any step count, and every row from then on
     /// is streamed to a spill file instead (monitor::spill), from which the
     /// CSVs are written whole.

@@ -1,5 +1,5 @@
 //! Full-resolution rows of a long run, kept on disk instead of in memory
-//! (issue 11). A run whose series outgrow the recorder's row cap keeps
+//! so that memory stays bounded. A run whose series outgrow the recorder's row cap keeps
 //! thinned series in memory for the rules and plots, and streams every row
 //! to an anonymous temporary file; metrics.csv and loss.csv are then written
 //! from that file, so the CSVs stay complete for any step count while memory

@@ -5,7 +5,7 @@
 use crate::monitor::record::{LayerInfo, LayerRow, Recording, StepRow};
 use std::path::Path;
 
-/// Columns of metrics.csv, in order (documented in README.md).
+/// Columns of metrics.csv, in order (documented in docs/run-format.md).
 /// The last two come from the fixed probe batch (monitor::probe), after the
 /// step's update, and are empty at steps it did not run.
 pub const METRICS_HEADER: [&str; 20] = [

@@ -120,7 +120,7 @@ pub struct Summary {
     /// The writing program's version (Cargo package version).
     #[serde(default)]
     pub tool_version: String,
-    /// The run format version (README: "The run format"): a directory
+    /// The run format version (docs/run-format.md): a directory
     /// holding this summary and its CSVs can be read by `diagnose`,
     /// `report` and `compare`.
     #[serde(default = "run_format_1")]

@@ -1,5 +1,5 @@
 //! Run directories: the versioned format `check` writes and any trainer
-//! can produce (README: "The run format") — metrics.csv, loss.csv and
+//! can produce (docs/run-format.md) — metrics.csv, loss.csv and
 //! summary.json's run facts — read back into a [`Recording`] and the
 //! pre-flight facts, so `diagnose`, `report` and `compare` judge a run
 //! without training it. This module only reads the format; the commands

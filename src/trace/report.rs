@@ -1,5 +1,5 @@
 //! What `verify-trace` found: per compared tensor a result, per divergent
-//! tensor a finding (the JSON contract of issue 5), and facts about the run
+//! tensor a finding (the JSON contract of docs/verify-trace.md), and facts about the run
 //! for the text and JUnit renderers.
 
 use super::tensor::TensorKind;

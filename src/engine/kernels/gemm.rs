@@ -19,13 +19,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// A product gets one thread per this many multiply-adds (up to the thread
-/// count), so the first split is at twice this. From the quiet table of
-/// `cargo bench --bench gemm_shapes` (README "Performance"): the deep ReLU
-/// net's 64x256x256 products (4.19M) lose when split on the pool
-/// (0.89-0.92x) and stay whole; its 64x784x256 forward and 784x64x256
-/// weight-gradient products (12.85M) gain 1.20x and 1.50x, and the seed
-/// network's 25M and more 1.4-2.1x. (At 2^23 the 12.85M ones ran on one
-/// thread.)
+/// count), so the first split is at twice this: products of a few million
+/// multiply-adds lose more to waking a worker and packing A twice than the
+/// split saves, larger ones gain (`cargo bench --bench gemm_shapes`;
+/// bench/RESULTS.md).
 pub const MIN_PARALLEL_MACS: usize = 1 << 22;
 
 /// The threads [`gemm`] uses for an `m` x `k` x `n` product when
@@ -45,10 +42,7 @@ const COLUMN_ALIGN: usize = 16;
 /// caller takes its block instead of waiting for it. One block each: every
 /// block packs all of A again (the seed network's 64x784 input, or its
 /// 784x64 transpose for the weight gradient), and with two per thread that
-/// packing cost more than the balance gained. `peer_worker instrumented`
-/// alternated, one against two blocks per thread: quiet, seed f32 b64
-/// 1.05x (8 times), b256 1.03x and the deep net 1.03x (5 times each); with
-/// one CPU taken by another process, seed f32 b64 0.99x (5 times).
+/// packing cost more than the balance gained (bench/RESULTS.md).
 const BLOCKS_PER_THREAD: usize = 1;
 
 /// C = alpha A B + beta C over `threads` threads (1 = the caller's only).

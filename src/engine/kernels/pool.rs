@@ -57,33 +57,29 @@ struct Pool {
 }
 
 /// Work (multiply-adds) from which a job on the pool pays for waking a
-/// parked worker (20-30 us, `cargo bench --bench gemm_shapes -- --pairs`):
-/// 2^21, about 45 us of one core. In the quiet pairs table (README
-/// "Performance") two 0.64M products at once lost to running them in turn
-/// (0.71x) and two 2.56M ones gained (1.51x). The paired backward products
-/// (`backprop`), the row-split forward (`batch_split`) and the pipelined
-/// backward (`pipeline`) all start from it.
+/// parked worker: below it the wake costs about as much as the work saved
+/// by sharing it (`cargo bench --bench gemm_shapes -- --pairs`; figures in
+/// bench/RESULTS.md). The paired backward products (`backprop`), the
+/// row-split forward (`batch_split`) and the pipelined backward
+/// (`pipeline`) all start from it.
 pub const MIN_WAKE_MACS: usize = 1 << 21;
 
 /// How long a worker polls for the next job before it parks
 /// (microseconds). Waking a parked thread costs a futex wake and a
-/// reschedule (20-30 us measured by `cargo bench --bench gemm_shapes`),
-/// comparable to a small product (the deep ReLU net's 64x256x256 takes ~90
-/// us). 0: an idle worker parks at once and uses no CPU (the issue asks
-/// for no busy-waiting workers). A bench can set another bound to measure
-/// it (quiet, 50 us for workers and caller: deep net 1.20x, seed 1.05x;
-/// under load it lost 3-4%: README "Performance").
+/// reschedule, comparable to a small product. 0: an idle worker parks at
+/// once and uses no CPU, because a worker polling between jobs would poll
+/// through a whole training step and take a core another process may need
+/// (polling gained on a quiet machine and lost under load: bench/RESULTS.md).
+/// A bench can set another bound to measure it.
 pub const SPIN_MICROS: u64 = 0;
 
 /// How long the caller of a job, its own share done, polls for the
 /// workers still inside the job before it parks (microseconds). Those
 /// workers are computing the caller's result, not idling, and without the
 /// poll each job ends with one more futex wake of a parked thread (a
-/// reschedule; on this VM an interrupt to the other CPU). Measured with
-/// `peer_worker instrumented caller-spin-us=0|50` alternated 6-8 times
-/// (README "Performance"): quiet, deep net 1.07-1.09x and seed f32 b64
-/// 1.02-1.03x; with one of the two CPUs taken by another process, deep
-/// 1.03x and seed 0.97x.
+/// reschedule, which can mean an interrupt to another CPU). The poll is
+/// bounded because it only pays when the workers finish soon after the
+/// caller (`peer_worker instrumented caller-spin-us=N`; bench/RESULTS.md).
 /// The bound is hard: after it the caller parks on the condition variable.
 pub const CALLER_SPIN_MICROS: u64 = 50;
 

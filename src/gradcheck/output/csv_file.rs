@@ -103,7 +103,7 @@ mod tests {
     /// Truth: the header and formats specified for gradcheck.csv, written
     /// out by hand (empty layer for the network direction, ':'-joined
     /// index, NaN spelled out, shortest round-trip numbers, the three
-    /// columns of issue 8 at the end).
+    /// resolution columns at the end).
     #[test]
     fn writes_exact_text() {
         let weight = CheckRow {

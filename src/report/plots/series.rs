@@ -582,7 +582,7 @@ mod tests {
 
     #[test]
     fn linear_ticks_are_distinct_and_zero_is_zero() {
-        // The seed case's activations.png axis: 0.9997 .. 1.0 (issue 12).
+        // The seed case's activations.png axis: 0.9997 .. 1.0.
         let span = 0.0003;
         let ticks = [0.99970, 0.99975, 0.99980, 0.99985, 0.99990, 0.99995, 1.0];
         let labels: Vec<String> = ticks.iter().map(|&t| linear_tick_label(t, span)).collect();

@@ -215,7 +215,7 @@ fn nan_run_renders_with_marker() {
 #[test]
 fn coinciding_layers_get_one_panel_each() {
     // seed_case: saturated shares 0.999 and 0.98 lie on top of each other
-    // (issue 12: seed saturation.png hid layer 1 under layer 2).
+    // (the seed case's saturation.png once hid layer 1 under layer 2).
     let dir = write_and_check(&seed_case(300), None);
     let (_, h) = png_size(&dir.path().join("saturation.png"));
     assert_eq!(h, layers::saturation_size_for(2).1);

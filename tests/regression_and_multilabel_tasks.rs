@@ -1,6 +1,6 @@
-//! Issue 10, end to end: regression and multilabel tasks, the float-label
-//! refusal that names the task, and the mistakes that used to be refused by
-//! `check` (hidden softmax, one-unit softmax) now training and diagnosed.
+//! End to end: regression and multilabel tasks, the float-label refusal
+//! that names the task, and network mistakes (hidden softmax, one-unit
+//! softmax, one unit for many classes) that train and are diagnosed.
 //! Every run's summary.json is validated against schema/summary.schema.json.
 
 mod common;

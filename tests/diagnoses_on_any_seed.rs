@@ -1,7 +1,6 @@
-//! End-to-end regression tests for issue 9 (diagnoses that hold on any seed
-//! and batch size, name the cause first, recommend the fix that worked).
-//! The corpus-wide figures are in tests/scenarios.rs; these pin the
-//! individual behaviours the issue names.
+//! End to end: diagnoses that hold on any seed and batch size, name the
+//! cause first and recommend the fix that worked. The corpus-wide figures
+//! are in tests/scenarios.rs; these pin the individual behaviours.
 
 mod common;
 use common::*;
@@ -63,7 +62,7 @@ fn stop_when_diagnosed_ends_the_seed_case_early_with_certain_errors() {
 
 #[test]
 fn the_seed_case_gives_its_diagnoses_on_other_seeds() {
-    // Done-when of issue 9: saturated-activations on layer 1,
+    // On every seed: saturated-activations on layer 1,
     // vanishing-gradients and a plateau/chance finding, whatever the seed.
     for seed in ["7", "1234"] {
         let out = tempfile::tempdir().unwrap();
