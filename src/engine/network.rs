@@ -111,7 +111,7 @@ impl<F: Float> Network<F> {
 /// for the layer's k-th named parameter (its `params()` order), and
 /// `caches[i]` its per-step state.
 #[derive(Debug, Clone)]
-pub struct Workspace<F> {
+pub struct Workspace<F: Float> {
     pub pre: Vec<Array2<F>>,
     pub act: Vec<Array2<F>>,
     pub delta: Vec<Array2<F>>,
@@ -159,7 +159,9 @@ mod tests {
 
     fn layer(units: usize, activation: Activation) -> LayerConfig {
         LayerConfig {
-            kind: crate::kinds::LayerKind::Dense,
+            kind: crate::engine::layers::KindConfig::Dense(
+                crate::engine::layers::dense::DenseConfig { units },
+            ),
             units,
             activation,
             init: Init::XavierUniform,

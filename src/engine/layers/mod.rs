@@ -14,31 +14,34 @@
 //! ("weight", "bias", ...), in a fixed order that gradient buffers follow.
 
 pub mod activation;
-pub mod any;
 pub mod batch_norm;
 pub mod cache;
 pub mod conv2d;
 pub mod dense;
 pub mod dropout;
 pub mod flatten;
+pub mod kind;
 pub mod plan;
 pub mod pool2d;
+pub mod registry;
 #[cfg(test)]
 pub(crate) mod testing;
 
 pub use crate::kinds::Shape;
 pub use activation::ActivationLayer;
-pub use any::AnyLayer;
 pub use batch_norm::BatchNorm;
 pub use cache::Cache;
 pub use conv2d::Conv2d;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
+pub use kind::{Entry, Kind, LayerConfig, NameOrCount, PlanError, Settings, Stateful};
 pub use pool2d::Pool2d;
+pub use registry::{AnyLayer, KindConfig, KindState, KINDS};
 
 use super::activation::Activation;
 use super::float::Float;
+use super::hook::Phase;
 use super::loss::output_delta;
 use crate::kinds::LossKind;
 use ndarray::{Array, Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Dimension};
@@ -73,6 +76,11 @@ pub struct NamedParamMut<'a, F> {
 pub trait Layer<F: Float> {
     /// The kind's config name ("dense", "conv2d", ...).
     fn kind(&self) -> &'static str;
+    /// The phases its forward and backward (to the input) operations are
+    /// reported under; a kind that computes z = x W + b keeps the defaults.
+    fn phases(&self) -> (Phase, Phase) {
+        (Phase::ForwardLinear, Phase::BackwardDelta)
+    }
     /// The shape of one input sample.
     fn input_shape(&self) -> Shape;
     /// The shape of one output sample.
@@ -84,6 +92,22 @@ pub trait Layer<F: Float> {
     /// Features per sample out.
     fn output_width(&self) -> usize {
         self.output_shape().width()
+    }
+    /// A unit's inputs (in·kh·kw for a convolution): what initialisation
+    /// and the recorders' fan-in statistics count.
+    fn fan_in(&self) -> usize {
+        self.input_width()
+    }
+    /// Whether its forward pass couples the samples of a batch (batch
+    /// statistics, a mask drawn per batch): a gradient check may then not
+    /// stack two perturbed batches into one pass.
+    fn per_batch(&self) -> bool {
+        false
+    }
+    /// Whether its backward pass is a pair of GEMMs the training loop may
+    /// run side by side or pipeline with its neighbours' (dense layers).
+    fn fused_with_next(&self) -> bool {
+        false
     }
     /// The activation applied after the pre-activation (Linear for the
     /// parameter-free kinds other than the activation layer).
@@ -176,6 +200,27 @@ pub trait Layer<F: Float> {
     /// Updates state that is not a parameter from a training step's cache
     /// (batch norm's running statistics); called in the update phase.
     fn update_state(&mut self, _cache: &Cache<F>) {}
+
+    /// A per-step diagnostic of state that is not a parameter, measured
+    /// before the update phase (batch norm: how far the running statistics
+    /// are from the batch's); recorded as the layer's drift.
+    fn step_drift(&self, _cache: &Cache<F>) -> Option<f64> {
+        None
+    }
+
+    /// Which input each output took in the last forward pass, for kinds
+    /// that select (max pooling): a gradient check compares it between
+    /// perturbed passes, since a changed selection crossed a kink.
+    fn selection<'c>(&self, _cache: &'c Cache<F>) -> &'c [usize] {
+        &[]
+    }
+
+    /// The random draw the last training pass applied (dropout's scaled
+    /// mask), for a gradient check or trace to hold fixed through
+    /// [`Cache::hold`].
+    fn draw<'c>(&self, _cache: &'c Cache<F>) -> Option<&'c Array2<F>> {
+        None
+    }
 }
 
 /// forward_pre of a kind whose values pass through unchanged (flatten, a
