@@ -1104,7 +1104,7 @@ fn layer_kinds_parse_with_their_defaults() {
             }),
             KindConfig::Dropout(DropoutConfig { rate: 0.25 }),
             KindConfig::Flatten(FlattenConfig),
-            KindConfig::Dense(DenseConfig { units: 8 }),
+            KindConfig::Dense(DenseConfig { units: 3 }),
         ]
     );
     assert_eq!(cfg.model.layers[1].activation, Activation::Linear);

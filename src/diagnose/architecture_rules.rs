@@ -8,6 +8,7 @@ use super::context::Context;
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
 use crate::engine::activation::Activation;
+use crate::engine::layers::registry;
 
 /// `hidden-softmax`: a softmax on a layer below the output. It squeezes the
 /// layer's units onto a simplex (they sum to 1, so each is about 1/units):
@@ -50,11 +51,12 @@ pub fn batch_norm_small_batch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Dia
     if batch > 2 {
         return None;
     }
-    let bn = ctx
-        .recording
-        .layers
-        .iter()
-        .find(|l| l.kind.as_deref() == Some("batch_norm"))?;
+    let bn = ctx.recording.layers.iter().find(|l| {
+        l.kind
+            .as_deref()
+            .and_then(registry::info)
+            .is_some_and(|k| k.batch_statistics)
+    })?;
     // A batch norm layer's fan-in is its input width: channels x positions.
     let positions = (bn.fan_in / bn.units.max(1)).max(1);
     let values = batch * positions;

@@ -252,10 +252,7 @@ fn run_step<F: Float>(
         .iter_mut()
         .zip(&ws.caches)
         .map(|(layer, cache)| {
-            let drift = match layer {
-                AnyLayer::BatchNorm(b) => b.drift(cache),
-                _ => None,
-            };
+            let drift = layer.step_drift(cache);
             layer.update_state(cache);
             drift
         })

@@ -20,6 +20,7 @@ pub struct ActivationConfig;
 impl Settings for ActivationConfig {
     const NAMES: &'static [&'static str] = &["activation"];
     const KEYS: &'static [&'static str] = &["activation"];
+    const PHASES: (Phase, Phase) = (Phase::ForwardCopy, Phase::BackwardDelta);
 
     fn parse<E: Entry>(_name: &str, _: &E) -> Result<Self, E::Error> {
         Ok(ActivationConfig)
@@ -63,10 +64,6 @@ impl<F: Float> Kind<F> for ActivationLayer {
 impl<F: Float> Layer<F> for ActivationLayer {
     fn kind(&self) -> &'static str {
         "activation"
-    }
-
-    fn phases(&self) -> (Phase, Phase) {
-        (Phase::ForwardCopy, Phase::BackwardDelta)
     }
 
     fn input_shape(&self) -> Shape {

@@ -28,6 +28,9 @@ pub struct BatchNormConfig {
 impl Settings for BatchNormConfig {
     const NAMES: &'static [&'static str] = &["batch_norm"];
     const KEYS: &'static [&'static str] = &["momentum", "eps"];
+    const PARAMS: bool = true;
+    const BATCH_STATISTICS: bool = true;
+    const PHASES: (Phase, Phase) = (Phase::ForwardBatchNorm, Phase::BackwardBatchNorm);
 
     fn parse<E: Entry>(_name: &str, e: &E) -> Result<Self, E::Error> {
         Ok(BatchNormConfig {
@@ -180,10 +183,6 @@ impl<F: Float> Kind<F> for BatchNorm<F> {
 impl<F: Float> Layer<F> for BatchNorm<F> {
     fn kind(&self) -> &'static str {
         "batch_norm"
-    }
-
-    fn phases(&self) -> (Phase, Phase) {
-        (Phase::ForwardBatchNorm, Phase::BackwardBatchNorm)
     }
 
     /// The statistics are the batch's.

@@ -59,6 +59,7 @@ impl Settings for Conv2dConfig {
     const NAMES: &'static [&'static str] = &["conv2d"];
     const KEYS: &'static [&'static str] = &["filters", "kernel", "stride", "padding"];
     const WEIGHTS: bool = true;
+    const PHASES: (Phase, Phase) = (Phase::ForwardConv, Phase::BackwardConv);
 
     fn parse<E: Entry>(_name: &str, e: &E) -> Result<Self, E::Error> {
         let filters = e.count("filters", 1, MAX_UNITS)?;
@@ -329,10 +330,6 @@ impl<F: Float> Kind<F> for Conv2d<F> {
 impl<F: Float> Layer<F> for Conv2d<F> {
     fn kind(&self) -> &'static str {
         "conv2d"
-    }
-
-    fn phases(&self) -> (Phase, Phase) {
-        (Phase::ForwardConv, Phase::BackwardConv)
     }
 
     fn fan_in(&self) -> usize {

@@ -24,6 +24,7 @@ pub struct DropoutConfig {
 impl Settings for DropoutConfig {
     const NAMES: &'static [&'static str] = &["dropout"];
     const KEYS: &'static [&'static str] = &["rate"];
+    const PHASES: (Phase, Phase) = (Phase::ForwardDropout, Phase::BackwardDropout);
 
     fn parse<E: Entry>(_name: &str, e: &E) -> Result<Self, E::Error> {
         let rate = e.number("rate", |x| (0.0..1.0).contains(&x), "a number in [0, 1)")?;
@@ -107,13 +108,13 @@ impl<F: Float> Layer<F> for Dropout {
         "dropout"
     }
 
-    fn phases(&self) -> (Phase, Phase) {
-        (Phase::ForwardDropout, Phase::BackwardDropout)
-    }
-
     /// The mask is one per batch.
     fn per_batch(&self) -> bool {
         true
+    }
+
+    fn drop_rate(&self) -> Option<f64> {
+        Some(self.rate)
     }
 
     fn draw<'c>(&self, cache: &'c Cache<F>) -> Option<&'c Array2<F>> {

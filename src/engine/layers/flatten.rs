@@ -19,6 +19,7 @@ pub struct FlattenConfig;
 impl Settings for FlattenConfig {
     const NAMES: &'static [&'static str] = &["flatten"];
     const KEYS: &'static [&'static str] = &[];
+    const PHASES: (Phase, Phase) = (Phase::ForwardCopy, Phase::BackwardDelta);
 
     fn parse<E: Entry>(_name: &str, _: &E) -> Result<Self, E::Error> {
         Ok(FlattenConfig)
@@ -58,10 +59,6 @@ impl<F: Float> Kind<F> for Flatten {
 impl<F: Float> Layer<F> for Flatten {
     fn kind(&self) -> &'static str {
         "flatten"
-    }
-
-    fn phases(&self) -> (Phase, Phase) {
-        (Phase::ForwardCopy, Phase::BackwardDelta)
     }
 
     fn input_shape(&self) -> Shape {

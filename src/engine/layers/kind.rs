@@ -6,6 +6,7 @@
 
 use super::{Cache, Layer, Shape};
 use crate::engine::float::Float;
+use crate::engine::hook::Phase;
 use crate::kinds::{Activation, Init};
 use rand_chacha::ChaCha8Rng;
 use std::fmt::Debug;
@@ -153,6 +154,16 @@ pub trait Settings: Copy + Debug + PartialEq {
     /// Whether it has weights drawn by an initialiser (so it takes
     /// `activation`, `init`, `init_low`, ..., `bias_init`).
     const WEIGHTS: bool = false;
+    /// Whether it has parameters at all (recorders leave the gradient,
+    /// weight and update columns of a kind without any empty).
+    const PARAMS: bool = Self::WEIGHTS;
+    /// Whether it normalises by batch statistics (a batch of one leaves
+    /// it nothing to normalise by: `batch-norm-small-batch`).
+    const BATCH_STATISTICS: bool = false;
+    /// The phases its forward operation and its backward operation to the
+    /// input are reported under; a kind computing z = x W + b keeps
+    /// `forward.linear` and `backward.delta`.
+    const PHASES: (Phase, Phase) = (Phase::ForwardLinear, Phase::BackwardDelta);
 
     /// The settings of an entry of kind `name` (one of [`Self::NAMES`]).
     fn parse<E: Entry>(name: &str, entry: &E) -> Result<Self, E::Error>;

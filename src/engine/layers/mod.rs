@@ -1,9 +1,26 @@
 //! Layers behind one trait, one file per layer kind (as candle-nn keeps one
-//! file per module). The training loop, evaluation (`Network::predict`),
-//! the gradient-check probe and the trace recompute all run a layer through
-//! these methods, so each layer kind has exactly one forward and one
-//! backward implementation; a new kind is a new file here plus its config
-//! entry.
+//! file per module, and burn keeps `XConfig` beside `X`). The training
+//! loop, evaluation (`Network::predict`), the gradient-check probe and the
+//! trace recompute all run a layer through these methods, so each kind has
+//! exactly one forward and one backward implementation.
+//!
+//! A new kind is its file here plus one line in `registry.rs`'s `kinds!`
+//! list (and a `pub mod` line below). The file holds:
+//! - its settings type implementing [`Settings`]: the names `kind = "..."`
+//!   takes, its keys, how it reads them ([`Entry`], so config errors keep
+//!   file:line:col), its output shape and checks on the input shape,
+//!   parameter count, working memory, whether it has parameters or batch
+//!   statistics, and the phase names reports use for its operations;
+//! - its layer type implementing [`Layer`] (forward, backward, named
+//!   parameters, and the hooks gradient checks and recorders ask:
+//!   `selection` for a kink, `draw` for a random mask to hold fixed,
+//!   `per_batch`, `step_drift`, `drop_rate`) and [`Kind`] (its typed
+//!   per-step state, kept in the [`Cache`], and how it is built), plus a
+//!   `cast` method (to another precision).
+//!
+//! Config validation, the network builder, the trace builder, recorders and
+//! diagnoses reach kinds only through the registry and these traits;
+//! `tests/module_graph.rs` checks that no other file names a concrete kind.
 //!
 //! A layer's forward is two operations, pre-activation then activation,
 //! because recorders and the non-finite tracer look at both (they are the
@@ -41,7 +58,6 @@ pub use registry::{AnyLayer, KindConfig, KindState, KINDS};
 
 use super::activation::Activation;
 use super::float::Float;
-use super::hook::Phase;
 use super::loss::output_delta;
 use crate::kinds::LossKind;
 use ndarray::{Array, Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Dimension};
@@ -76,11 +92,6 @@ pub struct NamedParamMut<'a, F> {
 pub trait Layer<F: Float> {
     /// The kind's config name ("dense", "conv2d", ...).
     fn kind(&self) -> &'static str;
-    /// The phases its forward and backward (to the input) operations are
-    /// reported under; a kind that computes z = x W + b keeps the defaults.
-    fn phases(&self) -> (Phase, Phase) {
-        (Phase::ForwardLinear, Phase::BackwardDelta)
-    }
     /// The shape of one input sample.
     fn input_shape(&self) -> Shape;
     /// The shape of one output sample.
@@ -219,6 +230,12 @@ pub trait Layer<F: Float> {
     /// mask), for a gradient check or trace to hold fixed through
     /// [`Cache::hold`].
     fn draw<'c>(&self, _cache: &'c Cache<F>) -> Option<&'c Array2<F>> {
+        None
+    }
+
+    /// The share of its inputs a training pass zeroes (dropout's rate),
+    /// which `dropout-too-high` reads.
+    fn drop_rate(&self) -> Option<f64> {
         None
     }
 }

@@ -39,6 +39,7 @@ pub struct Pool2dConfig {
 impl Settings for Pool2dConfig {
     const NAMES: &'static [&'static str] = &["max_pool2d", "avg_pool2d"];
     const KEYS: &'static [&'static str] = &["size", "stride"];
+    const PHASES: (Phase, Phase) = (Phase::ForwardPool, Phase::BackwardPool);
 
     fn parse<E: Entry>(name: &str, e: &E) -> Result<Self, E::Error> {
         let pool = if name == "avg_pool2d" {
@@ -287,10 +288,6 @@ impl<F: Float> Layer<F> for Pool2d {
             PoolKind::Max => "max_pool2d",
             PoolKind::Avg => "avg_pool2d",
         }
-    }
-
-    fn phases(&self) -> (Phase, Phase) {
-        (Phase::ForwardPool, Phase::BackwardPool)
     }
 
     fn selection<'c>(&self, cache: &'c Cache<F>) -> &'c [usize] {

@@ -15,9 +15,10 @@ use super::dropout::{Dropout, DropoutConfig};
 use super::flatten::{Flatten, FlattenConfig};
 use super::kind::{At, Entry, Kind, LayerConfig, PlanError, Settings, Stateful};
 use super::pool2d::{Pool2d, Pool2dConfig};
-use super::{Cache, Layer, Mode, NamedParam, NamedParamMut, Phase, Shape};
+use super::{Cache, Layer, Mode, NamedParam, NamedParamMut, Shape};
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
+use crate::engine::hook::Phase;
 use crate::kinds::LossKind;
 use ndarray::{Array2, ArrayView2, ArrayViewMutD};
 use rand_chacha::ChaCha8Rng;
@@ -31,6 +32,12 @@ pub struct KindInfo {
     pub keys: &'static [&'static str],
     /// Whether it takes the weight keys (`activation`, `init`, ...).
     pub weights: bool,
+    /// Whether it has parameters ([`Settings::PARAMS`]).
+    pub params: bool,
+    /// Whether it normalises by batch statistics.
+    pub batch_statistics: bool,
+    /// Its forward and backward phases ([`Settings::PHASES`]).
+    pub phases: (Phase, Phase),
 }
 
 macro_rules! kinds {
@@ -63,6 +70,9 @@ macro_rules! kinds {
                 names: <$config as Settings>::NAMES,
                 keys: <$config as Settings>::KEYS,
                 weights: <$config as Settings>::WEIGHTS,
+                params: <$config as Settings>::PARAMS,
+                batch_statistics: <$config as Settings>::BATCH_STATISTICS,
+                phases: <$config as Settings>::PHASES,
             },)+
         ];
 
@@ -172,9 +182,6 @@ macro_rules! kinds {
             fn kind(&self) -> &'static str {
                 match self { $(AnyLayer::$variant(l) => Layer::<F>::kind(l),)+ }
             }
-            fn phases(&self) -> (Phase, Phase) {
-                match self { $(AnyLayer::$variant(l) => Layer::<F>::phases(l),)+ }
-            }
             fn input_shape(&self) -> Shape {
                 match self { $(AnyLayer::$variant(l) => Layer::<F>::input_shape(l),)+ }
             }
@@ -253,6 +260,9 @@ macro_rules! kinds {
             }
             fn draw<'c>(&self, cache: &'c Cache<F>) -> Option<&'c Array2<F>> {
                 match self { $(AnyLayer::$variant(l) => Layer::<F>::draw(l, cache),)+ }
+            }
+            fn drop_rate(&self) -> Option<f64> {
+                match self { $(AnyLayer::$variant(l) => Layer::<F>::drop_rate(l),)+ }
             }
         }
     };
