@@ -11,7 +11,7 @@
 mod networks;
 
 use networks::{cnn, deep, seed};
-use nn_doctor::config::{self, LayerConfig, LayerKind, LossKind, OptimizerConfig};
+use nn_doctor::config::{self, KindConfig, LayerConfig, LossKind, OptimizerConfig};
 use nn_doctor::data;
 use nn_doctor::engine::float::Float;
 use nn_doctor::engine::optim::Optimizer;
@@ -53,10 +53,7 @@ fn runner<F: Float + 'static>(
         labels: data.train.labels.clone(),
     };
     // A network that starts with a convolution reads 1 x 28 x 28 images.
-    let image = matches!(
-        layers.first().map(|l| l.kind),
-        Some(LayerKind::Conv2d { .. })
-    );
+    let image = matches!(layers.first().map(|l| l.kind), Some(KindConfig::Conv2d(_)));
     let input = if image {
         config::Shape::Image { c: 1, h: 28, w: 28 }
     } else {

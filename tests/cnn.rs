@@ -24,6 +24,15 @@ fn a_small_cnn_trains_healthy_and_repeats_byte_for_byte() {
     );
     let acc = s["final"]["test_accuracy"].as_f64().unwrap();
     assert!(acc >= 0.85, "test accuracy {acc}");
+    // summary.json names every layer's kind, the dense head's too.
+    let kinds: Vec<&str> = s["network"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap_or("(none)"))
+        .collect();
+    assert_eq!(kinds.last(), Some(&"dense"), "{kinds:?}");
+    assert!(!kinds.contains(&"(none)"), "{kinds:?}");
     // Per-layer rows for every layer (4), parameter-free layers with empty
     // gradient cells.
     let metrics = std::fs::read_to_string(a.path().join("metrics.csv")).unwrap();

@@ -12,18 +12,25 @@ use ndarray::Array2;
 use nn_doctor::config::{GradcheckConfig, Init, LayerConfig, LossKind};
 use nn_doctor::engine::activation::Activation;
 use nn_doctor::engine::flaw::{Flaw, FlawKind};
+use nn_doctor::engine::layers::batch_norm::BatchNormConfig;
+use nn_doctor::engine::layers::conv2d::{Conv2dConfig, Padding};
+use nn_doctor::engine::layers::dense::DenseConfig;
+use nn_doctor::engine::layers::dropout::DropoutConfig;
+use nn_doctor::engine::layers::flatten::FlattenConfig;
+use nn_doctor::engine::layers::pool2d::{Pool2dConfig, PoolKind};
+use nn_doctor::engine::layers::KindConfig;
 use nn_doctor::engine::{Layer, Network};
 use nn_doctor::gradcheck::analytic::gradients;
 use nn_doctor::gradcheck::catalogue::applicable;
 use nn_doctor::gradcheck::types::Status;
 use nn_doctor::gradcheck::{arch, check_point, Batch};
-use nn_doctor::kinds::{LayerKind, Padding, PoolKind, Shape};
+use nn_doctor::kinds::Shape;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const BATCH: usize = 4;
 
-fn layer(kind: LayerKind, units: usize, activation: Activation) -> LayerConfig {
+fn layer(kind: KindConfig, units: usize, activation: Activation) -> LayerConfig {
     LayerConfig {
         kind,
         units,
@@ -47,45 +54,53 @@ fn random_cnn(seed: u64) -> (Network<f64>, Array2<f64>, Array2<f64>) {
     let stride = rng.random_range(1..=2);
     let layers = vec![
         layer(
-            LayerKind::Conv2d {
+            KindConfig::Conv2d(Conv2dConfig {
                 filters: 3,
                 kernel: (3, 3),
                 stride: 1,
                 padding: Padding::Zeros(1),
-            },
+            }),
             0,
             act,
         ),
         layer(
-            LayerKind::BatchNorm {
+            KindConfig::BatchNorm(BatchNormConfig {
                 momentum: 0.1,
                 eps: 1e-5,
-            },
+            }),
             0,
             Activation::Linear,
         ),
         layer(
-            LayerKind::Pool2d {
+            KindConfig::Pool2d(Pool2dConfig {
                 pool,
                 size: 2,
                 stride: 2,
-            },
+            }),
             0,
             Activation::Linear,
         ),
         layer(
-            LayerKind::Conv2d {
+            KindConfig::Conv2d(Conv2dConfig {
                 filters: 2,
                 kernel: (2, 2),
                 stride,
                 padding: Padding::Zeros(rng.random_range(0..=1)),
-            },
+            }),
             0,
             Activation::Tanh,
         ),
-        layer(LayerKind::Flatten, 0, Activation::Linear),
-        layer(LayerKind::Dropout { rate: 0.25 }, 0, Activation::Linear),
-        layer(LayerKind::Dense, 3, Activation::Softmax),
+        layer(KindConfig::Flatten(FlattenConfig), 0, Activation::Linear),
+        layer(
+            KindConfig::Dropout(DropoutConfig { rate: 0.25 }),
+            0,
+            Activation::Linear,
+        ),
+        layer(
+            KindConfig::Dense(DenseConfig { units: 3 }),
+            3,
+            Activation::Softmax,
+        ),
     ];
     let net = Network::<f64>::init(Shape::Image { c, h: 8, w: 8 }, &layers, seed);
     let x = Array2::from_shape_fn((BATCH, c * 64), |_| rng.random_range(-1.0..1.0));

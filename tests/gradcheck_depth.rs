@@ -12,12 +12,17 @@ use ndarray::Array2;
 use nn_doctor::config::{GradcheckConfig, Init, LayerConfig, LossKind};
 use nn_doctor::engine::activation::Activation;
 use nn_doctor::engine::flaw::Flaw;
+use nn_doctor::engine::layers::conv2d::{Conv2dConfig, Padding};
+use nn_doctor::engine::layers::dense::DenseConfig;
+use nn_doctor::engine::layers::flatten::FlattenConfig;
+use nn_doctor::engine::layers::pool2d::{Pool2dConfig, PoolKind};
+use nn_doctor::engine::layers::KindConfig;
 use nn_doctor::engine::{Layer, Network};
 use nn_doctor::gradcheck::analytic::gradients;
 use nn_doctor::gradcheck::catalogue::applicable;
 use nn_doctor::gradcheck::types::{State, Status, TensorKind};
 use nn_doctor::gradcheck::{arch, check_point, Batch, PointResult};
-use nn_doctor::kinds::{LayerKind, Padding, PoolKind, Shape};
+use nn_doctor::kinds::Shape;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -27,7 +32,9 @@ const CLASSES: usize = 10;
 
 fn dense(units: usize, activation: Activation, bias_init: f64) -> LayerConfig {
     LayerConfig {
-        kind: LayerKind::Dense,
+        kind: nn_doctor::engine::layers::KindConfig::Dense(
+            nn_doctor::engine::layers::dense::DenseConfig { units },
+        ),
         units,
         activation,
         init: if activation.is_relu_family() {
@@ -223,45 +230,49 @@ fn tied_cnn(seed: u64) -> (Network<f64>, Array2<f64>, Array2<f64>) {
     };
     let layers = vec![
         cfg(
-            LayerKind::Conv2d {
+            KindConfig::Conv2d(Conv2dConfig {
                 filters: 3,
                 kernel: (1, 1),
                 stride: 1,
                 padding: Padding::Zeros(0),
-            },
+            }),
             0,
             Activation::Linear,
         ),
         cfg(
-            LayerKind::Pool2d {
+            KindConfig::Pool2d(Pool2dConfig {
                 pool: PoolKind::Max,
                 size: 2,
                 stride: 2,
-            },
+            }),
             0,
             Activation::Linear,
         ),
         cfg(
-            LayerKind::Conv2d {
+            KindConfig::Conv2d(Conv2dConfig {
                 filters: 2,
                 kernel: (3, 3),
                 stride: 1,
                 padding: Padding::Zeros(1),
-            },
+            }),
             0,
             Activation::Linear,
         ),
         cfg(
-            LayerKind::Pool2d {
+            KindConfig::Pool2d(Pool2dConfig {
                 pool: PoolKind::Max,
                 size: 2,
                 stride: 2,
-            },
+            }),
             0,
             Activation::Linear,
         ),
-        cfg(LayerKind::Flatten, 0, Activation::Linear),
-        cfg(LayerKind::Dense, 3, Activation::Softmax),
+        cfg(KindConfig::Flatten(FlattenConfig), 0, Activation::Linear),
+        cfg(
+            KindConfig::Dense(DenseConfig { units: 3 }),
+            3,
+            Activation::Softmax,
+        ),
     ];
     let mut net = Network::<f64>::init(Shape::Image { c: 2, h: 8, w: 8 }, &layers, seed);
     // Each filter of the first convolution weighs both channels alike, so

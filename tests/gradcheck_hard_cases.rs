@@ -130,7 +130,9 @@ fn seed_pair(hidden: usize) -> (Net, Net) {
     let twin_layers: Vec<LayerConfig> = layers
         .iter()
         .map(|l| LayerConfig {
-            kind: nn_doctor::config::LayerKind::Dense,
+            kind: nn_doctor::engine::layers::KindConfig::Dense(
+                nn_doctor::engine::layers::dense::DenseConfig { units: l.units },
+            ),
             init: Init::XavierUniform,
             bias_init: 0.0,
             ..l.clone()
@@ -203,7 +205,9 @@ fn the_seed_network_catches_what_its_well_conditioned_twin_catches() {
 
 fn dense(units: usize, activation: Activation, init: Init, bias_init: f64) -> LayerConfig {
     LayerConfig {
-        kind: nn_doctor::config::LayerKind::Dense,
+        kind: nn_doctor::engine::layers::KindConfig::Dense(
+            nn_doctor::engine::layers::dense::DenseConfig { units },
+        ),
         units,
         activation,
         init,

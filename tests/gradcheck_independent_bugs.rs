@@ -250,7 +250,9 @@ struct Case {
 
 fn layer(units: usize, activation: Activation, init: Init) -> LayerConfig {
     LayerConfig {
-        kind: nn_doctor::config::LayerKind::Dense,
+        kind: nn_doctor::engine::layers::KindConfig::Dense(
+            nn_doctor::engine::layers::dense::DenseConfig { units },
+        ),
         units,
         activation,
         init,

@@ -37,7 +37,9 @@ fn layer(units: usize, activation: Activation) -> LayerConfig {
         Init::XavierUniform
     };
     LayerConfig {
-        kind: nn_doctor::config::LayerKind::Dense,
+        kind: nn_doctor::engine::layers::KindConfig::Dense(
+            nn_doctor::engine::layers::dense::DenseConfig { units },
+        ),
         units,
         activation,
         init,

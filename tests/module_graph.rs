@@ -424,3 +424,146 @@ fn print_the_graph() {
         );
     }
 }
+
+/// The names of the concrete layer kinds (types and `kind = "..."` strings)
+/// that only the kinds' own files (src/engine/layers/) and the config
+/// loader (src/config/) may use: everything else asks a layer (`Layer`'s
+/// methods) or the registry (`engine::layers::registry`). "dense" is not
+/// listed: it is the default kind, which runs recorded before kinds were
+/// named (and other trainers' MLPs) mean. "activation" is not listed: it is
+/// also the key every weighted layer takes.
+const KIND_NAMES: &[&str] = &[
+    "Conv2d",
+    "BatchNorm",
+    "Pool2d",
+    "Dropout",
+    "Flatten",
+    "\"conv2d\"",
+    "\"batch_norm\"",
+    "\"max_pool2d\"",
+    "\"avg_pool2d\"",
+    "\"dropout\"",
+    "\"flatten\"",
+];
+
+/// Files outside the kinds' own that still name concrete kinds, and why.
+const KIND_EXCEPTIONS: &[(&str, &str)] = &[
+    (
+        "engine/flaw/cnn.rs",
+        "the catalogue of hand-written CNN backward bugs: each mistake belongs to one kind's backward pass",
+    ),
+    (
+        "trace/spec.rs",
+        "the verify-trace file format declares its own kind names and per-kind files (params, mask)",
+    ),
+    (
+        "trace/cnn_pattern.rs",
+        "shape inference over a trace spec, before any engine layer exists, to match CNN bug patterns",
+    ),
+    (
+        "check/fixes.rs",
+        "fix candidates rewrite a config's TOML text, where kinds are spelled as the user wrote them",
+    ),
+    (
+        "gradcheck/conditioned.rs",
+        "redraws a layer's weight tensor in its own layout ([fan_in, units] or [out, in, kh, kw])",
+    ),
+    (
+        "diagnose/preflight.rs",
+        "initial weight statistics read a weight tensor in its own layout",
+    ),
+];
+
+/// `code` with the contents of its string literals blanked (prose in a
+/// message may say "Dropout"; a type name in code may not).
+fn strip_strings(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let (mut inside, mut escaped) = (false, false);
+    for c in code.chars() {
+        match (inside, escaped, c) {
+            (true, false, '\\') => escaped = true,
+            (true, true, _) => escaped = false,
+            (_, _, '"') => {
+                inside = !inside;
+                out.push('"');
+            }
+            (true, _, _) => {}
+            (false, _, c) => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `word` occurs in `code` as a whole identifier (outside string
+/// literals) or, for a quoted word, as that exact literal.
+fn mentions(code: &str, word: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    if !word.starts_with('"') {
+        let code = strip_strings(code);
+        return code.match_indices(word).any(|(i, _)| {
+            let before = code[..i].chars().last();
+            let after = code[i + word.len()..].chars().next();
+            !before.is_some_and(ident) && !after.is_some_and(ident)
+        });
+    }
+    code.match_indices(word).any(|(i, _)| {
+        let before = code[..i].chars().last();
+        let after = code[i + word.len()..].chars().next();
+        word.starts_with('"') || (!before.is_some_and(ident) && !after.is_some_and(ident))
+    })
+}
+
+/// Issue: "a layer kind lives in its own file". A new kind is its file in
+/// src/engine/layers/ plus one registration line; no other library code
+/// names a concrete kind, except the files listed (with their reasons).
+#[test]
+fn only_the_kinds_own_files_name_concrete_layer_kinds() {
+    let (src, files) = source_tree();
+    let tests = test_only_files(&files);
+    let mut offenders = Vec::new();
+    let mut used_exceptions = BTreeSet::new();
+    for (path, text) in &files {
+        let rel = path
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        if rel.starts_with("engine/layers/") || rel.starts_with("config/") || tests.contains(path) {
+            continue;
+        }
+        let code = strip_comments(library_part(text));
+        let named: Vec<&str> = KIND_NAMES
+            .iter()
+            .copied()
+            .filter(|w| mentions(&code, w))
+            .collect();
+        if named.is_empty() {
+            continue;
+        }
+        if KIND_EXCEPTIONS.iter().any(|(f, _)| *f == rel) {
+            used_exceptions.insert(rel);
+        } else {
+            offenders.push(format!("{rel}: {named:?}"));
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "these files name concrete layer kinds; ask the layer or the registry instead:\n  {}",
+        offenders.join("\n  ")
+    );
+    let stale: Vec<_> = KIND_EXCEPTIONS
+        .iter()
+        .filter(|(f, _)| !used_exceptions.contains(*f))
+        .collect();
+    assert!(stale.is_empty(), "exceptions no longer needed: {stale:?}");
+}
+
+#[test]
+fn kind_mentions_are_whole_words() {
+    assert!(mentions("AnyLayer::Conv2d(c)", "Conv2d"));
+    assert!(!mentions("Phase::ForwardBatchNorm", "BatchNorm"));
+    assert!(!mentions("Conv2dConfig", "Conv2d"));
+    assert!(mentions("kind == \"dropout\"", "\"dropout\""));
+    assert!(!mentions("\"forward.dropout\"", "\"dropout\""));
+    assert!(!mentions("format!(\"Dropout of rate {r}\")", "Dropout"));
+}

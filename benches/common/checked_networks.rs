@@ -2,13 +2,15 @@
 //! `gradcheck` and `complex_step` measure the same layers (a file under a
 //! folder, so Cargo does not take it for a bench target of its own).
 
-use nn_doctor::config::{Init, LayerConfig, LayerKind};
+use nn_doctor::config::{Init, LayerConfig};
 use nn_doctor::engine::activation::Activation;
 
 /// A dense layer with `init` and zero biases.
 pub fn layer(units: usize, activation: Activation, init: Init) -> LayerConfig {
     LayerConfig {
-        kind: LayerKind::Dense,
+        kind: nn_doctor::engine::layers::KindConfig::Dense(
+            nn_doctor::engine::layers::dense::DenseConfig { units },
+        ),
         units,
         activation,
         init,

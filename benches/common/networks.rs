@@ -2,14 +2,19 @@
 //! defined once so both measure the same layers (a file under a folder, so
 //! Cargo does not take it for a bench target of its own).
 
-use nn_doctor::config::{Init, LayerConfig, LayerKind, Padding, PoolKind};
+use nn_doctor::config::{Init, KindConfig, LayerConfig, Padding, PoolKind};
 use nn_doctor::engine::activation::Activation;
+use nn_doctor::engine::layers::conv2d::Conv2dConfig;
+use nn_doctor::engine::layers::flatten::FlattenConfig;
+use nn_doctor::engine::layers::pool2d::Pool2dConfig;
 
 /// A dense layer. Zero-mean init so the numbers stay in range for the whole
 /// run; the arithmetic cost is the same as the seed's U[0,1).
 pub fn dense(units: usize, activation: Activation) -> LayerConfig {
     LayerConfig {
-        kind: LayerKind::Dense,
+        kind: nn_doctor::engine::layers::KindConfig::Dense(
+            nn_doctor::engine::layers::dense::DenseConfig { units },
+        ),
         units,
         activation,
         init: Init::XavierUniform,
@@ -40,28 +45,28 @@ pub fn cnn() -> Vec<LayerConfig> {
         ..dense(0, Activation::Linear)
     };
     let conv = |filters| LayerConfig {
-        kind: LayerKind::Conv2d {
+        kind: KindConfig::Conv2d(Conv2dConfig {
             filters,
             kernel: (5, 5),
             stride: 1,
             padding: Padding::Valid,
-        },
+        }),
         init: Init::HeNormal,
         ..dense(filters, Activation::Relu)
     };
     let pool = || {
-        kind(LayerKind::Pool2d {
+        kind(KindConfig::Pool2d(Pool2dConfig {
             pool: PoolKind::Max,
             size: 2,
             stride: 2,
-        })
+        }))
     };
     vec![
         conv(8),
         pool(),
         conv(16),
         pool(),
-        kind(LayerKind::Flatten),
+        kind(KindConfig::Flatten(FlattenConfig)),
         dense(10, Activation::Softmax),
     ]
 }

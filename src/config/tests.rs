@@ -4,6 +4,12 @@
 
 use super::*;
 use crate::data::spec::{DataSpec, Generator, Scale};
+use crate::engine::layers::batch_norm::BatchNormConfig;
+use crate::engine::layers::conv2d::Conv2dConfig;
+use crate::engine::layers::dense::DenseConfig;
+use crate::engine::layers::dropout::DropoutConfig;
+use crate::engine::layers::flatten::FlattenConfig;
+use crate::engine::layers::pool2d::Pool2dConfig;
 use crate::kinds::Activation;
 use std::path::Path;
 
@@ -153,7 +159,7 @@ fn issue_example_parses_to_expected_values() {
             dtype: DType::F32,
             layers: vec![
                 LayerConfig {
-                    kind: crate::config::LayerKind::Dense,
+                    kind: KindConfig::Dense(DenseConfig { units: 1000 }),
                     units: 1000,
                     activation: Activation::Sigmoid,
                     init: Init::Uniform {
@@ -163,7 +169,7 @@ fn issue_example_parses_to_expected_values() {
                     bias_init: 0.0,
                 },
                 LayerConfig {
-                    kind: crate::config::LayerKind::Dense,
+                    kind: KindConfig::Dense(DenseConfig { units: 10 }),
                     units: 10,
                     activation: Activation::Softmax,
                     init: Init::XavierUniform,
@@ -1077,28 +1083,28 @@ fn layer_kinds_parse_with_their_defaults() {
         "[[model.layers]]\nunits = 8\nactivation = \"relu\"",
         "[[model.layers]]\nkind = \"conv2d\"\nfilters = 4\nkernel = [3, 2]\npadding = \"same\"\nactivation = \"relu\"\n\n[[model.layers]]\nkind = \"max_pool2d\"\nsize = 2\n\n[[model.layers]]\nkind = \"batch_norm\"\n\n[[model.layers]]\nkind = \"dropout\"\nrate = 0.25\n\n[[model.layers]]\nkind = \"flatten\"",
     ));
-    let kinds: Vec<LayerKind> = cfg.model.layers.iter().map(|l| l.kind).collect();
+    let kinds: Vec<KindConfig> = cfg.model.layers.iter().map(|l| l.kind).collect();
     assert_eq!(
         kinds,
         vec![
-            LayerKind::Conv2d {
+            KindConfig::Conv2d(Conv2dConfig {
                 filters: 4,
                 kernel: (3, 2),
                 stride: 1,
                 padding: Padding::Same
-            },
-            LayerKind::Pool2d {
+            }),
+            KindConfig::Pool2d(Pool2dConfig {
                 pool: PoolKind::Max,
                 size: 2,
                 stride: 2
-            },
-            LayerKind::BatchNorm {
+            }),
+            KindConfig::BatchNorm(BatchNormConfig {
                 momentum: 0.1,
                 eps: 1e-5
-            },
-            LayerKind::Dropout { rate: 0.25 },
-            LayerKind::Flatten,
-            LayerKind::Dense,
+            }),
+            KindConfig::Dropout(DropoutConfig { rate: 0.25 }),
+            KindConfig::Flatten(FlattenConfig),
+            KindConfig::Dense(DenseConfig { units: 3 }),
         ]
     );
     assert_eq!(cfg.model.layers[1].activation, Activation::Linear);

@@ -3,24 +3,13 @@
 //! been checked (ranges, layer rules), so consumers never re-validate.
 
 use crate::data::spec::DataConfig;
-use crate::kinds::Activation;
+pub use crate::engine::layers::conv2d::Padding;
+pub use crate::engine::layers::pool2d::PoolKind;
+pub use crate::engine::layers::{KindConfig, LayerConfig};
+pub use crate::kinds::Shape;
 pub use crate::kinds::{DType, Init, LossKind, OptimizerConfig};
-pub use crate::kinds::{LayerKind, Padding, PoolKind, Shape};
 use serde::Serialize;
 use std::path::PathBuf;
-
-/// One layer: its kind (with the kind's settings), then for a dense layer
-/// `units` outputs; `activation` after the layer (Linear for the
-/// parameter-free kinds except `activation`); `init` and `bias_init` for
-/// the kinds with weights.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LayerConfig {
-    pub kind: LayerKind,
-    pub units: usize,
-    pub activation: Activation,
-    pub init: Init,
-    pub bias_init: f64,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {

@@ -14,7 +14,8 @@ use super::types::{
 };
 use super::ConfigError;
 use crate::data::spec::{DataConfig, DataSpec, Generator, Scale, TargetScale, Task};
-use crate::kinds::{Activation, LayerKind, Padding, PoolKind, Shape};
+use crate::engine::layers::{self, Entry, NameOrCount};
+use crate::kinds::{Activation, Shape};
 use std::mem::discriminant;
 use std::path::{Path, PathBuf};
 use toml::de::DeTable;
@@ -392,25 +393,6 @@ fn classes(table: &Table<'_, '_>, generator: Generator) -> Result<usize, ConfigE
 
 const MODEL_KEYS: &[&str] = &["dtype", "layers"];
 
-const LAYER_KEYS: &[&str] = &[
-    "units",
-    "activation",
-    "init",
-    "init_low",
-    "init_high",
-    "init_std",
-    "bias_init",
-    "kind",
-    "filters",
-    "kernel",
-    "stride",
-    "padding",
-    "size",
-    "rate",
-    "momentum",
-    "eps",
-];
-
 /// Keys of the kinds with weights, besides their own.
 const WEIGHT_KEYS: &[&str] = &[
     "activation",
@@ -421,19 +403,30 @@ const WEIGHT_KEYS: &[&str] = &[
     "bias_init",
 ];
 
-/// The keys each layer kind takes (besides `kind`).
+/// Every key a layer entry may have: the kinds' own keys in registration
+/// order, with the weight keys and `kind` after the first kind's (so that
+/// messages list `units, activation, init, ..., kind, filters, ...`).
+fn layer_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = Vec::new();
+    for (i, kind) in layers::KINDS.iter().enumerate() {
+        let own = kind.keys.iter().copied();
+        let shared = WEIGHT_KEYS.iter().copied().chain(["kind"]);
+        for key in own.chain(shared.filter(|_| i == 0)) {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    keys
+}
+
+/// The keys a layer kind takes (besides `kind`).
 fn kind_keys(kind: &str) -> Vec<&'static str> {
-    let own: &[&'static str] = match kind {
-        "dense" => &["units"],
-        "conv2d" => &["filters", "kernel", "stride", "padding"],
-        "max_pool2d" | "avg_pool2d" => &["size", "stride"],
-        "dropout" => &["rate"],
-        "batch_norm" => &["momentum", "eps"],
-        "activation" => &["activation"],
-        _ => &[],
+    let Some(info) = layers::registry::info(kind) else {
+        return Vec::new();
     };
-    let mut keys = own.to_vec();
-    if matches!(kind, "dense" | "conv2d") {
+    let mut keys = info.keys.to_vec();
+    if info.weights {
         keys.extend_from_slice(WEIGHT_KEYS);
     }
     keys
@@ -491,37 +484,34 @@ fn model(table: &Table<'_, '_>) -> Result<ModelConfig, ConfigError> {
 /// Caps on counts that size allocations or loops. They are far above any
 /// real MLP; the memory estimate (`guard`) decides what actually fits.
 pub const MAX_LAYERS: usize = 1000;
-/// Units of one layer (a billion; see MAX_LAYERS).
-pub const MAX_UNITS: usize = 1_000_000_000;
+/// Units of one layer, and the window caps: the kinds' own.
+pub use crate::engine::layers::kind::MAX_UNITS;
 /// `[gradcheck] directions` and `samples_per_tensor`: each costs two forward
 /// passes, so more than this would run for hours with no gain in power.
 pub const MAX_GRADCHECK_COUNT: usize = 10_000;
 
-/// Caps on a convolution's or pooling window's size and stride (far above
-/// any real image; the memory estimate decides what fits).
-pub const MAX_KERNEL: usize = 4096;
-
 /// One `[[model.layers]]` entry. `kind` (default "dense") decides which
 /// keys apply; a key of another kind is an error naming the kinds it
-/// belongs to. Whether shapes fit is checked once the data's shape is known
-/// (`check_shapes`).
+/// belongs to. The kind reads its own keys (`Settings::parse` in its file,
+/// through [`LayerEntry`]); whether shapes fit is checked once the data's
+/// shape is known (`check_shapes`).
 fn layer(table: &Table<'_, '_>) -> Result<LayerConfig, ConfigError> {
-    table.deny_unknown(LAYER_KEYS)?;
+    let all_keys = layer_keys();
+    table.deny_unknown(&all_keys)?;
     let kind_name = table
         .opt("kind", |v| {
-            let choices = LayerKind::NAMES.map(|n| (n, n));
+            let choices: Vec<(&str, &str)> = layers::registry::names().map(|n| (n, n)).collect();
             v.choice(&choices)
         })?
         .unwrap_or("dense");
     let allowed = kind_keys(kind_name);
-    let misplaced = LAYER_KEYS
+    let misplaced = all_keys
         .iter()
         .filter(|k| **k != "kind" && !allowed.contains(k))
         .filter_map(|k| Some((*k, table.get(k)?)))
         .min_by_key(|(_, v)| v.key_start());
     if let Some((key, value)) = misplaced {
-        let owners: Vec<String> = LayerKind::NAMES
-            .iter()
+        let owners: Vec<String> = layers::registry::names()
             .filter(|n| kind_keys(n).contains(&key))
             .map(|n| format!("\"{n}\""))
             .collect();
@@ -530,96 +520,97 @@ fn layer(table: &Table<'_, '_>) -> Result<LayerConfig, ConfigError> {
             owners.join(" or ")
         )));
     }
-    let count = |key: &str, min: usize| table.req(key, |v| v.count_in(min, MAX_KERNEL));
-    let pool = |pool: PoolKind| -> Result<LayerKind, ConfigError> {
-        let size = count("size", 1)?;
-        let stride = table
-            .opt("stride", |v| v.count_in(1, MAX_KERNEL))?
-            .unwrap_or(size);
-        Ok(LayerKind::Pool2d { pool, size, stride })
+    let kind = match layers::registry::parse(kind_name, &LayerEntry(table)) {
+        Some(kind) => kind?,
+        // `kind` was one of the registry's names just above.
+        None => return Err(table.error_here(format!("unknown layer kind {kind_name:?}"))),
     };
-    let kind = match kind_name {
-        "conv2d" => LayerKind::Conv2d {
-            filters: table.req("filters", |v| v.count_in(1, MAX_UNITS))?,
-            kernel: table.req("kernel", kernel)?,
-            stride: table
-                .opt("stride", |v| v.count_in(1, MAX_KERNEL))?
-                .unwrap_or(1),
-            padding: table.opt("padding", padding)?.unwrap_or(Padding::Valid),
-        },
-        "max_pool2d" => pool(PoolKind::Max)?,
-        "avg_pool2d" => pool(PoolKind::Avg)?,
-        "flatten" => LayerKind::Flatten,
-        "dropout" => LayerKind::Dropout {
-            rate: table.req("rate", Value::fraction)?,
-        },
-        "batch_norm" => LayerKind::BatchNorm {
-            momentum: table
-                .opt("momentum", |v| {
-                    let m = v.number()?;
-                    if (0.0..=1.0).contains(&m) {
-                        Ok(m)
-                    } else {
-                        Err(v.error(format!("must be a number in [0, 1], found {}", v.literal())))
-                    }
-                })?
-                .unwrap_or(0.1),
-            eps: table.opt("eps", Value::positive)?.unwrap_or(1e-5),
-        },
-        "activation" => LayerKind::Activation,
-        _ => LayerKind::Dense,
+    let activation = if allowed.contains(&"activation") {
+        table.req("activation", activation)?
+    } else {
+        Activation::Linear
     };
-    let units = match kind {
-        LayerKind::Dense => table.req("units", |v| v.count_in(1, MAX_UNITS))?,
-        LayerKind::Conv2d { filters, .. } => filters,
-        _ => 0,
-    };
-    let activation = match kind {
-        LayerKind::Dense | LayerKind::Conv2d { .. } | LayerKind::Activation => {
-            table.req("activation", activation)?
-        }
-        _ => Activation::Linear,
-    };
-    Ok(LayerConfig {
+    Ok(LayerConfig::new(
         kind,
-        units,
         activation,
-        init: init(table, activation)?,
-        bias_init: table.opt("bias_init", Value::finite)?.unwrap_or(0.0),
-    })
+        init(table, activation)?,
+        table.opt("bias_init", Value::finite)?.unwrap_or(0.0),
+    ))
 }
 
-/// A kernel: one size for a square kernel or [height, width].
-fn kernel(value: &Value<'_, '_>) -> Result<(usize, usize), ConfigError> {
-    if let Ok(items) = value.items() {
-        return match items.as_slice() {
-            [h, w] => Ok((h.count_in(1, MAX_KERNEL)?, w.count_in(1, MAX_KERNEL)?)),
-            _ => Err(value.error(format!(
-                "expected one size or [height, width], found {}",
-                value.literal()
-            ))),
-        };
-    }
-    let k = value.count_in(1, MAX_KERNEL)?;
-    Ok((k, k))
-}
+/// A layer entry as the kinds read it (`engine::layers::Entry`): the same
+/// typed views and messages as every other key of the file.
+struct LayerEntry<'t, 'a, 'i>(&'t Table<'a, 'i>);
 
-/// Padding: "valid", "same" or a number of zeros on every side.
-fn padding(value: &Value<'_, '_>) -> Result<Padding, ConfigError> {
-    if value.is_string() {
-        return value.choice(&[("valid", Padding::Valid), ("same", Padding::Same)]);
+impl Entry for LayerEntry<'_, '_, '_> {
+    type Error = ConfigError;
+
+    fn count(&self, key: &str, min: usize, max: usize) -> Result<Option<usize>, ConfigError> {
+        self.0.opt(key, |v| v.count_in(min, max))
     }
-    Ok(Padding::Zeros(value.integer(0).and_then(|n| {
-        usize::try_from(n)
-            .ok()
-            .filter(|&n| n <= MAX_KERNEL)
-            .ok_or_else(|| {
-                value.error(format!(
-                    "too large: {} (at most {MAX_KERNEL})",
-                    value.literal()
-                ))
-            })
-    })?))
+
+    /// One size, or `[height, width]`.
+    fn count_pair(
+        &self,
+        key: &str,
+        min: usize,
+        max: usize,
+    ) -> Result<Option<(usize, usize)>, ConfigError> {
+        self.0.opt(key, |value| {
+            if let Ok(items) = value.items() {
+                return match items.as_slice() {
+                    [h, w] => Ok((h.count_in(min, max)?, w.count_in(min, max)?)),
+                    _ => Err(value.error(format!(
+                        "expected one size or [height, width], found {}",
+                        value.literal()
+                    ))),
+                };
+            }
+            let k = value.count_in(min, max)?;
+            Ok((k, k))
+        })
+    }
+
+    fn number(
+        &self,
+        key: &str,
+        ok: fn(f64) -> bool,
+        what: &str,
+    ) -> Result<Option<f64>, ConfigError> {
+        self.0.opt(key, |v| {
+            let x = v.number()?;
+            if ok(x) {
+                Ok(x)
+            } else {
+                Err(v.error(format!("must be {what}, found {}", v.literal())))
+            }
+        })
+    }
+
+    fn name_or_count<T: Copy>(
+        &self,
+        key: &str,
+        names: &[(&str, T)],
+        max: usize,
+    ) -> Result<Option<NameOrCount<T>>, ConfigError> {
+        self.0.opt(key, |value| {
+            if value.is_string() {
+                return value.choice(names).map(NameOrCount::Name);
+            }
+            let n = value.integer(0)?;
+            usize::try_from(n)
+                .ok()
+                .filter(|&n| n <= max)
+                .map(NameOrCount::Count)
+                .ok_or_else(|| {
+                    value.error(format!("too large: {} (at most {max})", value.literal()))
+                })
+        })
+    }
+
+    fn missing(&self, key: &str) -> ConfigError {
+        self.0.missing_key(key)
+    }
 }
 
 /// A layer's activation. A softmax on a hidden layer is a mistake, not bad

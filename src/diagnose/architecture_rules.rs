@@ -10,6 +10,7 @@ use super::rule::{Explanation, FixKind, Plot, Rule};
 use super::thresholds::Thresholds;
 use super::types::{Diagnosis, Severity};
 use crate::engine::activation::Activation;
+use crate::engine::layers::registry;
 
 /// `hidden-softmax`: the descriptor of [`hidden_softmax`].
 pub const HIDDEN_SOFTMAX: Rule = Rule {
@@ -96,11 +97,12 @@ pub fn batch_norm_small_batch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Dia
     if batch > 2 {
         return None;
     }
-    let bn = ctx
-        .recording
-        .layers
-        .iter()
-        .find(|l| l.kind.as_deref() == Some("batch_norm"))?;
+    let bn = ctx.recording.layers.iter().find(|l| {
+        l.kind
+            .as_deref()
+            .and_then(registry::info)
+            .is_some_and(|k| k.batch_statistics)
+    })?;
     // A batch norm layer's fan-in is its input width: channels x positions.
     let positions = (bn.fan_in / bn.units.max(1)).max(1);
     let values = batch * positions;

@@ -168,10 +168,7 @@ pub fn preflight<F: Float>(
             .layers
             .iter()
             .enumerate()
-            .filter_map(|(i, l)| match l {
-                AnyLayer::Dropout(d) => Some((i + 1, d.rate)),
-                _ => None,
-            })
+            .filter_map(|(i, l)| Some((i + 1, l.drop_rate()?)))
             .collect(),
     }
 }

@@ -245,7 +245,7 @@ fn layer_backward<F: Float>(
     };
     let pair = threads > 1
         && has_params
-        && layer.kind() == "dense"
+        && layer.fused_with_next()
         && d.len().saturating_mul(input.ncols()) >= PAIR_MIN_MACS;
     if pair {
         join(threads, params, delta_below).0

@@ -5,6 +5,7 @@
 //! dependency runs one way (monitor -> engine); `monitor::hook` re-exports it.
 
 use super::activation::Activation;
+use super::layers::registry;
 use super::optim::UpdateNorms;
 use super::Float;
 use crate::kinds::LossKind;
@@ -19,22 +20,22 @@ pub struct LayerInfo {
     pub units: usize,
     pub fan_in: usize,
     pub activation: Activation,
-    /// The layer kind ("conv2d", "max_pool2d", ...); absent for dense, so
-    /// an MLP's summary.json reads as it always has.
+    /// The layer kind ("dense", "conv2d", ...); absent in runs recorded
+    /// before kinds were named, which were all dense.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
 }
 
 impl LayerInfo {
-    /// Whether the layer has parameters: false only for the kinds known to
-    /// have none (pooling, flatten, dropout, a standalone activation), whose
-    /// gradient, weight and update columns are left empty. Kinds other
-    /// trainers name ("lstm", ...) keep their numbers.
+    /// Whether the layer has parameters: false only for the kinds the
+    /// registry knows to have none (pooling, flatten, dropout, a standalone
+    /// activation), whose gradient, weight and update columns are left
+    /// empty. Kinds other trainers name ("lstm", ...) keep their numbers.
     pub fn has_params(&self) -> bool {
-        !matches!(
-            self.kind.as_deref(),
-            Some("max_pool2d" | "avg_pool2d" | "flatten" | "dropout" | "activation")
-        )
+        self.kind
+            .as_deref()
+            .and_then(registry::info)
+            .is_none_or(|k| k.params)
     }
 }
 
@@ -102,29 +103,16 @@ impl Phase {
         }
     }
 
-    /// The phase of a layer kind's first forward operation (dense keeps
-    /// `forward.linear`).
+    /// The phase of a layer kind's first forward operation, as the kind
+    /// declares it (`forward.linear` for dense and unknown kinds).
     pub fn forward_of(kind: &str) -> Phase {
-        match kind {
-            "conv2d" => Phase::ForwardConv,
-            "max_pool2d" | "avg_pool2d" => Phase::ForwardPool,
-            "batch_norm" => Phase::ForwardBatchNorm,
-            "dropout" => Phase::ForwardDropout,
-            "flatten" | "activation" => Phase::ForwardCopy,
-            _ => Phase::ForwardLinear,
-        }
+        registry::info(kind).map_or(Phase::ForwardLinear, |k| k.phases.0)
     }
 
     /// The phase of the backward operation through a layer kind to its
-    /// input (dense keeps `backward.delta`).
+    /// input, as the kind declares it (`backward.delta` by default).
     pub fn backward_of(kind: &str) -> Phase {
-        match kind {
-            "conv2d" => Phase::BackwardConv,
-            "max_pool2d" | "avg_pool2d" => Phase::BackwardPool,
-            "batch_norm" => Phase::BackwardBatchNorm,
-            "dropout" => Phase::BackwardDropout,
-            _ => Phase::BackwardDelta,
-        }
+        registry::info(kind).map_or(Phase::BackwardDelta, |k| k.phases.1)
     }
 }
 

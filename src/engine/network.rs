@@ -8,8 +8,8 @@
 use super::activation::Activation;
 use super::float::Float;
 use super::hook::LayerInfo;
-use super::layers::{AnyLayer, Cache, Layer, Mode, Shape};
-use crate::config::LayerConfig;
+use super::layers::{AnyLayer, Cache, Layer, LayerConfig, Mode, Shape};
+
 use ndarray::{Array2, ArrayD, ArrayView2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -82,12 +82,9 @@ impl<F: Float> Network<F> {
             .map(|(i, l)| LayerInfo {
                 layer: i + 1,
                 units: l.output_shape().channels(),
-                fan_in: match l {
-                    AnyLayer::Conv2d(c) => c.geometry.patch(),
-                    _ => l.input_width(),
-                },
+                fan_in: l.fan_in(),
                 activation: l.activation(),
-                kind: l.as_dense().is_none().then(|| l.kind().to_string()),
+                kind: Some(l.kind().to_string()),
             })
             .collect()
     }
@@ -111,7 +108,7 @@ impl<F: Float> Network<F> {
 /// for the layer's k-th named parameter (its `params()` order), and
 /// `caches[i]` its per-step state.
 #[derive(Debug, Clone)]
-pub struct Workspace<F> {
+pub struct Workspace<F: Float> {
     pub pre: Vec<Array2<F>>,
     pub act: Vec<Array2<F>>,
     pub delta: Vec<Array2<F>>,
@@ -159,7 +156,9 @@ mod tests {
 
     fn layer(units: usize, activation: Activation) -> LayerConfig {
         LayerConfig {
-            kind: crate::kinds::LayerKind::Dense,
+            kind: crate::engine::layers::KindConfig::Dense(
+                crate::engine::layers::dense::DenseConfig { units },
+            ),
             units,
             activation,
             init: Init::XavierUniform,
@@ -178,6 +177,18 @@ mod tests {
         );
         assert_eq!(a.param_count(), 4 * 5 + 5 + 5 * 3 + 3);
         assert_eq!(b.layers[0].as_dense().map(|d| d.bias[0]), Some(0.1));
+    }
+
+    /// summary.json's layer list reads these: a dense layer names its
+    /// kind like every other (it used to be left out).
+    #[test]
+    fn layer_infos_name_the_kind_of_dense_layers_too() {
+        let cfg = [layer(5, Activation::Tanh), layer(3, Activation::Softmax)];
+        let infos = Network::<f64>::init(4, &cfg, 9).layer_infos();
+        let kinds: Vec<_> = infos.iter().map(|i| i.kind.as_deref()).collect();
+        assert_eq!(kinds, [Some("dense"), Some("dense")]);
+        assert_eq!((infos[0].fan_in, infos[1].fan_in), (4, 5));
+        assert!(infos.iter().all(|i| i.has_params()));
     }
 
     #[test]

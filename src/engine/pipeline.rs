@@ -51,7 +51,7 @@ pub fn run<F: Float>(
     while low > 1 {
         let l = low - 1;
         let layer = layers.get(l)?;
-        if layer.kind() != "dense" {
+        if !layer.fused_with_next() {
             break;
         }
         let (fan_in, units) = (layer.input_shape().width(), layer.output_shape().width());

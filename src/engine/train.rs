@@ -252,10 +252,7 @@ fn run_step<F: Float>(
         .iter_mut()
         .zip(&ws.caches)
         .map(|(layer, cache)| {
-            let drift = match layer {
-                AnyLayer::BatchNorm(b) => b.drift(cache),
-                _ => None,
-            };
+            let drift = layer.step_drift(cache);
             layer.update_state(cache);
             drift
         })
@@ -456,6 +453,8 @@ mod tests {
     use crate::config::{Init, LayerConfig, OptimizerConfig};
     use crate::data::one_hot;
     use crate::engine::activation::Activation;
+    use crate::engine::layers::dense::DenseConfig;
+    use crate::engine::layers::KindConfig;
     use ndarray::Array2;
 
     /// Source of truth: ndarray's `select`, which the loop used before.
@@ -495,14 +494,14 @@ mod tests {
     fn net(act: Activation) -> Network<f64> {
         let cfg = [
             LayerConfig {
-                kind: crate::kinds::LayerKind::Dense,
+                kind: KindConfig::Dense(DenseConfig { units: 8 }),
                 units: 8,
                 activation: act,
                 init: Init::XavierUniform,
                 bias_init: 0.0,
             },
             LayerConfig {
-                kind: crate::kinds::LayerKind::Dense,
+                kind: KindConfig::Dense(DenseConfig { units: 2 }),
                 units: 2,
                 activation: Activation::Softmax,
                 init: Init::XavierUniform,

@@ -115,7 +115,9 @@ mod tests {
 
     fn seed_like() -> Network<f64> {
         let layer = |units, activation| LayerConfig {
-            kind: crate::config::LayerKind::Dense,
+            kind: crate::engine::layers::KindConfig::Dense(
+                crate::engine::layers::dense::DenseConfig { units },
+            ),
             units,
             activation,
             init: Init::Uniform {
@@ -179,7 +181,9 @@ mod tests {
 
     fn seed_like_small() -> Network<f64> {
         let layer = |units, activation| LayerConfig {
-            kind: crate::config::LayerKind::Dense,
+            kind: crate::engine::layers::KindConfig::Dense(
+                crate::engine::layers::dense::DenseConfig { units },
+            ),
             units,
             activation,
             init: Init::XavierUniform,

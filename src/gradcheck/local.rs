@@ -112,10 +112,10 @@ struct LocalFn<'a> {
     layer: AnyLayer<f64>,
     input: Array2<f64>,
     upstream: Upstream<'a>,
-    /// Dropout's mask of the base pass, held fixed.
+    /// The random draw of the base pass (dropout's mask), held fixed.
     mask: Option<Array2<f64>>,
     base_pre: Array2<f64>,
-    /// Max pooling's selection in the base pass.
+    /// The selection of the base pass (max pooling's argmax).
     base_argmax: Vec<usize>,
 }
 
@@ -123,7 +123,7 @@ impl LocalFn<'_> {
     fn cache(&self) -> Cache<f64> {
         let mut c = Cache::new();
         if let Some(m) = &self.mask {
-            c.fix_mask(m.clone());
+            c.hold(m.clone());
         }
         c
     }
@@ -143,7 +143,8 @@ impl LocalFn<'_> {
                 .iter()
                 .zip(&self.base_pre)
                 .any(|(&a, &b)| (a > 0.0) != (b > 0.0));
-        let pool_kink = !self.base_argmax.is_empty() && cache.argmax != self.base_argmax;
+        let pool_kink =
+            !self.base_argmax.is_empty() && self.layer.selection(&cache) != self.base_argmax;
         let f = match self.upstream {
             Upstream::Given(u) => u.iter().zip(&act).map(|(u, a)| u * a).sum(),
             Upstream::Loss { t, loss } => batch_loss(loss, self.layer.activation(), &pre, &act, t),
@@ -311,9 +312,9 @@ pub(super) fn check(
             layer: net.layers[l].clone(),
             input,
             upstream,
-            mask: matches!(net.layers[l], AnyLayer::Dropout(_)).then(|| cache.mask.clone()),
+            mask: net.layers[l].draw(cache).cloned(),
             base_pre: ws.pre[l].clone(),
-            base_argmax: cache.argmax.clone(),
+            base_argmax: net.layers[l].selection(cache).to_vec(),
         };
         let res = Resolution::new(f.magnitude(), s);
         let ctx = RowContext {

@@ -114,7 +114,7 @@ impl<'a> Probe<'a> {
             let mut z = Array2::zeros((input.nrows(), layer.output_width()));
             let mut cache = probe.cache(l);
             layer.forward_pre(input.view(), Mode::Train, &mut cache, &mut z);
-            probe.base_argmax.push(cache.argmax);
+            probe.base_argmax.push(layer.selection(&cache).to_vec());
             let mut a = Array2::zeros(z.raw_dim());
             layer.forward_act(&z, &mut a);
             probe.base_pre.push(z);
@@ -128,7 +128,7 @@ impl<'a> Probe<'a> {
     fn cache(&self, l: usize) -> Cache<f64> {
         let mut c = Cache::new();
         if let Some(Some(m)) = self.masks.get(l) {
-            c.fix_mask(m.clone());
+            c.hold(m.clone());
         }
         c
     }
@@ -196,7 +196,7 @@ impl<'a> Probe<'a> {
             let mut z_next = Array2::zeros((a.nrows(), next.output_width()));
             let mut cache = self.cache(l + 1);
             next.forward_pre(a.view(), Mode::Train, &mut cache, &mut z_next);
-            kink |= self.selection_changed(l + 1, &cache.argmax, 0);
+            kink |= self.selection_changed(l + 1, next.selection(&cache), 0);
             z = z_next;
         }
         (f64::NAN, kink)
@@ -209,9 +209,7 @@ impl<'a> Probe<'a> {
     fn eval_pair(&self, from: usize, zp: Array2<f64>, zm: Array2<f64>) -> [(f64, bool); 2] {
         // Batch norm's statistics and dropout's mask belong to one batch:
         // stacked halves would share them, so each half runs alone.
-        let per_batch = self.net.layers[from..]
-            .iter()
-            .any(|l| matches!(l, AnyLayer::BatchNorm(_) | AnyLayer::Dropout(_)));
+        let per_batch = self.net.layers[from..].iter().any(|l| l.per_batch());
         if per_batch {
             return [self.eval_pre(from, zp), self.eval_pre(from, zm)];
         }
@@ -248,7 +246,7 @@ impl<'a> Probe<'a> {
             let mut cache = self.cache(l + 1);
             next.forward_pre(a.view(), Mode::Train, &mut cache, &mut z_next);
             for (h, kink) in kinks.iter_mut().enumerate() {
-                *kink |= self.selection_changed(l + 1, &cache.argmax, h);
+                *kink |= self.selection_changed(l + 1, next.selection(&cache), h);
             }
             z = z_next;
         }
@@ -459,19 +457,21 @@ mod tests {
     use super::*;
     use crate::config::{Init, LayerConfig};
     use crate::engine::activation::Activation;
+    use crate::engine::layers::dense::DenseConfig;
+    use crate::engine::layers::KindConfig;
     use ndarray::array;
 
     fn net(act: Activation) -> Network<f64> {
         let cfg = [
             LayerConfig {
-                kind: crate::config::LayerKind::Dense,
+                kind: KindConfig::Dense(DenseConfig { units: 3 }),
                 units: 3,
                 activation: act,
                 init: Init::XavierUniform,
                 bias_init: 0.1,
             },
             LayerConfig {
-                kind: crate::config::LayerKind::Dense,
+                kind: KindConfig::Dense(DenseConfig { units: 2 }),
                 units: 2,
                 activation: Activation::Softmax,
                 init: Init::XavierUniform,

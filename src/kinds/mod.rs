@@ -15,6 +15,6 @@ pub mod optimizer;
 pub use activation::Activation;
 pub use dtype::DType;
 pub use init::Init;
-pub use layer::{LayerKind, Padding, PoolKind, Shape};
+pub use layer::Shape;
 pub use loss::LossKind;
 pub use optimizer::OptimizerConfig;

@@ -185,7 +185,9 @@ mod tests {
 
     fn layer(units: usize, activation: Activation) -> LayerConfig {
         LayerConfig {
-            kind: crate::config::LayerKind::Dense,
+            kind: crate::engine::layers::KindConfig::Dense(
+                crate::engine::layers::dense::DenseConfig { units },
+            ),
             units,
             activation,
             init: Init::XavierUniform,

@@ -5,13 +5,12 @@
 //! dropout layer's mask, scaled as the engine keeps it (0 or 1/(1 - rate)).
 
 use super::error::TraceError;
-use super::spec::{LayerKind as SpecKind, LayerSpec, Padding, TraceSpec};
+use super::spec::{LayerSpec, Padding, TraceSpec};
 use super::tensor::{read, shape_label};
-use crate::config::{Init, LayerConfig};
 use crate::engine::layers::plan::plan;
-use crate::engine::layers::Layer;
+use crate::engine::layers::{registry, Entry, Layer, LayerConfig, NameOrCount};
 use crate::engine::Network;
-use crate::kinds::{LayerKind, Padding as EnginePadding, PoolKind, Shape};
+use crate::kinds::{Init, Shape};
 use ndarray::{Array2, ArrayD, IxDyn};
 use std::path::Path;
 
@@ -25,49 +24,93 @@ pub struct Built {
     pub dtypes: Vec<super::tensor::Dtype>,
 }
 
-/// The engine's config entry for one trace layer.
-fn config(l: &LayerSpec) -> LayerConfig {
-    let kind = match l.kind() {
-        SpecKind::Dense => LayerKind::Dense,
-        SpecKind::Conv2d => LayerKind::Conv2d {
-            filters: l.filters.unwrap_or(0),
-            kernel: l.kernel.map_or((0, 0), |k| {
-                let [h, w] = k.hw();
-                (h, w)
-            }),
-            stride: l.stride.unwrap_or(1),
-            padding: match &l.padding {
-                None => EnginePadding::Valid,
-                Some(Padding::Zeros(p)) => EnginePadding::Zeros(*p),
-                Some(Padding::Named(n)) if n == "same" => EnginePadding::Same,
-                Some(Padding::Named(_)) => EnginePadding::Valid,
-            },
-        },
-        SpecKind::MaxPool2d | SpecKind::AvgPool2d => LayerKind::Pool2d {
-            pool: if l.kind() == SpecKind::MaxPool2d {
-                PoolKind::Max
-            } else {
-                PoolKind::Avg
-            },
-            size: l.size.unwrap_or(0),
-            stride: l.stride.or(l.size).unwrap_or(0),
-        },
-        SpecKind::Flatten => LayerKind::Flatten,
-        SpecKind::Dropout => LayerKind::Dropout {
-            rate: l.rate.unwrap_or(0.0),
-        },
-        SpecKind::BatchNorm => LayerKind::BatchNorm {
-            momentum: l.momentum.unwrap_or(0.1),
-            eps: l.eps.unwrap_or(super::cnn_pattern::BN_EPS),
-        },
-        SpecKind::Activation => LayerKind::Activation,
-    };
-    LayerConfig {
+/// The engine's config entry for one trace layer: the kind (named as in
+/// a run config) reads its own keys from the spec through [`SpecEntry`].
+fn config(l: &LayerSpec) -> Result<LayerConfig, String> {
+    let name = l.kind().name();
+    let kind = registry::parse(name, &SpecEntry(l))
+        .ok_or_else(|| format!("unknown layer kind {name:?}"))??;
+    Ok(LayerConfig::new(
         kind,
-        units: l.units.unwrap_or(0),
-        activation: l.activation(),
-        init: Init::XavierUniform,
-        bias_init: 0.0,
+        l.activation(),
+        Init::XavierUniform,
+        0.0,
+    ))
+}
+
+/// A trace layer's keys as a layer kind reads them. Ranges were checked
+/// when the spec was read (`spec::validate`); a value out of range here is
+/// reported all the same.
+struct SpecEntry<'a>(&'a LayerSpec);
+
+impl Entry for SpecEntry<'_> {
+    type Error = String;
+
+    fn count(&self, key: &str, min: usize, max: usize) -> Result<Option<usize>, String> {
+        let value = match key {
+            "units" => self.0.units,
+            "filters" => self.0.filters,
+            "stride" => self.0.stride,
+            "size" => self.0.size,
+            _ => None,
+        };
+        match value {
+            Some(n) if n < min || n > max => Err(format!("{key}: {n} is not in {min}..={max}")),
+            other => Ok(other),
+        }
+    }
+
+    fn count_pair(
+        &self,
+        key: &str,
+        min: usize,
+        max: usize,
+    ) -> Result<Option<(usize, usize)>, String> {
+        let value = match key {
+            "kernel" => self.0.kernel.map(|k| k.hw()),
+            _ => None,
+        };
+        match value {
+            Some(hw) if hw.iter().any(|&n| n < min || n > max) => {
+                Err(format!("{key}: {hw:?} is not in {min}..={max}"))
+            }
+            other => Ok(other.map(|[h, w]| (h, w))),
+        }
+    }
+
+    fn number(&self, key: &str, ok: fn(f64) -> bool, what: &str) -> Result<Option<f64>, String> {
+        let value = match key {
+            "rate" => self.0.rate,
+            "eps" => self.0.eps,
+            "momentum" => self.0.momentum,
+            _ => None,
+        };
+        match value {
+            Some(x) if !ok(x) => Err(format!("{key}: must be {what}, found {x}")),
+            other => Ok(other),
+        }
+    }
+
+    fn name_or_count<T: Copy>(
+        &self,
+        key: &str,
+        names: &[(&str, T)],
+        max: usize,
+    ) -> Result<Option<NameOrCount<T>>, String> {
+        match (key, &self.0.padding) {
+            ("padding", Some(Padding::Zeros(n))) if *n <= max => Ok(Some(NameOrCount::Count(*n))),
+            ("padding", Some(Padding::Zeros(n))) => Err(format!("{key}: {n} is above {max}")),
+            ("padding", Some(Padding::Named(name))) => names
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|&(_, v)| Some(NameOrCount::Name(v)))
+                .ok_or_else(|| format!("{key}: unknown value {name:?}")),
+            _ => Ok(None),
+        }
+    }
+
+    fn missing(&self, key: &str) -> String {
+        format!("missing `{key}`")
     }
 }
 
@@ -88,7 +131,14 @@ pub fn build(
     batch: usize,
 ) -> Result<Built, TraceError> {
     let toml = dir.join("trace.toml");
-    let configs: Vec<LayerConfig> = spec.layers.iter().map(config).collect();
+    let configs = spec
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            config(l).map_err(|m| TraceError::file(&toml, format!("layers[{}]: {m}", i + 1)))
+        })
+        .collect::<Result<Vec<LayerConfig>, TraceError>>()?;
     plan(input, &configs).map_err(|e| {
         TraceError::file(
             &toml,
@@ -101,7 +151,7 @@ pub fn build(
     let mut exact_f32 = true;
     let mut dtypes = Vec::new();
     for (i, (ls, layer)) in spec.layers.iter().zip(net.layers.iter_mut()).enumerate() {
-        let dense = ls.kind() == SpecKind::Dense;
+        let dense = layer.as_dense().is_some();
         for p in layer.params_mut() {
             let mut value = p.value;
             let Some(file) = ls.param_file(p.name) else {

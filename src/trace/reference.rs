@@ -64,7 +64,7 @@ pub fn step(
     let mut ws = Workspace::new(net, x.nrows());
     for (cache, mask) in ws.caches.iter_mut().zip(masks) {
         if let Some(m) = mask {
-            cache.fix_mask(m.clone());
+            cache.hold(m.clone());
         }
     }
     let mut go_on = |_, _: &Workspace<f64>| Flow::Continue;

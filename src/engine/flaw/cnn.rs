@@ -8,8 +8,8 @@
 //! and that every mistake changes the result.
 
 use crate::engine::float::Float;
+use crate::engine::layers::pool2d::PoolKind;
 use crate::engine::layers::{AnyLayer, Cache, Layer, Shape};
-use crate::kinds::PoolKind;
 use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
@@ -395,10 +395,9 @@ pub fn flawed_input_grad<F: Float>(
         }
         (CnnMistake::DropoutNoMask | CnnMistake::DropoutNoScale, AnyLayer::Dropout(dr)) => {
             // The engine keeps the mask scaled (0 or 1/(1 - rate)).
-            let mask = if cache.mask.dim() == delta.dim() {
-                cache.mask.mapv(|v| v.f64() * (1.0 - dr.rate))
-            } else {
-                Array2::ones(delta.dim())
+            let mask = match Layer::<F>::draw(dr, cache) {
+                Some(mask) if mask.dim() == delta.dim() => mask.mapv(|v| v.f64() * (1.0 - dr.rate)),
+                _ => Array2::ones(delta.dim()),
             };
             let how = if m == CnnMistake::DropoutNoMask {
                 DropoutBack::NoMask

@@ -1,18 +1,64 @@
 //! A standalone activation layer (`kind = "activation"`), so that conv ->
 //! batch_norm -> relu can be written. Its pre-activation is its input
 //! (copied); the activation and its backward are the shared ones of
-//! `engine::activation`. No parameters; the shape passes through.
+//! `engine::activation`. No parameters; the shape passes through. Config:
+//! `kind = "activation"` with `activation`.
 
+use super::kind::{At, Entry, Kind, LayerConfig, PlanError, Settings};
 use super::{pass_through_backward, pass_through_forward, Cache, Layer, Mode, Shape};
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
+use crate::engine::hook::Phase;
 use ndarray::{Array2, ArrayView2};
+use rand_chacha::ChaCha8Rng;
+
+/// An activation layer's settings: none of its own (its `activation` key
+/// is the entry's, read with every kind's).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ActivationConfig;
+
+impl Settings for ActivationConfig {
+    const NAMES: &'static [&'static str] = &["activation"];
+    const KEYS: &'static [&'static str] = &["activation"];
+    const PHASES: (Phase, Phase) = (Phase::ForwardCopy, Phase::BackwardDelta);
+
+    fn parse<E: Entry>(_name: &str, _: &E) -> Result<Self, E::Error> {
+        Ok(ActivationConfig)
+    }
+
+    fn name(&self) -> &'static str {
+        "activation"
+    }
+
+    fn output_shape(&self, at: &At) -> Result<Shape, PlanError> {
+        Ok(at.input)
+    }
+}
 
 /// One activation layer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivationLayer {
     pub shape: Shape,
     pub activation: Activation,
+}
+
+impl ActivationLayer {
+    /// The same layer (it holds no numbers) in any precision.
+    pub fn cast(&self) -> Self {
+        self.clone()
+    }
+}
+
+impl<F: Float> Kind<F> for ActivationLayer {
+    type Config = ActivationConfig;
+    type State = ();
+
+    fn build(_: &ActivationConfig, input: Shape, layer: &LayerConfig, _: &mut ChaCha8Rng) -> Self {
+        ActivationLayer {
+            shape: input,
+            activation: layer.activation,
+        }
+    }
 }
 
 impl<F: Float> Layer<F> for ActivationLayer {

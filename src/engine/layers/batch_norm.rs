@@ -5,13 +5,92 @@
 //! moves the running statistics (momentum, default 0.1; the running
 //! variance takes the unbiased batch variance), which evaluation uses.
 //! Parameters "weight" (gamma) and "bias" (beta), as PyTorch names them.
+//! Config: `kind = "batch_norm"` with `momentum` (default 0.1) and `eps`
+//! (default 1e-5). Its step diagnostic is the running statistics' drift.
 
+use super::kind::{At, Entry, Kind, LayerConfig, PlanError, Settings, Stateful};
 use super::{
     weight_and_bias, weight_and_bias_mut, Cache, Layer, Mode, NamedParam, NamedParamMut, Shape,
 };
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
+use crate::engine::hook::Phase;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMutD, Ix1};
+use rand_chacha::ChaCha8Rng;
+
+/// A batch-norm layer's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchNormConfig {
+    pub momentum: f64,
+    pub eps: f64,
+}
+
+impl Settings for BatchNormConfig {
+    const NAMES: &'static [&'static str] = &["batch_norm"];
+    const KEYS: &'static [&'static str] = &["momentum", "eps"];
+    const PARAMS: bool = true;
+    const BATCH_STATISTICS: bool = true;
+    const PHASES: (Phase, Phase) = (Phase::ForwardBatchNorm, Phase::BackwardBatchNorm);
+
+    fn parse<E: Entry>(_name: &str, e: &E) -> Result<Self, E::Error> {
+        Ok(BatchNormConfig {
+            momentum: e
+                .number(
+                    "momentum",
+                    |m| (0.0..=1.0).contains(&m),
+                    "a number in [0, 1]",
+                )?
+                .unwrap_or(0.1),
+            eps: e
+                .number(
+                    "eps",
+                    |x| x.is_finite() && x > 0.0,
+                    "a positive finite number",
+                )?
+                .unwrap_or(1e-5),
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "batch_norm"
+    }
+
+    fn output_shape(&self, at: &At) -> Result<Shape, PlanError> {
+        Ok(at.input)
+    }
+
+    /// gamma and beta per channel.
+    fn param_count(&self, input: Shape) -> usize {
+        input.channels().saturating_mul(2)
+    }
+}
+
+/// What a forward pass leaves for backward and the update phase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchNormState<F> {
+    /// The batch mean and biased variance per channel, and 1/sqrt(var +
+    /// eps) of the statistics used for normalising.
+    pub mean: Array1<F>,
+    pub var: Array1<F>,
+    pub inv_std: Array1<F>,
+    /// Values per channel the statistics were taken over (batch x
+    /// positions).
+    pub count: usize,
+    /// The normalised input x_hat, [batch, width].
+    pub xhat: Array2<F>,
+}
+
+impl<F: Float> Default for BatchNormState<F> {
+    fn default() -> Self {
+        BatchNormState {
+            mean: Array1::zeros(0),
+            var: Array1::zeros(0),
+            inv_std: Array1::zeros(0),
+            count: 0,
+            xhat: Array2::zeros((0, 0)),
+        }
+    }
+}
 
 /// One batch-norm layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,21 +158,40 @@ impl<F: Float> BatchNorm<F> {
     /// − batch mean| / sqrt(running var + eps), the largest over channels
     /// (how far evaluation's normalisation is from training's).
     pub fn drift(&self, cache: &Cache<F>) -> Option<f64> {
-        if !cache.train || cache.mean.len() != self.running_mean.len() {
+        let st = <Self as Stateful<F>>::state(cache)?;
+        if !cache.train || st.mean.len() != self.running_mean.len() {
             return None;
         }
         self.running_mean
             .iter()
             .zip(&self.running_var)
-            .zip(&cache.mean)
+            .zip(&st.mean)
             .map(|((rm, rv), m)| (rm.f64() - m.f64()).abs() / (rv.f64() + self.eps).sqrt())
             .reduce(f64::max)
+    }
+}
+
+impl<F: Float> Kind<F> for BatchNorm<F> {
+    type Config = BatchNormConfig;
+    type State = BatchNormState<F>;
+
+    fn build(c: &BatchNormConfig, input: Shape, _: &LayerConfig, _: &mut ChaCha8Rng) -> Self {
+        BatchNorm::new(input, c.momentum, c.eps)
     }
 }
 
 impl<F: Float> Layer<F> for BatchNorm<F> {
     fn kind(&self) -> &'static str {
         "batch_norm"
+    }
+
+    /// The statistics are the batch's.
+    fn per_batch(&self) -> bool {
+        true
+    }
+
+    fn step_drift(&self, cache: &Cache<F>) -> Option<f64> {
+        self.drift(cache)
     }
 
     fn input_shape(&self) -> Shape {
@@ -121,8 +219,10 @@ impl<F: Float> Layer<F> for BatchNorm<F> {
         let n = input.nrows();
         let m = n * self.shape.positions();
         cache.train = mode == Mode::Train;
-        cache.count = m;
-        let (mean, var): (Vec<f64>, Vec<f64>) = if cache.train {
+        let train = cache.train;
+        let st = <Self as Stateful<F>>::state_mut(cache);
+        st.count = m;
+        let (mean, var): (Vec<f64>, Vec<f64>) = if train {
             let mean: Vec<f64> = self
                 .channel_sums(n, |s, j| input[[s, j]].f64())
                 .into_iter()
@@ -144,16 +244,16 @@ impl<F: Float> Layer<F> for BatchNorm<F> {
             )
         };
         let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
-        cache.mean = mean.iter().map(|&v| F::of(v)).collect();
-        cache.var = var.iter().map(|&v| F::of(v)).collect();
-        cache.inv_std = inv_std.iter().map(|&v| F::of(v)).collect();
-        if cache.xhat.dim() != input.dim() {
-            cache.xhat = Array2::zeros(input.dim());
+        st.mean = mean.iter().map(|&v| F::of(v)).collect();
+        st.var = var.iter().map(|&v| F::of(v)).collect();
+        st.inv_std = inv_std.iter().map(|&v| F::of(v)).collect();
+        if st.xhat.dim() != input.dim() {
+            st.xhat = Array2::zeros(input.dim());
         }
         for s in 0..n {
             self.columns(|ch, j| {
                 let xhat = F::of((input[[s, j]].f64() - mean[ch]) * inv_std[ch]);
-                cache.xhat[[s, j]] = xhat;
+                st.xhat[[s, j]] = xhat;
                 pre[[s, j]] = self.weight[ch] * xhat + self.bias[ch];
             });
         }
@@ -170,29 +270,30 @@ impl<F: Float> Layer<F> for BatchNorm<F> {
         grad_in: &mut Array2<F>,
     ) {
         let n = delta.nrows();
-        if cache.xhat.dim() != delta.dim() || cache.inv_std.len() != self.shape.channels() {
+        let Some(st) = <Self as Stateful<F>>::state(cache)
+            .filter(|st| st.xhat.dim() == delta.dim() && st.inv_std.len() == self.shape.channels())
+        else {
             grad_in.fill(F::of(f64::NAN));
             return;
-        }
+        };
         let gamma = |ch: usize| self.weight[ch].f64();
         if !cache.train {
             for s in 0..n {
                 self.columns(|ch, j| {
-                    grad_in[[s, j]] =
-                        F::of(delta[[s, j]].f64() * gamma(ch) * cache.inv_std[ch].f64());
+                    grad_in[[s, j]] = F::of(delta[[s, j]].f64() * gamma(ch) * st.inv_std[ch].f64());
                 });
             }
             return;
         }
-        let m = cache.count.max(1) as f64;
+        let m = st.count.max(1) as f64;
         let sum_d = self.channel_sums(n, |s, j| delta[[s, j]].f64());
-        let sum_dx = self.channel_sums(n, |s, j| delta[[s, j]].f64() * cache.xhat[[s, j]].f64());
+        let sum_dx = self.channel_sums(n, |s, j| delta[[s, j]].f64() * st.xhat[[s, j]].f64());
         for s in 0..n {
             self.columns(|ch, j| {
                 let g = gamma(ch);
                 let dxhat = delta[[s, j]].f64() * g;
-                let v = cache.inv_std[ch].f64() / m
-                    * (m * dxhat - g * sum_d[ch] - cache.xhat[[s, j]].f64() * g * sum_dx[ch]);
+                let v = st.inv_std[ch].f64() / m
+                    * (m * dxhat - g * sum_d[ch] - st.xhat[[s, j]].f64() * g * sum_dx[ch]);
                 grad_in[[s, j]] = F::of(v);
             });
         }
@@ -208,10 +309,12 @@ impl<F: Float> Layer<F> for BatchNorm<F> {
     ) {
         if let [gw, gb, ..] = grads {
             let n = delta.nrows();
-            let ok = cache.xhat.dim() == delta.dim();
+            let xhat = <Self as Stateful<F>>::state(cache)
+                .map(|st| &st.xhat)
+                .filter(|x| x.dim() == delta.dim());
             let dgamma = self.channel_sums(n, |s, j| {
-                if ok {
-                    delta[[s, j]].f64() * cache.xhat[[s, j]].f64()
+                if let Some(xhat) = xhat {
+                    delta[[s, j]].f64() * xhat[[s, j]].f64()
                 } else {
                     f64::NAN
                 }
@@ -241,17 +344,20 @@ impl<F: Float> Layer<F> for BatchNorm<F> {
     /// PyTorch refuses to train and nn-doctor diagnoses instead).
     fn update_state(&mut self, cache: &Cache<F>) {
         let c = self.shape.channels();
-        if !cache.train || cache.mean.len() != c || cache.var.len() != c {
+        let Some(st) = <Self as Stateful<F>>::state(cache) else {
+            return;
+        };
+        if !cache.train || st.mean.len() != c || st.var.len() != c {
             return;
         }
         let mom = self.momentum;
-        let m = cache.count as f64;
+        let m = st.count as f64;
         let unbias = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
         for ch in 0..c {
             let rm = self.running_mean[ch].f64();
             let rv = self.running_var[ch].f64();
-            self.running_mean[ch] = F::of((1.0 - mom) * rm + mom * cache.mean[ch].f64());
-            self.running_var[ch] = F::of((1.0 - mom) * rv + mom * cache.var[ch].f64() * unbias);
+            self.running_mean[ch] = F::of((1.0 - mom) * rm + mom * st.mean[ch].f64());
+            self.running_var[ch] = F::of((1.0 - mom) * rv + mom * st.var[ch].f64() * unbias);
         }
     }
 }

@@ -11,21 +11,196 @@
 //! (no packing; a sample's columns stay in cache) rather than as one
 //! batch-wide GEMM: see that module for why, and for the fixed summation
 //! orders that keep the results independent of the thread count.
+//!
+//! Config: `kind = "conv2d"` with `filters`, `kernel` (one size or [h, w]),
+//! `stride` (default 1), `padding` ("valid", "same" or a number) and the
+//! weight keys.
 
+use super::kind::{
+    At, Entry, Kind, LayerConfig, NameOrCount, PlanError, Settings, Stateful, MAX_KERNEL, MAX_UNITS,
+};
 use super::{
     weight_and_bias, weight_and_bias_mut, Cache, Layer, Mode, NamedParam, NamedParamMut, Shape,
 };
-use crate::config::LayerConfig;
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
+use crate::engine::hook::Phase;
 use crate::engine::init::draw_values;
 use crate::engine::kernels::conv::{dots, lane_sum, product};
 use crate::engine::kernels::im2col::{col2im, im2col, Geometry};
 use crate::engine::kernels::pool::{for_each_part, samples_per_part};
 use crate::engine::kernels::threads::threads;
-use crate::kinds::Padding;
 use ndarray::{Array1, Array2, Array4, ArrayView2, ArrayViewMut2, ArrayViewMutD};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::sync::{Mutex, PoisonError};
+
+/// How a convolution pads its input: `valid` (none), `same` (output as large
+/// as the input at stride 1; the odd pixel goes right/bottom, as PyTorch's
+/// `padding="same"`), or `n` zeros on every side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding {
+    Valid,
+    Same,
+    Zeros(usize),
+}
+
+/// A convolution's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conv2dConfig {
+    pub filters: usize,
+    pub kernel: (usize, usize),
+    pub stride: usize,
+    pub padding: Padding,
+}
+
+impl Settings for Conv2dConfig {
+    const NAMES: &'static [&'static str] = &["conv2d"];
+    const KEYS: &'static [&'static str] = &["filters", "kernel", "stride", "padding"];
+    const WEIGHTS: bool = true;
+    const PHASES: (Phase, Phase) = (Phase::ForwardConv, Phase::BackwardConv);
+
+    fn parse<E: Entry>(_name: &str, e: &E) -> Result<Self, E::Error> {
+        let filters = e.count("filters", 1, MAX_UNITS)?;
+        let filters = filters.ok_or_else(|| e.missing("filters"))?;
+        let kernel = e.count_pair("kernel", 1, MAX_KERNEL)?;
+        let kernel = kernel.ok_or_else(|| e.missing("kernel"))?;
+        let stride = e.count("stride", 1, MAX_KERNEL)?.unwrap_or(1);
+        let names = [("valid", Padding::Valid), ("same", Padding::Same)];
+        let padding = match e.name_or_count("padding", &names, MAX_KERNEL)? {
+            None => Padding::Valid,
+            Some(NameOrCount::Name(p)) => p,
+            Some(NameOrCount::Count(n)) => Padding::Zeros(n),
+        };
+        Ok(Conv2dConfig {
+            filters,
+            kernel,
+            stride,
+            padding,
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "conv2d"
+    }
+
+    fn units(&self) -> usize {
+        self.filters
+    }
+
+    /// An image in; the kernel must fit it, and "same" needs stride 1.
+    fn output_shape(&self, at: &At) -> Result<Shape, PlanError> {
+        let (ch, h, w) = at.image("conv2d")?;
+        if self.padding == Padding::Same && self.stride > 1 {
+            return Err(at.error(
+                "padding",
+                "padding = \"same\" needs stride = 1 (as in PyTorch); give the padding as a number instead".into(),
+            ));
+        }
+        let g = sweep((ch, h, w), self.kernel, self.stride, self.padding);
+        if g.out_h == 0 || g.out_w == 0 {
+            return Err(at.error(
+                "kernel",
+                format!(
+                    "a {}x{} kernel does not fit the {h}x{w} input from {} with this padding; use a smaller kernel or pad it",
+                    self.kernel.0, self.kernel.1, at.from
+                ),
+            ));
+        }
+        Ok(Shape::Image {
+            c: self.filters,
+            h: g.out_h,
+            w: g.out_w,
+        })
+    }
+
+    /// filters·(in·kh·kw + 1).
+    fn param_count(&self, input: Shape) -> usize {
+        self.filters.saturating_mul(
+            input
+                .channels()
+                .saturating_mul(self.kernel.0)
+                .saturating_mul(self.kernel.1)
+                .saturating_add(1),
+        )
+    }
+
+    /// The im2col columns (in·kh·kw per output position), both ways.
+    fn scratch_per_sample(&self, input: Shape, output: Shape) -> usize {
+        input
+            .channels()
+            .saturating_mul(self.kernel.0)
+            .saturating_mul(self.kernel.1)
+            .saturating_mul(output.positions())
+            .saturating_mul(2)
+    }
+}
+
+/// A pool of buffers the parts of a kernel running on several threads take
+/// and give back: a convolution's state, reused from step to step instead
+/// of allocated (and zeroed) for every product. Only a workspace: what a
+/// buffer holds between uses means nothing, so a copy starts empty and any
+/// two compare equal.
+pub struct Scratch<F>(Mutex<Vec<Vec<F>>>);
+
+impl<F: Float> Scratch<F> {
+    /// A buffer of at least `len` values (their contents are left over from
+    /// earlier uses: the caller writes before it reads).
+    pub fn take(&self, len: usize) -> Vec<F> {
+        let mut buf = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default();
+        if buf.len() < len {
+            buf.resize(len, F::zero());
+        }
+        buf
+    }
+
+    /// Returns a buffer for later [`Scratch::take`]s.
+    pub fn give(&self, buf: Vec<F>) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(buf);
+    }
+}
+
+impl<F> Default for Scratch<F> {
+    fn default() -> Self {
+        Scratch(Mutex::new(Vec::new()))
+    }
+}
+
+impl<F> Clone for Scratch<F> {
+    fn clone(&self) -> Self {
+        Scratch::default()
+    }
+}
+
+impl<F> PartialEq for Scratch<F> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<F> std::fmt::Debug for Scratch<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scratch")
+    }
+}
+
+/// An empty scratch for the backward passes that find no forward state
+/// (a gradient check may call them on a fresh cache).
+fn scratch_of<F: Float>(cache: &Cache<F>) -> std::borrow::Cow<'_, Scratch<F>> {
+    match <Conv2d<F> as Stateful<F>>::state(cache) {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(Scratch::default()),
+    }
+}
 
 /// One convolution layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,9 +311,29 @@ impl<F: Float> Conv2d<F> {
 /// x 576 values each for the MNIST CNN) stay within L2.
 const GROUP: usize = 8;
 
+impl<F: Float> Kind<F> for Conv2d<F> {
+    type Config = Conv2dConfig;
+    type State = Scratch<F>;
+
+    /// A flat input (only the first layer may have one) is read as a 1 x 1
+    /// x n image.
+    fn build(c: &Conv2dConfig, input: Shape, layer: &LayerConfig, rng: &mut ChaCha8Rng) -> Self {
+        let image = match input {
+            Shape::Image { c, h, w } => (c, h, w),
+            Shape::Flat(n) => (1, 1, n),
+        };
+        let g = sweep(image, c.kernel, c.stride, c.padding);
+        Conv2d::init(g, c.filters, layer, rng)
+    }
+}
+
 impl<F: Float> Layer<F> for Conv2d<F> {
     fn kind(&self) -> &'static str {
         "conv2d"
+    }
+
+    fn fan_in(&self) -> usize {
+        self.geometry.patch()
     }
 
     fn input_shape(&self) -> Shape {
@@ -187,7 +382,7 @@ impl<F: Float> Layer<F> for Conv2d<F> {
         if n == 0 || width == 0 || fan == 0 || out.len() != n * width {
             return;
         }
-        let scratch = &cache.scratch;
+        let scratch = &*<Self as Stateful<F>>::state_mut(cache);
         let per = samples_per_part(n, threads(), 4);
         let parts: Vec<_> = xs
             .chunks(per * fan)
@@ -240,7 +435,7 @@ impl<F: Float> Layer<F> for Conv2d<F> {
                 wt[r * o + oc] = v;
             }
         }
-        let scratch = &cache.scratch;
+        let scratch = &*scratch_of(cache);
         let per = samples_per_part(n, threads(), 4);
         let parts: Vec<_> = ds
             .chunks(per * width)
@@ -292,7 +487,7 @@ impl<F: Float> Layer<F> for Conv2d<F> {
         };
         let size = o * k + o;
         let mut partials = vec![F::zero(); n.div_ceil(GROUP).max(1) * size];
-        let scratch = &cache.scratch;
+        let scratch = &*scratch_of(cache);
         let parts: Vec<_> = partials
             .chunks_mut(size)
             .zip(xs.chunks(GROUP * fan).zip(ds.chunks(GROUP * width)))

@@ -1,11 +1,12 @@
 //! The dense (fully connected) layer: z = x W + b, a = f(z), with `weight`
 //! [fan_in, units] (in_out, so a batch is one GEMM) and `bias` [units].
-//! Its parameters are named "weight" and "bias", in that order.
+//! Its parameters are named "weight" and "bias", in that order. Config:
+//! `kind = "dense"` (the default) with `units` and the weight keys.
 
+use super::kind::{At, Entry, Kind, LayerConfig, PlanError, Settings, MAX_UNITS};
 use super::{
     weight_and_bias, weight_and_bias_mut, Cache, Layer, Mode, NamedParam, NamedParamMut, Shape,
 };
-use crate::config::LayerConfig;
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
 use crate::engine::init::draw_weights;
@@ -13,6 +14,56 @@ use crate::engine::kernels::gemm::gemm;
 use crate::engine::kernels::threads::threads;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMutD, Axis, Ix1, Ix2};
 use rand_chacha::ChaCha8Rng;
+
+/// A dense layer's settings: its width.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DenseConfig {
+    pub units: usize,
+}
+
+impl Settings for DenseConfig {
+    const NAMES: &'static [&'static str] = &["dense"];
+    const KEYS: &'static [&'static str] = &["units"];
+    const WEIGHTS: bool = true;
+
+    fn parse<E: Entry>(_name: &str, e: &E) -> Result<Self, E::Error> {
+        Ok(DenseConfig {
+            units: e
+                .count("units", 1, MAX_UNITS)?
+                .ok_or_else(|| e.missing("units"))?,
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "dense"
+    }
+
+    fn units(&self) -> usize {
+        self.units
+    }
+
+    /// Flat input only: after an image layer a dense layer needs an
+    /// explicit flatten (flattening silently would guess the user's
+    /// intent); as the first layer it reads an image flattened, as the
+    /// MLPs always have.
+    fn output_shape(&self, at: &At) -> Result<Shape, PlanError> {
+        match at.input {
+            Shape::Image { .. } if at.index > 0 => Err(at.error(
+                "kind",
+                format!(
+                    "a dense layer needs flat input, but {} gives images of {}; add a [[model.layers]] with kind = \"flatten\" before it",
+                    at.from, at.input
+                ),
+            )),
+            _ => Ok(Shape::Flat(self.units)),
+        }
+    }
+
+    /// (fan_in + 1)·units.
+    fn param_count(&self, input: Shape) -> usize {
+        (input.width().saturating_add(1)).saturating_mul(self.units)
+    }
+}
 
 /// One dense layer. `weight` is [fan_in, units].
 #[derive(Debug, Clone, PartialEq)]
@@ -44,9 +95,22 @@ impl<F: Float> Dense<F> {
     }
 }
 
+impl<F: Float> Kind<F> for Dense<F> {
+    type Config = DenseConfig;
+    type State = ();
+
+    fn build(_: &DenseConfig, input: Shape, layer: &LayerConfig, rng: &mut ChaCha8Rng) -> Self {
+        Dense::init(input.width(), layer, rng)
+    }
+}
+
 impl<F: Float> Layer<F> for Dense<F> {
     fn kind(&self) -> &'static str {
         "dense"
+    }
+
+    fn fused_with_next(&self) -> bool {
+        true
     }
 
     fn input_shape(&self) -> Shape {

@@ -3,14 +3,62 @@
 //! (identity) sees the same expected activation. The mask is drawn from a
 //! stream seeded by the cache's seed, which the training loop derives from
 //! (seed, step, layer): runs repeat exactly, and a gradient check can hold a
-//! mask fixed (`Cache::fix_mask`). No parameters; activation Linear.
+//! mask fixed (`Cache::hold`). No parameters; activation Linear. Config:
+//! `kind = "dropout"` with `rate` in [0, 1).
 
+use super::kind::{At, Entry, Kind, LayerConfig, PlanError, Settings, Stateful};
 use super::{Cache, Layer, Mode, Shape};
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
+use crate::engine::hook::Phase;
 use ndarray::{Array2, ArrayView2, Zip};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// A dropout layer's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DropoutConfig {
+    pub rate: f64,
+}
+
+impl Settings for DropoutConfig {
+    const NAMES: &'static [&'static str] = &["dropout"];
+    const KEYS: &'static [&'static str] = &["rate"];
+    const PHASES: (Phase, Phase) = (Phase::ForwardDropout, Phase::BackwardDropout);
+
+    fn parse<E: Entry>(_name: &str, e: &E) -> Result<Self, E::Error> {
+        let rate = e.number("rate", |x| (0.0..1.0).contains(&x), "a number in [0, 1)")?;
+        Ok(DropoutConfig {
+            rate: rate.ok_or_else(|| e.missing("rate"))?,
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "dropout"
+    }
+
+    fn output_shape(&self, at: &At) -> Result<Shape, PlanError> {
+        Ok(at.input)
+    }
+}
+
+/// What a training pass leaves: the mask it drew (scaled: 0 or
+/// 1/(1 - rate)), unless it used the cache's held one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DropoutState<F> {
+    pub mask: Array2<F>,
+    /// Whether the last training pass applied `Cache::held` instead.
+    pub used_held: bool,
+}
+
+impl<F: Float> Default for DropoutState<F> {
+    fn default() -> Self {
+        DropoutState {
+            mask: Array2::zeros((0, 0)),
+            used_held: false,
+        }
+    }
+}
 
 /// One dropout layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,9 +84,46 @@ impl Dropout {
     }
 }
 
+impl Dropout {
+    /// The same layer (it holds no numbers) in any precision.
+    pub fn cast(&self) -> Self {
+        self.clone()
+    }
+}
+
+impl<F: Float> Kind<F> for Dropout {
+    type Config = DropoutConfig;
+    type State = DropoutState<F>;
+
+    fn build(c: &DropoutConfig, input: Shape, _: &LayerConfig, _: &mut ChaCha8Rng) -> Self {
+        Dropout {
+            shape: input,
+            rate: c.rate,
+        }
+    }
+}
+
 impl<F: Float> Layer<F> for Dropout {
     fn kind(&self) -> &'static str {
         "dropout"
+    }
+
+    /// The mask is one per batch.
+    fn per_batch(&self) -> bool {
+        true
+    }
+
+    fn drop_rate(&self) -> Option<f64> {
+        Some(self.rate)
+    }
+
+    fn draw<'c>(&self, cache: &'c Cache<F>) -> Option<&'c Array2<F>> {
+        let state = <Self as Stateful<F>>::state(cache)?;
+        if state.used_held {
+            cache.held.as_ref()
+        } else {
+            Some(&state.mask)
+        }
     }
 
     fn input_shape(&self) -> Shape {
@@ -66,13 +151,25 @@ impl<F: Float> Layer<F> for Dropout {
             pre.assign(&input);
             return;
         }
-        if !(cache.fixed_mask && cache.mask.dim() == input.dim()) {
-            cache.mask = self.draw_mask(input.nrows(), cache.seed);
-        }
+        let seed = cache.seed;
+        // Taken out for the pass (a move, no copy) so that the state can
+        // be borrowed beside it.
+        let held = cache.held.take();
+        let held_fits = held.as_ref().filter(|m| m.dim() == input.dim());
+        let state = <Self as Stateful<F>>::state_mut(cache);
+        state.used_held = held_fits.is_some();
+        let mask = match held_fits {
+            Some(m) => m,
+            None => {
+                state.mask = self.draw_mask(input.nrows(), seed);
+                &state.mask
+            }
+        };
         Zip::from(pre)
             .and(&input)
-            .and(&cache.mask)
+            .and(mask)
             .for_each(|p, &x, &m| *p = x * m);
+        cache.held = held;
     }
 
     /// backward.dropout: the same mask and scale on the gradient.
@@ -85,13 +182,14 @@ impl<F: Float> Layer<F> for Dropout {
     ) {
         if !cache.train || self.rate <= 0.0 {
             grad_in.assign(delta);
-        } else if cache.mask.dim() == delta.dim() {
-            Zip::from(grad_in)
+            return;
+        }
+        match self.draw(cache) {
+            Some(mask) if mask.dim() == delta.dim() => Zip::from(grad_in)
                 .and(delta)
-                .and(&cache.mask)
-                .for_each(|g, &d, &m| *g = d * m);
-        } else {
-            grad_in.fill(F::of(f64::NAN));
+                .and(mask)
+                .for_each(|g, &d, &m| *g = d * m),
+            _ => grad_in.fill(F::of(f64::NAN)),
         }
     }
 }
@@ -110,7 +208,7 @@ mod tests {
         };
         let x = array![[1.0, 2.0, 3.0, 4.0]];
         let mut cache = Cache::new();
-        cache.fix_mask(array![[2.0, 0.0, 2.0, 0.0]]);
+        cache.hold(array![[2.0, 0.0, 2.0, 0.0]]);
         let mut pre = Array2::zeros((1, 4));
         l.forward_pre(x.view(), Mode::Train, &mut cache, &mut pre);
         assert_eq!(pre, array![[2.0, 0.0, 6.0, 0.0]]);
@@ -142,7 +240,7 @@ mod tests {
             rate: 0.4,
         };
         let mut cache = Cache::new();
-        cache.fix_mask(l.draw_mask(3, 11));
+        cache.hold(l.draw_mask(3, 11));
         let x = Array2::from_shape_vec((3, 6), random(18, 4)).unwrap();
         check_gradients(&l, &x, Mode::Train, cache);
     }

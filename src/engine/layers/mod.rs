@@ -1,9 +1,26 @@
 //! Layers behind one trait, one file per layer kind (as candle-nn keeps one
-//! file per module). The training loop, evaluation (`Network::predict`),
-//! the gradient-check probe and the trace recompute all run a layer through
-//! these methods, so each layer kind has exactly one forward and one
-//! backward implementation; a new kind is a new file here plus its config
-//! entry.
+//! file per module, and burn keeps `XConfig` beside `X`). The training
+//! loop, evaluation (`Network::predict`), the gradient-check probe and the
+//! trace recompute all run a layer through these methods, so each kind has
+//! exactly one forward and one backward implementation.
+//!
+//! A new kind is its file here plus one line in `registry.rs`'s `kinds!`
+//! list (and a `pub mod` line below). The file holds:
+//! - its settings type implementing [`Settings`]: the names `kind = "..."`
+//!   takes, its keys, how it reads them ([`Entry`], so config errors keep
+//!   file:line:col), its output shape and checks on the input shape,
+//!   parameter count, working memory, whether it has parameters or batch
+//!   statistics, and the phase names reports use for its operations;
+//! - its layer type implementing [`Layer`] (forward, backward, named
+//!   parameters, and the hooks gradient checks and recorders ask:
+//!   `selection` for a kink, `draw` for a random mask to hold fixed,
+//!   `per_batch`, `step_drift`, `drop_rate`) and [`Kind`] (its typed
+//!   per-step state, kept in the [`Cache`], and how it is built), plus a
+//!   `cast` method (to another precision).
+//!
+//! Config validation, the network builder, the trace builder, recorders and
+//! diagnoses reach kinds only through the registry and these traits;
+//! `tests/module_graph.rs` checks that no other file names a concrete kind.
 //!
 //! A layer's forward is two operations, pre-activation then activation,
 //! because recorders and the non-finite tracer look at both (they are the
@@ -14,28 +31,30 @@
 //! ("weight", "bias", ...), in a fixed order that gradient buffers follow.
 
 pub mod activation;
-pub mod any;
 pub mod batch_norm;
 pub mod cache;
 pub mod conv2d;
 pub mod dense;
 pub mod dropout;
 pub mod flatten;
+pub mod kind;
 pub mod plan;
 pub mod pool2d;
+pub mod registry;
 #[cfg(test)]
 pub(crate) mod testing;
 
 pub use crate::kinds::Shape;
 pub use activation::ActivationLayer;
-pub use any::AnyLayer;
 pub use batch_norm::BatchNorm;
 pub use cache::Cache;
 pub use conv2d::Conv2d;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
+pub use kind::{Entry, Kind, LayerConfig, NameOrCount, PlanError, Settings, Stateful};
 pub use pool2d::Pool2d;
+pub use registry::{AnyLayer, KindConfig, KindState, KINDS};
 
 use super::activation::Activation;
 use super::float::Float;
@@ -84,6 +103,22 @@ pub trait Layer<F: Float> {
     /// Features per sample out.
     fn output_width(&self) -> usize {
         self.output_shape().width()
+    }
+    /// A unit's inputs (in·kh·kw for a convolution): what initialisation
+    /// and the recorders' fan-in statistics count.
+    fn fan_in(&self) -> usize {
+        self.input_width()
+    }
+    /// Whether its forward pass couples the samples of a batch (batch
+    /// statistics, a mask drawn per batch): a gradient check may then not
+    /// stack two perturbed batches into one pass.
+    fn per_batch(&self) -> bool {
+        false
+    }
+    /// Whether its backward pass is a pair of GEMMs the training loop may
+    /// run side by side or pipeline with its neighbours' (dense layers).
+    fn fused_with_next(&self) -> bool {
+        false
     }
     /// The activation applied after the pre-activation (Linear for the
     /// parameter-free kinds other than the activation layer).
@@ -176,6 +211,33 @@ pub trait Layer<F: Float> {
     /// Updates state that is not a parameter from a training step's cache
     /// (batch norm's running statistics); called in the update phase.
     fn update_state(&mut self, _cache: &Cache<F>) {}
+
+    /// A per-step diagnostic of state that is not a parameter, measured
+    /// before the update phase (batch norm: how far the running statistics
+    /// are from the batch's); recorded as the layer's drift.
+    fn step_drift(&self, _cache: &Cache<F>) -> Option<f64> {
+        None
+    }
+
+    /// Which input each output took in the last forward pass, for kinds
+    /// that select (max pooling): a gradient check compares it between
+    /// perturbed passes, since a changed selection crossed a kink.
+    fn selection<'c>(&self, _cache: &'c Cache<F>) -> &'c [usize] {
+        &[]
+    }
+
+    /// The random draw the last training pass applied (dropout's scaled
+    /// mask), for a gradient check or trace to hold fixed through
+    /// [`Cache::hold`].
+    fn draw<'c>(&self, _cache: &'c Cache<F>) -> Option<&'c Array2<F>> {
+        None
+    }
+
+    /// The share of its inputs a training pass zeroes (dropout's rate),
+    /// which `dropout-too-high` reads.
+    fn drop_rate(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// forward_pre of a kind whose values pass through unchanged (flatten, a

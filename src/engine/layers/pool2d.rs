@@ -3,16 +3,91 @@
 //! remembers, per output, which input it took (the first maximum in the
 //! window in row-major order, PyTorch's tie rule; a NaN wins, so it
 //! propagates) and sends the gradient there alone; average pooling spreads
-//! it evenly over the window. No parameters; activation Linear.
+//! it evenly over the window. No parameters; activation Linear. Config:
+//! `kind = "max_pool2d"` or `"avg_pool2d"` with `size` and `stride`
+//! (default: the size). Max pooling's selection is a kink a gradient check
+//! watches ([`Layer::selection`]).
 
+use super::kind::{At, Entry, Kind, LayerConfig, PlanError, Settings, Stateful, MAX_KERNEL};
 use super::{Cache, Layer, Mode, Shape};
 use crate::engine::activation::Activation;
 use crate::engine::float::Float;
+use crate::engine::hook::Phase;
 use crate::engine::kernels::im2col::Geometry;
 use crate::engine::kernels::pool::{for_each_part, samples_per_part};
 use crate::engine::kernels::threads::threads;
-use crate::kinds::PoolKind;
 use ndarray::{Array2, ArrayView2, Axis};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// Max or average pooling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolKind {
+    Max,
+    Avg,
+}
+
+/// A pooling layer's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pool2dConfig {
+    pub pool: PoolKind,
+    pub size: usize,
+    pub stride: usize,
+}
+
+impl Settings for Pool2dConfig {
+    const NAMES: &'static [&'static str] = &["max_pool2d", "avg_pool2d"];
+    const KEYS: &'static [&'static str] = &["size", "stride"];
+    const PHASES: (Phase, Phase) = (Phase::ForwardPool, Phase::BackwardPool);
+
+    fn parse<E: Entry>(name: &str, e: &E) -> Result<Self, E::Error> {
+        let pool = if name == "avg_pool2d" {
+            PoolKind::Avg
+        } else {
+            PoolKind::Max
+        };
+        let size = e.count("size", 1, MAX_KERNEL)?;
+        let size = size.ok_or_else(|| e.missing("size"))?;
+        let stride = e.count("stride", 1, MAX_KERNEL)?.unwrap_or(size);
+        Ok(Pool2dConfig { pool, size, stride })
+    }
+
+    fn name(&self) -> &'static str {
+        match self.pool {
+            PoolKind::Max => "max_pool2d",
+            PoolKind::Avg => "avg_pool2d",
+        }
+    }
+
+    /// An image in; the window must fit it.
+    fn output_shape(&self, at: &At) -> Result<Shape, PlanError> {
+        let (ch, h, w) = at.image(self.name())?;
+        let size = self.size;
+        if size > h || size > w {
+            return Err(at.error(
+                "size",
+                format!(
+                    "a {size}x{size} window does not fit the {h}x{w} input from {}",
+                    at.from
+                ),
+            ));
+        }
+        let stride = self.stride.max(1);
+        Ok(Shape::Image {
+            c: ch,
+            h: (h - size) / stride + 1,
+            w: (w - size) / stride + 1,
+        })
+    }
+}
+
+/// Max pooling's state: for each output value, the flat index (within the
+/// sample's row) of the input it took, so the gradient goes there.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PoolState {
+    pub argmax: Vec<usize>,
+}
 
 /// One pooling layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,12 +262,36 @@ fn max_block<F: Float, const W: usize>(
     o
 }
 
+impl Pool2d {
+    /// The same layer (it holds no numbers) in any precision.
+    pub fn cast(&self) -> Self {
+        self.clone()
+    }
+}
+
+impl<F: Float> Kind<F> for Pool2d {
+    type Config = Pool2dConfig;
+    type State = PoolState;
+
+    fn build(c: &Pool2dConfig, input: Shape, _: &LayerConfig, _: &mut ChaCha8Rng) -> Self {
+        let image = match input {
+            Shape::Image { c, h, w } => (c, h, w),
+            Shape::Flat(n) => (1, 1, n),
+        };
+        Pool2d::new(c.pool, image, c.size, c.stride)
+    }
+}
+
 impl<F: Float> Layer<F> for Pool2d {
     fn kind(&self) -> &'static str {
         match self.pool {
             PoolKind::Max => "max_pool2d",
             PoolKind::Avg => "avg_pool2d",
         }
+    }
+
+    fn selection<'c>(&self, cache: &'c Cache<F>) -> &'c [usize] {
+        <Self as Stateful<F>>::state(cache).map_or(&[], |s| &s.argmax)
     }
 
     fn input_shape(&self) -> Shape {
@@ -231,8 +330,9 @@ impl<F: Float> Layer<F> for Pool2d {
         let n = input.nrows();
         match self.pool {
             PoolKind::Max => {
-                cache.argmax.clear();
-                cache.argmax.resize(n * per, 0);
+                let argmax = &mut <Self as Stateful<F>>::state_mut(cache).argmax;
+                argmax.clear();
+                argmax.resize(n * per, 0);
                 if n == 0 || per == 0 {
                     return;
                 }
@@ -243,7 +343,7 @@ impl<F: Float> Layer<F> for Pool2d {
                 let parts: Vec<_> = input
                     .axis_chunks_iter(Axis(0), chunk)
                     .zip(pre.axis_chunks_iter_mut(Axis(0), chunk))
-                    .zip(cache.argmax.chunks_mut(chunk * per))
+                    .zip(argmax.chunks_mut(chunk * per))
                     .collect();
                 for_each_part(t, parts, &|((xs, mut outs), args)| {
                     let mut first = vec![true; per];
@@ -289,9 +389,10 @@ impl<F: Float> Layer<F> for Pool2d {
         let per = delta.ncols();
         match self.pool {
             PoolKind::Max => {
+                let argmax = self.selection(cache);
                 for (s, (d, mut gi)) in delta.rows().into_iter().zip(grad_in.rows_mut()).enumerate()
                 {
-                    let Some(arg) = cache.argmax.get(s * per..(s + 1) * per) else {
+                    let Some(arg) = argmax.get(s * per..(s + 1) * per) else {
                         gi.fill(F::of(f64::NAN));
                         continue;
                     };

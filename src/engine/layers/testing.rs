@@ -2,10 +2,10 @@
 //! layer's backward pass (input and every parameter) against central finite
 //! differences in f64, the source of truth for every kind's gradient tests.
 
-use super::{Cache, Layer, Mode};
-use crate::config::{Init, LayerConfig};
+use super::dense::DenseConfig;
+use super::{Cache, KindConfig, Layer, LayerConfig, Mode};
 use crate::engine::activation::Activation;
-use crate::kinds::LayerKind;
+use crate::kinds::Init;
 use ndarray::{Array2, ArrayD};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -13,13 +13,12 @@ use rand_chacha::ChaCha8Rng;
 /// A dense layer's config (Xavier-uniform weights, bias 0.1), for the
 /// engine's tests that build small dense networks.
 pub fn dense(units: usize, activation: Activation) -> LayerConfig {
-    LayerConfig {
-        kind: LayerKind::Dense,
-        units,
+    LayerConfig::new(
+        KindConfig::Dense(DenseConfig { units }),
         activation,
-        init: Init::XavierUniform,
-        bias_init: 0.1,
-    }
+        Init::XavierUniform,
+        0.1,
+    )
 }
 
 /// The network's layers as the backward pass takes them.
