@@ -555,8 +555,7 @@ fn every_complete_toml_config_in_the_docs_passes_the_validator() {
 #[test]
 fn the_config_reference_names_every_layer_kind_activation_and_threshold() {
     let text = std::fs::read_to_string(repo().join("docs/configs.md")).expect("docs/configs.md");
-    let mut names: Vec<String> = nn_doctor::kinds::LayerKind::NAMES
-        .iter()
+    let mut names: Vec<String> = nn_doctor::engine::layers::registry::names()
         .map(|n| n.to_string())
         .collect();
     names.extend(

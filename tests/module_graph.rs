@@ -461,10 +461,6 @@ const KIND_EXCEPTIONS: &[(&str, &str)] = &[
         "shape inference over a trace spec, before any engine layer exists, to match CNN bug patterns",
     ),
     (
-        "check/fixes.rs",
-        "fix candidates rewrite a config's TOML text, where kinds are spelled as the user wrote them",
-    ),
-    (
         "gradcheck/conditioned.rs",
         "redraws a layer's weight tensor in its own layout ([fan_in, units] or [out, in, kh, kw])",
     ),

@@ -69,7 +69,8 @@ impl Code {
 
 impl std::fmt::Display for Code {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        // `pad`, so width and alignment (`{:<22}`) apply as they do to a str.
+        f.pad(self.name())
     }
 }
 
@@ -119,6 +120,12 @@ mod tests {
                 "threshold {f} is no rule's"
             );
         }
+    }
+
+    /// Truth: a str formats this way; the terminal table aligns codes with it.
+    #[test]
+    fn a_code_pads_like_its_name() {
+        assert_eq!(format!("{:<12}|", Code::DeadRelus), "dead-relus  |");
     }
 
     #[test]

@@ -251,18 +251,24 @@ fn single_fixes(cfg: &Config, diagnoses: &[Diagnosis], input_max: f64, input_min
             apply: Box::new(|t| set(t, "train", "batch_size", Value::Integer(32))),
         });
     }
+    let high_dropout: Vec<bool> = cfg
+        .model
+        .layers
+        .iter()
+        .map(|l| {
+            l.kind
+                .drop_rate()
+                .is_some_and(|r| r >= crate::diagnose::DROPOUT_HIGH)
+        })
+        .collect();
     if want(FixKind::DropoutLower) {
         fixes.push(Fix {
             name: FixKind::DropoutLower.name(),
             changes: vec!["rate = 0.2 on the dropout layers with rate >= 0.5".into()],
-            apply: Box::new(|t| {
-                for l in layers_mut(t) {
-                    let dropout = l.get("kind").and_then(Value::as_str) == Some("dropout");
-                    let high = l
-                        .get("rate")
-                        .and_then(Value::as_float)
-                        .is_some_and(|r| r >= crate::diagnose::DROPOUT_HIGH);
-                    if dropout && high {
+            apply: Box::new(move |t| {
+                // The config's entries, in order, are the TOML's `[[model.layers]]`.
+                for (l, high) in layers_mut(t).into_iter().zip(&high_dropout) {
+                    if *high {
                         l.insert("rate".into(), Value::Float(0.2));
                     }
                 }
@@ -525,4 +531,55 @@ pub fn try_fixes(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+name = "drop"
+[data]
+source = "synthetic"
+generator = "spirals"
+samples = 60
+classes = 3
+[[model.layers]]
+units = 8
+activation = "relu"
+[[model.layers]]
+kind = "dropout"
+rate = 0.9
+[[model.layers]]
+kind = "dropout"
+rate = 0.1
+[[model.layers]]
+units = 3
+activation = "softmax"
+[train]
+loss = "cross_entropy"
+learning_rate = 0.01
+batch_size = 8
+steps = 10
+"#;
+
+    /// Truth: the config text above; only the dropout entry at or above
+    /// DROPOUT_HIGH is lowered, the others keep their keys.
+    #[test]
+    fn dropout_lower_edits_only_the_high_dropout_entries() {
+        let cfg = crate::config::parse(Path::new("drop.toml"), CONFIG).unwrap();
+        let d = Diagnosis::new(Code::DropoutTooHigh, Severity::Error, "x");
+        let fixes = candidates(&cfg, &[d], 1.0, -1.0);
+        let fix = fixes
+            .iter()
+            .find(|f| f.name == FixKind::DropoutLower.name())
+            .expect("dropout-lower is a candidate");
+        let mut t = base_table(&cfg).unwrap();
+        (fix.apply)(&mut t);
+        let rates: Vec<Option<f64>> = layers_mut(&mut t)
+            .iter()
+            .map(|l| l.get("rate").and_then(Value::as_float))
+            .collect();
+        assert_eq!(rates, [None, Some(0.2), Some(0.1), None]);
+    }
 }

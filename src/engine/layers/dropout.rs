@@ -26,6 +26,10 @@ impl Settings for DropoutConfig {
     const KEYS: &'static [&'static str] = &["rate"];
     const PHASES: (Phase, Phase) = (Phase::ForwardDropout, Phase::BackwardDropout);
 
+    fn drop_rate(&self) -> Option<f64> {
+        Some(self.rate)
+    }
+
     fn parse<E: Entry>(_name: &str, e: &E) -> Result<Self, E::Error> {
         let rate = e.number("rate", |x| (0.0..1.0).contains(&x), "a number in [0, 1)")?;
         Ok(DropoutConfig {

@@ -180,6 +180,10 @@ pub trait Settings: Copy + Debug + PartialEq {
         0
     }
     /// Extra values per sample its passes hold at once besides outputs.
+    /// The share of units a training pass drops (dropout's `rate`).
+    fn drop_rate(&self) -> Option<f64> {
+        None
+    }
     fn scratch_per_sample(&self, _input: Shape, _output: Shape) -> usize {
         0
     }

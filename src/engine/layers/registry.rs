@@ -102,6 +102,10 @@ macro_rules! kinds {
             pub fn param_count(&self, input: Shape) -> usize {
                 match self { $(KindConfig::$variant(c) => c.param_count(input),)+ }
             }
+            /// The share of units a training pass drops, for kinds that drop.
+            pub fn drop_rate(&self) -> Option<f64> {
+                match self { $(KindConfig::$variant(c) => c.drop_rate(),)+ }
+            }
             /// Extra values per sample the layer's passes hold at once.
             pub fn scratch_per_sample(&self, input: Shape, output: Shape) -> usize {
                 match self { $(KindConfig::$variant(c) => c.scratch_per_sample(input, output),)+ }
