@@ -158,6 +158,32 @@ pub(crate) fn label_budget(pixels: u32) -> usize {
         .max(2)
 }
 
+/// The y tick labels [`draw_mesh`] draws on `chart`, bottom to top.
+pub(crate) fn y_tick_labels(chart: &Chart, ticks: &Ticks) -> Vec<String> {
+    use plotters::coord::ranged1d::{BoldPoints, Ranged};
+    let n = y_label_count(chart, ticks);
+    chart
+        .as_coord_spec()
+        .y_spec()
+        .key_points(BoldPoints(n))
+        .iter()
+        .map(|v| (ticks.fmt)(v))
+        .collect()
+}
+
+/// The x (step) tick labels [`draw_mesh`] draws on `chart`, left to right.
+pub(crate) fn x_tick_labels(chart: &Chart) -> Vec<String> {
+    use plotters::coord::ranged1d::{BoldPoints, Ranged};
+    let n = whole_label_count(&chart.x_range());
+    chart
+        .as_coord_spec()
+        .x_spec()
+        .key_points(BoldPoints(n))
+        .iter()
+        .map(step_tick)
+        .collect()
+}
+
 /// The smallest pixel distance between two adjacent y tick labels that
 /// [`draw_mesh`] draws on `chart`, computed the way plotters places them
 /// (the key points of the y range for the requested label count). Tick

@@ -9,15 +9,15 @@
 //! empty or huge recordings all render (with a note) instead of failing.
 
 mod activations;
-mod chart;
+pub(crate) mod chart;
 pub(crate) use chart::layer_color;
 pub mod confusion;
 pub(crate) mod font;
 mod layers;
-mod legend;
+pub(crate) mod legend;
 mod loss;
 mod preact;
-mod series;
+pub(crate) mod series;
 #[cfg(test)]
 mod tests;
 
