@@ -333,6 +333,121 @@ fn starter_parses_and_validates() {
     ));
 }
 
+/// The starter's commented-out layer blocks: each starts at a
+/// `# [[model.layers]]` line and runs to the next line that is only "#".
+fn starter_layer_blocks() -> Vec<(usize, usize)> {
+    let lines: Vec<&str> = starter::STARTER.lines().collect();
+    let mut blocks = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if *l == "# [[model.layers]]" {
+            let end = (i..lines.len())
+                .find(|&j| lines[j] == "#" || lines[j].is_empty())
+                .unwrap_or(lines.len());
+            blocks.push((i, end));
+        }
+    }
+    blocks
+}
+
+/// The starter with lines `from..to` uncommented and, when given, the
+/// block's `kind` line set to `kind`.
+fn starter_with_block((from, to): (usize, usize), kind: Option<&str>) -> String {
+    let mut out = String::new();
+    for (i, l) in starter::STARTER.lines().enumerate() {
+        let line = if (from..to).contains(&i) {
+            let l = l.strip_prefix("# ").unwrap_or(l);
+            match kind {
+                Some(k) if l.starts_with("kind = ") => format!("kind = \"{k}\""),
+                _ => l.to_string(),
+            }
+        } else {
+            l.to_string()
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn starter_documents_every_layer_kind_and_each_block_validates() {
+    // Issue (new user): the starter documented dense layers only. Truth for
+    // "every kind": LayerKind::NAMES, the list the validator accepts.
+    let blocks = starter_layer_blocks();
+    assert!(blocks.len() >= 6, "{blocks:?}");
+    let text = starter::STARTER;
+    for name in crate::kinds::LayerKind::NAMES {
+        assert!(
+            text.contains(&format!("\"{name}\"")),
+            "kind {name:?} is not documented"
+        );
+        if name == "dense" {
+            continue; // the default kind: the uncommented layers are dense
+        }
+        // The block whose kind line names this kind, uncommented with it.
+        let block = blocks
+            .iter()
+            .copied()
+            .find(|&(from, to)| {
+                text.lines()
+                    .skip(from)
+                    .take(to - from)
+                    .any(|l| l.starts_with("# kind = ") && l.contains(&format!("\"{name}\"")))
+            })
+            .unwrap_or_else(|| panic!("no layer block for kind {name:?}"));
+        let edited = starter_with_block(block, Some(name));
+        let config = match parse(Path::new("nn-doctor.toml"), &edited) {
+            Ok(c) => c,
+            Err(e) => panic!("kind {name}: {e}\n{edited}"),
+        };
+        assert_eq!(config.model.layers.len(), 4, "kind {name}");
+        assert_eq!(config.model.layers[2].kind.name(), name);
+    }
+}
+
+#[test]
+fn starter_validates_with_every_optimizer_and_its_own_keys() {
+    // Issue (new user): the starter set beta1/beta2/eps uncommented, so
+    // `optimizer = "sgd"` failed on an Adam-only key. Truth for "every
+    // optimizer" and its keys: the validator's OPTIMIZERS and
+    // OPTIMIZER_KEYS tables.
+    let line = "optimizer = \"adam\"";
+    assert!(starter::STARTER.contains(line));
+    for (name, _) in super::validate::OPTIMIZERS {
+        let switched = starter::STARTER.replacen(line, &format!("optimizer = \"{name}\""), 1);
+        if let Err(e) = parse(Path::new("nn-doctor.toml"), &switched) {
+            panic!("optimizer = {name:?}: {e}");
+        }
+        // Its own keys, uncommented, are accepted too.
+        let own = super::validate::OPTIMIZER_KEYS
+            .iter()
+            .find(|(o, _)| o == name)
+            .map_or(&[][..], |(_, keys)| *keys);
+        // Only in [train]: batch_norm's block has a `momentum` key too.
+        let at = switched.find("\n[train]").expect("a [train] table");
+        let (head, mut train) = (&switched[..at], switched[at..].to_string());
+        for key in own {
+            let commented = format!("\n# {key} = ");
+            assert!(train.contains(&commented), "{key} is not documented");
+            train = train.replacen(&commented, &format!("\n{key} = "), 1);
+        }
+        let text = format!("{head}{train}");
+        if let Err(e) = parse(Path::new("nn-doctor.toml"), &text) {
+            panic!("optimizer = {name:?} with {own:?}: {e}");
+        }
+    }
+}
+
+#[test]
+fn starter_does_not_restrict_softmax_to_the_last_layer() {
+    // The validator accepts a hidden softmax (it is diagnosed, not
+    // refused: validate::activation), so the starter must not say
+    // "last layer only".
+    let hidden = BASE.replacen("activation = \"relu\"", "activation = \"softmax\"", 1);
+    assert!(parse(Path::new("bad.toml"), &hidden).is_ok());
+    assert!(!starter::STARTER.contains("last layer only"));
+}
+
 #[test]
 fn load_reads_files_and_resolves_paths_against_their_directory() {
     let dir = match tempfile::tempdir() {
