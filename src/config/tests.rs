@@ -507,7 +507,7 @@ fn syntax_errors_have_their_line() {
 fn unknown_key_at_top_level() {
     assert_message(
         &format!("seeed = 1\n{BASE}"),
-        "bad.toml:1:1: `seeed`: unknown key; expected one of: name, seed, data, model, train, monitor, report, gradcheck, thresholds",
+        "bad.toml:1:1: `seeed`: unknown key; did you mean \"seed\"? (expected one of: name, seed, data, model, train, monitor, report, gradcheck, thresholds)",
     );
     assert_at(
         &format!("{BASE}[gradchecks]\neps = 1\n"),
@@ -521,7 +521,7 @@ fn unknown_key_at_top_level() {
 fn unknown_key_in_each_table() {
     assert_message(
         &insert(15, "lerning_rate = 0.1"),
-        "bad.toml:16:1: `train.lerning_rate`: unknown key; expected one of: loss, optimizer, momentum, beta1, beta2, eps, alpha, lr_decay, weight_decay, huber_delta, learning_rate, batch_size, steps, epochs, clip_grad_norm, eval_every",
+        "bad.toml:16:1: `train.lerning_rate`: unknown key; did you mean \"learning_rate\"? (expected one of: loss, optimizer, momentum, beta1, beta2, eps, alpha, lr_decay, weight_decay, huber_delta, learning_rate, batch_size, steps, epochs, clip_grad_norm, eval_every)",
     );
     assert_at(
         &insert(2, "sorce = \"idx\""),
@@ -553,6 +553,45 @@ fn unknown_key_in_each_table() {
         "report.directory",
         "expected one of: dir",
     );
+}
+
+#[test]
+fn unknown_keys_and_kinds_suggest_the_closest_name() {
+    // Issue (new user): a typo got the whole key list but no hint. The
+    // candidates are the validator's own key lists (validate::*_KEYS).
+    let top = format!("seeed = 1\n{BASE}");
+    assert_message(
+        &top,
+        "bad.toml:1:1: `seeed`: unknown key; did you mean \"seed\"? (expected one of: name, seed, data, model, train, monitor, report, gradcheck, thresholds)",
+    );
+    let train = edit("learning_rate = 0.1", "learning_rat = 0.1");
+    let e = err(&train).to_string();
+    assert!(
+        e.starts_with(
+            "bad.toml:16:1: `train.learning_rat`: unknown key; did you mean \"learning_rate\"?"
+        ),
+        "{e}"
+    );
+    let layer = edit("units = 8", "unitz = 8");
+    let e = err(&layer).to_string();
+    assert!(
+        e.starts_with(
+            "bad.toml:7:1: `model.layers[1].unitz`: unknown key; did you mean \"units\"?"
+        ),
+        "{e}"
+    );
+    let kind = edit("units = 8", "kind = \"dropuot\"\nrate = 0.1");
+    let e = err(&kind).to_string();
+    assert!(
+        e.contains("unknown value \"dropuot\"; did you mean \"dropout\"?"),
+        "{e}"
+    );
+    let pool = edit("units = 8", "kind = \"maxpool2d\"\nsize = 2");
+    let e = err(&pool).to_string();
+    assert!(e.contains("did you mean \"max_pool2d\"?"), "{e}");
+    // No hint for a word that is not a near miss.
+    let far = edit("learning_rate = 0.1", "learning_rate = 0.1\nwarmup = 3");
+    assert!(!err(&far).to_string().contains("did you mean"));
 }
 
 #[test]
@@ -635,7 +674,7 @@ fn unknown_enum_value_lists_the_choices() {
     let text = insert(3, "scale = \"unitt\"");
     assert_message(
         &text,
-        "bad.toml:4:9: `data.scale`: unknown value \"unitt\"; expected one of \"none\", \"unit\", \"standardize\"",
+        "bad.toml:4:9: `data.scale`: unknown value \"unitt\"; did you mean \"unit\"? (expected one of \"none\", \"unit\", \"standardize\")",
     );
 }
 
@@ -759,7 +798,7 @@ fn softmax_on_a_hidden_layer_is_accepted_and_left_to_the_diagnosis() {
 fn missing_required_tables_and_keys() {
     let without_train = &BASE[..BASE.find("[train]").unwrap_or(0)];
     assert_message(without_train, "bad.toml: missing required table [train]");
-    assert_message(&BASE.replacen("[data]", "[dataa]", 1), "bad.toml:1:1: `dataa`: unknown key; expected one of: name, seed, data, model, train, monitor, report, gradcheck, thresholds");
+    assert_message(&BASE.replacen("[data]", "[dataa]", 1), "bad.toml:1:1: `dataa`: unknown key; did you mean \"data\"? (expected one of: name, seed, data, model, train, monitor, report, gradcheck, thresholds)");
     assert_message(
         &edit("loss = \"cross_entropy\"", ""),
         "bad.toml:14:1: `[train]`: missing required key `loss`",
