@@ -40,6 +40,8 @@ pub mod monitor;
 pub mod nullnum;
 /// Short human-readable number formatting.
 pub mod numfmt;
+/// The training progress line's text: current loss and time left.
+pub mod progress;
 /// Report writers: CSV, summary.json, report.md, PNG plots, terminal text.
 pub mod report;
 /// Run directories (metrics.csv, loss.csv, summary.json) read back: `diagnose`, `report`, `compare`.

@@ -538,7 +538,7 @@ pub fn try_fixes(
             seed: Some(cfg.seed),
             stop_when_diagnosed: false,
         };
-        let Ok(after) = check::run(&opts, &mut |_, _| {}) else {
+        let Ok(after) = check::run(&opts, &mut |_, _, _| {}) else {
             continue;
         };
         if after.summary.interrupted {

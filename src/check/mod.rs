@@ -96,10 +96,11 @@ struct Trained {
     confusion: Option<Confusion>,
 }
 
-/// Runs a whole check. `progress(step, total)` is called after each step.
+/// Runs a whole check. `progress(step, total, loss)` is called after each
+/// step with that step's training loss (for the progress line).
 pub fn run(
     opts: &CheckOptions,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(usize, usize, Option<f64>),
 ) -> Result<CheckRun, CheckError> {
     let mut cfg = config::load(&opts.config)?;
     if let Some(s) = opts.seed {
@@ -328,7 +329,7 @@ fn train_typed<F: Float>(
     data: &Data,
     steps: usize,
     opts: &CheckOptions,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(usize, usize, Option<f64>),
 ) -> Result<Trained, TrainError> {
     let flaw = opts.flaw;
     let mut net = Network::<F>::init(data.sample_shape(), &cfg.model.layers, cfg.seed);
@@ -473,7 +474,8 @@ fn train_typed<F: Float>(
                         stopped_by_diagnosis = Some(s);
                     }
                 }
-                progress(s, steps)
+                let loss = shared.borrow().recording().steps.last().map(|r| r.loss);
+                progress(s, steps, loss)
             },
         )?
     };
