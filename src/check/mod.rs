@@ -109,6 +109,10 @@ pub fn run(
     // The report directory is checked, locked and staged before any data is
     // read, so an unwritable or busy --out fails in a second, not after training.
     let report_dir = report_dir(&cfg, opts.out.as_ref())?;
+    if opts.out.is_none() && cfg.report.dir.is_none() {
+        // reports/<name> is shared by every config with that name.
+        crate::report::write::refuse_other_config(&report_dir, &cfg.path, &cfg.name)?;
+    }
     crate::report::write::refuse_inputs_inside(&cfg, &report_dir)?;
     let out = ReportDir::open(&report_dir)?;
     let data = load_data(&cfg)?;
@@ -658,6 +662,7 @@ fn summarise(
         name: cfg.name.clone(),
         config: cfg.path.display().to_string(),
         config_digest: crate::report::summary::config_digest(&cfg.path),
+        config_path: crate::report::write::canonical_config(&cfg.path),
         seed: Some(cfg.seed),
         thresholds,
         verdict: Verdict::Healthy,
