@@ -42,6 +42,8 @@ pub mod numfmt;
 /// What the commands that train a config share: config and data loaded and checked
 /// against each other, steps planned, memory guarded, report directory chosen.
 pub mod prepare;
+/// The training progress line's text: current loss and time left.
+pub mod progress;
 /// Report writers: CSV, summary.json, report.md, PNG plots, terminal text.
 pub mod report;
 /// Run directories (metrics.csv, loss.csv, summary.json) read back, for `diagnose`,

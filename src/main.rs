@@ -313,10 +313,19 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
             if let Some(b) = &bar {
                 let _ = BAR.set(b.clone());
             }
-            let mut progress = |step: usize, total: usize| {
+            let started = std::time::Instant::now();
+            let mut eta = nn_doctor::progress::Eta::new();
+            let mut progress = |step: usize, total: usize, loss: Option<f64>| {
                 if let Some(b) = &bar {
                     b.set_length(total as u64);
                     b.set_position(step as u64);
+                    b.set_message(nn_doctor::progress::message(
+                        &mut eta,
+                        step,
+                        total,
+                        started.elapsed(),
+                        loss,
+                    ));
                 }
             };
             let result = commands::check::run(&opts, &mut progress);
@@ -435,7 +444,9 @@ fn notify(message: &str) {
 fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new(0);
     if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} training [{bar:40}] {pos}/{len} steps ({per_sec}, eta {eta})",
+        // Time left comes from nn_doctor::progress (a running average),
+        // not indicatif's {eta}, which read "5m" on an 11-second run.
+        "{spinner} training [{bar:40}] {pos}/{len} steps ({per_sec}) {msg}",
     ) {
         bar.set_style(style.progress_chars("=> "));
     }

@@ -177,3 +177,45 @@ fn toml_syntax_error_names_the_line() {
     let (o, _d) = check_text(&BASE.replace("steps = 5", "steps = = 5"));
     assert_invalid(&o, &["bad.toml:19"]);
 }
+
+#[test]
+fn missing_data_file_names_the_key_and_the_resolved_path() {
+    // Issue (new user): "data/x.gz: cannot read: No such file" did not say
+    // which key named the file, nor that a relative path is taken from the
+    // config's directory (not the working directory, where it existed).
+    // Truth: config::validate::data_path joins relative paths to the
+    // config file's directory.
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("configs");
+    std::fs::create_dir(&sub).unwrap();
+    let idx = BASE
+        .replace("source = \"synthetic\"", "source = \"idx\"\ntrain_images = \"data/train-images.gz\"\ntrain_labels = \"data/train-labels.gz\"")
+        .replace("generator = \"blobs\"\nsamples = 50\nclasses = 2\ntest_fraction = 0.2\n", "");
+    let cfg = write(&sub, "idx.toml", &idx);
+    let o = check(&cfg, &dir.path().join("out"), &[]);
+    let resolved = sub.join("data/train-images.gz");
+    assert_invalid(
+        &o,
+        &[
+            "[data] train_images",
+            &resolved.display().to_string(),
+            "resolved against the config file's directory",
+        ],
+    );
+    // A CSV source names its key too.
+    let csv = BASE
+        .replace(
+            "source = \"synthetic\"",
+            "source = \"csv\"\ntrain = \"nope.csv\"",
+        )
+        .replace(
+            "generator = \"blobs\"\nsamples = 50\nclasses = 2\ntest_fraction = 0.2\n",
+            "",
+        );
+    let cfg = write(&sub, "csv.toml", &csv);
+    let o = check(&cfg, &dir.path().join("out"), &[]);
+    assert_invalid(
+        &o,
+        &["[data] train", &sub.join("nope.csv").display().to_string()],
+    );
+}

@@ -76,10 +76,11 @@ struct Trained {
     confusion: Option<Confusion>,
 }
 
-/// Runs a whole check. `progress(step, total)` is called after each step.
+/// Runs a whole check. `progress(step, total, loss)` is called after each
+/// step with that step's training loss (for the progress line).
 pub fn run(
     opts: &CheckOptions,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(usize, usize, Option<f64>),
 ) -> Result<Assessed, RunError> {
     let mut cfg = config::load(&opts.config)?;
     if let Some(s) = opts.seed {
@@ -88,6 +89,10 @@ pub fn run(
     // The report directory is checked, locked and staged before any data is
     // read, so an unwritable or busy --out fails in a second, not after training.
     let report_dir = report_dir(&cfg, opts.out.as_ref())?;
+    if opts.out.is_none() && cfg.report.dir.is_none() {
+        // reports/<name> is shared by every config with that name.
+        crate::report::write::refuse_other_config(&report_dir, &cfg.path, &cfg.name)?;
+    }
     crate::report::write::refuse_inputs_inside(&cfg, &report_dir)?;
     let out = ReportDir::open(&report_dir)?;
     let data = load_data(&cfg)?;
@@ -139,7 +144,7 @@ fn train_typed<F: Float>(
     data: &Data,
     steps: usize,
     opts: &CheckOptions,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(usize, usize, Option<f64>),
 ) -> Result<Trained, TrainError> {
     let flaw = opts.flaw;
     let mut net = Network::<F>::init(data.sample_shape(), &cfg.model.layers, cfg.seed);
@@ -284,7 +289,8 @@ fn train_typed<F: Float>(
                         stopped_by_diagnosis = Some(s);
                     }
                 }
-                progress(s, steps)
+                let loss = shared.borrow().recording().steps.last().map(|r| r.loss);
+                progress(s, steps, loss)
             },
         )?
     };
@@ -463,6 +469,7 @@ fn summarise(
         name: cfg.name.clone(),
         config: cfg.path.display().to_string(),
         config_digest: crate::report::summary::config_digest(&cfg.path),
+        config_path: crate::report::write::canonical_config(&cfg.path),
         seed: Some(cfg.seed),
         thresholds,
         fail_on: opts.fail_on.name().to_string(),

@@ -150,7 +150,11 @@ pub fn compare(a_dir: &Path, b_dir: &Path, out: Option<&Path>) -> Result<Compari
     if let Some(out) = &out {
         let ra = read_recording(a_dir, &fa, &a.network.layers)?.recording;
         let rb = read_recording(b_dir, &fb, &b.network.layers)?.recording;
-        for staged in overlay::write(out.staging(), &ra, &rb)? {
+        let run = |rec, s: &Summary| overlay::Run {
+            rec,
+            loss: s.network.loss.to_string(),
+        };
+        for staged in overlay::write(out.staging(), &run(&ra, &a), &run(&rb, &b))? {
             let name = staged
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())

@@ -148,6 +148,7 @@ fn summarise(run: &LoadedRun, name: String, dir: &Path, fail_on: FailOn) -> Summ
             None => dir.display().to_string(),
         },
         config_digest: f.config_digest.clone(),
+        config_path: None,
         seed: f.seed,
         // A recorded run is judged by the thresholds its summary says were
         // in effect (a `check` run's `[thresholds]`), else the defaults.

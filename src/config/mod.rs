@@ -6,6 +6,7 @@
 pub mod locate;
 mod raw;
 pub mod starter;
+mod suggest;
 /// The diagnosis thresholds a `[thresholds]` table overrides (read by `diagnose`).
 pub mod thresholds;
 pub mod types;

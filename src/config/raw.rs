@@ -124,10 +124,12 @@ impl<'a, 'i> Table<'a, 'i> {
             .keys()
             .filter(|key| !allowed.contains(&key.get_ref().as_ref()))
             .min_by_key(|key| key.span().start);
-        match unknown.and_then(|key| self.get(key.get_ref())) {
-            Some(value) => Err(value.key_error(format!(
-                "unknown key; expected one of: {}",
-                allowed.join(", ")
+        match unknown.and_then(|key| Some((key, self.get(key.get_ref())?))) {
+            Some((key, value)) => Err(value.key_error(super::suggest::unknown(
+                "unknown key",
+                key.get_ref(),
+                allowed,
+                &format!(": {}", allowed.join(", ")),
             ))),
             None => Ok(()),
         }
@@ -251,7 +253,15 @@ impl<'a, 'i> Value<'a, 'i> {
             .iter()
             .find(|(name, _)| *name == s.as_ref())
             .map(|&(_, value)| value)
-            .ok_or_else(|| self.error(format!("unknown value {s:?}; expected one of {names}")))
+            .ok_or_else(|| {
+                let all: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+                self.error(super::suggest::unknown(
+                    &format!("unknown value {s:?}"),
+                    s,
+                    &all,
+                    &format!(" {names}"),
+                ))
+            })
     }
 
     /// The elements of an array, each addressable like a key (`at[2]`,

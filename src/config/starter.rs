@@ -22,7 +22,9 @@ pub fn starter_for(path: &std::path::Path) -> String {
 
 /// A complete, valid config: three-class spirals, two tanh hidden layers,
 /// softmax + cross-entropy, Adam. Optional keys are shown commented out with
-/// their defaults.
+/// their defaults; so are every other layer kind (a block per kind) and the
+/// keys that belong to one optimizer only, so that switching `optimizer`
+/// or uncommenting a block never makes the file invalid (config::tests).
 pub const STARTER: &str = r#"# nn-doctor config. Every key is documented here; commented-out lines show
 # defaults or alternatives. Layers are numbered from 1 everywhere.
 
@@ -71,23 +73,62 @@ scale = "standardize"          # "none" | "unit" (divide by 255) | "standardize"
 [model]                        # required
 dtype = "f32"                  # "f32" | "f64"; default "f32"
 
-# One [[model.layers]] table per dense layer, input to output; at least one.
-# Layer 1 is the first weight matrix. The input size comes from the data.
+# One [[model.layers]] table per layer, input to output; at least one.
+# Layer 1 is the first. The input size comes from the data.
 [[model.layers]]
-units = 32                     # required, >= 1
-activation = "tanh"            # required: sigmoid | tanh | relu | leaky_relu | elu |
-                               # softplus | linear | softmax (last layer only)
-# init = "xavier_uniform"      # xavier_uniform | xavier_normal | he_uniform | he_normal |
-                               # normal | uniform | zeros; default he_normal for
-                               # relu/leaky_relu/elu, xavier_uniform otherwise
+# kind = "dense"               # default; every kind is shown below
+units = 32                     # dense: required, >= 1
+activation = "tanh"            # dense, conv2d, activation: required. sigmoid | tanh |
+                               # relu | leaky_relu | elu | softplus | linear | softmax
+                               # (softmax belongs on the output layer; a hidden
+                               # softmax trains but is diagnosed: hidden-softmax)
+# init = "xavier_uniform"      # dense, conv2d: xavier_uniform | xavier_normal |
+                               # he_uniform | he_normal | normal | uniform | zeros;
+                               # default he_normal for relu/leaky_relu/elu,
+                               # xavier_uniform otherwise
 # init_std = 0.01              # only with init = "normal"; default 0.01, > 0
 # init_low = -0.05             # only with init = "uniform"; default -0.05, < init_high
 # init_high = 0.05             # only with init = "uniform"; default 0.05
-# bias_init = 0.0              # default 0.0
+# bias_init = 0.0              # dense, conv2d; default 0.0
 
 [[model.layers]]
 units = 32
 activation = "tanh"
+
+# The other layer kinds. Each block is a whole layer: uncomment one to
+# insert that layer here. A key of another kind is an error.
+#
+# [[model.layers]]
+# kind = "dropout"             # inverted dropout in training, identity in evaluation
+# rate = 0.5                   # required, in [0, 1)
+#
+# [[model.layers]]
+# kind = "batch_norm"          # per feature (flat input) or per channel (image)
+# momentum = 0.1               # default 0.1, in [0, 1]
+# eps = 1e-5                   # default 1e-5, > 0
+#
+# [[model.layers]]
+# kind = "activation"          # an activation on its own, no weights
+# activation = "relu"          # required; any activation above
+#
+# Image layers need image input: source = "idx", or csv with
+# input_shape = [channels, height, width]; flatten before the dense layers.
+#
+# [[model.layers]]
+# kind = "conv2d"              # 2-D convolution; init keys as for dense
+# filters = 8                  # required, >= 1: output channels
+# kernel = 3                   # required: one size, or [height, width]
+# stride = 1                   # default 1
+# padding = "valid"            # "valid" (default) | "same" | zeros per side, e.g. 1
+# activation = "relu"          # required
+#
+# [[model.layers]]
+# kind = "max_pool2d"          # or "avg_pool2d"; size x size windows, no padding
+# size = 2                     # required, >= 1
+# stride = 2                   # default: size
+#
+# [[model.layers]]
+# kind = "flatten"             # channels x height x width -> one flat vector
 
 [[model.layers]]
 units = 3                      # one output per class
@@ -102,13 +143,15 @@ loss = "cross_entropy"         # required: "mse" | "cross_entropy" (needs a soft
                                # over the batch; mse is halved, mae and huber are not
 # huber_delta = 1.0            # only with loss = "huber"; default 1.0, > 0
 optimizer = "adam"             # "sgd" | "momentum" | "adam" | "rmsprop" | "adagrad" |
-                               # "adamax"; default "sgd". Updates as torch.optim defines them
-# momentum = 0.9               # only with optimizer = "momentum"; default 0.9, in [0, 1)
-beta1 = 0.9                    # only with optimizer = "adam" or "adamax"; default 0.9, in [0, 1)
-beta2 = 0.999                  # only with optimizer = "adam" or "adamax"; default 0.999, in [0, 1)
-eps = 1e-8                     # adam, adamax, rmsprop: default 1e-8; adagrad: 1e-10; > 0
-# alpha = 0.99                 # only with optimizer = "rmsprop"; default 0.99, in [0, 1)
-# lr_decay = 0.0               # only with optimizer = "adagrad"; default 0, >= 0
+                               # "adamax"; default "sgd". Updates as torch.optim defines them.
+# The keys below belong to some optimizers only (an error with any other),
+# so they stay commented out; each shows its default.
+# momentum = 0.9               # momentum: in [0, 1)
+# beta1 = 0.9                  # adam, adamax: in [0, 1)
+# beta2 = 0.999                # adam, adamax: in [0, 1)
+# eps = 1e-8                   # adam, adamax, rmsprop: default 1e-8; adagrad: 1e-10; > 0
+# alpha = 0.99                 # rmsprop: in [0, 1)
+# lr_decay = 0.0               # adagrad: >= 0
 # weight_decay = 0.0           # any optimizer; default 0, >= 0: adds weight_decay * w to
                                # every gradient (L2, as torch.optim's weight_decay)
 learning_rate = 0.01           # required, > 0

@@ -339,6 +339,121 @@ fn starter_parses_and_validates() {
     ));
 }
 
+/// The starter's commented-out layer blocks: each starts at a
+/// `# [[model.layers]]` line and runs to the next line that is only "#".
+fn starter_layer_blocks() -> Vec<(usize, usize)> {
+    let lines: Vec<&str> = starter::STARTER.lines().collect();
+    let mut blocks = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if *l == "# [[model.layers]]" {
+            let end = (i..lines.len())
+                .find(|&j| lines[j] == "#" || lines[j].is_empty())
+                .unwrap_or(lines.len());
+            blocks.push((i, end));
+        }
+    }
+    blocks
+}
+
+/// The starter with lines `from..to` uncommented and, when given, the
+/// block's `kind` line set to `kind`.
+fn starter_with_block((from, to): (usize, usize), kind: Option<&str>) -> String {
+    let mut out = String::new();
+    for (i, l) in starter::STARTER.lines().enumerate() {
+        let line = if (from..to).contains(&i) {
+            let l = l.strip_prefix("# ").unwrap_or(l);
+            match kind {
+                Some(k) if l.starts_with("kind = ") => format!("kind = \"{k}\""),
+                _ => l.to_string(),
+            }
+        } else {
+            l.to_string()
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn starter_documents_every_layer_kind_and_each_block_validates() {
+    // A new user found the starter documented dense layers only. Truth for
+    // "every kind": the layer registry's names, the list the validator accepts.
+    let blocks = starter_layer_blocks();
+    assert!(blocks.len() >= 6, "{blocks:?}");
+    let text = starter::STARTER;
+    for name in crate::engine::layers::registry::names() {
+        assert!(
+            text.contains(&format!("\"{name}\"")),
+            "kind {name:?} is not documented"
+        );
+        if name == "dense" {
+            continue; // the default kind: the uncommented layers are dense
+        }
+        // The block whose kind line names this kind, uncommented with it.
+        let block = blocks
+            .iter()
+            .copied()
+            .find(|&(from, to)| {
+                text.lines()
+                    .skip(from)
+                    .take(to - from)
+                    .any(|l| l.starts_with("# kind = ") && l.contains(&format!("\"{name}\"")))
+            })
+            .unwrap_or_else(|| panic!("no layer block for kind {name:?}"));
+        let edited = starter_with_block(block, Some(name));
+        let config = match parse(Path::new("nn-doctor.toml"), &edited) {
+            Ok(c) => c,
+            Err(e) => panic!("kind {name}: {e}\n{edited}"),
+        };
+        assert_eq!(config.model.layers.len(), 4, "kind {name}");
+        assert_eq!(config.model.layers[2].kind.name(), name);
+    }
+}
+
+#[test]
+fn starter_validates_with_every_optimizer_and_its_own_keys() {
+    // Issue (new user): the starter set beta1/beta2/eps uncommented, so
+    // `optimizer = "sgd"` failed on an Adam-only key. Truth for "every
+    // optimizer" and its keys: the validator's OPTIMIZERS and
+    // OPTIMIZER_KEYS tables.
+    let line = "optimizer = \"adam\"";
+    assert!(starter::STARTER.contains(line));
+    for (name, _) in super::validate::OPTIMIZERS {
+        let switched = starter::STARTER.replacen(line, &format!("optimizer = \"{name}\""), 1);
+        if let Err(e) = parse(Path::new("nn-doctor.toml"), &switched) {
+            panic!("optimizer = {name:?}: {e}");
+        }
+        // Its own keys, uncommented, are accepted too.
+        let own = super::validate::OPTIMIZER_KEYS
+            .iter()
+            .find(|(o, _)| o == name)
+            .map_or(&[][..], |(_, keys)| *keys);
+        // Only in [train]: batch_norm's block has a `momentum` key too.
+        let at = switched.find("\n[train]").expect("a [train] table");
+        let (head, mut train) = (&switched[..at], switched[at..].to_string());
+        for key in own {
+            let commented = format!("\n# {key} = ");
+            assert!(train.contains(&commented), "{key} is not documented");
+            train = train.replacen(&commented, &format!("\n{key} = "), 1);
+        }
+        let text = format!("{head}{train}");
+        if let Err(e) = parse(Path::new("nn-doctor.toml"), &text) {
+            panic!("optimizer = {name:?} with {own:?}: {e}");
+        }
+    }
+}
+
+#[test]
+fn starter_does_not_restrict_softmax_to_the_last_layer() {
+    // The validator accepts a hidden softmax (it is diagnosed, not
+    // refused: validate::activation), so the starter must not say
+    // "last layer only".
+    let hidden = BASE.replacen("activation = \"relu\"", "activation = \"softmax\"", 1);
+    assert!(parse(Path::new("bad.toml"), &hidden).is_ok());
+    assert!(!starter::STARTER.contains("last layer only"));
+}
+
 #[test]
 fn load_reads_files_and_resolves_paths_against_their_directory() {
     let dir = match tempfile::tempdir() {
@@ -398,7 +513,7 @@ fn syntax_errors_have_their_line() {
 fn unknown_key_at_top_level() {
     assert_message(
         &format!("seeed = 1\n{BASE}"),
-        "bad.toml:1:1: `seeed`: unknown key; expected one of: name, seed, data, model, train, monitor, report, gradcheck, thresholds",
+        "bad.toml:1:1: `seeed`: unknown key; did you mean \"seed\"? (expected one of: name, seed, data, model, train, monitor, report, gradcheck, thresholds)",
     );
     assert_at(
         &format!("{BASE}[gradchecks]\neps = 1\n"),
@@ -412,7 +527,7 @@ fn unknown_key_at_top_level() {
 fn unknown_key_in_each_table() {
     assert_message(
         &insert(15, "lerning_rate = 0.1"),
-        "bad.toml:16:1: `train.lerning_rate`: unknown key; expected one of: loss, optimizer, momentum, beta1, beta2, eps, alpha, lr_decay, weight_decay, huber_delta, learning_rate, batch_size, steps, epochs, clip_grad_norm, eval_every",
+        "bad.toml:16:1: `train.lerning_rate`: unknown key; did you mean \"learning_rate\"? (expected one of: loss, optimizer, momentum, beta1, beta2, eps, alpha, lr_decay, weight_decay, huber_delta, learning_rate, batch_size, steps, epochs, clip_grad_norm, eval_every)",
     );
     assert_at(
         &insert(2, "sorce = \"idx\""),
@@ -444,6 +559,45 @@ fn unknown_key_in_each_table() {
         "report.directory",
         "expected one of: dir",
     );
+}
+
+#[test]
+fn unknown_keys_and_kinds_suggest_the_closest_name() {
+    // Issue (new user): a typo got the whole key list but no hint. The
+    // candidates are the validator's own key lists (validate::*_KEYS).
+    let top = format!("seeed = 1\n{BASE}");
+    assert_message(
+        &top,
+        "bad.toml:1:1: `seeed`: unknown key; did you mean \"seed\"? (expected one of: name, seed, data, model, train, monitor, report, gradcheck, thresholds)",
+    );
+    let train = edit("learning_rate = 0.1", "learning_rat = 0.1");
+    let e = err(&train).to_string();
+    assert!(
+        e.starts_with(
+            "bad.toml:16:1: `train.learning_rat`: unknown key; did you mean \"learning_rate\"?"
+        ),
+        "{e}"
+    );
+    let layer = edit("units = 8", "unitz = 8");
+    let e = err(&layer).to_string();
+    assert!(
+        e.starts_with(
+            "bad.toml:7:1: `model.layers[1].unitz`: unknown key; did you mean \"units\"?"
+        ),
+        "{e}"
+    );
+    let kind = edit("units = 8", "kind = \"dropuot\"\nrate = 0.1");
+    let e = err(&kind).to_string();
+    assert!(
+        e.contains("unknown value \"dropuot\"; did you mean \"dropout\"?"),
+        "{e}"
+    );
+    let pool = edit("units = 8", "kind = \"maxpool2d\"\nsize = 2");
+    let e = err(&pool).to_string();
+    assert!(e.contains("did you mean \"max_pool2d\"?"), "{e}");
+    // No hint for a word that is not a near miss.
+    let far = edit("learning_rate = 0.1", "learning_rate = 0.1\nwarmup = 3");
+    assert!(!err(&far).to_string().contains("did you mean"));
 }
 
 #[test]
@@ -526,7 +680,7 @@ fn unknown_enum_value_lists_the_choices() {
     let text = insert(3, "scale = \"unitt\"");
     assert_message(
         &text,
-        "bad.toml:4:9: `data.scale`: unknown value \"unitt\"; expected one of \"none\", \"unit\", \"standardize\"",
+        "bad.toml:4:9: `data.scale`: unknown value \"unitt\"; did you mean \"unit\"? (expected one of \"none\", \"unit\", \"standardize\")",
     );
 }
 
@@ -650,7 +804,7 @@ fn softmax_on_a_hidden_layer_is_accepted_and_left_to_the_diagnosis() {
 fn missing_required_tables_and_keys() {
     let without_train = &BASE[..BASE.find("[train]").unwrap_or(0)];
     assert_message(without_train, "bad.toml: missing required table [train]");
-    assert_message(&BASE.replacen("[data]", "[dataa]", 1), "bad.toml:1:1: `dataa`: unknown key; expected one of: name, seed, data, model, train, monitor, report, gradcheck, thresholds");
+    assert_message(&BASE.replacen("[data]", "[dataa]", 1), "bad.toml:1:1: `dataa`: unknown key; did you mean \"data\"? (expected one of: name, seed, data, model, train, monitor, report, gradcheck, thresholds)");
     assert_message(
         &edit("loss = \"cross_entropy\"", ""),
         "bad.toml:14:1: `[train]`: missing required key `loss`",

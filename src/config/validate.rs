@@ -704,7 +704,7 @@ const LOSSES: &[(&str, LossKind)] = &[
 const LOSS_KEYS: &[(&str, &[&str])] = &[("huber", &["huber_delta"])];
 
 /// Optimizers, carrying their default hyper-parameters.
-const OPTIMIZERS: &[(&str, OptimizerConfig)] = &[
+pub(super) const OPTIMIZERS: &[(&str, OptimizerConfig)] = &[
     ("sgd", OptimizerConfig::Sgd),
     ("momentum", OptimizerConfig::Momentum { momentum: 0.9 }),
     (
@@ -741,7 +741,7 @@ const OPTIMIZERS: &[(&str, OptimizerConfig)] = &[
 
 /// The keys that belong to some optimizers only (a key may have several
 /// owners: `eps` is Adam's, RMSprop's, Adagrad's and Adamax's).
-const OPTIMIZER_KEYS: &[(&str, &[&str])] = &[
+pub(super) const OPTIMIZER_KEYS: &[(&str, &[&str])] = &[
     ("momentum", &["momentum"]),
     ("adam", &["beta1", "beta2", "eps"]),
     ("rmsprop", &["alpha", "eps"]),

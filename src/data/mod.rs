@@ -29,6 +29,19 @@ pub enum DataError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A data file named in the config could not be opened or read: the
+    /// message names the key and the path as resolved, since a relative
+    /// path that works from one directory fails from another only when the
+    /// reader does not know it is taken from the config's directory.
+    #[error(
+        "[data] {key}: cannot read {}: {source} (a relative path in a config is resolved against the config file's directory)",
+        .path.display()
+    )]
+    ConfigFile {
+        key: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The file is not a well-formed IDX file.
     #[error("{}: {message}", .path.display())]
     Idx { path: PathBuf, message: String },
@@ -197,6 +210,46 @@ impl Data {
 /// training samples) and finally scaling, whose statistics therefore come
 /// from exactly the samples that will be trained on.
 pub fn load(cfg: &spec::DataConfig, seed: u64) -> Result<Data, DataError> {
+    load_files(cfg, seed).map_err(|e| name_config_key(e, &cfg.spec))
+}
+
+/// An I/O error on a file the config names becomes [`DataError::ConfigFile`]
+/// naming its `[data]` key.
+fn name_config_key(e: DataError, spec: &spec::DataSpec) -> DataError {
+    let DataError::Io { path, source } = e else {
+        return e;
+    };
+    let keys: Vec<(&'static str, &Path)> = match spec {
+        spec::DataSpec::Idx {
+            train_images,
+            train_labels,
+            test_images,
+            test_labels,
+        } => [
+            Some(("train_images", train_images.as_path())),
+            Some(("train_labels", train_labels.as_path())),
+            test_images.as_deref().map(|p| ("test_images", p)),
+            test_labels.as_deref().map(|p| ("test_labels", p)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        spec::DataSpec::Csv { train, test, .. } => [
+            Some(("train", train.as_path())),
+            test.as_deref().map(|p| ("test", p)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        spec::DataSpec::Synthetic { .. } => Vec::new(),
+    };
+    match keys.iter().find(|(_, p)| *p == path.as_path()) {
+        Some(&(key, _)) => DataError::ConfigFile { key, path, source },
+        None => DataError::Io { path, source },
+    }
+}
+
+fn load_files(cfg: &spec::DataConfig, seed: u64) -> Result<Data, DataError> {
     let mut data = match &cfg.spec {
         spec::DataSpec::Idx {
             train_images,

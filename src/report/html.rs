@@ -32,6 +32,8 @@ h3{font-size:1.05rem;margin:0 0 .3rem}\
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}\
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
 th{background:#f0f0f0;white-space:nowrap;overflow-wrap:normal}td.num{text-align:right;font-variant-numeric:tabular-nums}\
+td.num,.w,table.fixes a{white-space:nowrap;overflow-wrap:normal}\
+table.fixes td{overflow-wrap:normal}\
 img{max-width:100%;height:auto;border:1px solid #e2e2e2;background:#fff}\
 figure{margin:1rem 0}figcaption{color:#555;font-size:.9rem}\
 code{font-size:.9em;background:#f0f0f0;padding:0 .2rem;border-radius:3px;word-break:break-word}\
@@ -295,6 +297,24 @@ fn gradcheck(h: &mut String, s: &Summary) {
     );
 }
 
+/// Escaped text whose words never break inside: a browser breaks lines
+/// after a hyphen, so in a narrow table "poor-initialization" or
+/// "0.8780" would be torn in two; each word is kept whole in a
+/// `<span class="w">` and lines break only at spaces (the table scrolls
+/// sideways when it needs the room).
+fn words(text: &str) -> String {
+    text.split(' ')
+        .map(|w| {
+            if w.is_empty() {
+                String::new()
+            } else {
+                format!("<span class=\"w\">{}</span>", esc(w))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn fixes(h: &mut String, s: &Summary) {
     if s.fixes.is_empty() {
         return;
@@ -308,17 +328,17 @@ fn fixes(h: &mut String, s: &Summary) {
     );
     let _ = write!(
         h,
-        "<div class=\"scroll\"><table><tr><th>candidate</th><th>changes</th><th>outcome</th>\
-         <th>loss</th><th>test accuracy</th><th>config</th></tr>"
+        "<div class=\"scroll\"><table class=\"fixes\"><tr><th>candidate</th><th>changes</th>\
+         <th>outcome</th><th>loss</th><th>test accuracy</th><th>config</th></tr>"
     );
     for f in &s.fixes {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} → {}</td>\
-             <td>{}</td></tr>",
-            esc(&f.name),
-            esc(&f.changes.join("; ")),
-            esc(&names::fix_outcome(f)),
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{} → {}</td><td>{}</td></tr>",
+            words(&f.name),
+            words(&f.changes.join("; ")),
+            words(&names::fix_outcome(f)),
             esc(&names::fix_loss(f, "→")),
             show(f.test_accuracy_before),
             show(f.test_accuracy_after),

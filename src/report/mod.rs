@@ -59,6 +59,15 @@ pub enum ReportError {
     Json(#[from] serde_json::Error),
     #[error("{}: this report directory holds {}, which this command reads: writing the report there could replace or remove it; choose another --out", .dir.display(), .input.display())]
     InputInside { dir: PathBuf, input: PathBuf },
+    /// The report directory holds the report of another config file with
+    /// the same `name`: replacing it would silently destroy that report.
+    #[error("{}: holds the report of another config, {}; this config, {}, has the same name \"{name}\". Not replacing that report: give this config its own `name = \"...\"` or pass --out DIR", .dir.display(), .existing, .this.display())]
+    OtherConfig {
+        dir: PathBuf,
+        name: String,
+        existing: String,
+        this: PathBuf,
+    },
     #[error("{}: another nn-doctor run is writing this report directory (it holds {}); wait for it or choose another --out", .dir.display(), write::LOCK_FILE)]
     Locked { dir: PathBuf },
 }

@@ -131,6 +131,12 @@ pub struct Summary {
     /// apart or matched without diffing configs; None if it could not be read.
     #[serde(default)]
     pub config_digest: Option<String>,
+    /// The config file's canonical path (absolute, symlinks resolved), so
+    /// that `check` can tell a rerun of the same config (its report is
+    /// replaced) from another config with the same `name` (refused); None
+    /// for runs recorded by another trainer or before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_path: Option<String>,
     /// The config's seed: with the digest it pins down the metrics exactly
     /// (None for a run recorded by another trainer that did not say).
     #[serde(default)]
@@ -184,6 +190,9 @@ pub struct RunParts {
     pub name: String,
     pub config: String,
     pub config_digest: Option<String>,
+    /// The config file's resolved path (`check`), to tell a rerun from
+    /// another config of the same name.
+    pub config_path: Option<String>,
     pub seed: Option<u64>,
     pub thresholds: crate::diagnose::Thresholds,
     pub fail_on: String,
@@ -246,6 +255,7 @@ impl Summary {
             name: p.name,
             config: p.config,
             config_digest: p.config_digest,
+            config_path: p.config_path,
             seed: p.seed,
             thresholds: p.thresholds,
             verdict: Verdict::Healthy,
@@ -342,6 +352,7 @@ pub(crate) mod tests {
             name: "example <&>".into(),
             config: "example.toml".into(),
             config_digest: Some(digest(b"")),
+            config_path: None,
             seed: Some(7),
             thresholds: crate::diagnose::Thresholds::default(),
             verdict: Verdict::Unhealthy,

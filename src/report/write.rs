@@ -343,6 +343,40 @@ fn resolve(path: &Path) -> std::io::Result<PathBuf> {
     Ok(out)
 }
 
+/// The config file's canonical path (absolute, symlinks resolved), as
+/// summary.json's `config_path` records it; None if it cannot be resolved.
+pub fn canonical_config(path: &Path) -> Option<String> {
+    std::fs::canonicalize(path)
+        .ok()
+        .map(|p| p.display().to_string())
+}
+
+/// Refuses to write `config`'s report into `dir` when `dir` already holds a
+/// report made from a different config file (two configs with the same
+/// `name` share reports/<name>). A report of the same config is replaced as
+/// usual; so is one that records no `config_path` (written before it was
+/// recorded: which config made it cannot be told) or no readable summary.
+pub fn refuse_other_config(dir: &Path, config: &Path, name: &str) -> Result<(), ReportError> {
+    let Ok(text) = std::fs::read_to_string(dir.join("summary.json")) else {
+        return Ok(());
+    };
+    let existing = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("config_path")?.as_str().map(str::to_string));
+    let (Some(existing), Some(this)) = (existing, canonical_config(config)) else {
+        return Ok(());
+    };
+    if existing == this {
+        return Ok(());
+    }
+    Err(ReportError::OtherConfig {
+        dir: dir.to_path_buf(),
+        name: name.to_string(),
+        existing,
+        this: config.to_path_buf(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -483,7 +483,7 @@ pub fn try_fixes(
             seed: Some(cfg.seed),
             stop_when_diagnosed: false,
         };
-        let Ok(after) = super::run(&opts, &mut |_, _| {}) else {
+        let Ok(after) = super::run(&opts, &mut |_, _, _| {}) else {
             continue;
         };
         if after.summary.interrupted {

@@ -30,17 +30,20 @@ pub(crate) fn height(layers: usize) -> u32 {
         .max(PLOT_SIZE.1)
 }
 
-/// Draws activations.png onto `area`.
-pub(super) fn draw(area: &Area, data: &PlotData) -> DrawResult<()> {
+/// Draws activations.png onto `area`; returns the panel titles. Every
+/// layer has an output, so every layer gets a panel.
+pub(super) fn draw(area: &Area, data: &PlotData) -> DrawResult<Vec<String>> {
     let body = area.titled("Activations per layer", (FONT, 26))?;
     if data.layers.is_empty() {
-        return draw_empty_panel(&body, data, "activations.png", "activation");
+        draw_empty_panel(&body, data, "activations.png", "activation")?;
+        return Ok(Vec::new());
     }
     let panels = body.split_evenly((data.layers.len(), 1));
+    let mut titles = Vec::new();
     for (panel, layer) in panels.iter().zip(&data.layers) {
-        draw_panel(panel, layer, data)?;
+        titles.push(draw_panel(panel, layer, data)?);
     }
-    Ok(())
+    Ok(titles)
 }
 
 /// The placeholder panel of a recording without layers.
@@ -67,7 +70,7 @@ pub(super) fn draw_empty_panel(
 }
 
 /// One layer's band and mean line.
-fn draw_panel(area: &Area, layer: &LayerSeries, data: &PlotData) -> DrawResult<()> {
+fn draw_panel(area: &Area, layer: &LayerSeries, data: &PlotData) -> DrawResult<String> {
     let band_raw: Vec<BandPoint> = layer
         .rows
         .iter()
@@ -123,7 +126,8 @@ fn draw_panel(area: &Area, layer: &LayerSeries, data: &PlotData) -> DrawResult<(
     } else if band.is_empty() && mean.is_empty() {
         draw_note(&chart, "no finite values")?;
     }
-    legend.draw(&legend_area)
+    legend.draw(&legend_area)?;
+    Ok(title)
 }
 
 /// A shaded band between the low and high edges; a single step becomes a

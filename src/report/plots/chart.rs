@@ -112,11 +112,7 @@ pub(crate) fn draw_mesh<'a, 'b: 'a>(
     y_desc: &str,
     ticks: &Ticks,
 ) -> DrawResult<()> {
-    let y_labels = if ticks.whole {
-        whole_label_count(&chart.y_range())
-    } else {
-        MAX_LABELS
-    };
+    let y_labels = y_label_count(chart, ticks);
     let x_labels = whole_label_count(&chart.x_range());
     chart
         .configure_mesh()
@@ -135,6 +131,79 @@ pub(crate) fn draw_mesh<'a, 'b: 'a>(
 
 /// Tick labels per axis when nothing else limits them.
 const MAX_LABELS: usize = 10;
+/// Least vertical distance in pixels between two y tick labels: 14-px text
+/// plus room to tell them apart. A 230-px panel of a log plot spanning
+/// eight decades used to get eight labels 17 px apart, which overlapped.
+pub(crate) const MIN_LABEL_GAP: u32 = 28;
+
+/// The y labels asked of plotters: one per whole unit on log axes, and no
+/// more than the plot's height fits at [`MIN_LABEL_GAP`] (plotters then
+/// picks a coarser step, e.g. every second decade).
+fn y_label_count(chart: &Chart, ticks: &Ticks) -> usize {
+    let wanted = if ticks.whole {
+        whole_label_count(&chart.y_range())
+    } else {
+        MAX_LABELS
+    };
+    let (_, height) = chart.plotting_area().dim_in_pixel();
+    wanted.min(label_budget(height))
+}
+
+/// How many labels fit along `pixels` at [`MIN_LABEL_GAP`] (at least 2, so
+/// an axis always shows where it starts and ends).
+pub(crate) fn label_budget(pixels: u32) -> usize {
+    usize::try_from(pixels / MIN_LABEL_GAP)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1)
+        .max(2)
+}
+
+/// The y tick labels [`draw_mesh`] draws on `chart`, bottom to top.
+pub(crate) fn y_tick_labels(chart: &Chart, ticks: &Ticks) -> Vec<String> {
+    use plotters::coord::ranged1d::{BoldPoints, Ranged};
+    let n = y_label_count(chart, ticks);
+    chart
+        .as_coord_spec()
+        .y_spec()
+        .key_points(BoldPoints(n))
+        .iter()
+        .map(|v| (ticks.fmt)(v))
+        .collect()
+}
+
+/// The x (step) tick labels [`draw_mesh`] draws on `chart`, left to right.
+pub(crate) fn x_tick_labels(chart: &Chart) -> Vec<String> {
+    use plotters::coord::ranged1d::{BoldPoints, Ranged};
+    let n = whole_label_count(&chart.x_range());
+    chart
+        .as_coord_spec()
+        .x_spec()
+        .key_points(BoldPoints(n))
+        .iter()
+        .map(step_tick)
+        .collect()
+}
+
+/// The smallest pixel distance between two adjacent y tick labels that
+/// [`draw_mesh`] draws on `chart`, computed the way plotters places them
+/// (the key points of the y range for the requested label count). Tick
+/// labels the formatter leaves empty (the gap below a log axis's zero row)
+/// do not count.
+pub(crate) fn y_label_gap(chart: &Chart, ticks: &Ticks) -> Option<i32> {
+    use plotters::coord::ranged1d::{BoldPoints, Ranged};
+    let n = y_label_count(chart, ticks);
+    let x = chart.x_range().start;
+    let mut ys: Vec<i32> = chart
+        .as_coord_spec()
+        .y_spec()
+        .key_points(BoldPoints(n))
+        .into_iter()
+        .filter(|v| !(ticks.fmt)(v).is_empty())
+        .map(|v| chart.backend_coord(&(x, v)).1)
+        .collect();
+    ys.sort_unstable();
+    ys.windows(2).map(|w| w[1] - w[0]).min()
+}
 
 /// At most one label per unit, so plotters only picks whole-number ticks:
 /// whole steps on the x axis, whole decades (1e-3, 1e-2, not 0.3981) on a

@@ -5,8 +5,8 @@
 //! of each other get one panel each (small multiples), so none is hidden.
 
 use super::chart::{
-    build_chart, draw_guide, draw_note, draw_segments, draw_step_marks, draw_zero_row, Area, Axes,
-    Dash, DrawResult, Ticks,
+    build_chart, draw_guide, draw_note, draw_segments, draw_step_marks, draw_zero_row, y_label_gap,
+    Area, Axes, Dash, DrawResult, Ticks,
 };
 use super::font::FONT;
 use super::legend::{self, Legend, Swatch};
@@ -78,7 +78,8 @@ pub(super) fn gradient_ratio(opts: &PlotOptions) -> LogPlot {
     LogPlot {
         file: "gradient_ratio.png",
         title: "RMS weight gradient relative to the output layer",
-        y_desc: "RMS(dL/dW) / output layer's (log scale)",
+        // Short enough to fit beside one small-multiples panel.
+        y_desc: "RMS(dL/dW) / output's (log)",
         value: ratio_points,
         skip_output: true,
         guides: vec![
@@ -138,6 +139,9 @@ fn log_lines<'d, 'r>(data: &'d PlotData<'r>, spec: &LogPlot) -> (LogAxis, Vec<La
     let raw: Vec<(&LayerSeries, Vec<Point>)> = data
         .layers
         .iter()
+        // Weights, gradients and updates exist only in layers with
+        // parameters; a pool or flatten layer would only add an empty line.
+        .filter(|l| l.has_params)
         .filter(|l| !(spec.skip_output && l.layer == output))
         .map(|l| (l, (spec.value)(data, l)))
         .collect();
@@ -189,18 +193,60 @@ fn panels_size(panels: usize) -> (u32, u32) {
     (PLOT_SIZE.0, h)
 }
 
-/// Draws a per-layer log plot: one chart, or one panel per layer.
-pub(super) fn draw_log_layers(area: &Area, data: &PlotData, spec: &LogPlot) -> DrawResult<()> {
-    let (axis, lines) = log_lines(data, spec);
-    if log_panels(data, spec) <= 1 {
-        return draw_log_panel(area, data, spec, &axis, &lines, spec.title, None);
+/// What a per-layer figure drew: each panel's title and each legend's
+/// entries, so tests can check the layout without reading pixels.
+#[derive(Debug, Default)]
+pub(super) struct Figure {
+    pub panels: Vec<String>,
+    pub legends: Vec<Vec<String>>,
+    /// The smallest vertical distance in pixels between two y tick labels
+    /// of any panel (None when no panel has two).
+    pub min_label_gap: Option<i32>,
+}
+
+impl Figure {
+    fn panel(&mut self, title: &str, gap: Option<i32>) {
+        self.panels.push(title.to_string());
+        self.min_label_gap = match (self.min_label_gap, gap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
+}
+
+/// Draws a per-layer log plot: one chart, or one panel per layer.
+pub(super) fn draw_log_layers(area: &Area, data: &PlotData, spec: &LogPlot) -> DrawResult<Figure> {
+    let (axis, lines) = log_lines(data, spec);
+    let mut figure = Figure::default();
+    if log_panels(data, spec) <= 1 {
+        let (chart_area, legend_area) = legend::split(area);
+        let mut legend = Legend::default();
+        let gap = draw_log_panel(
+            &chart_area,
+            data,
+            spec,
+            &axis,
+            &lines,
+            spec.title,
+            None,
+            &mut legend,
+        )?;
+        figure.panel(spec.title, gap);
+        log_legend_tail(data, spec, &lines, &mut legend);
+        legend.draw(&legend_area)?;
+        figure.legends.push(legend.labels());
+        return Ok(figure);
+    }
+    // Small multiples: the panels share one legend column for the whole
+    // figure; a legend per panel repeated the guides and caveat N times.
     let body = area.titled(spec.title, (FONT, 24))?;
-    let panels = body.split_evenly((lines.len(), 1));
+    let (column, legend_area) = legend::split(&body);
+    let panels = column.split_evenly((lines.len(), 1));
+    let mut legend = Legend::default();
     for (panel, line) in panels.iter().zip(&lines) {
         let title = line.layer.label();
         let one = std::slice::from_ref(line);
-        draw_log_panel(
+        let gap = draw_log_panel(
             panel,
             data,
             spec,
@@ -208,22 +254,39 @@ pub(super) fn draw_log_layers(area: &Area, data: &PlotData, spec: &LogPlot) -> D
             one,
             &title,
             Some(line.layer.layer),
+            &mut legend,
         )?;
+        figure.panel(&title, gap);
     }
-    Ok(())
+    log_legend_tail(data, spec, &lines, &mut legend);
+    legend.draw(&legend_area)?;
+    figure.legends.push(legend.labels());
+    Ok(figure)
 }
 
-/// One log chart with its legend column.
+/// The legend entries that belong to the whole figure, after the panels'.
+fn log_legend_tail(data: &PlotData, spec: &LogPlot, lines: &[LayerLine], legend: &mut Legend) {
+    if let Some(caveat) = (spec.caveat)(data) {
+        legend.add(caveat, Swatch::Band(WHITE));
+    }
+    if lines.is_empty() && data.layers.iter().any(|l| !l.has_params) {
+        legend.add("no layer with parameters", Swatch::Band(WHITE));
+    }
+}
+
+/// One log chart (no legend: its entries go into `legend`); returns the
+/// smallest gap between its y tick labels.
+#[allow(clippy::too_many_arguments)]
 fn draw_log_panel(
-    area: &Area,
+    chart_area: &Area,
     data: &PlotData,
     spec: &LogPlot,
     axis: &LogAxis,
     lines: &[LayerLine],
     title: &str,
     layer: Option<usize>,
-) -> DrawResult<()> {
-    let (chart_area, legend_area) = legend::split(area);
+    legend: &mut Legend,
+) -> DrawResult<Option<i32>> {
     let axes = Axes {
         title,
         y_desc: spec.y_desc,
@@ -231,15 +294,15 @@ fn draw_log_panel(
         y: axis.range.clone(),
         ticks: Ticks::log(axis),
     };
-    let mut chart = build_chart(&chart_area, &axes)?;
-    let mut legend = Legend::default();
+    let mut chart = build_chart(chart_area, &axes)?;
+    let gap = y_label_gap(&chart, &axes.ticks);
     for (v, label) in &spec.guides {
         let g = v.log10();
         if axis.range.contains(&g) && g >= axis.positive_start {
-            draw_guide(&mut chart, g, label, &mut legend)?;
+            draw_guide(&mut chart, g, label, legend)?;
         }
     }
-    draw_zero_row(&mut chart, axis, &mut legend)?;
+    draw_zero_row(&mut chart, axis, legend)?;
     for line in lines {
         let style = line.layer.color().stroke_width(2);
         draw_segments(chart.plotting_area(), &line.segments, style, Dash::Solid)?;
@@ -250,14 +313,11 @@ fn draw_log_panel(
         legend.add(label, Swatch::Line(style, Dash::Solid));
     }
     let marks = data.step_marks(spec.file, layer);
-    draw_step_marks(&mut chart, &marks, &mut legend)?;
-    if let Some(caveat) = (spec.caveat)(data) {
-        legend.add(caveat, Swatch::Band(WHITE));
-    }
+    draw_step_marks(&mut chart, &marks, legend)?;
     if let Some(note) = log_plot_note(lines) {
         draw_note(&chart, note)?;
     }
-    legend.draw(&legend_area)
+    Ok(gap)
 }
 
 /// Why a log plot shows no line at all, if it doesn't.
@@ -329,31 +389,44 @@ pub(super) fn saturation_size_for(panels: usize) -> (u32, u32) {
     panels_size(panels)
 }
 
-/// Draws saturation.png onto `area`: saturated share solid, dead share dashed.
-pub(super) fn draw_saturation(area: &Area, data: &PlotData) -> DrawResult<()> {
+/// Draws saturation.png onto `area`: saturated share solid, dead share
+/// dashed; small multiples share one legend column, as the log plots do.
+pub(super) fn draw_saturation(area: &Area, data: &PlotData) -> DrawResult<Figure> {
     const TITLE: &str = "Saturated (solid) and dead (dashed) units per layer";
     let lines = fraction_lines(data);
-    if saturation_panels(data) <= 1 {
-        return draw_fraction_panel(area, data, &lines, TITLE, None);
-    }
-    let body = area.titled(TITLE, (FONT, 24))?;
-    let panels = body.split_evenly((lines.len(), 1));
-    for (panel, line) in panels.iter().zip(&lines) {
-        let title = line.0.label();
-        let one = std::slice::from_ref(line);
-        draw_fraction_panel(panel, data, one, &title, Some(line.0.layer))?;
-    }
-    Ok(())
+    let mut figure = Figure::default();
+    let mut legend = Legend::default();
+    let legend_area = if saturation_panels(data) <= 1 {
+        let (chart_area, legend_area) = legend::split(area);
+        let gap = draw_fraction_panel(&chart_area, data, &lines, TITLE, None, &mut legend)?;
+        figure.panel(TITLE, gap);
+        legend_area
+    } else {
+        let body = area.titled(TITLE, (FONT, 24))?;
+        let (column, legend_area) = legend::split(&body);
+        let panels = column.split_evenly((lines.len(), 1));
+        for (panel, line) in panels.iter().zip(&lines) {
+            let title = line.0.label();
+            let one = std::slice::from_ref(line);
+            let gap =
+                draw_fraction_panel(panel, data, one, &title, Some(line.0.layer), &mut legend)?;
+            figure.panel(&title, gap);
+        }
+        legend_area
+    };
+    legend.draw(&legend_area)?;
+    figure.legends.push(legend.labels());
+    Ok(figure)
 }
 
 fn draw_fraction_panel(
-    area: &Area,
+    chart_area: &Area,
     data: &PlotData,
     lines: &[Fractions],
     title: &str,
     layer: Option<usize>,
-) -> DrawResult<()> {
-    let (chart_area, legend_area) = legend::split(area);
+    legend: &mut Legend,
+) -> DrawResult<Option<i32>> {
     let axes = Axes {
         title,
         y_desc: "fraction",
@@ -361,8 +434,8 @@ fn draw_fraction_panel(
         y: FRACTION_RANGE,
         ticks: Ticks::for_scale(Scale::Linear, &FRACTION_RANGE),
     };
-    let mut chart = build_chart(&chart_area, &axes)?;
-    let mut legend = Legend::default();
+    let mut chart = build_chart(chart_area, &axes)?;
+    let gap = y_label_gap(&chart, &axes.ticks);
     for (series, kinds) in lines {
         let style = series.color().stroke_width(2);
         for (segments, dash, what) in kinds {
@@ -374,11 +447,11 @@ fn draw_fraction_panel(
         }
     }
     let marks = data.step_marks("saturation.png", layer);
-    draw_step_marks(&mut chart, &marks, &mut legend)?;
+    draw_step_marks(&mut chart, &marks, legend)?;
     if data.rec.rows.is_empty() {
         draw_note(&chart, "no data recorded")?;
     } else if lines.is_empty() {
         draw_note(&chart, "no saturating or ReLU-family layers")?;
     }
-    legend.draw(&legend_area)
+    Ok(gap)
 }

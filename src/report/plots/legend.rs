@@ -37,6 +37,11 @@ impl Legend {
         }
     }
 
+    /// The entries' labels, in order.
+    pub(crate) fn labels(&self) -> Vec<String> {
+        self.entries.iter().map(|(l, _)| l.clone()).collect()
+    }
+
     /// Draws the entries top-down into `area` (the legend column), starting
     /// level with the top of the data area below the caption.
     pub(crate) fn draw(&self, area: &Area) -> DrawResult<()> {

@@ -9,15 +9,15 @@
 //! empty or huge recordings all render (with a note) instead of failing.
 
 mod activations;
-mod chart;
+pub(crate) mod chart;
 pub(crate) use chart::layer_color;
 pub mod confusion;
 pub(crate) mod font;
 mod layers;
-mod legend;
+pub(crate) mod legend;
 mod loss;
 mod preact;
-mod series;
+pub(crate) mod series;
 #[cfg(test)]
 mod tests;
 
@@ -153,6 +153,7 @@ pub fn write_plots(
     }
     let ctx = PlotData::new(rec, opts);
     let stacked = (PLOT_SIZE.0, activations::height(ctx.layers.len()));
+    let preact_size = (PLOT_SIZE.0, activations::height(preact::layers(&ctx).len()));
     let mut out = Vec::new();
     let note = ctx.omitted_note();
     for (file, _) in PLOTS {
@@ -170,29 +171,31 @@ pub fn write_plots(
         };
         let written = match file {
             "loss.png" => render(&path, PLOT_SIZE, &|a| loss::draw(a, &ctx)),
-            "pre_activations.png" => render(&path, stacked, &|a| preact::draw(a, &ctx)),
+            "pre_activations.png" => {
+                render(&path, preact_size, &|a| preact::draw(a, &ctx).map(drop))
+            }
             "gradient_ratio.png" => {
                 let spec = layers::gradient_ratio(opts);
                 render(&path, layers::size(&ctx, &spec), &|a| {
-                    layers::draw_log_layers(a, &ctx, &spec)
+                    layers::draw_log_layers(a, &ctx, &spec).map(drop)
                 })
             }
             "saturation.png" => render(&path, layers::saturation_size(&ctx), &|a| {
-                layers::draw_saturation(a, &ctx)
+                layers::draw_saturation(a, &ctx).map(drop)
             }),
             "update_ratio.png" => {
                 let spec = layers::update_ratio();
                 render(&path, layers::size(&ctx, &spec), &|a| {
-                    layers::draw_log_layers(a, &ctx, &spec)
+                    layers::draw_log_layers(a, &ctx, &spec).map(drop)
                 })
             }
             "gradient_norms.png" => {
                 let spec = layers::gradient_norms();
                 render(&path, layers::size(&ctx, &spec), &|a| {
-                    layers::draw_log_layers(a, &ctx, &spec)
+                    layers::draw_log_layers(a, &ctx, &spec).map(drop)
                 })
             }
-            _ => render(&path, stacked, &|a| activations::draw(a, &ctx)),
+            _ => render(&path, stacked, &|a| activations::draw(a, &ctx).map(drop)),
         };
         out.push(written?);
     }
@@ -311,16 +314,44 @@ pub(crate) struct LayerSeries<'r> {
     pub layer: usize,
     /// None for a layer that has rows but no `LayerInfo`.
     pub activation: Option<Activation>,
+    /// The layer kind as `LayerInfo` names it ("conv2d", "max_pool2d", ...);
+    /// None for dense layers and for layers without a `LayerInfo`.
+    pub kind: Option<String>,
+    /// False for the parameter-free kinds (pooling, flatten, dropout, a
+    /// standalone activation): they have no weight, gradient or update to
+    /// plot, so the per-layer log plots leave them out instead of drawing
+    /// an empty "no finite values" line for each.
+    pub has_params: bool,
     pub rows: Vec<&'r LayerRow>,
 }
 
 impl LayerSeries<'_> {
-    /// "layer 1 (sigmoid)", as in every legend.
+    /// "layer 1 (sigmoid)" for a dense layer, "layer 1 (conv2d, relu)" for
+    /// another kind with an activation, "layer 2 (max_pool2d)" for a
+    /// parameter-free one: a pooling layer's activation is the identity it
+    /// is recorded with, and calling it "(linear)" misled readers into
+    /// looking for a linear layer.
     pub fn label(&self) -> String {
-        match self.activation {
-            Some(a) => format!("layer {} ({a})", self.layer),
-            None => format!("layer {}", self.layer),
+        let kind = self.kind.as_deref().filter(|k| *k != "dense");
+        let activation = self
+            .activation
+            .filter(|a| !(kind.is_some() && *a == Activation::Linear));
+        match (kind, activation) {
+            (Some("activation"), Some(a)) | (None, Some(a)) => {
+                format!("layer {} ({a})", self.layer)
+            }
+            (Some(k), Some(a)) => format!("layer {} ({k}, {a})", self.layer),
+            (Some(k), None) => format!("layer {} ({k})", self.layer),
+            (None, None) => format!("layer {}", self.layer),
         }
+    }
+
+    /// Whether the layer computes a pre-activation z of its own (a weighted
+    /// layer, or a standalone activation applied to its input): pooling,
+    /// flatten and dropout only pass values on, so pre_activations.png
+    /// leaves them out.
+    pub fn has_pre_activation(&self) -> bool {
+        self.has_params || self.kind.as_deref() == Some("activation")
     }
 
     pub fn color(&self) -> RGBColor {
@@ -354,6 +385,8 @@ fn group_layers(rec: &Recording) -> Vec<LayerSeries<'_>> {
         by_layer.entry(info.layer).or_insert_with(|| LayerSeries {
             layer: info.layer,
             activation: Some(info.activation),
+            kind: info.kind.clone(),
+            has_params: info.has_params(),
             rows: Vec::new(),
         });
     }
@@ -363,6 +396,9 @@ fn group_layers(rec: &Recording) -> Vec<LayerSeries<'_>> {
             .or_insert_with(|| LayerSeries {
                 layer: row.layer,
                 activation: None,
+                kind: None,
+                // Unknown layer: assume it has what its rows say.
+                has_params: true,
                 rows: Vec::new(),
             })
             .rows

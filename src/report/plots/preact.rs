@@ -27,20 +27,33 @@ fn saturation_bound(a: Option<Activation>) -> Option<f64> {
     }
 }
 
-/// Draws pre_activations.png onto `area`: one panel per layer.
-pub(super) fn draw(area: &Area, data: &PlotData) -> DrawResult<()> {
-    let body = area.titled("Pre-activation magnitude |z| per layer", (FONT, 26))?;
-    if data.layers.is_empty() {
-        return draw_empty_panel(&body, data, FILE, "|z|");
-    }
-    let panels = body.split_evenly((data.layers.len(), 1));
-    for (panel, layer) in panels.iter().zip(&data.layers) {
-        draw_panel(panel, layer, data)?;
-    }
-    Ok(())
+/// The layers drawn: those with a pre-activation of their own (see
+/// [`LayerSeries::has_pre_activation`]).
+pub(super) fn layers<'d, 'r>(data: &'d PlotData<'r>) -> Vec<&'d LayerSeries<'r>> {
+    data.layers
+        .iter()
+        .filter(|l| l.has_pre_activation())
+        .collect()
 }
 
-fn draw_panel(area: &Area, layer: &LayerSeries, data: &PlotData) -> DrawResult<()> {
+/// Draws pre_activations.png onto `area`: one panel per layer; returns the
+/// panel titles.
+pub(super) fn draw(area: &Area, data: &PlotData) -> DrawResult<Vec<String>> {
+    let body = area.titled("Pre-activation magnitude |z| per layer", (FONT, 26))?;
+    let layers = layers(data);
+    if layers.is_empty() {
+        draw_empty_panel(&body, data, FILE, "|z|")?;
+        return Ok(Vec::new());
+    }
+    let panels = body.split_evenly((layers.len(), 1));
+    let mut titles = Vec::new();
+    for (panel, layer) in panels.iter().zip(layers) {
+        titles.push(draw_panel(panel, layer, data)?);
+    }
+    Ok(titles)
+}
+
+fn draw_panel(area: &Area, layer: &LayerSeries, data: &PlotData) -> DrawResult<String> {
     let mean = layer.points(|r| r.pre_mean_abs);
     let max = layer.points(|r| r.pre_min.abs().max(r.pre_max.abs()));
     let bound = saturation_bound(layer.activation);
@@ -89,5 +102,6 @@ fn draw_panel(area: &Area, layer: &LayerSeries, data: &PlotData) -> DrawResult<(
     } else if mean_segs.is_empty() && max_segs.is_empty() {
         draw_note(&chart, "no finite values")?;
     }
-    legend.draw(&legend_area)
+    legend.draw(&legend_area)?;
+    Ok(title)
 }

@@ -454,7 +454,10 @@ pub(crate) fn log_tick(e: &f64) -> String {
 
 /// Tick label on the step axis: steps are whole numbers.
 pub(crate) fn step_tick(v: &f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
+    // A tick at -0.0 (a range padded below step 0) must not read "-0".
+    if *v == 0.0 {
+        "0".to_string()
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.0}")
     } else {
         format_number(*v)

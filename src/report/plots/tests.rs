@@ -182,12 +182,16 @@ fn write_and_check(rec: &Recording, nonfinite: Option<usize>) -> tempfile::TempD
         .map(|p| p.file_name().unwrap().to_str().unwrap())
         .collect();
     assert_eq!(names, NAMES);
-    let layers = group_layers(rec).len();
+    let grouped = group_layers(rec);
+    let layers = grouped.len();
+    let pre = grouped.iter().filter(|l| l.has_pre_activation()).count();
     for p in &paths {
         assert_eq!(p.parent(), Some(dir.path()));
         let (w, h) = png_size(p);
         assert_eq!(w, PLOT_SIZE.0, "{}", p.display());
-        if p.ends_with("activations.png") || p.ends_with("pre_activations.png") {
+        if p.ends_with("pre_activations.png") {
+            assert_eq!(h, activations::height(pre), "{}", p.display());
+        } else if p.ends_with("activations.png") {
             assert_eq!(h, activations::height(layers), "{}", p.display());
         } else {
             // One chart, or one panel per layer (small multiples).
@@ -456,4 +460,188 @@ fn render_samples() {
         std::fs::create_dir_all(&dir).unwrap();
         write_plots(&rec, &dir, &PlotOptions::new(nonfinite)).unwrap();
     }
+}
+
+/// The layers of examples/mnist_cnn.toml plus a dropout layer, as the
+/// recorder describes them (engine::hook::LayerInfo: `kind` set for every
+/// non-dense layer, activation "linear" for the parameter-free ones), with
+/// the parameter-free layers' gradient/weight/update columns empty (NaN),
+/// as monitor::recorder leaves them. The two conv layers' gradient ratios
+/// coincide, so gradient_ratio.png is drawn as small multiples.
+fn cnn_case(steps: usize) -> Recording {
+    let kinds: [(&str, Activation, usize, usize); 7] = [
+        ("conv2d", Activation::Relu, 8, 25),
+        ("max_pool2d", Activation::Linear, 8, 8),
+        ("conv2d", Activation::Relu, 16, 200),
+        ("max_pool2d", Activation::Linear, 16, 16),
+        ("flatten", Activation::Linear, 256, 256),
+        ("dropout", Activation::Linear, 256, 256),
+        ("dense", Activation::Softmax, 10, 256),
+    ];
+    let mut rec = Recording::default();
+    for (i, (kind, activation, units, fan_in)) in kinds.iter().enumerate() {
+        rec.layers.push(LayerInfo {
+            kind: (*kind != "dense").then(|| kind.to_string()),
+            layer: i + 1,
+            units: *units,
+            fan_in: *fan_in,
+            activation: *activation,
+        });
+    }
+    for s in 0..steps {
+        rec.steps.push(step_row(s, 2.3 - s as f64 * 0.01, 0.5));
+        for info in &rec.layers {
+            let mut r = row(s, info.layer);
+            if info.has_params() {
+                // RMS gradient 1e-2 in both conv layers and the head: ratio 1.
+                r.grad_w_norm = 1e-2 * ((info.units * info.fan_in) as f64).sqrt();
+            } else {
+                (r.grad_w_norm, r.grad_b_norm) = (f64::NAN, f64::NAN);
+                (r.weight_norm, r.update_ratio) = (f64::NAN, f64::NAN);
+            }
+            if info.activation == Activation::Relu {
+                r.dead_frac = Some(0.1);
+            }
+            rec.rows.push(r);
+        }
+    }
+    rec
+}
+
+/// Draws one per-layer figure into memory and returns what it drew.
+fn figure_of(
+    rec: &Recording,
+    file: &str,
+    draw: impl Fn(&chart::Area, &PlotData) -> chart::DrawResult<layers::Figure>,
+    size: impl Fn(&PlotData) -> (u32, u32),
+) -> layers::Figure {
+    assert!(font::ensure_font());
+    let data = PlotData::new(rec, &PlotOptions::new(None));
+    let (w, h) = size(&data);
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    let area = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+    area.fill(&WHITE).unwrap();
+    draw(&area, &data).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+#[test]
+fn cnn_log_plots_leave_out_parameter_free_layers() {
+    // Issue (new user, CNN config): gradient_norms.png listed
+    // "layer 2 (linear): no finite values" for every pool/flatten layer.
+    let rec = cnn_case(40);
+    let spec = layers::gradient_norms();
+    let fig = figure_of(
+        &rec,
+        "gradient_norms.png",
+        |a, d| layers::draw_log_layers(a, d, &spec),
+        |d| layers::size(d, &spec),
+    );
+    assert_eq!(fig.legends.len(), 1, "{fig:?}");
+    let legend = &fig.legends[0];
+    assert_eq!(
+        legend,
+        &[
+            "layer 1 (conv2d, relu)",
+            "layer 3 (conv2d, relu)",
+            "layer 7 (softmax)"
+        ],
+        "{fig:?}"
+    );
+    let spec = layers::update_ratio();
+    let fig = figure_of(
+        &rec,
+        "update_ratio.png",
+        |a, d| layers::draw_log_layers(a, d, &spec),
+        |d| layers::size(d, &spec),
+    );
+    let all = fig.legends.concat().join(" | ");
+    assert!(!all.contains("no finite values"), "{all}");
+    assert!(!all.contains("linear"), "{all}");
+}
+
+#[test]
+fn gradient_ratio_panels_share_one_legend_and_readable_ticks() {
+    // Issue: the small-multiples gradient_ratio.png repeated its legend
+    // (thresholds, caveat) in every panel and packed eight decade labels
+    // into a 230-px panel, where they overlapped.
+    let rec = cnn_case(40);
+    let spec = layers::gradient_ratio(&PlotOptions::new(None));
+    let fig = figure_of(
+        &rec,
+        "gradient_ratio.png",
+        |a, d| layers::draw_log_layers(a, d, &spec),
+        |d| layers::size(d, &spec),
+    );
+    // Output layer 7 is the reference (ratio 1), so not drawn; pool,
+    // flatten and dropout have no gradient.
+    assert_eq!(
+        fig.panels,
+        ["layer 1 (conv2d, relu)", "layer 3 (conv2d, relu)"],
+        "the conv ratios coincide, so one panel each: {fig:?}"
+    );
+    assert_eq!(fig.legends.len(), 1, "one legend per figure: {fig:?}");
+    let legend = &fig.legends[0];
+    let guides = legend.iter().filter(|l| l.contains("exploding")).count();
+    assert_eq!(guides, 1, "{legend:?}");
+    let gap = fig.min_label_gap.expect("two or more y labels per panel");
+    assert!(
+        gap >= chart::MIN_LABEL_GAP as i32,
+        "y tick labels {gap} px apart"
+    );
+}
+
+#[test]
+fn saturation_panels_share_one_legend() {
+    let rec = seed_case(50);
+    let fig = figure_of(&rec, "saturation.png", layers::draw_saturation, |d| {
+        layers::saturation_size(d)
+    });
+    assert_eq!(fig.panels.len(), 2, "{fig:?}");
+    assert_eq!(fig.legends.len(), 1, "{fig:?}");
+}
+
+#[test]
+fn cnn_layer_panels_name_the_kind_and_skip_layers_without_the_quantity() {
+    assert!(font::ensure_font());
+    let rec = cnn_case(20);
+    let data = PlotData::new(&rec, &PlotOptions::new(None));
+    let titles = |draw: &dyn Fn(&chart::Area) -> chart::DrawResult<Vec<String>>| {
+        let (w, h) = (PLOT_SIZE.0, activations::height(7));
+        let mut buf = vec![0u8; (w * h * 3) as usize];
+        let area = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        draw(&area).unwrap()
+    };
+    // Every layer has an output: all seven panels, pooling named as such.
+    let act = titles(&|a| activations::draw(a, &data));
+    assert_eq!(act.len(), 7);
+    assert_eq!(act[1], "layer 2 (max_pool2d): activation range");
+    assert_eq!(act[4], "layer 5 (flatten): activation range");
+    assert_eq!(act[5], "layer 6 (dropout): activation range");
+    assert!(act.iter().all(|t| !t.contains("linear")), "{act:?}");
+    // Only layers that compute a pre-activation of their own.
+    let pre = titles(&|a| preact::draw(a, &data));
+    assert_eq!(
+        pre,
+        [
+            "layer 1 (conv2d, relu): |pre-activation|",
+            "layer 3 (conv2d, relu): |pre-activation|",
+            "layer 7 (softmax): |pre-activation|"
+        ]
+    );
+}
+
+#[test]
+fn tick_label_budget_keeps_labels_apart() {
+    assert_eq!(chart::label_budget(0), 2);
+    assert_eq!(chart::label_budget(140), 6);
+    assert!(chart::label_budget(10_000) > 10);
+}
+
+#[test]
+#[ignore]
+fn render_cnn_sample() {
+    let root = PathBuf::from(std::env::var("NN_DOCTOR_PLOT_SAMPLES").unwrap());
+    let dir = root.join("cnn");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_plots(&cnn_case(60), &dir, &PlotOptions::new(None)).unwrap();
 }
