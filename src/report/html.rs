@@ -222,6 +222,13 @@ fn diagnosis(h: &mut String, d: &Diagnosis) {
             "<div class=\"scroll\"><table><tr><th>evidence</th><th>value</th></tr>"
         );
         for (k, v) in &d.evidence {
+            // Numbers align right and never break; text (a severity reason)
+            // wraps like prose, or it would push the numbers out of view on
+            // a phone.
+            let class = match v {
+                serde_json::Value::Number(_) | serde_json::Value::Null => " class=\"num\"",
+                _ => "",
+            };
             let value = match v {
                 serde_json::Value::String(s) => s.clone(),
                 serde_json::Value::Null => "non-finite".to_string(),
@@ -233,7 +240,7 @@ fn diagnosis(h: &mut String, d: &Diagnosis) {
             };
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td class=\"num\">{}</td></tr>",
+                "<tr><td>{}</td><td{class}>{}</td></tr>",
                 esc(k),
                 esc(&value)
             );
@@ -371,5 +378,20 @@ mod tests {
         for (file, _) in PLOTS {
             assert!(page.contains(&format!("src=\"{file}\"")), "{file}");
         }
+    }
+
+    /// Truth: the page's CSS, where `td.num` never wraps. A text value (a
+    /// severity reason) in a no-wrap cell widened the evidence table past a
+    /// phone's width and pushed every number out of view; text must wrap.
+    #[test]
+    fn only_numeric_evidence_is_laid_out_as_a_number() {
+        let mut s = crate::report::summary::tests::example();
+        let d = &mut s.diagnoses[0];
+        d.evidence
+            .insert("severity_reason".into(), "error: training was hurt".into());
+        d.evidence.insert("ratio".into(), 0.25.into());
+        let page = render(&s);
+        assert!(page.contains("<td>error: training was hurt</td>"), "{page}");
+        assert!(page.contains("<td class=\"num\">0.2500</td>"), "{page}");
     }
 }
