@@ -149,56 +149,13 @@ fn train_typed<F: Float>(
     let flaw = opts.flaw;
     let mut net = Network::<F>::init(data.sample_shape(), &cfg.model.layers, cfg.seed);
     let t = &cfg.train;
-    let mut pf = preflight(
-        &data.train.features,
-        &data.train.labels,
-        &net,
-        data.classes,
-        t.loss,
-        t.learning_rate,
-        t.optimizer,
-    );
-    pf.test_samples = data.test.as_ref().map_or(0, |d| d.len());
-    pf.test_class_counts = data.test.as_ref().map_or(Vec::new(), |d| {
-        crate::diagnose::preflight::class_counts(&d.labels, data.classes)
-    });
-    pf.batch_size = t.batch_size;
-    pf.task = crate::diagnose::preflight::TaskFacts::of(
-        data.task,
-        &data.target_names,
-        data.train.targets.as_ref(),
-        data.target_scaler.is_some(),
-    );
+    let mut pf = preflight_of(cfg, data, &net);
     let recorder = Recorder::new(net.layer_infos(), cfg.monitor.every);
     let mut tracer = NonFiniteTracer::new();
     let started = Instant::now();
     if pf.input.nonfinite > 0 {
         // Every step would be NaN from the first: report the data instead.
-        let outcome = Outcome {
-            steps_run: 0,
-            stopped_at: None,
-            last: None,
-            last_eval: None,
-        };
-        let final_ = Final {
-            loss: None,
-            train_accuracy: None,
-            test_accuracy: None,
-            test_loss: None,
-            fit: Default::default(),
-        };
-        return Ok(Trained {
-            parameters: net.param_count(),
-            recording: recorder.into_recording(),
-            preflight: pf,
-            nan_origin: None,
-            outcome,
-            final_,
-            seconds: 0.0,
-            gradcheck: None,
-            stopped_by_diagnosis: None,
-            confusion: None,
-        });
+        return Ok(untrained(&net, recorder, pf));
     }
     let units = net.output_width();
     let train_split = split::<F>(&data.train, data.classes, units);
@@ -299,12 +256,116 @@ fn train_typed<F: Float>(
     let seconds = started.elapsed().as_secs_f64() - checker.seconds() - prober.seconds();
     checker.at_end(&net, outcome.stopped_at);
     let blew_up = outcome.stopped_at.is_some() && stopped_by_diagnosis.is_none();
+    let Evaluated {
+        final_,
+        held_out,
+        confusion,
+    } = evaluate_trained(
+        &net,
+        data,
+        t.loss,
+        &train_split,
+        test_split.as_ref(),
+        &outcome,
+        blew_up,
+    );
+    pf.task.held_out = held_out;
+    let mut recording = recorder.into_recording_with(prober.into_probes());
+    recording.task_evals = task_evals;
+    Ok(Trained {
+        parameters: net.param_count(),
+        recording,
+        preflight: pf,
+        nan_origin: tracer.into_origin(),
+        outcome,
+        final_,
+        seconds,
+        gradcheck: checker.ran().then(|| checker.finish()),
+        stopped_by_diagnosis,
+        confusion,
+    })
+}
+
+/// The pre-flight facts of a config's data and freshly initialised network.
+fn preflight_of<F: Float>(cfg: &Config, data: &Data, net: &Network<F>) -> Preflight {
+    let t = &cfg.train;
+    let mut pf = preflight(
+        &data.train.features,
+        &data.train.labels,
+        net,
+        data.classes,
+        t.loss,
+        t.learning_rate,
+        t.optimizer,
+    );
+    pf.test_samples = data.test.as_ref().map_or(0, |d| d.len());
+    pf.test_class_counts = data.test.as_ref().map_or(Vec::new(), |d| {
+        crate::diagnose::preflight::class_counts(&d.labels, data.classes)
+    });
+    pf.batch_size = t.batch_size;
+    pf.task = crate::diagnose::preflight::TaskFacts::of(
+        data.task,
+        &data.target_names,
+        data.train.targets.as_ref(),
+        data.target_scaler.is_some(),
+    );
+    pf
+}
+
+/// A run that never trained (its data holds NaN/Inf): the pre-flight facts
+/// and an empty recording, for the data diagnosis to report.
+fn untrained<F: Float>(net: &Network<F>, recorder: Recorder, pf: Preflight) -> Trained {
+    Trained {
+        parameters: net.param_count(),
+        recording: recorder.into_recording(),
+        preflight: pf,
+        nan_origin: None,
+        outcome: Outcome {
+            steps_run: 0,
+            stopped_at: None,
+            last: None,
+            last_eval: None,
+        },
+        final_: Final {
+            loss: None,
+            train_accuracy: None,
+            test_accuracy: None,
+            test_loss: None,
+            fit: Default::default(),
+        },
+        seconds: 0.0,
+        gradcheck: None,
+        stopped_by_diagnosis: None,
+        confusion: None,
+    }
+}
+
+/// What the trained network scores after training.
+struct Evaluated {
+    final_: Final,
+    /// Regression / multilabel: the fit on the test set, else the training set.
+    held_out: Option<crate::monitor::fit::TaskFit>,
+    confusion: Option<Confusion>,
+}
+
+/// Evaluates the network training left: final loss and accuracy (the last
+/// step's figures when training blew up), the task's fit, the confusion
+/// matrix.
+fn evaluate_trained<F: Float>(
+    net: &Network<F>,
+    data: &Data,
+    loss: crate::config::LossKind,
+    train_split: &Split<F>,
+    test_split: Option<&Split<F>>,
+    outcome: &Outcome,
+    blew_up: bool,
+) -> Evaluated {
     let classification = data.task == data::spec::Task::Classification;
     let fits = (!blew_up && !classification).then(|| {
         let mean = crate::monitor::fit::column_means(&train_split.targets.mapv(|v| v.f64()));
         let fit = |s: &Split<F>, set: &str| {
             crate::monitor::fit::task_fit(
-                &net,
+                net,
                 &s.x,
                 &s.targets,
                 data.task,
@@ -313,20 +374,17 @@ fn train_typed<F: Float>(
                 data.target_scaler.as_ref(),
             )
         };
-        let train_fit = fit(&train_split, "train");
-        let test_fit = test_split
-            .as_ref()
-            .filter(|s| !s.is_empty())
-            .map(|s| fit(s, "test"));
+        let train_fit = fit(train_split, "train");
+        let test_fit = test_split.filter(|s| !s.is_empty()).map(|s| fit(s, "test"));
         (train_fit, test_fit)
     });
-    pf.task.held_out = fits
+    let held_out = fits
         .as_ref()
         .map(|(tr, te)| te.clone().unwrap_or_else(|| tr.clone()));
-    let confusion = (!blew_up && classification).then(|| match &test_split {
-        Some(t) if !t.is_empty() => confusion(&net, &t.x, &t.labels, data.classes, "test"),
+    let confusion = (!blew_up && classification).then(|| match test_split {
+        Some(t) if !t.is_empty() => confusion(net, &t.x, &t.labels, data.classes, "test"),
         _ => confusion(
-            &net,
+            net,
             &train_split.x,
             &train_split.labels,
             data.classes,
@@ -343,8 +401,8 @@ fn train_typed<F: Float>(
         }
     } else {
         let tr = evaluate(
-            &net,
-            t.loss,
+            net,
+            loss,
             &train_split.x,
             &train_split.targets,
             &train_split.labels,
@@ -367,20 +425,11 @@ fn train_typed<F: Float>(
             ..final_
         }
     };
-    let mut recording = recorder.into_recording_with(prober.into_probes());
-    recording.task_evals = task_evals;
-    Ok(Trained {
-        parameters: net.param_count(),
-        recording,
-        preflight: pf,
-        nan_origin: tracer.into_origin(),
-        outcome,
+    Evaluated {
         final_,
-        seconds,
-        gradcheck: checker.ran().then(|| checker.finish()),
-        stopped_by_diagnosis,
+        held_out,
         confusion,
-    })
+    }
 }
 
 /// `final`'s task metrics from the final network's fits.
