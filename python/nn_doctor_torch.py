@@ -376,8 +376,9 @@ class Recorder:
     """Watches `model` and `optimizer` and writes a run directory `out`.
 
     loss: "mse" (nn-doctor's 1/2 sum over outputs, mean over the batch, or
-    torch's MSELoss), "cross_entropy", or None for another loss (the
-    loss/output pairing rule is then skipped). every: record per-layer
+    torch's MSELoss), "cross_entropy" (nn.CrossEntropyLoss: the model's
+    output is logits, recorded as network.loss_input = "logits"), or None for
+    another loss (the loss/output pairing rule is then skipped). every: record per-layer
     statistics at step 1 and every `every` steps after it. name: the run's
     name (default: the name of `out`, or "run" when that is not a safe
     name); a given name that is not one safe path component (name_problem)
@@ -1219,6 +1220,10 @@ class Recorder:
             "timing": {"seconds": seconds,
                        "samples_per_second": (batch or 0) * self.step_no / seconds if seconds > 0 else 0.0},
         }
+        if loss_kind == "cross_entropy":
+            # nn.CrossEntropyLoss applies log_softmax itself: the model's
+            # output is logits, and a linear last layer is the right head.
+            facts["network"]["loss_input"] = "logits"
         if self.data:
             facts["data"] = self.data
         if self.nan_origin:

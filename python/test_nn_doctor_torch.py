@@ -517,6 +517,21 @@ def assert_one_run(run, complete):
     assert [l["layer"] for l in s["network"]["layers"]] == [1, 2]
 
 
+def test_cross_entropy_is_recorded_as_a_loss_on_logits():
+    # Source of truth: PyTorch's nn.CrossEntropyLoss takes unnormalized
+    # logits; the recorder's loss="cross_entropy" names it, mse does not.
+    out = tempfile.mkdtemp()
+    record(out, 2)
+    assert read_run(out)["summary"]["network"]["loss_input"] == "logits"
+    out = tempfile.mkdtemp()
+    torch.manual_seed(0)
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    rec = Recorder(model, opt, out, loss="mse")
+    rec.close()
+    assert "loss_input" not in read_run(out)["summary"]["network"]
+
+
 def test_normal_run_carries_one_run_id_and_is_complete():
     # Source of truth: the steps the test ran and evaluated; the headers are
     # the module's constants; flush_every must not change a byte after the

@@ -374,3 +374,64 @@ fn a_diagnosed_torch_run_diagnoses_and_rerenders_the_same_and_keeps_its_skipped_
         std::fs::read_to_string(again.join("report.md")).unwrap()
     );
 }
+
+/// Truth: PyTorch's nn.CrossEntropyLoss takes logits (its documentation:
+/// "unnormalized logits for each class"), and the recorder's
+/// `loss="cross_entropy"` names it. A Linear head into it is correct and
+/// gets no output/loss finding (no advice to add a softmax); the same run
+/// with a softmax on the last layer is the double-softmax bug, and the fix
+/// says to remove the softmax.
+#[test]
+fn a_torch_linear_head_into_cross_entropy_is_correct_and_a_softmax_head_is_the_bug() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, s) = diagnose_fixture("torch_dead_relu_cnn", &tmp.path().join("linear"));
+    assert_eq!(s["network"]["names"][2]["kind"], "dense");
+    assert!(
+        !s["diagnoses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["code"] == "output-loss-mismatch"),
+        "a Linear head into nn.CrossEntropyLoss is correct PyTorch"
+    );
+    // The same recording, its last layer said to end in softmax.
+    let run = tmp.path().join("softmax_run");
+    std::fs::create_dir(&run).unwrap();
+    let src = root().join("fixtures/runs/torch_dead_relu_cnn");
+    for f in ["metrics.csv", "loss.csv"] {
+        std::fs::copy(src.join(f), run.join(f)).unwrap();
+    }
+    let mut summary = json(&src.join("summary.json"));
+    let layers = summary["network"]["layers"].as_array_mut().unwrap();
+    let last = layers.last_mut().unwrap();
+    last["activation"] = "softmax".into();
+    std::fs::write(run.join("summary.json"), summary.to_string()).unwrap();
+    let out = tmp.path().join("softmax");
+    let o = run_cmd(&run, &out);
+    let d = o["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "output-loss-mismatch")
+        .unwrap_or_else(|| panic!("the double softmax is named: {o}"));
+    let fix = d["suggestions"][0].as_str().unwrap();
+    assert!(fix.starts_with("Remove the final softmax"), "{fix}");
+    assert!(fix.contains("nn.CrossEntropyLoss"), "{fix}");
+}
+
+fn run_cmd(dir: &Path, out: &Path) -> Value {
+    let o = run(&[
+        "diagnose",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        o.status.code().unwrap() < 2,
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}

@@ -43,7 +43,7 @@ pub struct GradcheckRun {
 pub fn run(opts: &GradcheckOptions) -> Result<GradcheckRun, RunError> {
     let cfg = crate::config::load(&opts.config)?;
     // Locked and staged before any data is read or any step trained, like
-    // a check report (issue 11): a busy or unwritable --out fails at once.
+    // a check report: a busy or unwritable --out fails at once.
     let dir = report_dir(&cfg, opts.out.as_ref())?;
     crate::report::write::refuse_inputs_inside(&cfg, &dir)?;
     let out = crate::report::write::ReportDir::open(&dir)?;

@@ -86,6 +86,12 @@ pub struct Preflight {
     /// Empty (and absent from summary.json) without dropout.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropout: Vec<(usize, f64)>,
+    /// The cross-entropy applies its own (log-)softmax to the network's
+    /// output, as PyTorch's `nn.CrossEntropyLoss` does: the output should be
+    /// logits. False for nn-doctor's and Keras' cross-entropy, which take
+    /// probabilities. Absent from summary.json when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub loss_takes_logits: bool,
 }
 
 /// What the network is asked to predict. The target statistics are of the
@@ -170,6 +176,7 @@ pub fn preflight<F: Float>(
             .enumerate()
             .filter_map(|(i, l)| Some((i + 1, l.drop_rate()?)))
             .collect(),
+        loss_takes_logits: false,
     }
 }
 

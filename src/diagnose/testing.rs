@@ -34,6 +34,7 @@ pub fn preflight(loss: LossKind, layers: Vec<InitStats>) -> Preflight {
         test_class_counts: vec![100; 10],
         task: Default::default(),
         dropout: Vec::new(),
+        loss_takes_logits: false,
     }
 }
 

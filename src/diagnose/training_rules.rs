@@ -484,9 +484,9 @@ pub const OUTPUT_LOSS_MISMATCH: Rule = Rule {
     run: |ctx, th| output_loss_mismatch(ctx, th).into_iter().collect(),
     explanation: Explanation {
                     title: "the output activation does not fit the loss",
-            meaning: "Softmax or sigmoid outputs trained with MSE: the loss's gradient is multiplied by the output activation's slope, which vanishes when the output saturates. Or a cross-entropy over outputs that are not probabilities (relu, linear, tanh; softmax under binary cross-entropy): nn-doctor clips them to [1e-7, 1] before the log, as Keras does. Or categorical cross-entropy over several sigmoid units with one label per sample: computed as one binary cross-entropy per unit, so each unit learns yes/no alone and the outputs are not class probabilities.",
+            meaning: "Softmax or sigmoid outputs trained with MSE: the loss's gradient is multiplied by the output activation's slope, which vanishes when the output saturates. Or a cross-entropy over outputs that are not probabilities (relu, linear, tanh; softmax under binary cross-entropy): nn-doctor clips them to [1e-7, 1] before the log, as Keras does. Or categorical cross-entropy over several sigmoid units with one label per sample: computed as one binary cross-entropy per unit, so each unit learns yes/no alone and the outputs are not class probabilities. For a loss that applies its own softmax (PyTorch's nn.CrossEntropyLoss, which takes logits) the roles turn: a linear last layer is right, and a softmax or sigmoid before the loss is the mistake (the double softmax).",
             why: "With MSE, a confidently wrong output (saturated) gets almost no gradient: it learns slowest exactly when it is most wrong. Cross-entropy's gradient is a - t, independent of saturation. A clipped output passes no gradient at all: a relu output at 0 or a linear output above 1 never moves.",
-            fix: "MSE on softmax/sigmoid: train.loss = \"cross_entropy\". Cross-entropy on another output: last layer activation = \"softmax\" (\"sigmoid\" for binary_cross_entropy or independent 0/1 outputs). Several sigmoid units, one label per sample: activation = \"softmax\".",
+            fix: "MSE on softmax/sigmoid: train.loss = \"cross_entropy\". Cross-entropy on another output: last layer activation = \"softmax\" (\"sigmoid\" for binary_cross_entropy or independent 0/1 outputs). Several sigmoid units, one label per sample: activation = \"softmax\". Softmax before nn.CrossEntropyLoss: remove the softmax (the loss takes logits).",
             look: "saturation.png: the output layer's saturated share; loss.png: a slow or stalled loss.",
     },
 };
@@ -501,6 +501,9 @@ pub const OUTPUT_LOSS_MISMATCH: Rule = Rule {
 pub fn output_loss_mismatch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis> {
     let pf = ctx.preflight;
     let bounded = matches!(pf.output, Activation::Softmax | Activation::Sigmoid);
+    if pf.loss == LossKind::CrossEntropy && pf.loss_takes_logits {
+        return squashed_logits(ctx);
+    }
     let probability = match pf.loss {
         LossKind::CrossEntropy => bounded,
         LossKind::BinaryCrossEntropy => pf.output == Activation::Sigmoid,
@@ -564,6 +567,44 @@ pub fn output_loss_mismatch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagn
         .with("loss", pf.loss.config_name())
         .with("output", pf.output.name())
         .suggest("Set train.loss = \"cross_entropy\"."),
+    )
+}
+
+/// A cross-entropy that applies its own softmax (PyTorch's
+/// `nn.CrossEntropyLoss`) is right on logits: a linear last layer is the
+/// correct head, and advice to add a softmax would create the bug. The bug
+/// is a softmax or sigmoid before it: the loss then scores
+/// softmax(softmax(z)), whose probabilities stay near uniform, so the
+/// gradient is small however wrong the network is.
+fn squashed_logits(ctx: &Context<'_>) -> Option<Diagnosis> {
+    let pf = ctx.preflight;
+    if !matches!(pf.output, Activation::Softmax | Activation::Sigmoid) {
+        return None;
+    }
+    let layer = ctx.recording.layers.len().max(1);
+    let module = ctx
+        .recording
+        .layers
+        .last()
+        .map_or(String::from("the last layer"), |l| {
+            format!("layer {}", l.layer)
+        });
+    Some(
+        Diagnosis::new(
+            Code::OutputLossMismatch,
+            Severity::Warning,
+            format!(
+                "The output passes through {} before a cross-entropy that applies its own softmax (PyTorch's nn.CrossEntropyLoss takes logits): the loss scores a second squashing of already squashed values, so its probabilities stay close to uniform and the gradient stays small however wrong the network is.",
+                pf.output
+            ),
+        )
+        .at(Some(layer), Some(0))
+        .with("loss", "cross_entropy (takes logits)")
+        .with("output", pf.output.name())
+        .suggest(format!(
+            "Remove the final {} (nn.Softmax / F.softmax / torch.sigmoid after {module}): nn.CrossEntropyLoss expects raw logits; apply softmax only when you need probabilities, e.g. at inference.",
+            pf.output
+        )),
     )
 }
 
@@ -699,5 +740,36 @@ mod tests {
         let mut pf = preflight_with_layers(vec![out(1)]);
         pf.output = Activation::Sigmoid;
         assert!(output_loss_mismatch(&context_with(&pf), &Thresholds::default()).is_none());
+    }
+
+    /// Truth: PyTorch's documentation of nn.CrossEntropyLoss ("the input is
+    /// expected to contain the unnormalized logits for each class"). With a
+    /// loss that takes logits, a linear head is correct and nothing may
+    /// advise adding a softmax; a softmax head is the double-softmax bug,
+    /// and the fix says to remove it.
+    #[test]
+    fn with_a_loss_that_takes_logits_only_a_squashed_output_is_a_mismatch() {
+        use super::super::testing::{context_with, preflight_with_layers};
+        let mut pf = preflight_with_layers(Vec::new());
+        pf.loss = LossKind::CrossEntropy;
+        pf.loss_takes_logits = true;
+        pf.output = Activation::Linear;
+        assert!(output_loss_mismatch(&context_with(&pf), &Thresholds::default()).is_none());
+        pf.output = Activation::Softmax;
+        let d = output_loss_mismatch(&context_with(&pf), &Thresholds::default()).unwrap();
+        assert_eq!(d.code, Code::OutputLossMismatch);
+        assert!(
+            d.suggestions[0].starts_with("Remove the final softmax"),
+            "{d:?}"
+        );
+        assert!(d
+            .suggestions
+            .iter()
+            .all(|s| !s.contains("activation = \"softmax\"")));
+        // The same linear head under a loss that takes probabilities (nn-doctor's,
+        // Keras') is still named: its outputs are clipped before the log.
+        pf.loss_takes_logits = false;
+        pf.output = Activation::Linear;
+        assert!(output_loss_mismatch(&context_with(&pf), &Thresholds::default()).is_some());
     }
 }

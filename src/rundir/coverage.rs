@@ -3,7 +3,7 @@
 //! reason, and the pre-flight facts it would have read are filled with
 //! neutral placeholders that no rule output is kept from.
 
-use super::facts::RunFacts;
+use super::facts::{LossInput, RunFacts};
 use crate::config::{LossKind, OptimizerConfig};
 use crate::diagnose::preflight::{expected_initial_loss, InputStats, Preflight};
 use crate::diagnose::rule::Need;
@@ -68,6 +68,23 @@ pub fn preflight_and_skipped(
         .loss
         .unwrap_or(LossKind::CrossEntropy)
         .with_delta(net.huber_delta);
+    // PyTorch's nn.CrossEntropyLoss applies log_softmax itself; the recorder's
+    // `cross_entropy` names it. Its loss over a linear output is softmax +
+    // cross-entropy, so the expected initial loss is the softmax one.
+    let from_torch = facts
+        .producer
+        .as_deref()
+        .is_some_and(|p| p.starts_with("nn_doctor_torch"));
+    let loss_takes_logits = loss == LossKind::CrossEntropy
+        && match net.loss_input {
+            Some(input) => input == LossInput::Logits,
+            None => pf.loss_takes_logits.unwrap_or(from_torch),
+        };
+    let as_scored = if loss_takes_logits && output == Activation::Linear {
+        Activation::Softmax
+    } else {
+        output
+    };
     let preflight = Preflight {
         input: pf.input.unwrap_or_else(no_input),
         layers: pf.layers.unwrap_or_default(),
@@ -76,7 +93,7 @@ pub fn preflight_and_skipped(
         learning_rate: net.learning_rate.unwrap_or(f64::NAN),
         optimizer: net.optimizer.unwrap_or(OptimizerConfig::Sgd),
         expected_initial_loss: pf.expected_initial_loss.or_else(|| {
-            expected_initial_loss(loss, output, classes).filter(|_| net.loss.is_some())
+            expected_initial_loss(loss, as_scored, classes).filter(|_| net.loss.is_some())
         }),
         chance_accuracy: chance.unwrap_or(f64::NAN),
         output,
@@ -86,6 +103,7 @@ pub fn preflight_and_skipped(
         test_class_counts: pf.test_class_counts.unwrap_or_default(),
         task: pf.task.unwrap_or_default(),
         dropout: pf.dropout.unwrap_or_default(),
+        loss_takes_logits,
     };
     (preflight, skipped)
 }
@@ -156,5 +174,47 @@ mod tests {
         // Analytic: softmax + MSE over 2 classes, (1 - 1/2) / 2.
         assert_eq!(pf.expected_initial_loss, Some(0.25));
         assert_eq!(pf.output, Activation::Softmax);
+    }
+
+    /// Truth: the run format's `network.loss_input` and the producer (the
+    /// PyTorch recorder's `cross_entropy` is nn.CrossEntropyLoss, which
+    /// takes logits); an explicit value wins, an unknown one is refused.
+    #[test]
+    fn a_loss_takes_logits_as_the_run_says_or_its_producer_implies() {
+        let logits = |f: &RunFacts| {
+            preflight_and_skipped(f, &BTreeSet::new(), false)
+                .0
+                .loss_takes_logits
+        };
+        let own = facts(
+            &r#"{"run_format": 1, "network": {"layers": [
+            {"layer": 1, "units": 3, "fan_in": 2, "activation": "linear"}], "loss": "cross_entropy"}}"#,
+        );
+        assert!(
+            !logits(&own),
+            "nn-doctor's cross-entropy takes probabilities"
+        );
+        let torch = facts(
+            r#"{"run_format": 1, "producer": "nn_doctor_torch 1", "network": {"layers": [
+            {"layer": 1, "units": 3, "fan_in": 2, "activation": "linear"}], "loss": "cross_entropy"},
+            "preflight": {"classes": 3}}"#,
+        );
+        assert!(logits(&torch));
+        let (pf, _) = preflight_and_skipped(&torch, &BTreeSet::new(), false);
+        assert_eq!(
+            pf.expected_initial_loss,
+            Some(3f64.ln()),
+            "softmax + CE over 3 classes"
+        );
+        let said = facts(
+            r#"{"run_format": 1, "producer": "nn_doctor_torch 1", "network": {"layers": [
+            {"layer": 1, "units": 3, "fan_in": 2, "activation": "linear"}], "loss": "cross_entropy",
+            "loss_input": "probabilities"}}"#,
+        );
+        assert!(!logits(&said));
+        let bad: Result<RunFacts, _> = serde_json::from_str(
+            r#"{"run_format": 1, "network": {"layers": [], "loss_input": "logit"}}"#,
+        );
+        assert!(bad.unwrap_err().to_string().contains("logit"));
     }
 }

@@ -74,6 +74,23 @@ pub struct NetworkFacts {
     #[serde(default)]
     pub weight_decay: f64,
     pub huber_delta: Option<f64>,
+    /// What the loss takes from the network's last layer: "logits" (it
+    /// applies its own softmax, as `nn.CrossEntropyLoss` does) or
+    /// "probabilities" (nn-doctor's and Keras' default); absent: taken from
+    /// the producer (the PyTorch recorder's `cross_entropy` is
+    /// `nn.CrossEntropyLoss`), else probabilities.
+    #[serde(default)]
+    pub loss_input: Option<LossInput>,
+}
+
+/// What a loss takes from the network's last layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossInput {
+    /// Raw scores; the loss applies its own (log-)softmax or sigmoid.
+    Logits,
+    /// Probabilities (the output layer applies softmax or sigmoid).
+    Probabilities,
 }
 
 /// One layer: a module with parameters and the activation after it.
@@ -105,6 +122,9 @@ pub struct PreflightFacts {
     pub task: Option<crate::diagnose::preflight::TaskFacts>,
     /// Dropout layers as (layer, rate) (absent: none).
     pub dropout: Option<Vec<(usize, f64)>>,
+    /// Whether the loss takes logits (a re-read nn-doctor summary).
+    #[serde(default)]
+    pub loss_takes_logits: Option<bool>,
 }
 
 /// The largest summary.json read (a real one is a few hundred kilobytes).
