@@ -187,7 +187,7 @@ mod tests {
                 .loss_takes_logits
         };
         let own = facts(
-            &r#"{"run_format": 1, "network": {"layers": [
+            r#"{"run_format": 1, "network": {"layers": [
             {"layer": 1, "units": 3, "fan_in": 2, "activation": "linear"}], "loss": "cross_entropy"}}"#,
         );
         assert!(
