@@ -372,13 +372,56 @@ def ratio(update, weight):
     return 0.0 if update == 0.0 else math.nan
 
 
+# PyTorch's losses by class name -> (run-format loss, what it takes from the
+# model's last layer). The losses not listed have no output/loss pairing
+# rule (NLLLoss takes log-probabilities, which the run format cannot say).
+TORCH_LOSSES = {
+    "crossentropyloss": ("cross_entropy", "logits"),
+    "cross_entropy": ("cross_entropy", "logits"),
+    "bcewithlogitsloss": ("binary_cross_entropy", "logits"),
+    "binary_cross_entropy_with_logits": ("binary_cross_entropy", "logits"),
+    "bceloss": ("binary_cross_entropy", "probabilities"),
+    "binary_cross_entropy": ("binary_cross_entropy", "probabilities"),
+    "mseloss": ("mse", None),
+    "mse": ("mse", None),
+}
+
+
+def loss_spec(loss):
+    """(run-format loss name, loss input) for `loss`: None, a name such as
+    "cross_entropy" or "CrossEntropyLoss" (an "nn." prefix is allowed), or a
+    loss module or class. A loss nn-doctor does not judge is recorded as
+    none, with a warning rather than silently."""
+    if loss is None:
+        return None, None
+    if isinstance(loss, str):
+        name = loss
+    elif isinstance(loss, type):
+        name = loss.__name__
+    else:
+        name = type(loss).__name__
+    key = name.strip().lower()
+    for prefix in ("torch.nn.", "nn."):
+        if key.startswith(prefix):
+            key = key[len(prefix):]
+    spec = TORCH_LOSSES.get(key)
+    if spec is None:
+        warnings.warn(f"nn_doctor_torch: loss {name!r} is not one nn-doctor judges "
+                      f"(known: CrossEntropyLoss, BCEWithLogitsLoss, BCELoss, MSELoss); "
+                      f"the output/loss pairing rule will be skipped", stacklevel=3)
+        return None, None
+    return spec
+
+
 class Recorder:
     """Watches `model` and `optimizer` and writes a run directory `out`.
 
-    loss: "mse" (nn-doctor's 1/2 sum over outputs, mean over the batch, or
-    torch's MSELoss), "cross_entropy" (nn.CrossEntropyLoss: the model's
-    output is logits, recorded as network.loss_input = "logits"), or None for
-    another loss (the loss/output pairing rule is then skipped). every: record per-layer
+    loss: the loss module, its class, or its name: "cross_entropy" /
+    "CrossEntropyLoss" and "BCEWithLogitsLoss" (their input is logits,
+    recorded as network.loss_input = "logits"), "BCELoss" (probabilities),
+    "mse" / "MSELoss" (nn-doctor's 1/2 sum over outputs, mean over the
+    batch, or torch's MSELoss); None, or another loss (with a warning), skips
+    the loss/output pairing rule. every: record per-layer
     statistics at step 1 and every `every` steps after it. name: the run's
     name (default: the name of `out`, or "run" when that is not a safe
     name); a given name that is not one safe path component (name_problem)
@@ -402,7 +445,7 @@ class Recorder:
                     f"characters, and not start with '.'")
         self.model, self.optimizer, self.out = model, optimizer, out
         self.dir = os.fsdecode(out)  # str, bytes or path-like: the directory as a str
-        self.loss_kind, self.every = loss, max(1, int(every))
+        (self.loss_kind, self.loss_input), self.every = loss_spec(loss), max(1, int(every))
         self.flush_every = max(1, int(flush_every))
         self.name = name
         self.data = data
@@ -1204,7 +1247,7 @@ class Recorder:
             pre["classes"] = classes
         if self.test_samples:
             pre["test_samples"] = self.test_samples
-        loss_kind = self.loss_kind if self.loss_kind in ("mse", "cross_entropy") else None
+        loss_kind = self.loss_kind
         facts = {
             "run_format": RUN_FORMAT,
             "producer": PRODUCER,
@@ -1220,10 +1263,11 @@ class Recorder:
             "timing": {"seconds": seconds,
                        "samples_per_second": (batch or 0) * self.step_no / seconds if seconds > 0 else 0.0},
         }
-        if loss_kind == "cross_entropy":
-            # nn.CrossEntropyLoss applies log_softmax itself: the model's
-            # output is logits, and a linear last layer is the right head.
-            facts["network"]["loss_input"] = "logits"
+        if self.loss_input is not None:
+            # nn.CrossEntropyLoss and nn.BCEWithLogitsLoss apply their own
+            # softmax / sigmoid: the model's output is logits, and a linear
+            # last layer is the right head.
+            facts["network"]["loss_input"] = self.loss_input
         if self.data:
             facts["data"] = self.data
         if self.nan_origin:

@@ -532,6 +532,32 @@ def test_cross_entropy_is_recorded_as_a_loss_on_logits():
     assert "loss_input" not in read_run(out)["summary"]["network"]
 
 
+def test_losses_are_accepted_as_pytorch_names_them():
+    # Source of truth: PyTorch's documentation of each loss's input
+    # (CrossEntropyLoss and BCEWithLogitsLoss take logits, BCELoss
+    # probabilities); an unknown loss warns instead of being dropped.
+    from nn_doctor_torch import loss_spec
+    assert loss_spec(nn.CrossEntropyLoss()) == ("cross_entropy", "logits")
+    assert loss_spec(nn.CrossEntropyLoss) == ("cross_entropy", "logits")
+    assert loss_spec("nn.CrossEntropyLoss") == ("cross_entropy", "logits")
+    assert loss_spec("cross_entropy") == ("cross_entropy", "logits")
+    assert loss_spec(nn.BCEWithLogitsLoss()) == ("binary_cross_entropy", "logits")
+    assert loss_spec("BCELoss") == ("binary_cross_entropy", "probabilities")
+    assert loss_spec(nn.MSELoss()) == ("mse", None)
+    assert loss_spec(None) == (None, None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert loss_spec(nn.NLLLoss()) == (None, None)
+    assert any("NLLLoss" in str(w.message) for w in caught)
+    out = tempfile.mkdtemp()
+    torch.manual_seed(0)
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    Recorder(model, opt, out, loss=nn.BCEWithLogitsLoss()).close()
+    net = read_run(out)["summary"]["network"]
+    assert (net["loss"], net["loss_input"]) == ("binary_cross_entropy", "logits")
+
+
 def test_normal_run_carries_one_run_id_and_is_complete():
     # Source of truth: the steps the test ran and evaluated; the headers are
     # the module's constants; flush_every must not change a byte after the

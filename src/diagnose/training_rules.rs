@@ -501,7 +501,7 @@ pub const OUTPUT_LOSS_MISMATCH: Rule = Rule {
 pub fn output_loss_mismatch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagnosis> {
     let pf = ctx.preflight;
     let bounded = matches!(pf.output, Activation::Softmax | Activation::Sigmoid);
-    if pf.loss == LossKind::CrossEntropy && pf.loss_takes_logits {
+    if pf.loss.is_cross_entropy() && pf.loss_takes_logits {
         return squashed_logits(ctx);
     }
     let probability = match pf.loss {
@@ -570,17 +570,23 @@ pub fn output_loss_mismatch(ctx: &Context<'_>, _th: &Thresholds) -> Option<Diagn
     )
 }
 
-/// A cross-entropy that applies its own softmax (PyTorch's
-/// `nn.CrossEntropyLoss`) is right on logits: a linear last layer is the
-/// correct head, and advice to add a softmax would create the bug. The bug
-/// is a softmax or sigmoid before it: the loss then scores
-/// softmax(softmax(z)), whose probabilities stay near uniform, so the
-/// gradient is small however wrong the network is.
+/// A cross-entropy that applies its own softmax or sigmoid (PyTorch's
+/// `nn.CrossEntropyLoss`, `nn.BCEWithLogitsLoss`) is right on logits: a
+/// linear last layer is the correct head, and advice to add a softmax would
+/// create the bug. The bug is a softmax or sigmoid before it: the loss then
+/// scores a second squashing of already squashed values, whose
+/// probabilities stay near uniform (or near 0.73 at most, for a sigmoid of
+/// a sigmoid), so the gradient is small however wrong the network is.
 fn squashed_logits(ctx: &Context<'_>) -> Option<Diagnosis> {
     let pf = ctx.preflight;
     if !matches!(pf.output, Activation::Softmax | Activation::Sigmoid) {
         return None;
     }
+    let (torch_loss, squash) = if pf.loss == LossKind::BinaryCrossEntropy {
+        ("nn.BCEWithLogitsLoss", "sigmoid")
+    } else {
+        ("nn.CrossEntropyLoss", "softmax")
+    };
     let layer = ctx.recording.layers.len().max(1);
     let module = ctx
         .recording
@@ -594,15 +600,15 @@ fn squashed_logits(ctx: &Context<'_>) -> Option<Diagnosis> {
             Code::OutputLossMismatch,
             Severity::Warning,
             format!(
-                "The output passes through {} before a cross-entropy that applies its own softmax (PyTorch's nn.CrossEntropyLoss takes logits): the loss scores a second squashing of already squashed values, so its probabilities stay close to uniform and the gradient stays small however wrong the network is.",
+                "The output passes through {} before a loss that applies its own {squash} (PyTorch's {torch_loss} takes logits): the loss scores a second squashing of already squashed values, so its probabilities stay far from 0 and 1 and the gradient stays small however wrong the network is.",
                 pf.output
             ),
         )
         .at(Some(layer), Some(0))
-        .with("loss", "cross_entropy (takes logits)")
+        .with("loss", format!("{} (takes logits)", pf.loss.config_name()))
         .with("output", pf.output.name())
         .suggest(format!(
-            "Remove the final {} (nn.Softmax / F.softmax / torch.sigmoid after {module}): nn.CrossEntropyLoss expects raw logits; apply softmax only when you need probabilities, e.g. at inference.",
+            "Remove the final {} (nn.Softmax / F.softmax / nn.Sigmoid / torch.sigmoid after {module}): {torch_loss} expects raw logits; apply {squash} only when you need probabilities, e.g. at inference.",
             pf.output
         )),
     )
@@ -771,5 +777,25 @@ mod tests {
         pf.loss_takes_logits = false;
         pf.output = Activation::Linear;
         assert!(output_loss_mismatch(&context_with(&pf), &Thresholds::default()).is_some());
+    }
+
+    /// Truth: PyTorch's documentation of nn.BCEWithLogitsLoss ("combines a
+    /// Sigmoid layer and the BCELoss in one single class"): a sigmoid
+    /// before it is applied twice; a linear head is right.
+    #[test]
+    fn a_sigmoid_before_a_binary_loss_on_logits_is_a_mismatch() {
+        use super::super::testing::{context_with, preflight_with_layers};
+        let mut pf = preflight_with_layers(Vec::new());
+        pf.loss = LossKind::BinaryCrossEntropy;
+        pf.loss_takes_logits = true;
+        pf.output = Activation::Linear;
+        assert!(output_loss_mismatch(&context_with(&pf), &Thresholds::default()).is_none());
+        pf.output = Activation::Sigmoid;
+        let d = output_loss_mismatch(&context_with(&pf), &Thresholds::default()).unwrap();
+        assert!(d.suggestions[0].contains("nn.BCEWithLogitsLoss"), "{d:?}");
+        assert!(
+            d.suggestions[0].starts_with("Remove the final sigmoid"),
+            "{d:?}"
+        );
     }
 }

@@ -46,7 +46,7 @@ pub fn preflight_and_skipped(
             Need::InitialWeights => pf.layers.is_none().then(|| "no initial weight statistics recorded (`preflight.layers`)".into()),
             Need::Column(column) => missing_columns.contains(column).then(|| format!("metrics.csv has no `{column}` column")),
             Need::LearningRate => net.learning_rate.is_none().then(|| "no learning rate recorded (`network.learning_rate`)".into()),
-            Need::NamedLoss => net.loss.is_none().then(|| "the loss is not one nn-doctor names (`network.loss`: mse or cross_entropy) or was not recorded".into()),
+            Need::NamedLoss => net.loss.is_none().then(|| "the loss is not one nn-doctor names (`network.loss`: mse, cross_entropy or binary_cross_entropy) or was not recorded".into()),
             Need::ChanceAccuracy => chance.is_none().then(|| "no chance accuracy recorded (`preflight.chance_accuracy`: the majority-class rate)".into()),
             Need::Accuracy => (!accuracy_known).then(|| "no accuracy recorded (loss.csv `batch_accuracy` with `network.batch_size`, or `test_accuracy` with the test set size)".into()),
         }
@@ -68,14 +68,14 @@ pub fn preflight_and_skipped(
         .loss
         .unwrap_or(LossKind::CrossEntropy)
         .with_delta(net.huber_delta);
-    // PyTorch's nn.CrossEntropyLoss applies log_softmax itself; the recorder's
-    // `cross_entropy` names it. Its loss over a linear output is softmax +
+    // PyTorch's nn.CrossEntropyLoss and nn.BCEWithLogitsLoss apply their own
+    // softmax / sigmoid; the recorder's `cross_entropy` names the first. Its loss over a linear output is softmax +
     // cross-entropy, so the expected initial loss is the softmax one.
     let from_torch = facts
         .producer
         .as_deref()
         .is_some_and(|p| p.starts_with("nn_doctor_torch"));
-    let loss_takes_logits = loss == LossKind::CrossEntropy
+    let loss_takes_logits = loss.is_cross_entropy()
         && match net.loss_input {
             Some(input) => input == LossInput::Logits,
             None => pf.loss_takes_logits.unwrap_or(from_torch),
