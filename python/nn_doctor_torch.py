@@ -842,8 +842,23 @@ class Recorder:
         self._flag(1, "loss", None, "loss", loss_t)
         tensors = [loss_t]
         samples = None
-        if output is not None and target is not None:
-            out = first_tensor(output).detach()
+        out = first_tensor(output).detach() if output is not None and target is not None else None
+        # One output unit: a binary classifier (argmax over one column is
+        # always 0, so its accuracy read 1.0 whatever it predicted), judged
+        # by threshold on a binary cross-entropy's output (0 for logits,
+        # 0.5 for probabilities); under another loss it is a regression,
+        # which has no accuracy.
+        binary = out is not None and (out.dim() == 1 or out.shape[-1] == 1)
+        if binary and self.loss_kind == "binary_cross_entropy":
+            cut = 0.0 if self.loss_input == "logits" else 0.5
+            labels = target.detach().reshape(-1).round().long()
+            tensors.append(((out.reshape(-1) > cut).long() == labels).sum())
+            samples = labels.numel()
+            self.classes = 2
+            self.labels.append(labels)
+            if len(self.labels) >= LABEL_BATCHES:
+                self._count_classes()
+        elif out is not None and not binary:
             labels = target.argmax(dim=-1) if target.dim() == out.dim() else target
             tensors.append((out.argmax(dim=-1) == labels).sum())
             samples = labels.numel()

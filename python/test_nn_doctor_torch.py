@@ -558,6 +558,43 @@ def test_losses_are_accepted_as_pytorch_names_them():
     assert (net["loss"], net["loss_input"]) == ("binary_cross_entropy", "logits")
 
 
+def test_one_unit_binary_accuracy_is_by_threshold():
+    # Source of truth: the predictions counted by hand. Logits 2, -1, 0.5,
+    # -3 against labels 1, 1, 0, 0: sign > 0 predicts 1, so 2 of 4 are right
+    # (argmax over one column said 4 of 4). Probabilities are cut at 0.5.
+    cases = [(nn.BCEWithLogitsLoss(), torch.tensor([[2.0], [-1.0], [0.5], [-3.0]])),
+             (nn.BCELoss(), torch.tensor([[0.9], [0.2], [0.7], [0.1]]))]
+    for loss_fn, fixed in cases:
+        out_dir = tempfile.mkdtemp()
+        model = nn.Linear(1, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.0)
+        rec = Recorder(model, opt, out_dir, loss=loss_fn)
+        x = torch.zeros(4, 1)
+        y = torch.tensor([[1.0], [1.0], [0.0], [0.0]])
+        out = model(x) * 0 + fixed  # the model's graph, these values
+        loss = loss_fn(out, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        rec.step(loss, out, y)
+        rec.close()
+        run = read_run(out_dir)
+        assert float(run["loss"][0]["batch_accuracy"]) == 0.5, (loss_fn, run["loss"][0])
+        assert run["summary"]["preflight"]["classes"] == 2
+    # Under a regression loss one unit has no accuracy.
+    out_dir = tempfile.mkdtemp()
+    model = nn.Linear(1, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    rec = Recorder(model, opt, out_dir, loss="mse")
+    out = model(torch.zeros(4, 1))
+    loss = nn.functional.mse_loss(out, torch.ones(4, 1))
+    loss.backward()
+    opt.step()
+    rec.step(loss, out, torch.ones(4, 1))
+    rec.close()
+    assert read_run(out_dir)["loss"][0]["batch_accuracy"] == ""
+
+
 def test_normal_run_carries_one_run_id_and_is_complete():
     # Source of truth: the steps the test ran and evaluated; the headers are
     # the module's constants; flush_every must not change a byte after the
