@@ -202,23 +202,24 @@ struct Output {
 }
 
 impl Output {
-    /// Appends the result to what main prints: `json` for `--format json`,
-    /// else the text `render` makes unless `--quiet`.
+    /// Appends the result to what main prints: what `json` makes for
+    /// `--format json`, else the text `render` makes unless `--quiet`; only
+    /// the one asked for is built.
     fn print(
         self,
         printed: &mut String,
-        json: &str,
+        json: impl FnOnce() -> anyhow::Result<String>,
         render: impl FnOnce() -> String,
-    ) -> std::fmt::Result {
-        use std::fmt::Write;
+    ) -> anyhow::Result<()> {
         match (self.format, self.quiet) {
-            (Format::Json, _) => writeln!(printed, "{json}"),
-            (Format::Text, false) => {
-                printed.push_str(&render());
-                Ok(())
+            (Format::Json, _) => {
+                printed.push_str(&json()?);
+                printed.push('\n');
             }
-            (Format::Text, true) => Ok(()),
+            (Format::Text, false) => printed.push_str(&render()),
+            (Format::Text, true) => {}
         }
+        Ok(())
     }
 }
 
@@ -333,13 +334,17 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
                 b.finish_and_clear();
             }
             let done = result?;
-            output.print(printed, &done.summary.to_json()?, || {
-                text::render(
-                    &done.summary,
-                    "check",
-                    &done.report_dir.display().to_string(),
-                )
-            })?;
+            output.print(
+                printed,
+                || Ok(done.summary.to_json()?),
+                || {
+                    text::render(
+                        &done.summary,
+                        "check",
+                        &done.report_dir.display().to_string(),
+                    )
+                },
+            )?;
             if done.summary.interrupted {
                 return Ok(nn_doctor::interrupt::EXIT_INTERRUPTED);
             }
@@ -357,28 +362,32 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
                 fail_on: fail_on.into(),
             };
             let done = commands::diagnose::run(&opts)?;
-            output.print(printed, &done.summary.to_json()?, || {
-                text::render(
-                    &done.summary,
-                    "diagnose",
-                    &done.report_dir.display().to_string(),
-                )
-            })?;
+            output.print(
+                printed,
+                || Ok(done.summary.to_json()?),
+                || {
+                    text::render(
+                        &done.summary,
+                        "diagnose",
+                        &done.report_dir.display().to_string(),
+                    )
+                },
+            )?;
             Ok(u8::try_from(done.summary.exit_code).unwrap_or(1))
         }
         Command::Report { dir, out, output } => {
             let md = commands::report::run(&dir, out.as_deref())?;
-            let json = serde_json::json!({ "report": md.display().to_string() });
-            output.print(printed, &json.to_string(), || {
-                format!("report: {}\n", md.display())
-            })?;
+            let json = || Ok(serde_json::json!({ "report": md.display().to_string() }).to_string());
+            output.print(printed, json, || format!("report: {}\n", md.display()))?;
             Ok(0)
         }
         Command::Compare { a, b, out, output } => {
             let c = commands::compare::compare(&a, &b, out.as_deref())?;
-            output.print(printed, &serde_json::to_string_pretty(&c)?, || {
-                commands::compare::render(&c)
-            })?;
+            output.print(
+                printed,
+                || Ok(serde_json::to_string_pretty(&c)?),
+                || commands::compare::render(&c),
+            )?;
             Ok(u8::from(c.worse))
         }
         Command::Gradcheck {
@@ -401,7 +410,7 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
             let done = commands::gradcheck::run(&opts)?;
             output.print(
                 printed,
-                &serde_json::to_string_pretty(&done.report)?,
+                || Ok(serde_json::to_string_pretty(&done.report)?),
                 || format!("{}rows: {}\n", text_table(&done.report), done.csv.display()),
             )?;
             // Only a pass exits 0: an inconclusive check proved nothing.
@@ -413,9 +422,11 @@ fn run(cli: Cli, printed: &mut String) -> anyhow::Result<u8> {
         }
         Command::VerifyTrace { dir, output, junit } => {
             let report = commands::verify_trace::run(&dir, junit.as_deref())?;
-            output.print(printed, &serde_json::to_string_pretty(&report)?, || {
-                nn_doctor::trace::render(&report)
-            })?;
+            output.print(
+                printed,
+                || Ok(serde_json::to_string_pretty(&report)?),
+                || nn_doctor::trace::render(&report),
+            )?;
             Ok(u8::from(
                 report.verdict == nn_doctor::trace::Verdict::Mismatch,
             ))

@@ -25,7 +25,12 @@ fn json(path: &Path) -> Value {
 
 /// `diagnose` on a committed PyTorch run; returns (exit code, summary.json).
 fn diagnose_fixture(name: &str, out: &Path) -> (i32, Value) {
-    let dir = root().join("fixtures/runs").join(name);
+    diagnose_dir(&root().join("fixtures/runs").join(name), out)
+}
+
+/// `diagnose DIR --out OUT --format json`: its exit code and the summary it
+/// printed, which must be the summary.json it wrote.
+fn diagnose_dir(dir: &Path, out: &Path) -> (i32, Value) {
     let o = run(&[
         "diagnose",
         dir.to_str().unwrap(),
@@ -407,7 +412,7 @@ fn a_torch_linear_head_into_cross_entropy_is_correct_and_a_softmax_head_is_the_b
     last["activation"] = "softmax".into();
     std::fs::write(run.join("summary.json"), summary.to_string()).unwrap();
     let out = tmp.path().join("softmax");
-    let o = run_cmd(&run, &out);
+    let (_, o) = diagnose_dir(&run, &out);
     let d = o["diagnoses"]
         .as_array()
         .unwrap()
@@ -417,21 +422,4 @@ fn a_torch_linear_head_into_cross_entropy_is_correct_and_a_softmax_head_is_the_b
     let fix = d["suggestions"][0].as_str().unwrap();
     assert!(fix.starts_with("Remove the final softmax"), "{fix}");
     assert!(fix.contains("nn.CrossEntropyLoss"), "{fix}");
-}
-
-fn run_cmd(dir: &Path, out: &Path) -> Value {
-    let o = run(&[
-        "diagnose",
-        dir.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    assert!(
-        o.status.code().unwrap() < 2,
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap()
 }

@@ -103,27 +103,20 @@ fn loss_panels(a: &Run, b: &Run, left_out: &mut usize) -> Vec<Panel> {
             ],
         }];
     }
+    // One panel per run, drawn solid (A) or dashed (B).
+    let own = |run: &str, loss: &dyn std::fmt::Display, color, dash, mark: &str, pts| Panel {
+        title: format!("Run {run}: {loss} loss"),
+        y_desc: format!("{loss} (log scale)"),
+        lines: vec![line(
+            &format!("run {run}, {loss} ({mark})"),
+            color,
+            dash,
+            pts,
+        )],
+    };
     vec![
-        Panel {
-            title: format!("Run A: {} loss", a.loss),
-            y_desc: format!("{} (log scale)", a.loss),
-            lines: vec![line(
-                &format!("run A, {} (solid)", a.loss),
-                layer_color(1),
-                Dash::Solid,
-                la,
-            )],
-        },
-        Panel {
-            title: format!("Run B: {} loss", b.loss),
-            y_desc: format!("{} (log scale)", b.loss),
-            lines: vec![line(
-                &format!("run B, {} (dashed)", b.loss),
-                layer_color(2),
-                Dash::Dashed,
-                lb,
-            )],
-        },
+        own("A", &a.loss, layer_color(1), Dash::Solid, "solid", la),
+        own("B", &b.loss, layer_color(2), Dash::Dashed, "dashed", lb),
     ]
 }
 
